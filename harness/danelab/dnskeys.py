@@ -1,0 +1,71 @@
+"""DNSSEC signing keys: generation, DNSKEY/DS records, files for ldns-signzone.
+
+Every zone is signed with one ECDSA P-256 (algorithm 13) combined signing key
+(flags 257).  Keys are made with `cryptography` (microseconds each, no process
+start) and written in the BIND/ldns private-key format that ldns-signzone reads.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.dnssec
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ALGORITHM = 13  # ECDSAP256SHA256
+
+
+@dataclass
+class ZoneKey:
+    """A zone's signing key; the private key stays in memory and on disk."""
+
+    zone: str                     # absolute name, e.g. "a01.test."
+    private: ec.EllipticCurvePrivateKey
+    flags: int = 257
+
+    @property
+    def public_b64(self) -> str:
+        nums = self.private.public_key().public_numbers()
+        raw = nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
+        return base64.b64encode(raw).decode("ascii")
+
+    def dnskey_rdata(self) -> dns.rdata.Rdata:
+        return dns.rdata.from_text(
+            dns.rdataclass.IN, dns.rdatatype.DNSKEY,
+            f"{self.flags} 3 {ALGORITHM} {self.public_b64}")
+
+    def dnskey_text(self) -> str:
+        return f"{self.flags} 3 {ALGORITHM} {self.public_b64}"
+
+    @property
+    def tag(self) -> int:
+        return dns.dnssec.key_id(self.dnskey_rdata())  # type: ignore[arg-type]
+
+    def ds_text(self, digest: int = 2) -> str:
+        """The DS rdata for this key (digest 2 = SHA-256)."""
+        ds = dns.dnssec.make_ds(dns.name.from_text(self.zone),
+                                self.dnskey_rdata(), digest)  # type: ignore
+        return ds.to_text()
+
+    def basename(self) -> str:
+        z = self.zone if self.zone != "." else "."
+        return f"K{z}+{ALGORITHM:03d}+{self.tag:05d}"
+
+    def write_private(self, folder: Path) -> Path:
+        """Write <base>.private (ldns format); return the path without suffix."""
+        d = self.private.private_numbers().private_value.to_bytes(32, "big")
+        base = folder / self.basename()
+        base.with_name(base.name + ".private").write_text(
+            "Private-key-format: v1.2\n"
+            "Algorithm: 13 (ECDSAP256SHA256)\n"
+            f"PrivateKey: {base64.b64encode(d).decode('ascii')}\n")
+        return base
+
+
+def new_key(zone: str, flags: int = 257) -> ZoneKey:
+    return ZoneKey(zone, ec.generate_private_key(ec.SECP256R1()), flags)

@@ -1,0 +1,141 @@
+"""Process supervisor: start, track by PID, wait for readiness, stop.
+
+Every process the lab starts goes through a Supervisor.  Each is put in its own
+session (so a terminal's Ctrl-C reaches only the harness, which then tears down
+in order) and is stopped by its own PID and process group at teardown: SIGTERM,
+a grace period, then SIGKILL.  Nothing else is ever signalled.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import DaemonError
+
+
+@dataclass
+class Tracked:
+    """One process started by the lab."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path | None
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while PID exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(pred: Callable[[], bool], timeout: float,
+               interval: float = 0.005) -> bool:
+    """Poll PRED until it is true or TIMEOUT seconds passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+
+
+@dataclass
+class Supervisor:
+    """Owns every process it starts; stop_all() ends them, newest first."""
+
+    procs: list[Tracked] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: Sequence[str], log: Path | None = None,
+              env: dict[str, str] | None = None,
+              stop_signal: int = signal.SIGTERM,
+              stdin: int | None = subprocess.DEVNULL) -> Tracked:
+        """Start ARGV as NAME, output to LOG (or discarded); return it."""
+        out = open(log, "ab") if log else subprocess.DEVNULL
+        try:
+            p = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=stdin, env=env, start_new_session=True)
+        except OSError as e:
+            raise DaemonError(f"{name}: cannot start {argv[0]}: {e}") from e
+        finally:
+            if log:
+                out.close()  # type: ignore[union-attr]
+        t = Tracked(name, p, log, stop_signal)
+        self.procs.append(t)
+        return t
+
+    def wait_ready(self, t: Tracked, ready: Callable[[], bool],
+                   timeout: float = 10.0) -> None:
+        """Wait for READY(); raise DaemonError naming the log if it dies first."""
+        def check() -> bool:
+            if not t.alive():
+                return True
+            return ready()
+        wait_until(check, timeout)
+        if not t.alive():
+            raise DaemonError(f"{t.name} exited with status "
+                              f"{t.popen.returncode} before it was ready"
+                              f"{self._tail(t)}")
+        if not ready():
+            raise DaemonError(f"{t.name} not ready after {timeout:.0f} s"
+                              f"{self._tail(t)}")
+
+    @staticmethod
+    def _tail(t: Tracked) -> str:
+        if not t.log or not t.log.exists():
+            return ""
+        lines = t.log.read_text(errors="replace").splitlines()[-8:]
+        return f"; see {t.log}:\n  " + "\n  ".join(lines)
+
+    def stop(self, t: Tracked, grace: float = 3.0) -> None:
+        """Stop one process (and its process group) by PID; reap it."""
+        if t.alive():
+            self._signal(t, t.stop_signal)
+            try:
+                t.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal(t, signal.SIGKILL)
+                t.popen.wait(5)
+        # Children it forked (NSD's server processes) share its group.
+        try:
+            os.killpg(t.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if t in self.procs:
+            self.procs.remove(t)
+
+    @staticmethod
+    def _signal(t: Tracked, sig: int) -> None:
+        try:
+            os.killpg(t.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                t.popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self) -> None:
+        """Stop every tracked process, newest first."""
+        for t in reversed(list(self.procs)):
+            self.stop(t)
+
+    def pids(self) -> list[int]:
+        return [t.pid for t in self.procs]
