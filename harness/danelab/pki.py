@@ -1,0 +1,203 @@
+"""The lab PKI: a lab root CA, an intermediate, a rogue CA nobody trusts, and
+leaf certificates as scenarios ask for them; and TLSA data for any of them.
+
+Certificates are made at build time with `cryptography`.  EC P-256 keys are
+cheap and made per certificate; RSA keys are slow to make, so a run shares a
+small pool of them.  Files are written as PEM: <name>.crt, <name>.key and
+<name>.chain.pem (leaf first, then issuers, the root last when asked for).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from .errors import SpecError
+
+Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+BUILTIN_CAS = ("lab-root", "lab-int", "rogue-root", "rogue-int")
+VALIDITIES = ("valid", "expired", "not-yet-valid")
+KEY_TYPES = ("ec", "rsa")
+
+
+@dataclass
+class CertSpec:
+    """A certificate a scenario wants.  ISSUER is a built-in CA, "self",
+    or the name of another CertSpec with ca=True."""
+
+    name: str
+    names: list[str] = field(default_factory=list)
+    issuer: str = "lab-int"
+    key: str = "ec"
+    validity: str = "valid"
+    ca: bool = False
+    chain_root: bool = True       # put the self-signed root in the chain file
+    where: str = ""
+
+
+@dataclass
+class Issued:
+    name: str
+    cert: x509.Certificate
+    key: Key
+    chain: list[x509.Certificate]      # leaf first
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    chain_file: Path | None = None
+
+    def sha256(self) -> str:
+        return hashlib.sha256(
+            self.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _der(cert: x509.Certificate, selector: int) -> bytes:
+    if selector == 0:
+        return cert.public_bytes(serialization.Encoding.DER)
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER,
+        serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def tlsa_data(cert: x509.Certificate, selector: int, mtype: int) -> str:
+    """The hex association data of CERT for SELECTOR and MTYPE."""
+    raw = _der(cert, selector)
+    if mtype == 0:
+        return raw.hex()
+    if mtype == 1:
+        return hashlib.sha256(raw).hexdigest()
+    if mtype == 2:
+        return hashlib.sha512(raw).hexdigest()
+    raise ValueError(f"matching type {mtype} has no defined digest")
+
+
+def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
+               mtype: int) -> str:
+    return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
+
+
+class LabPKI:
+    """Issues certificates; write() puts them all on disk."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.now = now or dt.datetime.now(dt.timezone.utc).replace(
+            microsecond=0)
+        self.issued: dict[str, Issued] = {}
+        self._rsa_pool: list[rsa.RSAPrivateKey] = []
+        self._serial = 1000
+        root = self._make("lab-root", ["danelab Root CA"], None, "ec",
+                          "valid", ca=True)
+        self._make("lab-int", ["danelab Intermediate CA"], root, "ec",
+                   "valid", ca=True)
+        rogue = self._make("rogue-root", ["Rogue Root CA"], None, "ec",
+                           "valid", ca=True)
+        self._make("rogue-int", ["Rogue Intermediate CA"], rogue, "ec",
+                   "valid", ca=True)
+
+    def _key(self, kind: str) -> Key:
+        if kind == "ec":
+            return ec.generate_private_key(ec.SECP256R1())
+        if len(self._rsa_pool) < 2:
+            self._rsa_pool.append(rsa.generate_private_key(65537, 2048))
+            return self._rsa_pool[-1]
+        self._serial += 1
+        return self._rsa_pool[self._serial % 2]
+
+    def _validity(self, v: str) -> tuple[dt.datetime, dt.datetime]:
+        day = dt.timedelta(days=1)
+        if v == "expired":
+            return self.now - 400 * day, self.now - 30 * day
+        if v == "not-yet-valid":
+            return self.now + 30 * day, self.now + 400 * day
+        return self.now - day, self.now + 365 * day
+
+    def _make(self, name: str, names: list[str], issuer: Issued | None,
+              key_kind: str, validity: str, ca: bool) -> Issued:
+        key = self._key(key_kind)
+        cn = names[0] if names else name
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME,
+                                                "danelab")])
+        nb, na = self._validity(validity)
+        self._serial += 1
+        b = (x509.CertificateBuilder()
+             .subject_name(subject)
+             .issuer_name(issuer.cert.subject if issuer else subject)
+             .public_key(key.public_key())
+             .serial_number(self._serial)
+             .not_valid_before(nb).not_valid_after(na)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                            critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                 key.public_key()), critical=False))
+        if ca:
+            b = b.add_extension(x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False), critical=True)
+        else:
+            if names:
+                b = b.add_extension(x509.SubjectAlternativeName(
+                    [x509.DNSName(n) for n in names]), critical=False)
+            b = b.add_extension(x509.ExtendedKeyUsage(
+                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        if issuer:
+            b = b.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    issuer.key.public_key()), critical=False)
+        signer = issuer.key if issuer else key
+        cert = b.sign(signer, hashes.SHA256())
+        chain = [cert] + (issuer.chain if issuer else [])
+        it = Issued(name, cert, key, chain)
+        self.issued[name] = it
+        return it
+
+    def issue(self, spec: CertSpec) -> Issued:
+        """Issue SPEC (once; a second call with the same name returns it)."""
+        if spec.name in self.issued:
+            return self.issued[spec.name]
+        where = spec.where or f"certificate {spec.name}"
+        if spec.key not in KEY_TYPES:
+            raise SpecError(where, "key", f"{spec.key!r}: must be one of "
+                            f"{', '.join(KEY_TYPES)}")
+        if spec.validity not in VALIDITIES:
+            raise SpecError(where, "validity", f"{spec.validity!r}: must be "
+                            f"one of {', '.join(VALIDITIES)}")
+        if spec.issuer == "self":
+            issuer = None
+        elif spec.issuer in self.issued and self.issued[spec.issuer].cert \
+                .extensions.get_extension_for_class(
+                    x509.BasicConstraints).value.ca:
+            issuer = self.issued[spec.issuer]
+        else:
+            raise SpecError(where, "issuer", f"{spec.issuer!r} is not a CA "
+                            f"issued before (built-in: "
+                            f"{', '.join(BUILTIN_CAS)}, or 'self')")
+        return self._make(spec.name, spec.names, issuer, spec.key,
+                          spec.validity, spec.ca)
+
+    def write(self, folder: Path) -> None:
+        """Write every certificate, key and chain file into FOLDER."""
+        folder.mkdir(parents=True, exist_ok=True)
+        pem = serialization.Encoding.PEM
+        for it in self.issued.values():
+            it.cert_file = folder / f"{it.name}.crt"
+            it.key_file = folder / f"{it.name}.key"
+            it.chain_file = folder / f"{it.name}.chain.pem"
+            it.cert_file.write_bytes(it.cert.public_bytes(pem))
+            it.key_file.write_bytes(it.key.private_bytes(
+                pem, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            it.key_file.chmod(0o600)
+            it.chain_file.write_bytes(b"".join(
+                c.public_bytes(pem) for c in it.chain))
+
+    def root_pem(self) -> bytes:
+        return self.issued["lab-root"].cert.public_bytes(
+            serialization.Encoding.PEM)
