@@ -1,0 +1,3 @@
+/* loadgen placeholder */
+int main(void);
+int main(void) { return 0; }

@@ -1,0 +1,661 @@
+/*
+ * config.c -- read and validate the JSON configuration (docs/interfaces.md).
+ *
+ * \file
+ * config_parse() checks the structure and every value, and names the
+ * faulty field in its error ("listeners[3].tls.certs[0].chain: must be a
+ * string").  Unknown keys are an error.  It opens no file: certificates
+ * and keys are loaded by tls_server_new().  The returned struct config
+ * owns all its strings; free it with config_free().
+ */
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/ssl.h>
+
+#include "fake-mx.h"
+
+#define CONFIG_MAX_LISTENERS	65536
+
+static const char *const config_reply_keys[RS_MAX] = {
+	[RS_EHLO] = "ehlo",
+	[RS_MAIL] = "mail",
+	[RS_RCPT] = "rcpt",
+	[RS_DATA] = "data",
+	[RS_EOM] = "eom",
+};
+
+static const char *const config_reply_defaults[RS_MAX] = {
+	[RS_EHLO] = NULL,		/* "250 <hostname>" */
+	[RS_MAIL] = "250 2.1.0 ok",
+	[RS_RCPT] = "250 2.1.5 ok",
+	[RS_DATA] = "354 go ahead",
+	[RS_EOM] = "250 2.0.0 queued",
+};
+
+/* Format a field path (truncation is harmless: it is only a name). */
+static void
+config_fld(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Error context: the field path being checked. */
+struct cfgerr {
+	char	*buf;
+	size_t	 len;
+};
+
+static int
+config_err(struct cfgerr *e, const char *field, const char *fmt, ...)
+{
+	va_list	ap;
+	size_t	n;
+
+	n = (size_t)snprintf(e->buf, e->len, "%s: ", field);
+	if (n >= e->len)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(e->buf + n, e->len - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Every key of o must be one of the NULL-terminated list allowed. */
+static int
+config_keys(struct cfgerr *e, const char *field, json_t *o,
+    const char *const *allowed)
+{
+	const char	*key;
+	json_t		*v;
+	size_t		 i;
+	char		 f[256];
+
+	json_object_foreach(o, key, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], key) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			if (*field)
+				config_fld(f, sizeof(f), "%s.%s", field, key);
+			else
+				config_fld(f, sizeof(f), "%s", key);
+			return config_err(e, f, "unknown key");
+		}
+	}
+	return 0;
+}
+
+/*
+ * Fetch o[key] as a string into *out (a copy).  Missing: *out = NULL and
+ * an error if required.  Returns 0 or -1.
+ */
+static int
+config_str(struct cfgerr *e, const char *field, json_t *o, const char *key,
+    int required, char **out)
+{
+	json_t	*v;
+	char	 f[256];
+
+	*out = NULL;
+	config_fld(f, sizeof(f), "%s%s%s", field, *field ? "." : "", key);
+	if ((v = json_object_get(o, key)) == NULL || json_is_null(v)) {
+		if (required)
+			return config_err(e, f, "missing");
+		return 0;
+	}
+	if (!json_is_string(v))
+		return config_err(e, f, "must be a string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return config_err(e, f, "must not contain NUL");
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int
+config_int(struct cfgerr *e, const char *field, json_t *o, const char *key,
+    long long lo, long long hi, int *out)
+{
+	json_t		*v;
+	long long	 n;
+	char		 f[256];
+
+	config_fld(f, sizeof(f), "%s%s%s", field, *field ? "." : "", key);
+	if ((v = json_object_get(o, key)) == NULL)
+		return 1;	/* absent: keep default */
+	if (!json_is_integer(v))
+		return config_err(e, f, "must be an integer");
+	n = json_integer_value(v);
+	if (n < lo || n > hi)
+		return config_err(e, f, "must be between %lld and %lld", lo,
+		    hi);
+	*out = (int)n;
+	return 0;
+}
+
+/* Pick a keyword out of a NULL-terminated list; returns its index. */
+static int
+config_enum(struct cfgerr *e, const char *field, const char *s,
+    const char *const *names)
+{
+	size_t	i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return config_err(e, field, "unknown value \"%s\"", s);
+}
+
+static int
+config_reply_line(struct cfgerr *e, const char *field, const char *s)
+{
+	size_t	i;
+
+	if (reply_code(s) == -1)
+		return config_err(e, field,
+		    "must start with a 3-digit code 200..599 and a space");
+	if (strlen(s) + 2 > SMTP_LINE_MAX)
+		return config_err(e, field, "longer than %d octets",
+		    SMTP_LINE_MAX - 2);
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return config_err(e, field,
+			    "control characters not allowed");
+	return 0;
+}
+
+static int
+config_version(struct cfgerr *e, const char *field, const char *s, int *v)
+{
+	static const char *const names[] = { "TLSv1", "TLSv1.1", "TLSv1.2",
+	    "TLSv1.3", NULL };
+	static const int versions[] = { TLS1_VERSION, TLS1_1_VERSION,
+	    TLS1_2_VERSION, TLS1_3_VERSION };
+	int	i;
+
+	if ((i = config_enum(e, field, s, names)) == -1)
+		return -1;
+	*v = versions[i];
+	return 0;
+}
+
+static int
+config_addr(struct cfgerr *e, const char *field, const char *s)
+{
+	unsigned char	buf[16];
+
+	if (inet_pton(AF_INET, s, buf) != 1 &&
+	    inet_pton(AF_INET6, s, buf) != 1)
+		return config_err(e, field, "not a numeric IPv4 or IPv6 "
+		    "address");
+	return 0;
+}
+
+static int
+config_cert(struct cfgerr *e, const char *field, json_t *o,
+    struct cert_conf *c)
+{
+	static const char *const keys[] = { "chain", "key", "sni", NULL };
+	json_t	*sni, *v;
+	size_t	 i;
+	char	 f[256];
+
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1 ||
+	    config_str(e, field, o, "chain", 1, &c->chain) == -1 ||
+	    config_str(e, field, o, "key", 1, &c->key) == -1)
+		return -1;
+	if ((sni = json_object_get(o, "sni")) == NULL)
+		return 0;
+	config_fld(f, sizeof(f), "%s.sni", field);
+	if (!json_is_array(sni) || json_array_size(sni) == 0)
+		return config_err(e, f, "must be a non-empty array of names");
+	c->sni = xcalloc(json_array_size(sni), sizeof(char *));
+	json_array_foreach(sni, i, v) {
+		config_fld(f, sizeof(f), "%s.sni[%zu]", field, i);
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > 255)
+			return config_err(e, f, "must be a host name");
+		c->sni[c->nsni++] = xstrdup(json_string_value(v));
+	}
+	return 0;
+}
+
+static int
+config_tls(struct cfgerr *e, const char *field, json_t *o,
+    struct tls_conf *t)
+{
+	static const char *const keys[] = { "certs", "min_version",
+	    "max_version", "fault", NULL };
+	static const char *const faults[] = { "none", "alert", "abort",
+	    "stall", NULL };
+	json_t	*certs, *v;
+	size_t	 i, ndefault = 0;
+	char	 f[256], *s;
+	int	 r;
+
+	t->min_version = TLS1_2_VERSION;
+	t->max_version = TLS1_3_VERSION;
+	t->fault = FAULT_NONE;
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.certs", field);
+	if ((certs = json_object_get(o, "certs")) == NULL)
+		return config_err(e, f, "missing");
+	if (!json_is_array(certs) || json_array_size(certs) == 0)
+		return config_err(e, f, "must be a non-empty array");
+	t->certs = xcalloc(json_array_size(certs), sizeof(*t->certs));
+	json_array_foreach(certs, i, v) {
+		config_fld(f, sizeof(f), "%s.certs[%zu]", field, i);
+		t->ncerts++;
+		if (config_cert(e, f, v, &t->certs[i]) == -1)
+			return -1;
+		if (t->certs[i].sni == NULL)
+			ndefault++;
+	}
+	if (ndefault == 0) {
+		config_fld(f, sizeof(f), "%s.certs", field);
+		return config_err(e, f, "needs one entry without \"sni\" "
+		    "(the default)");
+	}
+	if (config_str(e, field, o, "min_version", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.min_version", field);
+	r = s ? config_version(e, f, s, &t->min_version) : 0;
+	free(s);
+	if (r == -1 || config_str(e, field, o, "max_version", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.max_version", field);
+	r = s ? config_version(e, f, s, &t->max_version) : 0;
+	free(s);
+	if (r == -1)
+		return -1;
+	if (t->min_version > t->max_version)
+		return config_err(e, f, "lower than min_version");
+	if (config_str(e, field, o, "fault", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.fault", field);
+	r = s ? config_enum(e, f, s, faults) : 0;
+	free(s);
+	if (r == -1)
+		return -1;
+	t->fault = (enum tls_fault)r;
+	return 0;
+}
+
+static int
+config_replies(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const keys[] = { "ehlo", "mail", "rcpt", "data",
+	    "eom", NULL };
+	char	 f[256];
+	int	 i, code;
+
+	if (o != NULL) {
+		if (!json_is_object(o))
+			return config_err(e, field, "must be an object");
+		if (config_keys(e, field, o, keys) == -1)
+			return -1;
+	}
+	for (i = 0; i < RS_MAX; i++) {
+		config_fld(f, sizeof(f), "%s.%s", field, config_reply_keys[i]);
+		if (o != NULL && config_str(e, field, o, config_reply_keys[i],
+		    0, &l->replies[i]) == -1)
+			return -1;
+		if (l->replies[i] == NULL) {
+			if (config_reply_defaults[i] != NULL)
+				l->replies[i] =
+				    xstrdup(config_reply_defaults[i]);
+			else {
+				size_t n = strlen(l->hostname) + 5;
+
+				l->replies[i] = xmalloc(n);
+				snprintf(l->replies[i], n, "250 %s",
+				    l->hostname);
+			}
+		}
+		if (config_reply_line(e, f, l->replies[i]) == -1)
+			return -1;
+		code = reply_code(l->replies[i]);
+		if (i == RS_DATA && code / 100 != 3 && code / 100 != 4 &&
+		    code / 100 != 5)
+			return config_err(e, f, "must be 354, 4xx or 5xx");
+		if (i != RS_DATA && code / 100 == 3)
+			return config_err(e, f, "3xx makes no sense here");
+	}
+	return 0;
+}
+
+static int
+config_listener(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const keys[] = { "name", "address", "port",
+	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
+	    "replies", "relay_to", NULL };
+	static const char *const modes[] = { "server", "sink", "strip-relay",
+	    "impostor", NULL };
+	static const char *const offers[] = { "offer", "withhold", NULL };
+	static const char *const sreplies[] = { "220", "454", "drop", NULL };
+	static const char *const rkeys[] = { "address", "port", NULL };
+	json_t	*v;
+	char	 f[256], *s;
+	int	 r;
+	size_t	 n;
+
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1 ||
+	    config_str(e, field, o, "name", 1, &l->name) == -1 ||
+	    config_str(e, field, o, "address", 1, &l->address) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.name", field);
+	if (*l->name == '\0' || strlen(l->name) > 64 ||
+	    strpbrk(l->name, "/ \t\r\n") != NULL)
+		return config_err(e, f, "must be 1..64 characters, no '/' "
+		    "or space");
+	config_fld(f, sizeof(f), "%s.address", field);
+	if (config_addr(e, f, l->address) == -1)
+		return -1;
+	l->port = 25;
+	if (config_int(e, field, o, "port", 1, 65535, &l->port) == -1)
+		return -1;
+	if (config_str(e, field, o, "hostname", 0, &l->hostname) == -1)
+		return -1;
+	if (l->hostname == NULL)
+		l->hostname = xstrdup("fake-mx.invalid");
+	config_fld(f, sizeof(f), "%s.hostname", field);
+	if (*l->hostname == '\0' || strlen(l->hostname) > 255 ||
+	    strpbrk(l->hostname, " \t\r\n") != NULL)
+		return config_err(e, f, "must be a host name");
+
+	if (config_str(e, field, o, "mode", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.mode", field);
+	r = s ? config_enum(e, f, s, modes) : 0;
+	free(s);
+	if (r == -1)
+		return -1;
+	l->mode = (enum listener_mode)r;
+
+	if (config_str(e, field, o, "banner", 0, &l->banner) == -1)
+		return -1;
+	if (l->banner == NULL) {
+		n = strlen(l->hostname) + 32;
+		l->banner = xmalloc(n);
+		snprintf(l->banner, n, "220 %s ESMTP fake-mx", l->hostname);
+	}
+	config_fld(f, sizeof(f), "%s.banner", field);
+	if (config_reply_line(e, f, l->banner) == -1)
+		return -1;
+
+	if (config_str(e, field, o, "starttls", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.starttls", field);
+	r = s ? config_enum(e, f, s, offers) : 0;
+	free(s);
+	if (r == -1)
+		return -1;
+	l->starttls = (enum starttls_policy)r;
+	if ((v = json_object_get(o, "starttls_reply")) != NULL &&
+	    json_is_integer(v))
+		s = json_integer_value(v) == 220 ? xstrdup("220") :
+		    json_integer_value(v) == 454 ? xstrdup("454") :
+		    xstrdup("?");
+	else if (config_str(e, field, o, "starttls_reply", 0, &s) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.starttls_reply", field);
+	r = s ? config_enum(e, f, s, sreplies) : 0;
+	free(s);
+	if (r == -1)
+		return -1;
+	l->starttls_reply = (enum starttls_reply)r;
+
+	config_fld(f, sizeof(f), "%s.tls", field);
+	if ((v = json_object_get(o, "tls")) != NULL && !json_is_null(v)) {
+		l->has_tls = 1;
+		if (config_tls(e, f, v, &l->tls) == -1)
+			return -1;
+	} else if (l->mode != MODE_STRIP_RELAY &&
+	    l->starttls == STARTTLS_OFFER &&
+	    l->starttls_reply == STLS_REPLY_220)
+		return config_err(e, f, "missing (starttls is offered with "
+		    "reply 220)");
+
+	config_fld(f, sizeof(f), "%s.replies", field);
+	if (config_replies(e, f, json_object_get(o, "replies"), l) == -1)
+		return -1;
+
+	config_fld(f, sizeof(f), "%s.relay_to", field);
+	if ((v = json_object_get(o, "relay_to")) != NULL && !json_is_null(v)) {
+		if (!json_is_object(v))
+			return config_err(e, f, "must be an object");
+		l->has_relay = 1;
+		l->relay_port = 25;
+		if (config_keys(e, f, v, rkeys) == -1 ||
+		    config_str(e, f, v, "address", 1,
+		    &l->relay_address) == -1 ||
+		    config_int(e, f, v, "port", 1, 65535,
+		    &l->relay_port) == -1)
+			return -1;
+		config_fld(f, sizeof(f), "%s.relay_to.address", field);
+		if (config_addr(e, f, l->relay_address) == -1)
+			return -1;
+	} else if (l->mode == MODE_STRIP_RELAY)
+		return config_err(e, f, "missing (mode is strip-relay)");
+	return 0;
+}
+
+static int
+config_timeouts(struct cfgerr *e, json_t *o, struct config *c)
+{
+	static const char *const keys[] = { "command_ms", "data_ms",
+	    "tls_ms", NULL };
+
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return config_err(e, "timeouts", "must be an object");
+	if (config_keys(e, "timeouts", o, keys) == -1 ||
+	    config_int(e, "timeouts", o, "command_ms", 1, 3600000,
+	    &c->command_ms) == -1 ||
+	    config_int(e, "timeouts", o, "data_ms", 1, 3600000,
+	    &c->data_ms) == -1 ||
+	    config_int(e, "timeouts", o, "tls_ms", 1, 3600000,
+	    &c->tls_ms) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+config_check(struct cfgerr *e, json_t *root, struct config *c)
+{
+	static const char *const keys[] = { "events", "spool", "timeouts",
+	    "listeners", NULL };
+	json_t	*ls, *v;
+	size_t	 i, j;
+	char	 f[64];
+
+	c->command_ms = 30000;
+	c->data_ms = 60000;
+	c->tls_ms = 10000;
+	if (!json_is_object(root))
+		return config_err(e, "(top)", "must be an object");
+	if (config_keys(e, "", root, keys) == -1 ||
+	    config_str(e, "", root, "events", 1, &c->events) == -1 ||
+	    config_str(e, "", root, "spool", 1, &c->spool) == -1 ||
+	    config_timeouts(e, json_object_get(root, "timeouts"), c) == -1)
+		return -1;
+	if ((ls = json_object_get(root, "listeners")) == NULL)
+		return config_err(e, "listeners", "missing");
+	if (!json_is_array(ls) || json_array_size(ls) == 0)
+		return config_err(e, "listeners", "must be a non-empty array");
+	if (json_array_size(ls) > CONFIG_MAX_LISTENERS)
+		return config_err(e, "listeners", "too many");
+	c->listeners = xcalloc(json_array_size(ls), sizeof(*c->listeners));
+	json_array_foreach(ls, i, v) {
+		config_fld(f, sizeof(f), "listeners[%zu]", i);
+		c->nlisteners++;
+		if (config_listener(e, f, v, &c->listeners[i]) == -1)
+			return -1;
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->listeners[j].name,
+			    c->listeners[i].name) == 0) {
+				config_fld(f, sizeof(f), "listeners[%zu].name",
+				    i);
+				return config_err(e, f, "duplicate of "
+				    "listeners[%zu]", j);
+			}
+			if (strcmp(c->listeners[j].address,
+			    c->listeners[i].address) == 0 &&
+			    c->listeners[j].port == c->listeners[i].port) {
+				config_fld(f, sizeof(f), "listeners[%zu].port",
+				    i);
+				return config_err(e, f, "address and port "
+				    "already used by listeners[%zu]", j);
+			}
+		}
+	}
+	return 0;
+}
+
+struct config *
+config_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct cfgerr	 e = { err, errlen };
+	json_error_t	 jerr;
+	json_t		*root;
+	struct config	*c;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "line %d column %d: %s", jerr.line,
+		    jerr.column, jerr.text);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	if (config_check(&e, root, c) == -1) {
+		json_decref(root);
+		config_free(c);
+		return NULL;
+	}
+	json_decref(root);
+	return c;
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	FILE		*fp;
+	char		*buf = NULL;
+	size_t		 len = 0, n;
+	struct config	*c;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		buf = xrealloc(buf, len + 65536);
+		n = fread(buf + len, 1, 65536, fp);
+		len += n;
+		if (n == 0)
+			break;
+		if (len > 64 * 1024 * 1024) {
+			snprintf(err, errlen, "file too large");
+			fclose(fp);
+			free(buf);
+			return NULL;
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		fclose(fp);
+		free(buf);
+		return NULL;
+	}
+	fclose(fp);
+	c = config_parse(buf, len, err, errlen);
+	free(buf);
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	struct listener_conf	*l;
+	size_t			 i, j, k;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlisteners; i++) {
+		l = &c->listeners[i];
+		free(l->name);
+		free(l->address);
+		free(l->hostname);
+		free(l->banner);
+		for (j = 0; j < RS_MAX; j++)
+			free(l->replies[j]);
+		for (j = 0; j < l->tls.ncerts; j++) {
+			free(l->tls.certs[j].chain);
+			free(l->tls.certs[j].key);
+			for (k = 0; k < l->tls.certs[j].nsni; k++)
+				free(l->tls.certs[j].sni[k]);
+			free(l->tls.certs[j].sni);
+		}
+		free(l->tls.certs);
+		free(l->relay_address);
+	}
+	free(c->listeners);
+	free(c->events);
+	free(c->spool);
+	free(c);
+}
+
+const char *
+config_strmode(enum listener_mode m)
+{
+	switch (m) {
+	case MODE_SERVER:
+		return "server";
+	case MODE_SINK:
+		return "sink";
+	case MODE_STRIP_RELAY:
+		return "strip-relay";
+	case MODE_IMPOSTOR:
+		return "impostor";
+	}
+	return "?";
+}
+
+const char *
+config_strfault(enum tls_fault f)
+{
+	switch (f) {
+	case FAULT_NONE:
+		return "none";
+	case FAULT_ALERT:
+		return "alert";
+	case FAULT_ABORT:
+		return "abort";
+	case FAULT_STALL:
+		return "stall";
+	}
+	return "?";
+}

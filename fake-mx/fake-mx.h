@@ -1,0 +1,340 @@
+/*
+ * fake-mx.h -- private header of fake-mx, the scriptable fake SMTP server.
+ *
+ * \file
+ * One flat folder, one file per concern, the file name is the function
+ * prefix: config_*() in config.c, events_*() in events.c, and so on.
+ * Everything not declared here is static in its own file.
+ *
+ * Ownership in one sentence: the struct config owns every string of the
+ * configuration; a struct listener borrows its listener_conf; a session
+ * owns its bufferevent, SSL, timer, spool file and envelope strings and
+ * frees them all in session_free() (or relay_free() for relay sessions).
+ */
+#ifndef FAKE_MX_H
+#define FAKE_MX_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* RFC 5321 section 4.5.3.1 limits. */
+#define SMTP_LINE_MAX	512		/* command line, CRLF included */
+#define SMTP_TEXT_MAX	1000		/* text line, CRLF included */
+#define SMTP_PATH_MAX	256		/* reverse / forward path */
+#define SMTP_RCPT_MAX	100		/* recipients per message */
+#define SMTP_MSG_MAX	(10 * 1024 * 1024)	/* message size (SIZE) */
+
+struct event_base;
+struct evbuffer;
+struct bufferevent;
+struct evconnlistener;
+struct event;
+struct ssl_st;
+struct tls_server;
+
+/* ---------------------------------------------------------------- xmalloc */
+/* Out of memory is fatal: these never return NULL. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+
+/* ----------------------------------------------------------------- config */
+enum listener_mode {
+	MODE_SERVER,
+	MODE_SINK,
+	MODE_STRIP_RELAY,
+	MODE_IMPOSTOR
+};
+
+enum starttls_policy {
+	STARTTLS_OFFER,
+	STARTTLS_WITHHOLD
+};
+
+enum starttls_reply {
+	STLS_REPLY_220,
+	STLS_REPLY_454,
+	STLS_REPLY_DROP
+};
+
+enum tls_fault {
+	FAULT_NONE,
+	FAULT_ALERT,
+	FAULT_ABORT,
+	FAULT_STALL
+};
+
+/* Configured replies, indexed by stage. */
+enum reply_stage {
+	RS_EHLO,
+	RS_MAIL,
+	RS_RCPT,
+	RS_DATA,
+	RS_EOM,
+	RS_MAX
+};
+
+struct cert_conf {
+	char		 *chain;	/* PEM file: leaf first, then chain */
+	char		 *key;		/* PEM private key */
+	char		**sni;		/* names choosing this cert, or NULL */
+	size_t		  nsni;
+};
+
+struct tls_conf {
+	struct cert_conf *certs;
+	size_t		  ncerts;
+	int		  min_version;	/* OpenSSL TLS1_x_VERSION */
+	int		  max_version;
+	enum tls_fault	  fault;
+};
+
+struct listener_conf {
+	char			*name;
+	char			*address;	/* numeric IPv4 or IPv6 */
+	int			 port;
+	char			*hostname;
+	enum listener_mode	 mode;
+	char			*banner;	/* full reply line */
+	enum starttls_policy	 starttls;
+	enum starttls_reply	 starttls_reply;
+	int			 has_tls;
+	struct tls_conf		 tls;
+	char			*replies[RS_MAX];	/* full reply lines */
+	int			 has_relay;
+	char			*relay_address;
+	int			 relay_port;
+};
+
+struct config {
+	char			*events;	/* event log path */
+	char			*spool;		/* spool folder */
+	int			 command_ms;
+	int			 data_ms;
+	int			 tls_ms;
+	struct listener_conf	*listeners;
+	size_t			 nlisteners;
+};
+
+/*
+ * Parse and validate a configuration held in memory (len bytes, need not
+ * be NUL-terminated).  Returns a config the caller frees with
+ * config_free(), or NULL with a message "FIELD: problem" in err.
+ * No file named in the config is opened here (see tls_server_new()).
+ */
+struct config	*config_parse(const char *, size_t, char *, size_t);
+/* Same, reading the file at path; err then may also name an I/O error. */
+struct config	*config_load(const char *, char *, size_t);
+void		 config_free(struct config *);
+const char	*config_strmode(enum listener_mode);
+const char	*config_strfault(enum tls_fault);
+
+/* ------------------------------------------------------------------ reply */
+/* Code of a reply line "250 text" (or "250"): 200..599, or -1. */
+int	 reply_code(const char *);
+/*
+ * Build a reply into buf (size len), CRLF-terminated, NUL-terminated.
+ * first is the first line ("250 mx.example"); when ext is non-empty and
+ * the code is 2xx a multi-line EHLO reply is made with one extension per
+ * line.  Returns the length written, or 0 if it does not fit.
+ */
+size_t	 reply_build(char *, size_t, const char *, const char *const *,
+	    size_t);
+
+/* ------------------------------------------------------------- smtp_parse */
+enum smtp_verb {
+	V_EMPTY,
+	V_HELO,
+	V_EHLO,
+	V_MAIL,
+	V_RCPT,
+	V_DATA,
+	V_RSET,
+	V_NOOP,
+	V_QUIT,
+	V_STARTTLS,
+	V_VRFY,
+	V_HELP,
+	V_UNKNOWN,
+	V_MAX
+};
+
+struct smtp_cmd {
+	enum smtp_verb	 verb;
+	char		 arg[SMTP_LINE_MAX + 1];  /* HELO name, params */
+	char		 path[SMTP_PATH_MAX + 1]; /* MAIL/RCPT path, no <> */
+	long		 size;		/* MAIL SIZE= parameter, or -1 */
+};
+
+/*
+ * Parse one command line (without its CRLF/LF; may hold NUL bytes).
+ * Returns 0 and fills cmd, or the SMTP code to reply with: 500 (unknown
+ * command, NUL byte, overlong), 501 (syntax error in arguments), 552
+ * (SIZE above SMTP_MSG_MAX).  cmd->verb is always set.
+ */
+int		 smtp_parse(const char *, size_t, struct smtp_cmd *);
+const char	*smtp_strverb(enum smtp_verb);
+
+/* --------------------------------------------------------------- smtp_fsm */
+enum session_state {
+	S_INIT,		/* accepted, banner not yet sent */
+	S_GREET,	/* banner sent, waiting for EHLO/HELO */
+	S_REFUSED,	/* banner was 5xx: only QUIT/NOOP are served */
+	S_HELO,		/* EHLO/HELO done, no transaction */
+	S_MAIL,		/* MAIL accepted, no recipient yet */
+	S_RCPT,		/* at least one RCPT accepted */
+	S_DATA,		/* reading message content */
+	S_TLS,		/* TLS handshake (or fault) after STARTTLS 220 */
+	S_QUIT,		/* QUIT answered, closing */
+	S_CLOSING,	/* last reply queued, closing after flush */
+	S_RELAY_CONNECT, /* strip-relay: connecting upstream */
+	S_RELAY,	/* strip-relay: forwarding */
+	S_CLOSED,
+	S_MAX
+};
+
+const char	*smtp_fsm_strstate(enum session_state);
+/*
+ * May verb be served in state?  Returns 0, or the reply code refusing it
+ * (503 bad sequence, 502 STARTTLS not offered / after TLS).
+ */
+int		 smtp_fsm_check(enum session_state, enum smtp_verb, int, int);
+/* Next state after verb got a reply with the given code. */
+enum session_state smtp_fsm_next(enum session_state, enum smtp_verb, int);
+
+/* ----------------------------------------------------------------- events */
+/*
+ * Open (append, create) the event log.  Returns 0, -1 with errno set.
+ * events_emit() adds ts, session, listener and event to obj (it steals
+ * the reference) and writes one line with a single write(2), so a line
+ * is on disk (in the page cache) when it returns, whatever happens next.
+ */
+int	 events_open(const char *);
+void	 events_close(void);
+void	 events_emit(const char *, const struct listener_conf *,
+	    const char *, json_t *);
+/* A JSON string of n bytes from the network (invalid UTF-8 made '?'). */
+json_t	*events_str(const char *, size_t);
+
+/* ------------------------------------------------------------------ spool */
+struct spool_msg;
+/* Start a message file spool/<session>-<n>.eml.tmp; NULL on error. */
+struct spool_msg *spool_open(const char *, const char *, unsigned int);
+int		 spool_write(struct spool_msg *, const void *, size_t);
+/* Rename to .eml; returns the final path (owned by msg) or NULL. */
+const char	*spool_commit(struct spool_msg *);
+/* Remove the temporary file (if not committed) and free. */
+void		 spool_free(struct spool_msg *);
+
+/* -------------------------------------------------------------------- tls */
+/*
+ * Build the TLS contexts of a listener (one SSL_CTX per certificate).
+ * NULL with "listeners[i].tls....: problem" in err on error.
+ */
+struct tls_server *tls_server_new(const struct listener_conf *, size_t,
+		    char *, size_t);
+void		 tls_server_free(struct tls_server *);
+/* A new server SSL whose app data is the owner's sni buffer (256 bytes). */
+struct ssl_st	*tls_server_ssl(struct tls_server *, char *);
+/* Fields of the "tls" event for an established connection. */
+json_t		*tls_info(struct tls_server *, struct ssl_st *, const char *);
+/*
+ * Look at raw bytes from the client: returns 1 when buf starts with a
+ * complete TLS ClientHello record (sni filled, "" if none), 0 when more
+ * bytes are needed, -1 when it is not a ClientHello.
+ */
+int		 tls_hello_sni(const unsigned char *, size_t, char *, size_t);
+void		 tls_init(void);
+
+/* --------------------------------------------------------------- listener */
+struct listener {
+	struct listener_conf	*conf;
+	size_t			 index;
+	struct evconnlistener	*evl;
+	struct event		*retry;		/* accept paused (EMFILE) */
+	struct tls_server	*tls;
+	unsigned long		 nsessions;
+	char			 local[64];	/* "addr:port" */
+};
+
+int	 listener_start(struct listener *, struct event_base *, char *, size_t);
+void	 listener_stop(struct listener *);
+/* Format a socket address as "a.b.c.d:port" or "[v6]:port". */
+void	 listener_fmtaddr(const void *, char *, size_t);
+
+/* ---------------------------------------------------------------- session */
+struct spool_msg;
+struct relay;
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct listener		*l;
+	struct event_base	*base;
+	char			 id[96];
+	enum session_state	 state;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	struct ssl_st		*ssl;
+	int			 tls;		/* TLS established */
+	int			 skipping;	/* discarding an overlong line */
+	int			 throttled;	/* reading paused: output full */
+	int			 stalled;	/* fault stall: hello seen */
+	int			 midline;	/* DATA: rest of a long line */
+	int			 closing_polls;
+	const char		*close_reason;	/* when state is S_CLOSING */
+	char			*sni;		/* 256 bytes once STARTTLS */
+	char			*helo;
+	char			*from;
+	char		       **rcpts;
+	size_t			 nrcpt;
+	unsigned int		 nmsg;
+	/* message being received */
+	struct spool_msg	*msg;
+	size_t			 msg_size;
+	int			 msg_err;	/* reply code refusing it */
+	int			 in_headers;
+	int			 msgid_cont;
+	char			*msgid;
+	char			 peer[64];
+	char			 local[64];
+	struct relay		*relay;
+};
+
+TAILQ_HEAD(sessionlist, session);
+
+/* The global run-time context (main.c owns it). */
+struct fakemx {
+	struct event_base	*base;
+	struct config		*conf;
+	struct listener		*listeners;
+	size_t			 nlisteners;
+	struct sessionlist	 sessions;
+	unsigned long		 nopen;
+};
+extern struct fakemx fakemx;
+
+/* Accept callback: takes ownership of fd. */
+void	 session_accept(struct listener *, int, const void *, int);
+/* Close: emits close with reason, frees everything. */
+void	 session_close(struct session *, const char *);
+void	 session_emit(struct session *, const char *, json_t *);
+void	 session_set_state(struct session *, enum session_state);
+void	 session_timer(struct session *, int);
+void	 session_shutdown_all(void);
+
+/* ------------------------------------------------------------------ relay */
+void	 relay_start(struct session *);
+void	 relay_free(struct relay *);
+/*
+ * Rewrite one EHLO reply (all its lines, CRLF or LF terminated) removing
+ * the STARTTLS extension; returns a new string (caller frees) and sets
+ * *stripped to 1 if a line was removed.
+ */
+char	*relay_strip_ehlo(const char *, size_t, int *);
+
+#endif /* FAKE_MX_H */

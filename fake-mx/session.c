@@ -1,0 +1,882 @@
+/*
+ * session.c -- one SMTP server connection: I/O around the state machine.
+ *
+ * \file
+ * A session is created by session_accept() and lives until
+ * session_close(), which logs the "close" event and frees the session and
+ * everything it owns (bufferevent and socket, SSL, timer, spool file,
+ * envelope).  Every state change goes through session_set_state(), which
+ * logs a "state" event; the allowed moves are in smtp_fsm.c.
+ *
+ * Input handling never trusts the peer: command lines longer than
+ * SMTP_LINE_MAX are discarded and answered with 500, NUL bytes are
+ * refused, text lines and message size are bounded, input is not read
+ * while more than SESSION_OUT_MAX bytes of replies wait to be sent
+ * (pipelining clients that never read), and one timer per session
+ * enforces the command, data and TLS timeouts.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "fake-mx.h"
+
+#define SESSION_OUT_MAX		65536
+#define SESSION_HELLO_MAX	(5 + 16384 + 2048)
+#define SESSION_CLOSE_POLL_MS	10
+#define SESSION_CLOSE_POLLS	200
+
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+static void	session_timeout_cb(evutil_socket_t, short, void *);
+static void	session_input(struct session *);
+static void	session_close_after(struct session *, const char *);
+
+static const char *const session_ext[] = {
+	"PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
+	"STARTTLS"
+};
+
+void
+session_emit(struct session *s, const char *kind, json_t *o)
+{
+	events_emit(s->id, s->l->conf, kind, o);
+}
+
+void
+session_set_state(struct session *s, enum session_state to)
+{
+	json_t	*o;
+
+	if (s->state == to)
+		return;
+	o = json_object();
+	json_object_set_new(o, "from",
+	    json_string(smtp_fsm_strstate(s->state)));
+	json_object_set_new(o, "to", json_string(smtp_fsm_strstate(to)));
+	session_emit(s, "state", o);
+	s->state = to;
+}
+
+void
+session_timer(struct session *s, int ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->timer, &tv);
+}
+
+/* Send a reply: "line" is the full first line; log it under stage. */
+static void
+session_reply_ext(struct session *s, const char *stage, const char *line,
+    const char *const *ext, size_t next)
+{
+	char		 buf[2048];
+	size_t		 n;
+	json_t		*o;
+	const char	*text;
+
+	if ((n = reply_build(buf, sizeof(buf), line, ext, next)) == 0) {
+		line = "451 4.3.0 internal error";
+		n = reply_build(buf, sizeof(buf), line, NULL, 0);
+	}
+	bufferevent_write(s->bev, buf, n);
+	text = strlen(line) > 4 ? line + 4 : "";
+	o = json_object();
+	json_object_set_new(o, "stage", json_string(stage));
+	json_object_set_new(o, "code", json_integer(reply_code(line)));
+	json_object_set_new(o, "text", json_string(text));
+	session_emit(s, "reply", o);
+}
+
+static void
+session_reply(struct session *s, const char *stage, const char *line)
+{
+	session_reply_ext(s, stage, line, NULL, 0);
+}
+
+static void
+session_reset(struct session *s)
+{
+	size_t	i;
+
+	free(s->from);
+	s->from = NULL;
+	for (i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	spool_free(s->msg);
+	s->msg = NULL;
+	free(s->msgid);
+	s->msgid = NULL;
+}
+
+void
+session_accept(struct listener *l, int fd, const void *sa, int salen)
+{
+	struct session		*s;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	json_t			*o;
+	int			 code;
+
+	(void)salen;
+	s = xcalloc(1, sizeof(*s));
+	s->l = l;
+	s->base = fakemx.base;
+	s->state = S_INIT;
+	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
+	    ++l->nsessions);
+	listener_fmtaddr(sa, s->peer, sizeof(s->peer));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		listener_fmtaddr(&ss, s->local, sizeof(s->local));
+	else
+		snprintf(s->local, sizeof(s->local), "%s", l->local);
+	s->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->timer = evtimer_new(s->base, session_timeout_cb, s);
+	if (s->bev == NULL || s->timer == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (session)\n");
+		exit(1);
+	}
+	TAILQ_INSERT_TAIL(&fakemx.sessions, s, entry);
+	fakemx.nopen++;
+
+	o = json_object();
+	json_object_set_new(o, "peer", json_string(s->peer));
+	json_object_set_new(o, "local", json_string(s->local));
+	session_emit(s, "connect", o);
+
+	if (l->conf->mode == MODE_STRIP_RELAY) {
+		relay_start(s);
+		return;
+	}
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_reply(s, "banner", l->conf->banner);
+	code = reply_code(l->conf->banner);
+	if (code / 100 == 4) {
+		session_close_after(s, "protocol");
+		return;
+	}
+	session_set_state(s, code / 100 == 5 ? S_REFUSED : S_GREET);
+	session_timer(s, fakemx.conf->command_ms);
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	json_t	*o;
+
+	o = json_object();
+	json_object_set_new(o, "reason", json_string(reason));
+	json_object_set_new(o, "state",
+	    json_string(smtp_fsm_strstate(s->state)));
+	session_emit(s, "close", o);
+	s->state = S_CLOSED;
+	TAILQ_REMOVE(&fakemx.sessions, s, entry);
+	fakemx.nopen--;
+	if (s->relay != NULL)
+		relay_free(s->relay);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);	/* frees SSL and socket */
+	else if (s->ssl != NULL)
+		SSL_free(s->ssl);
+	event_free(s->timer);
+	session_reset(s);
+	free(s->sni);
+	free(s->helo);
+	free(s);
+}
+
+/* Has everything we wrote left the process? */
+static int
+session_flushed(struct session *s)
+{
+	struct bufferevent	*u;
+
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return 0;
+	if ((u = bufferevent_get_underlying(s->bev)) != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(u)) > 0)
+		return 0;
+	return 1;
+}
+
+/* Close once the queued replies are sent (bounded by a poll timer). */
+static void
+session_close_after(struct session *s, const char *reason)
+{
+	s->close_reason = reason;
+	if (s->state != S_QUIT)
+		session_set_state(s, S_CLOSING);
+	bufferevent_disable(s->bev, EV_READ);
+	/* never free synchronously: callers still hold s */
+	s->closing_polls = 0;
+	session_timer(s, 0);
+}
+
+static void
+session_ehlo(struct session *s, const struct smtp_cmd *cmd)
+{
+	const struct listener_conf	*lc = s->l->conf;
+	const char			*line = lc->replies[RS_EHLO];
+	int				 code, offer;
+	size_t				 next = 0;
+	json_t				*o;
+
+	offer = lc->starttls == STARTTLS_OFFER && !s->tls;
+	free(s->helo);
+	s->helo = xstrdup(cmd->arg);
+	session_reset(s);
+	code = reply_code(line);
+	if (cmd->verb == V_EHLO && code / 100 == 2)
+		next = offer ? 5 : 4;
+	else
+		offer = 0;
+	o = json_object();
+	json_object_set_new(o, "name", events_str(cmd->arg,
+	    strlen(cmd->arg)));
+	json_object_set_new(o, "esmtp", json_boolean(cmd->verb == V_EHLO));
+	json_object_set_new(o, "starttls_offered", json_boolean(offer));
+	session_emit(s, "ehlo", o);
+	session_reply_ext(s, "ehlo", line, session_ext, next);
+	session_set_state(s, smtp_fsm_next(s->state, cmd->verb, code));
+}
+
+static void
+session_starttls(struct session *s)
+{
+	const struct listener_conf	*lc = s->l->conf;
+	struct bufferevent		*nb;
+	struct evbuffer			*in;
+	json_t				*o;
+
+	o = json_object();
+	switch (lc->starttls_reply) {
+	case STLS_REPLY_454:
+		json_object_set_new(o, "reply", json_integer(454));
+		session_emit(s, "starttls", o);
+		session_reply(s, "starttls",
+		    "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	case STLS_REPLY_DROP:
+		json_object_set_new(o, "reply", json_string("drop"));
+		session_emit(s, "starttls", o);
+		session_close_after(s, "protocol");
+		return;
+	case STLS_REPLY_220:
+		break;
+	}
+	json_object_set_new(o, "reply", json_integer(220));
+	session_emit(s, "starttls", o);
+	session_reply(s, "starttls", "220 2.0.0 Ready to start TLS");
+	/* RFC 3207 section 5: discard anything pipelined after STARTTLS */
+	in = bufferevent_get_input(s->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	session_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->sni = xcalloc(1, 256);
+	session_set_state(s, S_TLS);
+	session_timer(s, fakemx.conf->tls_ms);
+	if (lc->tls.fault == FAULT_ABORT || lc->tls.fault == FAULT_STALL)
+		return;		/* session_input() reads the raw hello */
+	if ((s->ssl = tls_server_ssl(s->l->tls, s->sni)) == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (SSL_new)\n");
+		exit(1);
+	}
+	nb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (nb == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (TLS filter)\n");
+		exit(1);
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	s->bev = nb;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+session_tls_failed(struct session *s, const char *reason)
+{
+	json_t	*o;
+
+	o = json_object();
+	json_object_set_new(o, "reason", json_string(reason));
+	json_object_set_new(o, "sni", s->sni && *s->sni ?
+	    json_string(s->sni) : json_null());
+	session_emit(s, "tls-failed", o);
+}
+
+/* fault abort / stall: look at the raw ClientHello, never answer it. */
+static void
+session_tls_raw(struct session *s, struct evbuffer *in)
+{
+	size_t		 n = evbuffer_get_length(in);
+	unsigned char	*p;
+	int		 r;
+	char		 reason[32];
+
+	if (s->stalled) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	if (n > SESSION_HELLO_MAX)
+		n = SESSION_HELLO_MAX;
+	p = evbuffer_pullup(in, (ssize_t)n);
+	r = tls_hello_sni(p, n, s->sni, 256);
+	if (r == 0 && n < SESSION_HELLO_MAX)
+		return;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (r != 1) {
+		session_tls_failed(s, "not a TLS ClientHello");
+		session_close(s, "tls-failed");
+		return;
+	}
+	if (s->l->conf->tls.fault == FAULT_ABORT) {
+		snprintf(reason, sizeof(reason), "fault:abort");
+		session_tls_failed(s, reason);
+		session_close(s, "tls-failed");
+		return;
+	}
+	s->stalled = 1;		/* the tls timer ends it */
+}
+
+static void
+session_mail(struct session *s, const struct smtp_cmd *cmd)
+{
+	const char	*line = s->l->conf->replies[RS_MAIL];
+	int		 code = reply_code(line);
+	json_t		*o;
+
+	o = json_object();
+	json_object_set_new(o, "from", events_str(cmd->path,
+	    strlen(cmd->path)));
+	session_emit(s, "mail", o);
+	if (code / 100 == 2) {
+		free(s->from);
+		s->from = xstrdup(cmd->path);
+	}
+	session_reply(s, "mail", line);
+	session_set_state(s, smtp_fsm_next(s->state, V_MAIL, code));
+}
+
+static void
+session_rcpt(struct session *s, const struct smtp_cmd *cmd)
+{
+	const char	*line = s->l->conf->replies[RS_RCPT];
+	int		 code;
+	json_t		*o;
+
+	o = json_object();
+	json_object_set_new(o, "to", events_str(cmd->path,
+	    strlen(cmd->path)));
+	session_emit(s, "rcpt", o);
+	if (s->nrcpt >= SMTP_RCPT_MAX)
+		line = "452 4.5.3 Too many recipients";
+	code = reply_code(line);
+	if (code / 100 == 2) {
+		s->rcpts = xrealloc(s->rcpts,
+		    (s->nrcpt + 1) * sizeof(char *));
+		s->rcpts[s->nrcpt++] = xstrdup(cmd->path);
+	}
+	session_reply(s, "rcpt", line);
+	session_set_state(s, smtp_fsm_next(s->state, V_RCPT, code));
+}
+
+static void
+session_data(struct session *s)
+{
+	const char	*line = s->l->conf->replies[RS_DATA];
+	int		 code = reply_code(line);
+
+	if (code == 354) {
+		spool_free(s->msg);
+		s->msg = spool_open(fakemx.conf->spool, s->id, s->nmsg + 1);
+		if (s->msg == NULL) {
+			line = "451 4.3.0 Cannot open spool file";
+			code = 451;
+		}
+	}
+	session_reply(s, "data", line);
+	if (code != 354)
+		return;
+	s->nmsg++;
+	s->msg_size = 0;
+	s->msg_err = 0;
+	s->in_headers = 1;
+	s->msgid_cont = 0;
+	s->midline = 0;
+	free(s->msgid);
+	s->msgid = NULL;
+	session_set_state(s, S_DATA);
+	session_timer(s, fakemx.conf->data_ms);
+}
+
+/* Take the Message-ID value from a header (or continuation) line. */
+static void
+session_msgid(struct session *s, const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n == 0) {
+		s->msgid_cont = 1;
+		return;
+	}
+	s->msgid_cont = 0;
+	if (n >= 2 && v[0] == '<' && v[n - 1] == '>') {
+		v++;
+		n -= 2;
+	}
+	if (s->msgid == NULL && n > 0 && n < 1000)
+		s->msgid = xstrndup(v, n);
+}
+
+static void
+session_header(struct session *s, const char *p, size_t n)
+{
+	if (n == 0) {
+		s->in_headers = 0;
+		return;
+	}
+	if (*p == ' ' || *p == '\t') {
+		if (s->msgid_cont)
+			session_msgid(s, p, n);
+		return;
+	}
+	s->msgid_cont = 0;
+	if (n >= 11 && strncasecmp(p, "Message-ID:", 11) == 0)
+		session_msgid(s, p + 11, n - 11);
+}
+
+static void
+session_eom(struct session *s)
+{
+	const char	*line = s->l->conf->replies[RS_EOM];
+	const char	*path = NULL;
+	int		 code = reply_code(line);
+	json_t		*o, *a;
+	size_t		 i;
+
+	switch (s->msg_err) {
+	case 0:
+		break;
+	case 500:
+		line = "500 5.5.2 Line too long";
+		break;
+	case 552:
+		line = "552 5.3.4 Message size exceeds fixed limit";
+		break;
+	default:
+		line = "554 5.6.0 NUL character in message";
+		break;
+	}
+	code = reply_code(line);
+	if (code / 100 == 2) {
+		if ((path = spool_commit(s->msg)) == NULL) {
+			line = "451 4.3.0 Error writing spool file";
+			code = 451;
+		}
+	}
+	if (path != NULL) {
+		o = json_object();
+		json_object_set_new(o, "message_id", s->msgid ?
+		    events_str(s->msgid, strlen(s->msgid)) : json_null());
+		json_object_set_new(o, "size", json_integer(
+		    (json_int_t)s->msg_size));
+		json_object_set_new(o, "spool", json_string(path));
+		json_object_set_new(o, "tls", json_boolean(s->tls));
+		json_object_set_new(o, "from", events_str(s->from,
+		    s->from ? strlen(s->from) : 0));
+		a = json_array();
+		for (i = 0; i < s->nrcpt; i++)
+			json_array_append_new(a, events_str(s->rcpts[i],
+			    strlen(s->rcpts[i])));
+		json_object_set_new(o, "to", a);
+		session_emit(s, "message", o);
+	}
+	session_reply(s, "eom", line);
+	session_reset(s);
+	session_set_state(s, S_HELO);
+	session_timer(s, fakemx.conf->command_ms);
+}
+
+/*
+ * One step of DATA input.  Returns 1 if a line was consumed (call
+ * again), 0 if more input is needed.
+ */
+static int
+session_data_line(struct session *s, struct evbuffer *in)
+{
+	struct evbuffer_ptr	 ptr;
+	size_t			 n, len, content, skip = 0;
+	unsigned char		*p;
+	int			 start;
+
+	ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
+	len = evbuffer_get_length(in);
+	if (ptr.pos == -1) {
+		if (len <= SMTP_TEXT_MAX)
+			return 0;
+		/* overlong text line: keep the bytes, refuse the message */
+		p = evbuffer_pullup(in, (ssize_t)len);
+		if (!s->midline && p[0] == '.')
+			skip = 1;
+		if (!s->msg_err)
+			s->msg_err = 500;
+		s->msg_size += len - skip;
+		evbuffer_drain(in, len);
+		s->midline = 1;
+		return 0;
+	}
+	len = (size_t)ptr.pos + 1;		/* line with its LF */
+	p = evbuffer_pullup(in, (ssize_t)len);
+	start = !s->midline;
+	s->midline = 0;
+	content = len - 1;
+	if (content > 0 && p[content - 1] == '\r')
+		content--;
+	if (start && content == 1 && p[0] == '.') {
+		evbuffer_drain(in, len);
+		session_eom(s);
+		return 1;
+	}
+	if (start && p[0] == '.')
+		skip = 1;			/* dot-unstuffing */
+	if (!start || len > SMTP_TEXT_MAX) {
+		if (!s->msg_err)
+			s->msg_err = 500;
+	}
+	if (memchr(p, '\0', len) != NULL && !s->msg_err)
+		s->msg_err = 554;
+	s->msg_size += len - skip;
+	if (s->msg_size > SMTP_MSG_MAX && (!s->msg_err || s->msg_err == 500))
+		s->msg_err = 552;
+	if (start && s->in_headers)
+		session_header(s, (const char *)p + skip, content - skip);
+	if (!s->msg_err && s->msg != NULL)
+		spool_write(s->msg, p + skip, len - skip);
+	evbuffer_drain(in, len);
+	return 1;
+}
+
+static void
+session_command(struct session *s, char *line, size_t len)
+{
+	struct smtp_cmd	 cmd;
+	const char	*stage;
+	int		 code;
+	int		 offer = s->l->conf->starttls == STARTTLS_OFFER;
+
+	code = smtp_parse(line, len, &cmd);
+	switch (cmd.verb) {
+	case V_HELO:
+	case V_EHLO:
+		stage = "ehlo";
+		break;
+	case V_MAIL:
+		stage = "mail";
+		break;
+	case V_RCPT:
+		stage = "rcpt";
+		break;
+	case V_DATA:
+		stage = "data";
+		break;
+	case V_RSET:
+		stage = "rset";
+		break;
+	case V_NOOP:
+		stage = "noop";
+		break;
+	case V_QUIT:
+		stage = "quit";
+		break;
+	case V_STARTTLS:
+		stage = "starttls";
+		break;
+	default:
+		stage = "unknown";
+		break;
+	}
+	switch (code) {
+	case 0:
+		break;
+	case 501:
+		session_reply(s, stage, "501 5.5.4 Syntax error in parameters");
+		return;
+	case 552:
+		session_reply(s, stage,
+		    "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	default:
+		if (memchr(line, '\0', len) != NULL)
+			session_reply(s, stage,
+			    "500 5.5.2 NUL character not allowed");
+		else
+			session_reply(s, stage,
+			    "500 5.5.2 Syntax error, command unrecognized");
+		return;
+	}
+	if ((code = smtp_fsm_check(s->state, cmd.verb, s->tls, offer)) != 0) {
+		if (code == 502)
+			session_reply(s, stage,
+			    "502 5.5.1 STARTTLS not available");
+		else
+			session_reply(s, stage,
+			    "503 5.5.1 Bad sequence of commands");
+		return;
+	}
+	switch (cmd.verb) {
+	case V_HELO:
+	case V_EHLO:
+		session_ehlo(s, &cmd);
+		break;
+	case V_MAIL:
+		session_mail(s, &cmd);
+		break;
+	case V_RCPT:
+		session_rcpt(s, &cmd);
+		break;
+	case V_DATA:
+		session_data(s);
+		break;
+	case V_RSET:
+		session_reset(s);
+		session_reply(s, stage, "250 2.0.0 Ok");
+		session_set_state(s, smtp_fsm_next(s->state, V_RSET, 250));
+		break;
+	case V_NOOP:
+		session_reply(s, stage, "250 2.0.0 Ok");
+		break;
+	case V_HELP:
+		session_reply(s, stage, "214 2.0.0 fake-mx");
+		break;
+	case V_VRFY:
+		session_reply(s, stage, "252 2.1.5 Cannot VRFY user");
+		break;
+	case V_QUIT:
+		session_reply(s, stage, "221 2.0.0 Bye");
+		session_set_state(s, S_QUIT);
+		session_close_after(s, "quit");
+		break;
+	case V_STARTTLS:
+		session_starttls(s);
+		break;
+	default:
+		session_reply(s, stage,
+		    "500 5.5.2 Syntax error, command unrecognized");
+		break;
+	}
+}
+
+/*
+ * Consume as much input as the state allows.  The session may have been
+ * freed on return (fault abort, garbage instead of a ClientHello):
+ * callers must not touch s afterwards.
+ */
+static void
+session_input(struct session *s)
+{
+	struct evbuffer		*in, *out;
+	struct evbuffer_ptr	 ptr;
+	size_t			 n, len;
+	char			 line[SMTP_LINE_MAX + 1];
+
+	for (;;) {
+		in = bufferevent_get_input(s->bev);
+		out = bufferevent_get_output(s->bev);
+		if (s->state == S_QUIT || s->state == S_CLOSING) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		if (s->state == S_TLS) {
+			if (s->ssl == NULL)
+				session_tls_raw(s, in);
+			return;
+		}
+		if (evbuffer_get_length(out) > SESSION_OUT_MAX) {
+			s->throttled = 1;
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (s->state == S_DATA) {
+			if (!session_data_line(s, in))
+				return;
+			continue;
+		}
+		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
+		if (ptr.pos == -1) {
+			len = evbuffer_get_length(in);
+			if (len > SMTP_LINE_MAX) {
+				s->skipping = 1;
+				evbuffer_drain(in, len);
+			}
+			return;
+		}
+		len = (size_t)ptr.pos;
+		if (s->skipping || len + 1 > SMTP_LINE_MAX) {
+			evbuffer_drain(in, len + 1);
+			s->skipping = 0;
+			session_reply(s, "unknown", "500 5.5.2 Line too long");
+			continue;
+		}
+		evbuffer_remove(in, line, len + 1);
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		session_timer(s, fakemx.conf->command_ms);
+		session_command(s, line, len);
+	}
+}
+
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+	(void)bev;
+	session_input(s);
+}
+
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->state == S_CLOSING || s->state == S_QUIT) {
+		if (session_flushed(s))
+			session_close(s, s->close_reason);
+		return;
+	}
+	if (s->throttled) {
+		s->throttled = 0;
+		bufferevent_enable(s->bev, EV_READ);
+		session_input(s);
+	}
+}
+
+/* OpenSSL's reason for a failed handshake, or a fallback. */
+static void
+session_ssl_reason(struct session *s, char *buf, size_t len)
+{
+	unsigned long	 e, last = 0;
+	const char	*r;
+
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+		last = e;
+	if (last == 0) {
+		snprintf(buf, len, "%s", s->l->conf->tls.fault == FAULT_ALERT ?
+		    "fault:alert" : "handshake aborted by peer");
+		return;
+	}
+	r = ERR_reason_error_string(last);
+	if (s->l->conf->tls.fault == FAULT_ALERT)
+		snprintf(buf, len, "fault:alert");
+	else
+		snprintf(buf, len, "%s", r ? r : "unknown TLS error");
+	ERR_clear_error();
+}
+
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	json_t		*o;
+	char		 reason[256];
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->state == S_TLS && s->ssl != NULL) {
+			s->tls = 1;
+			o = tls_info(s->l->tls, s->ssl, s->sni);
+			session_emit(s, "tls", o);
+			session_set_state(s, S_GREET);
+			session_timer(s, fakemx.conf->command_ms);
+			session_input(s);
+		}
+		return;
+	}
+	if (s->state == S_TLS) {
+		session_ssl_reason(s, reason, sizeof(reason));
+		session_tls_failed(s, reason);
+		session_close(s, "tls-failed");
+		return;
+	}
+	if (s->state == S_QUIT || s->state == S_CLOSING) {
+		session_close(s, s->close_reason);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		session_close(s, "client-eof");
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && s->ssl == NULL &&
+	    (errno == ECONNRESET || errno == EPIPE)) {
+		session_close(s, "client-eof");
+		return;
+	}
+	while (bufferevent_get_openssl_error(s->bev) != 0)
+		;
+	session_close(s, "error");
+}
+
+static void
+session_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	switch (s->state) {
+	case S_QUIT:
+	case S_CLOSING:
+		if (session_flushed(s) ||
+		    ++s->closing_polls >= SESSION_CLOSE_POLLS)
+			session_close(s, s->close_reason);
+		else
+			session_timer(s, SESSION_CLOSE_POLL_MS);
+		return;
+	case S_TLS:
+		session_tls_failed(s, s->stalled ? "fault:stall" : "timeout");
+		session_close(s, "timeout");
+		return;
+	default:
+		session_reply(s, "timeout",
+		    "421 4.4.2 Timeout, closing connection");
+		session_close_after(s, "timeout");
+		return;
+	}
+}
+
+void
+session_shutdown_all(void)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&fakemx.sessions)) != NULL)
+		session_close(s, "shutdown");
+}
