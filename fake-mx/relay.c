@@ -1,22 +1,337 @@
-/* relay.c -- placeholder, filled in below */
+/*
+ * relay.c -- the STARTTLS-stripping on-path relay (mode "strip-relay").
+ *
+ * \file
+ * The attacker of RFC 7672 section 1.3: it accepts the client, connects
+ * to relay_to, forwards both ways line by line, removes STARTTLS from the
+ * EHLO reply it forwards, answers a STARTTLS the client sends anyway with
+ * 454 itself (never forwarded), and logs every line it sees as a "relay"
+ * event.  The struct relay belongs to its session; session_close() calls
+ * relay_free(), which frees the upstream connection and buffers.
+ *
+ * Replies are matched to commands with a FIFO of the verbs sent upstream
+ * (the banner first), so pipelined commands are handled.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
 #include "fake-mx.h"
 
-void
-relay_start(struct session *s)
+#define RELAY_FIFO	128
+#define RELAY_CHUNK	4096		/* longest line handled as a line */
+#define RELAY_REPLY_MAX	65536		/* longest multi-line reply */
+
+enum relay_expect {
+	RX_BANNER,
+	RX_EHLO,
+	RX_DATA,
+	RX_OTHER
+};
+
+struct relay {
+	struct session		*s;
+	struct bufferevent	*up;
+	struct evbuffer		*reply;		/* lines of a pending reply */
+	enum relay_expect	 fifo[RELAY_FIFO];
+	size_t			 head, count;
+	int			 c_data;	/* client sends message text */
+	int			 quit;
+};
+
+static void
+relay_line_event(struct session *s, const char *dir, const char *p,
+    size_t n, int stripped)
 {
-	session_close(s, "error");
+	json_t	*o;
+
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	o = json_object();
+	json_object_set_new(o, "direction", json_string(dir));
+	json_object_set_new(o, "line", events_str(p, n));
+	if (stripped)
+		json_object_set_new(o, "stripped", json_true());
+	session_emit(s, "relay", o);
 }
 
-void
-relay_free(struct relay *r)
+static void
+relay_push(struct relay *r, enum relay_expect x)
 {
-	free(r);
+	if (r->count < RELAY_FIFO) {
+		r->fifo[(r->head + r->count) % RELAY_FIFO] = x;
+		r->count++;
+	}
+}
+
+static enum relay_expect
+relay_pop(struct relay *r)
+{
+	enum relay_expect	x;
+
+	if (r->count == 0)
+		return RX_OTHER;
+	x = r->fifo[r->head];
+	r->head = (r->head + 1) % RELAY_FIFO;
+	r->count--;
+	return x;
+}
+
+/* Is this reply line the STARTTLS extension? */
+static int
+relay_is_starttls(const char *p, size_t n)
+{
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r' ||
+	    p[n - 1] == ' '))
+		n--;
+	return n == 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0;
 }
 
 char *
 relay_strip_ehlo(const char *buf, size_t len, int *stripped)
 {
+	char		*out, *last = NULL;
+	size_t		 off = 0, o = 0, n;
+	const char	*nl;
+
 	*stripped = 0;
-	return xstrndup(buf, len);
+	out = xmalloc(len + 1);
+	while (off < len) {
+		nl = memchr(buf + off, '\n', len - off);
+		n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
+		if (off > 0 && n >= 4 && relay_is_starttls(buf + off, n))
+			*stripped = 1;
+		else {
+			memcpy(out + o, buf + off, n);
+			if (n >= 4)
+				last = out + o;
+			o += n;
+		}
+		off += n;
+	}
+	out[o] = '\0';
+	if (*stripped && last != NULL)
+		last[3] = ' ';		/* the new last line ends the reply */
+	return out;
+}
+
+/* A complete reply from upstream: rewrite if needed, log, forward. */
+static void
+relay_reply(struct relay *r)
+{
+	struct session		*s = r->s;
+	size_t			 len = evbuffer_get_length(r->reply);
+	char			*buf, *out = NULL, *p, *nl;
+	enum relay_expect	 x;
+	int			 stripped = 0, code;
+
+	buf = xmalloc(len + 1);
+	evbuffer_remove(r->reply, buf, len);
+	buf[len] = '\0';
+	x = relay_pop(r);
+	code = (int)strtol(buf, NULL, 10);
+	if (x == RX_EHLO && code / 100 == 2)
+		out = relay_strip_ehlo(buf, len, &stripped);
+	if (x == RX_DATA && code == 354)
+		r->c_data = 1;
+	for (p = buf; p < buf + len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(buf + len - p))) == NULL)
+			nl = buf + len - 1;
+		relay_line_event(s, "s2c", p, (size_t)(nl - p) + 1,
+		    stripped && relay_is_starttls(p, (size_t)(nl - p) + 1));
+	}
+	if (out != NULL) {
+		bufferevent_write(s->bev, out, strlen(out));
+		free(out);
+	} else
+		bufferevent_write(s->bev, buf, len);
+	free(buf);
+}
+
+static void
+relay_up_read(struct bufferevent *bev, void *arg)
+{
+	struct session		*s = arg;
+	struct relay		*r = s->relay;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 ptr;
+	size_t			 n, len;
+	char			 head[4];
+
+	session_timer(s, fakemx.conf->command_ms);
+	for (;;) {
+		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
+		if (ptr.pos == -1) {
+			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
+				return;
+		} else
+			len = (size_t)ptr.pos + 1;
+		if (len > RELAY_CHUNK || r->c_data) {
+			/* not a reply line: pass it through */
+			relay_line_event(s, "s2c", (char *)evbuffer_pullup(in,
+			    (ssize_t)len), len, 0);
+			evbuffer_remove_buffer(in, bufferevent_get_output(
+			    s->bev), len);
+			continue;
+		}
+		evbuffer_copyout(in, head, len < 4 ? len : 4);
+		evbuffer_remove_buffer(in, r->reply, len);
+		if (len < 4 || head[3] != '-' ||
+		    evbuffer_get_length(r->reply) > RELAY_REPLY_MAX)
+			relay_reply(r);
+	}
+}
+
+static void
+relay_client_read(struct bufferevent *bev, void *arg)
+{
+	struct session		*s = arg;
+	struct relay		*r = s->relay;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 ptr;
+	struct smtp_cmd		 cmd;
+	size_t			 n, len, clen;
+	char			*p;
+
+	session_timer(s, fakemx.conf->command_ms);
+	for (;;) {
+		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
+		if (ptr.pos == -1) {
+			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
+				return;
+		} else
+			len = (size_t)ptr.pos + 1;
+		p = (char *)evbuffer_pullup(in, (ssize_t)len);
+		relay_line_event(s, "c2s", p, len, 0);
+		clen = len;
+		while (clen > 0 && (p[clen - 1] == '\n' || p[clen - 1] == '\r'))
+			clen--;
+		if (r->c_data) {
+			if (clen == 1 && p[0] == '.') {
+				r->c_data = 0;
+				relay_push(r, RX_OTHER);
+			}
+		} else if (len <= RELAY_CHUNK) {
+			smtp_parse(p, clen, &cmd);
+			if (cmd.verb == V_STARTTLS) {
+				static const char no[] = "454 4.7.0 TLS not "
+				    "available due to temporary reason\r\n";
+				json_t	*o;
+
+				evbuffer_drain(in, len);
+				o = json_object();
+				json_object_set_new(o, "reply",
+				    json_integer(454));
+				session_emit(s, "starttls", o);
+				relay_line_event(s, "s2c", no,
+				    sizeof(no) - 1, 0);
+				bufferevent_write(s->bev, no, sizeof(no) - 1);
+				continue;
+			}
+			if (cmd.verb == V_QUIT)
+				r->quit = 1;
+			relay_push(r, cmd.verb == V_EHLO ? RX_EHLO :
+			    cmd.verb == V_DATA ? RX_DATA : RX_OTHER);
+		}
+		evbuffer_remove_buffer(in, bufferevent_get_output(r->up), len);
+	}
+}
+
+static void
+relay_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	session_close(s, (what & BEV_EVENT_EOF) ? "client-eof" : "error");
+}
+
+static void
+relay_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	struct relay	*r = s->relay;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		session_set_state(s, S_RELAY);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if (s->state == S_RELAY_CONNECT) {
+		static const char msg[] = "421 4.4.0 upstream unreachable\r\n";
+
+		bufferevent_write(s->bev, msg, sizeof(msg) - 1);
+		relay_line_event(s, "s2c", msg, sizeof(msg) - 1, 0);
+		s->close_reason = "error";
+	} else
+		s->close_reason = r->quit ? "quit" : "error";
+	/* upstream gone: flush what we have to the client, then close */
+	bufferevent_disable(r->up, EV_READ | EV_WRITE);
+	bufferevent_disable(s->bev, EV_READ);
+	session_set_state(s, S_CLOSING);
+	s->closing_polls = 0;
+	session_timer(s, 0);
+}
+
+void
+relay_start(struct session *s)
+{
+	struct relay		*r;
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	int			 sslen;
+	const struct listener_conf *lc = s->l->conf;
+
+	r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	s->relay = r;
+	if ((r->reply = evbuffer_new()) == NULL ||
+	    (r->up = bufferevent_socket_new(s->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (relay)\n");
+		exit(1);
+	}
+	relay_push(r, RX_BANNER);
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, lc->relay_address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)lc->relay_port);
+		sslen = sizeof(*s4);
+	} else {
+		inet_pton(AF_INET6, lc->relay_address, &s6->sin6_addr);
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)lc->relay_port);
+		sslen = sizeof(*s6);
+	}
+	bufferevent_setcb(s->bev, relay_client_read, NULL, relay_client_event,
+	    s);
+	bufferevent_setcb(r->up, relay_up_read, NULL, relay_up_event, s);
+	bufferevent_enable(r->up, EV_READ | EV_WRITE);
+	session_set_state(s, S_RELAY_CONNECT);
+	session_timer(s, fakemx.conf->command_ms);
+	if (bufferevent_socket_connect(r->up, (struct sockaddr *)&ss,
+	    sslen) == -1)
+		relay_up_event(r->up, BEV_EVENT_ERROR, s);
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	if (r->up != NULL)
+		bufferevent_free(r->up);
+	if (r->reply != NULL)
+		evbuffer_free(r->reply);
+	free(r);
 }

@@ -860,6 +860,10 @@ session_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		else
 			session_timer(s, SESSION_CLOSE_POLL_MS);
 		return;
+	case S_RELAY_CONNECT:
+	case S_RELAY:
+		session_close(s, "timeout");
+		return;
 	case S_TLS:
 		session_tls_failed(s, s->stalled ? "fault:stall" : "timeout");
 		session_close(s, "timeout");
