@@ -1,0 +1,27 @@
+"""Sender adapters: how the lab drives a sender under test.
+
+Every adapter implements the Adapter interface in base.py.  get_adapter()
+maps the names the CLI accepts to them.
+"""
+from __future__ import annotations
+
+from .base import Adapter, LabContext, SenderOutcome, Submission
+
+
+def get_adapter(name: str) -> Adapter:
+    from ..errors import LabError
+    if name == "reference":
+        from .reference import ReferenceAdapter
+        return ReferenceAdapter()
+    if name in NAIVE:
+        from .naive import NaiveAdapter
+        return NaiveAdapter(name)
+    raise LabError(f"unknown sender {name!r}; known: "
+                   f"{', '.join(sorted(KNOWN))}")
+
+
+NAIVE = ("broken-no-dane", "broken-plaintext-fallback")
+KNOWN = ("reference",) + NAIVE
+
+__all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
+           "get_adapter", "KNOWN"]

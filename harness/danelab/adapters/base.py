@@ -1,0 +1,69 @@
+"""The adapter interface between the lab and a sender under test."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..netns import LabNamespace
+
+
+@dataclass
+class LabContext:
+    """What the lab gives a sender: where to resolve, what to trust."""
+
+    ns: LabNamespace
+    run: Path                      # the adapter's own folder
+    resolver: str                  # 127.53.0.53
+    trust_anchor: Path             # our root's DS
+    lab_ca: Path                   # PEM of the lab root CA
+    policies: dict[str, str] = field(default_factory=dict)  # domain -> level
+
+
+@dataclass
+class Submission:
+    scenario: str
+    message_id: str                # without <>
+    sender: str
+    rcpt: str
+    data: bytes
+
+
+@dataclass
+class SenderOutcome:
+    state: str                     # delivered | deferred | bounced | unknown
+    reason: str = ""
+    dsn: str = ""
+    detail: str = ""
+
+
+class Adapter(ABC):
+    """One sender under test.  Methods are called in this order: start,
+    submit, run_queue (one or more times, with reload after a DNS change),
+    outcomes, stop (always, also after a failure)."""
+
+    name = "?"
+
+    @abstractmethod
+    def start(self, ctx: LabContext) -> None: ...
+
+    @abstractmethod
+    def submit(self, subs: list[Submission]) -> None: ...
+
+    @abstractmethod
+    def run_queue(self) -> None:
+        """One delivery attempt of every queued message; returns when each
+        has reached delivered, deferred or bounced for this pass."""
+
+    @abstractmethod
+    def outcomes(self) -> dict[str, SenderOutcome]:
+        """The sender's own view, by message id."""
+
+    def reload(self) -> None:
+        """Forget cached DNS after the lab changed a zone."""
+
+    def stop(self) -> None:
+        """Stop whatever start() started."""
+
+    def version(self) -> str:
+        return self.name

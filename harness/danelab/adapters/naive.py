@@ -1,0 +1,148 @@
+"""Deliberately broken senders, to prove that the grader fails what it must.
+
+  broken-no-dane             opportunistic TLS everywhere: ignores TLSA and
+                             DNSSEC status, accepts any certificate, but never
+                             falls back to cleartext after a TLS failure;
+  broken-plaintext-fallback  the same, and after a failed STARTTLS it
+                             reconnects and delivers in cleartext.
+
+They run in harness threads inside the lab namespace (root mode only).
+"""
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from ..errors import LabError
+from .base import Adapter, LabContext, SenderOutcome, Submission
+
+
+class _Temp(Exception):
+    pass
+
+
+class _Perm(Exception):
+    pass
+
+
+class NaiveAdapter(Adapter):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fallback = name == "broken-plaintext-fallback"
+        self.queue: list[Submission] = []
+        self.results: dict[str, SenderOutcome] = {}
+        self.ctx: LabContext | None = None
+
+    def start(self, ctx: LabContext) -> None:
+        if ctx.ns.mode != "root":
+            raise LabError(f"the {self.name} sender needs root mode")
+        self.ctx = ctx
+
+    def submit(self, subs: list[Submission]) -> None:
+        self.queue += subs
+        for s in subs:
+            self.results[s.message_id] = SenderOutcome("deferred", "queued")
+
+    def run_queue(self) -> None:
+        assert self.ctx
+        todo = [s for s in self.queue
+                if self.results[s.message_id].state == "deferred"]
+        self.ctx.ns.call(self._all, todo)
+
+    def _all(self, todo: list[Submission]) -> None:
+        with ThreadPoolExecutor(16) as ex:
+            for s, out in zip(todo, ex.map(self._one, todo)):
+                self.results[s.message_id] = out
+
+    def outcomes(self) -> dict[str, SenderOutcome]:
+        return dict(self.results)
+
+    # -- delivery --------------------------------------------------------
+    def _q(self, name: str, rtype: str) -> list[str]:
+        assert self.ctx
+        q = dns.message.make_query(name, rtype)
+        try:
+            r = dns.query.udp(q, self.ctx.resolver, timeout=3)
+        except dns.exception.Timeout:
+            raise _Temp(f"timeout {name}/{rtype}")
+        if r.rcode() == dns.rcode.NXDOMAIN:
+            return []
+        if r.rcode() != dns.rcode.NOERROR:
+            raise _Temp(f"{dns.rcode.to_text(r.rcode())} {name}/{rtype}")
+        want = dns.rdatatype.from_text(rtype)
+        return [rd.to_text() for rrs in r.answer if rrs.rdtype == want
+                for rd in rrs]
+
+    def _one(self, s: Submission) -> SenderOutcome:
+        domain = s.rcpt.split("@", 1)[1]
+        try:
+            mx = sorted((int(p), h) for p, h in
+                        (x.split() for x in self._q(domain, "MX")))
+            if mx == [(0, ".")]:
+                return SenderOutcome("bounced", "null MX", "5.1.10")
+            hosts = [h for _, h in mx] or [domain]
+        except _Temp as e:
+            return SenderOutcome("deferred", str(e), "4.4.3")
+        last = "no usable host"
+        for h in hosts:
+            try:
+                addrs = self._q(h, "A")
+            except _Temp as e:
+                last = str(e)
+                continue
+            for a in addrs:
+                try:
+                    return self._send(a, s)
+                except _Perm as e:
+                    return SenderOutcome("bounced", str(e), "5.0.0")
+                except (_Temp, OSError, smtplib.SMTPException) as e:
+                    last = f"{h}[{a}]: {e}"
+        return SenderOutcome("deferred", last, "4.0.0")
+
+    def _send(self, addr: str, s: Submission) -> SenderOutcome:
+        try:
+            return self._session(addr, s, tls=True)
+        except ssl.SSLError as e:
+            if not self.fallback:
+                raise _Temp(f"TLS failed: {e}")
+        except smtplib.SMTPResponseException as e:
+            if e.smtp_code >= 500 or not self.fallback:
+                raise
+        except (smtplib.SMTPServerDisconnected, socket.timeout) as e:
+            if not self.fallback:
+                raise _Temp(str(e))
+        return self._session(addr, s, tls=False)
+
+    def _session(self, addr: str, s: Submission,
+                 tls: bool) -> SenderOutcome:
+        with smtplib.SMTP(addr, 25, local_hostname="naive.sender.test",
+                          timeout=8) as c:
+            c.ehlo()
+            used_tls = False
+            if tls and c.has_extn("starttls"):
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                c.starttls(context=ctx)
+                c.ehlo()
+                used_tls = True
+            try:
+                c.sendmail(s.sender, [s.rcpt], s.data)
+            except smtplib.SMTPRecipientsRefused as e:
+                code = list(e.recipients.values())[0][0]
+                if code >= 500:
+                    raise _Perm(f"{code} recipient refused")
+                raise _Temp(f"{code} recipient refused")
+            except smtplib.SMTPResponseException as e:
+                if e.smtp_code >= 500:
+                    raise _Perm(f"{e.smtp_code} {e.smtp_error!r}")
+                raise _Temp(f"{e.smtp_code}")
+            return SenderOutcome("delivered", "tls" if used_tls else "plain")

@@ -1,0 +1,91 @@
+"""The reference sender (reference-impl/, `refsend`) as a sender under test.
+
+Messages are submitted on the host (submission needs no network); each queue
+pass runs `refsend run --all` inside the lab namespace.  Outcomes are read
+from refsend's JSON-lines events (docs/interfaces.md).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from ..errors import LabError
+from ..fakemx import binary
+from .base import Adapter, LabContext, SenderOutcome, Submission
+
+PASS_TIMEOUT = 300
+
+
+class ReferenceAdapter(Adapter):
+    name = "reference"
+
+    def __init__(self) -> None:
+        self.ctx: LabContext | None = None
+        self.conf: Path | None = None
+        self.bin = binary("reference-impl", "refsend")
+
+    def start(self, ctx: LabContext) -> None:
+        self.ctx = ctx
+        ctx.run.mkdir(parents=True, exist_ok=True)
+        lines = [f"queue_dir = {ctx.run / 'queue'}",
+                 f"events = {ctx.run / 'events.jsonl'}",
+                 f"dsn_dir = {ctx.run / 'dsn'}",
+                 f"resolver = {ctx.resolver}",
+                 f"trust_anchor = {ctx.trust_anchor}",
+                 "helo_name = refsend.sender.test",
+                 "connect_timeout = 3", "command_timeout = 10",
+                 "tls_timeout = 5", "retry_schedule = 1",
+                 "max_attempts = 10", "max_parallel = 100",
+                 "default_policy = dane"]
+        for dom, level in sorted(ctx.policies.items()):
+            lines.append(f"policy = {dom.rstrip('.')} {level}")
+        self.conf = ctx.run / "refsend.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def _argv(self, *args: str) -> list[str]:
+        assert self.conf
+        return [str(self.bin), "-c", str(self.conf), *args]
+
+    def submit(self, subs: list[Submission]) -> None:
+        for s in subs:
+            cp = subprocess.run(self._argv("submit", "-f", s.sender, s.rcpt),
+                                input=s.data, capture_output=True,
+                                timeout=30)
+            if cp.returncode != 0:
+                raise LabError(f"refsend submit failed for {s.scenario}: "
+                               f"{cp.stderr.decode(errors='replace')}")
+
+    def run_queue(self) -> None:
+        assert self.ctx
+        cp = self.ctx.ns.run(self._argv("run", "--all"),
+                             timeout=PASS_TIMEOUT)
+        assert self.ctx
+        (self.ctx.run / "run.log").open("ab").write(cp.stdout + cp.stderr)
+        if cp.returncode != 0:
+            raise LabError(f"refsend run exited {cp.returncode}: "
+                           f"{cp.stderr.decode(errors='replace')[-500:]}")
+
+    def outcomes(self) -> dict[str, SenderOutcome]:
+        assert self.ctx
+        qid_to_mid: dict[str, str] = {}
+        last: dict[str, SenderOutcome] = {}
+        p = self.ctx.run / "events.jsonl"
+        if not p.exists():
+            return {}
+        for line in p.read_text(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            k, q = e.get("event"), e.get("queue_id")
+            if k == "queued" and q:
+                qid_to_mid[q] = (e.get("message_id") or "").strip("<>")
+            elif k in ("delivered", "deferred", "bounced") and q:
+                last[q] = SenderOutcome(
+                    k, str(e.get("reason") or e.get("reply") or ""),
+                    str(e.get("dsn") or ""), str(e.get("detail") or ""))
+        return {qid_to_mid.get(q, q): o for q, o in last.items()}
+
+    def version(self) -> str:
+        return "refsend (danelab reference sender)"

@@ -1,0 +1,62 @@
+"""The scenario catalog: every scenarios/*.toml, loaded, checked, selected."""
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+from .errors import LabError, SpecError
+from .scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = ROOT / "scenarios"
+
+
+def load_catalog(folder: Path = DEFAULT_DIR) -> list[Scenario]:
+    """Every scenario in FOLDER, sorted by id; the first bad file raises."""
+    files = sorted(Path(folder).glob("*.toml"))
+    if not files:
+        raise LabError(f"no scenario files (*.toml) in {folder}")
+    return [load_scenario(f) for f in files]
+
+
+def lint(folder: Path = DEFAULT_DIR) -> tuple[int, list[SpecError]]:
+    """Check every file; return how many were read and every error."""
+    errors: list[SpecError] = []
+    files = sorted(Path(folder).glob("*.toml"))
+    good: list[Scenario] = []
+    for f in files:
+        try:
+            good.append(load_scenario(f))
+        except SpecError as e:
+            errors.append(e)
+    if good:
+        # A universe-level check too: zones, records, faults, CNAME loops.
+        from .labplan import make_plan
+        from .zonespec import validate_universe
+        for sc in good:
+            try:
+                validate_universe(make_plan([sc]).zones)
+            except SpecError as e:
+                errors.append(e)
+    return len(files), errors
+
+
+def select(scenarios: list[Scenario], patterns: list[str] | None = None,
+           sections: str | None = None, shard: str | None = None
+           ) -> list[Scenario]:
+    """Filter by id glob(s), by section letters, then take shard K/N."""
+    out = scenarios
+    if patterns:
+        out = [s for s in out if any(fnmatch.fnmatch(s.id, p) or
+                                     s.id.startswith(p) for p in patterns)]
+    if sections:
+        want = set(sections.upper().replace(",", ""))
+        out = [s for s in out if s.section in want]
+    if shard:
+        m = re.fullmatch(r"(\d+)/(\d+)", shard)
+        if not m or not 1 <= int(m[1]) <= int(m[2]):
+            raise LabError(f"--shard {shard!r}: expected K/N with 1 <= K <= N")
+        k, n = int(m[1]), int(m[2])
+        out = [s for i, s in enumerate(out) if i % n == k - 1]
+    return out

@@ -1,0 +1,357 @@
+"""danelab's command line.  `danelab --help` lists the commands;
+docs/cli.md describes them.  Exit status: 0 all MUSTs held, 1 a MUST failed,
+2 bad input or a lab set-up error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import catalog
+from .errors import LabError
+from .netns import LabNamespace, pids_in_netns
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Progress:
+    """One updating line on a terminal; plain lines otherwise."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self.s = stream
+        self.tty = stream.isatty()
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self, msg: str) -> None:
+        with self.lock:
+            line = f"[{time.monotonic() - self.t0:6.1f}s] {msg}"
+            if self.tty:
+                self.s.write("\r\033[K" + line[:shutil.get_terminal_size()
+                                                 .columns - 1])
+            else:
+                self.s.write(line + "\n")
+            self.s.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.s.write("\n")
+            self.s.flush()
+
+
+def _sigterm(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def _selected(a: argparse.Namespace) -> list[Any]:
+    scs = catalog.load_catalog(Path(a.catalog))
+    out = catalog.select(scs, a.scenario, a.section,
+                         getattr(a, "shard", None))
+    if not out:
+        raise LabError("no scenario matches the selection")
+    return out
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    for sc in _selected(a):
+        print(f"{sc.id:40} {sc.section}{sc.case:<3} "
+              f"{'/'.join(sc.expect.outcome):28} {sc.title}")
+    return 0
+
+
+def cmd_explain(a: argparse.Namespace) -> int:
+    scs = {s.id: s for s in catalog.load_catalog(Path(a.catalog))}
+    sc = scs.get(a.id) or next((s for s in scs.values()
+                                if s.id.startswith(a.id)), None)
+    if sc is None:
+        raise LabError(f"no scenario {a.id!r}")
+    from .labplan import make_plan
+    plan = make_plan([sc])
+    print(f"{sc.id}: {sc.title}\n  {sc.rfc}; CASES.md {sc.section}{sc.case}"
+          f"; sender policy {sc.policy}\n\n{sc.explain}\n")
+    e = sc.expect
+    print(f"Expected: {' or '.join(e.outcome)}"
+          + (f" (SHOULD: {' or '.join(e.prefer)})"
+             if e.prefer != e.outcome else "")
+          + (" — a MAY: the choice is recorded" if e.choice else "")
+          + (f"; only hosts {', '.join(e.hosts) or '(none)'} may receive it"
+             if e.hosts is not None else "")
+          + (f"; TLSRPT {e.tlsrpt}" if e.tlsrpt else ""))
+    print("\nDNS:")
+    for z in plan.zones:
+        print(f"  ; zone {z.name} signed={z.signed} ds={z.ds_in_parent} "
+              f"denial={z.denial} faults="
+              f"{[f.kind + (':' + str(f.owner) + '/' + str(f.rtype) if f.owner else '') for f in z.faults]}")
+        for r in z.records:
+            print(f"  {r.owner} {r.rtype} {r.rdata}")
+    print("\nMX hosts:")
+    for hp in plan.scenario_hosts(sc.id):
+        h = hp.decl
+        print(f"  {hp.fqdn} {hp.address}:25 starttls={h.starttls}"
+              f" reply={h.starttls_reply} tls_fault={h.tls_fault} "
+              f"mode={h.mode} cert={hp.cert.name} "
+              f"listen={'yes' if h.listen else 'no'}")
+    return 0
+
+
+def cmd_lint(a: argparse.Namespace) -> int:
+    n, errors = catalog.lint(Path(a.catalog))
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    print(f"{n} scenario file(s) checked, {len(errors)} error(s)")
+    return 2 if errors else 0
+
+
+def _run_dir(a: argparse.Namespace) -> Path:
+    if a.run_dir:
+        return Path(a.run_dir)
+    base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs"))
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),
+                                 dir=base))
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .adapters import get_adapter
+    from .report import write_reports
+    from .runner import LabRun, RunResult, write_json
+    scs = _selected(a)
+    run = _run_dir(a)
+    prog = Progress()
+    jobs = max(1, min(a.jobs, len(scs)))
+    groups = [scs[i::jobs] for i in range(jobs)]
+    results: list[RunResult | None] = [None] * jobs
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        say = prog if jobs == 1 else (lambda m: prog(f"group {i + 1}: {m}"))
+        try:
+            results[i] = LabRun(groups[i], get_adapter(a.sender),
+                                run / f"group{i + 1}", say).execute()
+        except BaseException as e:          # reported below
+            errors.append(e)
+    prog(f"{len(scs)} scenario(s), sender {a.sender}, {jobs} group(s), "
+         f"run folder {run}")
+    if jobs == 1:
+        one(0)
+    else:
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(jobs)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    if errors:
+        prog.done()
+        raise errors[0]
+    files = []
+    for i, r in enumerate(results):
+        assert r
+        f = run / f"group{i + 1}" / "results.json"
+        write_json(r, f)
+        files.append(f)
+    out = Path(a.report) if a.report else run / "report"
+    cases = write_reports(files, out)
+    merged = {"sender": a.sender, "cases": cases}
+    (out / "results.json").write_text(json.dumps(merged, indent=1))
+    prog.done()
+    counts: dict[str, int] = {}
+    for c in cases:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+        if c["verdict"] in ("fail", "warn"):
+            bad = "; ".join(ch["text"] for ch in c["checks"] if not ch["ok"])
+            print(f"{c['verdict'].upper():5} {c['id']} "
+                  f"[{c.get('phase', 'first')}]: {bad}")
+    print(f"{len(cases)} result(s): " + ", ".join(
+        f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "warn", "info")))
+    print(f"report: {out / 'report.html'}  junit: {out / 'junit.xml'}  "
+          f"json: {out / 'results.json'}  logs: {run}")
+    if not a.keep and not counts.get("fail"):
+        for i in range(jobs):
+            for sub in ("ns", "zones/keys"):
+                shutil.rmtree(run / f"group{i + 1}" / sub,
+                              ignore_errors=True)
+    return 1 if counts.get("fail") else 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import write_reports
+    cases = write_reports([Path(p) for p in a.results], Path(a.out))
+    print(f"{len(cases)} case(s) -> {a.out}/report.html, {a.out}/junit.xml")
+    return 1 if any(c["verdict"] == "fail" for c in cases) else 0
+
+
+# -- universe up / down / status / shell ---------------------------------------
+
+def _state_file(run: Path) -> Path:
+    return run / "universe.json"
+
+
+def cmd_universe(a: argparse.Namespace) -> int:
+    run = Path(a.run_dir or ROOT / "runs" / "universe")
+    sf = _state_file(run)
+    if a.action == "up":
+        from . import fakemx
+        from .labplan import make_plan
+        from .universe import Universe
+        if sf.exists() and _alive(json.loads(sf.read_text())):
+            raise LabError(f"a universe is already up in {run}; "
+                           "`danelab universe down` first")
+        scs = _selected(a)
+        run.mkdir(parents=True, exist_ok=True)
+        plan = make_plan(scs)
+        plan.pki.write(run / "pki")
+        ns = LabNamespace(run / "ns")
+        ns.open()
+        try:
+            u = Universe(plan.zones, run, ns)
+            u.start()
+            fakemx.start(ns, plan, run)
+        except BaseException:
+            ns.close()
+            raise
+        assert ns.holder
+        state = {"run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
+                 "ns_id": ns.ns_id,
+                 "procs": [{"name": t.name, "pid": t.pid}
+                           for t in ns.sup.procs]}
+        sf.write_text(json.dumps(state, indent=1))
+        print(f"universe up: {len(scs)} scenario(s), "
+              f"{len(u.built.zones) if u.built else 0} zones, "
+              f"{ns.mode} mode, folder {run}\n"
+              f"  NSD 127.53.0.1, Unbound 127.53.0.53, trust anchor "
+              f"{u.trust_anchor}\n"
+              f"  enter it: danelab shell --run-dir {run}\n"
+              f"  stop it:  danelab universe down --run-dir {run}")
+        return 0
+    if not sf.exists():
+        print(f"no universe in {run}")
+        return 0 if a.action == "down" else 1
+    state = json.loads(sf.read_text())
+    if a.action == "status":
+        for p in state["procs"]:
+            alive = _proc_ok(p["pid"], state["ns_id"]) or \
+                p["pid"] == state["holder"] and _alive(state)
+            print(f"{p['name']:10} pid {p['pid']:7} "
+                  f"{'running' if alive else 'gone'}")
+        return 0 if _alive(state) else 1
+    # down: stop every process we recorded, newest first, holder last.
+    for p in reversed(state["procs"]):
+        pid = p["pid"]
+        if pid == state["holder"] or _proc_ok(pid, state["ns_id"]):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and pids_in_netns(state["ns_id"]):
+        time.sleep(0.05)
+    left = pids_in_netns(state["ns_id"])
+    for pid in left:
+        if pid in [p["pid"] for p in state["procs"]]:
+            os.kill(pid, signal.SIGKILL)
+    sf.unlink()
+    print(f"universe down ({run})")
+    return 0
+
+
+def _proc_ok(pid: int, ns_id: str) -> bool:
+    from .netns import netns_id
+    return netns_id(pid) == ns_id
+
+
+def _alive(state: dict[str, Any]) -> bool:
+    from .netns import netns_id
+    return netns_id(state["holder"]) == state["ns_id"]
+
+
+def cmd_shell(a: argparse.Namespace) -> int:
+    run = Path(a.run_dir or ROOT / "runs" / "universe")
+    sf = _state_file(run)
+    if not sf.exists():
+        raise LabError(f"no universe in {run}: `danelab universe up` first")
+    st = json.loads(sf.read_text())
+    if not _alive(st):
+        raise LabError(f"the universe in {run} is not running")
+    argv = ["nsenter", "-t", str(st["holder"])]
+    if st["mode"] == "user":
+        argv += ["-U", "--preserve-credentials"]
+    argv += ["-n", "-m", "--"]
+    cmd = a.command or [os.environ.get("SHELL", "/bin/bash")]
+    if not a.command:
+        print("inside the lab namespace: try `dig +dnssec MX "
+              "<scenario-id>.test`; exit to leave", file=sys.stderr)
+    os.execvp("nsenter", argv + cmd)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="danelab", description="SMTP DANE "
+                                "(RFC 7672) conformance lab")
+    p.add_argument("--catalog", default=str(catalog.DEFAULT_DIR),
+                   help="scenario folder (default: scenarios/)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def select_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--scenario", "-s", action="append",
+                        help="id or glob (repeatable)")
+        sp.add_argument("--section", help="section letters, e.g. AC")
+
+    sp = sub.add_parser("list", help="list scenarios")
+    select_args(sp)
+    sp.set_defaults(fn=cmd_list)
+    sp = sub.add_parser("explain", help="show one scenario in full")
+    sp.add_argument("id")
+    sp.set_defaults(fn=cmd_explain)
+    sp = sub.add_parser("lint", help="check every scenario file")
+    sp.set_defaults(fn=cmd_lint)
+    sp = sub.add_parser("run", help="run scenarios against a sender")
+    select_args(sp)
+    sp.add_argument("--sender", default="reference",
+                    help="reference, broken-no-dane, "
+                    "broken-plaintext-fallback")
+    sp.add_argument("--shard", help="K/N: run every N-th scenario from K")
+    sp.add_argument("--jobs", "-j", type=int, default=1,
+                    help="parallel groups, each its own universe")
+    sp.add_argument("--report", help="report folder (default RUN/report)")
+    sp.add_argument("--run-dir", help="run folder (default runs/<time>)")
+    sp.add_argument("--keep", action="store_true",
+                    help="keep keys and namespace files even on success")
+    sp.set_defaults(fn=cmd_run)
+    sp = sub.add_parser("report", help="merge results.json files into one "
+                        "report")
+    sp.add_argument("results", nargs="+")
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(fn=cmd_report)
+    sp = sub.add_parser("universe", help="bring a lab universe up or down")
+    sp.add_argument("action", choices=("up", "down", "status"))
+    select_args(sp)
+    sp.add_argument("--run-dir", help="default runs/universe")
+    sp.set_defaults(fn=cmd_universe)
+    sp = sub.add_parser("shell", help="a shell (or command) inside the "
+                        "running universe's namespace")
+    sp.add_argument("--run-dir", help="default runs/universe")
+    sp.add_argument("command", nargs=argparse.REMAINDER)
+    sp.set_defaults(fn=cmd_shell)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return int(a.fn(a))
+    except LabError as e:
+        print(f"danelab: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("danelab: interrupted; everything the lab started is stopped",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,90 @@
+"""fake-mx as the lab runs it: its JSON config from a lab plan, its start and
+stop, and its JSON-lines events read back.  The daemon itself is in fake-mx/
+(C); docs/interfaces.md is the contract between the two.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DaemonError
+from .labplan import HostPlan, LabPlan
+from .netns import LabNamespace
+from .proc import Tracked
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def binary(component: str, name: str) -> Path:
+    """Path of a C component's binary in the build folder in use."""
+    b = ROOT / component / os.environ.get("DANELAB_BUILD", "build") / name
+    if not b.exists():
+        raise DaemonError(f"{b} is missing: run `make` first")
+    return b
+
+
+def listener_config(hp: HostPlan, plan: LabPlan) -> dict[str, Any]:
+    h = hp.decl
+    fq = hp.fqdn.rstrip(".")
+    certs: list[dict[str, Any]] = [{"chain": str(hp.cert.chain_file),
+                                    "key": str(hp.cert.key_file)}]
+    for name, it in hp.sni_certs.items():
+        certs.append({"chain": str(it.chain_file), "key": str(it.key_file),
+                      "sni": [name]})
+    mode = "impostor" if h.mode == "impostor" else h.mode
+    cfg: dict[str, Any] = {
+        "name": hp.listener, "address": hp.address, "port": 25,
+        "hostname": fq, "mode": mode,
+        "banner": f"220 {fq} ESMTP fake-mx",
+        "starttls": h.starttls, "starttls_reply": h.starttls_reply,
+        "tls": {"certs": certs, "min_version": h.tls_versions[0],
+                "max_version": h.tls_versions[-1], "fault": h.tls_fault},
+    }
+    if h.replies:
+        cfg["replies"] = dict(h.replies)
+    if h.mode == "strip-relay" and h.relay_to:
+        target = plan.hosts[(hp.scenario, h.relay_to)]
+        cfg["relay_to"] = {"address": target.address, "port": 25}
+    return cfg
+
+
+def write_config(plan: LabPlan, run: Path) -> Path:
+    spool = run / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    listeners = [listener_config(hp, plan) for hp in plan.hosts.values()
+                 if hp.decl.listen]
+    cfg = {"events": str(run / "fakemx-events.jsonl"), "spool": str(spool),
+           "timeouts": {"command_ms": 20000, "data_ms": 30000,
+                        "tls_ms": 5000},
+           "listeners": listeners}
+    p = run / "fakemx.json"
+    p.write_text(json.dumps(cfg, indent=1))
+    return p
+
+
+def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
+    conf = write_config(plan, run)
+    pidfile = run / "fakemx.pid"
+    pidfile.unlink(missing_ok=True)
+    t = ns.spawn("fake-mx", [str(binary("fake-mx", "fake-mx")), "-c",
+                             str(conf), "-p", str(pidfile)],
+                 log=run / "fakemx.log")
+    ns.sup.wait_ready(t, pidfile.exists, 15)
+    return t
+
+
+def read_events(run: Path) -> Iterator[dict[str, Any]]:
+    p = run / "fakemx-events.jsonl"
+    if not p.exists():
+        return
+    with p.open(encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                yield {"event": "unparsable", "line": n, "text": line[:200]}

@@ -1,0 +1,164 @@
+"""The grader: a scenario's expectation against what was observed.
+
+Ground truth is what fake-mx saw (which host got the message, over TLS or
+not, which certificate it presented, which SNI arrived); the sender's own
+outcome counts only where the network cannot tell (deferred vs bounced).
+A violated MUST fails the case, a violated SHOULD warns, a MAY records the
+choice (verdict "info").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from .adapters.base import SenderOutcome
+from .labplan import HostPlan, LabPlan
+from .observe import Session
+from .pki import tlsa_data
+from .scenario import Expect, Scenario
+
+
+@dataclass
+class Check:
+    level: str          # MUST | SHOULD | MAY
+    ok: bool
+    text: str
+
+
+@dataclass
+class Grade:
+    scenario: str
+    phase: str                      # "first" or "after-fix"
+    expected: list[str]
+    observed: str
+    verdict: str                    # pass | fail | warn | info
+    checks: list[Check] = field(default_factory=list)
+    delivered_to: list[str] = field(default_factory=list)
+    sender: SenderOutcome | None = None
+    sessions: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase, "expected": self.expected,
+            "observed": self.observed, "verdict": self.verdict,
+            "checks": [c.__dict__ for c in self.checks],
+            "delivered_to": self.delivered_to,
+            "sender_outcome": self.sender.__dict__ if self.sender else None,
+            "sessions": self.sessions,
+        }
+
+
+def chain_matches(tlsa: list[str], chain: list[x509.Certificate]) -> bool:
+    """Would a usable DANE record of TLSA match CHAIN (leaf first)?  Names
+    and dates are not checked here; the scenario's hosts list covers them."""
+    for rr in tlsa:
+        parts = rr.split()
+        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+            continue
+        u, s, m, data = int(parts[0]), int(parts[1]), int(parts[2]), parts[3]
+        if u not in (2, 3) or s not in (0, 1) or m not in (0, 1, 2):
+            continue
+        certs = chain[:1] if u == 3 else chain[1:]
+        if any(tlsa_data(c, s, m) == data.lower() for c in certs):
+            return True
+    return False
+
+
+@dataclass
+class Observation:
+    """Everything seen for one scenario in one phase."""
+
+    sessions: list[Session]                   # on this scenario's listeners
+    deliveries: list[tuple[Session, dict[str, Any]]]   # its message, anywhere
+    tlsa_status: dict[str, str]               # host name -> secure|...
+    sender: SenderOutcome | None
+
+
+def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
+              by_sha: dict[str, x509.Certificate]) -> tuple[str, list[str]]:
+    if not obs.deliveries:
+        state = obs.sender.state if obs.sender else "unknown"
+        return (state if state in ("deferred", "bounced") else
+                f"not-delivered({state})"), []
+    to, cls = [], "delivered-dane"
+    for sess, _msg in obs.deliveries:
+        hp = plan.by_listener.get(sess.listener)
+        to.append(hp.name if hp and hp.scenario == sc.id
+                  else sess.listener)
+        if not sess.tls:
+            cls = "delivered-plain"
+            continue
+        chain = [by_sha[h] for h in sess.chain_sha256 if h in by_sha]
+        if not chain and sess.cert_sha256 in by_sha:
+            chain = [by_sha[sess.cert_sha256]]
+        dane = (hp is not None and obs.tlsa_status.get(hp.name) == "secure"
+                and chain_matches(hp.tlsa, chain))
+        if not dane and cls == "delivered-dane":
+            cls = "delivered-tls"
+    return cls, to
+
+
+def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
+          phase: str = "first") -> Grade:
+    by_sha = {it.sha256(): it.cert for it in plan.pki.issued.values()}
+    observed, to = _classify(sc, plan, obs, by_sha)
+    checks: list[Check] = []
+    lvl = "MAY" if exp.choice else "MUST"
+    checks.append(Check(lvl if observed in exp.outcome else "MUST",
+                        observed in exp.outcome,
+                        f"outcome {observed}, expected one of "
+                        f"{', '.join(exp.outcome)}"))
+    if observed in exp.outcome and exp.prefer != exp.outcome:
+        checks.append(Check("SHOULD", observed in exp.prefer,
+                            f"outcome {observed}, preferred "
+                            f"{', '.join(exp.prefer)}"))
+    mine = {h.name for h in plan.scenario_hosts(sc.id)}
+    foreign = [x for x in to if x not in mine]
+    checks.append(Check("MUST", not foreign,
+                        "message reached only this scenario's hosts"
+                        if not foreign else
+                        f"message reached undeclared hosts: {foreign}"))
+    if exp.hosts is not None:
+        bad = [h for h in to if h not in exp.hosts]
+        checks.append(Check("MUST", not bad,
+                            f"message reached only allowed hosts "
+                            f"({', '.join(exp.hosts) or 'none'})" if not bad
+                            else f"message reached forbidden host(s) "
+                            f"{', '.join(bad)}"))
+    if "delivered-plain" not in exp.outcome:
+        plain = [s.listener for s in obs.sessions if s.plain_mail]
+        checks.append(Check("MUST", not plain,
+                            "no envelope sent in cleartext" if not plain else
+                            f"envelope sent in cleartext to "
+                            f"{', '.join(sorted(set(plain)))}"))
+    if len(obs.deliveries) > 1:
+        checks.append(Check("MUST", False, f"delivered "
+                            f"{len(obs.deliveries)} times"))
+    if exp.sni is not None:
+        want = sc.fqdn(exp.sni).rstrip(".")
+        tls = [s for s in obs.sessions if s.tls]
+        bad_sni = sorted({str(s.sni) for s in tls
+                          if (s.sni or "").lower() != want})
+        checks.append(Check("MUST", bool(tls) and not bad_sni,
+                            f"SNI {want} sent in every TLS session"
+                            if tls and not bad_sni else
+                            "no TLS session to check SNI" if not tls else
+                            f"SNI seen: {', '.join(bad_sni)}; expected "
+                            f"{want}"))
+    if obs.sender and obs.deliveries and obs.sender.state != "delivered":
+        checks.append(Check("SHOULD", False, "message arrived but the "
+                            f"sender reports {obs.sender.state}"))
+    if obs.sender and not obs.deliveries and obs.sender.state == "delivered":
+        checks.append(Check("MUST", False, "sender reports delivery, but no "
+                            "lab host received the message"))
+    verdict = "pass"
+    if any(not c.ok and c.level == "MUST" for c in checks):
+        verdict = "fail"
+    elif any(not c.ok and c.level == "SHOULD" for c in checks):
+        verdict = "warn"
+    elif exp.choice:
+        verdict = "info"
+    return Grade(sc.id, phase, exp.outcome, observed, verdict, checks, to,
+                 obs.sender, [s.id for s in obs.sessions])

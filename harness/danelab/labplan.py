@@ -1,0 +1,178 @@
+"""From selected scenarios to one lab plan: zones, certificates, MX host
+addresses and fake-mx listeners, all in one universe.
+
+Scenario number S (1-based, in the order given) owns the addresses
+127.25.S.H (and 127.26.S-250.H past 250), H being the host's position.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+from .pki import BUILTIN_CAS, CertSpec, Issued, LabPKI, tlsa_data
+from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
+from .zonespec import Fault, Record, ZoneSpec, is_below
+
+ADDR_RE = re.compile(r"\{addr:([A-Za-z0-9_.-]+)\}")
+
+
+@dataclass
+class HostPlan:
+    scenario: str
+    name: str
+    fqdn: str
+    address: str
+    listener: str
+    cert: Issued
+    sni_certs: dict[str, Issued]
+    tlsa: list[str]
+    tlsa_owner: str
+    decl: HostDecl
+
+
+@dataclass
+class LabPlan:
+    scenarios: list[Scenario]
+    zones: list[ZoneSpec]
+    pki: LabPKI
+    hosts: dict[tuple[str, str], HostPlan] = field(default_factory=dict)
+    by_address: dict[str, HostPlan] = field(default_factory=dict)
+    by_listener: dict[str, HostPlan] = field(default_factory=dict)
+
+    def scenario_hosts(self, sid: str) -> list[HostPlan]:
+        return [h for (s, _), h in self.hosts.items() if s == sid]
+
+
+def host_address(s_index: int, h_index: int) -> str:
+    block, s = divmod(s_index - 1, 250)
+    return f"127.{25 + block}.{s + 1}.{h_index}"
+
+
+def _cert_id(sc: Scenario, name: str) -> str:
+    return name if name in BUILTIN_CAS else f"{sc.id}--{name}"
+
+
+def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
+    for i, c in enumerate(sc.certs):
+        names = [sc.fqdn(n).rstrip(".") for n in c.names]
+        pki.issue(CertSpec(_cert_id(sc, c.name), names,
+                           _cert_id(sc, c.issuer) if c.issuer != "self"
+                           else "self", c.key, c.validity, c.ca,
+                           where=f"{sc.path}: cert[{i}]"))
+
+
+def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
+    if t.ref and _cert_id(sc, t.ref) in pki.issued:
+        cert = pki.issued[_cert_id(sc, t.ref)].cert
+        data = None
+    elif t.ref:
+        data = t.ref.lower()
+    else:
+        cert, data = own.cert, None
+    if data is None:
+        sel = t.selector if t.selector in (0, 1) else 1
+        mt = t.mtype if t.mtype in (0, 1, 2) else 1
+        data = tlsa_data(cert, sel, mt)
+    if t.damaged:
+        data = data[:-1] + ("0" if data[-1] != "0" else "1")
+    return f"{t.usage} {t.selector} {t.mtype} {data}"
+
+
+def _zone_of(name: str, zones: list[ZoneSpec]) -> ZoneSpec | None:
+    best = None
+    for z in zones:
+        if is_below(name, z.name) and (best is None or
+                                       len(z.name) > len(best.name)):
+            best = z
+    return best
+
+
+def _zone_specs(sc: Scenario, decls: list[ZoneDecl],
+                addrs: dict[str, str]) -> list[ZoneSpec]:
+    out = []
+    for i, zd in enumerate(decls):
+        zname = sc.fqdn(zd.name)
+        if not is_below(zname, sc.domain):
+            raise SpecError(str(sc.path), f"zone[{i}].name",
+                            f"{zname} is not inside {sc.domain}")
+        recs = []
+        for j, text in enumerate(zd.records):
+            def sub(m: re.Match[str]) -> str:
+                if m[1] not in addrs:
+                    raise SpecError(str(sc.path), f"zone[{i}].records[{j}]",
+                                    f"{{addr:{m[1]}}}: no host {m[1]!r}")
+                return addrs[m[1]]
+            owner, rtype, rdata = ADDR_RE.sub(sub, text).split(None, 2)
+            recs.append(Record(owner, rtype, rdata))
+        faults = [Fault(f["kind"], f.get("owner"), f.get("rtype"))
+                  for f in zd.faults]
+        out.append(ZoneSpec(zname, recs, zd.signed, zd.ds, zd.denial,
+                            faults, where=str(sc.path)))
+    return out
+
+
+def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
+                    plan: LabPlan, decls: list[ZoneDecl]) -> list[ZoneSpec]:
+    addrs = {h.name: host_address(s_index, k + 1)
+             for k, h in enumerate(sc.hosts)}
+    zones = _zone_specs(sc, decls, addrs)
+    apex = next(z for z in zones if z.name == sc.domain)
+    for k, h in enumerate(sc.hosts):
+        fq = sc.fqdn(h.name)
+        where = f"host[{k}]"
+        z = _zone_of(fq, zones)
+        if z is None:
+            raise SpecError(str(sc.path), f"{where}.name",
+                            f"{fq} lies in none of the scenario's zones")
+        if h.mx is not None:
+            apex.records.append(Record("@", "MX", f"{h.mx} {fq}"))
+        if h.address:
+            z.records.append(Record(fq, "A", addrs[h.name]))
+        hp = plan.hosts[(sc.id, h.name)]
+        if h.tlsa:
+            owner = sc.fqdn(h.tlsa_owner) if h.tlsa_owner \
+                else f"_25._tcp.{fq}"
+            tz = _zone_of(owner, zones)
+            if tz is None:
+                raise SpecError(str(sc.path), f"{where}.tlsa_owner",
+                                f"{owner} lies in none of the scenario's "
+                                "zones")
+            for t in hp.tlsa:
+                tz.records.append(Record(owner, "TLSA", t))
+    return zones
+
+
+def make_plan(scenarios: list[Scenario], fixed: bool = False,
+              pki: LabPKI | None = None) -> LabPlan:
+    """Plan one universe for SCENARIOS (with their [fix] zones if FIXED).
+    Pass the PKI of an earlier plan to keep the same certificates."""
+    pki = pki or LabPKI()
+    plan = LabPlan(scenarios, [], pki)
+    for s_index, sc in enumerate(scenarios, 1):
+        _issue_certs(sc, pki)
+        for k, h in enumerate(sc.hosts):
+            fq = sc.fqdn(h.name)
+            cid = _cert_id(sc, h.cert) if h.cert else f"{sc.id}--{h.name}"
+            if not h.cert:
+                pki.issue(CertSpec(cid, [fq.rstrip(".")],
+                                   where=f"{sc.path}: host[{k}]"))
+            own = pki.issued[cid]
+            sni = {sc.fqdn(n).rstrip("."): pki.issued[_cert_id(sc, c)]
+                   for n, c in h.sni_certs.items()}
+            tlsa = [_tlsa_rdata(sc, t, own, pki) for t in h.tlsa]
+            owner = sc.fqdn(h.tlsa_owner) if h.tlsa_owner \
+                else f"_25._tcp.{fq}"
+            hp = HostPlan(sc.id, h.name, fq, host_address(s_index, k + 1),
+                          f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
+            plan.hosts[(sc.id, h.name)] = hp
+            plan.by_address[hp.address] = hp
+            plan.by_listener[hp.listener] = hp
+        decls = sc.zones
+        if fixed and sc.fix_zones is not None:
+            by_name = {z.name: z for z in sc.zones}
+            for z in sc.fix_zones:
+                by_name[z.name] = z
+            decls = list(by_name.values())
+        plan.zones += _scenario_zones(sc, s_index, pki, plan, decls)
+    return plan

@@ -1,0 +1,157 @@
+"""Reports from results.json files: junit.xml for CI and report.html for
+people.  Several results files (shards, or several senders) merge into one
+report: the matrix has a column per sender.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def load_results(paths: list[Path]) -> list[dict[str, Any]]:
+    """Merge results files into one list of case records."""
+    cases: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for c in data["cases"]:
+            key = (c["id"], c["sender"], c.get("phase", "first"))
+            if key in seen:
+                continue
+            seen.add(key)
+            cases.append(c)
+    return cases
+
+
+def write_junit(cases: list[dict[str, Any]], path: Path) -> None:
+    by_sender: dict[str, list[dict[str, Any]]] = {}
+    for c in cases:
+        by_sender.setdefault(c["sender"], []).append(c)
+    root = ET.Element("testsuites")
+    for sender, cs in by_sender.items():
+        suite = ET.SubElement(root, "testsuite", name=f"danelab.{sender}",
+                              tests=str(len(cs)),
+                              failures=str(sum(c["verdict"] == "fail"
+                                               for c in cs)))
+        for c in cs:
+            name = c["id"] + ("" if c.get("phase", "first") == "first"
+                              else f"[{c['phase']}]")
+            tc = ET.SubElement(suite, "testcase", classname=f"danelab."
+                               f"{sender}.{c['section']}", name=name)
+            bad = [ch["text"] for ch in c["checks"] if not ch["ok"]]
+            if c["verdict"] == "fail":
+                f = ET.SubElement(tc, "failure", message="; ".join(bad))
+                f.text = json.dumps(c["checks"], indent=1)
+            out = ET.SubElement(tc, "system-out")
+            out.text = (f"verdict={c['verdict']} observed={c['observed']} "
+                        f"expected={','.join(c['expected'])}\n"
+                        + "\n".join(bad))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def sequence_svg(sessions: list[dict[str, Any]]) -> str:
+    """A small sequence diagram: sender on the left, each MX host a lane."""
+    lanes = ["sender"] + list(dict.fromkeys(s["listener"].split(":", 1)[-1]
+                                            for s in sessions))
+    rows: list[tuple[str, str, str, str]] = []
+    for s in sessions:
+        host = s["listener"].split(":", 1)[-1]
+        for e in s["events"]:
+            k = e.get("event")
+            if k == "connect":
+                rows.append(("sender", host, "connect", "c"))
+            elif k == "reply":
+                rows.append((host, "sender", f"{e.get('code')} "
+                             f"({e.get('stage')})",
+                             "err" if int(e.get("code") or 0) >= 400
+                             else "r"))
+            elif k == "ehlo":
+                rows.append(("sender", host, f"EHLO {e.get('name', '')}",
+                             "c"))
+            elif k == "tls":
+                rows.append(("sender", host, f"TLS {e.get('version')} "
+                             f"SNI={e.get('sni')}", "tls"))
+            elif k == "tls-failed":
+                rows.append(("sender", host, f"TLS failed: "
+                             f"{str(e.get('reason'))[:40]}", "err"))
+            elif k in ("mail", "rcpt"):
+                rows.append(("sender", host, f"{k.upper()} "
+                             f"{e.get('from') or e.get('to')}", "c"))
+            elif k == "message":
+                rows.append(("sender", host, f"message "
+                             f"{'over TLS' if e.get('tls') else 'IN CLEARTEXT'}"
+                             f" ({e.get('size')} bytes)",
+                             "tls" if e.get("tls") else "err"))
+            elif k == "close":
+                rows.append((host, host, f"close: {e.get('reason')}", "r"))
+    rows = rows[:80]
+    w, lane_w, row_h = 160 + 220 * (len(lanes) - 1), 220, 22
+    h = 40 + row_h * (len(rows) + 1)
+    x = {ln: 80 + i * lane_w for i, ln in enumerate(lanes)}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" '
+           f'height="{h}" class="seq">']
+    for ln, lx in x.items():
+        out.append(f'<text x="{lx}" y="16" text-anchor="middle" '
+                   f'class="lane">{html.escape(ln)}</text>')
+        out.append(f'<line x1="{lx}" y1="24" x2="{lx}" y2="{h - 6}" '
+                   'class="life"/>')
+    colours = {"c": "#333", "r": "#666", "tls": "#1a7f37", "err": "#cf222e"}
+    for i, (a, b, label, kind) in enumerate(rows):
+        y = 40 + i * row_h
+        col = colours[kind]
+        if a == b:
+            out.append(f'<text x="{x[a] + 6}" y="{y}" fill="{col}" '
+                       f'font-size="11">{html.escape(label)}</text>')
+            continue
+        x1, x2 = x[a], x[b]
+        d = 1 if x2 > x1 else -1
+        out.append(f'<line x1="{x1}" y1="{y}" x2="{x2 - 6 * d}" y2="{y}" '
+                   f'stroke="{col}"/>'
+                   f'<polygon points="{x2},{y} {x2 - 6 * d},{y - 4} '
+                   f'{x2 - 6 * d},{y + 4}" fill="{col}"/>')
+        out.append(f'<text x="{(x1 + x2) / 2}" y="{y - 4}" '
+                   f'text-anchor="middle" fill="{col}" font-size="11">'
+                   f'{html.escape(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def write_html(cases: list[dict[str, Any]], path: Path,
+               title: str = "danelab conformance report") -> None:
+    senders = list(dict.fromkeys(c["sender"] for c in cases))
+    ids: list[str] = list(dict.fromkeys(
+        c["id"] + ("" if c.get("phase", "first") == "first"
+                   else f" [{c['phase']}]") for c in cases))
+    cell: dict[tuple[str, str], dict[str, Any]] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        rid = c["id"] + ("" if c.get("phase", "first") == "first"
+                         else f" [{c['phase']}]")
+        cell[(rid, c["sender"])] = c
+        info.setdefault(rid, c)
+        c["svg"] = sequence_svg(c.get("transcript", []))
+    totals = {s: {v: sum(1 for c in cases if c["sender"] == s and
+                         c["verdict"] == v)
+                  for v in ("pass", "fail", "warn", "info")}
+              for s in senders}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=True)
+    page = env.get_template("report.html.j2").render(
+        title=title, senders=senders, ids=ids, cell=cell, info=info,
+        totals=totals)
+    path.write_text(page, encoding="utf-8")
+
+
+def write_reports(results: list[Path], out: Path) -> list[dict[str, Any]]:
+    out.mkdir(parents=True, exist_ok=True)
+    cases = load_results(results)
+    write_junit(cases, out / "junit.xml")
+    write_html(cases, out / "report.html")
+    return cases

@@ -1,0 +1,234 @@
+"""One conformance run: one universe for every selected scenario, one
+fake-mx, one sender under test; then grading.
+
+  plan -> PKI + zones on disk -> namespace -> NSD, Unbound, fake-mx
+  -> DNS probe (what the universe really says about each host's TLSA)
+  -> submit one message per scenario -> queue pass 1
+  -> (scenarios with [fix]: rebuild zones, reload sender, queue pass 2)
+  -> stop everything -> fold fake-mx events -> grade.
+
+Every daemon is stopped in a finally block, also on Ctrl-C.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import fakemx
+from .adapters import Adapter, LabContext, SenderOutcome, Submission
+from .dnsq import query_in
+from .grader import Grade, Observation, grade
+from .labplan import LabPlan, make_plan
+from .netns import LabNamespace
+from .observe import Session, sessions
+from .scenario import Scenario
+from .universe import Universe
+
+SENDER_ADDR = "tester@sender.test"
+
+
+@dataclass
+class RunResult:
+    sender: str
+    run_dir: Path
+    grades: list[Grade]
+    scenarios: dict[str, Scenario]
+    plan: LabPlan
+    timings: dict[str, float] = field(default_factory=dict)
+    dns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Grade]:
+        return [g for g in self.grades if g.verdict == "fail"]
+
+
+def message_for(sc: Scenario, run_id: str) -> Submission:
+    mid = f"{sc.id}.{run_id}@danelab.test"
+    rcpt = f"user@{sc.domain.rstrip('.')}"
+    body = (f"From: <{SENDER_ADDR}>\r\nTo: <{rcpt}>\r\n"
+            f"Subject: danelab {sc.id}\r\nMessage-ID: <{mid}>\r\n"
+            f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}"
+            f"\r\n\r\ndanelab scenario {sc.id}: {sc.title}\r\n")
+    return Submission(sc.id, mid, SENDER_ADDR, rcpt, body.encode())
+
+
+def _probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
+    """Ask the lab resolver what it thinks of each scenario's names."""
+    out: dict[str, dict[str, Any]] = {}
+    for sc in plan.scenarios:
+        d: dict[str, Any] = {}
+        a = query_in(ns, sc.domain, "MX")
+        d["MX"] = {"status": a.status, "rcode": a.rcode, "answer": a.answer,
+                   "ede": [t for _, t in a.ede]}
+        d["tlsa"] = {}
+        for hp in plan.scenario_hosts(sc.id):
+            if hp.decl.tlsa:
+                t = query_in(ns, hp.tlsa_owner, "TLSA")
+                st = t.status if t.answer else f"{t.status}-empty"
+                d["tlsa"][hp.name] = st
+        out[sc.id] = d
+    return out
+
+
+class LabRun:
+    def __init__(self, scenarios: list[Scenario], adapter: Adapter,
+                 run_dir: Path, progress: Callable[[str], None] | None = None
+                 ) -> None:
+        self.scenarios = scenarios
+        self.adapter = adapter
+        self.run = Path(run_dir)
+        self.say = progress or (lambda s: None)
+        self.timings: dict[str, float] = {}
+
+    def _t(self, name: str, t0: float) -> None:
+        self.timings[name] = round(time.monotonic() - t0, 3)
+
+    def execute(self) -> RunResult:
+        self.run.mkdir(parents=True, exist_ok=True)
+        run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{int(time.time()*1e3) % 1000:03d}"
+        t0 = time.monotonic()
+        self.say(f"planning {len(self.scenarios)} scenarios")
+        plan = make_plan(self.scenarios)
+        plan.pki.write(self.run / "pki")
+        self._t("plan", t0)
+        fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
+        boundary = None
+        with LabNamespace(self.run / "ns") as ns:
+            t = time.monotonic()
+            uni = Universe(plan.zones, self.run, ns)
+            uni.start()
+            self.say(f"universe up: {len(uni.built.zones)} zones "
+                     f"({uni.timings['build']:.2f} s build)")
+            fmx = fakemx.start(ns, plan, self.run)
+            self._t("universe", t)
+            dns = _probe(ns, plan)
+            ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+                             uni.trust_anchor,
+                             self.run / "pki" / "lab-root.crt",
+                             {sc.domain: sc.policy for sc in self.scenarios
+                              if sc.policy != "dane"})
+            try:
+                t = time.monotonic()
+                self.adapter.start(ctx)
+                subs = [message_for(sc, run_id) for sc in self.scenarios]
+                self.adapter.submit(subs)
+                self.say(f"submitted {len(subs)} messages to "
+                         f"{self.adapter.name}; queue pass 1")
+                self.adapter.run_queue()
+                first = self.adapter.outcomes()
+                self._t("pass1", t)
+                second: dict[str, SenderOutcome] = {}
+                if fix:
+                    t = time.monotonic()
+                    boundary = time.time()
+                    self.say(f"fixing {len(fix)} scenario(s); queue pass 2")
+                    plan2 = make_plan(self.scenarios, fixed=True,
+                                      pki=plan.pki)
+                    uni.rebuild(plan2.zones)
+                    self.adapter.reload()
+                    self.adapter.run_queue()
+                    second = self.adapter.outcomes()
+                    self._t("pass2", t)
+            finally:
+                self.adapter.stop()
+                ns.sup.stop(fmx)
+        self._t("total", t0)
+        sess = sessions(fakemx.read_events(self.run))
+        grades = self._grade(plan, sess, subs, first, second, dns, boundary)
+        return RunResult(self.adapter.name, self.run, grades,
+                         {sc.id: sc for sc in self.scenarios}, plan,
+                         self.timings, dns, sess)
+
+    def _grade(self, plan: LabPlan, sess: dict[str, Session],
+               subs: list[Submission], first: dict[str, SenderOutcome],
+               second: dict[str, SenderOutcome],
+               dns: dict[str, dict[str, Any]],
+               boundary: float | None) -> list[Grade]:
+        mid_of = {s.scenario: s.message_id for s in subs}
+        grades = []
+        for sc in self.scenarios:
+            mid = mid_of[sc.id]
+            status = dns[sc.id]["tlsa"]
+            mine = [s for s in sess.values()
+                    if s.listener.split(":", 1)[0] == sc.id]
+            def deliveries(until: float | None) -> list[tuple[Session, dict[str, Any]]]:
+                out = []
+                for s in sess.values():
+                    for m in s.messages:
+                        if (m.get("message_id") or "").strip("<>") == mid \
+                                and (until is None or m["ts"] < until):
+                            out.append((s, m))
+                return out
+            if sc.fix_zones is not None and boundary is not None:
+                early = [s for s in mine if s.events and
+                         s.events[0]["ts"] < boundary]
+                g1 = grade(sc, plan, sc.expect,
+                           Observation(early, deliveries(boundary), status,
+                                       first.get(mid)), "first")
+                assert sc.expect_after_fix
+                g2 = grade(sc, plan, sc.expect_after_fix,
+                           Observation(mine, deliveries(None), status,
+                                       second.get(mid)), "after-fix")
+                grades += [g1, g2]
+            else:
+                out = second.get(mid) or first.get(mid)
+                grades.append(grade(sc, plan, sc.expect,
+                                    Observation(mine, deliveries(None),
+                                                status, out)))
+        return grades
+
+
+def _records(plan: LabPlan, sc: Scenario) -> list[str]:
+    out = []
+    for z in plan.zones:
+        if z.name == sc.domain or z.name.endswith("." + sc.domain):
+            state = ("signed" if z.signed else "unsigned") + \
+                (", DS in parent" if z.signed and z.ds_in_parent else "")
+            faults = ", ".join(f.kind + (f" on {f.owner} {f.rtype}"
+                                         if f.owner else "")
+                               for f in z.faults)
+            out.append(f"; zone {z.name} ({state}"
+                       f"{'; faults: ' + faults if faults else ''})")
+            out += [f"{r.owner} {r.rtype} {r.rdata}" for r in z.records]
+    return out
+
+
+def _brief(s: Session) -> list[dict[str, Any]]:
+    keep = ("event", "ts", "stage", "code", "text", "name", "reply",
+            "version", "cipher", "sni", "cert_sha256", "reason", "from",
+            "to", "message_id", "size", "tls", "starttls_offered",
+            "direction", "line", "peer", "local")
+    return [{k: e[k] for k in keep if k in e} for e in s.events
+            if e.get("event") != "state"]
+
+
+def write_json(result: RunResult, path: Path) -> None:
+    cases = []
+    for g in result.grades:
+        sc = result.scenarios[g.scenario]
+        d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
+             "case": sc.case, "title": sc.title, "rfc": sc.rfc,
+             "explain": sc.explain, "file": str(sc.path),
+             "level": "MAY" if sc.expect.choice else "MUST",
+             **g.as_dict(),
+             "dns_records": _records(result.plan, sc),
+             "transcript": [{"session": sid, "listener":
+                             result.sessions[sid].listener,
+                             "events": _brief(result.sessions[sid])}
+                            for sid in g.sessions if sid in result.sessions],
+             "evidence": {"run_dir": str(result.run_dir),
+                          "fakemx_events": str(result.run_dir /
+                                               "fakemx-events.jsonl"),
+                          "sender_dir": str(result.run_dir / "sender"),
+                          "dns": result.dns.get(sc.id)}}
+        cases.append(d)
+    counts: dict[str, int] = {}
+    for g in result.grades:
+        counts[g.verdict] = counts.get(g.verdict, 0) + 1
+    path.write_text(json.dumps({"sender": result.sender,
+                                "timings": result.timings,
+                                "counts": counts, "cases": cases}, indent=1))

@@ -1,0 +1,403 @@
+"""One scenario = one TOML file in scenarios/: a DANE delivery case, the lab
+set-up it needs, and what a conforming sender must do.  See docs/scenarios.md.
+
+load_scenario() reads and validates a file; every error is a SpecError that
+names the file, the field and the reason.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+from .pki import KEY_TYPES, VALIDITIES
+from .zonespec import FAULT_KINDS
+
+OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
+            "bounced")
+POLICIES = ("dane", "dane-only", "may", "exclude")
+SECTIONS = "ABCDEFGHIJK"
+LEVELS = ("MUST", "SHOULD", "MAY")
+RESULT_TYPES = (
+    "starttls-not-supported", "certificate-host-mismatch",
+    "certificate-expired", "certificate-not-trusted", "validation-failure",
+    "tlsa-invalid", "dnssec-invalid", "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid")
+STARTTLS = ("offer", "withhold")
+STARTTLS_REPLIES = ("220", "454", "drop")
+TLS_FAULTS = ("none", "alert", "abort", "stall")
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+MODES = ("server", "strip-relay", "impostor")
+REPLY_STAGES = ("mail", "rcpt", "data", "eom")
+ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
+TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
+
+
+@dataclass
+class ZoneDecl:
+    name: str = "@"                  # relative to the scenario domain
+    signed: bool = True
+    ds: bool = True
+    denial: str = "nsec"
+    records: list[str] = field(default_factory=list)
+    faults: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class CertDecl:
+    name: str
+    names: list[str] = field(default_factory=list)
+    issuer: str = "lab-int"
+    key: str = "ec"
+    validity: str = "valid"
+    ca: bool = False
+
+
+@dataclass
+class TlsaDecl:
+    usage: int
+    selector: int
+    mtype: int
+    ref: str | None = None          # a cert name, literal hex, or None
+    damaged: bool = False
+
+
+@dataclass
+class HostDecl:
+    name: str
+    mx: int | None = None
+    address: bool = True
+    tlsa: list[TlsaDecl] = field(default_factory=list)
+    tlsa_owner: str | None = None
+    cert: str | None = None
+    sni_certs: dict[str, str] = field(default_factory=dict)
+    starttls: str = "offer"
+    starttls_reply: str = "220"
+    tls_fault: str = "none"
+    tls_versions: list[str] = field(default_factory=lambda: ["TLSv1.2",
+                                                             "TLSv1.3"])
+    replies: dict[str, str] = field(default_factory=dict)
+    mode: str = "server"
+    relay_to: str | None = None
+    listen: bool = True
+
+
+@dataclass
+class Expect:
+    outcome: list[str]
+    prefer: list[str]
+    choice: bool = False
+    hosts: list[str] | None = None
+    sni: str | None = None
+    tlsrpt: str | None = None
+
+
+@dataclass
+class Scenario:
+    id: str
+    path: Path
+    title: str
+    section: str
+    case: int
+    rfc: str
+    explain: str
+    policy: str
+    zones: list[ZoneDecl]
+    certs: list[CertDecl]
+    hosts: list[HostDecl]
+    expect: Expect
+    fix_zones: list[ZoneDecl] | None = None
+    expect_after_fix: Expect | None = None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.id}.test."
+
+    def fqdn(self, rel: str) -> str:
+        """A scenario-relative name ("mx1", "@", "x.other.test.") absolute."""
+        rel = rel.strip().lower()
+        if rel in ("@", ""):
+            return self.domain
+        if rel.endswith("."):
+            return rel
+        return f"{rel}.{self.domain}"
+
+    def host(self, name: str) -> HostDecl | None:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        return None
+
+
+class _Fields:
+    """Reads one TOML table, remembering which keys were used."""
+
+    def __init__(self, path: Path, where: str, table: Any) -> None:
+        self.path, self.where = path, where
+        if not isinstance(table, dict):
+            raise SpecError(str(path), where or "(top)", "must be a table")
+        self.t = table
+        self.used: set[str] = set()
+
+    def err(self, key: str, why: str) -> SpecError:
+        fld = f"{self.where}.{key}" if self.where else key
+        return SpecError(str(self.path), fld, why)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            required: bool = False, choices: tuple[str, ...] | None = None
+            ) -> Any:
+        self.used.add(key)
+        if key not in self.t:
+            if required:
+                raise self.err(key, "is required")
+            return default
+        v = self.t[key]
+        if kind is int and isinstance(v, bool) or not isinstance(v, kind):
+            names = kind.__name__ if isinstance(kind, type) else \
+                " or ".join(k.__name__ for k in kind)
+            raise self.err(key, f"must be {names}, not {type(v).__name__}")
+        if choices is not None:
+            for x in (v if isinstance(v, list) else [v]):
+                if x not in choices:
+                    raise self.err(key, f"{x!r} is not one of: "
+                                   f"{', '.join(choices)}")
+        return v
+
+    def strings(self, key: str, default: list[str] | None = None,
+                choices: tuple[str, ...] | None = None,
+                required: bool = False) -> list[str]:
+        v = self.get(key, list, default if default is not None else [],
+                     required=required, choices=choices)
+        for i, x in enumerate(v):
+            if not isinstance(x, str):
+                raise self.err(f"{key}[{i}]", "must be a string")
+        return list(v)
+
+    def tables(self, key: str) -> list["_Fields"]:
+        v = self.get(key, list, [])
+        return [_Fields(self.path, f"{key}[{i}]" if not self.where else
+                        f"{self.where}.{key}[{i}]", x)
+                for i, x in enumerate(v)]
+
+    def finish(self) -> None:
+        extra = sorted(set(self.t) - self.used)
+        if extra:
+            raise self.err(extra[0], "unknown key (a typo?)")
+
+
+def _zone(f: _Fields) -> ZoneDecl:
+    z = ZoneDecl(
+        name=f.get("name", str, "@"),
+        signed=f.get("signed", bool, True),
+        ds=f.get("ds", bool, True),
+        denial=f.get("denial", str, "nsec", choices=("nsec", "nsec3")),
+        records=f.strings("records"))
+    for i, rec in enumerate(z.records):
+        if len(rec.split(None, 2)) < 3:
+            raise f.err(f"records[{i}]",
+                        f"{rec!r}: expected 'OWNER TYPE RDATA'")
+    for ff in f.tables("faults"):
+        kind = ff.get("kind", str, required=True,
+                      choices=tuple(sorted(FAULT_KINDS)))
+        fault = {"kind": kind}
+        for k in ("owner", "rtype"):
+            v = ff.get(k, str)
+            if v is not None:
+                fault[k] = v
+        ff.finish()
+        z.faults.append(fault)
+    f.finish()
+    return z
+
+
+def _tlsa(f: _Fields, key: str, text: str) -> TlsaDecl:
+    m = TLSA_RE.match(text.strip())
+    if not m:
+        raise f.err(key, f"{text!r}: expected 'USAGE SELECTOR MTYPE [REF][!]'")
+    u, s, mt = int(m[1]), int(m[2]), int(m[3])
+    if max(u, s, mt) > 255:
+        raise f.err(key, f"{text!r}: fields are 0..255")
+    return TlsaDecl(u, s, mt, m[4], bool(m[5]))
+
+
+def _host(f: _Fields) -> HostDecl:
+    h = HostDecl(name=f.get("name", str, required=True))
+    h.mx = f.get("mx", int)
+    h.address = f.get("address", bool, True)
+    h.tlsa = [_tlsa(f, f"tlsa[{i}]", t)
+              for i, t in enumerate(f.strings("tlsa"))]
+    h.tlsa_owner = f.get("tlsa_owner", str)
+    h.cert = f.get("cert", str)
+    sc = f.get("sni_certs", dict, {})
+    for k, v in sc.items():
+        if not isinstance(v, str):
+            raise f.err(f"sni_certs.{k}", "must be a certificate name")
+    h.sni_certs = dict(sc)
+    h.starttls = f.get("starttls", str, "offer", choices=STARTTLS)
+    h.starttls_reply = f.get("starttls_reply", str, "220",
+                             choices=STARTTLS_REPLIES)
+    h.tls_fault = f.get("tls_fault", str, "none", choices=TLS_FAULTS)
+    h.tls_versions = f.strings("tls_versions", ["TLSv1.2", "TLSv1.3"],
+                               choices=TLS_VERSIONS)
+    if not h.tls_versions:
+        raise f.err("tls_versions", "needs at least one version")
+    rp = f.get("replies", dict, {})
+    for k, v in rp.items():
+        if k not in REPLY_STAGES:
+            raise f.err(f"replies.{k}", f"unknown stage; known: "
+                        f"{', '.join(REPLY_STAGES)}")
+        if not isinstance(v, str) or not re.match(r"^[2-5]\d\d( |$)", v):
+            raise f.err(f"replies.{k}", f"{v!r}: a reply starts with "
+                        "a 3-digit code")
+    h.replies = dict(rp)
+    h.mode = f.get("mode", str, "server", choices=MODES)
+    h.relay_to = f.get("relay_to", str)
+    if h.mode == "strip-relay" and not h.relay_to:
+        raise f.err("relay_to", "a strip-relay needs relay_to (a host name)")
+    h.listen = f.get("listen", bool, True)
+    if h.mx is not None and not 0 <= h.mx <= 65535:
+        raise f.err("mx", f"{h.mx}: a preference is 0..65535")
+    f.finish()
+    return h
+
+
+def _cert(f: _Fields) -> CertDecl:
+    c = CertDecl(name=f.get("name", str, required=True),
+                 names=f.strings("names"),
+                 issuer=f.get("issuer", str, "lab-int"),
+                 key=f.get("key", str, "ec", choices=KEY_TYPES),
+                 validity=f.get("validity", str, "valid", choices=VALIDITIES),
+                 ca=f.get("ca", bool, False))
+    f.finish()
+    return c
+
+
+def _expect(f: _Fields) -> Expect:
+    outcome = f.strings("outcome", required=True, choices=OUTCOMES)
+    if not outcome:
+        raise f.err("outcome", "needs at least one outcome")
+    prefer = f.strings("prefer", outcome, choices=OUTCOMES)
+    if not set(prefer) <= set(outcome):
+        raise f.err("prefer", "must be a subset of outcome")
+    hosts = f.get("hosts", list)
+    e = Expect(outcome, prefer, f.get("choice", bool, False),
+               [str(h) for h in hosts] if hosts is not None else None,
+               f.get("sni", str),
+               f.get("tlsrpt", str, choices=RESULT_TYPES))
+    return e
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check one scenario file."""
+    path = Path(path)
+    sid = path.stem
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(str(path), "(syntax)", str(e))
+    except OSError as e:
+        raise SpecError(str(path), "(file)", e.strerror or str(e))
+    if not ID_RE.match(sid) or len(sid) > 48:
+        raise SpecError(str(path), "(file name)",
+                        f"{sid!r}: must look like 'a01-some-words' "
+                        "(section letter, two digits, words; at most 48)")
+    top = _Fields(path, "", data)
+    section = top.get("section", str, required=True,
+                      choices=tuple(SECTIONS))
+    if sid[0].upper() != section:
+        raise top.err("section", f"{section} does not match the file "
+                      f"name's letter {sid[0]!r}")
+    sender = _Fields(path, "sender", top.get("sender", dict, {}))
+    policy = sender.get("policy", str, "dane", choices=POLICIES)
+    sender.finish()
+    zones = [_zone(z) for z in top.tables("zone")]
+    if not any(z.name == "@" for z in zones):
+        zones.insert(0, ZoneDecl())
+    certs = [_cert(c) for c in top.tables("cert")]
+    hosts = [_host(h) for h in top.tables("host")]
+    ex = _Fields(path, "expect", top.get("expect", dict, required=True))
+    after = ex.get("after_fix", dict)
+    expect = _expect(ex)
+    ex.finish()
+    fix_zones = None
+    expect_after = None
+    fix = top.get("fix", dict)
+    if fix is not None:
+        ff = _Fields(path, "fix", fix)
+        fix_zones = [_zone(z) for z in ff.tables("zones")]
+        ff.finish()
+        if after is None:
+            raise SpecError(str(path), "expect.after_fix",
+                            "a scenario with [fix] needs [expect.after_fix]")
+    if after is not None:
+        af = _Fields(path, "expect.after_fix", after)
+        expect_after = _expect(af)
+        af.finish()
+    sc = Scenario(
+        id=sid, path=path,
+        title=top.get("title", str, required=True),
+        section=section,
+        case=top.get("case", int, required=True),
+        rfc=top.get("rfc", str, required=True),
+        explain=top.get("explain", str, required=True).strip(),
+        policy=policy, zones=zones, certs=certs, hosts=hosts,
+        expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
+        tags=top.strings("tags"))
+    top.get("fix", dict)
+    top.finish()
+    _check_refs(sc)
+    return sc
+
+
+def _check_refs(sc: Scenario) -> None:
+    """Names that point elsewhere in the file must point at something."""
+    p = str(sc.path)
+    names = [h.name for h in sc.hosts]
+    if len(set(names)) != len(names):
+        raise SpecError(p, "host", "two hosts have the same name")
+    for i, h in enumerate(sc.hosts):
+        if len(sc.id) + 1 + len(h.name) > 64:
+            raise SpecError(p, f"host[{i}].name", "id and host name together "
+                            "must not exceed 63 characters")
+    if len(sc.hosts) > 250:
+        raise SpecError(p, "host", "at most 250 hosts a scenario")
+    certs = {c.name for c in sc.certs}
+    zones = [z.name for z in sc.zones]
+    if len(set(zones)) != len(zones):
+        raise SpecError(p, "zone", "two zones have the same name")
+    for i, h in enumerate(sc.hosts):
+        if h.cert and h.cert not in certs:
+            raise SpecError(p, f"host[{i}].cert", f"no [[cert]] named "
+                            f"{h.cert!r}")
+        for k, v in h.sni_certs.items():
+            if v not in certs:
+                raise SpecError(p, f"host[{i}].sni_certs.{k}",
+                                f"no [[cert]] named {v!r}")
+        if h.relay_to and h.relay_to not in names:
+            raise SpecError(p, f"host[{i}].relay_to",
+                            f"no host named {h.relay_to!r}")
+        for j, t in enumerate(h.tlsa):
+            if t.ref and t.ref not in certs and \
+                    t.ref not in ("lab-root", "lab-int", "rogue-root",
+                                  "rogue-int") and \
+                    not re.fullmatch(r"[0-9a-fA-F]*", t.ref):
+                raise SpecError(p, f"host[{i}].tlsa[{j}]",
+                                f"{t.ref!r} is neither a [[cert]] name, a "
+                                "built-in CA nor hex data")
+    for i, c in enumerate(sc.certs):
+        if c.issuer not in certs | {"self", "lab-root", "lab-int",
+                                    "rogue-root", "rogue-int"}:
+            raise SpecError(p, f"cert[{i}].issuer",
+                            f"{c.issuer!r} is not a CA of this file or a "
+                            "built-in one")
+    for key, e in (("expect", sc.expect), ("expect.after_fix",
+                                           sc.expect_after_fix)):
+        if e and e.hosts is not None:
+            for h in e.hosts:
+                if h not in names:
+                    raise SpecError(p, f"{key}.hosts",
+                                    f"no host named {h!r}")
