@@ -188,11 +188,17 @@ def _tlsa_base(owner: str) -> str | None:
 
 def _check_tlsa_hosts(zones: list[ZoneSpec],
                       owners: dict[str, dict[str, str]]) -> None:
+    """A TLSA RRset must belong to a host that exists, unless it is reached
+    through a CNAME or is a wildcard (RFC 7671 §7 allows both)."""
+    targets = {absolute(r.rdata, z.name) for z in zones for r in z.records
+               if r.rtype.upper() == "CNAME"}
     for z in zones:
         for i, r in enumerate(z.records):
             if r.rtype.upper() != "TLSA":
                 continue
             owner = absolute(r.owner, z.name)
+            if owner in targets or owner.startswith("*."):
+                continue
             base = _tlsa_base(owner)
             if base is None:
                 raise SpecError(z.label(), f"records[{i}].owner",
