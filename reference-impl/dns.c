@@ -1,0 +1,182 @@
+/*
+ * dns.c -- the thin DNS interface.  Every answer carries its DNSSEC status,
+ * which maps onto RFC 7672 section 2.1: secure, insecure, and bogus or
+ * indeterminate (error).  The real resolver is dns_unbound.c; unit tests
+ * plug in a table of canned answers through struct dns_ops.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refsend.h"
+
+int
+dns_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb, void *arg)
+{
+	return d->ops->resolve(d, qname, qtype, cb, arg);
+}
+
+void
+dns_free(struct dns *d)
+{
+	if (d != NULL)
+		d->ops->free(d);
+}
+
+struct dns_answer *
+dns_answer_new(const char *qname, int qtype)
+{
+	struct dns_answer	*a;
+
+	a = xcalloc(1, sizeof(*a));
+	a->qname = xstrdup(qname);
+	a->qtype = qtype;
+	return a;
+}
+
+void
+dns_answer_add(struct dns_answer *a, const void *data, size_t len)
+{
+	a->data = xreallocarray(a->data, a->count + 1, sizeof(*a->data));
+	a->len = xreallocarray(a->len, a->count + 1, sizeof(*a->len));
+	a->data[a->count] = xmalloc(len);
+	memcpy(a->data[a->count], data, len);
+	a->len[a->count++] = len;
+}
+
+void
+dns_answer_free(struct dns_answer *a)
+{
+	size_t	i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->count; i++)
+		free(a->data[i]);
+	free(a->data);
+	free(a->len);
+	free(a->qname);
+	free(a->canonname);
+	free(a->why_bogus);
+	free(a);
+}
+
+const char *
+dns_sec_name(enum dns_sec s)
+{
+	switch (s) {
+	case DNS_SECURE:
+		return "secure";
+	case DNS_INSECURE:
+		return "insecure";
+	case DNS_BOGUS:
+		return "bogus";
+	case DNS_ERROR:
+		break;
+	}
+	return "error";
+}
+
+const char *
+dns_status_text(const struct dns_answer *a)
+{
+	switch (a->status) {
+	case DNS_SECURE:
+		if (a->nxdomain)
+			return "nxdomain-secure";
+		if (a->nodata)
+			return "nodata-secure";
+		return "secure";
+	case DNS_INSECURE:
+		if (a->nxdomain)
+			return "nxdomain-insecure";
+		if (a->nodata)
+			return "nodata-insecure";
+		return "insecure";
+	case DNS_BOGUS:
+		return "bogus";
+	case DNS_ERROR:
+		break;
+	}
+	return "error";
+}
+
+const char *
+dns_type_name(int t)
+{
+	switch (t) {
+	case DNS_T_A:
+		return "A";
+	case DNS_T_MX:
+		return "MX";
+	case DNS_T_AAAA:
+		return "AAAA";
+	case DNS_T_TLSA:
+		return "TLSA";
+	}
+	return "?";
+}
+
+int
+dns_name_text(const unsigned char *p, size_t len, char *out, size_t outlen)
+{
+	size_t	i = 0, o = 0, l, j;
+
+	if (outlen < 2)
+		return -1;
+	while (i < len) {
+		l = p[i++];
+		if (l == 0) {
+			if (o == 0)
+				out[o++] = '.';
+			out[o] = '\0';
+			return (int)i;
+		}
+		if (l > 63 || i + l > len)
+			return -1;
+		if (o != 0) {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = '.';
+		}
+		for (j = 0; j < l; j++) {
+			/* Keep the text form unambiguous: no dots or
+			 * controls inside a label. */
+			if (p[i + j] == '.' || p[i + j] <= ' ' ||
+			    p[i + j] >= 0x7f || o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)tolower(p[i + j]);
+		}
+		i += l;
+	}
+	return -1;
+}
+
+int
+dns_valid_hostname(const char *s)
+{
+	size_t	label = 0, total = 0;
+	int	alpha = 0;
+	char	prev = '.';
+
+	for (; *s; s++, total++) {
+		if (*s == '.') {
+			if (label == 0 || prev == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)*s) || *s == '-' ||
+		    *s == '_') {
+			if (label == 0 && *s == '-')
+				return 0;
+			if (isalpha((unsigned char)*s))
+				alpha = 1;
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+		prev = *s;
+	}
+	/* A name made of digits and dots only is an address literal. */
+	return total > 0 && total < 254 && prev != '-' && alpha;
+}

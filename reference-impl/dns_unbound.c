@@ -1,0 +1,199 @@
+/*
+ * dns_unbound.c -- struct dns on top of libunbound, inside the libevent
+ * loop: queries go out with ub_resolve_async(), ub_fd() is watched for
+ * reading and ub_process() delivers the answers to our callbacks.
+ *
+ * libunbound validates itself with our trust anchor (the lab's root key);
+ * the upstream is the lab's Unbound (ub_ctx_set_fwd).  The lab's names live
+ * under "test.", which RFC 6761 makes a default local zone answered with
+ * NXDOMAIN: we turn that default off.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <unbound.h>
+
+#include "refsend.h"
+
+struct dns_unbound {
+	struct ub_ctx		*ctx;
+	struct event		*ev;
+	struct event_base	*base;
+};
+
+struct dns_query {
+	dns_cb	 cb;
+	void	*arg;
+	char	*qname;
+	int	 qtype;
+};
+
+static void
+dns_unbound_done(void *arg, int err, struct ub_result *r)
+{
+	struct dns_query	*q = arg;
+	struct dns_answer	*a;
+	int			 i;
+
+	a = dns_answer_new(q->qname, q->qtype);
+	if (err != 0 || r == NULL) {
+		a->status = DNS_ERROR;
+		a->rcode = 2;
+		xasprintf(&a->why_bogus, "libunbound: %s", ub_strerror(err));
+	} else {
+		a->rcode = r->rcode;
+		if (r->bogus) {
+			a->status = DNS_BOGUS;
+			if (r->why_bogus)
+				a->why_bogus = xstrdup(r->why_bogus);
+		} else if (r->rcode != 0 && r->rcode != 3) {
+			/* SERVFAIL and friends: indeterminate. */
+			a->status = DNS_ERROR;
+			xasprintf(&a->why_bogus, "rcode %d", r->rcode);
+		} else if (r->secure)
+			a->status = DNS_SECURE;
+		else
+			a->status = DNS_INSECURE;
+		if (a->status == DNS_SECURE || a->status == DNS_INSECURE) {
+			a->nxdomain = r->nxdomain;
+			a->nodata = !r->havedata && !r->nxdomain;
+			for (i = 0; r->havedata && r->data[i] != NULL; i++)
+				dns_answer_add(a, r->data[i],
+				    (size_t)r->len[i]);
+			if (r->canonname && strcasecmp(r->canonname,
+			    r->qname) != 0) {
+				a->canonname = xstrdup(r->canonname);
+				i = (int)strlen(a->canonname);
+				if (i > 1 && a->canonname[i - 1] == '.')
+					a->canonname[i - 1] = '\0';
+			}
+		}
+	}
+	if (r)
+		ub_resolve_free(r);
+	q->cb(q->arg, a);
+	free(q->qname);
+	free(q);
+}
+
+/* A query that could not even start still gets its (error) answer, later. */
+static void
+dns_unbound_failed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dns_unbound_done(arg, UB_SERVFAIL, NULL);
+}
+
+static void
+dns_unbound_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_unbound	*u = arg;
+
+	(void)fd;
+	(void)what;
+	ub_process(u->ctx);
+}
+
+static int
+dns_unbound_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb,
+    void *arg)
+{
+	struct dns_unbound	*u = d->impl;
+	struct dns_query	*q;
+	int			 r;
+
+	q = xcalloc(1, sizeof(*q));
+	q->cb = cb;
+	q->arg = arg;
+	q->qname = xstrdup(qname);
+	q->qtype = qtype;
+	r = ub_resolve_async(u->ctx, qname, qtype, 1, q, dns_unbound_done,
+	    NULL);
+	if (r != 0) {
+		log_warnx("ub_resolve_async %s: %s", qname, ub_strerror(r));
+		if (event_base_once(u->base, -1, EV_TIMEOUT,
+		    dns_unbound_failed, q, NULL) == -1)
+			fatalx("event_base_once failed");
+	}
+	return 0;
+}
+
+static void
+dns_unbound_free(struct dns *d)
+{
+	struct dns_unbound	*u = d->impl;
+
+	event_free(u->ev);
+	ub_ctx_delete(u->ctx);
+	free(u);
+	free(d);
+}
+
+static const struct dns_ops dns_unbound_ops = {
+	dns_unbound_resolve,
+	dns_unbound_free
+};
+
+struct dns *
+dns_unbound_new(struct event_base *base, const char *resolver,
+    const char *trust_anchor, char *err, size_t errlen)
+{
+	struct dns_unbound	*u;
+	struct dns		*d;
+	int			 r;
+
+	u = xcalloc(1, sizeof(*u));
+	u->base = base;
+	if ((u->ctx = ub_ctx_create()) == NULL) {
+		snprintf(err, errlen, "ub_ctx_create failed");
+		free(u);
+		return NULL;
+	}
+#define UBSET(k, v) \
+	if ((r = ub_ctx_set_option(u->ctx, k, v)) != 0) { \
+		snprintf(err, errlen, "unbound option %s %s: %s", k, v, \
+		    ub_strerror(r)); \
+		goto fail; }
+	UBSET("do-not-query-localhost:", "no")
+	UBSET("local-zone:", "test. nodefault")
+	UBSET("val-log-level:", "2")
+#undef UBSET
+	if (resolver != NULL)
+		r = ub_ctx_set_fwd(u->ctx, resolver);
+	else
+		r = ub_ctx_resolvconf(u->ctx, NULL);
+	if (r != 0) {
+		snprintf(err, errlen, "resolver %s: %s",
+		    resolver ? resolver : "/etc/resolv.conf", ub_strerror(r));
+		goto fail;
+	}
+	if ((r = ub_ctx_add_ta_file(u->ctx, trust_anchor)) != 0) {
+		snprintf(err, errlen, "trust_anchor %s: %s", trust_anchor,
+		    ub_strerror(r));
+		goto fail;
+	}
+	/* Threads, not a forked helper: answers come back through ub_fd. */
+	if ((r = ub_ctx_async(u->ctx, 1)) != 0) {
+		snprintf(err, errlen, "ub_ctx_async: %s", ub_strerror(r));
+		goto fail;
+	}
+	u->ev = event_new(base, ub_fd(u->ctx), EV_READ | EV_PERSIST,
+	    dns_unbound_readable, u);
+	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
+		snprintf(err, errlen, "cannot watch the libunbound fd");
+		if (u->ev)
+			event_free(u->ev);
+		goto fail;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->ops = &dns_unbound_ops;
+	d->impl = u;
+	return d;
+ fail:
+	ub_ctx_delete(u->ctx);
+	free(u);
+	return NULL;
+}

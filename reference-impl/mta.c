@@ -1,0 +1,680 @@
+/*
+ * mta.c -- one SMTP client session (RFC 5321, STARTTLS per RFC 3207), as an
+ * explicit state machine.  Every state has a name (mta_strstate()) that
+ * appears in the logs and in the "session" event.
+ *
+ *   CONNECT -> BANNER -> EHLO -+-> STARTTLS -> HANDSHAKE -> EHLO_TLS -+
+ *                          |   '----------- (may: no STARTTLS) -------+
+ *                          '-> HELO (may only) -----------------------+
+ *                                                                     v
+ *                      QUIT <- BODY <- DATA <- RCPT <- ......... MAIL
+ *
+ * The rules that make it a DANE client (RFC 7672 section 2.2 and 3):
+ *  - in modes dane and encrypt, no STARTTLS (or a refusal) ends the session
+ *    before any mail command: nothing is ever sent in cleartext;
+ *  - after the handshake, dane_verdict() decides; a failed check ends the
+ *    session with QUIT (over TLS) and the host is not used;
+ *  - a TLS failure is never retried in cleartext on the same host.
+ * Any failure here is a host failure (try the next one) unless the server
+ * says 5xx to the transaction itself.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "refsend.h"
+
+#define MTA_MAXLINE	4096
+#define MTA_MAXREPLY	1000
+
+enum mta_state {
+	MTA_INIT = 0,
+	MTA_CONNECT,
+	MTA_BANNER,
+	MTA_EHLO,
+	MTA_HELO,
+	MTA_STARTTLS,
+	MTA_HANDSHAKE,
+	MTA_EHLO_TLS,
+	MTA_MAIL,
+	MTA_RCPT,
+	MTA_DATA,
+	MTA_BODY,
+	MTA_QUIT,
+	MTA_DONE
+};
+
+struct mta_session {
+	struct mta_params	 par;
+	struct mta_rcpt		*rcpts;
+	size_t			 nrcpts;
+	size_t			 rcptidx;
+	size_t			 naccepted;
+	enum mta_state		 state;
+	enum host_mode		 mode;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	int			 starttls_offered;
+	char			 reply[MTA_MAXREPLY];
+	int			 code;
+	int			 multiline;
+	struct mta_result	 res;
+	enum mta_state		 failed_in;
+	int			 failed;
+	const char		*tls_version;
+	const char		*cipher;
+	struct event		*ev_done;
+	void			(*done)(void *, struct mta_session *,
+				    struct mta_result *);
+	void			*arg;
+};
+
+static void	mta_read(struct bufferevent *, void *);
+static void	mta_event(struct bufferevent *, short, void *);
+static void	mta_enter_state(struct mta_session *, enum mta_state);
+static void	mta_finish(struct mta_session *);
+
+static const char *
+mta_strstate(enum mta_state s)
+{
+	switch (s) {
+	case MTA_INIT:		return "init";
+	case MTA_CONNECT:	return "connect";
+	case MTA_BANNER:	return "banner";
+	case MTA_EHLO:		return "ehlo";
+	case MTA_HELO:		return "helo";
+	case MTA_STARTTLS:	return "starttls";
+	case MTA_HANDSHAKE:	return "handshake";
+	case MTA_EHLO_TLS:	return "ehlo-tls";
+	case MTA_MAIL:		return "mail";
+	case MTA_RCPT:		return "rcpt";
+	case MTA_DATA:		return "data";
+	case MTA_BODY:		return "body";
+	case MTA_QUIT:		return "quit";
+	case MTA_DONE:		return "done";
+	}
+	return "?";
+}
+
+static void
+mta_set_timeout(struct mta_session *s, int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+static void
+mta_send(struct mta_session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap)
+	    == -1)
+		fatalx("out of memory (evbuffer)");
+	va_end(ap);
+	evbuffer_add(bufferevent_get_output(s->bev), "\r\n", 2);
+}
+
+/*
+ * Record why the session failed, once (the first cause wins), then leave:
+ * politely with QUIT when the dialogue is in a state that allows it.
+ */
+static void
+mta_fail(struct mta_session *s, enum mta_outcome o, const char *reason,
+    const char *dsn, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!s->failed) {
+		s->failed = 1;
+		s->failed_in = s->state;
+		s->res.outcome = o;
+		s->res.reason = reason;
+		s->res.dsn = dsn;
+		free(s->res.detail);
+		va_start(ap, fmt);
+		if (vasprintf(&s->res.detail, fmt, ap) == -1)
+			fatalx("out of memory (vasprintf)");
+		va_end(ap);
+	}
+	switch (s->state) {
+	case MTA_BANNER:
+	case MTA_EHLO:
+	case MTA_HELO:
+	case MTA_STARTTLS:
+	case MTA_EHLO_TLS:
+	case MTA_MAIL:
+	case MTA_RCPT:
+	case MTA_DATA:
+		if (s->bev != NULL) {
+			mta_enter_state(s, MTA_QUIT);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	mta_finish(s);
+}
+
+static const char *
+mta_reply_status(struct mta_session *s)
+{
+	return deliver_status_of_reply(s->code, s->reply, s->res.dsnbuf,
+	    sizeof(s->res.dsnbuf));
+}
+
+static void
+mta_fail_reply(struct mta_session *s, enum mta_outcome o)
+{
+	mta_fail(s, o, "smtp", mta_reply_status(s), "%s answered in state "
+	    "%s: %s", s->par.host, mta_strstate(s->state), s->reply);
+}
+
+static int
+mta_tls_required(const struct mta_session *s)
+{
+	return s->mode == HOST_DANE || s->mode == HOST_ENCRYPT;
+}
+
+static void
+mta_handshake_start(struct mta_session *s)
+{
+	struct bufferevent	*tls;
+	size_t			 added = 0;
+	const char		*sni;
+
+	sni = s->par.tlsa_base ? s->par.tlsa_base : s->par.host;
+	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode, sni, s->par.host,
+	    s->par.tlsa, s->par.ntlsa, &added);
+	if (s->ssl == NULL)
+		fatalx("cannot set up a TLS session (out of memory?)");
+	if (s->mode == HOST_DANE && added == 0) {
+		/* OpenSSL refused every record we thought usable: the
+		 * RRset is, in effect, all unusable (section 3.1.3). */
+		log_info("%s: no TLSA record accepted by OpenSSL, "
+		    "mandatory TLS without authentication", s->par.host);
+		s->mode = HOST_ENCRYPT;
+	}
+	bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
+	tls = bufferevent_openssl_filter_new(s->par.base, s->bev, s->ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL)
+		fatalx("bufferevent_openssl_filter_new failed");
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->bev = tls;
+	bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
+	mta_set_timeout(s, s->par.tls_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+mta_handshake_done(struct mta_session *s)
+{
+	s->res.tls = 1;
+	s->tls_version = SSL_get_version(s->ssl);
+	s->cipher = SSL_get_cipher_name(s->ssl);
+	mta_set_timeout(s, s->par.command_timeout);
+	dane_verdict(s->ssl, s->mode, &s->res.dane);
+	if (!s->res.dane.ok) {
+		s->state = MTA_EHLO_TLS;	/* QUIT is allowed here */
+		mta_fail(s, MTA_HOSTFAIL, s->res.dane.result_type, "4.7.5",
+		    "%s", s->res.dane.detail);
+		return;
+	}
+	mta_enter_state(s, MTA_EHLO_TLS);
+}
+
+static void
+mta_send_body(struct mta_session *s)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	const char	*p = s->par.data, *end = p + s->par.len, *nl;
+
+	/* Dot-stuffing (RFC 5321 section 4.5.2); the queue holds CRLF
+	 * text that ends with CRLF. */
+	while (p < end) {
+		if (*p == '.')
+			evbuffer_add(out, ".", 1);
+		nl = memchr(p, '\n', (size_t)(end - p));
+		nl = nl ? nl + 1 : end;
+		evbuffer_add(out, p, (size_t)(nl - p));
+		p = nl;
+	}
+	if (s->par.len > 0 && s->par.data[s->par.len - 1] != '\n')
+		evbuffer_add(out, "\r\n", 2);
+	evbuffer_add(out, ".\r\n", 3);
+}
+
+static void
+mta_enter_state(struct mta_session *s, enum mta_state next)
+{
+	log_info("session %s [%s] %s -> %s", s->par.host, s->par.address,
+	    mta_strstate(s->state), mta_strstate(next));
+	s->state = next;
+	switch (next) {
+	case MTA_EHLO:
+	case MTA_EHLO_TLS:
+		s->starttls_offered = 0;
+		mta_send(s, "EHLO %s", s->par.helo);
+		break;
+	case MTA_HELO:
+		mta_send(s, "HELO %s", s->par.helo);
+		break;
+	case MTA_STARTTLS:
+		mta_send(s, "STARTTLS");
+		break;
+	case MTA_HANDSHAKE:
+		mta_handshake_start(s);
+		break;
+	case MTA_MAIL:
+		mta_send(s, "MAIL FROM:<%s>", s->par.from);
+		break;
+	case MTA_RCPT:
+		mta_send(s, "RCPT TO:<%s>", s->rcpts[s->rcptidx].addr);
+		break;
+	case MTA_DATA:
+		mta_send(s, "DATA");
+		break;
+	case MTA_BODY:
+		mta_send_body(s);
+		break;
+	case MTA_QUIT:
+		mta_send(s, "QUIT");
+		break;
+	default:
+		break;
+	}
+}
+
+/* One complete (possibly multi-line) reply has arrived. */
+static void
+mta_reply(struct mta_session *s)
+{
+	size_t	i;
+
+	switch (s->state) {
+	case MTA_BANNER:
+		if (s->code / 100 != 2) {
+			mta_fail_reply(s, MTA_HOSTFAIL);
+			return;
+		}
+		mta_enter_state(s, MTA_EHLO);
+		return;
+	case MTA_EHLO:
+		if (s->code / 100 != 2) {
+			if (mta_tls_required(s)) {
+				mta_fail(s, MTA_HOSTFAIL,
+				    "starttls-not-supported", "4.7.4",
+				    "%s rejected EHLO, TLS is required: %s",
+				    s->par.host, s->reply);
+				return;
+			}
+			mta_enter_state(s, MTA_HELO);
+			return;
+		}
+		if (s->starttls_offered)
+			mta_enter_state(s, MTA_STARTTLS);
+		else if (mta_tls_required(s))
+			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
+			    "4.7.4", "%s does not offer STARTTLS and TLS is "
+			    "required (%s)", s->par.host,
+			    host_mode_name(s->mode));
+		else
+			mta_enter_state(s, MTA_MAIL);
+		return;
+	case MTA_HELO:
+		if (s->code / 100 != 2) {
+			mta_fail_reply(s, MTA_HOSTFAIL);
+			return;
+		}
+		mta_enter_state(s, MTA_MAIL);
+		return;
+	case MTA_STARTTLS:
+		if (s->code == 220) {
+			mta_enter_state(s, MTA_HANDSHAKE);
+			return;
+		}
+		if (mta_tls_required(s)) {
+			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
+			    "4.7.4", "%s refused STARTTLS and TLS is "
+			    "required: %s", s->par.host, s->reply);
+			return;
+		}
+		/* Opportunistic: the server declined, carry on in the
+		 * clear (RFC 3207 section 4.1). */
+		mta_enter_state(s, MTA_MAIL);
+		return;
+	case MTA_EHLO_TLS:
+		if (s->code / 100 != 2) {
+			mta_fail_reply(s, MTA_HOSTFAIL);
+			return;
+		}
+		mta_enter_state(s, MTA_MAIL);
+		return;
+	case MTA_MAIL:
+		if (s->code / 100 != 2) {
+			mta_fail_reply(s, s->code / 100 == 5 ? MTA_PERMFAIL :
+			    MTA_HOSTFAIL);
+			return;
+		}
+		s->rcptidx = 0;
+		mta_enter_state(s, MTA_RCPT);
+		return;
+	case MTA_RCPT:
+		s->rcpts[s->rcptidx].code = s->code;
+		free(s->rcpts[s->rcptidx].reply);
+		s->rcpts[s->rcptidx].reply = xstrdup(s->reply);
+		if (s->code / 100 == 2)
+			s->naccepted++;
+		if (++s->rcptidx < s->nrcpts) {
+			mta_enter_state(s, MTA_RCPT);
+			return;
+		}
+		if (s->naccepted == 0) {
+			s->res.outcome = MTA_OK;
+			mta_enter_state(s, MTA_QUIT);
+			return;
+		}
+		mta_enter_state(s, MTA_DATA);
+		return;
+	case MTA_DATA:
+	case MTA_BODY:
+		if (s->state == MTA_DATA && s->code == 354) {
+			mta_enter_state(s, MTA_BODY);
+			return;
+		}
+		/* The final word on every accepted recipient. */
+		for (i = 0; i < s->nrcpts; i++) {
+			if (s->rcpts[i].code / 100 != 2)
+				continue;
+			s->rcpts[i].code = s->code;
+			free(s->rcpts[i].reply);
+			s->rcpts[i].reply = xstrdup(s->reply);
+			s->rcpts[i].delivered = s->state == MTA_BODY &&
+			    s->code / 100 == 2;
+		}
+		s->res.outcome = MTA_OK;
+		mta_enter_state(s, MTA_QUIT);
+		return;
+	case MTA_QUIT:
+		mta_finish(s);
+		return;
+	default:
+		mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
+		    "unexpected reply in state %s: %s",
+		    mta_strstate(s->state), s->reply);
+		return;
+	}
+}
+
+static void
+mta_read(struct bufferevent *bev, void *arg)
+{
+	struct mta_session	*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	char			*line;
+	size_t			 len, have;
+
+	while (s->state != MTA_DONE && s->bev == bev &&
+	    (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+		if (len < 3 || !isdigit((unsigned char)line[0]) ||
+		    !isdigit((unsigned char)line[1]) ||
+		    !isdigit((unsigned char)line[2]) ||
+		    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+			mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
+			    "malformed reply line in state %s",
+			    mta_strstate(s->state));
+			free(line);
+			return;
+		}
+		if (!s->multiline) {
+			s->reply[0] = '\0';
+			s->code = atoi(line);
+		}
+		if ((s->state == MTA_EHLO || s->state == MTA_EHLO_TLS) &&
+		    len >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
+		    (line[12] == '\0' || line[12] == ' '))
+			s->starttls_offered = 1;
+		/* Keep the first line of the reply for the logs. */
+		if (s->reply[0] == '\0')
+			snprintf(s->reply, sizeof(s->reply), "%s", line);
+		s->multiline = len > 3 && line[3] == '-';
+		free(line);
+		if (!s->multiline)
+			mta_reply(s);
+	}
+	if (s->state != MTA_DONE && s->bev == bev &&
+	    (have = evbuffer_get_length(in)) > MTA_MAXLINE)
+		mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
+		    "reply line longer than %d bytes", MTA_MAXLINE);
+}
+
+static void
+mta_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mta_session	*s = arg;
+	char			 buf[256];
+	unsigned long		 e;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->state == MTA_CONNECT) {
+			mta_set_timeout(s, s->par.command_timeout);
+			s->state = MTA_BANNER;
+		} else if (s->state == MTA_HANDSHAKE)
+			mta_handshake_done(s);
+		return;
+	}
+	if (s->state == MTA_QUIT) {
+		/* The server hung up on our QUIT: fine. */
+		mta_finish(s);
+		return;
+	}
+	if (s->state == MTA_HANDSHAKE) {
+		buf[0] = '\0';
+		while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+			ERR_error_string_n(e, buf, sizeof(buf));
+		if (buf[0] == '\0')
+			snprintf(buf, sizeof(buf), "%s",
+			    what & BEV_EVENT_TIMEOUT ? "timeout" :
+			    what & BEV_EVENT_EOF ? "connection closed" :
+			    strerror(errno));
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		s->ssl = NULL;
+		mta_fail(s, MTA_HOSTFAIL, "validation-failure", "4.7.5",
+		    "TLS handshake with %s failed: %s", s->par.host, buf);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(buf, sizeof(buf), "timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(buf, sizeof(buf), "connection closed by server");
+	else
+		snprintf(buf, sizeof(buf), "%s",
+		    evutil_socket_error_to_string(
+		    evutil_socket_geterror(bufferevent_getfd(bev))));
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		s->ssl = NULL;
+	}
+	if (s->state == MTA_CONNECT)
+		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
+		    "cannot connect to %s [%s]: %s", s->par.host,
+		    s->par.address, buf);
+	else
+		mta_fail(s, MTA_HOSTFAIL, "smtp", "4.4.2",
+		    "lost connection with %s in state %s: %s", s->par.host,
+		    mta_strstate(s->state), buf);
+}
+
+static void
+mta_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta_session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	s->done(s->arg, s, &s->res);
+}
+
+/* The RFC 8460 result type of a failed session, NULL otherwise. */
+static const char *
+mta_result_type(const struct mta_session *s)
+{
+	static const char *types[] = {
+		"starttls-not-supported", "certificate-host-mismatch",
+		"certificate-expired", "certificate-not-trusted",
+		"validation-failure", "tlsa-invalid", "dnssec-invalid",
+		"dane-required", NULL
+	};
+	size_t	i;
+
+	if (!s->failed || s->res.reason == NULL)
+		return NULL;
+	for (i = 0; types[i] != NULL; i++)
+		if (strcmp(s->res.reason, types[i]) == 0)
+			return types[i];
+	return NULL;
+}
+
+static void
+mta_session_event(struct mta_session *s)
+{
+	json_t	*o;
+
+	o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:s?,s:i,s:s?,s:s?}",
+	    "queue_id", s->par.queue_id, "host", s->par.host,
+	    "address", s->par.address, "tls", s->res.tls,
+	    "authenticated", s->res.dane.authenticated,
+	    "matched", s->res.dane.matched, "depth", s->res.dane.depth,
+	    "result_type", mta_result_type(s),
+	    "detail", s->failed ? s->res.detail : s->res.dane.detail);
+	json_object_set_new(o, "mode", json_string(host_mode_name(s->mode)));
+	json_object_set_new(o, "sni", s->par.tlsa_base ?
+	    json_string(s->par.tlsa_base) : json_null());
+	json_object_set_new(o, "tls_version", s->tls_version ?
+	    json_string(s->tls_version) : json_null());
+	json_object_set_new(o, "cipher", s->cipher ?
+	    json_string(s->cipher) : json_null());
+	json_object_set_new(o, "outcome", json_string(
+	    s->res.outcome == MTA_OK ? "ok" : s->res.outcome == MTA_HOSTFAIL ?
+	    "host-failed" : "permanent-failure"));
+	if (s->failed) {
+		json_object_set_new(o, "reason", json_string(s->res.reason));
+		json_object_set_new(o, "dsn", json_string(s->res.dsn));
+		json_object_set_new(o, "state",
+		    json_string(mta_strstate(s->failed_in)));
+	}
+	log_event("session", o);
+}
+
+static void
+mta_finish(struct mta_session *s)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (s->state == MTA_DONE)
+		return;
+	s->state = MTA_DONE;
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		s->ssl = NULL;
+	}
+	if (!s->failed && s->res.outcome != MTA_OK) {
+		/* Reached QUIT without a transaction result. */
+		s->failed = 1;
+		s->res.reason = "protocol";
+		s->res.dsn = "4.5.0";
+	}
+	mta_session_event(s);
+	/* The caller hears of it from the event loop, never from inside
+	 * one of our own callbacks. */
+	s->ev_done = evtimer_new(s->par.base, mta_done_cb, s);
+	if (s->ev_done == NULL || evtimer_add(s->ev_done, &tv) == -1)
+		fatalx("cannot schedule a timer");
+}
+
+struct mta_session *
+mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
+    void (*done)(void *, struct mta_session *, struct mta_result *),
+    void *arg)
+{
+	struct mta_session	*s;
+	struct sockaddr_storage	 ss;
+	int			 sslen = sizeof(ss);
+	char			*hostport;
+
+	s = xcalloc(1, sizeof(*s));
+	s->par = *par;
+	s->rcpts = rcpts;
+	s->nrcpts = n;
+	s->mode = par->mode;
+	s->done = done;
+	s->arg = arg;
+	s->res.outcome = MTA_HOSTFAIL;
+	s->res.dane.depth = -1;
+	s->state = MTA_CONNECT;
+	if (strchr(par->address, ':') != NULL)
+		xasprintf(&hostport, "[%s]:%d", par->address, par->port);
+	else
+		xasprintf(&hostport, "%s:%d", par->address, par->port);
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(hostport, (struct sockaddr *)&ss,
+	    &sslen) == -1) {
+		free(hostport);
+		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
+		    "bad address %s", par->address);
+		return s;
+	}
+	free(hostport);
+	s->bev = bufferevent_socket_new(par->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("bufferevent_socket_new failed");
+	bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
+	mta_set_timeout(s, par->connect_timeout);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss,
+	    sslen) == -1) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
+		    "cannot connect to %s [%s]: %s", par->host, par->address,
+		    strerror(errno));
+	}
+	return s;
+}
+
+void
+mta_free(struct mta_session *s)
+{
+	if (s == NULL)
+		return;
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	if (s->ev_done != NULL)
+		event_free(s->ev_done);
+	dane_result_clear(&s->res.dane);
+	free(s->res.detail);
+	free(s);
+}

@@ -1,0 +1,492 @@
+/*
+ * queue.c -- the durable queue.  A message accepted by `refsend submit` is
+ * never lost: every file is written under tmp/, fsync'ed, renamed into
+ * place, and the directory fsync'ed.  Layout under queue_dir:
+ *
+ *	tmp/	files being written (anything left here after a crash is
+ *		garbage and is removed by the runner)
+ *	msg/ID	the message, CRLF text, never changed once renamed in
+ *	env/ID	envelope and per-recipient state, replaced atomically
+ *	lock	held (flock) by the one runner working the queue
+ *
+ * env/ID is written last at submission: a message exists when, and only
+ * when, env/ID exists.  A recipient's state is saved the moment it
+ * changes, before anything else happens, so that a runner killed at any
+ * instant restarts with every delivered recipient marked delivered.  The
+ * one unavoidable window is SMTP's own (RFC 5321 section 6.1, RFC 1047):
+ * between the server's final 250 and our rename of env/ID; a kill there
+ * means one duplicate, never a loss.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "refsend.h"
+
+static int
+queue_fsync_dir(const char *dir)
+{
+	int	fd, r;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+int
+queue_write_file(const char *tmpdir, const char *dir, const char *name,
+    const char *data, size_t len)
+{
+	char	 tmp[PATH_MAX], final[PATH_MAX];
+	ssize_t	 n;
+	size_t	 off = 0;
+	int	 fd, save;
+
+	snprintf(tmp, sizeof(tmp), "%s/%s.%ld.tmp", tmpdir, name,
+	    (long)getpid());
+	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	while (off < len) {
+		n = write(fd, data + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, final) == -1)
+		goto fail;
+	return queue_fsync_dir(dir);
+ fail:
+	save = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	errno = save;
+	return -1;
+}
+
+static int
+queue_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+queue_init(const char *dir)
+{
+	char	path[PATH_MAX];
+
+	if (queue_mkdir(dir) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if (queue_mkdir(path) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/msg", dir);
+	if (queue_mkdir(path) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/env", dir);
+	return queue_mkdir(path);
+}
+
+static void
+queue_new_id(char *id, size_t len)
+{
+	struct timespec	ts;
+	unsigned char	r[5];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		fatalx("RAND_bytes failed");
+	/* Time first, so that ids sort in arrival order. */
+	snprintf(id, len, "%011llx%02x%02x%02x%02x%02x",
+	    (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	    r[0], r[1], r[2], r[3], r[4]);
+}
+
+/* The Message-ID header's value without <>, or NULL. */
+static char *
+queue_find_message_id(const char *data, size_t len)
+{
+	const char	*p = data, *end = data + len, *nl, *v, *e;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if (nl == p || (nl == p + 1 && *p == '\r'))
+			break;		/* end of the header */
+		if ((size_t)(nl - p) > 11 && strncasecmp(p, "Message-ID:",
+		    11) == 0) {
+			for (v = p + 11; v < nl && isspace((unsigned char)*v);
+			    v++)
+				;
+			for (e = nl; e > v && isspace((unsigned char)e[-1]);
+			    e--)
+				;
+			if (e > v && *v == '<' && e[-1] == '>') {
+				v++;
+				e--;
+			}
+			return xstrndup(v, (size_t)(e - v));
+		}
+		p = nl + 1;
+	}
+	return NULL;
+}
+
+/* LF or CRLF in, CRLF out, ending with CRLF. */
+static char *
+queue_crlf(const char *data, size_t len, const char *prefix, size_t *outlen)
+{
+	char	*out;
+	size_t	 i, o, plen = prefix ? strlen(prefix) : 0;
+
+	out = xmalloc(plen + 2 * len + 3);
+	memcpy(out, prefix ? prefix : "", plen);
+	o = plen;
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			out[o++] = '\r';
+		out[o++] = data[i];
+	}
+	if (o < 2 || out[o - 2] != '\r' || out[o - 1] != '\n') {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	*outlen = o;
+	return out;
+}
+
+static char *
+queue_env_text(const struct qmsg *m)
+{
+	char	*text, *line;
+	size_t	 i;
+
+	xasprintf(&text, "version 1\nid %s\nfrom %s\nmessage_id %s\n"
+	    "created %lld\nattempts %d\nnext_try %lld\n", m->id, m->from,
+	    m->message_id ? m->message_id : "", (long long)m->created,
+	    m->attempts, (long long)m->next_try);
+	for (i = 0; i < m->nrcpts; i++) {
+		xasprintf(&line, "%srcpt %s %s %s %s\n", text,
+		    m->rcpts[i].state == RCPT_PENDING ? "pending" :
+		    m->rcpts[i].state == RCPT_DELIVERED ? "delivered" :
+		    "bounced", m->rcpts[i].dsn[0] ? m->rcpts[i].dsn : "-",
+		    m->rcpts[i].reason ? m->rcpts[i].reason : "-",
+		    m->rcpts[i].addr);
+		free(text);
+		text = line;
+	}
+	return text;
+}
+
+int
+queue_save(const char *dir, const struct qmsg *m)
+{
+	char	 tmp[PATH_MAX], env[PATH_MAX], *text;
+	int	 r;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	snprintf(env, sizeof(env), "%s/env", dir);
+	text = queue_env_text(m);
+	r = queue_write_file(tmp, env, m->id, text, strlen(text));
+	free(text);
+	return r;
+}
+
+static int
+queue_addr_ok(const char *a)
+{
+	for (; *a; a++)
+		if (isspace((unsigned char)*a) || iscntrl((unsigned char)*a) ||
+		    *a == '<' || *a == '>')
+			return 0;
+	return 1;
+}
+
+struct qmsg *
+queue_submit(const char *dir, const char *from, char *const *rcpts,
+    size_t n, const char *data, size_t len, const char *helo)
+{
+	struct qmsg	*m;
+	char		 tmp[PATH_MAX], msgdir[PATH_MAX], *hdr = NULL;
+	size_t		 i;
+
+	if (!queue_addr_ok(from) || n == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (!queue_addr_ok(rcpts[i]) || strchr(rcpts[i], '@') == NULL) {
+			errno = EINVAL;
+			return NULL;
+		}
+	if (queue_init(dir) == -1)
+		return NULL;
+	m = xcalloc(1, sizeof(*m));
+	queue_new_id(m->id, sizeof(m->id));
+	m->from = xstrdup(from);
+	m->created = m->next_try = time(NULL);
+	m->message_id = queue_find_message_id(data, len);
+	if (m->message_id == NULL) {
+		xasprintf(&m->message_id, "%s@%s", m->id, helo);
+		xasprintf(&hdr, "Message-ID: <%s>\r\n", m->message_id);
+	}
+	m->data = queue_crlf(data, len, hdr, &m->len);
+	free(hdr);
+	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
+	m->nrcpts = n;
+	for (i = 0; i < n; i++)
+		m->rcpts[i].addr = xstrdup(rcpts[i]);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	snprintf(msgdir, sizeof(msgdir), "%s/msg", dir);
+	if (queue_write_file(tmp, msgdir, m->id, m->data, m->len) == -1 ||
+	    queue_save(dir, m) == -1) {
+		qmsg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static enum rcpt_state
+queue_rcpt_state(const char *s, int *ok)
+{
+	if (strcmp(s, "pending") == 0)
+		return RCPT_PENDING;
+	if (strcmp(s, "delivered") == 0)
+		return RCPT_DELIVERED;
+	if (strcmp(s, "bounced") == 0)
+		return RCPT_BOUNCED;
+	*ok = 0;
+	return RCPT_PENDING;
+}
+
+struct qmsg *
+queue_load(const char *dir, const char *id)
+{
+	struct qmsg	*m;
+	struct qrcpt	*r;
+	FILE		*fp;
+	char		 path[PATH_MAX], *line = NULL, *v, *f[3];
+	size_t		 cap = 0, i;
+	ssize_t		 n;
+	int		 ok = 1;
+
+	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	m = xcalloc(1, sizeof(*m));
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	while (ok && (n = getline(&line, &cap, fp)) != -1) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if ((v = strchr(line, ' ')) == NULL) {
+			ok = strcmp(line, "from") == 0 ||
+			    strcmp(line, "message_id") == 0;
+			v = line + n;
+		} else
+			*v++ = '\0';
+		if (strcmp(line, "version") == 0)
+			ok = strcmp(v, "1") == 0;
+		else if (strcmp(line, "id") == 0)
+			ok = strcmp(v, id) == 0;
+		else if (strcmp(line, "from") == 0) {
+			free(m->from);
+			m->from = xstrdup(v);
+		} else if (strcmp(line, "message_id") == 0) {
+			free(m->message_id);
+			m->message_id = *v ? xstrdup(v) : NULL;
+		} else if (strcmp(line, "created") == 0)
+			m->created = (time_t)strtoll(v, NULL, 10);
+		else if (strcmp(line, "attempts") == 0)
+			m->attempts = atoi(v);
+		else if (strcmp(line, "next_try") == 0)
+			m->next_try = (time_t)strtoll(v, NULL, 10);
+		else if (strcmp(line, "rcpt") == 0) {
+			/* rcpt STATE DSN REASON ADDRESS */
+			for (i = 0; i < 3; i++)
+				if ((f[i] = strsep(&v, " ")) == NULL)
+					break;
+			if (i < 3 || v == NULL || *v == '\0') {
+				ok = 0;
+				break;
+			}
+			m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1,
+			    sizeof(*m->rcpts));
+			r = &m->rcpts[m->nrcpts++];
+			memset(r, 0, sizeof(*r));
+			r->state = queue_rcpt_state(f[0], &ok);
+			if (strcmp(f[1], "-") != 0)
+				snprintf(r->dsn, sizeof(r->dsn), "%s", f[1]);
+			if (strcmp(f[2], "-") != 0)
+				r->reason = xstrdup(f[2]);
+			r->addr = xstrdup(v);
+		} else
+			ok = 0;
+	}
+	free(line);
+	fclose(fp);
+	if (!ok || m->from == NULL || m->nrcpts == 0) {
+		qmsg_free(m);
+		errno = EINVAL;
+		return NULL;
+	}
+	return m;
+}
+
+int
+queue_load_data(const char *dir, struct qmsg *m)
+{
+	struct stat	 st;
+	char		 path[PATH_MAX];
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/msg/%s", dir, m->id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return -1;
+	}
+	free(m->data);
+	m->data = xmalloc((size_t)st.st_size + 1);
+	m->len = (size_t)st.st_size;
+	while (off < m->len) {
+		n = read(fd, m->data + off, m->len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	m->data[m->len] = '\0';
+	close(fd);
+	return 0;
+}
+
+int
+queue_remove(const char *dir, const char *id)
+{
+	char	path[PATH_MAX], sub[PATH_MAX];
+
+	/* env first: once it is gone the message no longer exists. */
+	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	snprintf(sub, sizeof(sub), "%s/env", dir);
+	queue_fsync_dir(sub);
+	snprintf(path, sizeof(path), "%s/msg/%s", dir, id);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+static int
+queue_idcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+queue_list(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		 path[PATH_MAX], **ids = NULL;
+	size_t		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/env", dir);
+	if ((d = opendir(path)) == NULL)
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		ids = xreallocarray(ids, n + 2, sizeof(*ids));
+		ids[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	ids = xreallocarray(ids, n + 1, sizeof(*ids));
+	ids[n] = NULL;
+	qsort(ids, n, sizeof(*ids), queue_idcmp);
+	return ids;
+}
+
+void
+queue_list_free(char **ids)
+{
+	size_t	i;
+
+	if (ids == NULL)
+		return;
+	for (i = 0; ids[i] != NULL; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int
+queue_lock(const char *dir)
+{
+	char	path[PATH_MAX];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+qmsg_free(struct qmsg *m)
+{
+	size_t	i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nrcpts; i++) {
+		free(m->rcpts[i].addr);
+		free(m->rcpts[i].reason);
+		free(m->rcpts[i].detail);
+		free(m->rcpts[i].host);
+	}
+	free(m->rcpts);
+	free(m->from);
+	free(m->message_id);
+	free(m->data);
+	free(m);
+}

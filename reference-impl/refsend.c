@@ -1,0 +1,221 @@
+/*
+ * refsend.c -- the reference DANE sender's command line (docs/interfaces.md,
+ * docs/refsend.md):
+ *
+ *	refsend [-v] -c CONF submit -f SENDER RCPT... < message
+ *	refsend [-v] -c CONF run [--all]
+ *	refsend [-v] -c CONF status
+ *	refsend [-v] -c CONF daemon
+ *
+ * Exit status: 0 when the command ran (whatever the delivery outcomes),
+ * 1 on a usage or configuration error, 2 on a fatal error (out of memory),
+ * 75 (EX_TEMPFAIL) when submit could not queue the message durably.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "refsend.h"
+
+#define EX_TEMPFAIL	75
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: refsend [-v] -c CONF submit -f SENDER RCPT... < message\n"
+	    "       refsend [-v] -c CONF run [--all]\n"
+	    "       refsend [-v] -c CONF status\n"
+	    "       refsend [-v] -c CONF daemon\n");
+	exit(1);
+}
+
+static char *
+read_all(FILE *fp, size_t *len)
+{
+	char	*buf = NULL;
+	size_t	 cap = 0, n = 0, r;
+
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap ? cap * 2 : 65536;
+			buf = xreallocarray(buf, cap, 1);
+		}
+		r = fread(buf + n, 1, cap - n, fp);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+static int
+cmd_submit(struct config *conf, int argc, char **argv)
+{
+	struct qmsg	*m;
+	const char	*from = NULL;
+	char		*data;
+	json_t		*to;
+	size_t		 len, i;
+	int		 ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "f:")) != -1) {
+		switch (ch) {
+		case 'f':
+			from = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (from == NULL || argc < 1)
+		usage();
+	if (strcmp(from, "<>") == 0)
+		from = "";
+	if ((data = read_all(stdin, &len)) == NULL) {
+		log_warnx("submit: cannot read the message: %s",
+		    strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	m = queue_submit(conf->queue_dir, from, argv, (size_t)argc, data, len,
+	    conf->helo_name);
+	free(data);
+	if (m == NULL) {
+		if (errno == EINVAL) {
+			log_warnx("submit: bad address (a recipient needs "
+			    "an @, no spaces or <>)");
+			return 1;
+		}
+		log_warnx("submit: cannot queue into %s: %s",
+		    conf->queue_dir, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	to = json_array();
+	for (i = 0; i < m->nrcpts; i++)
+		json_array_append_new(to, json_string(m->rcpts[i].addr));
+	log_event("queued", json_pack("{s:s,s:s,s:o,s:s?,s:I}", "queue_id",
+	    m->id, "from", m->from, "to", to, "message_id", m->message_id,
+	    "size", (json_int_t)m->len));
+	printf("%s\n", m->id);
+	qmsg_free(m);
+	return fflush(stdout) == 0 ? 0 : EX_TEMPFAIL;
+}
+
+static const char *
+rcpt_state_name(enum rcpt_state s)
+{
+	return s == RCPT_PENDING ? "pending" : s == RCPT_DELIVERED ?
+	    "delivered" : "bounced";
+}
+
+static int
+cmd_status(struct config *conf)
+{
+	struct qmsg	*m;
+	json_t		*o, *to, *rc;
+	char		**ids, *line;
+	size_t		 i, j;
+
+	if ((ids = queue_list(conf->queue_dir)) == NULL)
+		return 0;	/* no queue yet: empty */
+	for (i = 0; ids[i] != NULL; i++) {
+		if ((m = queue_load(conf->queue_dir, ids[i])) == NULL)
+			continue;
+		to = json_array();
+		rc = json_array();
+		for (j = 0; j < m->nrcpts; j++) {
+			json_array_append_new(to,
+			    json_string(m->rcpts[j].addr));
+			json_array_append_new(rc, json_pack(
+			    "{s:s,s:s,s:s?,s:s?}", "rcpt", m->rcpts[j].addr,
+			    "state", rcpt_state_name(m->rcpts[j].state),
+			    "dsn", m->rcpts[j].dsn[0] ? m->rcpts[j].dsn :
+			    NULL, "reason", m->rcpts[j].reason));
+		}
+		o = json_pack("{s:s,s:s,s:o,s:s?,s:I,s:I,s:i,s:o}",
+		    "queue_id", m->id, "from", m->from, "to", to,
+		    "message_id", m->message_id,
+		    "created", (json_int_t)m->created,
+		    "next_try", (json_int_t)m->next_try,
+		    "attempts", m->attempts, "rcpts", rc);
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line == NULL)
+			fatalx("out of memory (json_dumps)");
+		printf("%s\n", line);
+		free(line);
+		json_decref(o);
+		qmsg_free(m);
+	}
+	queue_list_free(ids);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	*conf;
+	const char	*path = NULL, *cmd;
+	char		 err[1024];
+	int		 ch, rc = 0, all = 0, verbose = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	while ((ch = getopt(argc, argv, "+c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (path == NULL || argc < 1)
+		usage();
+	cmd = argv[0];
+	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	log_verbose(verbose);
+	if (log_open(conf->events) == -1) {
+		log_warnx("events %s: %s", conf->events, strerror(errno));
+		config_free(conf);
+		return 1;
+	}
+	if (strcmp(cmd, "submit") == 0)
+		rc = cmd_submit(conf, argc, argv);
+	else if (strcmp(cmd, "run") == 0) {
+		if (argc == 2 && strcmp(argv[1], "--all") == 0)
+			all = 1;
+		else if (argc != 1)
+			usage();
+		rc = runner_run(conf, all, 0) == -1 ? 1 : 0;
+	} else if (strcmp(cmd, "status") == 0) {
+		if (argc != 1)
+			usage();
+		rc = cmd_status(conf);
+	} else if (strcmp(cmd, "daemon") == 0) {
+		if (argc != 1)
+			usage();
+		rc = runner_run(conf, 0, 1) == -1 ? 1 : 0;
+	} else
+		usage();
+	log_close();
+	config_free(conf);
+	return rc;
+}

@@ -1,0 +1,221 @@
+/*
+ * runner.c -- the queue runner: `refsend run` (one pass) and `refsend
+ * daemon` (a pass every daemon_interval seconds, until SIGTERM/SIGINT).
+ * Many deliveries are in flight at once (max_parallel) in one process:
+ * DNS (libunbound), TCP and TLS (bufferevents) all run on one event loop.
+ * One runner per queue: the lock file guarantees that two runners never
+ * deliver the same message at the same time.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "refsend.h"
+
+struct runner {
+	struct config		*conf;
+	struct event_base	*base;
+	struct deliver_ctx	 dctx;
+	char			**ids;
+	size_t			 next;
+	char			**inflight;	/* ids being delivered */
+	size_t			 ninflight;
+	int			 all;
+	int			 daemon;
+	int			 stopping;
+	struct event		*ev_scan;
+};
+
+static void	runner_fill(struct runner *);
+
+static int
+runner_is_inflight(struct runner *r, const char *id)
+{
+	size_t	i;
+
+	for (i = 0; i < r->ninflight; i++)
+		if (strcmp(r->inflight[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+runner_done(void *arg, struct qmsg *m)
+{
+	struct runner	*r = arg;
+	size_t		 i;
+
+	for (i = 0; i < r->ninflight; i++)
+		if (strcmp(r->inflight[i], m->id) == 0) {
+			free(r->inflight[i]);
+			r->inflight[i] = r->inflight[--r->ninflight];
+			break;
+		}
+	qmsg_free(m);
+	runner_fill(r);
+}
+
+static void
+runner_scan(evutil_socket_t fd, short what, void *arg)
+{
+	struct runner	*r = arg;
+
+	(void)fd;
+	(void)what;
+	queue_list_free(r->ids);
+	r->ids = queue_list(r->conf->queue_dir);
+	r->next = 0;
+	runner_fill(r);
+}
+
+/* Start deliveries until max_parallel are in flight or the list is done. */
+static void
+runner_fill(struct runner *r)
+{
+	struct timeval	 tv = { r->conf->daemon_interval, 0 };
+	struct qmsg	*m;
+	const char	*id;
+	time_t		 now = time(NULL);
+
+	while (!r->stopping && r->ids != NULL && r->ids[r->next] != NULL &&
+	    r->ninflight < (size_t)r->conf->max_parallel) {
+		id = r->ids[r->next++];
+		if (runner_is_inflight(r, id))
+			continue;
+		if ((m = queue_load(r->conf->queue_dir, id)) == NULL) {
+			if (errno != ENOENT)
+				log_warnx("queue %s: unreadable envelope",
+				    id);
+			continue;
+		}
+		if (!r->all && m->next_try > now) {
+			qmsg_free(m);
+			continue;
+		}
+		if (queue_load_data(r->conf->queue_dir, m) == -1) {
+			log_warnx("queue %s: message data missing", id);
+			qmsg_free(m);
+			continue;
+		}
+		r->inflight = xreallocarray(r->inflight, r->ninflight + 1,
+		    sizeof(*r->inflight));
+		r->inflight[r->ninflight++] = xstrdup(id);
+		deliver_start(&r->dctx, m, runner_done, r);
+	}
+	if (r->ids != NULL && r->ids[r->next] != NULL && !r->stopping)
+		return;			/* more to start later */
+	if (r->ninflight > 0)
+		return;			/* wait for those in flight */
+	if (r->daemon && !r->stopping) {
+		if (!evtimer_pending(r->ev_scan, NULL))
+			evtimer_add(r->ev_scan, &tv);
+		return;
+	}
+	event_base_loopexit(r->base, NULL);
+}
+
+static void
+runner_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct runner	*r = arg;
+
+	(void)what;
+	log_info("signal %d: finishing deliveries in flight", (int)sig);
+	r->stopping = 1;
+	if (r->ninflight == 0)
+		event_base_loopexit(r->base, NULL);
+}
+
+/* Remove what a crash left in tmp/ (older than an hour: a concurrent
+ * submit may be writing a fresh one). */
+static void
+runner_clean_tmp(const char *dir)
+{
+	char		 path[PATH_MAX], file[PATH_MAX + 256];
+	struct dirent	*e;
+	struct stat	 st;
+	DIR		*d;
+	time_t		 now = time(NULL);
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+		if (stat(file, &st) == 0 && st.st_mtime < now - 3600)
+			unlink(file);
+	}
+	closedir(d);
+}
+
+int
+runner_run(struct config *conf, int all, int daemon)
+{
+	struct runner	 r;
+	struct event	*ev_term, *ev_int;
+	char		 err[512];
+	int		 lockfd;
+
+	if (queue_init(conf->queue_dir) == -1) {
+		log_warnx("%s: %s", conf->queue_dir, strerror(errno));
+		return -1;
+	}
+	if ((lockfd = queue_lock(conf->queue_dir)) == -1) {
+		log_warnx("%s: another runner holds the queue lock; nothing "
+		    "done", conf->queue_dir);
+		return 0;
+	}
+	runner_clean_tmp(conf->queue_dir);
+	memset(&r, 0, sizeof(r));
+	r.conf = conf;
+	r.all = all;
+	r.daemon = daemon;
+	if ((r.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	r.dctx.conf = conf;
+	r.dctx.base = r.base;
+	if ((r.dctx.ssl_ctx = dane_ctx_new()) == NULL)
+		fatalx("cannot create the TLS context");
+	r.dctx.dns = dns_unbound_new(r.base, conf->resolver,
+	    conf->trust_anchor, err, sizeof(err));
+	if (r.dctx.dns == NULL) {
+		log_warnx("%s", err);
+		SSL_CTX_free(r.dctx.ssl_ctx);
+		event_base_free(r.base);
+		close(lockfd);
+		return -1;
+	}
+	r.ev_scan = evtimer_new(r.base, runner_scan, &r);
+	ev_term = evsignal_new(r.base, SIGTERM, runner_signal, &r);
+	ev_int = evsignal_new(r.base, SIGINT, runner_signal, &r);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	runner_scan(-1, 0, &r);
+	if (!r.stopping && (r.ninflight > 0 || daemon))
+		event_base_dispatch(r.base);
+	queue_list_free(r.ids);
+	while (r.ninflight > 0)
+		free(r.inflight[--r.ninflight]);
+	free(r.inflight);
+	event_free(r.ev_scan);
+	event_free(ev_term);
+	event_free(ev_int);
+	dns_free(r.dctx.dns);
+	SSL_CTX_free(r.dctx.ssl_ctx);
+	event_base_free(r.base);
+	close(lockfd);
+	return 0;
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""smtpsink.py -- a small SMTP sink for refsend's own tests and bench.
+
+Not part of the lab (fake-mx is): a threaded ESMTP server on 127.0.0.1 that
+accepts everything, optionally offers STARTTLS (with a given cert/key), and
+records every accepted message as one JSON line in a log file:
+{"message_id": ..., "from": ..., "to": [...], "size": n, "tls": bool}.
+
+A message counts as accepted only once the final 250 has been written;
+a client that vanishes before that has delivered nothing (RFC 5321 4.1.1.4
+semantics).  --eom-delay makes the server wait before that final reply, so
+a test can kill the client while messages are in flight.
+
+Usage: smtpsink.py --port N --log FILE [--pidfile F] [--eom-delay S]
+                   [--tls-cert C --tls-key K] [--rcpt-reply CODE]
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+
+LOCK = threading.Lock()
+
+
+class Handler(socketserver.StreamRequestHandler):
+    timeout = 60
+
+    def reply(self, line):
+        self.wfile.write((line + "\r\n").encode())
+        self.wfile.flush()
+
+    def handle(self):
+        opts = self.server.opts
+        tls = False
+        self.reply("220 sink.test ESMTP smtpsink")
+        mail_from, rcpts = None, []
+        while True:
+            line = self.rfile.readline(10000)
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                ext = ["250-sink.test", "250-PIPELINING"]
+                if opts.tls_cert and not tls:
+                    ext.append("250-STARTTLS")
+                ext.append("250 8BITMIME")
+                for e in ext:
+                    self.wfile.write((e + "\r\n").encode())
+                self.wfile.flush()
+            elif verb == "HELO":
+                self.reply("250 sink.test")
+            elif verb == "STARTTLS" and opts.tls_cert and not tls:
+                self.reply("220 go ahead")
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+                conn = ctx.wrap_socket(self.connection, server_side=True)
+                self.connection = conn
+                self.rfile = conn.makefile("rb")
+                self.wfile = conn.makefile("wb")
+                tls = True
+            elif verb == "MAIL":
+                m = re.search(r"<(.*?)>", cmd)
+                mail_from, rcpts = (m.group(1) if m else ""), []
+                self.reply("250 2.1.0 ok")
+            elif verb == "RCPT":
+                m = re.search(r"<(.*?)>", cmd)
+                code = opts.rcpt_reply
+                if code == 250:
+                    rcpts.append(m.group(1) if m else "")
+                    self.reply("250 2.1.5 ok")
+                else:
+                    self.reply("%d %d.1.1 rejected by smtpsink" %
+                               (code, code // 100))
+            elif verb == "DATA":
+                self.reply("354 go ahead")
+                data = []
+                while True:
+                    dl = self.rfile.readline(1000000)
+                    if not dl:
+                        return      # client vanished: nothing accepted
+                    if dl in (b".\r\n", b".\n"):
+                        break
+                    if dl.startswith(b".."):
+                        dl = dl[1:]
+                    data.append(dl)
+                body = b"".join(data)
+                if opts.eom_delay:
+                    time.sleep(opts.eom_delay)
+                m = re.search(rb"^Message-ID:\s*<?([^>\r\n]*)>?", body,
+                              re.I | re.M)
+                rec = {"message_id": m.group(1).decode() if m else None,
+                       "from": mail_from, "to": rcpts, "size": len(body),
+                       "tls": tls}
+                try:
+                    self.reply("250 2.0.0 accepted")
+                except OSError:
+                    return
+                with LOCK:
+                    with open(opts.log, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                        f.flush()
+            elif verb == "RSET":
+                mail_from, rcpts = None, []
+                self.reply("250 ok")
+            elif verb == "NOOP":
+                self.reply("250 ok")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 5.5.2 unknown command")
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--address", default="127.0.0.1")
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--pidfile")
+    ap.add_argument("--eom-delay", type=float, default=0.0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--rcpt-reply", type=int, default=250)
+    opts = ap.parse_args()
+    if not opts.address.startswith("127."):
+        sys.exit("smtpsink: only 127.0.0.0/8 addresses")
+    srv = Server((opts.address, opts.port), Handler)
+    srv.opts = opts
+    if opts.pidfile:
+        with open(opts.pidfile + ".tmp", "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(opts.pidfile + ".tmp", opts.pidfile)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
