@@ -6,7 +6,7 @@
  * libunbound validates itself with our trust anchor (the lab's root key);
  * the upstream is the lab's Unbound (ub_ctx_set_fwd).  The lab's names live
  * under "test.", which RFC 6761 makes a default local zone answered with
- * NXDOMAIN: we turn that default off.
+ * NXDOMAIN: we remove that zone (see dns_unbound_new()).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +158,6 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 		    ub_strerror(r)); \
 		goto fail; }
 	UBSET("do-not-query-localhost:", "no")
-	UBSET("local-zone:", "test. nodefault")
 	UBSET("val-log-level:", "2")
 #undef UBSET
 	if (resolver != NULL)
@@ -178,6 +177,17 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 	/* Threads, not a forked helper: answers come back through ub_fd. */
 	if ((r = ub_ctx_async(u->ctx, 1)) != 0) {
 		snprintf(err, errlen, "ub_ctx_async: %s", ub_strerror(r));
+		goto fail;
+	}
+	/*
+	 * RFC 6761 makes "test." a default local zone (NXDOMAIN for every
+	 * name).  ub_ctx_set_option("local-zone:", "test. nodefault") is
+	 * accepted but has no effect in libunbound 1.17, so the zone is
+	 * removed instead; this finalises the context, so it comes last.
+	 */
+	if ((r = ub_ctx_zone_remove(u->ctx, "test.")) != 0) {
+		snprintf(err, errlen, "removing local zone test.: %s",
+		    ub_strerror(r));
 		goto fail;
 	}
 	u->ev = event_new(base, ub_fd(u->ctx), EV_READ | EV_PERSIST,

@@ -70,6 +70,7 @@ struct mta_session {
 	struct bufferevent	*bev;
 	SSL			*ssl;
 	int			 starttls_offered;
+	int			 ssl_started;
 	char			 reply[MTA_MAXREPLY];
 	int			 code;
 	int			 multiline;
@@ -202,6 +203,7 @@ mta_handshake_start(struct mta_session *s)
 	const char		*sni;
 
 	sni = s->par.tlsa_base ? s->par.tlsa_base : s->par.host;
+	s->ssl_started = 1;
 	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode, sni, s->par.host,
 	    s->par.tlsa, s->par.ntlsa, &added);
 	if (s->ssl == NULL)
@@ -570,8 +572,9 @@ mta_session_event(struct mta_session *s)
 	    "result_type", mta_result_type(s),
 	    "detail", s->failed ? s->res.detail : s->res.dane.detail);
 	json_object_set_new(o, "mode", json_string(host_mode_name(s->mode)));
-	json_object_set_new(o, "sni", s->par.tlsa_base ?
-	    json_string(s->par.tlsa_base) : json_null());
+	/* The SNI actually sent: the TLSA base domain, else the MX name. */
+	json_object_set_new(o, "sni", s->ssl_started ? json_string(
+	    s->par.tlsa_base ? s->par.tlsa_base : s->par.host) : json_null());
 	json_object_set_new(o, "tls_version", s->tls_version ?
 	    json_string(s->tls_version) : json_null());
 	json_object_set_new(o, "cipher", s->cipher ?
