@@ -1,0 +1,234 @@
+/*
+ * test_config.c -- table-driven tests of config_parse(): each bad config
+ * must be refused with an error naming the faulty field.
+ */
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "fake-mx.h"
+#include "tests.h"
+
+#define HEAD	"{\"events\":\"/tmp/e\",\"spool\":\"/tmp/s\","
+#define TLS	"\"tls\":{\"certs\":[{\"chain\":\"c.pem\",\"key\":\"k.pem\"}]}"
+#define L1	"{\"name\":\"a\",\"address\":\"127.25.1.1\"," TLS
+
+static const struct {
+	const char	*json;
+	const char	*err;		/* NULL: must be accepted */
+} cases[] = {
+	{ HEAD "\"listeners\":[" L1 "}]}", NULL },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"::1\","
+	    "\"starttls\":\"withhold\"}]}", NULL },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"starttls_reply\":\"454\"}]}", NULL },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"starttls_reply\":\"drop\"}]}", NULL },
+	{ HEAD "\"timeouts\":{\"command_ms\":100,\"data_ms\":200,"
+	    "\"tls_ms\":300},\"listeners\":[" L1 ",\"port\":2525,"
+	    "\"mode\":\"sink\",\"replies\":{\"mail\":\"451 4.7.1 later\","
+	    "\"rcpt\":\"550 5.1.1 no\",\"data\":\"554 no\",\"eom\":"
+	    "\"250 ok\",\"ehlo\":\"250 mx\"}}]}", NULL },
+	{ HEAD "\"listeners\":[{\"name\":\"m\",\"address\":\"127.0.0.1\","
+	    "\"mode\":\"strip-relay\",\"relay_to\":{\"address\":"
+	    "\"127.25.1.2\",\"port\":25}}]}", NULL },
+	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"b\",\"address\":"
+	    "\"127.25.1.2\",\"mode\":\"impostor\"," TLS "}]}", NULL },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"},"
+	    "{\"chain\":\"c2\",\"key\":\"k2\",\"sni\":[\"mx.test\"]}],"
+	    "\"min_version\":\"TLSv1\",\"max_version\":\"TLSv1.2\","
+	    "\"fault\":\"stall\"}}]}", NULL },
+
+	{ "", "line 1" },
+	{ "[]", "(top): must be an object" },
+	{ "{\"events\":\"e\",\"events\":\"f\"}", "duplicate" },
+	{ "{\"spool\":\"s\",\"listeners\":[]}", "events: missing" },
+	{ "{\"events\":1}", "events: must be a string" },
+	{ HEAD "\"bogus\":1}", "bogus: unknown key" },
+	{ HEAD "\"listeners\":[]}", "listeners: must be a non-empty array" },
+	{ HEAD "\"listeners\":{}}", "listeners: must be a non-empty array" },
+	{ HEAD "\"listeners\":[1]}", "listeners[0]: must be an object" },
+	{ HEAD "\"listeners\":[{\"address\":\"127.0.0.1\"}]}",
+	    "listeners[0].name: missing" },
+	{ HEAD "\"listeners\":[{\"name\":\"a/b\",\"address\":\"127.0.0.1\","
+	    "\"starttls\":\"withhold\"}]}", "listeners[0].name: must be" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"mx.test\"}]}",
+	    "listeners[0].address: not a numeric" },
+	{ HEAD "\"listeners\":[" L1 ",\"port\":0}]}",
+	    "listeners[0].port: must be between 1 and 65535" },
+	{ HEAD "\"listeners\":[" L1 ",\"port\":\"25\"}]}",
+	    "listeners[0].port: must be an integer" },
+	{ HEAD "\"listeners\":[" L1 ",\"colour\":\"red\"}]}",
+	    "listeners[0].colour: unknown key" },
+	{ HEAD "\"listeners\":[" L1 ",\"mode\":\"proxy\"}]}",
+	    "listeners[0].mode: unknown value \"proxy\"" },
+	{ HEAD "\"listeners\":[" L1 ",\"starttls\":\"maybe\"}]}",
+	    "listeners[0].starttls: unknown value" },
+	{ HEAD "\"listeners\":[" L1 ",\"starttls_reply\":\"500\"}]}",
+	    "listeners[0].starttls_reply: unknown value" },
+	{ HEAD "\"listeners\":[" L1 ",\"banner\":\"hello\"}]}",
+	    "listeners[0].banner: must start with a 3-digit code" },
+	{ HEAD "\"listeners\":[" L1 ",\"banner\":\"220 a\\r\\nb\"}]}",
+	    "listeners[0].banner: control characters" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\"}]}",
+	    "listeners[0].tls: missing" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{}}]}", "listeners[0].tls.certs: missing" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\"}]}}]}",
+	    "listeners[0].tls.certs[0].key: missing" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"sni\":[\"x\"]}]}}]}", "listeners[0].tls.certs: needs one" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"sni\":[]}]}}]}", "listeners[0].tls.certs[0].sni: must be" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"sni\":[\"a\",3]}]}}]}",
+	    "listeners[0].tls.certs[0].sni[1]: must be a host name" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"}],"
+	    "\"fault\":\"explode\"}}]}",
+	    "listeners[0].tls.fault: unknown value" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"}],"
+	    "\"min_version\":\"SSLv3\"}}]}",
+	    "listeners[0].tls.min_version: unknown value" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"}],"
+	    "\"min_version\":\"TLSv1.3\",\"max_version\":\"TLSv1.2\"}}]}",
+	    "listeners[0].tls.max_version: lower than min_version" },
+	{ HEAD "\"listeners\":[" L1 ",\"replies\":{\"mail\":\"ok\"}}]}",
+	    "listeners[0].replies.mail: must start" },
+	{ HEAD "\"listeners\":[" L1 ",\"replies\":{\"data\":\"250 ok\"}}]}",
+	    "listeners[0].replies.data: must be 354, 4xx or 5xx" },
+	{ HEAD "\"listeners\":[" L1 ",\"replies\":{\"eom\":\"354 x\"}}]}",
+	    "listeners[0].replies.eom: 3xx" },
+	{ HEAD "\"listeners\":[" L1 ",\"replies\":{\"quit\":\"221 x\"}}]}",
+	    "listeners[0].replies.quit: unknown key" },
+	{ HEAD "\"listeners\":[{\"name\":\"m\",\"address\":\"127.0.0.1\","
+	    "\"mode\":\"strip-relay\"}]}",
+	    "listeners[0].relay_to: missing (mode is strip-relay)" },
+	{ HEAD "\"listeners\":[{\"name\":\"m\",\"address\":\"127.0.0.1\","
+	    "\"mode\":\"strip-relay\",\"relay_to\":{\"address\":\"x\"}}]}",
+	    "listeners[0].relay_to.address: not a numeric" },
+	{ HEAD "\"listeners\":[" L1 "}," L1 "}]}",
+	    "listeners[1].name: duplicate of listeners[0]" },
+	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"b\",\"address\":"
+	    "\"127.25.1.1\"," TLS "}]}",
+	    "listeners[1].port: address and port already used" },
+	{ HEAD "\"timeouts\":{\"command_ms\":0},\"listeners\":[" L1 "}]}",
+	    "timeouts.command_ms: must be between" },
+	{ HEAD "\"timeouts\":{\"idle_ms\":1},\"listeners\":[" L1 "}]}",
+	    "timeouts.idle_ms: unknown key" },
+	{ NULL, NULL }
+};
+
+static void
+test_config_table(void)
+{
+	struct config	*c;
+	char		 err[512];
+	size_t		 i;
+
+	for (i = 0; cases[i].json != NULL; i++) {
+		c = config_parse(cases[i].json, strlen(cases[i].json), err,
+		    sizeof(err));
+		if (cases[i].err == NULL) {
+			CU_ASSERT_PTR_NOT_NULL(c);
+			if (c == NULL)
+				fprintf(stderr, "case %zu: %s\n", i, err);
+		} else {
+			CU_ASSERT_PTR_NULL(c);
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].err));
+			if (strstr(err, cases[i].err) == NULL)
+				fprintf(stderr, "case %zu: got \"%s\"\n", i,
+				    err);
+		}
+		config_free(c);
+	}
+}
+
+static void
+test_config_defaults(void)
+{
+	const char	*j = HEAD "\"listeners\":[{\"name\":\"a\","
+	    "\"address\":\"127.25.1.1\",\"hostname\":\"mx.a.test\","
+	    "\"starttls\":\"withhold\"}]}";
+	struct config	*c;
+	char		 err[256];
+
+	c = config_parse(j, strlen(j), err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->command_ms, 30000);
+	CU_ASSERT_EQUAL(c->data_ms, 60000);
+	CU_ASSERT_EQUAL(c->tls_ms, 10000);
+	CU_ASSERT_EQUAL(c->listeners[0].port, 25);
+	CU_ASSERT_EQUAL(c->listeners[0].mode, MODE_SERVER);
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].banner,
+	    "220 mx.a.test ESMTP fake-mx");
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_EHLO],
+	    "250 mx.a.test");
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_MAIL],
+	    "250 2.1.0 ok");
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_RCPT],
+	    "250 2.1.5 ok");
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_DATA],
+	    "354 go ahead");
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_EOM],
+	    "250 2.0.0 queued");
+	CU_ASSERT_EQUAL(c->listeners[0].starttls, STARTTLS_WITHHOLD);
+	CU_ASSERT_EQUAL(c->listeners[0].starttls_reply, STLS_REPLY_220);
+	CU_ASSERT_EQUAL(c->listeners[0].has_tls, 0);
+	CU_ASSERT_STRING_EQUAL(config_strmode(MODE_STRIP_RELAY),
+	    "strip-relay");
+	CU_ASSERT_STRING_EQUAL(config_strfault(FAULT_STALL), "stall");
+	config_free(c);
+}
+
+static void
+test_config_tls_values(void)
+{
+	const char	*j = HEAD "\"listeners\":[{\"name\":\"a\","
+	    "\"address\":\"127.25.1.1\",\"tls\":{\"certs\":["
+	    "{\"chain\":\"c2\",\"key\":\"k2\",\"sni\":[\"A.test\",\"b\"]},"
+	    "{\"chain\":\"c\",\"key\":\"k\"}],\"min_version\":\"TLSv1.1\","
+	    "\"max_version\":\"TLSv1.2\",\"fault\":\"alert\"}}]}";
+	struct config	*c;
+	char		 err[256];
+
+	c = config_parse(j, strlen(j), err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->listeners[0].tls.ncerts, 2);
+	CU_ASSERT_EQUAL(c->listeners[0].tls.certs[0].nsni, 2);
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].tls.certs[0].sni[0], "A.test");
+	CU_ASSERT_PTR_NULL(c->listeners[0].tls.certs[1].sni);
+	CU_ASSERT_EQUAL(c->listeners[0].tls.min_version, TLS1_1_VERSION);
+	CU_ASSERT_EQUAL(c->listeners[0].tls.max_version, TLS1_2_VERSION);
+	CU_ASSERT_EQUAL(c->listeners[0].tls.fault, FAULT_ALERT);
+	config_free(c);
+}
+
+static void
+test_config_load_missing(void)
+{
+	char	err[256];
+
+	CU_ASSERT_PTR_NULL(config_load("/nonexistent/fake-mx.json", err,
+	    sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open"));
+}
+
+void
+test_config_suite(void)
+{
+	CU_pSuite	s;
+
+	s = CU_add_suite("config", NULL, NULL);
+	CU_add_test(s, "validation table", test_config_table);
+	CU_add_test(s, "defaults", test_config_defaults);
+	CU_add_test(s, "tls values", test_config_tls_values);
+	CU_add_test(s, "missing file", test_config_load_missing);
+}
