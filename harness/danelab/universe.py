@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 from . import dnsd
+from .dnsq import query_in
+from .errors import DaemonError
 from .netns import LabNamespace
-from .proc import Tracked
-from .zonebuild import BuiltUniverse, build_universe
+from .proc import Tracked, wait_until
+from .zonebuild import NSD_ADDR, BuiltUniverse, build_universe
 from .zonespec import ZoneSpec
 
 
@@ -59,8 +61,21 @@ class Universe:
         them and Unbound forget its cache."""
         assert self.built and self.nsd
         keys = {n: bz.key for n, bz in self.built.zones.items() if bz.key}
+        old = self.built.serial
         self.specs = specs
+        time.sleep(max(0.0, old + 1 - time.time()))   # a new SOA serial
         self.built = build_universe(specs, self.run / "zones", keys=keys)
         self.nsd.popen.send_signal(signal.SIGHUP)
-        time.sleep(0.3)   # NSD reloads in a forked child; give it a moment
+        serial = self.built.serial
+        if not wait_until(lambda: self._nsd_serial() == serial, 10):
+            raise DaemonError("NSD did not load the rebuilt zones; see "
+                              f"{self.run / 'nsd.log'}")
         dnsd.unbound_flush(self.ns, self.run)
+
+    def _nsd_serial(self) -> int | None:
+        a = query_in(self.ns, "test.", "SOA", server=NSD_ADDR)
+        for line in a.answer:
+            parts = line.split()
+            if len(parts) >= 7 and parts[3] == "SOA":
+                return int(parts[6])
+        return None

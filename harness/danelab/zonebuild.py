@@ -53,6 +53,7 @@ class BuiltUniverse:
     trust_anchor: Path              # root DS, for resolvers
     root_hints: Path
     root_key: ZoneKey
+    serial: int
     seconds: float = 0.0
 
 
@@ -70,15 +71,16 @@ def _parent_of(name: str, names: list[str]) -> str:
     return best
 
 
-def _soa(zone: str) -> str:
-    return (f"{NS_NAME} hostmaster.{LAB_TLD} 1 3600 600 86400 "
+def _soa(serial: int) -> str:
+    return (f"{NS_NAME} hostmaster.{LAB_TLD} {serial} 3600 600 86400 "
             f"{SOA_TTL_NEG}")
 
 
-def _zone_text(bz: BuiltZone, all_zones: dict[str, BuiltZone]) -> str:
+def _zone_text(bz: BuiltZone, all_zones: dict[str, BuiltZone],
+               serial: int) -> str:
     z = bz.spec
     lines = [f"$ORIGIN {z.name}", "$TTL 300",
-             f"@ 300 IN SOA {_soa(z.name)}", f"@ 300 IN NS {NS_NAME}"]
+             f"@ 300 IN SOA {_soa(serial)}", f"@ 300 IN NS {NS_NAME}"]
     if bz.key:
         lines.append(f"@ 300 IN DNSKEY {bz.key.dnskey_text()}")
     for r in z.records:
@@ -111,6 +113,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     change keeps every DS and the trust anchor as they were.
     """
     keys = keys or {}
+    serial = int(time.time())
     t0 = time.monotonic()
     validate_universe(specs)
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,7 +133,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
         if bz.parent:
             zones[bz.parent].children.append(bz.spec.name)
     for bz in zones.values():
-        bz.unsigned_file.write_text(_zone_text(bz, zones))
+        bz.unsigned_file.write_text(_zone_text(bz, zones, serial))
     signed = [bz for bz in zones.values() if bz.key]
     with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2)) as ex:
         list(ex.map(lambda bz: _sign(bz, keydir), signed))
@@ -144,7 +147,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     hints = folder / "root.hints"
     hints.write_text(f". 3600000 IN NS {NS_NAME}\n"
                      f"{NS_NAME} 3600000 IN A {NSD_ADDR}\n")
-    return BuiltUniverse(folder, zones, ta, hints, root.key,
+    return BuiltUniverse(folder, zones, ta, hints, root.key, serial,
                          time.monotonic() - t0)
 
 

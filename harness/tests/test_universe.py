@@ -1,0 +1,157 @@
+"""The signed DNS universe: every DNSSEC state of CASES.md A–C, as a
+validating resolver inside the lab namespace sees it."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from danelab.dnsq import Answer, query_in
+from danelab.netns import LabNamespace
+from danelab.universe import Universe
+from danelab.zonespec import Fault, Record, ZoneSpec
+
+TLSA = "3 1 1 " + "ab" * 32
+
+
+def dom(name: str, faults: list[Fault] | None = None, **kw: object
+        ) -> ZoneSpec:
+    return ZoneSpec(f"{name}.test.", [
+        Record("@", "MX", "10 mx1"), Record("mx1", "A", "127.25.1.1"),
+        Record("_25._tcp.mx1", "TLSA", TLSA)], faults=faults or [],
+        **kw)  # type: ignore[arg-type]
+
+
+ZONES = [
+    dom("secure"),
+    dom("secure3", denial="nsec3"),
+    dom("expired", [Fault("rrsig-expired", "@", "MX")]),
+    dom("notyet", [Fault("rrsig-not-yet-valid", "@", "MX")]),
+    dom("corrupt", [Fault("rrsig-corrupted", "@", "MX")]),
+    dom("unknownkey", [Fault("rrsig-unknown-key", "@", "MX")]),
+    dom("nosig", [Fault("rrsig-missing", "@", "MX")]),
+    dom("dsmismatch", [Fault("ds-mismatch")]),
+    dom("tlsabogus", [Fault("rrsig-corrupted", "_25._tcp.mx1", "TLSA")]),
+    dom("abogus", [Fault("rrsig-expired", "mx1", "A")]),
+    dom("insecure", signed=False),
+    dom("island", ds_in_parent=False),
+    ZoneSpec("nsecbroken.test.", [Record("mx1", "A", "127.25.1.1")],
+             faults=[Fault("denial-broken")]),
+    ZoneSpec("nsec3broken.test.", [Record("mx1", "A", "127.25.1.1")],
+             faults=[Fault("denial-broken")], denial="nsec3"),
+    ZoneSpec("nsecmissing.test.", [Record("mx1", "A", "127.25.1.1")],
+             faults=[Fault("denial-missing")]),
+    ZoneSpec("notlsa.test.", [Record("@", "MX", "10 mx1"),
+                              Record("mx1", "A", "127.25.1.1")]),
+    ZoneSpec("notlsa3.test.", [Record("@", "MX", "10 mx1"),
+                               Record("mx1", "A", "127.25.1.1")],
+             denial="nsec3"),
+    ZoneSpec("nullmx.test.", [Record("@", "MX", "0 .")]),
+    # A CNAME chain from a secure zone into an insecure child zone.
+    ZoneSpec("chain.test.", [Record("@", "MX", "10 mx"),
+                             Record("mx", "CNAME", "mx.ins"),
+                             Record("good", "CNAME", "mx1"),
+                             Record("mx1", "A", "127.25.2.1")]),
+    ZoneSpec("ins.chain.test.", [Record("mx", "A", "127.25.2.2")],
+             signed=False),
+]
+
+
+@pytest.fixture(scope="module")
+def universe(tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[LabNamespace, Universe]]:
+    run = tmp_path_factory.mktemp("universe")
+    with LabNamespace(run / "ns") as ns:
+        u = Universe(ZONES, run, ns)
+        u.start()
+        yield ns, u
+
+
+def q(u: tuple[LabNamespace, Universe], name: str, rtype: str) -> Answer:
+    return query_in(u[0], name, rtype)
+
+
+# (name, type, rcode, AD, EDE code or None)
+CASES = [
+    ("secure.test.", "MX", "NOERROR", True, None),
+    ("_25._tcp.mx1.secure.test.", "TLSA", "NOERROR", True, None),
+    ("secure3.test.", "MX", "NOERROR", True, None),
+    ("expired.test.", "MX", "SERVFAIL", False, 7),       # signature expired
+    ("notyet.test.", "MX", "SERVFAIL", False, 8),        # not yet valid
+    ("corrupt.test.", "MX", "SERVFAIL", False, 6),       # DNSSEC bogus
+    ("unknownkey.test.", "MX", "SERVFAIL", False, 9),    # DNSKEY missing
+    ("nosig.test.", "MX", "SERVFAIL", False, 10),        # RRSIGs missing
+    ("dsmismatch.test.", "MX", "SERVFAIL", False, 9),
+    ("tlsabogus.test.", "MX", "NOERROR", True, None),    # only TLSA broken
+    ("_25._tcp.mx1.tlsabogus.test.", "TLSA", "SERVFAIL", False, 6),
+    ("abogus.test.", "MX", "NOERROR", True, None),
+    ("mx1.abogus.test.", "A", "SERVFAIL", False, 7),
+    ("insecure.test.", "MX", "NOERROR", False, None),
+    ("_25._tcp.mx1.insecure.test.", "TLSA", "NOERROR", False, None),
+    ("island.test.", "MX", "NOERROR", False, None),
+    ("nsecbroken.test.", "MX", "SERVFAIL", False, 6),    # NODATA, bad NSEC
+    ("_25._tcp.mx1.nsecbroken.test.", "TLSA", "SERVFAIL", False, 6),
+    ("nsec3broken.test.", "MX", "SERVFAIL", False, 6),
+    ("nsecmissing.test.", "MX", "SERVFAIL", False, None),
+    ("_25._tcp.mx1.notlsa.test.", "TLSA", "NXDOMAIN", True, None),
+    ("mx1.notlsa.test.", "TLSA", "NOERROR", True, None),  # secure NODATA
+    ("_25._tcp.mx1.notlsa3.test.", "TLSA", "NXDOMAIN", True, None),
+    ("nullmx.test.", "MX", "NOERROR", True, None),
+    ("mx.chain.test.", "A", "NOERROR", False, None),     # chain leaves DNSSEC
+    ("good.chain.test.", "A", "NOERROR", True, None),    # secure chain
+]
+
+
+@pytest.mark.parametrize("name,rtype,rcode,ad,ede", CASES,
+                         ids=[f"{c[0]}{c[1]}" for c in CASES])
+def test_dnssec_state(universe: tuple[LabNamespace, Universe], name: str,
+                      rtype: str, rcode: str, ad: bool,
+                      ede: int | None) -> None:
+    a = q(universe, name, rtype)
+    assert (a.rcode, a.ad) == (rcode, ad), a
+    if ede is not None:
+        assert ede in [c for c, _ in a.ede], a.ede
+    if rcode == "SERVFAIL":
+        assert a.ede, "a bogus answer carries an Extended DNS Error"
+
+
+def test_null_mx_record(universe: tuple[LabNamespace, Universe]) -> None:
+    a = q(universe, "nullmx.test.", "MX")
+    assert any(" MX 0 ." in line for line in a.answer), a.answer
+
+
+def test_bogus_reason_is_logged(universe: tuple[LabNamespace, Universe]
+                                ) -> None:
+    q(universe, "expired.test.", "MX")
+    log = (universe[1].run / "unbound.log").read_text()
+    assert "signature expired" in log
+
+
+def test_independent_validator(universe: tuple[LabNamespace, Universe]
+                               ) -> None:
+    """ldns-verify-zone agrees: clean zones verify, damaged ones do not."""
+    u = universe[1]
+    assert u.built
+    verdicts = {}
+    for name in ("secure.test.", "secure3.test.", "test.", ".",
+                 "expired.test.", "corrupt.test.", "nosig.test."):
+        f = u.built.zones[name].file
+        cp = subprocess.run(["ldns-verify-zone", str(f)],
+                            capture_output=True, text=True)
+        verdicts[name] = cp.returncode == 0
+    assert verdicts == {"secure.test.": True, "secure3.test.": True,
+                        "test.": True, ".": True, "expired.test.": False,
+                        "corrupt.test.": False, "nosig.test.": False}
+
+
+def test_rebuild_fixes_a_fault(tmp_path: Path, labns: LabNamespace) -> None:
+    """A zone repaired mid-run is seen as secure once rebuilt."""
+    broken = [dom("fixme", [Fault("rrsig-expired", "@", "MX")])]
+    u = Universe(broken, tmp_path, labns)
+    u.start()
+    assert query_in(labns, "fixme.test.", "MX").rcode == "SERVFAIL"
+    u.rebuild([dom("fixme")])
+    a = query_in(labns, "fixme.test.", "MX")
+    assert (a.rcode, a.ad) == ("NOERROR", True)
