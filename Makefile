@@ -1,35 +1,50 @@
-# danelab — top-level Makefile.  See README.md for the two commands a user needs.
-PY      ?= /usr/bin/python3
+# danelab — top-level Makefile.  README.md names the two commands a user
+# needs: `make lab` (the main job) and `make check` (every test).
+PY      := /usr/bin/python3
 BUILD   ?= build
 COMPONENTS = fake-mx reference-impl
+DANELAB := PYTHONPATH=$(CURDIR)/harness $(PY) -m danelab
 export DANELAB_BUILD = $(BUILD)
 
-.PHONY: all deps check check-c check-py sanitize lab bench fuzz clean lint
+.PHONY: all deps build check check-c check-py sanitize lab bench fuzz lint \
+	clean
 
-all: deps
-	@for c in $(COMPONENTS); do $(MAKE) -C $$c BUILD=$(BUILD) all || exit 1; done
+all: deps build
 
 deps:
 	@ci/deps
 
-# The test command of the README: every CUnit test and the whole pytest suite.
-check: all check-c check-py
+build:
+	@for c in $(COMPONENTS); do \
+	  $(MAKE) --no-print-directory -C $$c BUILD=$(BUILD) all || exit 1; done
+
+# Every CUnit test, the scenario linter and the whole pytest suite (which
+# includes the full catalog against the reference sender).
+check: all check-c lint check-py
 
 check-c:
-	@for c in $(COMPONENTS); do $(MAKE) -C $$c BUILD=$(BUILD) check || exit 1; done
+	@for c in $(COMPONENTS); do \
+	  $(MAKE) --no-print-directory -C $$c BUILD=$(BUILD) check || exit 1; done
 
 check-py:
 	$(PY) -m pytest -q
 
-# ASan+UBSan build of every C component, its CUnit tests, and the pytest suite on it.
+lint:
+	$(DANELAB) lint
+
+# The C components and their CUnit tests with ASan+UBSan, then the pytest
+# suite running on those binaries.
 sanitize: deps
 	@for c in $(COMPONENTS); do \
-	  $(MAKE) -C $$c BUILD=build-asan SANITIZE=1 CC=clang all check || exit 1; done
+	  $(MAKE) --no-print-directory -C $$c BUILD=build-asan SANITIZE=1 \
+	    CC=clang all check || exit 1; done
 	DANELAB_BUILD=build-asan $(PY) -m pytest -q
 
-# The main job: the whole conformance catalog against the reference sender.
+# The main job: the whole conformance catalog against the reference sender,
+# report in out/report (report.html, junit.xml, results.json).
 lab: all
-	$(PY) -m danelab run --sender reference --report out/report
+	rm -rf out/run
+	$(DANELAB) run --sender reference --report out/report --run-dir out/run
 
 bench: all
 	$(PY) bench/run.py
@@ -37,9 +52,6 @@ bench: all
 fuzz: deps
 	@for c in $(COMPONENTS); do $(MAKE) -C $$c fuzz || exit 1; done
 
-lint: all
-	$(PY) -m danelab lint
-
 clean:
 	@for c in $(COMPONENTS); do $(MAKE) -C $$c clean; done
-	rm -rf out
+	rm -rf out runs

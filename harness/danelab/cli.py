@@ -113,7 +113,11 @@ def cmd_lint(a: argparse.Namespace) -> int:
 
 def _run_dir(a: argparse.Namespace) -> Path:
     if a.run_dir:
-        return Path(a.run_dir)
+        p = Path(a.run_dir)
+        if p.exists() and any(p.iterdir()):
+            raise LabError(f"run folder {p} is not empty; name a new one "
+                           "(results of two runs must not mix)")
+        return p
     base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs"))
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),

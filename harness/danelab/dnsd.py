@@ -82,7 +82,7 @@ remote-control:
 def _answers(addr: str, name: str) -> bool:
     q = dns.message.make_query(name, "SOA")
     try:
-        dns.query.udp(q, addr, timeout=0.2)
+        dns.query.udp(q, addr, timeout=0.05)
         return True
     except (OSError, dns.exception.Timeout):
         return False
