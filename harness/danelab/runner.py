@@ -20,6 +20,7 @@ from typing import Any, Callable
 from . import fakemx
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dnsq import query_in
+from .errors import LabError
 from .grader import Grade, Observation, grade
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
@@ -28,6 +29,15 @@ from .scenario import Scenario
 from .universe import Universe
 
 SENDER_ADDR = "tester@sender.test"
+
+
+class SetupError(LabError):
+    """The sender under test is not set up so that grading means anything."""
+
+    def __init__(self, sender: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"set-up error for sender {sender}, nothing graded: "
+                         + "; ".join(problems))
 
 
 @dataclass
@@ -114,6 +124,9 @@ class LabRun:
             try:
                 t = time.monotonic()
                 self.adapter.start(ctx)
+                problems = self.adapter.preflight(ctx)
+                if problems:
+                    raise SetupError(self.adapter.name, problems)
                 subs = [message_for(sc, run_id) for sc in self.scenarios]
                 self.adapter.submit(subs)
                 self.say(f"submitted {len(subs)} messages to "

@@ -20,7 +20,7 @@ def get_adapter(name: str) -> Adapter:
                    f"{', '.join(sorted(KNOWN))}")
 
 
-NAIVE = ("broken-no-dane", "broken-plaintext-fallback")
+NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls")
 KNOWN = ("reference",) + NAIVE
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",

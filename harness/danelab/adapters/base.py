@@ -59,6 +59,12 @@ class Adapter(ABC):
     def outcomes(self) -> dict[str, SenderOutcome]:
         """The sender's own view, by message id."""
 
+    def preflight(self, ctx: LabContext) -> list[str]:
+        """Check the sender's set-up before any message is submitted (e.g.
+        that its resolver path keeps the AD bit, CASES.md K44).  Return
+        problems; any problem makes the run a set-up error, not a grade."""
+        return []
+
     def reload(self) -> None:
         """Forget cached DNS after the lab changed a zone."""
 

@@ -1,10 +1,14 @@
 """Deliberately broken senders, to prove that the grader fails what it must.
 
-  broken-no-dane             opportunistic TLS everywhere: ignores TLSA and
-                             DNSSEC status, accepts any certificate, but never
-                             falls back to cleartext after a TLS failure;
+All of them ignore DNSSEC (they query with the CD bit, so bogus data reaches
+them as it would a non-validating stub) and TLSA records:
+
+  broken-no-dane             opportunistic TLS, any certificate accepted, no
+                             cleartext fallback after a TLS failure;
   broken-plaintext-fallback  the same, and after a failed STARTTLS it
-                             reconnects and delivers in cleartext.
+                             reconnects and delivers in cleartext;
+  broken-no-tls              never uses STARTTLS, and treats a null MX as if
+                             there were no MX (falls back to the domain).
 
 They run in harness threads inside the lab namespace (root mode only).
 """
@@ -16,6 +20,7 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 
 import dns.exception
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -37,6 +42,7 @@ class NaiveAdapter(Adapter):
     def __init__(self, name: str) -> None:
         self.name = name
         self.fallback = name == "broken-plaintext-fallback"
+        self.no_tls = name == "broken-no-tls"
         self.queue: list[Submission] = []
         self.results: dict[str, SenderOutcome] = {}
         self.ctx: LabContext | None = None
@@ -69,6 +75,7 @@ class NaiveAdapter(Adapter):
     def _q(self, name: str, rtype: str) -> list[str]:
         assert self.ctx
         q = dns.message.make_query(name, rtype)
+        q.flags |= dns.flags.CD
         try:
             r = dns.query.udp(q, self.ctx.resolver, timeout=3)
         except dns.exception.Timeout:
@@ -87,7 +94,9 @@ class NaiveAdapter(Adapter):
             mx = sorted((int(p), h) for p, h in
                         (x.split() for x in self._q(domain, "MX")))
             if mx == [(0, ".")]:
-                return SenderOutcome("bounced", "null MX", "5.1.10")
+                if not self.no_tls:
+                    return SenderOutcome("bounced", "null MX", "5.1.10")
+                mx = []
             hosts = [h for _, h in mx] or [domain]
         except _Temp as e:
             return SenderOutcome("deferred", str(e), "4.4.3")
@@ -108,6 +117,8 @@ class NaiveAdapter(Adapter):
         return SenderOutcome("deferred", last, "4.0.0")
 
     def _send(self, addr: str, s: Submission) -> SenderOutcome:
+        if self.no_tls:
+            return self._session(addr, s, tls=False)
         try:
             return self._session(addr, s, tls=True)
         except ssl.SSLError as e:
