@@ -136,15 +136,14 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
     if len(obs.deliveries) > 1:
         checks.append(Check("MUST", False, f"delivered "
                             f"{len(obs.deliveries)} times"))
-    if exp.sni is not None:
+    tls = [s for s in obs.sessions if s.tls]
+    if exp.sni is not None and tls:
         want = sc.fqdn(exp.sni).rstrip(".")
-        tls = [s for s in obs.sessions if s.tls]
         bad_sni = sorted({str(s.sni) for s in tls
                           if (s.sni or "").lower() != want})
-        checks.append(Check("MUST", bool(tls) and not bad_sni,
+        checks.append(Check("MUST", not bad_sni,
                             f"SNI {want} sent in every TLS session"
-                            if tls and not bad_sni else
-                            "no TLS session to check SNI" if not tls else
+                            if not bad_sni else
                             f"SNI seen: {', '.join(bad_sni)}; expected "
                             f"{want}"))
     if obs.sender and obs.deliveries and obs.sender.state != "delivered":

@@ -1,0 +1,144 @@
+"""The grader, table-driven over synthetic observations (no daemons)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from danelab.adapters.base import SenderOutcome
+from danelab.grader import Observation, chain_matches, grade
+from danelab.labplan import make_plan
+from danelab.observe import Session, sessions
+from danelab.scenario import load_scenario
+
+TOML = """
+title = "t"
+section = "D"
+case = 16
+rfc = "RFC 7672"
+explain = "x"
+[[host]]
+name = "mx1"
+mx = 10
+tlsa = ["3 1 1"]
+[[host]]
+name = "mx2"
+mx = 20
+tlsa = ["3 1 1!"]
+[expect]
+outcome = {outcome}
+prefer = {prefer}
+hosts = ["mx1"]
+sni = "mx1"
+"""
+
+
+def scenario(tmp_path: Path, outcome: str = '["delivered-dane"]',
+             prefer: str = '["delivered-dane"]'):
+    p = tmp_path / "d16-grader-test.toml"
+    p.write_text(TOML.format(outcome=outcome, prefer=prefer))
+    sc = load_scenario(p)
+    return sc, make_plan([sc])
+
+
+def session(plan, host: str, tls: bool = True, sni: str | None = "auto",
+            deliver: bool = True, plain_mail: bool = False,
+            mid: str = "m1") -> Session:
+    hp = plan.hosts[("d16-grader-test", host)]
+    s = Session(f"{host}#1", hp.listener, tls=tls,
+                sni=hp.fqdn.rstrip(".") if sni == "auto" else sni,
+                cert_sha256=hp.cert.sha256() if tls else None,
+                chain_sha256=[hp.cert.sha256()] if tls else [],
+                plain_mail=plain_mail)
+    if deliver:
+        s.messages.append({"message_id": mid, "tls": tls, "ts": 1.0})
+    return s
+
+
+def obs(plan, sess: list[Session], state: str = "delivered",
+        tlsa: str = "secure") -> Observation:
+    return Observation(sess, [(s, m) for s in sess for m in s.messages],
+                       {"mx1": tlsa, "mx2": tlsa}, SenderOutcome(state))
+
+
+# (name, sessions spec, sender state, expected observed, expected verdict)
+CASES = [
+    ("dane delivery", [("mx1", {})], "delivered", "delivered-dane", "pass"),
+    ("to forbidden host", [("mx2", {})], "delivered", "delivered-tls",
+     "fail"),
+    ("cleartext", [("mx1", {"tls": False})], "delivered", "delivered-plain",
+     "fail"),
+    ("wrong sni", [("mx1", {"sni": "mx2.example"})], "delivered",
+     "delivered-dane", "fail"),
+    ("no sni", [("mx1", {"sni": None})], "delivered", "delivered-dane",
+     "fail"),
+    ("twice", [("mx1", {}), ("mx1", {})], "delivered", "delivered-dane",
+     "fail"),
+    ("not delivered", [], "deferred", "deferred", "fail"),
+    ("claims delivery", [], "delivered", "not-delivered(delivered)",
+     "fail"),
+]
+
+
+@pytest.mark.parametrize("name,spec,state,observed,verdict", CASES,
+                         ids=[c[0] for c in CASES])
+def test_grade_table(tmp_path: Path, name: str, spec: list, state: str,
+                     observed: str, verdict: str) -> None:
+    sc, plan = scenario(tmp_path)
+    sess = [session(plan, h, **kw) for h, kw in spec]
+    g = grade(sc, plan, sc.expect, obs(plan, sess, state))
+    assert (g.observed, g.verdict) == (observed, verdict), g.checks
+
+
+def test_should_warns(tmp_path: Path) -> None:
+    sc, plan = scenario(tmp_path, '["deferred", "bounced"]', '["deferred"]')
+    g = grade(sc, plan, sc.expect, obs(plan, [], "bounced"))
+    assert g.verdict == "warn"
+    g = grade(sc, plan, sc.expect, obs(plan, [], "deferred"))
+    assert g.verdict == "pass"
+
+
+def test_envelope_in_cleartext_fails_even_without_delivery(
+        tmp_path: Path) -> None:
+    sc, plan = scenario(tmp_path, '["deferred"]', '["deferred"]')
+    s = session(plan, "mx1", tls=False, deliver=False, plain_mail=True)
+    g = grade(sc, plan, sc.expect, obs(plan, [s], "deferred"))
+    assert g.verdict == "fail"
+    assert any("cleartext" in c.text for c in g.checks if not c.ok)
+
+
+def test_insecure_tlsa_is_not_dane(tmp_path: Path) -> None:
+    sc, plan = scenario(tmp_path, '["delivered-tls"]', '["delivered-tls"]')
+    g = grade(sc, plan, sc.expect, obs(plan, [session(plan, "mx1")],
+                                       tlsa="insecure"))
+    assert g.observed == "delivered-tls" and g.verdict == "pass"
+
+
+def test_chain_matches(tmp_path: Path) -> None:
+    sc, plan = scenario(tmp_path)
+    mx1 = plan.hosts[("d16-grader-test", "mx1")]
+    mx2 = plan.hosts[("d16-grader-test", "mx2")]
+    chain = mx1.cert.chain
+    assert chain_matches(mx1.tlsa, chain)
+    assert not chain_matches(mx2.tlsa, mx2.cert.chain)   # one bit wrong
+    ta = plan.pki.issued["lab-int"].cert
+    from danelab.pki import tlsa_rdata
+    assert chain_matches([tlsa_rdata(ta, 2, 1, 1)], chain)
+    assert not chain_matches([tlsa_rdata(ta, 3, 1, 1)], chain)
+    assert not chain_matches(["0 1 1 " + "00" * 32, "garbage"], chain)
+
+
+def test_sessions_fold_events() -> None:
+    ev = [{"session": "a#1", "listener": "x:mx1", "event": "connect",
+           "peer": "127.0.0.1:1", "local": "127.25.1.1:25", "ts": 1},
+          {"session": "a#1", "listener": "x:mx1", "event": "mail",
+           "from": "a@b", "ts": 2},
+          {"session": "a#1", "listener": "x:mx1", "event": "tls",
+           "version": "TLSv1.3", "sni": "mx1", "cert_sha256": "ab",
+           "chain_sha256": ["ab"], "ts": 3},
+          {"session": "a#1", "listener": "x:mx1", "event": "message",
+           "message_id": "m", "tls": True, "ts": 4},
+          {"event": "unparsable", "line": 9}]
+    s = sessions(ev)["a#1"]
+    assert s.plain_mail and s.tls and s.sni == "mx1"
+    assert s.messages[0]["message_id"] == "m"
