@@ -191,7 +191,6 @@ enum session_state {
 	S_DATA,		/* reading message content */
 	S_TLS,		/* TLS handshake (or fault) after STARTTLS 220 */
 	S_QUIT,		/* QUIT answered, closing */
-	S_CLOSING,	/* last reply queued, closing after flush */
 	S_RELAY_CONNECT, /* strip-relay: connecting upstream */
 	S_RELAY,	/* strip-relay: forwarding */
 	S_CLOSED,
@@ -286,7 +285,8 @@ struct session {
 	int			 stalled;	/* fault stall: hello seen */
 	int			 midline;	/* DATA: rest of a long line */
 	int			 closing_polls;
-	const char		*close_reason;	/* when state is S_CLOSING */
+	int			 closing;	/* closing once output is sent */
+	const char		*close_reason;	/* ... with this reason */
 	char			*sni;		/* 256 bytes once STARTTLS */
 	char			*helo;
 	char			*from;

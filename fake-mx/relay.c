@@ -277,7 +277,7 @@ relay_up_event(struct bufferevent *bev, short what, void *arg)
 	/* upstream gone: flush what we have to the client, then close */
 	bufferevent_disable(r->up, EV_READ | EV_WRITE);
 	bufferevent_disable(s->bev, EV_READ);
-	session_set_state(s, S_CLOSING);
+	s->closing = 1;
 	s->closing_polls = 0;
 	session_timer(s, 0);
 }

@@ -224,8 +224,7 @@ static void
 session_close_after(struct session *s, const char *reason)
 {
 	s->close_reason = reason;
-	if (s->state != S_QUIT)
-		session_set_state(s, S_CLOSING);
+	s->closing = 1;
 	bufferevent_disable(s->bev, EV_READ);
 	/* never free synchronously: callers still hold s */
 	s->closing_polls = 0;
@@ -709,7 +708,7 @@ session_input(struct session *s)
 	for (;;) {
 		in = bufferevent_get_input(s->bev);
 		out = bufferevent_get_output(s->bev);
-		if (s->state == S_QUIT || s->state == S_CLOSING) {
+		if (s->closing) {
 			evbuffer_drain(in, evbuffer_get_length(in));
 			return;
 		}
@@ -767,7 +766,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
-	if (s->state == S_CLOSING || s->state == S_QUIT) {
+	if (s->closing) {
 		if (session_flushed(s))
 			session_close(s, s->close_reason);
 		return;
@@ -784,16 +783,18 @@ static void
 session_ssl_reason(struct session *s, char *buf, size_t len)
 {
 	unsigned long	 e, last = 0;
-	const char	*r;
+	const char	*r = NULL;
 
-	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+		if (r == NULL)
+			r = ERR_reason_error_string(e);
 		last = e;
+	}
 	if (last == 0) {
 		snprintf(buf, len, "%s", s->l->conf->tls.fault == FAULT_ALERT ?
 		    "fault:alert" : "handshake aborted by peer");
 		return;
 	}
-	r = ERR_reason_error_string(last);
 	if (s->l->conf->tls.fault == FAULT_ALERT)
 		snprintf(buf, len, "fault:alert");
 	else
@@ -823,10 +824,13 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == S_TLS) {
 		session_ssl_reason(s, reason, sizeof(reason));
 		session_tls_failed(s, reason);
-		session_close(s, "tls-failed");
+		if (what & BEV_EVENT_EOF)
+			session_close(s, "tls-failed");
+		else
+			session_close_after(s, "tls-failed"); /* send alert */
 		return;
 	}
-	if (s->state == S_QUIT || s->state == S_CLOSING) {
+	if (s->closing) {
 		session_close(s, s->close_reason);
 		return;
 	}
@@ -851,15 +855,15 @@ session_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	switch (s->state) {
-	case S_QUIT:
-	case S_CLOSING:
+	if (s->closing) {
 		if (session_flushed(s) ||
 		    ++s->closing_polls >= SESSION_CLOSE_POLLS)
 			session_close(s, s->close_reason);
 		else
 			session_timer(s, SESSION_CLOSE_POLL_MS);
 		return;
+	}
+	switch (s->state) {
 	case S_RELAY_CONNECT:
 	case S_RELAY:
 		session_close(s, "timeout");

@@ -19,7 +19,6 @@ static const char *const smtp_fsm_names[S_MAX] = {
 	[S_DATA] = "data",
 	[S_TLS] = "tls",
 	[S_QUIT] = "quit",
-	[S_CLOSING] = "closing",
 	[S_RELAY_CONNECT] = "relay-connect",
 	[S_RELAY] = "relay",
 	[S_CLOSED] = "closed",

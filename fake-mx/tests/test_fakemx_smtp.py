@@ -341,7 +341,7 @@ def test_data_timeout(fakemx):
     assert c.reply()[0] == 421
     assert time.time() - t0 < 3
     evs = one_session(fm.wait_closed("plain"), "plain")
-    assert evs[-1]["reason"] == "timeout" and evs[-1]["state"] == "closing"
+    assert evs[-1]["reason"] == "timeout" and evs[-1]["state"] == "data"
 
 
 def test_client_never_reads(fakemx):

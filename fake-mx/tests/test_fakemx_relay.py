@@ -1,0 +1,91 @@
+"""fake-mx strip-relay: STARTTLS removed on the way, mail relayed upstream."""
+from __future__ import annotations
+
+import smtplib
+
+from fmx_util import Raw, by_kind, one_session
+
+
+def relay_pair(fakemx, pki, upstream_extra=None):
+    # bind the upstream first so the relay knows where it is
+    from conftest import free_addr
+    up_host, up_port = free_addr()
+    upstream = {"name": "real", "address": up_host, "port": up_port,
+                "hostname": "mx1.a01.test",
+                "tls": {"certs": [{"chain": str(pki["ec"].chain_path),
+                                   "key": str(pki["ec"].key_path)}]}}
+    upstream.update(upstream_extra or {})
+    relay = {"name": "mitm", "mode": "strip-relay",
+             "relay_to": {"address": up_host, "port": up_port}}
+    return fakemx([upstream, relay])
+
+
+def test_strip_relay_removes_starttls_and_delivers(fakemx, pki):
+    fm = relay_pair(fakemx, pki)
+    s = smtplib.SMTP(*fm.addr("mitm"), local_hostname="sender.test",
+                     timeout=5)
+    s.ehlo()
+    assert not s.has_extn("starttls")
+    assert s.has_extn("pipelining")
+    s.sendmail("a@sender.test", ["b@a01.test"],
+               b"Message-ID: <relayed@sender.test>\r\n\r\nin clear\r\n")
+    s.quit()
+    fm.wait_closed("real")
+    evs = fm.wait_closed("mitm")
+    real = one_session(fm.events(), "real")
+    mitm = one_session(evs, "mitm")
+    # the real server offered STARTTLS and got the message, in clear
+    assert by_kind(real, "ehlo")[0]["starttls_offered"] is True
+    msg = by_kind(real, "message")[0]
+    assert msg["tls"] is False and msg["message_id"] == "relayed@sender.test"
+    with open(msg["spool"], "rb") as f:
+        assert b"in clear" in f.read()
+    # the relay logged every line and the one it removed
+    lines = by_kind(mitm, "relay")
+    stripped = [e for e in lines if e.get("stripped")]
+    assert len(stripped) == 1 and stripped[0]["line"].endswith("STARTTLS")
+    c2s = [e["line"] for e in lines if e["direction"] == "c2s"]
+    assert "ehlo sender.test" in c2s and "in clear" in c2s
+    assert "mail FROM:<a@sender.test> size=47" in c2s
+    assert [e["to"] for e in by_kind(mitm, "state")] == [
+        "relay-connect", "relay"]
+    assert mitm[-1]["event"] == "close"
+    assert mitm[-1]["reason"] in ("quit", "client-eof")
+
+
+def test_strip_relay_refuses_starttls_itself(fakemx, pki):
+    fm = relay_pair(fakemx, pki)
+    c = Raw(fm.addr("mitm"))
+    assert c.reply()[0] == 220
+    code, lines = c.cmd("EHLO c.test")
+    assert code == 250 and "STARTTLS" not in lines
+    assert lines[-1] == "ENHANCEDSTATUSCODES"
+    assert c.cmd("STARTTLS")[0] == 454
+    assert c.cmd("NOOP")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    fm.wait_closed("mitm")
+    mitm = one_session(fm.events(), "mitm")
+    assert by_kind(mitm, "starttls")[0]["reply"] == 454
+    real = one_session(fm.events(), "real")
+    assert not by_kind(real, "starttls")      # never reached the server
+
+
+def test_strip_relay_upstream_down(fakemx):
+    from conftest import free_addr
+    host, port = free_addr()                  # nothing listens there
+    fm = fakemx([{"name": "mitm", "mode": "strip-relay",
+                  "relay_to": {"address": host, "port": port}}])
+    c = Raw(fm.addr("mitm"))
+    assert c.reply()[0] == 421
+    assert c.closed_by_peer()
+    evs = one_session(fm.wait_closed("mitm"), "mitm")
+    assert evs[-1]["reason"] == "error"
+
+
+def test_strip_relay_client_eof_and_timeout(fakemx, pki):
+    fm = relay_pair(fakemx, pki)
+    c = Raw(fm.addr("mitm"))
+    c.reply()
+    c.close()
+    evs = one_session(fm.wait_closed("mitm"), "mitm")
+    assert evs[-1]["reason"] == "client-eof"
