@@ -46,7 +46,9 @@ tlsa_full_parses(uint8_t selector, const unsigned char *data, size_t len)
 
 	if (selector == 0) {
 		x = d2i_X509(NULL, &p, (long)len);
-		ok = x != NULL && p == data + len;
+		/* OpenSSL also needs the key inside to decode. */
+		ok = x != NULL && p == data + len &&
+		    X509_get0_pubkey(x) != NULL;
 		X509_free(x);
 	} else {
 		k = d2i_PUBKEY(NULL, &p, (long)len);

@@ -143,6 +143,21 @@ mock_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb,
 		p->a->nodata = p->a->count == 0;
 		break;
 	}
+	if (rr->qname == NULL && qtype == DNS_T_AAAA) {
+		/* Unlisted AAAA of a listed name: NODATA, same status. */
+		for (rr = mk->rrs; rr->qname != NULL; rr++)
+			if (rr->qtype == DNS_T_A &&
+			    strcasecmp(rr->qname, qname) == 0)
+				break;
+		if (rr->qname != NULL && (rr->status == DNS_SECURE ||
+		    rr->status == DNS_INSECURE) && strcmp(rr->flags, "nx")) {
+			p->a->status = rr->status;
+			p->a->rcode = 0;
+			p->a->nodata = 1;
+			if (strncmp(rr->flags, "cname=", 6) == 0)
+				p->a->canonname = xstrdup(rr->flags + 6);
+		}
+	}
 	if (event_base_once(mk->base, -1, EV_TIMEOUT, mock_deliver, p, NULL)
 	    == -1)
 		abort();

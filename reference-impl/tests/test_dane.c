@@ -189,8 +189,10 @@ test_tlsa_for(const struct chain *c, int u, int s, int m, int depth,
 
 	x = depth == 0 ? c->leaf : depth == 1 ? c->inter : c->ca;
 	data = certs_tlsa_data(x, s, m, &len);
+	/* Full certificates: flip a bit of the signature, so that the
+	 * record still parses (a usable record that does not match). */
 	if (corrupt)
-		data[len / 2] ^= 0x01;
+		data[m == 0 ? len - 2 : len / 2] ^= 0x01;
 	rdata[0] = (unsigned char)u;
 	rdata[1] = (unsigned char)s;
 	rdata[2] = (unsigned char)m;
@@ -237,7 +239,13 @@ test_dane_table(void)
 	}
 }
 
-/* Several records: one match is enough (rollover), garbage is skipped. */
+/*
+ * Several records: one match is enough (rollover pair), garbage is
+ * skipped.  Digest agility (RFC 7671 section 9, done by OpenSSL): for one
+ * usage and selector, only the strongest matching type present is used,
+ * so a wrong SHA-512 record hides a right SHA-256 one, and not the other
+ * way round.
+ */
 static void
 test_dane_several(void)
 {
@@ -245,36 +253,51 @@ test_dane_several(void)
 	struct dane_result	 r;
 	struct tlsa		 t[4];
 	static const unsigned char pkix[] = { 1, 1, 1, 0xaa };
-	size_t			 added;
+	size_t			 added, i;
 
 	certs_make(&c, "mx.example.test", 0);
 	certs_make(&other, "mx.example.test", 0);
 	test_tlsa_for(&other, 3, 1, 1, 0, 0, &t[0]);	/* next key */
 	CU_ASSERT(tlsa_parse(pkix, sizeof(pkix), &t[1]) == 0);
-	test_tlsa_for(&c, 3, 1, 2, 0, 1, &t[2]);	/* wrong SHA-512 */
-	test_tlsa_for(&c, 3, 1, 1, 0, 0, &t[3]);	/* current key */
+	test_tlsa_for(&c, 3, 1, 1, 0, 0, &t[2]);	/* current key */
 	CU_ASSERT(t[1].usable == 0);
 	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
-	    "mx.example.test", t, 4, &added, &r) == 1);
-	CU_ASSERT(added == 3);
-	CU_ASSERT(r.ok == 1 && r.authenticated == 1);
-	CU_ASSERT(r.matched != NULL && strcmp(r.matched, t[3].text) == 0);
-	dane_result_clear(&r);
-	/* Without the current key: no match. */
-	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
 	    "mx.example.test", t, 3, &added, &r) == 1);
+	CU_ASSERT(added == 2);
+	CU_ASSERT(r.ok == 1 && r.authenticated == 1);
+	CU_ASSERT(r.matched != NULL && strcmp(r.matched, t[2].text) == 0);
+	dane_result_clear(&r);
+	/* The next key alone: no match. */
+	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
+	    "mx.example.test", t, 2, &added, &r) == 1);
 	CU_ASSERT(r.ok == 0 && r.authenticated == 0);
+	CU_ASSERT(r.result_type != NULL &&
+	    strcmp(r.result_type, "validation-failure") == 0);
 	dane_result_clear(&r);
 	/* Mandatory unauthenticated TLS ("encrypt"): any certificate. */
 	CU_ASSERT(test_dane_run(&c, HOST_ENCRYPT, "mx.example.test",
-	    "mx.example.test", t, 3, &added, &r) == 1);
+	    "mx.example.test", t, 2, &added, &r) == 1);
 	CU_ASSERT(added == 0);
 	CU_ASSERT(r.ok == 1 && r.authenticated == 0);
 	dane_result_clear(&r);
-	tlsa_clear(&t[0]);
-	tlsa_clear(&t[1]);
-	tlsa_clear(&t[2]);
+	/* Digest agility: wrong 3 1 2 + right 3 1 1 -> no match. */
+	test_tlsa_for(&c, 3, 1, 2, 0, 1, &t[3]);
+	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
+	    "mx.example.test", t + 2, 2, &added, &r) == 1);
+	CU_ASSERT(r.ok == 0);
+	dane_result_clear(&r);
 	tlsa_clear(&t[3]);
+	/* Right 3 1 2 + wrong 3 1 1 -> match on the SHA-512 record. */
+	tlsa_clear(&t[2]);
+	test_tlsa_for(&c, 3, 1, 1, 0, 1, &t[2]);
+	test_tlsa_for(&c, 3, 1, 2, 0, 0, &t[3]);
+	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
+	    "mx.example.test", t + 2, 2, &added, &r) == 1);
+	CU_ASSERT(r.ok == 1 && r.matched != NULL &&
+	    strcmp(r.matched, t[3].text) == 0);
+	dane_result_clear(&r);
+	for (i = 0; i < 4; i++)
+		tlsa_clear(&t[i]);
 	certs_free(&c);
 	certs_free(&other);
 }

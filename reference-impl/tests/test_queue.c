@@ -1,0 +1,153 @@
+/*
+ * test_queue.c -- the durable queue: submit, load, state changes, recovery
+ * from what a crash leaves behind.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static char	qdir[256];
+
+static void
+test_queue_dir(void)
+{
+	char	tmpl[] = "/tmp/refsend-test-XXXXXX";
+
+	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
+	snprintf(qdir, sizeof(qdir), "%s/q", tmpl);
+}
+
+static void
+test_queue_rmrf(void)
+{
+	char	*cmd;
+
+	xasprintf(&cmd, "rm -rf '%.*s'", (int)(strrchr(qdir, '/') - qdir),
+	    qdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", qdir);
+	free(cmd);
+}
+
+static void
+test_queue_roundtrip(void)
+{
+	char *const	 rcpts[] = { "a@x.test", "b@y.test" };
+	const char	*msg = "Subject: t\n\nline\n.dot\n";
+	struct qmsg	*m, *l;
+	char		**ids;
+
+	test_queue_dir();
+	m = queue_submit(qdir, "s@z.test", rcpts, 2, msg, strlen(msg),
+	    "h.test");
+	CU_ASSERT_FATAL(m != NULL);
+	/* CRLF, Message-ID added. */
+	CU_ASSERT(strstr(m->data, "Message-ID: <") == m->data);
+	CU_ASSERT(strstr(m->data, "\r\nline\r\n.dot\r\n") != NULL);
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(strcmp(l->from, "s@z.test") == 0);
+	CU_ASSERT(l->nrcpts == 2);
+	CU_ASSERT(strcmp(l->rcpts[1].addr, "b@y.test") == 0);
+	CU_ASSERT(l->rcpts[0].state == RCPT_PENDING);
+	CU_ASSERT(strcmp(l->message_id, m->message_id) == 0);
+	CU_ASSERT(queue_load_data(qdir, l) == 0);
+	CU_ASSERT(l->len == m->len && memcmp(l->data, m->data, m->len) == 0);
+	/* A state change survives a reload. */
+	l->rcpts[0].state = RCPT_DELIVERED;
+	snprintf(l->rcpts[1].dsn, sizeof(l->rcpts[1].dsn), "4.7.5");
+	l->rcpts[1].reason = xstrdup("validation-failure");
+	l->attempts = 2;
+	l->next_try = 12345;
+	CU_ASSERT(queue_save(qdir, l) == 0);
+	qmsg_free(l);
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->rcpts[0].state == RCPT_DELIVERED);
+	CU_ASSERT(l->rcpts[1].state == RCPT_PENDING);
+	CU_ASSERT(strcmp(l->rcpts[1].dsn, "4.7.5") == 0);
+	CU_ASSERT(strcmp(l->rcpts[1].reason, "validation-failure") == 0);
+	CU_ASSERT(l->attempts == 2 && l->next_try == 12345);
+	ids = queue_list(qdir);
+	CU_ASSERT_FATAL(ids != NULL);
+	CU_ASSERT(ids[0] != NULL && strcmp(ids[0], m->id) == 0);
+	CU_ASSERT(ids[1] == NULL);
+	queue_list_free(ids);
+	CU_ASSERT(queue_remove(qdir, m->id) == 0);
+	CU_ASSERT(queue_load(qdir, m->id) == NULL);
+	qmsg_free(l);
+	qmsg_free(m);
+	test_queue_rmrf();
+}
+
+/* What a crash can leave: a half-written file in tmp/, a message file
+ * without its envelope.  Neither is a queued message. */
+static void
+test_queue_crash_leftovers(void)
+{
+	char *const	 rcpts[] = { "a@x.test" };
+	const char	*msg = "Message-ID: <keep@x>\r\n\r\nbody\r\n";
+	struct qmsg	*m;
+	char		 path[512], **ids;
+	int		 fd;
+
+	test_queue_dir();
+	m = queue_submit(qdir, "", rcpts, 1, msg, strlen(msg), "h.test");
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT(strcmp(m->message_id, "keep@x") == 0);
+	CU_ASSERT(strncmp(m->data, "Message-ID: <keep@x>", 20) == 0);
+	snprintf(path, sizeof(path), "%s/tmp/zzz.1.tmp", qdir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CU_ASSERT(fd != -1 && write(fd, "ver", 3) == 3);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/msg/orphan", qdir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ids = queue_list(qdir);
+	CU_ASSERT_FATAL(ids != NULL);
+	CU_ASSERT(ids[0] != NULL && strcmp(ids[0], m->id) == 0 &&
+	    ids[1] == NULL);
+	queue_list_free(ids);
+	/* A garbled envelope is refused, not half-read. */
+	snprintf(path, sizeof(path), "%s/env/garbled", qdir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CU_ASSERT(write(fd, "version 1\nid garbled\nrcpt x\n", 28) == 28);
+	close(fd);
+	errno = 0;
+	CU_ASSERT(queue_load(qdir, "garbled") == NULL);
+	/* Bad addresses are refused at submission. */
+	{
+		char *const	bad[] = { "no-at-sign" };
+		char *const	sp[] = { "a b@x.test" };
+
+		CU_ASSERT(queue_submit(qdir, "s@x", bad, 1, msg, strlen(msg),
+		    "h") == NULL && errno == EINVAL);
+		CU_ASSERT(queue_submit(qdir, "s@x", sp, 1, msg, strlen(msg),
+		    "h") == NULL && errno == EINVAL);
+	}
+	/* The runner lock is exclusive. */
+	fd = queue_lock(qdir);
+	CU_ASSERT(fd != -1);
+	CU_ASSERT(queue_lock(qdir) == -1);
+	close(fd);
+	qmsg_free(m);
+	test_queue_rmrf();
+}
+
+void
+tests_queue(void)
+{
+	CU_pSuite	s;
+
+	s = CU_add_suite("queue", NULL, NULL);
+	CU_add_test(s, "submit, load, save, remove", test_queue_roundtrip);
+	CU_add_test(s, "crash leftovers, bad input, lock",
+	    test_queue_crash_leftovers);
+}
