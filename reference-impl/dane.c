@@ -53,12 +53,17 @@ dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
 	SSL	*ssl;
 	size_t	 i;
 	int	 r;
+	char	 sni[256];
 
 	*added = 0;
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
-	if (base != NULL && SSL_set_tlsext_host_name(ssl, base) != 1)
-		goto fail;
+	/* (A copy: the OpenSSL macro casts away const.) */
+	if (base != NULL) {
+		snprintf(sni, sizeof(sni), "%s", base);
+		if (SSL_set_tlsext_host_name(ssl, sni) != 1)
+			goto fail;
+	}
 	if (mode != HOST_DANE)
 		return ssl;
 	if (SSL_dane_enable(ssl, base) <= 0)

@@ -9,7 +9,8 @@ records every accepted message as one JSON line in a log file:
 A message counts as accepted only once the final 250 has been written;
 a client that vanishes before that has delivered nothing (RFC 5321 4.1.1.4
 semantics).  --eom-delay makes the server wait before that final reply, so
-a test can kill the client while messages are in flight.
+a test can kill the client while messages are in flight; --gate FILE holds
+every final reply while FILE exists.
 
 Usage: smtpsink.py --port N --log FILE [--pidfile F] [--eom-delay S]
                    [--tls-cert C --tls-key K] [--rcpt-reply CODE]
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import select
 import socket
 import socketserver
 import ssl
@@ -34,6 +36,18 @@ class Handler(socketserver.StreamRequestHandler):
     def reply(self, line):
         self.wfile.write((line + "\r\n").encode())
         self.wfile.flush()
+
+    def client_gone(self):
+        """True when the client has closed its end (EOF is readable)."""
+        r, _, _ = select.select([self.connection], [], [], 0)
+        if not r:
+            return False
+        try:
+            if isinstance(self.connection, ssl.SSLSocket):
+                return False    # cannot peek under TLS: assume present
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def handle(self):
         opts = self.server.opts
@@ -93,6 +107,10 @@ class Handler(socketserver.StreamRequestHandler):
                 body = b"".join(data)
                 if opts.eom_delay:
                     time.sleep(opts.eom_delay)
+                while opts.gate and os.path.exists(opts.gate):
+                    time.sleep(0.01)
+                if self.client_gone():
+                    return      # client vanished: nothing accepted
                 m = re.search(rb"^Message-ID:\s*<?([^>\r\n]*)>?", body,
                               re.I | re.M)
                 rec = {"message_id": m.group(1).decode() if m else None,
@@ -134,6 +152,9 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--rcpt-reply", type=int, default=250)
+    ap.add_argument("--gate", help="while this file exists, hold every "
+                    "final reply (then accept only if the client is "
+                    "still there)")
     opts = ap.parse_args()
     if not opts.address.startswith("127."):
         sys.exit("smtpsink: only 127.0.0.0/8 addresses")

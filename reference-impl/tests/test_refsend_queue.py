@@ -1,0 +1,124 @@
+"""refsend without the lab: submit / run / status through a static route
+to a local SMTP sink, per docs/interfaces.md."""
+import subprocess
+
+
+def test_submit_run_delivers_once(sink_factory, refsend_factory):
+    sink = sink_factory()
+    rs = refsend_factory(sink.port)
+    qid = rs.submit(["a@sink.test", "b@sink.test"], msgid="m1@t")
+    st = rs.status()
+    assert [s["queue_id"] for s in st] == [qid]
+    assert st[0]["to"] == ["a@sink.test", "b@sink.test"]
+    assert st[0]["message_id"] == "m1@t"
+    cp = rs.cmd("run")
+    assert cp.returncode == 0, cp.stderr
+    got = sink.received()
+    assert len(got) == 1 and got[0]["message_id"] == "m1@t"
+    assert sorted(got[0]["to"]) == ["a@sink.test", "b@sink.test"]
+    assert rs.status() == []
+    queued = rs.events_of("queued")
+    assert queued[0]["queue_id"] == qid and queued[0]["from"] == \
+        "sender@refsend.test"
+    done = rs.events_of("delivered")
+    assert {e["rcpt"] for e in done} == {"a@sink.test", "b@sink.test"}
+    assert all(e["tls"] is False and e["dane"] is False for e in done)
+    assert all({"ts", "event"} <= set(e) for e in rs.events_of())
+    # a second pass has nothing to do
+    assert rs.cmd("run").returncode == 0
+    assert len(sink.received()) == 1
+
+
+def test_message_id_added_and_dot_stuffing(sink_factory, refsend_factory):
+    sink = sink_factory()
+    rs = refsend_factory(sink.port)
+    qid = rs.submit(["a@sink.test"], data="Subject: x\n\n.\n..\nend\n")
+    rs.cmd("run")
+    got = sink.received()
+    assert got[0]["message_id"].startswith(qid + "@")
+    # ".", "..", "end" lines + CRLF, plus the added header
+    spool_size = got[0]["size"]
+    assert spool_size > 0
+
+
+def test_permanent_rcpt_reject_bounces_with_dsn(sink_factory,
+                                                 refsend_factory):
+    sink = sink_factory(rcpt_reply=550)
+    rs = refsend_factory(sink.port)
+    qid = rs.submit(["nobody@sink.test"])
+    rs.cmd("run")
+    b = rs.events_of("bounced")
+    assert len(b) == 1 and b[0]["queue_id"] == qid
+    assert b[0]["dsn"] == "5.1.1"
+    text = open(b[0]["dsn_file"]).read()
+    assert "report-type=delivery-status" in text
+    assert "Status: 5.1.1" in text
+    assert "Final-Recipient: rfc822; nobody@sink.test" in text
+    assert rs.status() == []
+    assert sink.received() == []
+
+
+def test_temporary_failure_defers_then_bounces(refsend_factory,
+                                               sink_factory):
+    sink = sink_factory()
+    port = sink.port
+    sink.stop()                     # nothing listens: connection refused
+    rs = refsend_factory(port, ["max_attempts = 2"])
+    qid = rs.submit(["a@sink.test"])
+    rs.cmd("run", "--all")
+    d = rs.events_of("deferred")
+    assert len(d) == 1 and d[0]["reason"] == "connect-failed"
+    assert d[0]["dsn"] == "4.4.1"
+    st = rs.status()
+    assert st[0]["attempts"] == 1
+    assert st[0]["rcpts"][0]["state"] == "pending"
+    rs.cmd("run", "--all")
+    b = rs.events_of("bounced")
+    assert len(b) == 1 and b[0]["dsn"] == "5.4.1" and b[0]["queue_id"] == qid
+    assert "Status: 5.4.1" in open(b[0]["dsn_file"]).read()
+    assert rs.status() == []
+
+
+def test_null_sender_gets_no_dsn(sink_factory, refsend_factory):
+    sink = sink_factory(rcpt_reply=550)
+    rs = refsend_factory(sink.port)
+    rs.submit(["nobody@sink.test"], sender="<>")
+    rs.cmd("run")
+    b = rs.events_of("bounced")
+    assert len(b) == 1 and b[0]["dsn_file"] is None
+
+
+def test_retry_schedule_respected(sink_factory, refsend_factory):
+    sink = sink_factory()
+    port = sink.port
+    sink.stop()
+    rs = refsend_factory(port, ["retry_schedule = 3600"])
+    rs.submit(["a@sink.test"])
+    rs.cmd("run")
+    assert len(rs.events_of("deferred")) == 1
+    rs.cmd("run")                   # not due yet: nothing happens
+    assert len(rs.events_of("deferred")) == 1
+    rs.cmd("run", "--all")          # --all ignores the schedule
+    assert len(rs.events_of("deferred")) == 2
+
+
+def test_usage_and_config_errors(refsend_bin, tmp_path):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("queue_dir = /x\nevents = /y\ntrust_anchor = /z\n"
+                   "nonsense_key = 1\n")
+    cp = subprocess.run([str(refsend_bin), "-c", str(bad), "status"],
+                        capture_output=True)
+    assert cp.returncode == 1
+    assert b"unknown key 'nonsense_key'" in cp.stderr
+    cp = subprocess.run([str(refsend_bin), "status"], capture_output=True)
+    assert cp.returncode == 1
+    good = tmp_path / "good.conf"
+    good.write_text(f"queue_dir = {tmp_path}/q\nevents = {tmp_path}/e\n"
+                    "trust_anchor = /z\n")
+    cp = subprocess.run([str(refsend_bin), "-c", str(good), "frobnicate"],
+                        capture_output=True)
+    assert cp.returncode == 1
+    cp = subprocess.run([str(refsend_bin), "-c", str(good), "submit", "-f",
+                         "a@b", "no-at-sign"], capture_output=True,
+                        input=b"x\n")
+    assert cp.returncode == 1
