@@ -1,0 +1,171 @@
+"""The TLSRPT report checks catch each known defect: a good report passes,
+and each mutation of it (mx-host as a string, no policy-domain, counts that
+disagree, bad gzip, no or broken DKIM, wrong type or file name) is caught."""
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from typing import Any, Callable
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from danelab.tlsrpt_check import check_https, check_json, check_mail
+
+KEY = rsa.generate_private_key(65537, 2048)
+PEM = KEY.private_bytes(serialization.Encoding.PEM,
+                        serialization.PrivateFormat.TraditionalOpenSSL,
+                        serialization.NoEncryption())
+PUB = base64.b64encode(KEY.public_key().public_bytes(
+    serialization.Encoding.DER,
+    serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+
+
+def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+    if name == b"lab._domainkey.sender.test.":
+        return f"v=DKIM1; k=rsa; s=tlsrpt; p={PUB}".encode()
+    return None
+
+
+GOOD: dict[str, Any] = {
+    "organization-name": "danelab reference sender",
+    "date-range": {"start-datetime": "2026-11-22T00:00:00Z",
+                   "end-datetime": "2026-11-22T23:59:59Z"},
+    "contact-info": "mailto:tlsrpt@sender.test",
+    "report-id": "2026-11-22T00:00:00Z_d16.test",
+    "policies": [{
+        "policy": {"policy-type": "tlsa",
+                   "policy-string": ["3 1 1 " + "ab" * 32],
+                   "policy-domain": "d16.test",
+                   "mx-host": ["mx1.d16.test"]},
+        "summary": {"total-successful-session-count": 0,
+                    "total-failure-session-count": 2},
+        "failure-details": [{"result-type": "validation-failure",
+                             "sending-mta-ip": "127.0.0.1",
+                             "receiving-ip": "127.25.1.1",
+                             "receiving-mx-hostname": "mx1.d16.test",
+                             "failed-session-count": 2}]}]}
+
+
+def mail(doc: dict[str, Any], sign: bool = True, gz: bool = True,
+         filename: str = "sender.test!d16.test!1795305600!1795391999"
+         ".json.gz", ctype: str = "tlsrpt+gzip") -> bytes:
+    m = MIMEMultipart("report", report_type="tlsrpt")
+    m["From"] = "tlsrpt@sender.test"
+    m["To"] = "tlsrpt@reports.test"
+    m["Subject"] = ("Report Domain: d16.test Submitter: sender.test "
+                    "Report-ID: <x@sender.test>")
+    m["TLS-Report-Domain"] = "d16.test"
+    m["TLS-Report-Submitter"] = "sender.test"
+    m.attach(MIMEText("TLS report"))
+    body = json.dumps(doc).encode()
+    part = MIMEApplication(gzip.compress(body) if gz else body, ctype)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    m.attach(part)
+    raw = m.as_bytes().replace(b"\n", b"\r\n")
+    if sign:
+        sig = dkim.sign(raw, b"lab", b"sender.test", PEM,
+                        include_headers=[b"from", b"to", b"subject",
+                                         b"tls-report-domain",
+                                         b"tls-report-submitter"])
+        raw = sig + raw
+    return raw
+
+
+def test_good_report_passes() -> None:
+    doc, problems = check_mail(mail(GOOD), dnsfunc, "sender.test")
+    assert problems == []
+    assert doc == GOOD
+    doc, problems = check_https(gzip.compress(json.dumps(GOOD).encode()),
+                                "application/tlsrpt+gzip")
+    assert problems == [] and doc == GOOD
+
+
+def mutate(f: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    d = copy.deepcopy(GOOD)
+    f(d)
+    return d
+
+
+JSON_DEFECTS = [
+    ("mx-host as a string", mutate(lambda d: d["policies"][0]["policy"]
+                                   .__setitem__("mx-host", "mx1.d16.test")),
+     "mx-host is not an array"),
+    ("no policy-domain", mutate(lambda d: d["policies"][0]["policy"]
+                                .pop("policy-domain")),
+     "policy-domain missing"),
+    ("counts disagree", mutate(lambda d: d["policies"][0]["summary"]
+                               .__setitem__("total-failure-session-count",
+                                            1)),
+     "more failures than the summary"),
+    ("unknown result type", mutate(lambda d: d["policies"][0]
+                                   ["failure-details"][0]
+                                   .__setitem__("result-type", "oops")),
+     "is not registered"),
+    ("no report-id", mutate(lambda d: d.pop("report-id")),
+     "report-id missing"),
+    ("bad date", mutate(lambda d: d["date-range"]
+                        .__setitem__("start-datetime", "yesterday")),
+     "not RFC 3339"),
+    ("policy-string not array", mutate(lambda d: d["policies"][0]["policy"]
+                                       .__setitem__("policy-string",
+                                                    "3 1 1 ab")),
+     "policy-string is not an array"),
+    ("summary count negative", mutate(lambda d: d["policies"][0]["summary"]
+                                      .__setitem__(
+                                          "total-successful-session-count",
+                                          -1)),
+     "not a count"),
+]
+
+
+@pytest.mark.parametrize("doc,why", [d[1:] for d in JSON_DEFECTS],
+                         ids=[d[0] for d in JSON_DEFECTS])
+def test_json_defect_caught(doc: dict[str, Any], why: str) -> None:
+    assert any(why in p for p in check_json(doc)), check_json(doc)
+    _, problems = check_mail(mail(doc), dnsfunc, "sender.test")
+    assert any(why in p for p in problems)
+
+
+def test_bad_gzip_caught() -> None:
+    _, problems = check_mail(mail(GOOD, gz=False), dnsfunc, "sender.test")
+    assert any("not valid gzip" in p for p in problems)
+
+
+def test_no_dkim_caught() -> None:
+    _, problems = check_mail(mail(GOOD, sign=False), dnsfunc, "sender.test")
+    assert "no DKIM-Signature" in problems
+
+
+def test_broken_dkim_caught() -> None:
+    raw = mail(GOOD).replace(b"TLS report", b"TLS rep0rt")
+    _, problems = check_mail(raw, dnsfunc, "sender.test")
+    assert "DKIM signature does not verify" in problems
+
+
+def test_wrong_file_name_and_type_caught() -> None:
+    _, problems = check_mail(mail(GOOD, filename="report.json.gz"),
+                             dnsfunc, "sender.test")
+    assert any("file name" in p for p in problems)
+    _, problems = check_mail(mail(GOOD, ctype="gzip"), dnsfunc,
+                             "sender.test")
+    assert any("application/tlsrpt+gzip parts" in p for p in problems)
+
+
+def test_duplicate_keys_are_not_ijson() -> None:
+    body = b'{"report-id": "a", "report-id": "b"}'
+    _, problems = check_https(gzip.compress(body), "application/tlsrpt+gzip")
+    assert any("duplicate keys" in p for p in problems)
+
+
+def test_https_wrong_content_type() -> None:
+    _, problems = check_https(gzip.compress(json.dumps(GOOD).encode()),
+                              "application/json")
+    assert any("Content-Type" in p for p in problems)
