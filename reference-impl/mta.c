@@ -20,6 +20,7 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
@@ -475,10 +476,15 @@ mta_event(struct bufferevent *bev, short what, void *arg)
 	struct mta_session	*s = arg;
 	char			 buf[256];
 	unsigned long		 e;
+	int			 one;
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == MTA_CONNECT) {
+			/* One command, one reply: no Nagle delays. */
+			one = 1;
+			setsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP,
+			    TCP_NODELAY, &one, sizeof(one));
 			mta_set_timeout(s, s->par.command_timeout);
 			s->state = MTA_BANNER;
 		} else if (s->state == MTA_HANDSHAKE)

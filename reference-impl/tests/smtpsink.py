@@ -65,8 +65,8 @@ class Handler(socketserver.StreamRequestHandler):
                 if opts.tls_cert and not tls:
                     ext.append("250-STARTTLS")
                 ext.append("250 8BITMIME")
-                for e in ext:
-                    self.wfile.write((e + "\r\n").encode())
+                # one write: no Nagle / delayed-ACK stall between lines
+                self.wfile.write("".join(e + "\r\n" for e in ext).encode())
                 self.wfile.flush()
             elif verb == "HELO":
                 self.reply("250 sink.test")

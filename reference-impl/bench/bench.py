@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""bench.py -- messages per second delivered by refsend at 1, 10 and 100
+messages in flight (max_parallel).
+
+Without --config, refsend sends through the test-only static_route knob to
+a local SMTP sink (tests/smtpsink.py) on 127.0.0.1: this measures the
+sender's own cost (queue, SMTP, event loop), not DNS or TLS.
+
+With --config CONF and --rcpt ADDRESS (e.g. inside the lab, a DANE domain
+whose MX is fake-mx), the given configuration is used as is, except that
+queue_dir, events and max_parallel are overridden for each measurement.
+
+Usage:
+  bench.py [--build BUILD] [--count N] [--inflight 1,10,100]
+           [--config CONF --rcpt user@domain] [--keep DIR]
+Prints one line per level: inflight, messages, seconds, messages/second.
+Figures are printed, never asserted.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+IMPL = HERE.parent
+PY = "/usr/bin/python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sink(work):
+    port = free_port()
+    pidfile = work / "sink.pid"
+    proc = subprocess.Popen([PY, str(IMPL / "tests" / "smtpsink.py"),
+                             "--port", str(port), "--log",
+                             str(work / "sink.jsonl"), "--pidfile",
+                             str(pidfile)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while not pidfile.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            sys.exit("bench: smtpsink did not start")
+        time.sleep(0.02)
+    return proc, port
+
+
+def submit_all(refsend, conf, rcpt, count):
+    body = b"Subject: bench\n\n" + b"x" * 1000 + b"\n"
+    for i in range(count):
+        cp = subprocess.run([refsend, "-c", str(conf), "submit", "-f",
+                             "bench@refsend.test", rcpt], input=body,
+                            capture_output=True)
+        if cp.returncode != 0:
+            sys.exit("bench: submit failed: " + cp.stderr.decode())
+
+
+def measure(refsend, base_conf, rcpt, count, inflight, work):
+    run = work / f"p{inflight}"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    conf = run / "refsend.conf"
+    conf.write_text(base_conf + f"\nqueue_dir = {run / 'queue'}\n"
+                    f"events = {run / 'events.jsonl'}\n"
+                    f"max_parallel = {inflight}\n")
+    submit_all(refsend, conf, rcpt, count)
+    t = time.monotonic()
+    cp = subprocess.run([refsend, "-c", str(conf), "run", "--all"],
+                        capture_output=True)
+    dt = time.monotonic() - t
+    if cp.returncode != 0:
+        sys.exit("bench: run failed: " + cp.stderr.decode())
+    delivered = sum(1 for line in open(run / "events.jsonl")
+                    if json.loads(line)["event"] == "delivered")
+    return delivered, dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.environ.get("DANELAB_BUILD",
+                                                       "build"))
+    ap.add_argument("--count", type=int, default=500)
+    ap.add_argument("--inflight", default="1,10,100")
+    ap.add_argument("--config")
+    ap.add_argument("--rcpt")
+    ap.add_argument("--keep")
+    a = ap.parse_args()
+    refsend = str(IMPL / a.build / "refsend")
+    if not os.path.exists(refsend):
+        sys.exit(f"bench: {refsend} not built")
+    work = Path(a.keep or tempfile.mkdtemp(prefix="refsend-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sink = None
+    try:
+        if a.config:
+            if not a.rcpt:
+                sys.exit("bench: --config needs --rcpt")
+            base_conf, rcpt = Path(a.config).read_text(), a.rcpt
+        else:
+            sink, port = start_sink(work)
+            (work / "ta.ds").write_text(". IN DS 1 8 2 " + "00" * 32 + "\n")
+            base_conf = (f"resolver = 127.0.0.1\n"
+                         f"trust_anchor = {work / 'ta.ds'}\n"
+                         f"static_route = sink.test 127.0.0.1:{port}\n"
+                         "retry_schedule = 60\n")
+            rcpt = "bench@sink.test"
+        print(f"refsend bench: {a.count} messages per level, "
+              f"{'config ' + a.config if a.config else 'local sink'}")
+        print(f"{'inflight':>8} {'delivered':>9} {'seconds':>8} "
+              f"{'msg/s':>8}")
+        for level in [int(x) for x in a.inflight.split(",")]:
+            n, dt = measure(refsend, base_conf, rcpt, a.count, level, work)
+            print(f"{level:>8} {n:>9} {dt:>8.2f} {n / dt:>8.1f}",
+                  flush=True)
+    finally:
+        if sink is not None:
+            sink.send_signal(signal.SIGTERM)
+            sink.wait(5)
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
