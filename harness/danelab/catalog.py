@@ -48,8 +48,13 @@ def select(scenarios: list[Scenario], patterns: list[str] | None = None,
     """Filter by id glob(s), by section letters, then take shard K/N."""
     out = scenarios
     if patterns:
-        out = [s for s in out if any(fnmatch.fnmatch(s.id, p) or
-                                     s.id.startswith(p) for p in patterns)]
+        ids = {s.id for s in out}
+
+        def match(sid: str, p: str) -> bool:
+            if p in ids:                  # an exact id means just that one
+                return sid == p
+            return fnmatch.fnmatch(sid, p) or sid.startswith(p)
+        out = [s for s in out if any(match(s.id, p) for p in patterns)]
     if sections:
         want = set(sections.upper().replace(",", ""))
         out = [s for s in out if s.section in want]

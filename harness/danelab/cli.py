@@ -88,6 +88,8 @@ def cmd_explain(a: argparse.Namespace) -> int:
           + (f"; TLSRPT {e.tlsrpt}" if e.tlsrpt else ""))
     print("\nDNS:")
     for z in plan.zones:
+        if not (z.name == sc.domain or z.name.endswith("." + sc.domain)):
+            continue
         print(f"  ; zone {z.name} signed={z.signed} ds={z.ds_in_parent} "
               f"denial={z.denial} faults="
               f"{[f.kind + (':' + str(f.owner) + '/' + str(f.rtype) if f.owner else '') for f in z.faults]}")
@@ -168,14 +170,24 @@ def cmd_run(a: argparse.Namespace) -> int:
     (out / "results.json").write_text(json.dumps(merged, indent=1))
     prog.done()
     counts: dict[str, int] = {}
+    tl: dict[str, int] = {}
     for c in cases:
         counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
         if c["verdict"] in ("fail", "warn"):
             bad = "; ".join(ch["text"] for ch in c["checks"] if not ch["ok"])
             print(f"{c['verdict'].upper():5} {c['id']} "
                   f"[{c.get('phase', 'first')}]: {bad}")
+        t = c.get("tlsrpt")
+        if t:
+            tl[t["verdict"]] = tl.get(t["verdict"], 0) + 1
+            if t["verdict"] in ("fail", "warn"):
+                bad = "; ".join(ch["text"] for ch in t["checks"]
+                                if not ch["ok"])
+                print(f"{t['verdict'].upper():5} {c['id']} [tlsrpt]: {bad}")
     print(f"{len(cases)} result(s): " + ", ".join(
-        f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "warn", "info")))
+        f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "warn", "info"))
+          + ("; TLSRPT: " + ", ".join(f"{n} {v}" for v, n in sorted(
+              tl.items())) if tl else "; TLSRPT not graded"))
     print(f"report: {out / 'report.html'}  junit: {out / 'junit.xml'}  "
           f"json: {out / 'results.json'}  logs: {run}")
     if not a.keep and not counts.get("fail"):
@@ -183,7 +195,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             for sub in ("ns", "zones/keys"):
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
-    return 1 if counts.get("fail") else 0
+    return 1 if counts.get("fail") or tl.get("fail") else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:

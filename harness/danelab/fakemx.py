@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, overload
 
 from .errors import DaemonError
+from .labinfra import HTTPS_ADDR, SINK_LISTENER, SINK_MX, SINK_MX_ADDR
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
 from .proc import Tracked
@@ -17,10 +18,20 @@ from .proc import Tracked
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def binary(component: str, name: str) -> Path:
+@overload
+def binary(component: str, name: str) -> Path: ...
+
+
+@overload
+def binary(component: str, name: str, required: bool) -> Path | None: ...
+
+
+def binary(component: str, name: str, required: bool = True) -> Path | None:
     """Path of a C component's binary in the build folder in use."""
     b = ROOT / component / os.environ.get("DANELAB_BUILD", "build") / name
     if not b.exists():
+        if not required:
+            return None
         raise DaemonError(f"{b} is missing: run `make` first")
     return b
 
@@ -50,11 +61,39 @@ def listener_config(hp: HostPlan, plan: LabPlan) -> dict[str, Any]:
     return cfg
 
 
+def sink_config(plan: LabPlan) -> dict[str, Any]:
+    """The report sink: the MX of reports.test, keeping TLSRPT mail."""
+    c = plan.infra.sink_cert
+    return {"name": SINK_LISTENER, "address": SINK_MX_ADDR, "port": 25,
+            "hostname": SINK_MX, "mode": "sink",
+            "banner": f"220 {SINK_MX} ESMTP danelab report sink",
+            "starttls": "offer",
+            "tls": {"certs": [{"chain": str(c.chain_file),
+                               "key": str(c.key_file)}]}}
+
+
+def start_https_sink(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
+    c = plan.infra.https_cert
+    ready = run / "https-sink.ready"
+    ready.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "harness"))
+    t = ns.spawn("https-sink", ["/usr/bin/python3", "-m",
+                                "danelab.https_sink", "--addr", HTTPS_ADDR,
+                                "--cert", str(c.chain_file), "--key",
+                                str(c.key_file), "--store",
+                                str(run / "https-sink"), "--ready",
+                                str(ready)],
+                 log=run / "https-sink.log", env=env)
+    ns.sup.wait_ready(t, ready.exists, 15)
+    return t
+
+
 def write_config(plan: LabPlan, run: Path) -> Path:
     spool = run / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     listeners = [listener_config(hp, plan) for hp in plan.hosts.values()
                  if hp.decl.listen]
+    listeners.append(sink_config(plan))
     cfg = {"events": str(run / "fakemx-events.jsonl"), "spool": str(spool),
            "timeouts": {"command_ms": 20000, "data_ms": 30000,
                         "tls_ms": 5000},

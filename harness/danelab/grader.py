@@ -38,6 +38,7 @@ class Grade:
     delivered_to: list[str] = field(default_factory=list)
     sender: SenderOutcome | None = None
     sessions: list[str] = field(default_factory=list)
+    tlsrpt: dict[str, Any] | None = None      # tlsrpt_grade, when graded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class Grade:
             "delivered_to": self.delivered_to,
             "sender_outcome": self.sender.__dict__ if self.sender else None,
             "sessions": self.sessions,
+            "tlsrpt": self.tlsrpt,
         }
 
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import SpecError
+from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
 from .pki import BUILTIN_CAS, CertSpec, Issued, LabPKI, tlsa_data
 from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
 from .zonespec import Fault, Record, ZoneSpec, is_below
@@ -36,6 +37,7 @@ class LabPlan:
     scenarios: list[Scenario]
     zones: list[ZoneSpec]
     pki: LabPKI
+    infra: LabInfra
     hosts: dict[tuple[str, str], HostPlan] = field(default_factory=dict)
     by_address: dict[str, HostPlan] = field(default_factory=dict)
     by_listener: dict[str, HostPlan] = field(default_factory=dict)
@@ -118,6 +120,9 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
              for k, h in enumerate(sc.hosts)}
     zones = _zone_specs(sc, decls, addrs)
     apex = next(z for z in zones if z.name == sc.domain)
+    for text in (sc.tlsrpt_records if sc.tlsrpt_records is not None
+                 else [DEFAULT_TLSRPT]):
+        apex.records.append(Record("_smtp._tls", "TXT", txt_rdata(text)))
     for k, h in enumerate(sc.hosts):
         fq = sc.fqdn(h.name)
         where = f"host[{k}]"
@@ -144,11 +149,13 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
 
 
 def make_plan(scenarios: list[Scenario], fixed: bool = False,
-              pki: LabPKI | None = None) -> LabPlan:
+              pki: LabPKI | None = None,
+              infra: LabInfra | None = None) -> LabPlan:
     """Plan one universe for SCENARIOS (with their [fix] zones if FIXED).
-    Pass the PKI of an earlier plan to keep the same certificates."""
+    Pass the PKI and infra of an earlier plan to keep the same keys."""
     pki = pki or LabPKI()
-    plan = LabPlan(scenarios, [], pki)
+    infra = infra or make_infra(pki)
+    plan = LabPlan(scenarios, infra.zones(), pki, infra)
     for s_index, sc in enumerate(scenarios, 1):
         _issue_certs(sc, pki)
         for k, h in enumerate(sc.hosts):

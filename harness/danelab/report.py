@@ -36,10 +36,13 @@ def write_junit(cases: list[dict[str, Any]], path: Path) -> None:
         by_sender.setdefault(c["sender"], []).append(c)
     root = ET.Element("testsuites")
     for sender, cs in by_sender.items():
+        tl = [c["tlsrpt"] for c in cs if c.get("tlsrpt")]
         suite = ET.SubElement(root, "testsuite", name=f"danelab.{sender}",
-                              tests=str(len(cs)),
+                              tests=str(len(cs) + len(tl)),
                               failures=str(sum(c["verdict"] == "fail"
-                                               for c in cs)))
+                                               for c in cs) +
+                                           sum(t["verdict"] == "fail"
+                                               for t in tl)))
         for c in cs:
             name = c["id"] + ("" if c.get("phase", "first") == "first"
                               else f"[{c['phase']}]")
@@ -53,6 +56,13 @@ def write_junit(cases: list[dict[str, Any]], path: Path) -> None:
             out.text = (f"verdict={c['verdict']} observed={c['observed']} "
                         f"expected={','.join(c['expected'])}\n"
                         + "\n".join(bad))
+            t = c.get("tlsrpt")
+            if t:
+                tt = ET.SubElement(suite, "testcase", classname=f"danelab."
+                                   f"{sender}.tlsrpt", name=f"{name}[tlsrpt]")
+                tbad = [ch["text"] for ch in t["checks"] if not ch["ok"]]
+                if t["verdict"] == "fail":
+                    ET.SubElement(tt, "failure", message="; ".join(tbad))
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fakemx
+from . import fakemx, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dnsq import query_in
 from .errors import LabError
@@ -107,6 +107,7 @@ class LabRun:
         self._t("plan", t0)
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
         boundary = None
+        reported = False
         with LabNamespace(self.run / "ns") as ns:
             t = time.monotonic()
             uni = Universe(plan.zones, self.run, ns)
@@ -114,13 +115,15 @@ class LabRun:
             self.say(f"universe up: {len(uni.built.zones)} zones "
                      f"({uni.timings['build']:.2f} s build)")
             fmx = fakemx.start(ns, plan, self.run)
+            https = fakemx.start_https_sink(ns, plan, self.run)
             self._t("universe", t)
             dns = _probe(ns, plan)
             ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
                              uni.trust_anchor,
                              self.run / "pki" / "lab-root.crt",
                              {sc.domain: sc.policy for sc in self.scenarios
-                              if sc.policy != "dane"})
+                              if sc.policy != "dane"},
+                             plan.infra.write(self.run / "pki"))
             try:
                 t = time.monotonic()
                 self.adapter.start(ctx)
@@ -146,15 +149,39 @@ class LabRun:
                     self.adapter.run_queue()
                     second = self.adapter.outcomes()
                     self._t("pass2", t)
+                t = time.monotonic()
+                reported = self.adapter.flush_reports()
+                self._t("tlsrpt", t)
+                if not reported:
+                    self.say(f"{self.adapter.name} sends no TLSRPT "
+                             "reports here: TLSRPT not graded")
             finally:
                 self.adapter.stop()
+                ns.sup.stop(https)
                 ns.sup.stop(fmx)
         self._t("total", t0)
         sess = sessions(fakemx.read_events(self.run))
         grades = self._grade(plan, sess, subs, first, second, dns, boundary)
+        if reported:
+            self._grade_tlsrpt(plan, sess, grades)
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, dns, sess)
+
+    def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
+                      grades: list[Grade]) -> None:
+        received = tlsrpt_grade.collect(self.run, plan, sess)
+        loops = tlsrpt_grade.no_loops(received)
+        last = {g.scenario: g for g in grades}     # the final phase
+        for sc in self.scenarios:
+            mine = [s for s in sess.values()
+                    if s.listener.split(":", 1)[0] == sc.id]
+            tg = tlsrpt_grade.grade_scenario(sc, plan, received, mine)
+            if loops:
+                tg.checks.append(("MUST", False, "report delivery was "
+                                  f"itself reported: {loops}"))
+                tg.verdict = "fail"
+            last[sc.id].tlsrpt = tg.as_dict()
 
     def _grade(self, plan: LabPlan, sess: dict[str, Session],
                subs: list[Submission], first: dict[str, SenderOutcome],

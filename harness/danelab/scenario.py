@@ -112,6 +112,8 @@ class Scenario:
     fix_zones: list[ZoneDecl] | None = None
     expect_after_fix: Expect | None = None
     tags: list[str] = field(default_factory=list)
+    tlsrpt_records: list[str] | None = None     # None: the lab default
+    tlsrpt_due: bool = True                     # a report is expected
 
     @property
     def domain(self) -> str:
@@ -337,6 +339,14 @@ def load_scenario(path: Path) -> Scenario:
         af = _Fields(path, "expect.after_fix", after)
         expect_after = _expect(af)
         af.finish()
+    tlsrpt_records, tlsrpt_due = None, True
+    tr = top.get("tlsrpt", dict)
+    if tr is not None:
+        tf = _Fields(path, "tlsrpt", tr)
+        if "records" in tr:
+            tlsrpt_records = tf.strings("records")
+        tlsrpt_due = tf.get("report_due", bool, True)
+        tf.finish()
     sc = Scenario(
         id=sid, path=path,
         title=top.get("title", str, required=True),
@@ -346,7 +356,8 @@ def load_scenario(path: Path) -> Scenario:
         explain=top.get("explain", str, required=True).strip(),
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
-        tags=top.strings("tags"))
+        tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
+        tlsrpt_due=tlsrpt_due)
     top.get("fix", dict)
     top.finish()
     _check_refs(sc)

@@ -16,7 +16,8 @@ from danelab.grader import Grade
 from danelab.runner import LabRun, RunResult
 
 CATALOG = load_catalog()
-BROKEN = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls")
+BROKEN = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
+          "broken-require-tls")
 
 # Scenarios none of the broken senders can be failed on, and why.
 CANNOT_FAIL_BROKEN: dict[str, str] = {}

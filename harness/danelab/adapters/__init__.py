@@ -20,7 +20,8 @@ def get_adapter(name: str) -> Adapter:
                    f"{', '.join(sorted(KNOWN))}")
 
 
-NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls")
+NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
+         "broken-require-tls")
 KNOWN = ("reference",) + NAIVE
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",

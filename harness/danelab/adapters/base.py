@@ -18,6 +18,9 @@ class LabContext:
     trust_anchor: Path             # our root's DS
     lab_ca: Path                   # PEM of the lab root CA
     policies: dict[str, str] = field(default_factory=dict)  # domain -> level
+    dkim_key: Path | None = None   # PEM key for signing TLSRPT mail
+    reporting_domain: str = "sender.test"
+    dkim_selector: str = "lab"
 
 
 @dataclass
@@ -64,6 +67,11 @@ class Adapter(ABC):
         that its resolver path keeps the AD bit, CASES.md K44).  Return
         problems; any problem makes the run a set-up error, not a grade."""
         return []
+
+    def flush_reports(self) -> bool:
+        """Send every TLSRPT report due now (the lab's receivers are up).
+        Return False if this sender does not report (nothing is graded)."""
+        return False
 
     def reload(self) -> None:
         """Forget cached DNS after the lab changed a zone."""

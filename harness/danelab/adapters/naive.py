@@ -8,7 +8,9 @@ them as it would a non-validating stub) and TLSA records:
   broken-plaintext-fallback  the same, and after a failed STARTTLS it
                              reconnects and delivers in cleartext;
   broken-no-tls              never uses STARTTLS, and treats a null MX as if
-                             there were no MX (falls back to the domain).
+                             there were no MX (falls back to the domain);
+  broken-require-tls         TLS everywhere (any certificate), never
+                             cleartext: too strict for domains without DANE.
 
 They run in harness threads inside the lab namespace (root mode only).
 """
@@ -43,6 +45,7 @@ class NaiveAdapter(Adapter):
         self.name = name
         self.fallback = name == "broken-plaintext-fallback"
         self.no_tls = name == "broken-no-tls"
+        self.require_tls = name == "broken-require-tls"
         self.queue: list[Submission] = []
         self.results: dict[str, SenderOutcome] = {}
         self.ctx: LabContext | None = None
@@ -138,6 +141,8 @@ class NaiveAdapter(Adapter):
                           timeout=8) as c:
             c.ehlo()
             used_tls = False
+            if tls and self.require_tls and not c.has_extn("starttls"):
+                raise _Temp("STARTTLS not offered; TLS required")
             if tls and c.has_extn("starttls"):
                 ctx = ssl.create_default_context()
                 ctx.check_hostname = False

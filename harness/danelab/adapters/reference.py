@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from ..errors import LabError
@@ -86,6 +87,60 @@ class ReferenceAdapter(Adapter):
                     k, str(e.get("reason") or e.get("reply") or ""),
                     str(e.get("dsn") or ""), str(e.get("detail") or ""))
         return {qid_to_mid.get(q, q): o for q, o in last.items()}
+
+    def flush_reports(self) -> bool:
+        """Run the reference sender's TLSRPT reporter (refsend-tlsrpt):
+        flush, then retry pending HTTPS deliveries a few times."""
+        assert self.ctx
+        rep = binary("reference-impl/tlsrpt", "refsend-tlsrpt",
+                     required=False)
+        if rep is None:
+            return False
+        ctx = self.ctx
+        conf = ctx.run / "tlsrpt.conf"
+        conf.write_text("\n".join([
+            f"events = {ctx.run / 'events.jsonl'}",
+            f"state_dir = {ctx.run / 'tlsrpt'}",
+            f"log = {ctx.run / 'tlsrpt-events.jsonl'}",
+            f"resolver = {ctx.resolver}",
+            f"trust_anchor = {ctx.trust_anchor}",
+            "organization_name = danelab reference sender",
+            f"contact_info = mailto:tlsrpt@{ctx.reporting_domain}",
+            f"reporting_domain = {ctx.reporting_domain}",
+            f"dkim_selector = {ctx.dkim_selector}",
+            f"dkim_key = {ctx.dkim_key}",
+            "helo_name = refsend.sender.test",
+            f"https_ca = {ctx.lab_ca}",
+            "retry_schedule = 1,1,2"]) + "\n")
+        for cmd in ("flush", "retry", "retry"):
+            if cmd == "retry":
+                if not self._pending():
+                    break
+                time.sleep(1.1)
+            cp = ctx.ns.run([str(rep), "-c", str(conf), cmd],
+                            timeout=PASS_TIMEOUT)
+            (ctx.run / "tlsrpt.log").open("ab").write(cp.stdout + cp.stderr)
+            if cp.returncode != 0:
+                raise LabError(f"refsend-tlsrpt {cmd} exited "
+                               f"{cp.returncode}: "
+                               f"{cp.stderr.decode(errors='replace')[-500:]}")
+        return True
+
+    def _pending(self) -> bool:
+        assert self.ctx
+        state: dict[tuple[str, str], str] = {}
+        p = self.ctx.run / "tlsrpt-events.jsonl"
+        if not p.exists():
+            return False
+        for line in p.read_text(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if e.get("event") == "delivery":
+                state[(e.get("report_id", ""), e.get("rua", ""))] = \
+                    e.get("status", "")
+        return any(v == "pending" for v in state.values())
 
     def version(self) -> str:
         return "refsend (danelab reference sender)"

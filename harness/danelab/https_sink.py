@@ -1,0 +1,97 @@
+"""The lab's HTTPS receiver for TLSRPT reports (RFC 8460 §3, https: rua).
+
+Run inside the lab namespace as a program:
+  python3 -m danelab.https_sink --addr 127.43.0.43 --cert CHAIN --key KEY
+      --store DIR --ready FILE
+Every POST is kept as DIR/post-N.bin, with a JSON line in DIR/posts.jsonl
+(time, path, content type, size, status sent back).  A path containing
+`/fail-once/` is answered 503 the first time, so a sender's retry shows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+MAX_BODY = 10 * 1024 * 1024
+
+
+class Sink(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], store: Path) -> None:
+        super().__init__(addr, Handler)
+        self.store = store
+        self.lock = threading.Lock()
+        self.count = 0
+        self.failed_once: set[str] = set()
+
+    def keep(self, rec: dict[str, Any], body: bytes) -> None:
+        with self.lock:
+            self.count += 1
+            f = self.store / f"post-{self.count}.bin"
+            f.write_bytes(body)
+            rec["file"] = str(f)
+            with open(self.store / "posts.jsonl", "a") as log:
+                log.write(json.dumps(rec) + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Sink
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            self.send_error(413)
+            return
+        body = self.rfile.read(n)
+        status = 200
+        with self.server.lock:
+            if "/fail-once/" in self.path and \
+                    self.path not in self.server.failed_once:
+                self.server.failed_once.add(self.path)
+                status = 503
+        self.server.keep({"ts": time.time(), "path": self.path,
+                          "content_type": self.headers.get("Content-Type",
+                                                           ""),
+                          "size": len(body), "status": status}, body)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--addr", required=True)
+    ap.add_argument("--port", type=int, default=443)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--ready", required=True)
+    a = ap.parse_args()
+    store = Path(a.store)
+    store.mkdir(parents=True, exist_ok=True)
+    srv = Sink((a.addr, a.port), store)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.cert, a.key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(
+        target=srv.shutdown).start())
+    Path(a.ready).write_text("ready\n")
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The lab's own hosts in the universe, beside the scenarios:
+
+  reports.test.  where TLSRPT reports go: `mx.reports.test` (127.43.0.25, a
+                 fake-mx report sink) for mailto: rua, and
+                 `tlsrpt.reports.test` (127.43.0.43:443, the HTTPS receiver)
+                 for https: rua;
+  sender.test.   the sender's own domain: the DKIM key its reports are signed
+                 with (`lab._domainkey.sender.test`, service type tlsrpt).
+
+Every scenario domain publishes DEFAULT_TLSRPT at `_smtp._tls` unless its
+file says otherwise.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .pki import CertSpec, Issued, LabPKI
+from .zonespec import Record, ZoneSpec
+
+REPORTS_DOMAIN = "reports.test."
+SENDER_DOMAIN = "sender.test."
+SINK_MX = "mx.reports.test"
+SINK_MX_ADDR = "127.43.0.25"
+HTTPS_HOST = "tlsrpt.reports.test"
+HTTPS_ADDR = "127.43.0.43"
+DKIM_SELECTOR = "lab"
+SINK_LISTENER = "lab:reports-mx"
+REPORT_MAILBOX = "tlsrpt@reports.test"
+DEFAULT_TLSRPT = (f"v=TLSRPTv1; rua=mailto:{REPORT_MAILBOX},"
+                  f"https://{HTTPS_HOST}/report")
+
+
+def txt_rdata(text: str) -> str:
+    """TEXT as TXT rdata: quoted, escaped, split into 255-octet strings."""
+    esc = text.replace("\\", "\\\\").replace('"', '\\"')
+    chunks = [esc[i:i + 250] for i in range(0, len(esc), 250)] or [""]
+    return " ".join(f'"{c}"' for c in chunks)
+
+
+@dataclass
+class LabInfra:
+    dkim_key_pem: bytes
+    dkim_public_b64: str
+    sink_cert: Issued
+    https_cert: Issued
+
+    def dkim_txt(self) -> str:
+        return f"v=DKIM1; k=rsa; s=tlsrpt; p={self.dkim_public_b64}"
+
+    def zones(self) -> list[ZoneSpec]:
+        return [
+            ZoneSpec(REPORTS_DOMAIN, [
+                Record("@", "MX", f"10 {SINK_MX}."),
+                Record(SINK_MX + ".", "A", SINK_MX_ADDR),
+                Record(HTTPS_HOST + ".", "A", HTTPS_ADDR)],
+                where="lab infrastructure"),
+            ZoneSpec(SENDER_DOMAIN, [
+                Record(f"{DKIM_SELECTOR}._domainkey", "TXT",
+                       txt_rdata(self.dkim_txt()))],
+                where="lab infrastructure"),
+        ]
+
+    def write(self, folder: Path) -> Path:
+        """Write the DKIM private key; return its path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        p = folder / "dkim-sender.test.pem"
+        p.write_bytes(self.dkim_key_pem)
+        p.chmod(0o600)
+        return p
+
+
+@functools.lru_cache(maxsize=1)
+def _dkim_key() -> rsa.RSAPrivateKey:
+    """One DKIM key per process: RSA keys are slow to make."""
+    return rsa.generate_private_key(65537, 2048)
+
+
+def make_infra(pki: LabPKI) -> LabInfra:
+    key = _dkim_key()
+    pem = key.private_bytes(serialization.Encoding.PEM,
+                            serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    pub = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER,
+        serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    sink = pki.issue(CertSpec("lab--reports-mx", [SINK_MX]))
+    https = pki.issue(CertSpec("lab--tlsrpt-https", [HTTPS_HOST]))
+    return LabInfra(pem, pub, sink, https)

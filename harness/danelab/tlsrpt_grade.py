@@ -1,0 +1,205 @@
+"""Grading the TLSRPT reports a sender emitted, against what fake-mx saw.
+
+collect() gathers every report that reached the lab's receivers (the
+report-sink MX's spool, the HTTPS receiver's store) and checks each one's
+form (tlsrpt_check).  grade_scenario() then asks, per scenario domain:
+was a report due and did one arrive by every rua transport; are the
+policy strings the TLSA records the domain published; do the session counts
+agree with the sessions fake-mx logged; is the expected result type there.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .labinfra import DEFAULT_TLSRPT, DKIM_SELECTOR, REPORTS_DOMAIN, \
+    SENDER_DOMAIN, SINK_LISTENER
+from .labplan import LabPlan
+from .observe import Session
+from .scenario import Scenario
+from .tlsrpt_check import check_https, check_mail
+
+
+@dataclass
+class Received:
+    transport: str                    # mailto | https
+    source: str                       # spool file or stored POST
+    doc: dict[str, Any] | None
+    problems: list[str]
+
+    def domains(self) -> set[str]:
+        out = set()
+        for p in (self.doc or {}).get("policies", []) or []:
+            if isinstance(p, dict) and isinstance(p.get("policy"), dict):
+                d = p["policy"].get("policy-domain")
+                if isinstance(d, str):
+                    out.add(d.lower().rstrip("."))
+        return out
+
+
+@dataclass
+class TlsrptGrade:
+    verdict: str                      # pass | fail | warn | none
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reports": self.reports,
+                "checks": [{"level": lv, "ok": ok, "text": t}
+                           for lv, ok, t in self.checks]}
+
+
+def collect(run: Path, plan: LabPlan,
+            sessions: dict[str, Session]) -> list[Received]:
+    dkim_txt = plan.infra.dkim_txt().encode()
+    want = f"{DKIM_SELECTOR}._domainkey.{SENDER_DOMAIN}".encode()
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return dkim_txt if name.rstrip(b".") == want.rstrip(b".") else None
+
+    out = []
+    for s in sessions.values():
+        if s.listener != SINK_LISTENER:
+            continue
+        for m in s.messages:
+            p = Path(m.get("spool") or "")
+            if not p.is_file():
+                out.append(Received("mailto", str(p), None,
+                                    ["spooled report mail is missing"]))
+                continue
+            doc, probs = check_mail(p.read_bytes(), dnsfunc,
+                                    SENDER_DOMAIN.rstrip("."))
+            out.append(Received("mailto", str(p), doc, probs))
+    log = run / "https-sink" / "posts.jsonl"
+    if log.exists():
+        for line in log.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("status") != 200:
+                continue            # refused on purpose; the retry counts
+            body = Path(rec["file"]).read_bytes()
+            doc, probs = check_https(body, rec.get("content_type", ""))
+            out.append(Received("https", rec["file"], doc, probs))
+    return out
+
+
+def _rua_transports(records: list[str]) -> list[str] | None:
+    """Transports a domain's _smtp._tls asks for, or None if it asks for
+    no reporting (no record, several, or a malformed one)."""
+    recs = [r for r in records if r.strip().startswith("v=TLSRPTv1")]
+    if len(recs) != 1:
+        return None
+    fields = [f.strip() for f in recs[0].split(";")]
+    rua = [f[4:] for f in fields if f.startswith("rua=")]
+    if not rua:
+        return None
+    out = []
+    for uri in rua[0].split(","):
+        uri = uri.strip()
+        if uri.startswith("mailto:"):
+            out.append("mailto")
+        elif uri.startswith("https://"):
+            out.append("https")
+        else:
+            return None
+    return out
+
+
+def sessions_accepted(sess: list[Session]) -> tuple[int, int]:
+    """(sessions where the sender went on after TLS, sessions that ended in
+    a TLS failure or without any command after TLS)."""
+    ok = bad = 0
+    for s in sess:
+        if s.tls:
+            after = False
+            seen_tls = False
+            for e in s.events:
+                if e.get("event") == "tls":
+                    seen_tls = True
+                elif seen_tls and e.get("event") in ("ehlo", "mail"):
+                    after = True
+            ok += after
+            bad += not after
+        elif s.tls_failed:
+            bad += 1
+    return ok, bad
+
+
+def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
+                   mine: list[Session]) -> TlsrptGrade:
+    dom = sc.domain.rstrip(".")
+    reps = [r for r in received if dom in r.domains()]
+    checks: list[tuple[str, bool, str]] = []
+    records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
+        else [DEFAULT_TLSRPT]
+    transports = _rua_transports(records)
+    if transports is None or not sc.tlsrpt_due:
+        checks.append(("MUST", not reps, "no report sent (the domain asks "
+                       "for none)" if not reps else
+                       f"{len(reps)} report(s) sent although the domain's "
+                       "_smtp._tls asks for no reporting"))
+        return _verdict(checks, reps)
+    for t in sorted(set(transports)):
+        n = sum(1 for r in reps if r.transport == t)
+        checks.append(("MUST", n >= 1, f"{n} report(s) by {t}"))
+    for r in reps:
+        checks.append(("MUST", not r.problems,
+                       f"{r.transport} report well-formed" if not r.problems
+                       else f"{r.transport} report: "
+                       + "; ".join(r.problems)))
+    published = {t.lower() for hp in plan.scenario_hosts(sc.id)
+                 for t in hp.tlsa}
+    ok_sess, bad_sess = sessions_accepted(mine)
+    for r in reps[:1] + [x for x in reps[1:] if x.transport != reps[0]
+                         .transport][:1]:
+        entries = [p for p in (r.doc or {}).get("policies", [])
+                   if isinstance(p, dict) and isinstance(p.get("policy"),
+                                                         dict) and
+                   str(p["policy"].get("policy-domain", "")).lower()
+                   .rstrip(".") == dom]
+        strings = {re.sub(r"\s+", " ", s.strip().lower())
+                   for p in entries if p["policy"].get("policy-type") ==
+                   "tlsa" for s in p["policy"].get("policy-string") or []
+                   if isinstance(s, str)}
+        alien = sorted(strings - published)
+        checks.append(("MUST", not alien, "policy strings are the "
+                       "published TLSA records" if not alien else
+                       f"policy strings not published: {alien}"))
+        succ = sum(int(p.get("summary", {}).get(
+            "total-successful-session-count", 0) or 0) for p in entries)
+        fail = sum(int(p.get("summary", {}).get(
+            "total-failure-session-count", 0) or 0) for p in entries)
+        checks.append(("MUST", succ == ok_sess,
+                       f"{succ} successful session(s) reported, "
+                       f"{ok_sess} seen"))
+        checks.append(("MUST", fail >= bad_sess,
+                       f"{fail} failed session(s) reported, at least "
+                       f"{bad_sess} seen"))
+        types = {f.get("result-type") for p in entries
+                 for f in p.get("failure-details", []) or []
+                 if isinstance(f, dict)}
+        if sc.expect.tlsrpt:
+            checks.append(("MUST", fail >= 1, "failures reported"
+                           if fail else "no failure reported"))
+            checks.append(("SHOULD", sc.expect.tlsrpt in types,
+                           f"result types {sorted(map(str, types))}, "
+                           f"expected {sc.expect.tlsrpt}"))
+    return _verdict(checks, reps)
+
+
+def no_loops(received: list[Received]) -> list[str]:
+    """Report traffic must not itself be reported."""
+    dom = REPORTS_DOMAIN.rstrip(".")
+    return [r.source for r in received if dom in r.domains()]
+
+
+def _verdict(checks: list[tuple[str, bool, str]],
+             reps: list[Received]) -> TlsrptGrade:
+    v = "pass"
+    if any(not ok and lv == "MUST" for lv, ok, _ in checks):
+        v = "fail"
+    elif any(not ok for _, ok, _ in checks):
+        v = "warn"
+    return TlsrptGrade(v, checks, [r.source for r in reps])
