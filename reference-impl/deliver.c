@@ -123,6 +123,10 @@ deliver_rcpt_result(struct qrcpt *r, enum rcpt_state st, const char *dsn,
 	r->done = 1;
 	r->state = st;
 	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn ? dsn : "4.0.0");
+	/* A deferral is temporary, whatever a host said on its way out
+	 * (e.g. a 554 banner of one MX among several). */
+	if (st == RCPT_PENDING && r->dsn[0] == '5')
+		r->dsn[0] = '4';
 	free(r->reason);
 	r->reason = xstrdup(reason ? reason : "unknown");
 	free(r->detail);
@@ -270,6 +274,7 @@ deliver_next_host(struct deliver_domain *dd)
 	dd->nmrcpts = n;
 	memset(&par, 0, sizeof(par));
 	par.queue_id = m->id;
+	par.domain = dd->domain;
 	par.host = h->name;
 	par.address = h->addrs[dd->addri];
 	par.port = dd->port;

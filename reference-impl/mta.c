@@ -211,7 +211,7 @@ mta_handshake_start(struct mta_session *s)
 		fatalx("cannot set up a TLS session (out of memory?)");
 	if (s->mode == HOST_DANE && added == 0) {
 		/* OpenSSL refused every record we thought usable: the
-		 * RRset is, in effect, all unusable (section 3.1.3). */
+		 * RRset is, in effect, all unusable (RFC 7672 2.2). */
 		log_info("%s: no TLSA record accepted by OpenSSL, "
 		    "mandatory TLS without authentication", s->par.host);
 		s->mode = HOST_ENCRYPT;
@@ -577,6 +577,8 @@ mta_session_event(struct mta_session *s)
 	    "matched", s->res.dane.matched, "depth", s->res.dane.depth,
 	    "result_type", mta_result_type(s),
 	    "detail", s->failed ? s->res.detail : s->res.dane.detail);
+	json_object_set_new(o, "domain", s->par.domain ?
+	    json_string(s->par.domain) : json_null());
 	json_object_set_new(o, "mode", json_string(host_mode_name(s->mode)));
 	/* The SNI actually sent: the TLSA base domain, else the MX name. */
 	json_object_set_new(o, "sni", s->ssl_started ? json_string(

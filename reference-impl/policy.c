@@ -16,8 +16,9 @@
  *     2.2.3).  The name that found the RRset is the TLSA base domain and
  *     the SNI name.  Bogus or failed TLSA lookup: host unusable, never a
  *     downgrade (section 2.2).  Secure TLSA RRset with no usable record:
- *     TLS is mandatory, without authentication (section 3.1.3's last
- *     paragraph, "encrypt").
+ *     TLS is mandatory, without authentication (section 2.2: a secure
+ *     RRset whose records are all unusable still promises TLS; Postfix
+ *     calls this level "encrypt").
  *
  * Half-dane (a local choice that RFC 7672 leaves open, as Postfix does):
  * with half_dane set, a host found through an insecure MX RRset whose own

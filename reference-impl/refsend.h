@@ -440,6 +440,7 @@ struct mta_rcpt {
 
 struct mta_params {
 	const char		*queue_id;
+	const char		*domain;	/* policy (recipient) domain */
 	const char		*host;		/* MX host name */
 	const char		*address;
 	int			 port;
