@@ -7,8 +7,11 @@ them as it would a non-validating stub) and TLSA records:
                              cleartext fallback after a TLS failure;
   broken-plaintext-fallback  the same, and after a failed STARTTLS it
                              reconnects and delivers in cleartext;
-  broken-no-tls              never uses STARTTLS, and treats a null MX as if
-                             there were no MX (falls back to the domain);
+  broken-no-tls              never uses STARTTLS, and handles MX sloppily:
+                             a null MX or an MX set without addresses makes
+                             it fall back to the domain's own address, and
+                             an MX target that looks like an IPv4 address
+                             is connected to as one;
   broken-require-tls         TLS everywhere (any certificate), never
                              cleartext: too strict for domains without DANE.
 
@@ -16,6 +19,7 @@ They run in harness threads inside the lab namespace (root mode only).
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -104,9 +108,14 @@ class NaiveAdapter(Adapter):
         except _Temp as e:
             return SenderOutcome("deferred", str(e), "4.4.3")
         last = "no usable host"
+        if self.no_tls and hosts != [domain]:
+            hosts = hosts + [domain]          # sloppy: implicit MX fallback
         for h in hosts:
             try:
                 addrs = self._q(h, "A")
+                if not addrs and self.no_tls and \
+                        re.fullmatch(r"\d+\.\d+\.\d+\.\d+\.?", h):
+                    addrs = [h.rstrip(".")]   # sloppy: IP literal as MX
             except _Temp as e:
                 last = str(e)
                 continue
