@@ -44,14 +44,13 @@ events_emit(const char *session, const struct listener_conf *l,
 {
 	struct timeval	 tv;
 	json_t		*o;
-	char		*line;
-	size_t		 len, off;
+	char		*body, *line;
+	size_t		 blen, len, off;
 	ssize_t		 n;
+	int		 hlen;
 
 	gettimeofday(&tv, NULL);
 	o = json_object();
-	json_object_set_new(o, "ts",
-	    json_real((double)tv.tv_sec + tv.tv_usec / 1e6));
 	json_object_set_new(o, "session", json_string(session));
 	json_object_set_new(o, "listener", json_string(l ? l->name : ""));
 	json_object_set_new(o, "event", json_string(kind));
@@ -63,33 +62,37 @@ events_emit(const char *session, const struct listener_conf *l,
 		json_object_update(o, fields);
 		json_decref(fields);
 	}
-	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	body = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(o);
-	if (line == NULL) {
+	if (body == NULL) {
 		fprintf(stderr, "fake-mx: out of memory (event)\n");
 		exit(1);
 	}
-	len = strlen(line);
-	line = xrealloc(line, len + 2);
+	/*
+	 * "ts" first, as a JSON number with microseconds, formatted from
+	 * integers (no floating point printf on the hot path).
+	 */
+	blen = strlen(body);
+	line = xmalloc(blen + 48);
+	hlen = snprintf(line, 48, "{\"ts\":%lld.%06ld,", (long long)tv.tv_sec,
+	    (long)tv.tv_usec);
+	memcpy(line + hlen, body + 1, blen - 1);	/* skip body's '{' */
+	len = (size_t)hlen + blen - 1;
 	line[len++] = '\n';
-	line[len] = '\0';
-	if (events_fd == -1)
-		n = write(STDOUT_FILENO, line, len);
-	else {
-		for (off = 0; off < len; off += (size_t)n) {
-			n = write(events_fd, line + off, len - off);
-			if (n == -1 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			if (n <= 0) {
-				fprintf(stderr, "fake-mx: event log: %s\n",
-				    strerror(errno));
-				break;
-			}
+	free(body);
+	for (off = 0; off < len; off += (size_t)n) {
+		n = write(events_fd == -1 ? STDOUT_FILENO : events_fd,
+		    line + off, len - off);
+		if (n == -1 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n <= 0) {
+			fprintf(stderr, "fake-mx: event log: %s\n",
+			    strerror(errno));
+			break;
 		}
 	}
-	(void)n;
 	free(line);
 }
 

@@ -16,6 +16,8 @@
  * enforces the command, data and TLS timeouts.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -80,27 +82,34 @@ session_timer(struct session *s, int ms)
 	evtimer_add(s->timer, &tv);
 }
 
+/* Log a reply (full first line) under stage. */
+static void
+session_reply_log(struct session *s, const char *stage, const char *line)
+{
+	json_t	*o;
+
+	o = json_object();
+	json_object_set_new(o, "stage", json_string(stage));
+	json_object_set_new(o, "code", json_integer(reply_code(line)));
+	json_object_set_new(o, "text",
+	    json_string(strlen(line) > 4 ? line + 4 : ""));
+	session_emit(s, "reply", o);
+}
+
 /* Send a reply: "line" is the full first line; log it under stage. */
 static void
 session_reply_ext(struct session *s, const char *stage, const char *line,
     const char *const *ext, size_t next)
 {
-	char		 buf[2048];
-	size_t		 n;
-	json_t		*o;
-	const char	*text;
+	char	buf[2048];
+	size_t	n;
 
 	if ((n = reply_build(buf, sizeof(buf), line, ext, next)) == 0) {
 		line = "451 4.3.0 internal error";
 		n = reply_build(buf, sizeof(buf), line, NULL, 0);
 	}
 	bufferevent_write(s->bev, buf, n);
-	text = strlen(line) > 4 ? line + 4 : "";
-	o = json_object();
-	json_object_set_new(o, "stage", json_string(stage));
-	json_object_set_new(o, "code", json_integer(reply_code(line)));
-	json_object_set_new(o, "text", json_string(text));
-	session_emit(s, "reply", o);
+	session_reply_log(s, stage, line);
 }
 
 static void
@@ -134,9 +143,11 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	json_t			*o;
-	int			 code;
+	int			 code, one = 1;
 
 	(void)salen;
+	/* replies are small and the client waits for each: no Nagle */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
@@ -263,9 +274,15 @@ static void
 session_starttls(struct session *s)
 {
 	const struct listener_conf	*lc = s->l->conf;
+	static const char		 ready[] =
+	    "220 2.0.0 Ready to start TLS\r\n";
+	static const char		 readyline[] =
+	    "220 2.0.0 Ready to start TLS";
 	struct bufferevent		*nb;
 	struct evbuffer			*in;
+	evutil_socket_t			 fd;
 	json_t				*o;
+	int				 fault;
 
 	o = json_object();
 	switch (lc->starttls_reply) {
@@ -285,7 +302,6 @@ session_starttls(struct session *s)
 	}
 	json_object_set_new(o, "reply", json_integer(220));
 	session_emit(s, "starttls", o);
-	session_reply(s, "starttls", "220 2.0.0 Ready to start TLS");
 	/* RFC 3207 section 5: discard anything pipelined after STARTTLS */
 	in = bufferevent_get_input(s->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -295,16 +311,35 @@ session_starttls(struct session *s)
 	s->sni = xcalloc(1, 256);
 	session_set_state(s, S_TLS);
 	session_timer(s, fakemx.conf->tls_ms);
-	if (lc->tls.fault == FAULT_ABORT || lc->tls.fault == FAULT_STALL)
-		return;		/* session_input() reads the raw hello */
-	if ((s->ssl = tls_server_ssl(s->l->tls, s->sni)) == NULL) {
-		fprintf(stderr, "fake-mx: out of memory (SSL_new)\n");
-		exit(1);
+	fault = lc->tls.fault == FAULT_ABORT || lc->tls.fault == FAULT_STALL;
+	/*
+	 * Fast path: nothing else queued, so send the 220 ourselves and
+	 * hand the socket to a socket-mode TLS bufferevent.  Otherwise put
+	 * a TLS filter on top of the plain bufferevent, which first sends
+	 * what is queued.
+	 */
+	fd = bufferevent_getfd(s->bev);
+	if (!fault && evbuffer_get_length(bufferevent_get_output(s->bev)) ==
+	    0 && send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL) ==
+	    (ssize_t)sizeof(ready) - 1) {
+		session_reply_log(s, "starttls", readyline);
+		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		bufferevent_setfd(s->bev, -1);
+		bufferevent_free(s->bev);
+		nb = s->ssl ? bufferevent_openssl_socket_new(s->base, fd,
+		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
+		    NULL;
+	} else {
+		session_reply(s, "starttls", readyline);
+		if (fault)
+			return;	/* session_input() reads the raw hello */
+		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		nb = s->ssl ? bufferevent_openssl_filter_new(s->base, s->bev,
+		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
+		    NULL;
 	}
-	nb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (nb == NULL) {
-		fprintf(stderr, "fake-mx: out of memory (TLS filter)\n");
+		fprintf(stderr, "fake-mx: out of memory (TLS)\n");
 		exit(1);
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);

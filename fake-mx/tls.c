@@ -222,7 +222,6 @@ tls_cert_load(struct tls_server *ts, struct tls_cert *c,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_num_tickets(c->ctx, 0);
 	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_ex_data(c->ctx, tls_ex_server, ts);
 	ERR_clear_error();
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, c->conf->chain) != 1) {

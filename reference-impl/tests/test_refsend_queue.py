@@ -122,3 +122,29 @@ def test_usage_and_config_errors(refsend_bin, tmp_path):
                          "a@b", "no-at-sign"], capture_output=True,
                         input=b"x\n")
     assert cp.returncode == 1
+
+
+def test_daemon_delivers_and_stops_on_sigterm(sink_factory, refsend_factory):
+    import signal
+    import time
+    sink = sink_factory()
+    rs = refsend_factory(sink.port, ["daemon_interval = 1"])
+    proc = subprocess.Popen([str(rs.bin), "-c", str(rs.conf), "daemon"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        rs.submit(["a@sink.test"], msgid="d1@t")
+        deadline = time.time() + 15
+        while time.time() < deadline and not rs.events_of("delivered"):
+            time.sleep(0.05)
+        assert rs.events_of("delivered"), "daemon did not deliver"
+        # a second runner is refused while the daemon holds the queue
+        cp = rs.cmd("run")
+        assert cp.returncode == 0 and b"lock" in cp.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert [r["message_id"] for r in sink.received()] == ["d1@t"]
