@@ -89,9 +89,17 @@ dsn_format(const struct qmsg *m, const char *reporter, time_t now,
 		if (m->rcpts[i].host)
 			dsn_append(&t, "Remote-MTA: dns; %s%s\r\n",
 			    m->rcpts[i].host, "");
-		dsn_append(&t, "Diagnostic-Code: X-DANE; %s%s\r\n",
-		    m->rcpts[i].reason ? m->rcpts[i].reason : "failed",
-		    "");
+		/* The server's own words when it said no; else our cause,
+		 * in DANE/TLSRPT vocabulary. */
+		if (m->rcpts[i].reason != NULL &&
+		    strcmp(m->rcpts[i].reason, "smtp") == 0 &&
+		    m->rcpts[i].detail != NULL)
+			dsn_append(&t, "Diagnostic-Code: smtp; %s%s\r\n",
+			    m->rcpts[i].detail, "");
+		else
+			dsn_append(&t, "Diagnostic-Code: X-DANE; %s%s\r\n",
+			    m->rcpts[i].reason ? m->rcpts[i].reason :
+			    "failed", "");
 		dsn_append(&t, "Last-Attempt-Date: %s%s\r\n", date, "");
 	}
 	dsn_append(&t, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n"
