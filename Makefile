@@ -2,7 +2,8 @@
 # needs: `make lab` (the main job) and `make check` (every test).
 PY      := /usr/bin/python3
 BUILD   ?= build
-COMPONENTS = fake-mx reference-impl
+COMPONENTS = fake-mx reference-impl \
+	$(patsubst %/Makefile,%,$(wildcard reference-impl/tlsrpt/Makefile))
 DANELAB := PYTHONPATH=$(CURDIR)/harness $(PY) -m danelab
 export DANELAB_BUILD = $(BUILD)
 
