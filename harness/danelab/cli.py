@@ -301,8 +301,9 @@ def cmd_shell(a: argparse.Namespace) -> int:
     if st["mode"] == "user":
         argv += ["-U", "--preserve-credentials"]
     argv += ["-n", "-m", "--"]
-    cmd = a.command or [os.environ.get("SHELL", "/bin/bash")]
-    if not a.command:
+    cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
+    cmd = cmd or [os.environ.get("SHELL", "/bin/bash")]
+    if not cmd[1:] and cmd[0] == os.environ.get("SHELL", "/bin/bash"):
         print("inside the lab namespace: try `dig +dnssec MX "
               "<scenario-id>.test`; exit to leave", file=sys.stderr)
     os.execvp("nsenter", argv + cmd)
