@@ -27,8 +27,11 @@ check-c:
 	@for c in $(COMPONENTS); do \
 	  $(MAKE) --no-print-directory -C $$c BUILD=$(BUILD) check || exit 1; done
 
+# One pytest session per test folder: each folder's conftest.py stays its own.
+PYTEST_DIRS = harness/tests fake-mx/tests reference-impl/tests \
+	$(wildcard reference-impl/tlsrpt/tests)
 check-py:
-	$(PY) -m pytest -q
+	@$(PY) ci/pytest_all.py $(PYTEST_DIRS)
 
 lint:
 	$(DANELAB) lint
@@ -39,7 +42,7 @@ sanitize: deps
 	@for c in $(COMPONENTS); do \
 	  $(MAKE) --no-print-directory -C $$c BUILD=build-asan SANITIZE=1 \
 	    CC=clang all check || exit 1; done
-	DANELAB_BUILD=build-asan $(PY) -m pytest -q
+	$(MAKE) check-py DANELAB_BUILD=build-asan BUILD=build-asan
 
 # The main job: the whole conformance catalog against the reference sender,
 # report in out/report (report.html, junit.xml, results.json).
