@@ -172,6 +172,29 @@ deliver_policy_done(void *arg, struct policy *p)
 	deliver_next_host(dd);
 }
 
+/*
+ * Record a delivery before anything else happens, so that a runner killed
+ * right after it restarts knowing it.  When every recipient is delivered
+ * the envelope is simply unlinked (atomic, and cheap: no fsync, no
+ * rewrite); otherwise the envelope is rewritten durably.  A power loss
+ * may undo an unlink: then the message is sent once more (a duplicate,
+ * never a loss).
+ */
+static void
+deliver_record(const struct config *conf, struct qmsg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].state != RCPT_DELIVERED)
+			break;
+	if (i == m->nrcpts) {
+		if (queue_remove(conf->queue_dir, m->id) == -1)
+			log_warnx("queue %s: cannot remove", m->id);
+	} else if (queue_save(conf->queue_dir, m) == -1)
+		log_warnx("queue %s: cannot save state", m->id);
+}
+
 static void
 deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 {
@@ -207,11 +230,7 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 				    NULL, mr->reply, h->name);
 				free(r->reason);
 				r->reason = NULL;
-				/* Durable before anything else happens. */
-				if (queue_save(dd->job->ctx->conf->queue_dir,
-				    m) == -1)
-					log_warnx("queue %s: cannot save "
-					    "state", m->id);
+				deliver_record(dd->job->ctx->conf, m);
 				saved = 1;
 				log_event("delivered", json_pack(
 				    "{s:s,s:s,s:s,s:s,s:b,s:b,s:s}",

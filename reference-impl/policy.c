@@ -405,18 +405,24 @@ policy_addr_done(void *arg, struct dns_answer *a)
 static void
 policy_event(struct policy *p, struct policy_host *h)
 {
-	json_t	*o, *arr;
+	json_t	*o, *arr, *why;
 	size_t	 i;
 
 	arr = json_array();
-	for (i = 0; i < h->ntlsa; i++)
+	why = json_array();
+	for (i = 0; i < h->ntlsa; i++) {
 		json_array_append_new(arr, json_string(h->tlsa[i].text));
+		json_array_append_new(why, h->tlsa[i].why ?
+		    json_string(h->tlsa[i].why) : json_null());
+	}
 	o = json_pack("{s:s?,s:s,s:s,s:s,s:o,s:I,s:s?,s:s?}",
 	    "queue_id", p->tag, "domain", p->domain, "host", h->name,
 	    "level", level_name(p->level), "tlsa", arr,
 	    "usable", (json_int_t)h->nusable,
 	    "tlsa_base", h->tlsa_base, "sni", h->tlsa_base);
 	json_object_set_new(o, "mode", json_string(host_mode_name(h->mode)));
+	/* Per record: null if usable, else why not ("usage-pkix", ...). */
+	json_object_set_new(o, "tlsa_unusable", why);
 	json_object_set_new(o, "mx_status",
 	    json_string(dns_sec_name(p->mx_status)));
 	json_object_set_new(o, "addr_status",

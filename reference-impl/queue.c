@@ -399,14 +399,14 @@ queue_load_data(const char *dir, struct qmsg *m)
 int
 queue_remove(const char *dir, const char *id)
 {
-	char	path[PATH_MAX], sub[PATH_MAX];
+	char	path[PATH_MAX];
 
-	/* env first: once it is gone the message no longer exists. */
+	/* env first: once it is gone the message no longer exists.  No
+	 * fsync: an unlink undone by a power loss means one duplicate
+	 * delivery, never a lost message. */
 	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return -1;
-	snprintf(sub, sizeof(sub), "%s/env", dir);
-	queue_fsync_dir(sub);
 	snprintf(path, sizeof(path), "%s/msg/%s", dir, id);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return -1;

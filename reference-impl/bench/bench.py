@@ -56,7 +56,7 @@ def start_sink(work):
 
 
 def submit_all(refsend, conf, rcpt, count):
-    body = b"Subject: bench\n\n" + b"x" * 1000 + b"\n"
+    body = b"Subject: bench\n\n" + (b"x" * 76 + b"\n") * 13
     for i in range(count):
         cp = subprocess.run([refsend, "-c", str(conf), "submit", "-f",
                              "bench@refsend.test", rcpt], input=body,

@@ -1,0 +1,302 @@
+/*
+ * config.c -- the reporter's configuration: "key = value" lines, "#"
+ * comments, unknown keys are an error (docs/refsend-tlsrpt.md lists the
+ * keys and their defaults).
+ */
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tlsrpt.h"
+
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+config_int(const char *v, int min, int max, int *out)
+{
+	char	*end;
+	long	 l;
+
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (errno || end == v || *end != '\0' || l < min || l > max)
+		return -1;
+	*out = (int)l;
+	return 0;
+}
+
+static int
+config_schedule(struct config *c, const char *v)
+{
+	char	*copy, *p, *tok;
+	int	 n;
+
+	free(c->retry);
+	c->retry = NULL;
+	c->nretry = 0;
+	copy = xstrdup(v);
+	for (p = copy; (tok = strsep(&p, ",")) != NULL;) {
+		tok = config_trim(tok);
+		if (config_int(tok, 0, 7 * 86400, &n) == -1) {
+			free(copy);
+			return -1;
+		}
+		c->retry = xreallocarray(c->retry, c->nretry + 1,
+		    sizeof(*c->retry));
+		c->retry[c->nretry++] = n;
+	}
+	free(copy);
+	return c->nretry > 0 ? 0 : -1;
+}
+
+static int
+config_numeric(const char *a)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, a, buf) == 1 ||
+	    inet_pton(AF_INET6, a, buf) == 1;
+}
+
+static void
+config_set(char **field, const char *v)
+{
+	free(*field);
+	*field = xstrdup(v);
+}
+
+/* One "key = value" line.  Returns NULL or an error message. */
+static const char *
+config_line(struct config *c, const char *k, char *v)
+{
+	static const struct {
+		const char	*key;
+		size_t		 off;
+	} strs[] = {
+		{ "events", offsetof(struct config, events) },
+		{ "state_dir", offsetof(struct config, state_dir) },
+		{ "log", offsetof(struct config, log) },
+		{ "resolver", offsetof(struct config, resolver) },
+		{ "trust_anchor", offsetof(struct config, trust_anchor) },
+		{ "organization_name",
+		    offsetof(struct config, organization_name) },
+		{ "contact_info", offsetof(struct config, contact_info) },
+		{ "reporting_domain",
+		    offsetof(struct config, reporting_domain) },
+		{ "report_from", offsetof(struct config, report_from) },
+		{ "dkim_selector", offsetof(struct config, dkim_selector) },
+		{ "dkim_key", offsetof(struct config, dkim_key) },
+		{ "helo_name", offsetof(struct config, helo_name) },
+		{ "sending_mta_ip", offsetof(struct config, sending_mta_ip) },
+		{ "https_ca", offsetof(struct config, https_ca) },
+		{ NULL, 0 }
+	};
+	struct static_route	*r;
+	char			*sp, *name;
+	size_t			 i;
+
+	for (i = 0; strs[i].key != NULL; i++)
+		if (strcmp(k, strs[i].key) == 0) {
+			if (*v == '\0')
+				return "empty value";
+			config_set((char **)(void *)((char *)c + strs[i].off),
+			    v);
+			return NULL;
+		}
+	if (strcmp(k, "smtp_port") == 0)
+		return config_int(v, 1, 65535, &c->smtp_port) ? "bad port" :
+		    NULL;
+	if (strcmp(k, "timeout") == 0)
+		return config_int(v, 1, 3600, &c->timeout) ? "bad timeout" :
+		    NULL;
+	if (strcmp(k, "retry_give_up") == 0)
+		return config_int(v, 0, 30 * 86400, &c->give_up) ?
+		    "bad retry_give_up" : NULL;
+	if (strcmp(k, "retry_schedule") == 0)
+		return config_schedule(c, v) ? "bad retry_schedule (comma "
+		    "list of seconds)" : NULL;
+	if (strcmp(k, "period") == 0) {
+		if (strcmp(v, "flush") == 0)
+			c->period = PERIOD_FLUSH;
+		else if (strcmp(v, "daily") == 0)
+			c->period = PERIOD_DAILY;
+		else
+			return "period must be flush or daily";
+		return NULL;
+	}
+	if (strcmp(k, "static_txt") == 0) {
+		if ((sp = strpbrk(v, " \t")) == NULL)
+			return "static_txt = NAME TEXT";
+		name = xstrndup(v, (size_t)(sp - v));
+		c->txts = xreallocarray(c->txts, c->ntxts + 1,
+		    sizeof(*c->txts));
+		c->txts[c->ntxts].name = name;
+		c->txts[c->ntxts++].text = xstrdup(config_trim(sp));
+		return NULL;
+	}
+	if (strcmp(k, "static_route") == 0) {
+		char	*f[3] = { NULL, NULL, NULL }, *p = v, *tok;
+		int	 n = 0, port = 0;
+
+		while ((tok = strsep(&p, " \t")) != NULL) {
+			if (*tok == '\0')
+				continue;
+			if (n == 3)
+				return "static_route = NAME ADDRESS [PORT]";
+			f[n++] = tok;
+		}
+		if (n < 2 || !config_numeric(f[1]))
+			return "static_route = NAME ADDRESS [PORT] (numeric "
+			    "address)";
+		if (f[2] != NULL && config_int(f[2], 1, 65535, &port) == -1)
+			return "static_route: bad port";
+		c->routes = xreallocarray(c->routes, c->nroutes + 1,
+		    sizeof(*c->routes));
+		r = &c->routes[c->nroutes++];
+		r->name = xstrdup(f[0]);
+		r->address = xstrdup(f[1]);
+		r->port = port;
+		return NULL;
+	}
+	return "unknown key";
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config	*c;
+	FILE		*fp;
+	char		*line = NULL, *p, *k, *v, *eq;
+	const char	*e;
+	size_t		 cap = 0;
+	int		 lineno = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	c->smtp_port = 25;
+	c->timeout = 30;
+	c->give_up = 86400;
+	config_schedule(c, "60,300,900,3600,7200,14400");
+	while (getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL && (p == line ||
+		    isspace((unsigned char)p[-1])))
+			*p = '\0';
+		p = config_trim(line);
+		if (*p == '\0')
+			continue;
+		if ((eq = strchr(p, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value",
+			    path, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		k = config_trim(p);
+		v = config_trim(eq + 1);
+		if ((e = config_line(c, k, v)) != NULL) {
+			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno,
+			    k, e);
+			goto fail;
+		}
+	}
+	free(line);
+	line = NULL;
+	fclose(fp);
+	fp = NULL;
+	if (c->events == NULL || c->state_dir == NULL ||
+	    c->reporting_domain == NULL) {
+		snprintf(err, errlen, "%s: events, state_dir and "
+		    "reporting_domain are required", path);
+		goto fail;
+	}
+	if ((c->dkim_key == NULL) != (c->dkim_selector == NULL)) {
+		snprintf(err, errlen, "%s: dkim_key and dkim_selector go "
+		    "together", path);
+		goto fail;
+	}
+	if (c->log == NULL)
+		xasprintf(&c->log, "%s/tlsrpt.jsonl", c->state_dir);
+	if (c->organization_name == NULL)
+		c->organization_name = xstrdup(c->reporting_domain);
+	if (c->contact_info == NULL)
+		xasprintf(&c->contact_info, "tlsrpt@%s", c->reporting_domain);
+	if (c->report_from == NULL)
+		xasprintf(&c->report_from, "tlsrpt@%s", c->reporting_domain);
+	if (c->helo_name == NULL)
+		c->helo_name = xstrdup(c->reporting_domain);
+	return c;
+ fail:
+	free(line);
+	if (fp != NULL)
+		fclose(fp);
+	config_free(c);
+	return NULL;
+}
+
+const struct static_route *
+config_route(const struct config *c, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nroutes; i++)
+		if (strcasecmp(c->routes[i].name, name) == 0)
+			return &c->routes[i];
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->events);
+	free(c->state_dir);
+	free(c->log);
+	free(c->resolver);
+	free(c->trust_anchor);
+	free(c->organization_name);
+	free(c->contact_info);
+	free(c->reporting_domain);
+	free(c->report_from);
+	free(c->dkim_selector);
+	free(c->dkim_key);
+	free(c->helo_name);
+	free(c->sending_mta_ip);
+	free(c->https_ca);
+	free(c->retry);
+	for (i = 0; i < c->ntxts; i++) {
+		free(c->txts[i].name);
+		free(c->txts[i].text);
+	}
+	free(c->txts);
+	for (i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].name);
+		free(c->routes[i].address);
+	}
+	free(c->routes);
+	free(c);
+}

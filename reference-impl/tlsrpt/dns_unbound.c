@@ -1,0 +1,244 @@
+/*
+ * dns_unbound.c -- the reporter's DNS through libunbound, synchronously
+ * (ub_resolve), configured like refsend: forward to `resolver` (else
+ * /etc/resolv.conf), validate with `trust_anchor` when given, and remove
+ * libunbound's default local zone "test." (RFC 6761: it would answer
+ * NXDOMAIN for every lab name).  DNSSEC is not required for anything the
+ * reporter asks, but a bogus answer is never used.
+ */
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unbound.h>
+
+#include "tlsrpt.h"
+
+#define T_A	1
+#define T_MX	15
+#define T_TXT	16
+#define T_AAAA	28
+
+void *
+dns_unbound_new(const struct config *conf, char *err, size_t errlen)
+{
+	struct ub_ctx	*ctx;
+	int		 r;
+
+	if ((ctx = ub_ctx_create()) == NULL) {
+		snprintf(err, errlen, "ub_ctx_create failed");
+		return NULL;
+	}
+	if ((r = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"))
+	    != 0) {
+		snprintf(err, errlen, "unbound option: %s", ub_strerror(r));
+		goto fail;
+	}
+	r = conf->resolver ? ub_ctx_set_fwd(ctx, conf->resolver) :
+	    ub_ctx_resolvconf(ctx, NULL);
+	if (r != 0) {
+		snprintf(err, errlen, "resolver %s: %s", conf->resolver ?
+		    conf->resolver : "/etc/resolv.conf", ub_strerror(r));
+		goto fail;
+	}
+	if (conf->trust_anchor != NULL &&
+	    (r = ub_ctx_add_ta_file(ctx, conf->trust_anchor)) != 0) {
+		snprintf(err, errlen, "trust_anchor %s: %s",
+		    conf->trust_anchor, ub_strerror(r));
+		goto fail;
+	}
+	/* This finalises the context: it comes last. */
+	if ((r = ub_ctx_zone_remove(ctx, "test.")) != 0) {
+		snprintf(err, errlen, "removing local zone test.: %s",
+		    ub_strerror(r));
+		goto fail;
+	}
+	return ctx;
+ fail:
+	ub_ctx_delete(ctx);
+	return NULL;
+}
+
+/* Ask; on DNS_OK, *res is the result (caller ub_resolve_free()s it). */
+static enum dns_status
+dns_unbound_ask(struct ub_ctx *ctx, const char *name, int type,
+    struct dns_list *l, struct ub_result **res)
+{
+	struct ub_result	*r = NULL;
+	int			 e;
+
+	*res = NULL;
+	if ((e = ub_resolve(ctx, name, type, 1, &r)) != 0) {
+		xasprintf(&l->why, "libunbound: %s", ub_strerror(e));
+		return l->status = DNS_ERROR;
+	}
+	if (r->bogus) {
+		xasprintf(&l->why, "bogus: %s", r->why_bogus ?
+		    r->why_bogus : "validation failed");
+		ub_resolve_free(r);
+		return l->status = DNS_BOGUS;
+	}
+	if (r->rcode != 0 && r->rcode != 3) {
+		xasprintf(&l->why, "rcode %d", r->rcode);
+		ub_resolve_free(r);
+		return l->status = DNS_ERROR;
+	}
+	l->secure = r->secure;
+	if (r->nxdomain || !r->havedata) {
+		l->why = xstrdup(r->nxdomain ? "nxdomain" : "nodata");
+		ub_resolve_free(r);
+		return l->status = DNS_NOTFOUND;
+	}
+	*res = r;
+	return l->status = DNS_OK;
+}
+
+static void
+dns_unbound_txt(void *impl, const char *name, struct dns_list *l)
+{
+	struct ub_result	*r;
+	struct buf		 b = { NULL, 0, 0 };
+	const unsigned char	*p, *end;
+	int			 i;
+
+	if (dns_unbound_ask(impl, name, T_TXT, l, &r) != DNS_OK)
+		return;
+	for (i = 0; r->data[i] != NULL; i++) {
+		/* The character-strings of one record, joined. */
+		p = (const unsigned char *)r->data[i];
+		end = p + r->len[i];
+		b.len = 0;
+		buf_add(&b, "", 0);
+		while (p < end && p + 1 + *p <= end) {
+			buf_add(&b, p + 1, *p);
+			p += 1 + *p;
+		}
+		dns_list_add(l, b.data);
+	}
+	buf_free(&b);
+	ub_resolve_free(r);
+}
+
+static int
+dns_unbound_name(const unsigned char *p, size_t len, char *out, size_t olen)
+{
+	size_t	i = 0, o = 0, n;
+
+	while (i < len && p[i] != 0) {
+		n = p[i++];
+		if (n > 63 || i + n > len || o + n + 2 > olen)
+			return -1;
+		if (o > 0)
+			out[o++] = '.';
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	if (i >= len)
+		return -1;
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = '\0';
+	return 0;
+}
+
+static void
+dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
+{
+	struct ub_result	*r;
+	char			 name[256], **names;
+	int			*prefs, i, j, n, pref;
+
+	if (dns_unbound_ask(impl, domain, T_MX, l, &r) != DNS_OK) {
+		if (l->status == DNS_NOTFOUND && l->why &&
+		    strcmp(l->why, "nodata") == 0) {
+			/* RFC 5321 section 5.1: the implicit MX. */
+			l->status = DNS_OK;
+			dns_list_add(l, domain);
+		}
+		return;
+	}
+	for (n = 0; r->data[n] != NULL; n++)
+		;
+	names = xcalloc((size_t)n + 1, sizeof(*names));
+	prefs = xcalloc((size_t)n + 1, sizeof(*prefs));
+	for (i = j = 0; i < n; i++) {
+		if (r->len[i] < 3 || dns_unbound_name((const unsigned char *)
+		    r->data[i] + 2, (size_t)r->len[i] - 2, name,
+		    sizeof(name)) == -1 || strcmp(name, ".") == 0)
+			continue;
+		pref = ((unsigned char *)r->data[i])[0] << 8 |
+		    ((unsigned char *)r->data[i])[1];
+		/* Insertion in preference order. */
+		int k = j;
+		while (k > 0 && prefs[k - 1] > pref) {
+			prefs[k] = prefs[k - 1];
+			names[k] = names[k - 1];
+			k--;
+		}
+		prefs[k] = pref;
+		names[k] = xstrdup(name);
+		j++;
+	}
+	for (i = 0; i < j; i++) {
+		dns_list_add(l, names[i]);
+		free(names[i]);
+	}
+	if (j == 0) {
+		l->status = DNS_NOTFOUND;
+		free(l->why);
+		l->why = xstrdup("null MX or no usable MX name");
+	}
+	free(names);
+	free(prefs);
+	ub_resolve_free(r);
+}
+
+static void
+dns_unbound_addrs(void *impl, const char *name, struct dns_list *l)
+{
+	static const int	 types[] = { T_A, T_AAAA };
+	struct dns_list		 one;
+	struct ub_result	*r;
+	char			 text[INET6_ADDRSTRLEN];
+	size_t			 t;
+	int			 i, af;
+	enum dns_status		 worst = DNS_NOTFOUND;
+
+	for (t = 0; t < 2; t++) {
+		memset(&one, 0, sizeof(one));
+		if (dns_unbound_ask(impl, name, types[t], &one, &r) ==
+		    DNS_OK) {
+			af = types[t] == T_A ? AF_INET : AF_INET6;
+			for (i = 0; r->data[i] != NULL; i++)
+				if (r->len[i] == (af == AF_INET ? 4 : 16) &&
+				    inet_ntop(af, r->data[i], text,
+				    sizeof(text)) != NULL)
+					dns_list_add(l, text);
+			ub_resolve_free(r);
+		} else if (one.status != DNS_NOTFOUND && worst ==
+		    DNS_NOTFOUND) {
+			worst = one.status;
+			free(l->why);
+			l->why = one.why;
+			one.why = NULL;
+		}
+		dns_list_free(&one);
+	}
+	l->status = l->n > 0 ? DNS_OK : worst;
+}
+
+static void
+dns_unbound_free(void *impl)
+{
+	ub_ctx_delete(impl);
+}
+
+const struct dns_ops dns_unbound_ops = {
+	dns_unbound_txt,
+	dns_unbound_mx,
+	dns_unbound_addrs,
+	dns_unbound_free
+};
