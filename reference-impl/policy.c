@@ -43,7 +43,7 @@ struct policy_query {
 	struct policy		*p;
 	struct policy_host	*h;
 	int			 qtype;
-	int			 stage;		/* TLSA: 1 expanded, 2 original */
+	int			 stage;		/* TLSA: 1 expanded, 2 orig. */
 };
 
 static void	policy_mx_done(void *, struct dns_answer *);

@@ -18,7 +18,7 @@
 struct dane_case {
 	const char	*name;
 	int		 u, s, m;
-	int		 depth;		/* certificate hashed: 0 leaf .. 2 root */
+	int		 depth;		/* cert hashed: 0 leaf .. 2 root */
 	int		 corrupt;	/* flip a bit in the association data */
 	const char	*leafname;
 	const char	*base;		/* TLSA base domain (and SNI) */

@@ -18,8 +18,11 @@
 #define I	DNS_INSECURE
 #define B	DNS_BOGUS
 #define E	DNS_ERROR
-#define K311	"3 1 1 abababababababababababababababababababababababababababababababab"
-#define K211	"2 1 1 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+#define H32	"abababababababababababababababab" \
+		"abababababababababababababababab"
+#define K311	"3 1 1 " H32
+#define K211	"2 1 1 cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd" \
+		"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
 #define END	{ NULL, 0, 0, NULL, { NULL } }
 
 struct policy_case {
@@ -157,9 +160,9 @@ static const struct policy_case cases[] = {
 	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
 	    { "mx1.d.test", DNS_T_A, S, "", { "127.0.0.1" } },
 	    { "_25._tcp.mx1.d.test", DNS_T_TLSA, S, "", {
-		"0 1 1 abababababababababababababababababababababababababababababababab",
-		"1 0 1 abababababababababababababababababababababababababababababababab",
-		"3 2 1 abababababababababababababababababababababababababababababababab",
+		"0 1 1 " H32,
+		"1 0 1 " H32,
+		"3 2 1 " H32,
 		"3 1 1 abab",
 		"3 1 255 abab",
 		"3 0 0 0102" } },
@@ -168,7 +171,7 @@ static const struct policy_case cases[] = {
 	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
 	    { "mx1.d.test", DNS_T_A, S, "", { "127.0.0.1" } },
 	    { "_25._tcp.mx1.d.test", DNS_T_TLSA, S, "", {
-		"1 1 1 abababababababababababababababababababababababababababababababab",
+		"1 1 1 " H32,
 		K311, "3 1 2 abab" } },
 	    END }, "ok mx1.d.test=dane@mx1.d.test", NULL },
 	{ "F29 partial coverage: each host on its own", "d.test",
@@ -288,7 +291,7 @@ test_policy_usable_count(void)
 	    { "mx1.d.test", DNS_T_A, S, "", { "127.0.0.1", "127.0.0.2" } },
 	    { "mx1.d.test", DNS_T_AAAA, S, "", { "::1" } },
 	    { "_25._tcp.mx1.d.test", DNS_T_TLSA, S, "", { K311, K211,
-		"0 0 1 abababababababababababababababababababababababababababababababab" } },
+		"0 0 1 " H32 } },
 	    END };
 	struct event_base	*base = event_base_new();
 	struct dns		*dns = mock_dns_new(base, rrs);

@@ -148,3 +148,24 @@ def test_daemon_delivers_and_stops_on_sigterm(sink_factory, refsend_factory):
             proc.kill()
             proc.wait()
     assert [r["message_id"] for r in sink.received()] == ["d1@t"]
+
+
+def test_opportunistic_starttls(sink_factory, refsend_factory, tmp_path):
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=sink.test", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    sink = sink_factory(tls_cert=cert, tls_key=key)
+    rs = refsend_factory(sink.port)
+    rs.submit(["a@sink.test"], msgid="tls1@t")
+    rs.cmd("run")
+    got = sink.received()
+    assert len(got) == 1 and got[0]["tls"] is True
+    s = rs.events_of("session")[0]
+    assert s["tls"] is True and s["authenticated"] is False
+    assert s["mode"] == "may" and s["sni"] == "sink.test"
+    assert s["tls_version"] in ("TLSv1.2", "TLSv1.3")
+    d = rs.events_of("delivered")[0]
+    assert d["tls"] is True and d["dane"] is False

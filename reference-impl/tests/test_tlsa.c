@@ -16,7 +16,8 @@ struct tlsa_case {
 	const char	*text;
 };
 
-#define D32	"abababababababababababababababababababababababababababababababab"
+#define D32	"abababababababababababababababab" \
+		"abababababababababababababababab"
 #define D64	D32 D32
 
 static const struct tlsa_case cases[] = {

@@ -258,8 +258,11 @@ smtp_send(const char *address, int port, const char *helo, const char *from,
 			break;
 		case SMTP_BODY:
 			code = smtp_body(&s, msg);
-			if (code / 100 == 2)
-				ok = 1;
+			if (code / 100 == 2) {
+				ok = code;
+				xasprintf(&res->detail, "smtp address=%s:%d "
+				    "reply=\"%s\"", address, port, s.reply);
+			}
 			break;
 		case SMTP_QUIT:
 			(void)smtp_cmd(&s, "QUIT");
@@ -286,9 +289,7 @@ smtp_send(const char *address, int port, const char *helo, const char *from,
 	}
 	close(s.fd);
 	if (ok) {
-		res->code = code;
-		xasprintf(&res->detail, "smtp address=%s:%d reply=\"%s\"",
-		    address, port, s.reply);
+		res->code = ok;
 		return 0;
 	}
 	return -1;

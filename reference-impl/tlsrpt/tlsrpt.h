@@ -372,13 +372,14 @@ int		 smtp_send(const char *, int, const char *, const char *,
 /* ------------------------------------------------------------------ https */
 
 /*
- * https_post(): POST body (application/tlsrpt+gzip) to url, verifying
- * the server with ca_file (NULL: the system store).  address, if not
+ * https_post(url, ca_file, address, body, len, timeout, code, detail):
+ * POST body (application/tlsrpt+gzip) to url, verifying the server with
+ * ca_file (NULL: the system store).  address, if not
  * NULL, is the numeric address to connect to instead of resolving the
  * URL's host (the name is still verified).  Returns 0 on a 2xx answer;
  * else -1.  *code gets the HTTP status (0: no answer), detail a text.
  */
-int		 https_post(const char *, const char *, int, const char *,
+int		 https_post(const char *, const char *, const char *,
 		    const void *, size_t, int, long *, char **);
 /* Host and port of an https URL into host (>= 256 bytes); -1 if bad. */
 int		 https_url_host(const char *, char *, size_t, int *);
