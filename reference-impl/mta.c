@@ -529,6 +529,10 @@ mta_event(struct bufferevent *bev, short what, void *arg)
 		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
 		    "cannot connect to %s [%s]: %s", s->par.host,
 		    s->par.address, buf);
+	else if (s->state == MTA_STARTTLS && mta_tls_required(s))
+		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		    "%s gave no answer to STARTTLS and TLS is required: %s",
+		    s->par.host, buf);
 	else
 		mta_fail(s, MTA_HOSTFAIL, "smtp", "4.4.2",
 		    "lost connection with %s in state %s: %s", s->par.host,
