@@ -18,6 +18,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -289,7 +291,8 @@ flush_https(const struct config *c, struct dns *dns, const char *url,
 		return DELIVER_FAILED;
 	}
 	memset(&ad, 0, sizeof(ad));
-	if (inet_pton_any(host, tmp))
+	if (inet_pton(AF_INET, host, tmp) == 1 ||
+	    inet_pton(AF_INET6, host, tmp) == 1)
 		dns_list_add(&ad, host);
 	else {
 		dns_addrs(dns, host, &ad);

@@ -87,7 +87,7 @@ sign_message(struct buf *msg, const char *key, const char *selector,
 	}
 	if ((st = sign_headers(dkim, msg->data, sep + 2)) != DKIM_STAT_OK ||
 	    (st = dkim_eoh(dkim)) != DKIM_STAT_OK ||
-	    (st = dkim_body(dkim, (u_char *)(sep + 4),
+	    (st = dkim_body(dkim, (u_char *)(uintptr_t)(sep + 4),
 	    msg->len - (size_t)(sep + 4 - msg->data))) != DKIM_STAT_OK ||
 	    (st = dkim_eom(dkim, NULL)) != DKIM_STAT_OK ||
 	    (st = dkim_getsighdr_d(dkim, strlen(DKIM_SIGNHEADER ": "), &hdr,

@@ -34,7 +34,7 @@ struct smtp_session {
 	enum smtp_state	 state;
 	char		 rbuf[4096];
 	size_t		 rlen;
-	char		 reply[512];	/* last reply's last line */
+	char		 reply[1024];	/* last reply's last line */
 	int		 code;
 };
 

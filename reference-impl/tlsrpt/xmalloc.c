@@ -51,7 +51,7 @@ xreallocarray(void *old, size_t n, size_t size)
 
 	if (size && n > SIZE_MAX / size)
 		fatalx("allocation overflow");
-	if ((p = realloc(old, n * size ? n * size : 1)) == NULL)
+	if ((p = realloc(old, (n * size) != 0 ? n * size : 1)) == NULL)
 		fatalx("out of memory (%zu x %zu bytes)", n, size);
 	return p;
 }

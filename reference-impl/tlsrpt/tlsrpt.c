@@ -1,0 +1,91 @@
+/*
+ * tlsrpt.c -- refsend-tlsrpt: RFC 8460 reports for the reference sender.
+ *
+ *	refsend-tlsrpt -c CONF flush		report everything not yet
+ *						reported, now
+ *	refsend-tlsrpt -c CONF retry [--all]	retry pending deliveries
+ *						that are due (--all: every one)
+ *
+ * Exit status: 0 when the command ran (whatever became of each delivery:
+ * see the log), 1 on a usage, config or state error.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "tlsrpt.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: refsend-tlsrpt -c CONF flush\n"
+	    "       refsend-tlsrpt -c CONF retry [--all]\n");
+	exit(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*conf;
+	struct dns	*dns;
+	const char	*path = NULL;
+	char		 err[512];
+	int		 ch, r, all = 0;
+
+	while ((ch = getopt(argc, argv, "+c:")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (path == NULL || argc < 1)
+		usage();
+	if (strcmp(argv[0], "flush") == 0) {
+		if (argc != 1)
+			usage();
+	} else if (strcmp(argv[0], "retry") == 0) {
+		if (argc == 2 && strcmp(argv[1], "--all") == 0)
+			all = 1;
+		else if (argc != 1)
+			usage();
+	} else
+		usage();
+	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "refsend-tlsrpt: %s\n", err);
+		return 1;
+	}
+	if (mkdir(conf->state_dir, 0755) == -1 && errno != EEXIST) {
+		fprintf(stderr, "refsend-tlsrpt: state_dir %s: %s\n",
+		    conf->state_dir, strerror(errno));
+		config_free(conf);
+		return 1;
+	}
+	if (log_open(conf->log) == -1) {
+		fprintf(stderr, "refsend-tlsrpt: log %s: cannot open\n",
+		    conf->log);
+		config_free(conf);
+		return 1;
+	}
+	dns = dns_new(conf);
+	if (strcmp(argv[0], "flush") == 0)
+		r = flush_run(conf, dns, time(NULL));
+	else
+		r = retry_run(conf, dns, time(NULL), all);
+	dns_free(dns);
+	log_close();
+	config_free(conf);
+	curl_global_cleanup();
+	return r == 0 ? 0 : 1;
+}
