@@ -33,8 +33,12 @@ PYTEST_DIRS = harness/tests fake-mx/tests reference-impl/tests \
 check-py:
 	@$(PY) ci/pytest_all.py $(PYTEST_DIRS)
 
+# The scenario linter, then flake8 and mypy (Debian's) over the Python code.
+PYCODE = harness/danelab harness/tests bench ci/pytest_all.py
 lint:
 	$(DANELAB) lint
+	$(PY) -m flake8 $(PYCODE)
+	$(PY) -m mypy --ignore-missing-imports --no-error-summary harness/danelab
 
 # The C components and their CUnit tests with ASan+UBSan, then the pytest
 # suite running on those binaries.

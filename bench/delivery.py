@@ -47,7 +47,7 @@ def bench(sender: str, ns: LabNamespace, u: Universe, run: Path,
         a.start(ctx)
         try:
             tune(a, d, n)
-            body = (f"Subject: bench\r\nMessage-ID: <{{}}@bench>\r\n\r\n"
+            body = ("Subject: bench\r\nMessage-ID: <{}@bench>\r\n\r\n"
                     + ("x" * 76 + "\r\n") * 26)
             subs = [Submission("bench", f"{sender}.{n}.{i}@bench",
                                "tester@sender.test", f"user@{domain}",

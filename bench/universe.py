@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
 from danelab.dnsq import query_in  # noqa: E402
+from danelab.labplan import host_address  # noqa: E402
 from danelab.netns import LabNamespace  # noqa: E402
 from danelab.pki import LabPKI, tlsa_rdata  # noqa: E402
 from danelab.pki import CertSpec  # noqa: E402
@@ -29,7 +30,7 @@ def domains(n: int) -> tuple[list[ZoneSpec], float]:
         c = pki.issue(CertSpec(f"d{i}", [f"mx1.{name}".rstrip(".")]))
         out.append(ZoneSpec(name, [
             Record("@", "MX", "10 mx1"),
-            Record("mx1", "A", f"127.{25 + (i - 1) // 250}.{(i - 1) % 250 + 1}.1"),
+            Record("mx1", "A", host_address(i, 1)),
             Record("_25._tcp.mx1", "TLSA", tlsa_rdata(c.cert, 3, 1, 1))],
             denial="nsec3" if i % 2 else "nsec"))
     return out, time.monotonic() - t

@@ -36,8 +36,8 @@ class Progress:
         with self.lock:
             line = f"[{time.monotonic() - self.t0:6.1f}s] {msg}"
             if self.tty:
-                self.s.write("\r\033[K" + line[:shutil.get_terminal_size()
-                                                 .columns - 1])
+                width = shutil.get_terminal_size().columns - 1
+                self.s.write("\r\033[K" + line[:width])
             else:
                 self.s.write(line + "\n")
             self.s.flush()
@@ -90,9 +90,10 @@ def cmd_explain(a: argparse.Namespace) -> int:
     for z in plan.zones:
         if not (z.name == sc.domain or z.name.endswith("." + sc.domain)):
             continue
+        faults = [f.kind + (f":{f.owner}/{f.rtype}" if f.owner else "")
+                  for f in z.faults]
         print(f"  ; zone {z.name} signed={z.signed} ds={z.ds_in_parent} "
-              f"denial={z.denial} faults="
-              f"{[f.kind + (':' + str(f.owner) + '/' + str(f.rtype) if f.owner else '') for f in z.faults]}")
+              f"denial={z.denial} faults={faults}")
         for r in z.records:
             print(f"  {r.owner} {r.rtype} {r.rdata}")
     print("\nMX hosts:")
@@ -139,7 +140,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     errors: list[BaseException] = []
 
     def one(i: int) -> None:
-        say = prog if jobs == 1 else (lambda m: prog(f"group {i + 1}: {m}"))
+        def say(m: str) -> None:
+            prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
             results[i] = LabRun(groups[i], get_adapter(a.sender),
                                 run / f"group{i + 1}", say).execute()
@@ -177,13 +179,13 @@ def cmd_run(a: argparse.Namespace) -> int:
             bad = "; ".join(ch["text"] for ch in c["checks"] if not ch["ok"])
             print(f"{c['verdict'].upper():5} {c['id']} "
                   f"[{c.get('phase', 'first')}]: {bad}")
-        t = c.get("tlsrpt")
-        if t:
-            tl[t["verdict"]] = tl.get(t["verdict"], 0) + 1
-            if t["verdict"] in ("fail", "warn"):
-                bad = "; ".join(ch["text"] for ch in t["checks"]
+        tr = c.get("tlsrpt")
+        if tr:
+            tl[tr["verdict"]] = tl.get(tr["verdict"], 0) + 1
+            if tr["verdict"] in ("fail", "warn"):
+                bad = "; ".join(ch["text"] for ch in tr["checks"]
                                 if not ch["ok"])
-                print(f"{t['verdict'].upper():5} {c['id']} [tlsrpt]: {bad}")
+                print(f"{tr['verdict'].upper():5} {c['id']} [tlsrpt]: {bad}")
     print(f"{len(cases)} result(s): " + ", ".join(
         f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "warn", "info"))
           + ("; TLSRPT: " + ", ".join(f"{n} {v}" for v, n in sorted(
@@ -205,7 +207,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 1 if any(c["verdict"] == "fail" for c in cases) else 0
 
 
-# -- universe up / down / status / shell ---------------------------------------
+# -- universe up / down / status / shell -------------------------------------
 
 def _state_file(run: Path) -> Path:
     return run / "universe.json"
@@ -235,11 +237,11 @@ def cmd_universe(a: argparse.Namespace) -> int:
             ns.close()
             raise
         assert ns.holder
-        state = {"run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
-                 "ns_id": ns.ns_id,
-                 "procs": [{"name": t.name, "pid": t.pid}
-                           for t in ns.sup.procs]}
-        sf.write_text(json.dumps(state, indent=1))
+        up: dict[str, Any] = {
+            "run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
+            "ns_id": ns.ns_id,
+            "procs": [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]}
+        sf.write_text(json.dumps(up, indent=1))
         print(f"universe up: {len(scs)} scenario(s), "
               f"{len(u.built.zones) if u.built else 0} zones, "
               f"{ns.mode} mode, folder {run}\n"

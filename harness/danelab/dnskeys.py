@@ -1,8 +1,9 @@
 """DNSSEC signing keys: generation, DNSKEY/DS records, files for ldns-signzone.
 
 Every zone is signed with one ECDSA P-256 (algorithm 13) combined signing key
-(flags 257).  Keys are made with `cryptography` (microseconds each, no process
-start) and written in the BIND/ldns private-key format that ldns-signzone reads.
+(flags 257).  Keys are made with `cryptography` (microseconds each, no
+process start) and written in the BIND/ldns private-key format that
+ldns-signzone reads.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class ZoneKey:
         return f"K{z}+{ALGORITHM:03d}+{self.tag:05d}"
 
     def write_private(self, folder: Path) -> Path:
-        """Write <base>.private (ldns format); return the path without suffix."""
+        """Write <base>.private (ldns format); return the path without
+        the suffix."""
         d = self.private.private_numbers().private_value.to_bytes(32, "big")
         base = folder / self.basename()
         base.with_name(base.name + ".private").write_text(

@@ -26,7 +26,7 @@ RESOLVER = "127.53.0.53"
 
 @dataclass
 class Answer:
-    rcode: str                      # "NOERROR", "NXDOMAIN", "SERVFAIL", "TIMEOUT"
+    rcode: str                      # NOERROR, NXDOMAIN, SERVFAIL, TIMEOUT
     ad: bool
     answer: list[str] = field(default_factory=list)
     ede: list[tuple[int, str]] = field(default_factory=list)
@@ -71,5 +71,6 @@ def query_in(ns: LabNamespace, name: str, rtype: str,
 
 
 if __name__ == "__main__":
-    a = query(sys.argv[1], sys.argv[2], *(sys.argv[3:4] or [RESOLVER]))
+    a = query(sys.argv[1], sys.argv[2],
+              sys.argv[3] if len(sys.argv) > 3 else RESOLVER)
     print(json.dumps(asdict(a)))

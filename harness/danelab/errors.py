@@ -2,7 +2,7 @@
 
 
 class LabError(Exception):
-    """A problem the user can fix: bad input, a missing tool, a failed daemon."""
+    """A problem the user can fix: bad input, a missing tool, a daemon."""
 
 
 class SpecError(LabError):
@@ -19,4 +19,5 @@ class SpecError(LabError):
 
 
 class DaemonError(LabError):
-    """A daemon failed to start or to become ready; the message names its log."""
+    """A daemon failed to start or to become ready; the message names
+    its log."""

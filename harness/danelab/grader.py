@@ -14,7 +14,7 @@ from typing import Any
 from cryptography import x509
 
 from .adapters.base import SenderOutcome
-from .labplan import HostPlan, LabPlan
+from .labplan import LabPlan
 from .observe import Session
 from .pki import tlsa_data
 from .scenario import Expect, Scenario

@@ -63,7 +63,7 @@ class LabInfra:
             ZoneSpec(SENDER_DOMAIN, [
                 Record(f"{DKIM_SELECTOR}._domainkey", "TXT",
                        txt_rdata(self.dkim_txt()))],
-                where="lab infrastructure"),
+                     where="lab infrastructure"),
         ]
 
     def write(self, folder: Path) -> Path:

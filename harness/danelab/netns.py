@@ -1,11 +1,11 @@
 """The lab namespace: an isolated network + mount namespace.
 
 Inside it there is only `lo` (all of 127.0.0.0/8 usable, ports 25 and 53 free)
-and a private /etc/resolv.conf (bind-mounted, private propagation, so the host's
-/etc is never written).  A holder process keeps the namespace alive; every
-process the lab runs inside is started through `nsenter` into that holder's
-namespaces and tracked by a Supervisor.  close() stops them all, then the
-holder, after which the kernel frees the namespace.
+and a private /etc/resolv.conf (bind-mounted, private propagation, so the
+host's /etc is never written).  A holder process keeps the namespace alive;
+every process the lab runs inside is started through `nsenter` into that
+holder's namespaces and tracked by a Supervisor.  close() stops them all,
+then the holder, after which the kernel frees the namespace.
 
 Two modes:
   root  — `unshare --net --mount` (the usual case: CI runs as root);
@@ -61,7 +61,8 @@ class LabNamespace:
         self.trust_ad = trust_ad
         self.mode = mode or ("root" if os.geteuid() == 0 else "user")
         if self.mode not in ("root", "user"):
-            raise LabError(f"namespace mode must be root or user, not {mode!r}")
+            raise LabError("namespace mode must be root or user, "
+                           f"not {mode!r}")
         self.sup = Supervisor()
         self.holder: Tracked | None = None
         self.ns_id: str | None = None

@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 from .errors import DaemonError
 
@@ -69,22 +69,25 @@ class Supervisor:
               stop_signal: int = signal.SIGTERM,
               stdin: int | None = subprocess.DEVNULL) -> Tracked:
         """Start ARGV as NAME, output to LOG (or discarded); return it."""
-        out = open(log, "ab") if log else subprocess.DEVNULL
+        out: IO[bytes] | None = open(log, "ab") if log else None
         try:
-            p = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=stdin, env=env, start_new_session=True)
+            p = subprocess.Popen(list(argv),
+                                 stdout=out or subprocess.DEVNULL,
+                                 stderr=subprocess.STDOUT, stdin=stdin,
+                                 env=env, start_new_session=True)
         except OSError as e:
             raise DaemonError(f"{name}: cannot start {argv[0]}: {e}") from e
         finally:
-            if log:
-                out.close()  # type: ignore[union-attr]
+            if out:
+                out.close()
         t = Tracked(name, p, log, stop_signal)
         self.procs.append(t)
         return t
 
     def wait_ready(self, t: Tracked, ready: Callable[[], bool],
                    timeout: float = 10.0) -> None:
-        """Wait for READY(); raise DaemonError naming the log if it dies first."""
+        """Wait for READY(); raise DaemonError naming the log if the
+        process dies first or READY() stays false."""
         def check() -> bool:
             if not t.alive():
                 return True

@@ -95,9 +95,9 @@ def sequence_svg(sessions: list[dict[str, Any]]) -> str:
                 rows.append(("sender", host, f"{k.upper()} "
                              f"{e.get('from') or e.get('to')}", "c"))
             elif k == "message":
-                rows.append(("sender", host, f"message "
-                             f"{'over TLS' if e.get('tls') else 'IN CLEARTEXT'}"
-                             f" ({e.get('size')} bytes)",
+                how = "over TLS" if e.get("tls") else "IN CLEARTEXT"
+                rows.append(("sender", host, f"message {how} "
+                             f"({e.get('size')} bytes)",
                              "tls" if e.get("tls") else "err"))
             elif k == "close":
                 rows.append((host, host, f"close: {e.get('reason')}", "r"))

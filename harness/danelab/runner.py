@@ -11,6 +11,7 @@ Every daemon is stopped in a finally block, also on Ctrl-C.
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ def message_for(sc: Scenario, run_id: str) -> Submission:
     rcpt = f"user@{sc.domain.rstrip('.')}"
     body = (f"From: <{SENDER_ADDR}>\r\nTo: <{rcpt}>\r\n"
             f"Subject: danelab {sc.id}\r\nMessage-ID: <{mid}>\r\n"
-            f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}"
+            f"Date: {email.utils.formatdate(usegmt=True)}"
             f"\r\n\r\ndanelab scenario {sc.id}: {sc.title}\r\n")
     return Submission(sc.id, mid, SENDER_ADDR, rcpt, body.encode())
 
@@ -99,7 +100,8 @@ class LabRun:
 
     def execute(self) -> RunResult:
         self.run.mkdir(parents=True, exist_ok=True)
-        run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{int(time.time()*1e3) % 1000:03d}"
+        run_id = time.strftime("%Y%m%dT%H%M%S") + \
+            f"-{int(time.time() * 1e3) % 1000:03d}"
         t0 = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
         plan = make_plan(self.scenarios)
@@ -112,6 +114,7 @@ class LabRun:
             t = time.monotonic()
             uni = Universe(plan.zones, self.run, ns)
             uni.start()
+            assert uni.built
             self.say(f"universe up: {len(uni.built.zones)} zones "
                      f"({uni.timings['build']:.2f} s build)")
             fmx = fakemx.start(ns, plan, self.run)
@@ -195,7 +198,9 @@ class LabRun:
             status = dns[sc.id]["tlsa"]
             mine = [s for s in sess.values()
                     if s.listener.split(":", 1)[0] == sc.id]
-            def deliveries(until: float | None) -> list[tuple[Session, dict[str, Any]]]:
+
+            def deliveries(until: float | None
+                           ) -> list[tuple[Session, dict[str, Any]]]:
                 out = []
                 for s in sess.values():
                     for m in s.messages:

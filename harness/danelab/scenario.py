@@ -408,7 +408,7 @@ def _check_refs(sc: Scenario) -> None:
     for key, e in (("expect", sc.expect), ("expect.after_fix",
                                            sc.expect_after_fix)):
         if e and e.hosts is not None:
-            for h in e.hosts:
-                if h not in names:
+            for hn in e.hosts:
+                if hn not in names:
                     raise SpecError(p, f"{key}.hosts",
-                                    f"no host named {h!r}")
+                                    f"no host named {hn!r}")

@@ -168,15 +168,17 @@ def _sign(bz: BuiltZone, keydir: Path) -> None:
 
 # -- faults -------------------------------------------------------------------
 
-def _rrsig_set(node: dns.node.Node, covered: int) -> dns.rdataset.Rdataset | None:
-    return node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, covered)
+def _rrsig_set(node: dns.node.Node,
+               covered: int) -> dns.rdataset.Rdataset | None:
+    return node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                             dns.rdatatype.RdataType(covered))
 
 
 def _resign(zone: dns.zone.Zone, name: dns.name.Name, rtype: int,
             key: ZoneKey, signer: dns.name.Name, inception: float,
             expiration: float) -> None:
     node = zone.find_node(name)
-    rds = node.find_rdataset(dns.rdataclass.IN, rtype)
+    rds = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.RdataType(rtype))
     rrsig = dns.dnssec.sign((name, rds), key.private, signer,
                             key.dnskey_rdata(),  # type: ignore[arg-type]
                             inception=inception, expiration=expiration)
@@ -193,7 +195,8 @@ def _corrupt_rrsigs(node: dns.node.Node, covered: int) -> None:
     rs = _rrsig_set(node, covered)
     if rs is None:
         return
-    new = dns.rdataset.Rdataset(rs.rdclass, rs.rdtype, covered)
+    new = dns.rdataset.Rdataset(rs.rdclass, rs.rdtype,
+                                dns.rdatatype.RdataType(covered))
     for rd in rs:
         new.add(_corrupt(rd), rs.ttl)  # type: ignore[arg-type]
     node.replace_rdataset(new)

@@ -14,7 +14,8 @@ from danelab.proc import pid_alive
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def danelab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def danelab(*args: str,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ROOT / "bin" / "danelab"), *args],
                           capture_output=True, text=True, timeout=timeout)
 

@@ -33,7 +33,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[LabPKI, Path]:
 
 
 def verify(d: Path, name: str, root: str = "lab-root") -> bool:
-    cp = subprocess.run(["openssl", "verify", "-CAfile", str(d / f"{root}.crt"),
+    cp = subprocess.run(["openssl", "verify", "-CAfile",
+                         str(d / f"{root}.crt"),
                          "-untrusted", str(d / f"{name}.chain.pem"),
                          str(d / f"{name}.crt")], capture_output=True)
     return cp.returncode == 0

@@ -26,7 +26,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("report")
-    scs = select(load_catalog(), ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest",
+    scs = select(load_catalog(), ["a01-secure-dane-ee",
+                                  "d16-dane-ee-wrong-digest",
                                   "e24-no-starttls"])
     r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
     write_json(r, run / "results.json")
