@@ -17,29 +17,6 @@
 
 #include "refsend.h"
 
-static const char *level_names[] = {
-	"dane", "dane-only", "may", "exclude", "static"
-};
-
-const char *
-level_name(enum level l)
-{
-	return level_names[l];
-}
-
-int
-level_parse(const char *s, enum level *l)
-{
-	int	i;
-
-	for (i = 0; i < 4; i++)
-		if (strcmp(s, level_names[i]) == 0) {
-			*l = (enum level)i;
-			return 0;
-		}
-	return -1;
-}
-
 static int
 config_int(const char *v, int min, int max, int *out)
 {

@@ -51,6 +51,29 @@ static void	policy_addr_done(void *, struct dns_answer *);
 static void	policy_tlsa_done(void *, struct dns_answer *);
 static void	policy_finish(struct policy *);
 
+static const char *level_names[] = {
+	"dane", "dane-only", "may", "exclude", "static"
+};
+
+const char *
+level_name(enum level l)
+{
+	return level_names[l];
+}
+
+int
+level_parse(const char *s, enum level *l)
+{
+	int	i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, level_names[i]) == 0) {
+			*l = (enum level)i;
+			return 0;
+		}
+	return -1;
+}
+
 const char *
 host_mode_name(enum host_mode m)
 {

@@ -130,6 +130,8 @@ void		 config_free(struct config *);
 enum level	 config_level(const struct config *, const char *);
 /* The static route for a domain, or NULL.  Owned by the config. */
 const struct route *config_route(const struct config *, const char *);
+/* Level names (in policy.c, part of the library): "dane", "dane-only",
+ * "may", "exclude", "static".  level_parse() returns -1 if unknown. */
 const char	*level_name(enum level);
 int		 level_parse(const char *, enum level *);
 

@@ -5,9 +5,9 @@
  * event for the MX question (the start of an attempt), one "policy" event
  * per MX host (domain, host, TLSA records, mode), one "session" event per
  * connection (host, address, tls, result_type, detail) and, per recipient,
- * "delivered" / "deferred" / "bounced".  A session names its queue id and
- * host but not the domain: it is joined to the latest policy event of the
- * same (queue id, host).
+ * "delivered" / "deferred" / "bounced".  A session is joined to the latest
+ * policy event of the same (queue id, host, domain) -- the domain when the
+ * session names it -- which gives the domain and the TLSA records.
  *
  * What counts (docs/refsend-tlsrpt.md has the table):
  *  - a session with an RFC 8460 result_type: one failure of that type;
@@ -142,14 +142,18 @@ agg_attempt(struct agg *a, const char *qid, const char *domain)
 	return t;
 }
 
+/* domain may be NULL (older refsend sessions do not name it). */
 static struct agg_pol *
-agg_pol_find(struct agg *a, const char *qid, const char *host)
+agg_pol_find(struct agg *a, const char *qid, const char *host,
+    const char *domain)
 {
 	size_t	i;
 
 	for (i = a->npols; i-- > 0;)
 		if (strcmp(a->pols[i].qid, qid) == 0 &&
-		    strcasecmp(a->pols[i].host, host) == 0)
+		    strcasecmp(a->pols[i].host, host) == 0 &&
+		    (domain == NULL || strcasecmp(a->pols[i].domain,
+		    domain) == 0))
 			return &a->pols[i];
 	return NULL;
 }
@@ -317,7 +321,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		a->skipped++;
 		return;
 	}
-	if ((pol = agg_pol_find(a, qid, host)) != NULL)
+	if ((pol = agg_pol_find(a, qid, host, domain)) != NULL)
 		agg_pol_clear(pol);
 	else {
 		a->pols = xreallocarray(a->pols, a->npols + 1,
@@ -379,7 +383,8 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	int		 tls;
 
 	if (qid == NULL || host == NULL ||
-	    (pol = agg_pol_find(a, qid, host)) == NULL) {
+	    (pol = agg_pol_find(a, qid, host, agg_str(o, "domain"))) ==
+	    NULL) {
 		a->skipped++;
 		return;
 	}
