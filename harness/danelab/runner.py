@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,48 @@ def _probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
     return out
 
 
+class Ticker:
+    """While a queue pass runs, say every second how far fake-mx has seen
+    it get (sessions and messages), read from its event log."""
+
+    def __init__(self, run: Path, label: str, total: int,
+                 say: Callable[[str], None]) -> None:
+        self.path = run / "fakemx-events.jsonl"
+        self.label, self.total, self.say = label, total, say
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.pos = 0
+        self.sessions = self.messages = 0
+
+    def __enter__(self) -> "Ticker":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        t0 = time.monotonic()
+        while not self.stop.wait(1.0):
+            try:
+                with self.path.open("rb") as f:
+                    f.seek(self.pos)
+                    chunk = f.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n") + 1
+            self.pos += end
+            for line in chunk[:end].splitlines():
+                if b'"event":"connect"' in line.replace(b" ", b""):
+                    self.sessions += 1
+                elif b'"event":"message"' in line.replace(b" ", b""):
+                    self.messages += 1
+            self.say(f"{self.label}: {time.monotonic() - t0:.0f} s, "
+                     f"{self.sessions} SMTP session(s), {self.messages} "
+                     f"message(s) received of {self.total} submitted")
+
+
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
                  run_dir: Path, progress: Callable[[str], None] | None = None
@@ -137,7 +180,8 @@ class LabRun:
                 self.adapter.submit(subs)
                 self.say(f"submitted {len(subs)} messages to "
                          f"{self.adapter.name}; queue pass 1")
-                self.adapter.run_queue()
+                with Ticker(self.run, "pass 1", len(subs), self.say):
+                    self.adapter.run_queue()
                 first = self.adapter.outcomes()
                 self._t("pass1", t)
                 second: dict[str, SenderOutcome] = {}
@@ -149,7 +193,8 @@ class LabRun:
                                       pki=plan.pki)
                     uni.rebuild(plan2.zones)
                     self.adapter.reload()
-                    self.adapter.run_queue()
+                    with Ticker(self.run, "pass 2", len(subs), self.say):
+                        self.adapter.run_queue()
                     second = self.adapter.outcomes()
                     self._t("pass2", t)
                 t = time.monotonic()
