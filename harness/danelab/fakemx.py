@@ -93,6 +93,13 @@ def write_config(plan: LabPlan, run: Path) -> Path:
     spool.mkdir(parents=True, exist_ok=True)
     listeners = [listener_config(hp, plan) for hp in plan.hosts.values()
                  if hp.decl.listen]
+    for hp in plan.hosts.values():
+        if hp.decl.listen and hp.address6 and hp.cert6:
+            v6 = listener_config(hp, plan)
+            v6["name"], v6["address"] = hp.listener6, hp.address6
+            v6["tls"]["certs"][0] = {"chain": str(hp.cert6.chain_file),
+                                     "key": str(hp.cert6.key_file)}
+            listeners.append(v6)
     listeners.append(sink_config(plan))
     cfg = {"events": str(run / "fakemx-events.jsonl"), "spool": str(spool),
            "timeouts": {"command_ms": 20000, "data_ms": 30000,
@@ -103,7 +110,16 @@ def write_config(plan: LabPlan, run: Path) -> Path:
     return p
 
 
+def add_ipv6_addresses(ns: LabNamespace, plan: LabPlan) -> None:
+    """Put every IPv6 host address of the plan on the namespace's lo."""
+    for hp in plan.hosts.values():
+        if hp.address6:
+            ns.run(["ip", "-6", "addr", "add", f"{hp.address6}/128", "dev",
+                    "lo", "nodad"], check=True)
+
+
 def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
+    add_ipv6_addresses(ns, plan)
     conf = write_config(plan, run)
     pidfile = run / "fakemx.pid"
     pidfile.unlink(missing_ok=True)

@@ -30,6 +30,12 @@ class HostPlan:
     tlsa: list[str]
     tlsa_owner: str
     decl: HostDecl
+    address6: str | None = None
+    cert6: Issued | None = None
+
+    @property
+    def listener6(self) -> str:
+        return self.listener + "~v6"
 
 
 @dataclass
@@ -49,6 +55,11 @@ class LabPlan:
 def host_address(s_index: int, h_index: int) -> str:
     block, s = divmod(s_index - 1, 250)
     return f"127.{25 + block}.{s + 1}.{h_index}"
+
+
+def host_address6(s_index: int, h_index: int) -> str:
+    """The IPv6 twin of host_address: fd25::S:H (on the lab's lo)."""
+    return f"fd25::{s_index:x}:{h_index:x}"
 
 
 def _cert_id(sc: Scenario, name: str) -> str:
@@ -134,6 +145,9 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
             apex.records.append(Record("@", "MX", f"{h.mx} {fq}"))
         if h.address:
             z.records.append(Record(fq, "A", addrs[h.name]))
+            if h.ipv6:
+                z.records.append(Record(fq, "AAAA",
+                                        host_address6(s_index, k + 1)))
         hp = plan.hosts[(sc.id, h.name)]
         if h.tlsa:
             owner = sc.fqdn(h.tlsa_owner) if h.tlsa_owner \
@@ -172,6 +186,12 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
                 else f"_25._tcp.{fq}"
             hp = HostPlan(sc.id, h.name, fq, host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
+            if h.ipv6:
+                hp.address6 = host_address6(s_index, k + 1)
+                hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \
+                    if h.cert_v6 else own
+                plan.by_address[hp.address6] = hp
+                plan.by_listener[hp.listener6] = hp
             plan.hosts[(sc.id, h.name)] = hp
             plan.by_address[hp.address] = hp
             plan.by_listener[hp.listener] = hp

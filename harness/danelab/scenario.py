@@ -83,6 +83,8 @@ class HostDecl:
     mode: str = "server"
     relay_to: str | None = None
     listen: bool = True
+    ipv6: bool = False              # also an AAAA record and a v6 listener
+    cert_v6: str | None = None      # the certificate the v6 listener shows
 
 
 @dataclass
@@ -261,6 +263,10 @@ def _host(f: _Fields) -> HostDecl:
     if h.mode == "strip-relay" and not h.relay_to:
         raise f.err("relay_to", "a strip-relay needs relay_to (a host name)")
     h.listen = f.get("listen", bool, True)
+    h.ipv6 = f.get("ipv6", bool, False)
+    h.cert_v6 = f.get("cert_v6", str)
+    if h.cert_v6 and not h.ipv6:
+        raise f.err("cert_v6", "needs ipv6 = true")
     if h.mx is not None and not 0 <= h.mx <= 65535:
         raise f.err("mx", f"{h.mx}: a preference is 0..65535")
     f.finish()
@@ -381,9 +387,10 @@ def _check_refs(sc: Scenario) -> None:
     if len(set(zones)) != len(zones):
         raise SpecError(p, "zone", "two zones have the same name")
     for i, h in enumerate(sc.hosts):
-        if h.cert and h.cert not in certs:
-            raise SpecError(p, f"host[{i}].cert", f"no [[cert]] named "
-                            f"{h.cert!r}")
+        for key, cn in (("cert", h.cert), ("cert_v6", h.cert_v6)):
+            if cn and cn not in certs:
+                raise SpecError(p, f"host[{i}].{key}", f"no [[cert]] named "
+                                f"{cn!r}")
         for k, v in h.sni_certs.items():
             if v not in certs:
                 raise SpecError(p, f"host[{i}].sni_certs.{k}",
