@@ -159,7 +159,8 @@ class LabRun:
             uni.start()
             assert uni.built
             self.say(f"universe up: {len(uni.built.zones)} zones "
-                     f"({uni.timings['build']:.2f} s build)")
+                     f"({uni.timings['build']:.2f} s build), lab namespace "
+                     f"in {ns.mode} mode")
             fmx = fakemx.start(ns, plan, self.run)
             https = fakemx.start_https_sink(ns, plan, self.run)
             self._t("universe", t)
