@@ -153,6 +153,7 @@ class LabRun:
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
         boundary = None
         reported = False
+        report_error: str | None = None
         with LabNamespace(self.run / "ns") as ns:
             t = time.monotonic()
             uni = Universe(plan.zones, self.run, ns)
@@ -199,7 +200,13 @@ class LabRun:
                     second = self.adapter.outcomes()
                     self._t("pass2", t)
                 t = time.monotonic()
-                reported = self.adapter.flush_reports()
+                try:
+                    reported = self.adapter.flush_reports()
+                except LabError as e:
+                    # The delivery results still count; every TLSRPT grade
+                    # of this run then fails with this reason.
+                    reported, report_error = True, str(e)
+                    self.say(f"TLSRPT reporting failed: {e}")
                 self._t("tlsrpt", t)
                 if not reported:
                     self.say(f"{self.adapter.name} sends no TLSRPT "
@@ -212,13 +219,13 @@ class LabRun:
         sess = sessions(fakemx.read_events(self.run))
         grades = self._grade(plan, sess, subs, first, second, dns, boundary)
         if reported:
-            self._grade_tlsrpt(plan, sess, grades)
+            self._grade_tlsrpt(plan, sess, grades, report_error)
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, dns, sess)
 
     def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
-                      grades: list[Grade]) -> None:
+                      grades: list[Grade], error: str | None) -> None:
         received = tlsrpt_grade.collect(self.run, plan, sess)
         loops = tlsrpt_grade.no_loops(received)
         last = {g.scenario: g for g in grades}     # the final phase
@@ -229,6 +236,9 @@ class LabRun:
             if loops:
                 tg.checks.append(("MUST", False, "report delivery was "
                                   f"itself reported: {loops}"))
+                tg.verdict = "fail"
+            if error:
+                tg.checks.append(("MUST", False, f"reporter failed: {error}"))
                 tg.verdict = "fail"
             last[sc.id].tlsrpt = tg.as_dict()
 
