@@ -327,6 +327,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		a->pols = xreallocarray(a->pols, a->npols + 1,
 		    sizeof(*a->pols));
 		pol = &a->pols[a->npols++];
+		memset(pol, 0, sizeof(*pol));
 	}
 	pol->qid = xstrdup(qid);
 	pol->host = xstrdup(host);

@@ -1,0 +1,233 @@
+/*
+ * test_record.c -- the _smtp._tls TXT record parser (RFC 8460 section 3)
+ * and the choice among several TXT records, table-driven.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tests.h"
+
+struct record_case {
+	const char	*txt;
+	int		 ok;		/* 1: parses */
+	const char	*rua[4];	/* expected URIs */
+};
+
+static const struct record_case record_cases[] = {
+	/* The RFC's own examples. */
+	{ "v=TLSRPTv1;rua=mailto:reports@example.com", 1,
+	    { "mailto:reports@example.com" } },
+	{ "v=TLSRPTv1; rua=https://reporting.example.com/v1/tlsrpt", 1,
+	    { "https://reporting.example.com/v1/tlsrpt" } },
+	/* Several URIs, whitespace around "," and ";". */
+	{ "v=TLSRPTv1; rua=mailto:a@x.test,https://r.x.test/tlsrpt", 1,
+	    { "mailto:a@x.test", "https://r.x.test/tlsrpt" } },
+	{ "v=TLSRPTv1 ;\trua=mailto:a@x.test , mailto:b@y.test\t;", 1,
+	    { "mailto:a@x.test", "mailto:b@y.test" } },
+	/* A trailing delimiter is allowed ([field-delim]). */
+	{ "v=TLSRPTv1;rua=mailto:a@x.test;", 1, { "mailto:a@x.test" } },
+	{ "v=TLSRPTv1;rua=mailto:a@x.test ; ", 1, { "mailto:a@x.test" } },
+	/* Extensions are parsed and ignored, before or after rua. */
+	{ "v=TLSRPTv1; ext=foo; rua=mailto:a@x.test", 1,
+	    { "mailto:a@x.test" } },
+	{ "v=TLSRPTv1; rua=mailto:a@x.test; x_y-z.1=a:b/c", 1,
+	    { "mailto:a@x.test" } },
+	/* mailto with hfields and percent-escapes. */
+	{ "v=TLSRPTv1; rua=mailto:tls%2Brpt@x.test?subject=hi", 1,
+	    { "mailto:tls%2Brpt@x.test?subject=hi" } },
+	{ "v=TLSRPTv1; rua=https://[::1]:8443/r", 1,
+	    { "https://[::1]:8443/r" } },
+	/* Malformed. */
+	{ "v=TLSRPTv1", 0, { NULL } },			/* no field */
+	{ "v=TLSRPTv1;", 0, { NULL } },
+	{ "v=TLSRPTv1; ext=1", 0, { NULL } },		/* no rua */
+	{ "v=TLSRPTv1; rua=", 0, { NULL } },		/* empty rua */
+	{ "v=TLSRPTv1; rua= ", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:a@x.test,", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:a@x.test; rua=mailto:b@x.test", 0,
+	    { NULL } },					/* second rua */
+	{ "v=TLSRPTv1; rua=http://r.x.test/", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=ftp://r.x.test/", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:no-at-sign", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:a@x.test mailto:b@x.test", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=https://", 0, { NULL } },
+	{ "v=TLSRPTv1; rua=mailto:a%zz@x.test", 0, { NULL } },
+	{ "v=TLSRPTv1; RUA=mailto:a@x.test", 0, { NULL } },	/* case */
+	{ "v=TLSRPTv1; =x; rua=mailto:a@x.test", 0, { NULL } },
+	{ "v=TLSRPTv1; ext=a=b; rua=mailto:a@x.test", 0, { NULL } },
+	{ "v=TLSRPTv1; ext; rua=mailto:a@x.test", 0, { NULL } },
+	{ "v=TLSRPTv1 rua=mailto:a@x.test", 0, { NULL } },
+	/* v= not first, or not exactly v=TLSRPTv1. */
+	{ "rua=mailto:a@x.test; v=TLSRPTv1", 0, { NULL } },
+	{ " v=TLSRPTv1; rua=mailto:a@x.test", 0, { NULL } },
+	{ "v=tlsrptv1; rua=mailto:a@x.test", 0, { NULL } },
+	{ "v=TLSRPTv2; rua=mailto:a@x.test", 0, { NULL } },
+	{ "rua=mailto:a@x.test", 0, { NULL } },
+	{ NULL, 0, { NULL } }
+};
+
+static void
+test_record_parse(void)
+{
+	const struct record_case	*c;
+	struct record			 rec;
+	char				 err[256], msg[512];
+	size_t				 i, n;
+	int				 r;
+
+	for (c = record_cases; c->txt != NULL; c++) {
+		r = record_parse(c->txt, &rec, err, sizeof(err));
+		snprintf(msg, sizeof(msg), "%s -> %s", c->txt, r == 0 ? "ok" :
+		    err);
+		CU_ASSERT_EQUAL_FATAL(r == 0, c->ok);
+		if (r != 0) {
+			CU_ASSERT_EQUAL(rec.nrua, 0);
+			continue;
+		}
+		for (n = 0; c->rua[n] != NULL; n++)
+			;
+		CU_ASSERT_EQUAL(rec.nrua, n);
+		for (i = 0; i < n && i < rec.nrua; i++)
+			CU_ASSERT_STRING_EQUAL(rec.rua[i], c->rua[i]);
+		record_clear(&rec);
+		(void)msg;
+	}
+}
+
+struct select_case {
+	const char		*txts[4];
+	enum record_verdict	 verdict;
+	size_t			 nrua;
+};
+
+static const struct select_case select_cases[] = {
+	{ { "v=TLSRPTv1; rua=mailto:a@x.test", NULL }, RECORD_OK, 1 },
+	/* Other TXT records beside ours are discarded. */
+	{ { "v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@x.test,"
+	    "mailto:b@x.test", "hello", NULL }, RECORD_OK, 2 },
+	{ { "v=spf1 -all", NULL }, RECORD_NONE, 0 },
+	{ { NULL }, RECORD_NONE, 0 },
+	/* "v=TLSRPTv10" does not begin with v=TLSRPTv1 (then ";"). */
+	{ { "v=TLSRPTv10; rua=mailto:a@x.test", NULL }, RECORD_NONE, 0 },
+	/* Two of ours: no reporting, even if one is malformed. */
+	{ { "v=TLSRPTv1; rua=mailto:a@x.test",
+	    "v=TLSRPTv1; rua=mailto:b@x.test", NULL }, RECORD_SEVERAL, 0 },
+	{ { "v=TLSRPTv1; rua=mailto:a@x.test", "v=TLSRPTv1;", NULL },
+	    RECORD_SEVERAL, 0 },
+	{ { "v=TLSRPTv1; rua=gopher://x", NULL }, RECORD_MALFORMED, 0 },
+	{ { "v=TLSRPTv1", "other", NULL }, RECORD_MALFORMED, 0 },
+	{ { NULL }, RECORD_OK, 99 }
+};
+
+static void
+test_record_select(void)
+{
+	const struct select_case	*c;
+	struct record			 rec;
+	char				 err[256];
+	size_t				 n;
+	enum record_verdict		 v;
+
+	for (c = select_cases; c->nrua != 99; c++) {
+		for (n = 0; c->txts[n] != NULL; n++)
+			;
+		v = record_select((char *const *)(uintptr_t)c->txts, n, &rec,
+		    err, sizeof(err));
+		CU_ASSERT_EQUAL(v, c->verdict);
+		CU_ASSERT_EQUAL(rec.nrua, c->nrua);
+		record_clear(&rec);
+	}
+	CU_ASSERT_STRING_EQUAL(record_verdict_name(RECORD_SEVERAL),
+	    "several-records");
+}
+
+struct mailto_case {
+	const char	*uri;
+	const char	*addr;		/* NULL: refused */
+};
+
+static const struct mailto_case mailto_cases[] = {
+	{ "mailto:a@x.test", "a@x.test" },
+	{ "MAILTO:a@x.test", "a@x.test" },
+	{ "mailto:tls%2Brpt@x.test?subject=x", "tls+rpt@x.test" },
+	{ "mailto:a@x.test,b@y.test", NULL },
+	{ "mailto:a%2C@x.test", NULL },
+	{ "mailto:a%0d%0aRCPT@x.test", NULL },
+	{ "mailto:<a@x.test>", NULL },
+	{ "mailto:@x.test", NULL },
+	{ "mailto:a@", NULL },
+	{ "mailto:a@b@c", NULL },
+	{ "https://x.test/", NULL },
+	{ NULL, NULL }
+};
+
+static void
+test_record_mailto(void)
+{
+	const struct mailto_case	*c;
+	char				*a;
+
+	for (c = mailto_cases; c->uri != NULL; c++) {
+		a = mime_mailto_addr(c->uri);
+		if (c->addr == NULL) {
+			CU_ASSERT_PTR_NULL(a);
+		} else {
+			CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+			CU_ASSERT_STRING_EQUAL(a, c->addr);
+		}
+		free(a);
+	}
+}
+
+struct url_case {
+	const char	*url;
+	const char	*host;		/* NULL: refused */
+	int		 port;
+};
+
+static const struct url_case url_cases[] = {
+	{ "https://r.x.test/v1/tlsrpt", "r.x.test", 443 },
+	{ "https://r.x.test:8443/", "r.x.test", 8443 },
+	{ "https://r.x.test", "r.x.test", 443 },
+	{ "https://[::1]:9/", "::1", 9 },
+	{ "https://127.0.0.1:4443?x", "127.0.0.1", 4443 },
+	{ "https://u@r.x.test/", NULL, 0 },
+	{ "https://r.x.test:0/", NULL, 0 },
+	{ "https://r.x.test:99999/", NULL, 0 },
+	{ "https://r.x.test:/", NULL, 0 },
+	{ "https:///", NULL, 0 },
+	{ "http://r.x.test/", NULL, 0 },
+	{ NULL, NULL, 0 }
+};
+
+static void
+test_record_https_url(void)
+{
+	const struct url_case	*c;
+	char			 host[256];
+	int			 port, r;
+
+	for (c = url_cases; c->url != NULL; c++) {
+		r = https_url_host(c->url, host, sizeof(host), &port);
+		if (c->host == NULL) {
+			CU_ASSERT_EQUAL(r, -1);
+		} else {
+			CU_ASSERT_EQUAL_FATAL(r, 0);
+			CU_ASSERT_STRING_EQUAL(host, c->host);
+			CU_ASSERT_EQUAL(port, c->port);
+		}
+	}
+}
+
+void
+tests_record(void)
+{
+	CU_pSuite	s;
+
+	s = CU_add_suite("record", NULL, NULL);
+	CU_add_test(s, "parse (RFC 8460 section 3)", test_record_parse);
+	CU_add_test(s, "select among TXT records", test_record_select);
+	CU_add_test(s, "mailto: address", test_record_mailto);
+	CU_add_test(s, "https: host and port", test_record_https_url);
+}
