@@ -167,7 +167,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         write_json(r, f)
         files.append(f)
     out = Path(a.report) if a.report else run / "report"
-    cases = write_reports(files, out)
+    cases = sorted(write_reports(files, out),
+                   key=lambda c: (c["id"], c.get("phase", "first")))
     merged = {"sender": a.sender, "cases": cases}
     (out / "results.json").write_text(json.dumps(merged, indent=1))
     prog.done()

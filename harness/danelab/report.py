@@ -136,7 +136,7 @@ def sequence_svg(sessions: list[dict[str, Any]]) -> str:
 def write_html(cases: list[dict[str, Any]], path: Path,
                title: str = "danelab conformance report") -> None:
     senders = list(dict.fromkeys(c["sender"] for c in cases))
-    ids: list[str] = list(dict.fromkeys(
+    ids: list[str] = sorted(dict.fromkeys(
         c["id"] + ("" if c.get("phase", "first") == "first"
                    else f" [{c['phase']}]") for c in cases))
     cell: dict[tuple[str, str], dict[str, Any]] = {}
