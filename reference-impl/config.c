@@ -121,6 +121,7 @@ config_set(struct config *c, const char *k, char *v, char *err, size_t errlen)
 	INT(max_attempts, 1, 1000)
 	INT(max_parallel, 1, 10000)
 	INT(daemon_interval, 1, 3600)
+	INT(dns_timeout, 1, 3600)
 #undef STR
 #undef INT
 	if (strcmp(k, "retry_schedule") == 0) {
@@ -223,6 +224,7 @@ config_load(const char *path, char *err, size_t errlen)
 	c->default_policy = LEVEL_DANE;
 	c->half_dane = 1;
 	c->daemon_interval = 1;
+	c->dns_timeout = 30;
 	config_retry(c, "60,300,900,3600");
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		lineno++;

@@ -21,13 +21,17 @@ struct dns_unbound {
 	struct ub_ctx		*ctx;
 	struct event		*ev;
 	struct event_base	*base;
+	int			 timeout;	/* seconds per query */
 };
 
 struct dns_query {
-	dns_cb	 cb;
-	void	*arg;
-	char	*qname;
-	int	 qtype;
+	struct dns_unbound	*u;
+	dns_cb			 cb;
+	void			*arg;
+	char			*qname;
+	int			 qtype;
+	int			 id;		/* libunbound's async id */
+	struct event		*timer;
 };
 
 static void
@@ -73,6 +77,34 @@ dns_unbound_done(void *arg, int err, struct ub_result *r)
 	}
 	if (r)
 		ub_resolve_free(r);
+	if (q->timer != NULL)
+		event_free(q->timer);
+	q->cb(q->arg, a);
+	free(q->qname);
+	free(q);
+}
+
+/*
+ * A query that takes longer than dns_timeout is cancelled and answered
+ * with an error (indeterminate: never a downgrade).  If libunbound can no
+ * longer cancel it, its real answer is on the way and is used instead.
+ */
+static void
+dns_unbound_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query	*q = arg;
+	struct dns_answer	*a;
+
+	(void)fd;
+	(void)what;
+	if (ub_cancel(q->u->ctx, q->id) != 0)
+		return;
+	event_free(q->timer);
+	q->timer = NULL;
+	a = dns_answer_new(q->qname, q->qtype);
+	a->status = DNS_ERROR;
+	a->rcode = 2;
+	xasprintf(&a->why_bogus, "timeout after %d s", q->u->timeout);
 	q->cb(q->arg, a);
 	free(q->qname);
 	free(q);
@@ -105,13 +137,21 @@ dns_unbound_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb,
 	struct dns_query	*q;
 	int			 r;
 
+	struct timeval		 tv = { u->timeout, 0 };
+
 	q = xcalloc(1, sizeof(*q));
+	q->u = u;
 	q->cb = cb;
 	q->arg = arg;
 	q->qname = xstrdup(qname);
 	q->qtype = qtype;
 	r = ub_resolve_async(u->ctx, qname, qtype, 1, q, dns_unbound_done,
-	    NULL);
+	    &q->id);
+	if (r == 0) {
+		q->timer = evtimer_new(u->base, dns_unbound_timeout, q);
+		if (q->timer == NULL || evtimer_add(q->timer, &tv) == -1)
+			fatalx("cannot arm a DNS timer");
+	}
 	if (r != 0) {
 		log_warnx("ub_resolve_async %s: %s", qname, ub_strerror(r));
 		if (event_base_once(u->base, -1, EV_TIMEOUT,
@@ -139,7 +179,7 @@ static const struct dns_ops dns_unbound_ops = {
 
 struct dns *
 dns_unbound_new(struct event_base *base, const char *resolver,
-    const char *trust_anchor, char *err, size_t errlen)
+    const char *trust_anchor, int timeout, char *err, size_t errlen)
 {
 	struct dns_unbound	*u;
 	struct dns		*d;
@@ -147,6 +187,7 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 
 	u = xcalloc(1, sizeof(*u));
 	u->base = base;
+	u->timeout = timeout > 0 ? timeout : 30;
 	if ((u->ctx = ub_ctx_create()) == NULL) {
 		snprintf(err, errlen, "ub_ctx_create failed");
 		free(u);

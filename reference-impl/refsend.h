@@ -117,6 +117,7 @@ struct config {
 	size_t			 nroutes;
 	int			 half_dane;
 	int			 daemon_interval;
+	int			 dns_timeout;
 };
 
 /*
@@ -204,11 +205,13 @@ int		 dns_valid_hostname(const char *);
 /*
  * dns_unbound_new(): the libunbound implementation, integrated into the
  * event base (ub_fd watched for reading).  resolver: address to forward
- * to (NULL: /etc/resolv.conf); trust_anchor: a DS/DNSKEY file.  Returns
- * NULL with a message in err on failure.  Free with dns_free().
+ * to (NULL: /etc/resolv.conf); trust_anchor: a DS/DNSKEY file; timeout:
+ * seconds after which a query is answered DNS_ERROR.  Returns NULL with a
+ * message in err on failure.  Free with dns_free() (pending callbacks are
+ * then never called).
  */
 struct dns	*dns_unbound_new(struct event_base *, const char *,
-		    const char *, char *, size_t);
+		    const char *, int, char *, size_t);
 
 /* ------------------------------------------------------------------- tlsa */
 

@@ -190,7 +190,7 @@ runner_run(struct config *conf, int all, int daemon)
 	if ((r.dctx.ssl_ctx = dane_ctx_new()) == NULL)
 		fatalx("cannot create the TLS context");
 	r.dctx.dns = dns_unbound_new(r.base, conf->resolver,
-	    conf->trust_anchor, err, sizeof(err));
+	    conf->trust_anchor, conf->dns_timeout, err, sizeof(err));
 	if (r.dctx.dns == NULL) {
 		log_warnx("%s", err);
 		SSL_CTX_free(r.dctx.ssl_ctx);

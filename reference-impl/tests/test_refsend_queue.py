@@ -169,3 +169,25 @@ def test_opportunistic_starttls(sink_factory, refsend_factory, tmp_path):
     assert s["tls_version"] in ("TLSv1.2", "TLSv1.3")
     d = rs.events_of("delivered")[0]
     assert d["tls"] is True and d["dane"] is False
+
+
+def test_silent_resolver_defers_within_dns_timeout(refsend_factory,
+                                                   sink_factory):
+    import socket
+    import time
+    sink = sink_factory()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))      # receives queries, never answers
+        port = udp.getsockname()[1]
+        rs = refsend_factory(sink.port, [f"resolver = 127.0.0.1@{port}",
+                                         "dns_timeout = 2"])
+        rs.submit(["user@nodns.test"])
+        t = time.monotonic()
+        cp = rs.cmd("run", timeout=30)
+        took = time.monotonic() - t
+    assert cp.returncode == 0, cp.stderr
+    assert took < 10
+    d = rs.events_of("deferred")
+    assert len(d) == 1 and d[0]["reason"] == "dns-error"
+    assert d[0]["dsn"] == "4.4.3"
+    assert sink.received() == []
