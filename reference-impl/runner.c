@@ -137,28 +137,41 @@ runner_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(r->base, NULL);
 }
 
-/* Remove what a crash left in tmp/ (older than an hour: a concurrent
- * submit may be writing a fresh one). */
+/*
+ * Remove what a crash left behind, older than an hour (a concurrent submit
+ * may be writing a fresh one): files in tmp/, and msg/ files whose
+ * envelope never arrived (a submit killed before it said "queued").
+ */
 static void
-runner_clean_tmp(const char *dir)
+runner_clean(const char *dir)
 {
 	char		 path[PATH_MAX], file[PATH_MAX + 256];
+	char		 env[PATH_MAX + 256];
 	struct dirent	*e;
 	struct stat	 st;
 	DIR		*d;
 	time_t		 now = time(NULL);
+	int		 pass;
 
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	if ((d = opendir(path)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+	for (pass = 0; pass < 2; pass++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, pass ? "msg" :
+		    "tmp");
+		if ((d = opendir(path)) == NULL)
 			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if (stat(file, &st) == 0 && st.st_mtime < now - 3600)
-			unlink(file);
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(file, sizeof(file), "%s/%s", path,
+			    e->d_name);
+			snprintf(env, sizeof(env), "%s/env/%s", dir,
+			    e->d_name);
+			if (stat(file, &st) == 0 &&
+			    st.st_mtime < now - 3600 &&
+			    (pass == 0 || access(env, F_OK) == -1))
+				unlink(file);
+		}
+		closedir(d);
 	}
-	closedir(d);
 }
 
 int
@@ -178,7 +191,7 @@ runner_run(struct config *conf, int all, int daemon)
 		    "done", conf->queue_dir);
 		return 0;
 	}
-	runner_clean_tmp(conf->queue_dir);
+	runner_clean(conf->queue_dir);
 	memset(&r, 0, sizeof(r));
 	r.conf = conf;
 	r.all = all;

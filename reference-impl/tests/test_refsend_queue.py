@@ -191,3 +191,25 @@ def test_silent_resolver_defers_within_dns_timeout(refsend_factory,
     assert len(d) == 1 and d[0]["reason"] == "dns-error"
     assert d[0]["dsn"] == "4.4.3"
     assert sink.received() == []
+
+
+def test_crash_leftovers_are_cleaned(sink_factory, refsend_factory):
+    import os
+    import time
+    sink = sink_factory()
+    rs = refsend_factory(sink.port)
+    qid = rs.submit(["a@sink.test"], msgid="keep@t")
+    old = time.time() - 7200
+    orphan = rs.queue / "msg" / "orphan-from-a-killed-submit"
+    orphan.write_text("x")
+    half = rs.queue / "tmp" / "half.123.tmp"
+    half.write_text("x")
+    fresh = rs.queue / "tmp" / "fresh.456.tmp"
+    fresh.write_text("x")
+    for p in (orphan, half):
+        os.utime(p, (old, old))
+    os.utime(rs.queue / "msg" / qid, (old, old))   # queued: must stay
+    rs.cmd("run", "--all")
+    assert not orphan.exists() and not half.exists()
+    assert fresh.exists()
+    assert [r["message_id"] for r in sink.received()] == ["keep@t"]
