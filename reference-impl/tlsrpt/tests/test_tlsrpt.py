@@ -1,0 +1,364 @@
+"""End-to-end tests of refsend-tlsrpt: canned refsend events in, RFC 8460
+reports out, by mail (plain SMTP, DKIM-signed) and by HTTPS POST.
+
+Run with: /usr/bin/python3 -m pytest reference-impl/tlsrpt/tests
+"""
+import email
+import email.policy
+import gzip
+import json
+import re
+import time
+
+import dkim
+import pytest
+
+REQUIRED_TOP = {"organization-name", "date-range", "contact-info",
+                "report-id", "policies"}
+REQUIRED_FAILURE = {"result-type", "failed-session-count"}
+RESULT_TYPES = {
+    "starttls-not-supported", "certificate-host-mismatch",
+    "certificate-expired", "certificate-not-trusted", "validation-failure",
+    "tlsa-invalid", "dnssec-invalid", "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"}
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def ev(**kv):
+    return json.dumps(kv) + "\n"
+
+
+def dane_events(domain="a.test", qid="q1", ok=2, bad=1, t=None):
+    """One DANE domain with one MX host: ok good sessions, bad sessions
+    whose TLSA did not match."""
+    t = t or time.time() - 60
+    host = f"mx1.{domain}"
+    out = [ev(ts=t, event="dns", queue_id=qid, qname=domain, qtype="MX",
+              status="secure"),
+           ev(ts=t, event="policy", queue_id=qid, domain=domain, host=host,
+              level="dane", tlsa=["3 1 1 " + "ab" * 32, "2 1 1 " + "cd" * 32],
+              usable=2, mode="dane")]
+    for i in range(ok):
+        out.append(ev(ts=t + 1, event="session", queue_id=qid, domain=domain,
+                      host=host, address="127.25.1.1", tls=True,
+                      authenticated=True, result_type=None, mode="dane",
+                      outcome="ok"))
+    for i in range(bad):
+        out.append(ev(ts=t + 2, event="session", queue_id=qid, domain=domain,
+                      host=host, address="127.25.1.1", tls=True,
+                      authenticated=False, result_type="validation-failure",
+                      detail="DANE verification failed: no TLSA record matched",
+                      mode="dane", reason="validation-failure",
+                      state="ehlo-tls"))
+    return "".join(out)
+
+
+def check_report(rep, domain):
+    assert REQUIRED_TOP <= set(rep)
+    assert RFC3339.match(rep["date-range"]["start-datetime"])
+    assert RFC3339.match(rep["date-range"]["end-datetime"])
+    assert rep["date-range"]["start-datetime"] <= \
+        rep["date-range"]["end-datetime"]
+    assert rep["organization-name"] == "danelab reference sender"
+    assert rep["contact-info"] == "tlsrpt-contact@sender.test"
+    for p in rep["policies"]:
+        pol = p["policy"]
+        assert pol["policy-type"] in ("tlsa", "sts", "no-policy-found")
+        assert pol["policy-domain"] == domain
+        if "mx-host" in pol:
+            assert isinstance(pol["mx-host"], list)
+        if pol["policy-type"] == "tlsa":
+            for s in pol["policy-string"]:
+                assert re.match(r"^\d+ \d+ \d+ [0-9a-f]+$", s)
+        assert set(p["summary"]) == {"total-successful-session-count",
+                                     "total-failure-session-count"}
+        nfail = 0
+        for f in p.get("failure-details", []):
+            assert REQUIRED_FAILURE <= set(f)
+            assert f["result-type"] in RESULT_TYPES
+            nfail += f["failed-session-count"]
+        assert nfail == p["summary"]["total-failure-session-count"]
+
+
+def test_flush_mailto(reporter, smtp_sink, dkim_key):
+    key_path, key_record = dkim_key
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; "
+                   "rua=mailto:tls-reports@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
+        dkim_selector="s1", dkim_key=key_path)
+    reporter.add_events(dane_events("a.test", ok=2, bad=1))
+    reporter.run("flush")
+
+    assert len(smtp_sink.messages) == 1
+    m = smtp_sink.messages[0]
+    assert m["from"] == "tlsrpt@sender.test"
+    assert m["to"] == ["tls-reports@reports.test"]
+    # Report delivery never asks for TLS.
+    assert not smtp_sink.starttls_asked
+    raw = m["data"]
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    (report_ev,) = reporter.log("report")
+    rid = report_ev["report_id"]
+    assert msg["From"] == "tlsrpt@sender.test"
+    assert msg["To"] == "tls-reports@reports.test"
+    assert msg["TLS-Report-Domain"] == "a.test"
+    assert msg["TLS-Report-Submitter"] == "sender.test"
+    assert re.sub(r"\s+", " ", str(msg["Subject"])) == \
+        f"Report Domain: a.test Submitter: sender.test Report-ID: <{rid}>"
+    assert msg["Message-ID"] == f"<{rid}@sender.test>"
+    assert msg["Date"] is not None and msg["MIME-Version"] == "1.0"
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "tlsrpt"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == \
+        ["text/plain", "application/tlsrpt+gzip"]
+    fname = parts[1].get_filename()
+    assert re.match(r"^sender\.test!a\.test!(\d+)!(\d+)\.json\.gz$", fname)
+    begin, end = map(int, fname[:-len(".json.gz")].split("!")[2:4])
+    rep = json.loads(gzip.decompress(parts[1].get_content()))
+    check_report(rep, "a.test")
+    assert rep["report-id"] == rid
+    (p,) = rep["policies"]
+    assert p["policy"]["policy-type"] == "tlsa"
+    assert p["policy"]["policy-string"] == \
+        sorted(["3 1 1 " + "ab" * 32, "2 1 1 " + "cd" * 32])
+    assert p["policy"]["mx-host"] == ["mx1.a.test"]
+    assert p["summary"] == {"total-successful-session-count": 2,
+                            "total-failure-session-count": 1}
+    (f,) = p["failure-details"]
+    assert f["result-type"] == "validation-failure"
+    assert f["sending-mta-ip"] == "127.0.0.1"
+    assert f["receiving-mx-hostname"] == "mx1.a.test"
+    assert f["receiving-ip"] == "127.25.1.1"
+    assert "additional-information" in f
+    # The file name's timestamps are the report's date range.
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(begin)) == \
+        rep["date-range"]["start-datetime"]
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)) == \
+        rep["date-range"]["end-datetime"]
+    # The kept copy is the same report.
+    kept = json.loads((reporter.state / "reports" / f"{rid}.json")
+                      .read_text())
+    assert kept == rep
+    assert report_ev["sessions_ok"] == 2 and report_ev["sessions_failed"] == 1
+
+    # DKIM by the reporting domain, over the headers that matter.
+    def dnsfunc(name, timeout=5):
+        assert name == b"s1._domainkey.sender.test."
+        return key_record.encode()
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+    sig = msg["DKIM-Signature"]
+    assert "d=sender.test" in sig
+    h = re.search(r"(?:^|;)h=([^;]*)", re.sub(r"\s+", "", sig)).group(1).lower()
+    for name in ("from", "to", "subject", "date", "message-id",
+                 "tls-report-domain", "tls-report-submitter",
+                 "mime-version", "content-type"):
+        assert name in h.split(":")
+    # A tampered report fails verification.
+    assert not dkim.verify(raw.replace(b"Report Domain: a.test",
+                                       b"Report Domain: b.test"),
+                           dnsfunc=dnsfunc)
+
+    (rec,) = reporter.log("record")
+    assert rec["decision"] == "ok" and rec["rua"] == \
+        ["mailto:tls-reports@reports.test"]
+    (d,) = reporter.log("delivery")
+    assert d["status"] == "sent" and d["transport"] == "mailto"
+    assert d["code"] == 250 and d["report_id"] == rid
+
+    # Nothing new: the next flush reports nothing.
+    reporter.run("flush")
+    assert len(smtp_sink.messages) == 1
+    assert len(reporter.log("report")) == 1
+    # New events: a new report from the previous flush on.
+    time.sleep(1.1)
+    reporter.add_events(dane_events("a.test", qid="q2", ok=1, bad=0,
+                                    t=time.time()))
+    reporter.run("flush")
+    assert len(smtp_sink.messages) == 2
+    rep2 = json.loads((reporter.state / "reports" /
+                       (reporter.log("report")[1]["report_id"] + ".json"))
+                      .read_text())
+    assert rep2["date-range"]["start-datetime"] == \
+        rep["date-range"]["end-datetime"]
+    assert rep2["policies"][0]["summary"] == \
+        {"total-successful-session-count": 1,
+         "total-failure-session-count": 0}
+
+
+def test_flush_https(reporter, https_sink, pki):
+    sink = https_sink()
+    url = f"https://reports.example.test:{sink.port}/v1/tlsrpt"
+    reporter.configure(
+        static_txt=f"_smtp._tls.a.test v=TLSRPTv1;rua={url}",
+        static_route="reports.example.test 127.0.0.1",
+        https_ca=pki["ca"])
+    reporter.add_events(dane_events("a.test", ok=1, bad=2))
+    reporter.run("flush")
+    assert len(sink.posts) == 1
+    post = sink.posts[0]
+    assert post["path"] == "/v1/tlsrpt"
+    assert post["headers"]["Content-Type"] == "application/tlsrpt+gzip"
+    rep = json.loads(gzip.decompress(post["body"]))
+    check_report(rep, "a.test")
+    assert rep["policies"][0]["summary"] == \
+        {"total-successful-session-count": 1,
+         "total-failure-session-count": 2}
+    (d,) = reporter.log("delivery")
+    assert (d["status"], d["transport"], d["code"]) == ("sent", "https", 200)
+    assert rep["report-id"] == d["report_id"]
+
+
+def test_https_503_then_200(reporter, https_sink, pki):
+    sink = https_sink(codes=[503])
+    url = f"https://reports.example.test:{sink.port}/r"
+    reporter.configure(
+        static_txt=f"_smtp._tls.a.test v=TLSRPTv1; rua={url}",
+        static_route="reports.example.test 127.0.0.1",
+        https_ca=pki["ca"], retry_schedule="0")
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    (d,) = reporter.log("delivery")
+    assert (d["status"], d["code"]) == ("pending", 503)
+    pending = list((reporter.state / "pending").glob("*.json"))
+    assert len(pending) == 1
+    reporter.run("retry")
+    d = reporter.log("delivery")[-1]
+    assert (d["status"], d["code"], d["attempts"]) == ("sent", 200, 2)
+    assert list((reporter.state / "pending").glob("*")) == []
+    assert [p["answered"] for p in sink.posts] == [503, 200]
+    assert sink.posts[0]["body"] == sink.posts[1]["body"]
+
+
+def test_retry_not_due(reporter, https_sink, pki):
+    sink = https_sink(codes=[500])
+    url = f"https://reports.example.test:{sink.port}/r"
+    reporter.configure(
+        static_txt=f"_smtp._tls.a.test v=TLSRPTv1; rua={url}",
+        static_route="reports.example.test 127.0.0.1",
+        https_ca=pki["ca"], retry_schedule="3600")
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    reporter.run("retry")          # not due: nothing happens
+    assert len(sink.posts) == 1
+    assert len(reporter.log("delivery")) == 1
+    reporter.run("retry", "--all")
+    assert len(sink.posts) == 2
+    assert reporter.log("delivery")[-1]["status"] == "sent"
+
+
+def test_https_untrusted_server(reporter, https_sink, pki):
+    sink = https_sink()
+    url = f"https://reports.example.test:{sink.port}/r"
+    reporter.configure(
+        static_txt=f"_smtp._tls.a.test v=TLSRPTv1; rua={url}",
+        static_route="reports.example.test 127.0.0.1",
+        https_ca=pki["other_ca"])
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    (d,) = reporter.log("delivery")
+    assert d["status"] == "pending" and d["code"] == 0
+    assert "certificate" in d["detail"].lower() or "ssl" in \
+        d["detail"].lower()
+    assert sink.posts == []
+
+
+def test_give_up(reporter, smtp_sink):
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; "
+                   "rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1",
+        smtp_port=1, retry_schedule="60", retry_give_up=0)
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    (d,) = reporter.log("delivery")
+    assert d["status"] == "failed" and "connect" in d["detail"]
+    assert not (reporter.state / "pending").exists() or \
+        list((reporter.state / "pending").iterdir()) == []
+
+
+def test_mailto_and_https_together(reporter, smtp_sink, https_sink, pki):
+    sink = https_sink()
+    url = f"https://reports.example.test:{sink.port}/r"
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1 ; ext=1 ; "
+                   f"rua=mailto:r@reports.test , {url}",
+        static_route=["reports.test 127.0.0.1",
+                      "reports.example.test 127.0.0.1"],
+        smtp_port=smtp_sink.port, https_ca=pki["ca"])
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    assert len(smtp_sink.messages) == 1 and len(sink.posts) == 1
+    assert sorted(d["transport"] for d in reporter.log("delivery")) == \
+        ["https", "mailto"]
+    # One report, sent twice: the same bytes.
+    msg = email.message_from_bytes(smtp_sink.messages[0]["data"],
+                                   policy=email.policy.default)
+    gz = list(msg.iter_parts())[1].get_content()
+    assert gz == sink.posts[0]["body"]
+
+
+@pytest.mark.parametrize("txts,decision", [
+    ([], "no-record"),
+    (["v=spf1 -all"], "no-record"),
+    (["v=TLSRPTv1; rua=mailto:a@reports.test",
+      "v=TLSRPTv1; rua=mailto:b@reports.test"], "several-records"),
+    (["v=TLSRPTv1; rua=ftp://reports.test/"], "malformed"),
+    (["v=TLSRPTv1;"], "malformed"),
+])
+def test_no_reporting(reporter, smtp_sink, txts, decision):
+    reporter.configure(
+        static_txt=[f"_smtp._tls.a.test {t}" for t in txts] or
+        ["_smtp._tls.other.test v=TLSRPTv1; rua=mailto:x@reports.test"],
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
+        resolver="127.0.0.1@1")
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    (rec,) = reporter.log("record")
+    if txts:
+        assert rec["decision"] == decision
+    else:
+        # No static answer: DNS is asked (a dead resolver here).
+        assert rec["decision"] in ("no-record", "dns-error")
+    assert reporter.log("report") == []
+    assert smtp_sink.messages == []
+
+
+def test_insecure_domain_no_policy_found(reporter, smtp_sink):
+    reporter.configure(
+        static_txt="_smtp._tls.b.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port)
+    t = time.time() - 30
+    reporter.add_events(
+        ev(ts=t, event="policy", queue_id="q7", domain="b.test",
+           host="mx.b.test", level="dane", tlsa=[], usable=0, mode="may")
+        + ev(ts=t, event="session", queue_id="q7", host="mx.b.test",
+             address="127.25.2.1", tls=True, result_type=None, mode="may")
+        + ev(ts=t, event="session", queue_id="q7", host="mx.b.test",
+             address="127.25.2.1", tls=False, result_type=None, mode="may",
+             outcome="ok"))
+    reporter.run("flush")
+    msg = email.message_from_bytes(smtp_sink.messages[0]["data"],
+                                   policy=email.policy.default)
+    rep = json.loads(gzip.decompress(list(msg.iter_parts())[1].get_content()))
+    check_report(rep, "b.test")
+    (p,) = rep["policies"]
+    assert p["policy"]["policy-type"] == "no-policy-found"
+    assert "policy-string" not in p["policy"]
+    assert p["summary"] == {"total-successful-session-count": 1,
+                            "total-failure-session-count": 1}
+    assert p["failure-details"][0]["result-type"] == "starttls-not-supported"
+
+
+def test_config_errors(binary, tmp_path):
+    import subprocess
+    conf = tmp_path / "bad.conf"
+    conf.write_text("events = /x\nstate_dir = /y\nreporting_domain = s\n"
+                    "colour = blue\n")
+    r = subprocess.run([str(binary), "-c", str(conf), "flush"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "bad.conf:4: colour: unknown key" in r.stderr
+    r = subprocess.run([str(binary), "-c", str(conf), "frobnicate"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "usage" in r.stderr
