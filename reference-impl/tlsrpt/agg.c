@@ -493,7 +493,9 @@ agg_domain_cmp(const void *x, const void *y)
 struct agg_domain *
 agg_domains(struct agg *a, size_t *n)
 {
-	qsort(a->domains, a->ndomains, sizeof(*a->domains), agg_domain_cmp);
+	if (a->ndomains > 1)
+		qsort(a->domains, a->ndomains, sizeof(*a->domains),
+		    agg_domain_cmp);
 	*n = a->ndomains;
 	return a->domains;
 }

@@ -158,3 +158,18 @@ class Reporter:
 @pytest.fixture
 def reporter(binary, tmp_path):
     return Reporter(binary, tmp_path)
+
+
+@pytest.fixture
+def dns_sink():
+    """Factory: dns_sink(records) -> a started DNSSink."""
+    from sinks import DNSSink
+    sinks = []
+
+    def make(records):
+        s = DNSSink(records)
+        sinks.append(s)
+        return s
+    yield make
+    for s in sinks:
+        s.close()

@@ -130,3 +130,62 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class DNSSink:
+    """A tiny authoritative-looking DNS server on 127.0.0.1 (UDP), for
+    the reporter's libunbound path: answers from records, a dict
+    {(name, type): [rdata text, ...]} (names without the final dot);
+    anything else is NXDOMAIN.  No DNSSEC: answers are insecure."""
+
+    def __init__(self, records):
+        import dns.message
+        import dns.rcode
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+        import dns.rrset
+        self._dns = dns
+        self.records = {(n.lower().rstrip("."), t.upper()): v
+                        for (n, t), v in records.items()}
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _answer(self, wire):
+        dns = self._dns
+        q = dns.message.from_wire(wire)
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        q0 = q.question[0]
+        name = q0.name.to_text().lower().rstrip(".")
+        tname = dns.rdatatype.to_text(q0.rdtype)
+        self.queries.append((name, tname))
+        data = self.records.get((name, tname))
+        if data:
+            rr = dns.rrset.from_text_list(q0.name, 60, "IN", tname, data)
+            r.answer.append(rr)
+        elif not any(n == name for n, _ in self.records):
+            r.set_rcode(dns.rcode.NXDOMAIN)
+        return r.to_wire()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                wire, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            try:
+                self.sock.sendto(self._answer(wire), peer)
+            except Exception:  # a malformed query: no answer
+                pass
+
+    def close(self):
+        self._stop = True
+        self.thread.join()
+        self.sock.close()

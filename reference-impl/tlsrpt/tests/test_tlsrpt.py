@@ -307,20 +307,19 @@ def test_mailto_and_https_together(reporter, smtp_sink, https_sink, pki):
     (["v=TLSRPTv1; rua=ftp://reports.test/"], "malformed"),
     (["v=TLSRPTv1;"], "malformed"),
 ])
-def test_no_reporting(reporter, smtp_sink, txts, decision):
+def test_no_reporting(reporter, smtp_sink, dns_sink, txts, decision):
+    dns = dns_sink({})
     reporter.configure(
         static_txt=[f"_smtp._tls.a.test {t}" for t in txts] or
         ["_smtp._tls.other.test v=TLSRPTv1; rua=mailto:x@reports.test"],
         static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
-        resolver="127.0.0.1@1")
+        resolver=f"127.0.0.1@{dns.port}")
     reporter.add_events(dane_events("a.test"))
     reporter.run("flush")
     (rec,) = reporter.log("record")
-    if txts:
-        assert rec["decision"] == decision
-    else:
-        # No static answer: DNS is asked (a dead resolver here).
-        assert rec["decision"] in ("no-record", "dns-error")
+    assert rec["decision"] == decision
+    # static_txt answers without DNS; otherwise DNS is asked.
+    assert (("_smtp._tls.a.test", "TXT") in dns.queries) == (not txts)
     assert reporter.log("report") == []
     assert smtp_sink.messages == []
 
@@ -362,3 +361,32 @@ def test_config_errors(binary, tmp_path):
     r = subprocess.run([str(binary), "-c", str(conf), "frobnicate"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "usage" in r.stderr
+
+
+def test_through_dns(reporter, smtp_sink, dns_sink):
+    """No static knobs: the TXT record (two character-strings, joined),
+    the rua domain's MX and its address come through libunbound."""
+    dns = dns_sink({
+        ("_smtp._tls.a.test", "TXT"): ['"v=TLSRPTv1; rua=mailto:r@rep" '
+                                       '"orts.test" "; x=1"', '"v=spf1 -all"'],
+        ("reports.test", "MX"): ["10 mx.reports.test."],
+        ("mx.reports.test", "A"): ["127.0.0.1"],
+        ("_smtp._tls.c.test", "TXT"): ['"v=TLSRPTv1; rua=mailto:a@c.test"',
+                                       '"v=TLSRPTv1; rua=mailto:b@c.test"'],
+    })
+    reporter.configure(resolver=f"127.0.0.1@{dns.port}",
+                       smtp_port=smtp_sink.port)
+    reporter.add_events(dane_events("a.test") + dane_events("b.test") +
+                        dane_events("c.test"))
+    reporter.run("flush")
+    recs = {r["policy_domain"]: r for r in reporter.log("record")}
+    assert recs["a.test"]["decision"] == "ok"
+    assert recs["a.test"]["rua"] == ["mailto:r@reports.test"]
+    assert recs["b.test"]["decision"] == "no-record"
+    assert recs["c.test"]["decision"] == "several-records"
+    assert len(smtp_sink.messages) == 1
+    assert smtp_sink.messages[0]["to"] == ["r@reports.test"]
+    assert ("reports.test", "MX") in dns.queries
+    assert ("mx.reports.test", "A") in dns.queries
+    (d,) = reporter.log("delivery")
+    assert d["status"] == "sent"
