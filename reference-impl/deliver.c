@@ -121,7 +121,10 @@ deliver_rcpt_result(struct qrcpt *r, enum rcpt_state st, const char *dsn,
     const char *reason, const char *detail, const char *host)
 {
 	r->done = 1;
-	r->state = st;
+	/* A bounce becomes final only at the end of the attempt, once its
+	 * DSN is written: until then the saved state says pending. */
+	r->bounce = st == RCPT_BOUNCED;
+	r->state = st == RCPT_BOUNCED ? RCPT_PENDING : st;
 	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn ? dsn : "4.0.0");
 	/* A deferral is temporary, whatever a host said on its way out
 	 * (e.g. a 554 banner of one MX among several). */
@@ -204,8 +207,7 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	struct qrcpt		*r;
 	struct mta_rcpt		*mr;
 	char			 buf[16];
-	size_t			 i;
-	int			 saved = 0;
+	size_t			 i, ndelivered = 0;
 
 	switch (res->outcome) {
 	case MTA_HOSTFAIL:
@@ -230,15 +232,7 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 				    NULL, mr->reply, h->name);
 				free(r->reason);
 				r->reason = NULL;
-				deliver_record(dd->job->ctx->conf, m);
-				saved = 1;
-				log_event("delivered", json_pack(
-				    "{s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
-				    "queue_id", m->id, "rcpt", r->addr,
-				    "host", h->name, "address",
-				    h->addrs[dd->addri], "tls", res->tls,
-				    "dane", res->dane.authenticated,
-				    "reply", mr->reply ? mr->reply : ""));
+				ndelivered++;
 			} else if (mr->code / 100 == 5)
 				deliver_rcpt_result(r, RCPT_BOUNCED, buf,
 				    "smtp", mr->reply, h->name);
@@ -247,7 +241,21 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 				    "smtp", mr->reply ? mr->reply :
 				    "no reply", h->name);
 		}
-		(void)saved;
+		if (ndelivered == 0)
+			break;
+		/* Durable first, then told. */
+		deliver_record(dd->job->ctx->conf, m);
+		for (i = 0; i < dd->nmrcpts; i++) {
+			mr = &dd->mrcpts[i];
+			if (!mr->delivered)
+				continue;
+			log_event("delivered", json_pack(
+			    "{s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
+			    "queue_id", m->id, "rcpt", mr->addr,
+			    "host", h->name, "address", h->addrs[dd->addri],
+			    "tls", res->tls, "dane", res->dane.authenticated,
+			    "reply", mr->reply ? mr->reply : ""));
+		}
 		break;
 	}
 	mta_free(s);
@@ -377,6 +385,8 @@ deliver_job_finish(struct deliver_job *job)
 		r = &m->rcpts[i];
 		if (!r->done)
 			continue;
+		if (r->bounce)
+			r->state = RCPT_BOUNCED;
 		if (r->state == RCPT_PENDING &&
 		    m->attempts >= conf->max_attempts) {
 			/* Out of attempts: the last cause, made permanent. */
@@ -439,7 +449,7 @@ deliver_job_finish(struct deliver_job *job)
 	}
 	free(job->domains);
 	for (i = 0; i < m->nrcpts; i++)
-		m->rcpts[i].done = 0;
+		m->rcpts[i].done = m->rcpts[i].bounce = 0;
 	job->done(job->arg, m);
 	free(job);
 }
@@ -469,7 +479,7 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	job->done = done;
 	job->arg = arg;
 	for (i = 0; i < m->nrcpts; i++) {
-		m->rcpts[i].done = 0;
+		m->rcpts[i].done = m->rcpts[i].bounce = 0;
 		if (m->rcpts[i].state != RCPT_PENDING)
 			continue;
 		dom = deliver_domain_of(m->rcpts[i].addr);

@@ -7,9 +7,10 @@
  *     0 ("implicit MX", section 2.2.2).  Secure or insecure is remembered:
  *     DANE applies only below a secure MX RRset (but see half-dane).
  *  2. A and AAAA of every host, in parallel.  A bogus or failed address
- *     lookup makes the host unusable (section 2.2.2), the other hosts are
- *     still tried.  The host's DNSSEC status is secure only when every
- *     address answer is secure.
+ *     family is never used; a host with no usable address is skipped
+ *     (section 2.2.2) and the other hosts are still tried.  The host's
+ *     DNSSEC status is secure only when every answer it is reached by is
+ *     secure.
  *  3. TLSA only where the addresses are secure (section 2.2.2), at
  *     _PORT._tcp of the CNAME-expanded host name first and, when that
  *     name securely has no TLSA RRset, at the original name (section
@@ -366,8 +367,9 @@ policy_addr_done(void *arg, struct dns_answer *a)
 	struct policy_query	*q = arg;
 	struct policy		*p = q->p;
 	struct policy_host	*h = q->h;
-	struct dns_answer	*aa, *a4;
+	struct dns_answer	*aa, *a4, *bad;
 	char			*qname;
+	int			 ok4, ok6;
 
 	policy_dns_event(p, a);
 	if (q->qtype == DNS_T_A)
@@ -380,25 +382,34 @@ policy_addr_done(void *arg, struct dns_answer *a)
 		goto out;
 	a4 = h->ans_a;
 	aa = h->ans_aaaa;
-	if (a4->status == DNS_BOGUS || aa->status == DNS_BOGUS) {
-		h->addr_status = DNS_BOGUS;
-		policy_skip(h, "dnssec-invalid", "4.4.3",
-		    "address records of %s are bogus", h->name);
+	/*
+	 * A bogus or failed address family is never used, but it does not
+	 * spoil the other one: a secure A RRset still gives secure IPv4
+	 * addresses when the AAAA RRset is bogus (section 2.1.1).  The host
+	 * is secure when every answer it is reached by is secure.
+	 */
+	ok4 = a4->status == DNS_SECURE || a4->status == DNS_INSECURE;
+	ok6 = aa->status == DNS_SECURE || aa->status == DNS_INSECURE;
+	if (ok4)
+		policy_add_addrs(h, a4);
+	if (ok6)
+		policy_add_addrs(h, aa);
+	if (h->naddrs == 0 && (!ok4 || !ok6)) {
+		bad = !ok4 ? a4 : aa;
+		h->addr_status = bad->status;
+		if (bad->status == DNS_BOGUS)
+			policy_skip(h, "dnssec-invalid", "4.4.3",
+			    "address records of %s are bogus", h->name);
+		else
+			policy_skip(h, "dns-error", "4.4.3",
+			    "address lookup of %s failed", h->name);
 		goto freeaddr;
 	}
-	if (a4->status == DNS_ERROR || aa->status == DNS_ERROR) {
-		h->addr_status = DNS_ERROR;
-		policy_skip(h, "dns-error", "4.4.3",
-		    "address lookup of %s failed", h->name);
-		goto freeaddr;
-	}
-	h->addr_status = a4->status == DNS_SECURE &&
-	    aa->status == DNS_SECURE ? DNS_SECURE : DNS_INSECURE;
-	policy_add_addrs(h, a4);
-	policy_add_addrs(h, aa);
-	if (a4->canonname)
+	h->addr_status = (!ok4 || a4->status == DNS_SECURE) &&
+	    (!ok6 || aa->status == DNS_SECURE) ? DNS_SECURE : DNS_INSECURE;
+	if (ok4 && a4->canonname)
 		h->canon = xstrdup(a4->canonname);
-	else if (aa->canonname)
+	else if (ok6 && aa->canonname)
 		h->canon = xstrdup(aa->canonname);
 	if (h->naddrs == 0) {
 		policy_skip(h, "no-address", "4.4.4",

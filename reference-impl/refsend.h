@@ -374,6 +374,7 @@ struct qrcpt {
 	char		*reason;	/* last reason, NULL if none */
 	/* per attempt (not stored) */
 	int		 done;
+	int		 bounce;	/* bounce at the end of the attempt */
 	char		*detail;
 	char		*host;
 };

@@ -123,11 +123,25 @@ static const struct policy_case cases[] = {
 	    { "_25._tcp.mx2.d.test", DNS_T_TLSA, S, "", { K311 } },
 	    END }, "ok mx1.d.test=skip:dnssec-invalid "
 	    "mx2.d.test=dane@mx2.d.test", "TLSA _25._tcp.mx1.d.test" },
-	{ "B9 AAAA bogus, A fine: host skipped", "d.test", LEVEL_DANE, 1, {
+	{ "B9 AAAA bogus, A secure: IPv4 only, DANE", "d.test", LEVEL_DANE,
+	    1, {
 	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
 	    { "mx1.d.test", DNS_T_A, S, "", { "127.0.0.1" } },
 	    { "mx1.d.test", DNS_T_AAAA, B, "", { NULL } },
-	    END }, "defer dnssec-invalid 4.4.3", NULL },
+	    { "_25._tcp.mx1.d.test", DNS_T_TLSA, S, "", { K311 } },
+	    END }, "ok mx1.d.test=dane@mx1.d.test", NULL },
+	{ "B9 A bogus, AAAA secure NODATA: no address", "d.test", LEVEL_DANE,
+	    1, {
+	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
+	    { "mx1.d.test", DNS_T_A, B, "", { NULL } },
+	    { "mx1.d.test", DNS_T_AAAA, S, "", { NULL } },
+	    END }, "defer dnssec-invalid 4.4.3", "TLSA _25._tcp.mx1.d.test" },
+	{ "B9 AAAA SERVFAIL, A insecure: IPv4, no DANE", "d.test",
+	    LEVEL_DANE, 1, {
+	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
+	    { "mx1.d.test", DNS_T_A, I, "", { "127.0.0.1" } },
+	    { "mx1.d.test", DNS_T_AAAA, E, "", { NULL } },
+	    END }, "ok mx1.d.test=may", "TLSA _25._tcp.mx1.d.test" },
 	{ "C10 TLSA secure NODATA: may", "d.test", LEVEL_DANE, 1, {
 	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
 	    { "mx1.d.test", DNS_T_A, S, "", { "127.0.0.1" } },
