@@ -37,7 +37,8 @@ def _ca(tmp, name):
     subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.utcnow()
     cert = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None),

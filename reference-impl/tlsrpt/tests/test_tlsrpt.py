@@ -7,7 +7,10 @@ import email
 import email.policy
 import gzip
 import json
+import os
+import pathlib
 import re
+import subprocess
 import time
 
 import dkim
@@ -47,7 +50,8 @@ def dane_events(domain="a.test", qid="q1", ok=2, bad=1, t=None):
         out.append(ev(ts=t + 2, event="session", queue_id=qid, domain=domain,
                       host=host, address="127.25.1.1", tls=True,
                       authenticated=False, result_type="validation-failure",
-                      detail="DANE verification failed: no TLSA record matched",
+                      detail="DANE verification failed: no TLSA record "
+                      "matched",
                       mode="dane", reason="validation-failure",
                       state="ehlo-tls"))
     return "".join(out)
@@ -150,7 +154,8 @@ def test_flush_mailto(reporter, smtp_sink, dkim_key):
     assert dkim.verify(raw, dnsfunc=dnsfunc)
     sig = msg["DKIM-Signature"]
     assert "d=sender.test" in sig
-    h = re.search(r"(?:^|;)h=([^;]*)", re.sub(r"\s+", "", sig)).group(1).lower()
+    h = re.search(r"(?:^|;)h=([^;]*)",
+                  re.sub(r"\s+", "", sig)).group(1).lower()
     for name in ("from", "to", "subject", "date", "message-id",
                  "tls-report-domain", "tls-report-submitter",
                  "mime-version", "content-type"):
@@ -351,7 +356,6 @@ def test_insecure_domain_no_policy_found(reporter, smtp_sink):
 
 
 def test_config_errors(binary, tmp_path):
-    import subprocess
     conf = tmp_path / "bad.conf"
     conf.write_text("events = /x\nstate_dir = /y\nreporting_domain = s\n"
                     "colour = blue\n")
@@ -390,3 +394,50 @@ def test_through_dns(reporter, smtp_sink, dns_sink):
     assert ("mx.reports.test", "A") in dns.queries
     (d,) = reporter.log("delivery")
     assert d["status"] == "sent"
+
+
+REFSEND = pathlib.Path(__file__).resolve().parents[2] / \
+    os.environ.get("DANELAB_BUILD", "build") / "refsend"
+
+
+@pytest.mark.skipif(not REFSEND.exists(), reason="refsend is not built")
+def test_real_refsend_events(reporter, smtp_sink, tmp_path):
+    """Real refsend events, not canned ones: refsend delivers to an SMTP
+    sink without STARTTLS through its static_route knob (level static, no
+    DANE), then the reporter reports that session as a cleartext one."""
+    anchor = tmp_path / "anchor.ds"
+    anchor.write_text(". IN DS 20326 8 2 e06d44b80b8f1d39a95c0b0d7c65d084"
+                      "58e880409bbc683457104237c7f8ec8d\n")
+    rconf = tmp_path / "refsend.conf"
+    rconf.write_text("\n".join([
+        f"queue_dir = {tmp_path / 'queue'}", f"events = {reporter.events}",
+        f"dsn_dir = {tmp_path / 'dsn'}", "resolver = 127.0.0.1",
+        f"trust_anchor = {anchor}", "helo_name = refsend.test.invalid",
+        f"static_route = sink.test 127.0.0.1:{smtp_sink.port}",
+        "retry_schedule = 0", "connect_timeout = 5",
+        "command_timeout = 10"]) + "\n")
+
+    def refsend(*args, data=None):
+        r = subprocess.run([str(REFSEND), "-c", str(rconf), *args],
+                           input=data, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    refsend("submit", "-f", "a@refsend.test", "u@sink.test",
+            data=b"Subject: t\n\nhello\n")
+    refsend("run", "--all")
+    assert len(smtp_sink.messages) == 1
+    reporter.configure(
+        static_txt="_smtp._tls.sink.test v=TLSRPTv1; "
+                   "rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port)
+    reporter.run("flush")
+    assert len(smtp_sink.messages) == 2
+    msg = email.message_from_bytes(smtp_sink.messages[1]["data"],
+                                   policy=email.policy.default)
+    rep = json.loads(gzip.decompress(list(msg.iter_parts())[1].get_content()))
+    (p,) = rep["policies"]
+    assert p["policy"]["policy-type"] == "no-policy-found"
+    assert p["policy"]["policy-domain"] == "sink.test"
+    assert p["summary"] == {"total-successful-session-count": 0,
+                            "total-failure-session-count": 1}
+    assert p["failure-details"][0]["result-type"] == "starttls-not-supported"
+    assert p["failure-details"][0]["receiving-ip"] == "127.0.0.1"
