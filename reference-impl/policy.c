@@ -395,7 +395,8 @@ policy_addr_done(void *arg, struct dns_answer *a)
 	if (ok6)
 		policy_add_addrs(h, aa);
 	if (h->naddrs == 0 && (!ok4 || !ok6)) {
-		bad = !ok4 ? a4 : aa;
+		/* Report bogus before a mere failure. */
+		bad = !ok4 && (a4->status == DNS_BOGUS || ok6) ? a4 : aa;
 		h->addr_status = bad->status;
 		if (bad->status == DNS_BOGUS)
 			policy_skip(h, "dnssec-invalid", "4.4.3",

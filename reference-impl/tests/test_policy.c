@@ -136,6 +136,11 @@ static const struct policy_case cases[] = {
 	    { "mx1.d.test", DNS_T_A, B, "", { NULL } },
 	    { "mx1.d.test", DNS_T_AAAA, S, "", { NULL } },
 	    END }, "defer dnssec-invalid 4.4.3", "TLSA _25._tcp.mx1.d.test" },
+	{ "B9 A SERVFAIL, AAAA bogus: bogus wins", "d.test", LEVEL_DANE, 1, {
+	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
+	    { "mx1.d.test", DNS_T_A, E, "", { NULL } },
+	    { "mx1.d.test", DNS_T_AAAA, B, "", { NULL } },
+	    END }, "defer dnssec-invalid 4.4.3", NULL },
 	{ "B9 AAAA SERVFAIL, A insecure: IPv4, no DANE", "d.test",
 	    LEVEL_DANE, 1, {
 	    { "d.test", DNS_T_MX, S, "", { "10 mx1.d.test" } },
