@@ -60,7 +60,9 @@ class Handler(socketserver.StreamRequestHandler):
                 return
             cmd = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = cmd.split(" ", 1)[0].upper()
-            if verb == "EHLO":
+            if verb == "EHLO" and opts.ehlo_reply:
+                self.reply(opts.ehlo_reply)
+            elif verb == "EHLO":
                 ext = ["250-sink.test", "250-PIPELINING"]
                 if opts.tls_cert and not tls:
                     ext.append("250-STARTTLS")
@@ -82,7 +84,7 @@ class Handler(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 m = re.search(r"<(.*?)>", cmd)
                 mail_from, rcpts = (m.group(1) if m else ""), []
-                self.reply("250 2.1.0 ok")
+                self.reply(opts.mail_reply)
             elif verb == "RCPT":
                 m = re.search(r"<(.*?)>", cmd)
                 code = opts.rcpt_reply
@@ -116,6 +118,9 @@ class Handler(socketserver.StreamRequestHandler):
                 rec = {"message_id": m.group(1).decode() if m else None,
                        "from": mail_from, "to": rcpts, "size": len(body),
                        "tls": tls}
+                if not opts.eom_reply.startswith("2"):
+                    self.reply(opts.eom_reply)
+                    continue
                 try:
                     self.reply("250 2.0.0 accepted")
                 except OSError:
@@ -152,6 +157,10 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--rcpt-reply", type=int, default=250)
+    ap.add_argument("--ehlo-reply", help="reply to EHLO instead of 250")
+    ap.add_argument("--mail-reply", default="250 2.1.0 ok")
+    ap.add_argument("--eom-reply", default="250 2.0.0 accepted",
+                    help="a non-2xx reply here refuses every message")
     ap.add_argument("--gate", help="while this file exists, hold every "
                     "final reply (then accept only if the client is "
                     "still there)")

@@ -213,3 +213,30 @@ def test_crash_leftovers_are_cleaned(sink_factory, refsend_factory):
     assert not orphan.exists() and not half.exists()
     assert fresh.exists()
     assert [r["message_id"] for r in sink.received()] == ["keep@t"]
+
+
+def test_smtp_replies_drive_the_outcome(sink_factory, refsend_factory):
+    """Permanent 5xx bounces at once, 4xx defers, EHLO refused -> HELO."""
+    cases = [
+        ({"eom_reply": "554 5.7.1 rejected content"}, "bounced", "5.7.1"),
+        ({"mail_reply": "553 5.1.8 bad sender"}, "bounced", "5.1.8"),
+        ({"mail_reply": "451 4.3.0 try later"}, "deferred", "4.3.0"),
+        ({"eom_reply": "452 4.3.1 full"}, "deferred", "4.3.1"),
+    ]
+    for opts, kind, dsn in cases:
+        sink = sink_factory(**opts)
+        rs = refsend_factory(sink.port)
+        rs.events.unlink(missing_ok=True)
+        rs.submit(["a@sink.test"])
+        rs.cmd("run", "--all")
+        ev = rs.events_of(kind)
+        assert len(ev) == 1 and ev[0]["dsn"] == dsn, (opts, rs.events_of())
+        assert sink.received() == []
+        # leave an empty queue for the next case
+        for f in (rs.queue / "env").iterdir():
+            f.unlink()
+    sink = sink_factory(ehlo_reply="502 5.5.2 no EHLO here")
+    rs = refsend_factory(sink.port)
+    rs.submit(["a@sink.test"], msgid="helo@t")
+    rs.cmd("run")
+    assert [r["message_id"] for r in sink.received()] == ["helo@t"]
