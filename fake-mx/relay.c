@@ -29,6 +29,7 @@
 #define RELAY_FIFO	128
 #define RELAY_CHUNK	4096		/* longest line handled as a line */
 #define RELAY_REPLY_MAX	65536		/* longest multi-line reply */
+#define RELAY_OUT_MAX	(1024 * 1024)	/* stop reading the other side */
 
 enum relay_expect {
 	RX_BANNER,
@@ -61,6 +62,37 @@ relay_line_event(struct session *s, const char *dir, const char *p,
 	if (stripped)
 		json_object_set_new(o, "stripped", json_true());
 	session_emit(s, "relay", o);
+}
+
+/*
+ * Backpressure: when one side does not read, stop reading the other so
+ * nothing grows without bound; resume once the output has drained.
+ */
+static void
+relay_throttle(struct bufferevent *from, struct bufferevent *to)
+{
+	if (evbuffer_get_length(bufferevent_get_output(to)) > RELAY_OUT_MAX)
+		bufferevent_disable(from, EV_READ);
+}
+
+static void
+relay_client_write(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->relay != NULL && !s->closing)
+		bufferevent_enable(s->relay->up, EV_READ);
+}
+
+static void
+relay_up_write(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (!s->closing && s->state == S_RELAY)
+		bufferevent_enable(s->bev, EV_READ);
 }
 
 static void
@@ -168,13 +200,16 @@ relay_up_read(struct bufferevent *bev, void *arg)
 
 	session_timer(s, fakemx.conf->command_ms);
 	for (;;) {
+		relay_throttle(bev, s->bev);
 		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
 		if (ptr.pos == -1) {
 			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
 				return;
 		} else
 			len = (size_t)ptr.pos + 1;
-		if (len > RELAY_CHUNK || r->c_data) {
+		if (len > RELAY_CHUNK)
+			len = RELAY_CHUNK;
+		if (len >= RELAY_CHUNK || r->c_data) {
 			/* not a reply line: pass it through */
 			relay_line_event(s, "s2c", (char *)evbuffer_pullup(in,
 			    (ssize_t)len), len, 0);
@@ -203,12 +238,15 @@ relay_client_read(struct bufferevent *bev, void *arg)
 
 	session_timer(s, fakemx.conf->command_ms);
 	for (;;) {
+		relay_throttle(bev, r->up);
 		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
 		if (ptr.pos == -1) {
 			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
 				return;
 		} else
 			len = (size_t)ptr.pos + 1;
+		if (len > RELAY_CHUNK)
+			len = RELAY_CHUNK;
 		p = (char *)evbuffer_pullup(in, (ssize_t)len);
 		relay_line_event(s, "c2s", p, len, 0);
 		clen = len;
@@ -219,7 +257,7 @@ relay_client_read(struct bufferevent *bev, void *arg)
 				r->c_data = 0;
 				relay_push(r, RX_OTHER);
 			}
-		} else if (len <= RELAY_CHUNK) {
+		} else if (len < RELAY_CHUNK) {
 			smtp_parse(p, clen, &cmd);
 			if (cmd.verb == V_STARTTLS) {
 				static const char no[] = "454 4.7.0 TLS not "
@@ -313,9 +351,10 @@ relay_start(struct session *s)
 		s6->sin6_port = htons((unsigned short)lc->relay_port);
 		sslen = sizeof(*s6);
 	}
-	bufferevent_setcb(s->bev, relay_client_read, NULL, relay_client_event,
+	bufferevent_setcb(s->bev, relay_client_read, relay_client_write,
+	    relay_client_event, s);
+	bufferevent_setcb(r->up, relay_up_read, relay_up_write, relay_up_event,
 	    s);
-	bufferevent_setcb(r->up, relay_up_read, NULL, relay_up_event, s);
 	bufferevent_enable(r->up, EV_READ | EV_WRITE);
 	session_set_state(s, S_RELAY_CONNECT);
 	session_timer(s, fakemx.conf->command_ms);

@@ -309,7 +309,6 @@ session_starttls(struct session *s)
 	free(s->helo);
 	s->helo = NULL;
 	s->sni = xcalloc(1, 256);
-	session_set_state(s, S_TLS);
 	session_timer(s, fakemx.conf->tls_ms);
 	fault = lc->tls.fault == FAULT_ABORT || lc->tls.fault == FAULT_STALL;
 	/*
@@ -323,6 +322,7 @@ session_starttls(struct session *s)
 	    0 && send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL) ==
 	    (ssize_t)sizeof(ready) - 1) {
 		session_reply_log(s, "starttls", readyline);
+		session_set_state(s, S_TLS);
 		s->ssl = tls_server_ssl(s->l->tls, s->sni);
 		bufferevent_setfd(s->bev, -1);
 		bufferevent_free(s->bev);
@@ -331,6 +331,7 @@ session_starttls(struct session *s)
 		    NULL;
 	} else {
 		session_reply(s, "starttls", readyline);
+		session_set_state(s, S_TLS);
 		if (fault)
 			return;	/* session_input() reads the raw hello */
 		s->ssl = tls_server_ssl(s->l->tls, s->sni);

@@ -62,7 +62,7 @@ static struct event_base	*base;
 static struct sockaddr_in	 target;
 static enum lg_mode		 mode;
 static SSL_CTX			*ctx;
-static const char		*sni;
+static char			*sni;
 static unsigned long		 nsessions, nerrors, nready;
 static int			 stopping;
 static unsigned long		 nidle;
