@@ -11,11 +11,13 @@
  *
  * What counts (docs/refsend-tlsrpt.md has the table):
  *  - a session with an RFC 8460 result_type: one failure of that type;
- *  - a session in mode "encrypt" (TLSA records, none usable) that did
- *    TLS: one tlsa-invalid failure;
- *  - any other session that did TLS: one success;
+ *  - any other session that did TLS: one success (also in mode "encrypt",
+ *    TLS without authentication: the failure is the policy's, below);
  *  - a session in mode "may" that sent in the clear: one
  *    starttls-not-supported failure;
+ *  - a policy event with mode "encrypt" (TLSA records, none usable): one
+ *    tlsa-invalid failure without receiving-ip; the same for a session
+ *    that fell back to "encrypt" because OpenSSL refused every record;
  *  - a policy event with mode "skip" and an RFC 8460 reason (TLSA bogus,
  *    dane-required, ...): one failure without receiving-ip;
  *  - a deferred/bounced recipient with an RFC 8460 reason, no host and no
@@ -311,7 +313,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 {
 	const char	*qid = agg_str(o, "queue_id"), *host = agg_str(o,
 			    "host"), *domain = agg_str(o, "domain");
-	const char	*mode = agg_str(o, "mode"), *rt;
+	const char	*mode = agg_str(o, "mode"), *rt, *detail;
 	struct agg_pol	*pol;
 	struct agg_policy *p;
 	json_t		*tlsa = json_object_get(o, "tlsa"), *v;
@@ -338,19 +340,23 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		if (json_is_string(v))
 			pol->tlsa[pol->ntlsa++] = xstrdup(json_string_value(v));
 	agg_attempt(a, qid, pol->domain)->policy_seen = 1;
-	/* A host not used at all, for a reason RFC 8460 knows. */
-	if (strcmp(pol->mode, "skip") == 0 &&
-	    (rt = agg_result_type(agg_str(o, "reason"))) != NULL) {
-		if (pol->ntlsa == 0 && strcmp(rt, "dane-required") != 0)
-			/* A TLSA lookup that failed: DANE was meant, the
-			 * records are unknown. */
-			p = agg_policy(agg_domain(a, pol->domain,
-			    agg_day(a, ts)), "tlsa", NULL, 0);
-		else
-			p = agg_policy_of(a, pol, ts);
+	rt = NULL;
+	detail = agg_str(o, "detail");
+	if (strcmp(pol->mode, "skip") == 0)
+		/* A host not used at all, for a reason RFC 8460 knows? */
+		rt = agg_result_type(agg_str(o, "reason"));
+	else if (strcmp(pol->mode, "encrypt") == 0) {
+		/* TLSA records, none usable: the policy failed, whatever
+		 * becomes of the (unauthenticated) TLS sessions. */
+		rt = "tlsa-invalid";
+		if (detail == NULL)
+			detail = "no usable TLSA record: TLS without "
+			    "authentication";
+	}
+	if (rt != NULL) {
+		p = agg_policy_of(a, pol, ts);
 		agg_policy_mx(p, host);
-		agg_failure(p, rt, a->sending_ip, host, NULL, NULL,
-		    agg_str(o, "detail"));
+		agg_failure(p, rt, a->sending_ip, host, NULL, NULL, detail);
 	}
 }
 
@@ -381,7 +387,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	const char	*mode, *rt, *sip, *helo, *detail;
 	struct agg_pol	*pol;
 	struct agg_policy *p;
-	int		 tls;
+	int		 tls, refused;
 
 	if (qid == NULL || host == NULL ||
 	    (pol = agg_pol_find(a, qid, host, agg_str(o, "domain"))) ==
@@ -399,21 +405,26 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 		sip = a->sending_ip;
 	helo = agg_str(o, "mx_helo");
 	detail = agg_str(o, "detail");
-	if (rt == NULL && tls && strcmp(mode, "encrypt") == 0)
-		rt = "tlsa-invalid";
+	refused = strcmp(mode, "encrypt") == 0 &&
+	    strcmp(pol->mode, "dane") == 0;
 	if (rt == NULL && !tls) {
-		if (strcmp(mode, "may") != 0 || !agg_cleartext(o))
+		if (strcmp(mode, "may") == 0 && agg_cleartext(o)) {
+			rt = "starttls-not-supported";
+			detail = "mail sent in the clear: no TLS session";
+		} else if (!refused)
 			return;		/* not a TLS matter */
-		rt = "starttls-not-supported";
-		detail = "mail sent in the clear: no TLS session";
 	}
 	p = agg_policy_of(a, pol, ts);
 	agg_policy_mx(p, host);
-	if (rt == NULL) {
+	if (refused)
+		/* OpenSSL refused every record the policy found usable:
+		 * in effect an unusable RRset (no policy event says so). */
+		agg_failure(p, "tlsa-invalid", sip, host, addr, helo,
+		    "no TLSA record accepted: TLS without authentication");
+	if (rt != NULL)
+		agg_failure(p, rt, sip, host, addr, helo, detail);
+	else if (tls)
 		p->ok++;
-		return;
-	}
-	agg_failure(p, rt, sip, host, addr, helo, detail);
 }
 
 static void

@@ -149,7 +149,7 @@ dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 {
 	struct ub_result	*r;
 	char			 name[256], **names;
-	int			*prefs, i, j, n, pref;
+	int			*prefs, i, j, k, n, pref;
 
 	if (dns_unbound_ask(impl, domain, T_MX, l, &r) != DNS_OK) {
 		if (l->status == DNS_NOTFOUND && l->why &&
@@ -172,7 +172,7 @@ dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 		pref = ((unsigned char *)r->data[i])[0] << 8 |
 		    ((unsigned char *)r->data[i])[1];
 		/* Insertion in preference order. */
-		int k = j;
+		k = j;
 		while (k > 0 && prefs[k - 1] > pref) {
 			prefs[k] = prefs[k - 1];
 			names[k] = names[k - 1];

@@ -77,7 +77,8 @@ https_post(const char *url, const char *ca, const char *address,
 	CURL			*c;
 	CURLcode		 r;
 	struct curl_slist	*hdrs = NULL, *resolve = NULL;
-	char			 host[256], errbuf[CURL_ERROR_SIZE] = "", *entry;
+	char			 host[256], *entry;
+	char			 errbuf[CURL_ERROR_SIZE] = "";
 	int			 port;
 
 	*code = 0;

@@ -90,7 +90,9 @@ def dkim_key(tmp_path_factory):
     pub = key.public_key().public_bytes(
         serialization.Encoding.DER,
         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return path, "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
+    # s=tlsrpt: the key may only sign TLS reports (RFC 8460 section 3).
+    return path, "v=DKIM1; k=rsa; s=tlsrpt; p=" + \
+        base64.b64encode(pub).decode()
 
 
 @pytest.fixture

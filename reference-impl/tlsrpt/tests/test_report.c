@@ -11,9 +11,9 @@
 /*
  * One flush worth of refsend events.  a.test: DANE on two MX hosts with
  * the same TLSA RRset (listed in different orders); b.test: no DANE;
- * c.test: TLSA records, none usable; d.test: a bogus MX RRset (two
- * attempts, two recipients each); e.test: a bogus TLSA RRset; f.test:
- * only a refused connection.
+ * c.test: TLSA records, none usable; g.test: records OpenSSL refused;
+ * d.test: a bogus MX RRset (two attempts, two recipients each); e.test: a
+ * bogus TLSA RRset; f.test: only a refused connection.
  */
 static const char *const events[] = {
 	/* a.test */
@@ -30,7 +30,8 @@ static const char *const events[] = {
 	    "\"result_type\":null,\"mode\":\"dane\",\"outcome\":\"ok\"}",
 	"{\"ts\":1795392003,\"event\":\"session\",\"queue_id\":\"q1\","
 	    "\"domain\":\"a.test\",\"host\":\"mx1.a.test\",\"address\":"
-	    "\"127.25.1.1\",\"tls\":true,\"result_type\":null,\"mode\":\"dane\"}",
+	    "\"127.25.1.1\",\"tls\":true,\"result_type\":null,"
+	    "\"mode\":\"dane\"}",
 	"{\"ts\":1795392004,\"event\":\"session\",\"queue_id\":\"q1\","
 	    "\"host\":\"mx1.a.test\",\"address\":\"127.25.1.1\",\"tls\":true,"
 	    "\"result_type\":\"certificate-expired\",\"detail\":\"expired\","
@@ -66,6 +67,13 @@ static const char *const events[] = {
 	    "\"result_type\":\"tlsa-invalid\"}",
 	"{\"ts\":1795392021,\"event\":\"session\",\"queue_id\":\"q3\","
 	    "\"host\":\"mx.c.test\",\"address\":\"127.25.3.1\",\"tls\":true,"
+	    "\"result_type\":null,\"mode\":\"encrypt\"}",
+	/* g.test: the policy said dane, OpenSSL refused every record */
+	"{\"ts\":1795392025,\"event\":\"policy\",\"queue_id\":\"q7\","
+	    "\"domain\":\"g.test\",\"host\":\"mx.g.test\",\"level\":\"dane\","
+	    "\"tlsa\":[\"3 1 1 00\"],\"mode\":\"dane\"}",
+	"{\"ts\":1795392026,\"event\":\"session\",\"queue_id\":\"q7\","
+	    "\"host\":\"mx.g.test\",\"address\":\"127.25.7.1\",\"tls\":true,"
 	    "\"result_type\":null,\"mode\":\"encrypt\"}",
 	/* d.test: MX bogus, two attempts, two recipients each */
 	"{\"ts\":1795392030,\"event\":\"dns\",\"queue_id\":\"q4\","
@@ -144,7 +152,7 @@ test_agg_counts(void)
 	size_t			 n;
 
 	ds = agg_domains(a, &n);
-	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT_EQUAL(n, 6);
 	CU_ASSERT_EQUAL(agg_skipped(a), 2);
 	CU_ASSERT_DOUBLE_EQUAL(agg_first_ts(a), 1795392000.5, 0.001);
 	/* a.test: one policy, both hosts, sorted policy strings. */
@@ -187,13 +195,19 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL_FATAL(p->nfailures, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
 	    "starttls-not-supported");
-	/* c.test: TLS without usable TLSA is tlsa-invalid. */
+	/* c.test: no usable TLSA: the policy is tlsa-invalid, the TLS
+	 * session itself a success. */
 	d = find(ds, n, "c.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(d->npolicies, 1);
 	p = &d->policies[0];
-	CU_ASSERT_EQUAL(p->ok, 0);
+	CU_ASSERT_STRING_EQUAL(p->type, "tlsa");
+	CU_ASSERT_EQUAL(p->ok, 1);
 	CU_ASSERT_EQUAL(p->failed, 1);
+	CU_ASSERT_EQUAL_FATAL(p->nfailures, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "tlsa-invalid");
+	CU_ASSERT_PTR_NULL(p->failures[0].receiving_ip);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].mx_host, "mx.c.test");
 	/* d.test: one failure per attempt, not per recipient. */
 	d = find(ds, n, "d.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
@@ -203,16 +217,23 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL(p->nmx, 0);
 	CU_ASSERT_PTR_NULL(p->failures[0].mx_host);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "dnssec-invalid");
-	/* e.test: tlsa policy without strings; counted once. */
+	/* e.test: no TLSA records to show: no-policy-found; counted once. */
 	d = find(ds, n, "e.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(d->npolicies, 1);
 	p = &d->policies[0];
-	CU_ASSERT_STRING_EQUAL(p->type, "tlsa");
+	CU_ASSERT_STRING_EQUAL(p->type, "no-policy-found");
 	CU_ASSERT_EQUAL(p->nstrings, 0);
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_PTR_NULL(p->failures[0].receiving_ip);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].mx_host, "mx.e.test");
+	/* g.test: TLS counted, tlsa-invalid for the refused records. */
+	d = find(ds, n, "g.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	p = &d->policies[0];
+	CU_ASSERT_EQUAL(p->ok, 1);
+	CU_ASSERT_EQUAL(p->failed, 1);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "tlsa-invalid");
 	/* f.test: nothing to report. */
 	CU_ASSERT_PTR_NULL(find(ds, n, "f.test"));
 	agg_free(a);
