@@ -58,14 +58,21 @@ class ZoneKey:
         return f"K{z}+{ALGORITHM:03d}+{self.tag:05d}"
 
     def write_private(self, folder: Path) -> Path:
-        """Write <base>.private (ldns format); return the path without
-        the suffix."""
+        """Write <base>.private (ldns format) and <base>.key (the DNSKEY);
+        return the path without the suffix.
+
+        The .key file matters: without it ldns-signzone derives a DNSKEY
+        with flags 256 from the private key and signs with that key's tag,
+        which differs from our flags-257 key's tag whenever the tag sum
+        wraps: a randomly bogus zone."""
         d = self.private.private_numbers().private_value.to_bytes(32, "big")
         base = folder / self.basename()
         base.with_name(base.name + ".private").write_text(
             "Private-key-format: v1.2\n"
             "Algorithm: 13 (ECDSAP256SHA256)\n"
             f"PrivateKey: {base64.b64encode(d).decode('ascii')}\n")
+        base.with_name(base.name + ".key").write_text(
+            f"{self.zone} IN DNSKEY {self.dnskey_text()}\n")
         return base
 
 
