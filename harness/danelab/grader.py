@@ -17,6 +17,7 @@ from .adapters.base import SenderOutcome
 from .labplan import LabPlan
 from .observe import Session
 from .pki import tlsa_data
+from .probe import HostDns
 from .scenario import Expect, Scenario
 
 
@@ -74,7 +75,7 @@ class Observation:
 
     sessions: list[Session]                   # on this scenario's listeners
     deliveries: list[tuple[Session, dict[str, Any]]]   # its message, anywhere
-    tlsa_status: dict[str, str]               # host name -> secure|...
+    dns: dict[str, HostDns]                   # host name -> what DNS says
     sender: SenderOutcome | None
 
 
@@ -95,8 +96,9 @@ def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
         chain = [by_sha[h] for h in sess.chain_sha256 if h in by_sha]
         if not chain and sess.cert_sha256 in by_sha:
             chain = [by_sha[sess.cert_sha256]]
-        dane = (hp is not None and obs.tlsa_status.get(hp.name) == "secure"
-                and chain_matches(hp.tlsa, chain))
+        hd = obs.dns.get(hp.name) if hp else None
+        dane = (hd is not None and hd.tlsa_status == "secure"
+                and chain_matches(hd.tlsa, chain))
         if not dane and cls == "delivered-dane":
             cls = "delivered-tls"
     return cls, to

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fakemx, tlsrpt_grade
+from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
-from .dnsq import query_in
 from .errors import LabError
 from .grader import Grade, Observation, grade
 from .labplan import LabPlan, make_plan
@@ -66,24 +65,6 @@ def message_for(sc: Scenario, run_id: str) -> Submission:
             f"Date: {email.utils.formatdate(usegmt=True)}"
             f"\r\n\r\ndanelab scenario {sc.id}: {sc.title}\r\n")
     return Submission(sc.id, mid, SENDER_ADDR, rcpt, body.encode())
-
-
-def _probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
-    """Ask the lab resolver what it thinks of each scenario's names."""
-    out: dict[str, dict[str, Any]] = {}
-    for sc in plan.scenarios:
-        d: dict[str, Any] = {}
-        a = query_in(ns, sc.domain, "MX")
-        d["MX"] = {"status": a.status, "rcode": a.rcode, "answer": a.answer,
-                   "ede": [t for _, t in a.ede]}
-        d["tlsa"] = {}
-        for hp in plan.scenario_hosts(sc.id):
-            if hp.decl.tlsa:
-                t = query_in(ns, hp.tlsa_owner, "TLSA")
-                st = t.status if t.answer else f"{t.status}-empty"
-                d["tlsa"][hp.name] = st
-        out[sc.id] = d
-    return out
 
 
 class Ticker:
@@ -165,7 +146,8 @@ class LabRun:
             fmx = fakemx.start(ns, plan, self.run)
             https = fakemx.start_https_sink(ns, plan, self.run)
             self._t("universe", t)
-            dns = _probe(ns, plan)
+            dns = probe.probe(ns, plan)
+            dns2 = dns
             ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
                              uni.trust_anchor,
                              self.run / "pki" / "lab-root.crt",
@@ -194,6 +176,7 @@ class LabRun:
                     plan2 = make_plan(self.scenarios, fixed=True,
                                       pki=plan.pki)
                     uni.rebuild(plan2.zones)
+                    dns2 = probe.probe(ns, plan2)
                     self.adapter.reload()
                     with Ticker(self.run, "pass 2", len(subs), self.say):
                         self.adapter.run_queue()
@@ -217,22 +200,29 @@ class LabRun:
                 ns.sup.stop(fmx)
         self._t("total", t0)
         sess = sessions(fakemx.read_events(self.run))
-        grades = self._grade(plan, sess, subs, first, second, dns, boundary)
+        grades = self._grade(plan, sess, subs, first, second, dns, dns2,
+                             boundary)
         if reported:
-            self._grade_tlsrpt(plan, sess, grades, report_error)
+            self._grade_tlsrpt(plan, sess, grades, report_error, dns2)
+        evidence = {sid: {"first": probe.as_json(d),
+                          **({"after_fix": probe.as_json(dns2[sid])}
+                             if dns2 is not dns else {})}
+                    for sid, d in dns.items()}
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
-                         self.timings, dns, sess)
+                         self.timings, evidence, sess)
 
     def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
-                      grades: list[Grade], error: str | None) -> None:
+                      grades: list[Grade], error: str | None,
+                      dns: dict[str, dict[str, Any]]) -> None:
         received = tlsrpt_grade.collect(self.run, plan, sess)
         loops = tlsrpt_grade.no_loops(received)
         last = {g.scenario: g for g in grades}     # the final phase
         for sc in self.scenarios:
             mine = [s for s in sess.values()
                     if s.listener.split(":", 1)[0] == sc.id]
-            tg = tlsrpt_grade.grade_scenario(sc, plan, received, mine)
+            tg = tlsrpt_grade.grade_scenario(sc, plan, received, mine,
+                                             dns[sc.id]["hosts"])
             if loops:
                 tg.checks.append(("MUST", False, "report delivery was "
                                   f"itself reported: {loops}"))
@@ -246,12 +236,13 @@ class LabRun:
                subs: list[Submission], first: dict[str, SenderOutcome],
                second: dict[str, SenderOutcome],
                dns: dict[str, dict[str, Any]],
+               dns2: dict[str, dict[str, Any]],
                boundary: float | None) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in subs}
         grades = []
         for sc in self.scenarios:
             mid = mid_of[sc.id]
-            status = dns[sc.id]["tlsa"]
+            status = dns[sc.id]["hosts"]
             mine = [s for s in sess.values()
                     if s.listener.split(":", 1)[0] == sc.id]
 
@@ -272,7 +263,8 @@ class LabRun:
                                        first.get(mid)), "first")
                 assert sc.expect_after_fix
                 g2 = grade(sc, plan, sc.expect_after_fix,
-                           Observation(mine, deliveries(None), status,
+                           Observation(mine, deliveries(None),
+                                       dns2[sc.id]["hosts"],
                                        second.get(mid)), "after-fix")
                 grades += [g1, g2]
             else:

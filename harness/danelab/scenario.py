@@ -377,7 +377,7 @@ def _check_refs(sc: Scenario) -> None:
     if len(set(names)) != len(names):
         raise SpecError(p, "host", "two hosts have the same name")
     for i, h in enumerate(sc.hosts):
-        if len(sc.id) + 1 + len(h.name) > 64:
+        if len(sc.id) + 1 + len(h.name) > 63:
             raise SpecError(p, f"host[{i}].name", "id and host name together "
                             "must not exceed 63 characters")
     if len(sc.hosts) > 250:

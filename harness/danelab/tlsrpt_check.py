@@ -102,8 +102,6 @@ def _check_policy_entry(i: int, entry: Any) -> list[str]:
         if ps is not None and (not isinstance(ps, list) or
                                not all(isinstance(x, str) for x in ps)):
             p.append(f"{w}.policy.policy-string is not an array of strings")
-        if pol.get("policy-type") == "tlsa" and not ps:
-            p.append(f"{w}.policy.policy-string missing for a tlsa policy")
         mx = pol.get("mx-host")
         if mx is not None and (not isinstance(mx, list) or
                                not all(isinstance(x, str) for x in mx)):

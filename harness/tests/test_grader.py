@@ -9,6 +9,7 @@ from danelab.adapters.base import SenderOutcome
 from danelab.grader import Observation, chain_matches, grade
 from danelab.labplan import make_plan
 from danelab.observe import Session, sessions
+from danelab.probe import HostDns
 from danelab.scenario import load_scenario
 
 TOML = """
@@ -57,8 +58,10 @@ def session(plan, host: str, tls: bool = True, sni: str | None = "auto",
 
 def obs(plan, sess: list[Session], state: str = "delivered",
         tlsa: str = "secure") -> Observation:
+    dns = {h: HostDns(tlsa, plan.hosts[("d16-grader-test", h)].tlsa)
+           for h in ("mx1", "mx2")}
     return Observation(sess, [(s, m) for s in sess for m in s.messages],
-                       {"mx1": tlsa, "mx2": tlsa}, SenderOutcome(state))
+                       dns, SenderOutcome(state))
 
 
 # (name, sessions spec, sender state, expected observed, expected verdict)

@@ -63,7 +63,9 @@ def test_results_and_junit(report: Path) -> None:
     assert verdicts["e24-no-starttls"] == "fail"
     c = next(c for c in cases if c["id"].startswith("d16"))
     assert c["dns_records"] and c["transcript"] and c["explain"]
-    assert c["evidence"]["dns"]["MX"]["status"] == "secure"
+    assert c["evidence"]["dns"]["first"]["MX"]["status"] == "secure"
+    assert c["evidence"]["dns"]["first"]["hosts"]["mx1"]["tlsa_status"] \
+        == "secure"
     suite = ET.parse(report / "out" / "junit.xml").getroot()[0]
     assert suite.get("tests") == "3"
     assert int(suite.get("failures") or 0) >= 2

@@ -1,0 +1,96 @@
+"""What the lab resolver says about each scenario's names, asked the way a
+sender asks: the MX RRset, each host's address, and its TLSA RRset at
+`_25._tcp.<host>` (and at `_25._tcp.<alias>` for every CNAME alias of the
+host, which RFC 7672 §2.2.3 tries second).  The grader uses the TLSA records
+found here, not the ones the scenario file meant to publish.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dnsq import Answer, query_in
+from .labplan import HostPlan, LabPlan
+from .netns import LabNamespace
+from .zonespec import absolute
+
+
+def status(a: Answer, rtype: str) -> str:
+    """secure | insecure | bogus, with -empty when no RRset of RTYPE came."""
+    if a.status == "bogus":
+        return "bogus"
+    has = any(f" {rtype} " in line for line in a.answer)
+    return a.status if has else f"{a.status}-empty"
+
+
+def describe(a: Answer, rtype: str) -> dict[str, Any]:
+    return {"status": status(a, rtype), "rcode": a.rcode,
+            "answer": a.answer, "ede": [t for _, t in a.ede]}
+
+
+def tlsa_rdata(a: Answer) -> list[str]:
+    """The TLSA records of an answer, as "u s m hex" strings."""
+    out = []
+    for rrset in a.answer:
+        for line in rrset.splitlines():
+            f = line.split()
+            if len(f) >= 8 and f[3] == "TLSA":
+                out.append(" ".join(f[4:7] + ["".join(f[7:]).lower()]))
+    return out
+
+
+@dataclass
+class HostDns:
+    tlsa_status: str                   # of the first secure candidate
+    tlsa: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _aliases(plan: LabPlan, hp: HostPlan) -> list[str]:
+    out = []
+    for z in plan.zones:
+        for r in z.records:
+            if r.rtype.upper() == "CNAME" and \
+                    absolute(r.rdata, z.name) == hp.fqdn:
+                out.append(absolute(r.owner, z.name))
+    return out
+
+
+def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan) -> HostDns:
+    detail = {"A": describe(query_in(ns, hp.fqdn, "A"), "A")}
+    names = [f"_25._tcp.{hp.fqdn}"] + [f"_25._tcp.{a}"
+                                       for a in _aliases(plan, hp)]
+    first: HostDns | None = None
+    for n in names:
+        a = query_in(ns, n, "TLSA")
+        detail[n] = describe(a, "TLSA")
+        h = HostDns(status(a, "TLSA"), tlsa_rdata(a), names, detail)
+        if first is None:
+            first = h
+        if h.tlsa_status == "secure":
+            return h
+    assert first is not None
+    return first
+
+
+def probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
+    """Per scenario: {"MX": ..., "hosts": {name: HostDns}, "tlsa":
+    {name: status}} (the last for readers of results.json)."""
+    out: dict[str, dict[str, Any]] = {}
+    for sc in plan.scenarios:
+        hosts = {hp.name: probe_host(ns, plan, hp)
+                 for hp in plan.scenario_hosts(sc.id)}
+        out[sc.id] = {
+            "MX": describe(query_in(ns, sc.domain, "MX"), "MX"),
+            "hosts": hosts,
+            "tlsa": {n: h.tlsa_status for n, h in hosts.items()}}
+    return out
+
+
+def as_json(d: dict[str, Any]) -> dict[str, Any]:
+    """A probe() result with its HostDns made plain for results.json."""
+    return {"MX": d["MX"], "tlsa": d["tlsa"],
+            "hosts": {n: {"tlsa_status": h.tlsa_status, "tlsa": h.tlsa,
+                          "detail": h.detail}
+                      for n, h in d["hosts"].items()}}
