@@ -33,8 +33,9 @@ DISPUTED = {
         "same SNI expectation as f30 (the session to mx1 carries SNI mx1)",
     "g35-retry-tlsa-fixed":
         "after the fix refsend's session is DANE-authenticated (matched 3 1 "
-        "1 at depth 0, see the session event); the grader still classifies "
-        "the delivery as delivered-tls",
+        "1 at depth 0, see the session event); the grader classifies both "
+        "phases with the TLSA status measured before the fix "
+        "(harness runner.py _grade: one dns[sc.id]['tlsa'])",
 }
 
 
