@@ -291,7 +291,8 @@ deliver_next_host(struct deliver_domain *dd)
 		deliver_domain_done(dd);
 		return;
 	}
-	/* The recipients of this domain still open in this attempt. */
+	/* Every recipient of the domain: a session is only started while no
+	 * host has given an answer for any of them (mrcpts[i] is idx[i]). */
 	for (i = 0; i < dd->nmrcpts; i++)
 		free(dd->mrcpts[i].reply);
 	free(dd->mrcpts);

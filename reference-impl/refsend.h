@@ -237,7 +237,7 @@ struct tlsa {
 };
 
 /* Parse one rdata into rec (fields owned by rec; tlsa_clear() frees them).
- * Returns -1 when the rdata is shorter than 4 octets. */
+ * Returns -1 when the rdata is shorter than 3 octets. */
 int		 tlsa_parse(const unsigned char *, size_t, struct tlsa *);
 void		 tlsa_clear(struct tlsa *);
 /* "u s m hex" (lowercase hex); the caller frees the string. */

@@ -115,13 +115,15 @@ runner_fill(struct runner *r)
 	}
 	if (r->ids != NULL && r->ids[r->next] != NULL && !r->stopping)
 		return;			/* more to start later */
-	if (r->ninflight > 0)
-		return;			/* wait for those in flight */
 	if (r->daemon && !r->stopping) {
+		/* Look again soon, even with deliveries in flight: new
+		 * submissions need not wait for a slow host. */
 		if (!evtimer_pending(r->ev_scan, NULL))
 			evtimer_add(r->ev_scan, &tv);
 		return;
 	}
+	if (r->ninflight > 0)
+		return;			/* wait for those in flight */
 	event_base_loopexit(r->base, NULL);
 }
 
