@@ -792,7 +792,10 @@ static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session	*s = arg;
+
 	(void)bev;
+	if (s->state == S_DATA)		/* the data timeout is per read */
+		session_timer(s, fakemx.conf->data_ms);
 	session_input(s);
 }
 
