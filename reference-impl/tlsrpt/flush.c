@@ -435,6 +435,27 @@ flush_send(const struct config *c, struct dns *dns, const char *rid,
 	free(detail);
 }
 
+/*
+ * sending-mta-ip where refsend's events do not say it: the address the
+ * kernel picks to reach the receiving IP (refsend does not bind).
+ */
+static void
+flush_sources(const struct agg_domain *d)
+{
+	struct agg_failure	*f;
+	char			 buf[64];
+	size_t			 i, j;
+
+	for (i = 0; i < d->npolicies; i++)
+		for (j = 0; j < d->policies[i].nfailures; j++) {
+			f = &d->policies[i].failures[j];
+			if (f->sending_ip == NULL && f->receiving_ip != NULL &&
+			    smtp_source_address(f->receiving_ip, buf,
+			    sizeof(buf)) == 0)
+				f->sending_ip = xstrdup(buf);
+		}
+}
+
 static void
 flush_domain(const struct config *c, struct dns *dns,
     const struct agg_domain *d, time_t start, time_t end, time_t now)
@@ -485,6 +506,8 @@ flush_domain(const struct config *c, struct dns *dns,
 	free(qname);
 	if (v != RECORD_OK)
 		return;
+	if (c->sending_mta_ip == NULL)
+		flush_sources(d);
 	rid = report_new_id();
 	meta.organization_name = c->organization_name;
 	meta.contact_info = c->contact_info;

@@ -208,6 +208,41 @@ smtp_body(struct smtp_session *s, const struct buf *msg)
 }
 
 int
+smtp_source_address(const char *dest, char *buf, size_t len)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 sl;
+	int			 fd, r = -1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, dest, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(25);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, dest, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(25);
+		sl = sizeof(*sin6);
+	} else
+		return -1;
+	/* A UDP connect() only asks the routing table: nothing is sent. */
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
+		sl = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    inet_ntop(ss.ss_family, ss.ss_family == AF_INET ?
+		    (void *)&sin->sin_addr : (void *)&sin6->sin6_addr, buf,
+		    (socklen_t)len) != NULL)
+			r = 0;
+	}
+	close(fd);
+	return r;
+}
+
+int
 smtp_send(const char *address, int port, const char *helo, const char *from,
     const char *to, const struct buf *msg, int timeout,
     struct smtp_result *res)

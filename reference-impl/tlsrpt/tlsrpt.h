@@ -368,6 +368,13 @@ struct smtp_result {
 int		 smtp_send(const char *, int, const char *, const char *,
 		    const char *, const struct buf *, int,
 		    struct smtp_result *);
+/*
+ * smtp_source_address(): the local address the kernel would use to reach
+ * dest (numeric), asked of the routing table without sending anything;
+ * refsend does not bind, so this is the address its sessions came from.
+ * -1 if there is no route.
+ */
+int		 smtp_source_address(const char *, char *, size_t);
 
 /* ------------------------------------------------------------------ https */
 

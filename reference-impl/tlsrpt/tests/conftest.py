@@ -132,8 +132,11 @@ class Reporter:
                  "reporting_domain = sender.test",
                  "organization_name = danelab reference sender",
                  "contact_info = tlsrpt-contact@sender.test",
-                 "sending_mta_ip = 127.0.0.1", "timeout = 5"]
+                 "timeout = 5"]
+        kv.setdefault("sending_mta_ip", "127.0.0.1")
         for k, v in kv.items():
+            if v is None:       # None: leave the key out
+                continue
             for one in (v if isinstance(v, list) else [v]):
                 lines.append(f"{k} = {one}")
         self.conf.write_text("\n".join(lines) + "\n")
