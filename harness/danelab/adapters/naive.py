@@ -13,7 +13,8 @@ them as it would a non-validating stub) and TLSA records:
                              an MX target that looks like an IPv4 address
                              is connected to as one;
   broken-require-tls         TLS everywhere (any certificate), never
-                             cleartext: too strict for domains without DANE.
+                             cleartext, and a hard bounce when TLS cannot
+                             be had: too strict for domains without DANE.
 
 They run in harness threads inside the lab namespace (root mode only).
 """
@@ -133,15 +134,21 @@ class NaiveAdapter(Adapter):
             return self._session(addr, s, tls=False)
         try:
             return self._session(addr, s, tls=True)
-        except ssl.SSLError as e:
-            if not self.fallback:
-                raise _Temp(f"TLS failed: {e}")
-        except smtplib.SMTPResponseException as e:
-            if e.smtp_code >= 500 or not self.fallback:
-                raise
-        except (smtplib.SMTPServerDisconnected, socket.timeout) as e:
-            if not self.fallback:
-                raise _Temp(str(e))
+        except (ssl.SSLError, smtplib.SMTPResponseException,
+                smtplib.SMTPServerDisconnected, socket.timeout) as e:
+            if self.require_tls and not isinstance(e, _Perm):
+                raise _Perm(f"TLS required, not had: {e}")
+            return self._fallback(addr, s, e)
+
+    def _fallback(self, addr: str, s: Submission,
+                  err: Exception) -> SenderOutcome:
+        """After a failed STARTTLS: cleartext for the fallback sender,
+        otherwise a temporary failure (a 5xx reply stays permanent)."""
+        if isinstance(err, smtplib.SMTPResponseException) and \
+                err.smtp_code >= 500:
+            raise err
+        if not self.fallback:
+            raise _Temp(f"TLS failed: {err}")
         return self._session(addr, s, tls=False)
 
     def _session(self, addr: str, s: Submission,
@@ -151,7 +158,7 @@ class NaiveAdapter(Adapter):
             c.ehlo()
             used_tls = False
             if tls and self.require_tls and not c.has_extn("starttls"):
-                raise _Temp("STARTTLS not offered; TLS required")
+                raise _Perm("STARTTLS not offered; TLS required")
             if tls and c.has_extn("starttls"):
                 ctx = ssl.create_default_context()
                 ctx.check_hostname = False
