@@ -319,6 +319,7 @@ deliver_next_host(struct deliver_domain *dd)
 	par.tls_timeout = ctx->conf->tls_timeout;
 	par.ssl_ctx = ctx->ssl_ctx;
 	par.base = ctx->base;
+	par.fd = -1;
 	mta_start(&par, dd->mrcpts, dd->nmrcpts, deliver_session_done, dd);
 }
 

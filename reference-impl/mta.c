@@ -650,6 +650,18 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 	s->res.outcome = MTA_HOSTFAIL;
 	s->res.dane.depth = -1;
 	s->state = MTA_CONNECT;
+	if (par->fd >= 0) {
+		/* Already connected (a socketpair in the unit tests). */
+		s->bev = bufferevent_socket_new(par->base, par->fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL)
+			fatalx("bufferevent_socket_new failed");
+		bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
+		mta_set_timeout(s, par->command_timeout);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		s->state = MTA_BANNER;
+		return s;
+	}
 	if (strchr(par->address, ':') != NULL)
 		xasprintf(&hostport, "[%s]:%d", par->address, par->port);
 	else

@@ -463,6 +463,9 @@ struct mta_params {
 	int			 tls_timeout;
 	struct ssl_ctx_st	*ssl_ctx;
 	struct event_base	*base;
+	int			 fd;	/* >= 0: a connected socket to use
+					 * instead of address (unit tests);
+					 * -1 otherwise */
 };
 
 enum mta_outcome {

@@ -19,6 +19,7 @@ main(void)
 	tests_config();
 	tests_policy();
 	tests_dane();
+	tests_mta();
 	tests_queue();
 	tests_dsn();
 	CU_basic_set_mode(CU_BRM_VERBOSE);

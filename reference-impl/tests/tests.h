@@ -52,5 +52,6 @@ void		 tests_dane(void);
 void		 tests_queue(void);
 void		 tests_dsn(void);
 void		 tests_config(void);
+void		 tests_mta(void);
 
 #endif

@@ -1,0 +1,323 @@
+/*
+ * test_mta.c -- the SMTP client state machine (mta.c) against a scripted
+ * server over a socketpair, inside one event loop: no network.  The server
+ * can switch to TLS after its 220 to STARTTLS (a generated certificate), and
+ * logs every command it receives with "P:" (cleartext) or "T:" (TLS), so a
+ * case can assert what was, and was not, ever sent in the clear.
+ */
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "tests.h"
+
+struct script {
+	const char	*banner;
+	int		 starttls;	/* offer STARTTLS in EHLO */
+	const char	*starttls_reply;
+	const char	*mail;
+	const char	*rcpt;
+	const char	*eom;
+};
+
+struct server {
+	struct event_base	*base;
+	struct bufferevent	*bev;
+	SSL_CTX			*ctx;
+	const struct script	*sc;
+	int			 tls;
+	int			 in_data;
+	char			 log[2048];
+	char			 sni[256];
+};
+
+struct mta_case {
+	const char	*name;
+	enum host_mode	 mode;
+	int		 tlsa_ok;	/* DANE: TLSA record matches the key */
+	struct script	 sc;
+	enum mta_outcome outcome;
+	const char	*reason;	/* on failure */
+	int		 delivered;
+	int		 tls;
+	int		 auth;
+	const char	*must;		/* substring of the server's log */
+	const char	*never;		/* must not appear in the log */
+};
+
+#define B	"220 mx.test ESMTP"
+static const struct mta_case cases[] = {
+	{ "dane: no STARTTLS -> no mail at all", HOST_DANE, 1,
+	    { B, 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "starttls-not-supported", 0, 0, 0, "P:EHLO|P:QUIT|", "MAIL" },
+	{ "dane: STARTTLS 454 -> no mail", HOST_DANE, 1,
+	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "starttls-not-supported", 0, 0, 0, "P:STARTTLS|P:QUIT|", "MAIL" },
+	{ "dane: key matches -> delivered over TLS", HOST_DANE, 1,
+	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 1,
+	    "P:STARTTLS|T:EHLO|T:MAIL|T:RCPT|T:DATA|", "P:MAIL" },
+	{ "dane: key differs -> QUIT over TLS, no mail", HOST_DANE, 0,
+	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "validation-failure", 0, 1, 0, "T:QUIT|", "MAIL" },
+	{ "encrypt: no STARTTLS -> no mail", HOST_ENCRYPT, 0,
+	    { B, 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "starttls-not-supported", 0, 0, 0, NULL, "MAIL" },
+	{ "encrypt: any certificate, TLS", HOST_ENCRYPT, 0,
+	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 0,
+	    "T:MAIL|", "P:MAIL" },
+	{ "may: no STARTTLS -> cleartext", HOST_MAY, 0,
+	    { B, 0, NULL, NULL, NULL, NULL }, MTA_OK, NULL, 1, 0, 0,
+	    "P:MAIL|", NULL },
+	{ "may: STARTTLS 454 -> cleartext", HOST_MAY, 0,
+	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL }, MTA_OK, NULL, 1,
+	    0, 0, "P:STARTTLS|P:MAIL|", NULL },
+	{ "may: STARTTLS offered -> TLS", HOST_MAY, 0,
+	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 0,
+	    "T:MAIL|", "P:MAIL" },
+	{ "multi-line banner", HOST_MAY, 0,
+	    { "220-mx.test hello\r\n220-more\r\n220 mx.test ready", 0, NULL,
+	    NULL, NULL, NULL }, MTA_OK, NULL, 1, 0, 0, "P:MAIL|", NULL },
+	{ "banner 554 -> host failure", HOST_MAY, 0,
+	    { "554 5.3.2 go away", 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "smtp", 0, 0, 0, NULL, "MAIL" },
+	{ "MAIL 550 -> permanent", HOST_MAY, 0,
+	    { B, 0, NULL, "550 5.7.1 no", NULL, NULL }, MTA_PERMFAIL, "smtp",
+	    0, 0, 0, "P:MAIL|", "RCPT" },
+	{ "RCPT 550 -> no DATA", HOST_MAY, 0,
+	    { B, 0, NULL, NULL, "550 5.1.1 unknown", NULL }, MTA_OK, NULL, 0,
+	    0, 0, "P:RCPT|P:QUIT|", "DATA" },
+	{ "end of data 451 -> not delivered", HOST_MAY, 0,
+	    { B, 0, NULL, NULL, NULL, "451 4.3.0 later" }, MTA_OK, NULL, 0,
+	    0, 0, "P:DATA|", NULL },
+	{ NULL, 0, 0, { NULL, 0, NULL, NULL, NULL, NULL }, 0, NULL, 0, 0, 0,
+	    NULL, NULL }
+};
+#undef B
+
+static void	server_read(struct bufferevent *, void *);
+
+static void
+server_reply(struct server *sv, const char *line)
+{
+	evbuffer_add_printf(bufferevent_get_output(sv->bev), "%s\r\n", line);
+}
+
+static int
+server_sni(SSL *ssl, int *al, void *arg)
+{
+	struct server	*sv = arg;
+	const char	*n = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)al;
+	snprintf(sv->sni, sizeof(sv->sni), "%s", n ? n : "");
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static void
+server_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	(void)arg;		/* the client went away: nothing to do */
+}
+
+static void
+server_read(struct bufferevent *bev, void *arg)
+{
+	struct server	*sv = arg;
+	char		*line, verb[16];
+	size_t		 len, l;
+	SSL		*ssl;
+	const struct script *sc = sv->sc;
+
+	while (bev == sv->bev && (line = evbuffer_readln(
+	    bufferevent_get_input(bev), &len, EVBUFFER_EOL_CRLF)) != NULL) {
+		if (sv->in_data) {
+			if (strcmp(line, ".") == 0) {
+				sv->in_data = 0;
+				server_reply(sv, sc->eom ? sc->eom :
+				    "250 2.0.0 queued");
+			}
+			free(line);
+			continue;
+		}
+		snprintf(verb, sizeof(verb), "%.*s", (int)strcspn(line, " :"),
+		    line);
+		l = strlen(sv->log);
+		snprintf(sv->log + l, sizeof(sv->log) - l, "%s:%s|",
+		    sv->tls ? "T" : "P", verb);
+		free(line);
+		if (strcasecmp(verb, "EHLO") == 0) {
+			if (sc->starttls && !sv->tls)
+				server_reply(sv, "250-mx.test\r\n250-PIPELINING"
+				    "\r\n250 STARTTLS");
+			else
+				server_reply(sv, "250-mx.test\r\n250 8BITMIME");
+		} else if (strcasecmp(verb, "STARTTLS") == 0) {
+			server_reply(sv, sc->starttls_reply);
+			if (strncmp(sc->starttls_reply, "220", 3) != 0)
+				continue;
+			ssl = SSL_new(sv->ctx);
+			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+			sv->bev = bufferevent_openssl_filter_new(sv->base, bev,
+			    ssl, BUFFEREVENT_SSL_ACCEPTING,
+			    BEV_OPT_CLOSE_ON_FREE);
+			bufferevent_openssl_set_allow_dirty_shutdown(sv->bev, 1);
+			bufferevent_setcb(sv->bev, server_read, NULL,
+			    server_event, sv);
+			bufferevent_enable(sv->bev, EV_READ | EV_WRITE);
+			sv->tls = 1;
+			return;
+		} else if (strcasecmp(verb, "MAIL") == 0)
+			server_reply(sv, sc->mail ? sc->mail : "250 2.1.0 ok");
+		else if (strcasecmp(verb, "RCPT") == 0)
+			server_reply(sv, sc->rcpt ? sc->rcpt : "250 2.1.5 ok");
+		else if (strcasecmp(verb, "DATA") == 0) {
+			server_reply(sv, "354 go ahead");
+			sv->in_data = 1;
+		} else if (strcasecmp(verb, "QUIT") == 0)
+			server_reply(sv, "221 bye");
+		else
+			server_reply(sv, "250 ok");
+	}
+}
+
+struct client_done {
+	struct event_base	*base;
+	struct mta_result	 res;
+	int			 called;
+	char			*matched;
+};
+
+static void
+client_done(void *arg, struct mta_session *s, struct mta_result *res)
+{
+	struct client_done	*cd = arg;
+
+	cd->called++;
+	cd->res = *res;
+	cd->res.detail = NULL;
+	cd->res.dane.matched = NULL;
+	cd->res.dane.detail = NULL;
+	mta_free(s);
+	event_base_loopbreak(cd->base);
+}
+
+static void
+test_mta_table(void)
+{
+	const struct mta_case	*mc;
+	struct event_base	*base;
+	struct server		 sv;
+	struct client_done	 cd;
+	struct mta_params	 par;
+	struct mta_rcpt		 rcpt;
+	struct chain		 c;
+	struct tlsa		 t;
+	unsigned char		*d, rdata[128];
+	size_t			 len;
+	SSL_CTX			*cctx;
+	int			 fds[2], ok;
+
+	certs_make(&c, "mx.test", 0);
+	cctx = dane_ctx_new();
+	for (mc = cases; mc->name != NULL; mc++) {
+		base = event_base_new();
+		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+		memset(&sv, 0, sizeof(sv));
+		sv.base = base;
+		sv.sc = &mc->sc;
+		sv.ctx = SSL_CTX_new(TLS_server_method());
+		SSL_CTX_use_certificate(sv.ctx, c.leaf);
+		SSL_CTX_use_PrivateKey(sv.ctx, c.leaf_key);
+		SSL_CTX_set_tlsext_servername_callback(sv.ctx, server_sni);
+		SSL_CTX_set_tlsext_servername_arg(sv.ctx, &sv);
+		sv.bev = bufferevent_socket_new(base, fds[1],
+		    BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_setcb(sv.bev, server_read, NULL, server_event,
+		    &sv);
+		bufferevent_enable(sv.bev, EV_READ | EV_WRITE);
+		server_reply(&sv, mc->sc.banner);
+
+		d = certs_tlsa_data(c.leaf, 1, 1, &len);
+		if (!mc->tlsa_ok)
+			d[0] ^= 1;
+		rdata[0] = 3;
+		rdata[1] = 1;
+		rdata[2] = 1;
+		memcpy(rdata + 3, d, len);
+		free(d);
+		tlsa_parse(rdata, len + 3, &t);
+
+		memset(&rcpt, 0, sizeof(rcpt));
+		rcpt.addr = "user@mx.test";
+		memset(&par, 0, sizeof(par));
+		par.queue_id = "T";
+		par.domain = "mx.test";
+		par.host = "mx.test";
+		par.address = "socketpair";
+		par.mode = mc->mode;
+		par.tlsa_base = mc->mode == HOST_MAY ? NULL : "mx.test";
+		par.tlsa = &t;
+		par.ntlsa = 1;
+		par.helo = "client.test";
+		par.from = "from@client.test";
+		par.data = "Subject: t\r\n\r\nbody\r\n.dot\r\n";
+		par.len = strlen(par.data);
+		par.connect_timeout = par.command_timeout = 5;
+		par.tls_timeout = 5;
+		par.ssl_ctx = cctx;
+		par.base = base;
+		par.fd = fds[0];
+		memset(&cd, 0, sizeof(cd));
+		cd.base = base;
+		mta_start(&par, &rcpt, 1, client_done, &cd);
+		event_base_dispatch(base);
+
+		ok = cd.called == 1 && cd.res.outcome == mc->outcome &&
+		    rcpt.delivered == mc->delivered &&
+		    cd.res.tls == mc->tls &&
+		    cd.res.dane.authenticated == mc->auth &&
+		    (mc->reason == NULL || (cd.res.reason != NULL &&
+		    strcmp(cd.res.reason, mc->reason) == 0)) &&
+		    (mc->must == NULL || strstr(sv.log, mc->must) != NULL) &&
+		    (mc->never == NULL || strstr(sv.log, mc->never) == NULL) &&
+		    (!mc->tls || mc->mode == HOST_MAY ||
+		    strcmp(sv.sni, "mx.test") == 0);
+		if (!ok)
+			fprintf(stderr, "\n  mta case '%s': called=%d outcome=%d "
+			    "reason=%s delivered=%d tls=%d auth=%d log=%s\n",
+			    mc->name, cd.called, cd.res.outcome,
+			    cd.res.reason ? cd.res.reason : "-",
+			    rcpt.delivered, cd.res.tls,
+			    cd.res.dane.authenticated, sv.log);
+		CU_ASSERT(ok);
+		free(rcpt.reply);
+		tlsa_clear(&t);
+		bufferevent_free(sv.bev);
+		SSL_CTX_free(sv.ctx);
+		event_base_free(base);
+	}
+	SSL_CTX_free(cctx);
+	certs_free(&c);
+}
+
+void
+tests_mta(void)
+{
+	CU_pSuite	s;
+
+	s = CU_add_suite("mta", NULL, NULL);
+	CU_add_test(s, "SMTP state machine against a scripted server",
+	    test_mta_table);
+}
