@@ -203,7 +203,8 @@ class LabRun:
         grades = self._grade(plan, sess, subs, first, second, dns, dns2,
                              boundary)
         if reported:
-            self._grade_tlsrpt(plan, sess, grades, report_error, dns2)
+            self._grade_tlsrpt(plan, sess, grades, report_error,
+                               [dns, dns2])
         evidence = {sid: {"first": probe.as_json(d),
                           **({"after_fix": probe.as_json(dns2[sid])}
                              if dns2 is not dns else {})}
@@ -214,15 +215,16 @@ class LabRun:
 
     def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
                       grades: list[Grade], error: str | None,
-                      dns: dict[str, dict[str, Any]]) -> None:
+                      phases: list[dict[str, dict[str, Any]]]) -> None:
         received = tlsrpt_grade.collect(self.run, plan, sess)
         loops = tlsrpt_grade.no_loops(received)
         last = {g.scenario: g for g in grades}     # the final phase
         for sc in self.scenarios:
             mine = [s for s in sess.values()
                     if s.listener.split(":", 1)[0] == sc.id]
-            tg = tlsrpt_grade.grade_scenario(sc, plan, received, mine,
-                                             dns[sc.id]["hosts"])
+            tg = tlsrpt_grade.grade_scenario(
+                sc, plan, received, mine,
+                [d[sc.id]["hosts"] for d in phases])
             if loops:
                 tg.checks.append(("MUST", False, "report delivery was "
                                   f"itself reported: {loops}"))

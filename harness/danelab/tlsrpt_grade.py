@@ -130,7 +130,9 @@ def sessions_accepted(sess: list[Session]) -> tuple[int, int]:
 
 def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    mine: list[Session],
-                   dns: dict[str, HostDns] | None = None) -> TlsrptGrade:
+                   dns: list[dict[str, HostDns]] | None = None
+                   ) -> TlsrptGrade:
+    """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.domain.rstrip(".")
     reps = [r for r in received if dom in r.domains()]
     checks: list[tuple[str, bool, str]] = []
@@ -153,7 +155,8 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                        + "; ".join(r.problems)))
     published = {t.lower() for hp in plan.scenario_hosts(sc.id)
                  for t in hp.tlsa}
-    published |= {t for h in (dns or {}).values() for t in h.tlsa}
+    published |= {t for phase in dns or [] for h in phase.values()
+                  for t in h.tlsa}
     ok_sess, bad_sess = sessions_accepted(mine)
     for r in reps[:1] + [x for x in reps[1:] if x.transport != reps[0]
                          .transport][:1]:
