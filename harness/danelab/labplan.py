@@ -116,6 +116,7 @@ def _zone_specs(sc: Scenario, decls: list[ZoneDecl],
                     raise SpecError(str(sc.path), f"zone[{i}].records[{j}]",
                                     f"{{addr:{m[1]}}}: no host {m[1]!r}")
                 return addrs[m[1]]
+            text = text.replace("{domain}", sc.domain)
             owner, rtype, rdata = ADDR_RE.sub(sub, text).split(None, 2)
             recs.append(Record(owner, rtype, rdata))
         faults = [Fault(f["kind"], f.get("owner"), f.get("rtype"))
@@ -130,7 +131,7 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
     addrs = {h.name: host_address(s_index, k + 1)
              for k, h in enumerate(sc.hosts)}
     zones = _zone_specs(sc, decls, addrs)
-    apex = next(z for z in zones if z.name == sc.domain)
+    apex = next(z for z in zones if z.name == sc.rcpt_domain)
     for text in (sc.tlsrpt_records if sc.tlsrpt_records is not None
                  else [DEFAULT_TLSRPT]):
         apex.records.append(Record("_smtp._tls", "TXT", txt_rdata(text)))

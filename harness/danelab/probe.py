@@ -82,7 +82,7 @@ def probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
         hosts = {hp.name: probe_host(ns, plan, hp)
                  for hp in plan.scenario_hosts(sc.id)}
         out[sc.id] = {
-            "MX": describe(query_in(ns, sc.domain, "MX"), "MX"),
+            "MX": describe(query_in(ns, sc.rcpt_domain, "MX"), "MX"),
             "hosts": hosts,
             "tlsa": {n: h.tlsa_status for n, h in hosts.items()}}
     return out

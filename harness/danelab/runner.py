@@ -59,7 +59,7 @@ class RunResult:
 
 def message_for(sc: Scenario, run_id: str) -> Submission:
     mid = f"{sc.id}.{run_id}@danelab.test"
-    rcpt = f"user@{sc.domain.rstrip('.')}"
+    rcpt = f"user@{sc.rcpt_domain.rstrip('.')}"
     body = (f"From: <{SENDER_ADDR}>\r\nTo: <{rcpt}>\r\n"
             f"Subject: danelab {sc.id}\r\nMessage-ID: <{mid}>\r\n"
             f"Date: {email.utils.formatdate(usegmt=True)}"
@@ -151,7 +151,8 @@ class LabRun:
             ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
                              uni.trust_anchor,
                              self.run / "pki" / "lab-root.crt",
-                             {sc.domain: sc.policy for sc in self.scenarios
+                             {sc.rcpt_domain: sc.policy
+                              for sc in self.scenarios
                               if sc.policy != "dane"},
                              plan.infra.write(self.run / "pki"))
             try:

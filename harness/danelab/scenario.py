@@ -116,6 +116,13 @@ class Scenario:
     tags: list[str] = field(default_factory=list)
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
+    rcpt_domain_rel: str = "@"                  # [message] domain
+
+    @property
+    def rcpt_domain(self) -> str:
+        """The recipient domain (absolute): the scenario domain unless
+        [message] names a zone below it."""
+        return self.fqdn(self.rcpt_domain_rel)
 
     @property
     def domain(self) -> str:
@@ -353,6 +360,12 @@ def load_scenario(path: Path) -> Scenario:
             tlsrpt_records = tf.strings("records")
         tlsrpt_due = tf.get("report_due", bool, True)
         tf.finish()
+    rcpt_rel = "@"
+    msg = top.get("message", dict)
+    if msg is not None:
+        mf = _Fields(path, "message", msg)
+        rcpt_rel = mf.get("domain", str, "@")
+        mf.finish()
     sc = Scenario(
         id=sid, path=path,
         title=top.get("title", str, required=True),
@@ -363,7 +376,7 @@ def load_scenario(path: Path) -> Scenario:
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
-        tlsrpt_due=tlsrpt_due)
+        tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel)
     top.get("fix", dict)
     top.finish()
     _check_refs(sc)
@@ -386,6 +399,9 @@ def _check_refs(sc: Scenario) -> None:
     zones = [z.name for z in sc.zones]
     if len(set(zones)) != len(zones):
         raise SpecError(p, "zone", "two zones have the same name")
+    if sc.rcpt_domain_rel != "@" and sc.rcpt_domain_rel not in zones:
+        raise SpecError(p, "message.domain", f"{sc.rcpt_domain_rel!r} is "
+                        "not a [[zone]] of this file")
     for i, h in enumerate(sc.hosts):
         for key, cn in (("cert", h.cert), ("cert_v6", h.cert_v6)):
             if cn and cn not in certs:

@@ -133,7 +133,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    dns: list[dict[str, HostDns]] | None = None
                    ) -> TlsrptGrade:
     """DNS: the probe results of every phase (a report may span a fix)."""
-    dom = sc.domain.rstrip(".")
+    dom = sc.rcpt_domain.rstrip(".")
     reps = [r for r in received if dom in r.domains()]
     checks: list[tuple[str, bool, str]] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
