@@ -87,8 +87,8 @@ def measure(refsend, base_conf, rcpt, count, inflight, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.environ.get("DANELAB_BUILD",
-                                                       "build"))
+    ap.add_argument("--build",
+                    default=os.environ.get("DANELAB_BUILD", "build"))
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--inflight", default="1,10,100")
     ap.add_argument("--config")

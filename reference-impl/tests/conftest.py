@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -112,7 +111,8 @@ class Refsend:
         self.conf.write_text("\n".join(lines) + "\n")
         (tmp / "no-such-anchor.ds").write_text(
             ". IN DS 20326 8 2 "
-            "e06d44b80b8f1d39a95c0b0d7c65d08458e880409bbc683457104237c7f8ec8d\n")
+            "e06d44b80b8f1d39a95c0b0d7c65d08"
+            "458e880409bbc683457104237c7f8ec8d\n")
 
     def cmd(self, *args, **kw):
         return subprocess.run([str(self.bin), "-c", str(self.conf), *args],
@@ -145,3 +145,15 @@ def refsend_factory(refsend_bin, tmp_path):
     def make(port, extra=()):
         return Refsend(refsend_bin, tmp_path, port, extra)
     return make
+
+
+@pytest.fixture
+def procs():
+    """Processes a test starts itself: killed by PID at teardown if still
+    running (e.g. when an assertion failed halfway)."""
+    started = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

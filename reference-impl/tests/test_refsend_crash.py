@@ -19,10 +19,11 @@ import time
 N = 40
 
 
-def _start_run(rs):
-    return subprocess.Popen([str(rs.bin), "-c", str(rs.conf), "run",
-                             "--all"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def _start_run(rs, procs):
+    p = subprocess.Popen([str(rs.bin), "-c", str(rs.conf), "run", "--all"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p)
+    return p
 
 
 def _kill9(proc):
@@ -48,14 +49,14 @@ def _wait_for(pred, timeout=20):
     return False
 
 
-def test_kill9_mid_run_exactly_once(sink_factory, refsend_factory):
+def test_kill9_mid_run_exactly_once(sink_factory, refsend_factory, procs):
     sink = sink_factory(eom_delay=0.02)
     rs = refsend_factory(sink.port, ["max_parallel = 4"])
     ids = [f"crash-{i}@refsend.test" for i in range(N)]
     for m in ids:
         rs.submit(["user@sink.test"], msgid=m)
     for rnd in range(3):
-        proc = _start_run(rs)
+        proc = _start_run(rs, procs)
         target = (rnd + 1) * N // 5
         assert _wait_for(lambda: len(sink.received()) >= target or
                          proc.poll() is not None)
@@ -73,7 +74,7 @@ def test_kill9_mid_run_exactly_once(sink_factory, refsend_factory):
             assert (counts[m] == 1) != (m in pending), \
                 f"round {rnd}: {m} received {counts[m]}, queued " \
                 f"{m in pending}"
-    proc = _start_run(rs)
+    proc = _start_run(rs, procs)
     assert proc.wait(60) == 0
     counts = collections.Counter(r["message_id"] for r in sink.received())
     assert all(counts[m] == 1 for m in ids), counts
@@ -81,7 +82,7 @@ def test_kill9_mid_run_exactly_once(sink_factory, refsend_factory):
 
 
 def test_kill9_at_random_instants_loses_nothing(sink_factory,
-                                                refsend_factory):
+                                                refsend_factory, procs):
     sink = sink_factory(eom_delay=0.01)
     rs = refsend_factory(sink.port, ["max_parallel = 8"])
     ids = [f"rand-{i}@refsend.test" for i in range(N)]
@@ -90,12 +91,12 @@ def test_kill9_at_random_instants_loses_nothing(sink_factory,
     rng = random.Random(7672)
     kills = 0
     for _ in range(4):
-        proc = _start_run(rs)
+        proc = _start_run(rs, procs)
         time.sleep(rng.uniform(0.05, 0.3))
         if proc.poll() is None:
             kills += 1
         _kill9(proc)
-    proc = _start_run(rs)
+    proc = _start_run(rs, procs)
     assert proc.wait(60) == 0
     counts = collections.Counter(r["message_id"] for r in sink.received())
     assert all(counts[m] >= 1 for m in ids), "a message was lost"

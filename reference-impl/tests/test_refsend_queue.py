@@ -42,7 +42,7 @@ def test_message_id_added_and_dot_stuffing(sink_factory, refsend_factory):
 
 
 def test_permanent_rcpt_reject_bounces_with_dsn(sink_factory,
-                                                 refsend_factory):
+                                                refsend_factory):
     sink = sink_factory(rcpt_reply=550)
     rs = refsend_factory(sink.port)
     qid = rs.submit(["nobody@sink.test"])
@@ -124,7 +124,8 @@ def test_usage_and_config_errors(refsend_bin, tmp_path):
     assert cp.returncode == 1
 
 
-def test_daemon_delivers_and_stops_on_sigterm(sink_factory, refsend_factory):
+def test_daemon_delivers_and_stops_on_sigterm(sink_factory, refsend_factory,
+                                              procs):
     import signal
     import time
     sink = sink_factory()
@@ -132,6 +133,7 @@ def test_daemon_delivers_and_stops_on_sigterm(sink_factory, refsend_factory):
     proc = subprocess.Popen([str(rs.bin), "-c", str(rs.conf), "daemon"],
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    procs.append(proc)
     try:
         rs.submit(["a@sink.test"], msgid="d1@t")
         deadline = time.time() + 15
