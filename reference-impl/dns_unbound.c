@@ -8,9 +8,11 @@
  * under "test.", which RFC 6761 makes a default local zone answered with
  * NXDOMAIN: we remove that zone (see dns_unbound_new()).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <unbound.h>
@@ -210,6 +212,11 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 		    resolver ? resolver : "/etc/resolv.conf", ub_strerror(r));
 		goto fail;
 	}
+	if (access(trust_anchor, R_OK) == -1) {
+		snprintf(err, errlen, "trust_anchor %s: %s", trust_anchor,
+		    strerror(errno));
+		goto fail;
+	}
 	if ((r = ub_ctx_add_ta_file(u->ctx, trust_anchor)) != 0) {
 		snprintf(err, errlen, "trust_anchor %s: %s", trust_anchor,
 		    ub_strerror(r));
@@ -227,8 +234,9 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 	 * removed instead; this finalises the context, so it comes last.
 	 */
 	if ((r = ub_ctx_zone_remove(u->ctx, "test.")) != 0) {
-		snprintf(err, errlen, "removing local zone test.: %s",
-		    ub_strerror(r));
+		snprintf(err, errlen, "libunbound initialisation failed "
+		    "(trust_anchor %s, resolver %s): %s", trust_anchor,
+		    resolver ? resolver : "from resolv.conf", ub_strerror(r));
 		goto fail;
 	}
 	u->ev = event_new(base, ub_fd(u->ctx), EV_READ | EV_PERSIST,
