@@ -19,7 +19,8 @@
  *    tlsa-invalid failure without receiving-ip; the same for a session
  *    that fell back to "encrypt" because OpenSSL refused every record;
  *  - a policy event with mode "skip" and an RFC 8460 reason (TLSA bogus,
- *    dane-required, ...): one failure without receiving-ip;
+ *    dane-required, ...): one failure without receiving-ip; when the TLSA
+ *    lookup itself failed or was bogus, the type is dnssec-invalid;
  *  - a deferred/bounced recipient with an RFC 8460 reason, no host and no
  *    policy event in its attempt (the MX lookup itself failed): one failure
  *    without receiving-mx-hostname, once per attempt and domain;
@@ -313,7 +314,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 {
 	const char	*qid = agg_str(o, "queue_id"), *host = agg_str(o,
 			    "host"), *domain = agg_str(o, "domain");
-	const char	*mode = agg_str(o, "mode"), *rt, *detail;
+	const char	*mode = agg_str(o, "mode"), *rt, *detail, *ts_status;
 	struct agg_pol	*pol;
 	struct agg_policy *p;
 	json_t		*tlsa = json_object_get(o, "tlsa"), *v;
@@ -342,10 +343,18 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	agg_attempt(a, qid, pol->domain)->policy_seen = 1;
 	rt = NULL;
 	detail = agg_str(o, "detail");
-	if (strcmp(pol->mode, "skip") == 0)
+	if (strcmp(pol->mode, "skip") == 0) {
 		/* A host not used at all, for a reason RFC 8460 knows? */
 		rt = agg_result_type(agg_str(o, "reason"));
-	else if (strcmp(pol->mode, "encrypt") == 0) {
+		ts_status = agg_str(o, "tlsa_status");
+		/* A TLSA lookup that failed (SERVFAIL, timeout) or was
+		 * bogus: "no valid records were returned from the
+		 * recursive resolver", whatever refsend calls it. */
+		if (rt != NULL && ts_status != NULL &&
+		    (strcmp(ts_status, "error") == 0 ||
+		    strcmp(ts_status, "bogus") == 0))
+			rt = "dnssec-invalid";
+	} else if (strcmp(pol->mode, "encrypt") == 0) {
 		/* TLSA records, none usable: the policy failed, whatever
 		 * becomes of the (unauthenticated) TLS sessions. */
 		rt = "tlsa-invalid";

@@ -103,6 +103,12 @@ static const char *const events[] = {
 	"{\"ts\":1795392041,\"event\":\"deferred\",\"queue_id\":\"q5\","
 	    "\"rcpt\":\"u@e.test\",\"reason\":\"dnssec-invalid\",\"dsn\":"
 	    "\"4.7.5\",\"detail\":\"TLSA RRset is bogus\",\"attempts\":1}",
+	/* h.test: TLSA lookup timed out: refsend says tlsa-invalid, it is
+	 * dnssec-invalid (no valid records from the resolver) */
+	"{\"ts\":1795392045,\"event\":\"policy\",\"queue_id\":\"q8\","
+	    "\"domain\":\"h.test\",\"host\":\"mx.h.test\",\"tlsa\":[],"
+	    "\"mode\":\"skip\",\"reason\":\"tlsa-invalid\","
+	    "\"tlsa_status\":\"error\",\"detail\":\"TLSA lookup failed\"}",
 	/* f.test: connection refused: not a TLS matter */
 	"{\"ts\":1795392050,\"event\":\"policy\",\"queue_id\":\"q6\","
 	    "\"domain\":\"f.test\",\"host\":\"mx.f.test\",\"level\":\"dane\","
@@ -152,7 +158,7 @@ test_agg_counts(void)
 	size_t			 n;
 
 	ds = agg_domains(a, &n);
-	CU_ASSERT_EQUAL(n, 6);
+	CU_ASSERT_EQUAL(n, 7);
 	CU_ASSERT_EQUAL(agg_skipped(a), 2);
 	CU_ASSERT_DOUBLE_EQUAL(agg_first_ts(a), 1795392000.5, 0.001);
 	/* a.test: one policy, both hosts, sorted policy strings. */
@@ -234,6 +240,13 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL(p->ok, 1);
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "tlsa-invalid");
+	/* h.test */
+	d = find(ds, n, "h.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	p = &d->policies[0];
+	CU_ASSERT_EQUAL(p->failed, 1);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "dnssec-invalid");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].info, "TLSA lookup failed");
 	/* f.test: nothing to report. */
 	CU_ASSERT_PTR_NULL(find(ds, n, "f.test"));
 	agg_free(a);
