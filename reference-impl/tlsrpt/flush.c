@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -435,6 +436,31 @@ flush_send(const struct config *c, struct dns *dns, const char *rid,
 	free(detail);
 }
 
+/* Letters, digits, "-", "_" and dots between labels: a domain name we
+ * can put into a header, a file name and a query name. */
+static int
+flush_domain_ok(const char *d)
+{
+	const char	*p;
+	size_t		 label = 0;
+
+	if (*d == '\0' || strlen(d) > 253)
+		return 0;
+	for (p = d; *p; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
 /*
  * sending-mta-ip where refsend's events do not say it: the address the
  * kernel picks to reach the receiving IP (refsend does not bind).
@@ -476,6 +502,12 @@ flush_domain(const struct config *c, struct dns *dns,
 	}
 	if (ok + failed == 0)
 		return;
+	if (!flush_domain_ok(d->domain)) {
+		/* It goes into headers, file names and a DNS name. */
+		log_warnx("policy domain \"%.64s\" is not a host name: "
+		    "not reported", d->domain);
+		return;
+	}
 	xasprintf(&qname, "_smtp._tls.%s", d->domain);
 	dns_txt(dns, qname, &txt);
 	memset(&rec, 0, sizeof(rec));

@@ -479,3 +479,14 @@ def test_lab_grader_checks(reporter, smtp_sink, https_sink, pki, dkim_key):
     doc2, problems = tlsrpt_check.check_https(
         sink.posts[0]["body"], sink.posts[0]["headers"]["Content-Type"])
     assert problems == [] and doc2 == doc
+
+
+def test_odd_domain_not_reported(reporter, smtp_sink):
+    """A policy domain that is not a host name never reaches a header."""
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port)
+    reporter.add_events(dane_events("a.test\r\nBcc: x@evil.test"))
+    r = reporter.run("flush")
+    assert "not a host name" in r.stderr
+    assert reporter.log() == [] and smtp_sink.messages == []
