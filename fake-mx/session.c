@@ -281,6 +281,7 @@ session_starttls(struct session *s)
 	struct bufferevent		*nb;
 	struct evbuffer			*in;
 	evutil_socket_t			 fd;
+	ssize_t				 sent;
 	json_t				*o;
 	int				 fault;
 
@@ -318,11 +319,13 @@ session_starttls(struct session *s)
 	 * what is queued.
 	 */
 	fd = bufferevent_getfd(s->bev);
-	if (!fault && evbuffer_get_length(bufferevent_get_output(s->bev)) ==
-	    0 && send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL) ==
-	    (ssize_t)sizeof(ready) - 1) {
-		session_reply_log(s, "starttls", readyline);
-		session_set_state(s, S_TLS);
+	sent = 0;
+	if (!fault && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
+		sent = 0;
+	session_reply_log(s, "starttls", readyline);
+	session_set_state(s, S_TLS);
+	if (sent == (ssize_t)sizeof(ready) - 1) {
 		s->ssl = tls_server_ssl(s->l->tls, s->sni);
 		bufferevent_setfd(s->bev, -1);
 		bufferevent_free(s->bev);
@@ -330,8 +333,8 @@ session_starttls(struct session *s)
 		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
 		    NULL;
 	} else {
-		session_reply(s, "starttls", readyline);
-		session_set_state(s, S_TLS);
+		bufferevent_write(s->bev, ready + sent,
+		    sizeof(ready) - 1 - (size_t)sent);
 		if (fault)
 			return;	/* session_input() reads the raw hello */
 		s->ssl = tls_server_ssl(s->l->tls, s->sni);

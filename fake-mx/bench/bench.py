@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -133,10 +140,14 @@ def main() -> int:
         print("TLS sessions/s (STARTTLS + full handshake, EC P-256, "
               "one message):")
         for conc in (1, 100, 1000):
+            c0 = cpu_s(fm.pid)
             r = loadgen(build, tls_host, tls_port, "tls", conc, args.seconds)
+            per = (cpu_s(fm.pid) - c0) / max(r["sessions"], 1)
             print(f"  {conc:5d} concurrent: {r['rate']:8.1f} sessions/s "
                   f"({int(r['sessions'])} sessions, "
-                  f"{int(r['errors'])} errors)")
+                  f"{int(r['errors'])} errors; fake-mx CPU "
+                  f"{per * 1e6:.0f} us/session = "
+                  f"{1 / per if per else 0:.0f} sessions/s per core)")
             # drop the spool between points
             for p in (work / "spool").glob("*.eml"):
                 p.unlink()
@@ -200,6 +211,7 @@ def main() -> int:
         if sink is not None:
             stop(sink)
         stop(fm)
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
