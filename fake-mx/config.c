@@ -364,9 +364,9 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	    config_str(e, field, o, "address", 1, &l->address) == -1)
 		return -1;
 	config_fld(f, sizeof(f), "%s.name", field);
-	if (*l->name == '\0' || strlen(l->name) > 64 ||
+	if (*l->name == '\0' || strlen(l->name) > 128 ||
 	    strpbrk(l->name, "/ \t\r\n") != NULL)
-		return config_err(e, f, "must be 1..64 characters, no '/' "
+		return config_err(e, f, "must be 1..128 characters, no '/' "
 		    "or space");
 	config_fld(f, sizeof(f), "%s.address", field);
 	if (config_addr(e, f, l->address) == -1)

@@ -274,18 +274,18 @@ struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct listener		*l;
 	struct event_base	*base;
-	char			 id[96];
+	char			 id[160];	/* "<name>#<n>", name <= 128 */
 	enum session_state	 state;
 	struct bufferevent	*bev;
 	struct event		*timer;
 	struct ssl_st		*ssl;
 	int			 tls;		/* TLS established */
-	int			 skipping;	/* discarding an overlong line */
-	int			 throttled;	/* reading paused: output full */
+	int			 skipping;	/* discarding a long line */
+	int			 throttled;	/* paused: output full */
 	int			 stalled;	/* fault stall: hello seen */
-	int			 midline;	/* DATA: rest of a long line */
+	int			 midline;	/* DATA: rest of long line */
 	int			 closing_polls;
-	int			 closing;	/* closing once output is sent */
+	int			 closing;	/* close once output sent */
 	const char		*close_reason;	/* ... with this reason */
 	char			*sni;		/* 256 bytes once STARTTLS */
 	char			*helo;

@@ -320,7 +320,8 @@ session_starttls(struct session *s)
 	 */
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
-	if (!fault && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	if (!fault &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
 	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
 		sent = 0;
 	session_reply_log(s, "starttls", readyline);

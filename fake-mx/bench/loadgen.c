@@ -327,7 +327,8 @@ main(int argc, char *argv[])
 			break;
 		default:
 			fprintf(stderr, "usage: loadgen -a ADDR -p PORT "
-			    "-m tls|plain|idle [-c N] [-d S] [-n N] [-s SNI]\n");
+			    "-m tls|plain|idle [-c N] [-d S] [-n N] "
+			    "[-s SNI]\n");
 			return 1;
 		}
 	}
