@@ -121,7 +121,8 @@ class FakeMX:
     """One running fake-mx: its config, events and spool."""
 
     def __init__(self, workdir: Path, listeners: list[dict],
-                 timeouts: dict | None = None):
+                 timeouts: dict | None = None, nofile: int | None = None):
+        self.nofile = nofile
         self.dir = workdir
         self.events_path = workdir / "events.jsonl"
         self.spool = workdir / "spool"
@@ -146,10 +147,16 @@ class FakeMX:
         # FAKEMX_WRAPPER="valgrind --error-exitcode=99 ..." runs the
         # daemon under a tool (the PID stays the daemon's own).
         wrapper = os.environ.get("FAKEMX_WRAPPER", "").split()
+
+        def limit() -> None:
+            if self.nofile:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (self.nofile, self.nofile))
         self.proc = subprocess.Popen(
             wrapper + [str(BINARY), "-c", str(self.config_path), "-p",
                        str(self.pidfile)],
-            stdout=self._stderr, stderr=self._stderr)
+            stdout=self._stderr, stderr=self._stderr, preexec_fn=limit)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.pidfile.exists() and self.pidfile.read_text().strip():
@@ -225,11 +232,12 @@ def fakemx(tmp_path):
     started: list[FakeMX] = []
     count = [0]
 
-    def start(listeners: list[dict], timeouts: dict | None = None) -> FakeMX:
+    def start(listeners: list[dict], timeouts: dict | None = None,
+              nofile: int | None = None) -> FakeMX:
         count[0] += 1
         d = tmp_path / f"fakemx{count[0]}"
         d.mkdir()
-        fm = FakeMX(d, listeners, timeouts)
+        fm = FakeMX(d, listeners, timeouts, nofile)
         started.append(fm)
         return fm.start()
 

@@ -2,11 +2,14 @@
 sessions, many parallel clients; every session is closed and logged."""
 from __future__ import annotations
 
+import os
 import random
 import smtplib
 import socket
 import threading
 import time
+
+import pytest
 
 from fmx_util import Raw, by_kind
 
@@ -87,3 +90,26 @@ def test_hostile_clients(fakemx, pki):
     assert any(m["spool"] for m in by_kind(evs, "message"))
     # no temporary spool files left behind
     assert not [p for p in fm.spool.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_out_of_file_descriptors(fakemx):
+    """EMFILE on accept: the daemon pauses accepting, never dies, and
+    serves again once descriptors are free."""
+    if os.environ.get("FAKEMX_WRAPPER"):
+        pytest.skip("the wrapper needs descriptors of its own")
+    fm = fakemx([{"name": "a", "starttls": "withhold"}], nofile=40)
+    held = []
+    for _ in range(60):
+        try:
+            held.append(socket.create_connection(fm.addr("a"), timeout=2))
+        except OSError:
+            break
+    time.sleep(0.5)
+    assert fm.proc.poll() is None
+    for c in held:
+        c.close()
+    time.sleep(0.5)
+    s = smtplib.SMTP(*fm.addr("a"), timeout=10)
+    assert s.noop()[0] == 250
+    s.quit()
+    assert "accept" in fm.stderr()
