@@ -490,3 +490,37 @@ def test_odd_domain_not_reported(reporter, smtp_sink):
     r = reporter.run("flush")
     assert "not a host name" in r.stderr
     assert reporter.log() == [] and smtp_sink.messages == []
+
+
+def test_period_daily(reporter, smtp_sink):
+    """period = daily: complete UTC days only, one report per day; today's
+    events wait for tomorrow."""
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
+        period="daily")
+    today = int(time.time()) // 86400 * 86400
+    reporter.add_events(dane_events("a.test", qid="y2", ok=1, bad=0,
+                                    t=today - 2 * 86400 + 100) +
+                        dane_events("a.test", qid="y1", ok=2, bad=1,
+                                    t=today - 86400 + 100) +
+                        dane_events("a.test", qid="t0", ok=5, bad=0,
+                                    t=today + 1))
+    reporter.run("flush")
+    reps = [json.loads((reporter.state / "reports" /
+                        (e["report_id"] + ".json")).read_text())
+            for e in reporter.log("report")]
+    assert len(reps) == 2 and len(smtp_sink.messages) == 2
+    day = time.strftime("%Y-%m-%d", time.gmtime(today - 86400))
+    assert reps[1]["date-range"] == {"start-datetime": f"{day}T00:00:00Z",
+                                     "end-datetime": f"{day}T23:59:59Z"}
+    assert reps[1]["policies"][0]["summary"] == \
+        {"total-successful-session-count": 2,
+         "total-failure-session-count": 1}
+    assert reps[0]["policies"][0]["summary"][
+        "total-successful-session-count"] == 1
+    # Today's events are still unread.
+    state = json.loads((reporter.state / "state.json").read_text())
+    assert 0 < state["offset"] < reporter.events.stat().st_size
+    reporter.run("flush")
+    assert len(reporter.log("report")) == 2
