@@ -276,3 +276,27 @@ def test_rsa_only_listener_tls12(fakemx, pki):
     tls = by_kind(evs, "tls")[0]
     assert tls["cert_sha256"] == pki["rsa"].sha256
     assert "RSA" in tls["cipher"]
+
+
+def test_pipelined_ehlo_starttls_uses_filter_path(fakemx, pki):
+    """EHLO and STARTTLS in one packet: the EHLO reply is still queued when
+    STARTTLS is answered, so TLS is stacked on the plain connection."""
+    fm = fakemx([tls_listener(pki)])
+    c = Raw(fm.addr("tls"))
+    c.reply()
+    c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 220
+    c.starttls("alias.a01.test")
+    assert c.cmd("EHLO c.test")[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<b@a01.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: filter\r\n\r\nbody\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    evs = one_session(fm.wait_closed("tls"), "tls")
+    tls = by_kind(evs, "tls")[0]
+    assert tls["cert_sha256"] == pki["other"].sha256
+    assert by_kind(evs, "message")[0]["tls"] is True
+    assert evs[-1]["reason"] == "quit"
