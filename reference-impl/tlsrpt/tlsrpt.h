@@ -435,9 +435,12 @@ time_t		 pending_next(const struct config *, time_t, int, time_t);
  */
 int		 flush_run(const struct config *, struct dns *, time_t);
 int		 retry_run(const struct config *, struct dns *, time_t, int);
-/* Deliver one report body to one rua; used by both. */
+
+/* What became of one delivery (the "status" of a delivery event). */
 enum deliver_status {
-	DELIVER_SENT = 0, DELIVER_PENDING, DELIVER_FAILED
+	DELIVER_SENT = 0,	/* accepted (2xx) */
+	DELIVER_PENDING,	/* temporary failure: kept for retry */
+	DELIVER_FAILED		/* permanent, or given up */
 };
 
 /* Write a file durably (tmp + fsync + rename).  -1 with errno. */

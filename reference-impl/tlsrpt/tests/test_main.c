@@ -13,6 +13,7 @@ main(void)
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
+	tests_config();
 	tests_record();
 	tests_report();
 	tests_mime();

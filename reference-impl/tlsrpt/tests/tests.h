@@ -11,6 +11,7 @@
 
 #include "tlsrpt.h"
 
+void	tests_config(void);
 void	tests_record(void);
 void	tests_report(void);
 void	tests_mime(void);
