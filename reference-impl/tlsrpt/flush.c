@@ -356,7 +356,7 @@ flush_body(const struct config *c, const char *rua, const char *rid,
     const struct buf *gz, struct buf *body)
 {
 	struct mime_params	 m;
-	char			*addr, *msgid, *boundary, *key, err[256];
+	char			*addr, *boundary, *key, err[256];
 	int			 r = 0;
 
 	if (strncasecmp(rua, "https:", 6) == 0) {
@@ -365,7 +365,6 @@ flush_body(const struct config *c, const char *rua, const char *rid,
 	}
 	if ((addr = mime_mailto_addr(rua)) == NULL)
 		return -1;
-	xasprintf(&msgid, "%s@%s", rid, c->reporting_domain);
 	xasprintf(&boundary, "tlsrpt-%s", rid);
 	memset(&m, 0, sizeof(m));
 	m.from = c->report_from;
@@ -376,7 +375,7 @@ flush_body(const struct config *c, const char *rua, const char *rid,
 	m.start = start;
 	m.end = end;
 	m.date = now;
-	m.message_id = msgid;
+	m.message_id = rid;		/* already "uuid@domain" */
 	m.boundary = boundary;
 	m.gz = gz->data;
 	m.gzlen = gz->len;
@@ -394,7 +393,6 @@ flush_body(const struct config *c, const char *rua, const char *rid,
 		free(key);
 	}
 	free(addr);
-	free(msgid);
 	free(boundary);
 	return r;
 }
@@ -492,7 +490,7 @@ flush_domain(const struct config *c, struct dns *dns,
 	enum record_verdict	 v = RECORD_NONE;
 	json_t			*rep, *ruas;
 	struct buf		 gz = { NULL, 0, 0 }, body;
-	char			 err[256], *qname, *rid, *text, *path;
+	char			 err[256], *qname, *rid, *uuid, *text, *path;
 	long long		 ok = 0, failed = 0;
 	size_t			 i;
 
@@ -540,7 +538,11 @@ flush_domain(const struct config *c, struct dns *dns,
 		return;
 	if (c->sending_mta_ip == NULL)
 		flush_sources(d);
-	rid = report_new_id();
+	/* "uuid@reporting_domain": the Subject's Report-ID is a msg-id
+	 * (RFC 8460 section 5.3), and so is the Message-ID. */
+	uuid = report_new_id();
+	xasprintf(&rid, "%s@%s", uuid, c->reporting_domain);
+	free(uuid);
 	meta.organization_name = c->organization_name;
 	meta.contact_info = c->contact_info;
 	meta.report_id = rid;

@@ -27,7 +27,7 @@ params(struct mime_params *m, unsigned char *gz, size_t n)
 	m->to = "reports@a.test";
 	m->submitter = "sender.test";
 	m->policy_domain = "a.test";
-	m->report_id = "0f2c9a3e-1111-4222-8333-444455556666";
+	m->report_id = "0f2c9a3e-1111-4222-8333-444455556666@sender.test";
 	m->start = 1795392000;
 	m->end = 1795395600;
 	m->date = 1795395601;
@@ -82,7 +82,9 @@ test_mime_golden(void)
 		CU_ASSERT(p > b.data && p[-1] == '\r');
 	CU_ASSERT(strstr(b.data, "\r\nSubject: Report Domain: a.test\r\n"
 	    " Submitter: sender.test\r\n Report-ID: <0f2c9a3e-1111-4222-"
-	    "8333-444455556666>\r\n") != NULL);
+	    "8333-444455556666@sender.test>\r\n") != NULL);
+	CU_ASSERT(strstr(b.data, "\r\nMessage-ID: <0f2c9a3e-1111-4222-"
+	    "8333-444455556666@sender.test>\r\n") != NULL);
 	CU_ASSERT(strstr(b.data, "\r\nTLS-Report-Domain: a.test\r\n") !=
 	    NULL);
 	CU_ASSERT(strstr(b.data, "\r\nTLS-Report-Submitter: sender.test\r\n")

@@ -111,7 +111,9 @@ def test_flush_mailto(reporter, smtp_sink, dkim_key):
     assert msg["TLS-Report-Submitter"] == "sender.test"
     assert re.sub(r"\s+", " ", str(msg["Subject"])) == \
         f"Report Domain: a.test Submitter: sender.test Report-ID: <{rid}>"
-    assert msg["Message-ID"] == f"<{rid}@sender.test>"
+    # The Subject's Report-ID is a msg-id (RFC 8460 section 5.3).
+    assert re.match(r"^[0-9a-f-]{36}@sender\.test$", rid)
+    assert msg["Message-ID"] == f"<{rid}>"
     assert msg["Date"] is not None and msg["MIME-Version"] == "1.0"
     assert msg.get_content_type() == "multipart/report"
     assert msg.get_param("report-type") == "tlsrpt"
