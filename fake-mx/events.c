@@ -18,6 +18,12 @@
 
 static int	events_fd = -1;
 
+/* The line being built; reused from one event to the next. */
+static struct {
+	char	*p;
+	size_t	 len, cap;
+} eb;
+
 int
 events_open(const char *path)
 {
@@ -36,6 +42,123 @@ events_close(void)
 		close(events_fd);
 	}
 	events_fd = -1;
+	free(eb.p);
+	eb.p = NULL;
+	eb.len = eb.cap = 0;
+}
+
+static void
+eb_put(const char *s, size_t n)
+{
+	if (eb.len + n + 1 > eb.cap) {
+		while (eb.len + n + 1 > eb.cap)
+			eb.cap = eb.cap ? eb.cap * 2 : 1024;
+		eb.p = xrealloc(eb.p, eb.cap);
+	}
+	memcpy(eb.p + eb.len, s, n);
+	eb.len += n;
+}
+
+static void
+eb_puts(const char *s)
+{
+	eb_put(s, strlen(s));
+}
+
+/* A JSON string: quotes, escapes for '"', '\\' and control characters. */
+static void
+eb_str(const char *s, size_t n)
+{
+	size_t	i, run = 0;
+	char	esc[8];
+
+	eb_put("\"", 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		eb_put(s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':
+			eb_put("\\\"", 2);
+			break;
+		case '\\':
+			eb_put("\\\\", 2);
+			break;
+		case '\n':
+			eb_put("\\n", 2);
+			break;
+		case '\r':
+			eb_put("\\r", 2);
+			break;
+		case '\t':
+			eb_put("\\t", 2);
+			break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			eb_put(esc, 6);
+			break;
+		}
+	}
+	eb_put(s + run, n - run);
+	eb_put("\"", 1);
+}
+
+static void
+eb_value(json_t *v)
+{
+	const char	*key;
+	json_t		*x;
+	size_t		 i;
+	char		 num[64];
+	int		 first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		eb_str(json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		eb_puts(num);
+		break;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		eb_puts(num);
+		break;
+	case JSON_TRUE:
+		eb_put("true", 4);
+		break;
+	case JSON_FALSE:
+		eb_put("false", 5);
+		break;
+	case JSON_NULL:
+		eb_put("null", 4);
+		break;
+	case JSON_ARRAY:
+		eb_put("[", 1);
+		json_array_foreach(v, i, x) {
+			if (i > 0)
+				eb_put(",", 1);
+			eb_value(x);
+		}
+		eb_put("]", 1);
+		break;
+	case JSON_OBJECT:
+		eb_put("{", 1);
+		json_object_foreach(v, key, x) {
+			if (!first)
+				eb_put(",", 1);
+			first = 0;
+			eb_str(key, strlen(key));
+			eb_put(":", 1);
+			eb_value(x);
+		}
+		eb_put("}", 1);
+		break;
+	}
 }
 
 void
@@ -43,46 +166,44 @@ events_emit(const char *session, const struct listener_conf *l,
     const char *kind, json_t *fields)
 {
 	struct timeval	 tv;
-	json_t		*o;
-	char		*body, *line;
-	size_t		 blen, len, off;
+	const char	*key;
+	json_t		*x;
+	size_t		 off;
 	ssize_t		 n;
-	int		 hlen;
+	char		 ts[48];
 
+	/*
+	 * Serialized by hand, in a fixed order: ts (a JSON number with
+	 * microseconds, from integers), session, listener, event, the mode
+	 * marks, then the caller's fields in the order they were set.
+	 */
 	gettimeofday(&tv, NULL);
-	o = json_object();
-	json_object_set_new(o, "session", json_string(session));
-	json_object_set_new(o, "listener", json_string(l ? l->name : ""));
-	json_object_set_new(o, "event", json_string(kind));
+	eb.len = 0;
+	snprintf(ts, sizeof(ts), "{\"ts\":%lld.%06ld,\"session\":",
+	    (long long)tv.tv_sec, (long)tv.tv_usec);
+	eb_puts(ts);
+	eb_str(session, strlen(session));
+	eb_puts(",\"listener\":");
+	eb_str(l ? l->name : "", l ? strlen(l->name) : 0);
+	eb_puts(",\"event\":");
+	eb_str(kind, strlen(kind));
 	if (l != NULL && l->mode == MODE_SINK)
-		json_object_set_new(o, "sink", json_true());
+		eb_puts(",\"sink\":true");
 	if (l != NULL && l->mode == MODE_IMPOSTOR)
-		json_object_set_new(o, "impostor", json_true());
+		eb_puts(",\"impostor\":true");
 	if (fields != NULL) {
-		json_object_update(o, fields);
+		json_object_foreach(fields, key, x) {
+			eb_put(",", 1);
+			eb_str(key, strlen(key));
+			eb_put(":", 1);
+			eb_value(x);
+		}
 		json_decref(fields);
 	}
-	body = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(o);
-	if (body == NULL) {
-		fprintf(stderr, "fake-mx: out of memory (event)\n");
-		exit(1);
-	}
-	/*
-	 * "ts" first, as a JSON number with microseconds, formatted from
-	 * integers (no floating point printf on the hot path).
-	 */
-	blen = strlen(body);
-	line = xmalloc(blen + 48);
-	hlen = snprintf(line, 48, "{\"ts\":%lld.%06ld,", (long long)tv.tv_sec,
-	    (long)tv.tv_usec);
-	memcpy(line + hlen, body + 1, blen - 1);	/* skip body's '{' */
-	len = (size_t)hlen + blen - 1;
-	line[len++] = '\n';
-	free(body);
-	for (off = 0; off < len; off += (size_t)n) {
+	eb_put("}\n", 2);
+	for (off = 0; off < eb.len; off += (size_t)n) {
 		n = write(events_fd == -1 ? STDOUT_FILENO : events_fd,
-		    line + off, len - off);
+		    eb.p + off, eb.len - off);
 		if (n == -1 && errno == EINTR) {
 			n = 0;
 			continue;
@@ -93,7 +214,6 @@ events_emit(const char *session, const struct listener_conf *l,
 			break;
 		}
 	}
-	free(line);
 }
 
 json_t *

@@ -851,6 +851,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session	*s = arg;
 	json_t		*o;
 	char		 reason[256];
+	unsigned long	 e;
+	int		 eof, tlserr;
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
@@ -881,14 +883,24 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, "client-eof");
 		return;
 	}
-	if ((what & BEV_EVENT_ERROR) && s->ssl == NULL &&
-	    (errno == ECONNRESET || errno == EPIPE)) {
+	/* a client that vanished (reset, no close_notify) is an EOF */
+	eof = errno == ECONNRESET || errno == EPIPE;
+	tlserr = 0;
+	if (s->ssl != NULL)
+		while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+			/* lib 0: an errno libevent recorded */
+			if (ERR_GET_LIB(e) == 0 ||
+			    ERR_GET_LIB(e) == ERR_LIB_SYS ||
+			    ERR_GET_REASON(e) ==
+			    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+				eof = 1;
+			else
+				tlserr = 1;
+		}
+	if (eof && !tlserr)
 		session_close(s, "client-eof");
-		return;
-	}
-	while (bufferevent_get_openssl_error(s->bev) != 0)
-		;
-	session_close(s, "error");
+	else
+		session_close(s, "error");
 }
 
 static void
