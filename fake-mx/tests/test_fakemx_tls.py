@@ -300,3 +300,13 @@ def test_pipelined_ehlo_starttls_uses_filter_path(fakemx, pki):
     assert tls["cert_sha256"] == pki["other"].sha256
     assert by_kind(evs, "message")[0]["tls"] is True
     assert evs[-1]["reason"] == "quit"
+
+
+def test_tls_client_vanishes_after_handshake(fakemx, pki):
+    fm = fakemx([tls_listener(pki)])
+    c = starttls_session(fm.addr("tls"), "mx1.a01.test")
+    assert c.cmd("EHLO c.test")[0] == 250
+    c.sock.close()                  # no close_notify, no QUIT
+    evs = one_session(fm.wait_closed("tls"), "tls")
+    assert evs[-1]["reason"] == "client-eof"
+    assert evs[-1]["state"] == "helo"
