@@ -310,3 +310,19 @@ def test_tls_client_vanishes_after_handshake(fakemx, pki):
     evs = one_session(fm.wait_closed("tls"), "tls")
     assert evs[-1]["reason"] == "client-eof"
     assert evs[-1]["state"] == "helo"
+
+
+@pytest.mark.parametrize("version,flag", [("TLSv1", "-tls1"),
+                                          ("TLSv1.1", "-tls1_1")])
+def test_obsolete_versions(fakemx, pki, version, flag):
+    fm = fakemx([tls_listener(pki, tls={"min_version": version,
+                                        "max_version": version})])
+    host, port = fm.addr("tls")
+    out = subprocess.run(
+        ["openssl", "s_client", "-starttls", "smtp", "-connect",
+         f"{host}:{port}", flag, "-cipher", "DEFAULT:@SECLEVEL=0",
+         "-crlf", "-ign_eof"],
+        input=b"QUIT\n", capture_output=True, timeout=30)
+    assert b"221" in out.stdout, out.stdout + out.stderr
+    evs = one_session(fm.wait_closed("tls"), "tls")
+    assert by_kind(evs, "tls")[0]["version"] == version
