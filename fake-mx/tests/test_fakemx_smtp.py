@@ -430,3 +430,20 @@ def test_shutdown_closes_open_sessions(fakemx):
     assert not fm.pidfile.exists()
     for c in clients:
         assert c.closed_by_peer()
+
+
+def test_shutdown_during_data_leaves_no_spool(fakemx):
+    fm = fakemx([dict(PLAIN)])
+    c = Raw(fm.addr("plain"))
+    c.reply()
+    c.cmd("EHLO c.test")
+    c.cmd("MAIL FROM:<a@x.test>")
+    c.cmd("RCPT TO:<b@a01.test>")
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut\r\n\r\nhalf")
+    assert wait_until(lambda: any(fm.spool.iterdir()))    # the .tmp
+    assert fm.stop() == 0
+    closes = by_kind(fm.events(), "close")
+    assert [(e["reason"], e["state"]) for e in closes] == [
+        ("shutdown", "data")]
+    assert not list(fm.spool.iterdir())
