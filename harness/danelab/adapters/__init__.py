@@ -13,6 +13,9 @@ def get_adapter(name: str) -> Adapter:
     if name == "reference":
         from .reference import ReferenceAdapter
         return ReferenceAdapter()
+    if name in POSTFIX:
+        from .postfix import PostfixAdapter
+        return PostfixAdapter(name, POSTFIX[name])
     if name in NAIVE:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
@@ -22,7 +25,8 @@ def get_adapter(name: str) -> Adapter:
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls")
-KNOWN = ("reference",) + NAIVE
+POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
+KNOWN = ("reference",) + NAIVE + tuple(POSTFIX)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN"]

@@ -1,0 +1,73 @@
+"""Small helpers shared by the adapters that drive a real MTA (Postfix,
+Exim): reading a growing log file, waiting with a deadline, and the
+Message-ID / queue-id book-keeping.
+
+Nothing here starts a process; the adapters do that through the lab
+namespace (ns.spawn / ns.run) so that every process is tracked.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import LabError
+from .base import SenderOutcome
+
+
+class LogTail:
+    """Read the lines appended to PATH since the last call.  A partial
+    last line is kept back until its newline arrives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pos = 0
+
+    def mark(self) -> int:
+        """The offset up to which the file has been read."""
+        return self.pos
+
+    def new_lines(self) -> list[str]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.pos)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.pos += end
+        return chunk[:end].decode(errors="replace").splitlines()
+
+
+@dataclass
+class Ledger:
+    """Per-message state as an MTA's log tells it, keyed by queue id."""
+
+    mid_of: dict[str, str] = field(default_factory=dict)   # qid -> mid
+    last: dict[str, SenderOutcome] = field(default_factory=dict)
+    pass_done: set[str] = field(default_factory=set)       # qids this pass
+
+    def qid_of(self, mid: str) -> str | None:
+        for q, m in self.mid_of.items():
+            if m == mid:
+                return q
+        return None
+
+    def record(self, qid: str, out: SenderOutcome) -> None:
+        self.last[qid] = out
+        self.pass_done.add(qid)
+
+    def by_message_id(self) -> dict[str, SenderOutcome]:
+        return {self.mid_of.get(q, q): o for q, o in self.last.items()}
+
+
+def wait_for(pred: Callable[[], bool], timeout: float, what: str,
+             interval: float = 0.05) -> None:
+    """Poll PRED until true; raise LabError naming WHAT after TIMEOUT s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise LabError(f"{what}: not done within {timeout:.0f} s")
+        time.sleep(interval)
+        interval = min(interval * 1.3, 0.5)
