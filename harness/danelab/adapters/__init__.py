@@ -16,6 +16,9 @@ def get_adapter(name: str) -> Adapter:
     if name in POSTFIX:
         from .postfix import PostfixAdapter
         return PostfixAdapter(name, POSTFIX[name])
+    if name in EXIM:
+        from .exim import EximAdapter
+        return EximAdapter(name, EXIM[name])
     if name in NAIVE:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
@@ -26,7 +29,8 @@ def get_adapter(name: str) -> Adapter:
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
-KNOWN = ("reference",) + NAIVE + tuple(POSTFIX)
+EXIM = {"exim": False, "exim-require-dane": True}
+KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN"]
