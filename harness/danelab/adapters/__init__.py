@@ -13,6 +13,9 @@ def get_adapter(name: str) -> Adapter:
     if name == "reference":
         from .reference import ReferenceAdapter
         return ReferenceAdapter()
+    if name.startswith("command:"):
+        from .command import CommandAdapter
+        return CommandAdapter(name.split(":", 1)[1])
     if name in POSTFIX:
         from .postfix import PostfixAdapter
         return PostfixAdapter(name, POSTFIX[name])
@@ -23,7 +26,7 @@ def get_adapter(name: str) -> Adapter:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
-                   f"{', '.join(sorted(KNOWN))}")
+                   f"{', '.join(sorted(KNOWN))}, command:SCRIPT")
 
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
