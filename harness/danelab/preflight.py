@@ -45,6 +45,8 @@ if fn("res_ninit")(st) != 0:
     raise SystemExit("error res_ninit failed")
 opts = ctypes.c_ulong.from_address(st.value + 8)
 opts.value |= 0x00800000 | 0x00100000      # RES_USE_DNSSEC | RES_USE_EDNS0
+if sys.argv[2] == "1":
+    opts.value |= 0x04000000                 # RES_TRUSTAD, as Postfix sets it
 buf = ctypes.create_string_buffer(4096)
 n = fn("res_nquery")(st, sys.argv[1].encode(), 1, 6, buf, 4096)
 if n < 12:
@@ -91,10 +93,13 @@ def resolv_conf_problems(text: str, resolver: str,
     return out
 
 
-def probe_ad_bit(ctx: LabContext, name: str = SECURE_NAME) -> str | None:
-    """Ask glibc, inside the namespace, for NAME's SOA with DNSSEC OK; a
-    problem text if the answer is missing or lacks the AD bit."""
-    cp = ctx.ns.run(["/usr/bin/python3", "-c", PROBE, name], timeout=20)
+def probe_ad_bit(ctx: LabContext, name: str = SECURE_NAME,
+                 sets_trust_ad: bool = False) -> str | None:
+    """Ask glibc, inside the namespace, for NAME's SOA with DNSSEC OK (and
+    RES_TRUSTAD when the sender sets it itself, as Postfix does); a problem
+    text if the answer is missing or lacks the AD bit."""
+    cp = ctx.ns.run(["/usr/bin/python3", "-c", PROBE, name,
+                     "1" if sets_trust_ad else "0"], timeout=20)
     out = cp.stdout.decode(errors="replace").strip() or \
         cp.stderr.decode(errors="replace").strip()
     if not out.startswith("error") and (cp.returncode != 0 or not out):
@@ -115,16 +120,18 @@ def probe_ad_bit(ctx: LabContext, name: str = SECURE_NAME) -> str | None:
 def check_resolver_path(ctx: LabContext, sender: str,
                         needs_trust_ad: bool = True) -> list[str]:
     """Problems of SENDER's resolver path inside the lab; [] when sound.
-    NEEDS_TRUST_AD: the sender reads DNSSEC status from glibc's AD bit
-    (Exim).  The live AD probe is then a MUST; otherwise it is only
-    informative and not reported (Postfix asks glibc to trust AD itself)."""
+    NEEDS_TRUST_AD: the sender relies on resolv.conf's `options trust-ad`
+    for glibc to pass the AD bit on (Exim 4.96).  Otherwise the sender sets
+    RES_TRUSTAD itself (Postfix 3.7 with smtp_dns_support_level = dnssec:
+    measured, it does DANE with a resolv.conf lacking trust-ad), and the
+    live probe asks the same way.  Either way the probe must see AD on a
+    secure name: that proves the nameserver really validates."""
     cp = ctx.ns.run(["cat", "/etc/resolv.conf"], timeout=10)
     if cp.returncode != 0:
         return [f"{sender}: cannot read /etc/resolv.conf inside the lab"]
     probs = resolv_conf_problems(cp.stdout.decode(errors="replace"),
                                  ctx.resolver, needs_trust_ad)
-    if needs_trust_ad:
-        p = probe_ad_bit(ctx)
-        if p:
-            probs.append(p)
+    p = probe_ad_bit(ctx, sets_trust_ad=not needs_trust_ad)
+    if p:
+        probs.append(p)
     return [f"{sender}: {p}" for p in dict.fromkeys(probs)]

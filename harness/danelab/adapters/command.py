@@ -154,17 +154,18 @@ class CommandAdapter(Adapter):
         return parse_status(self._must("status"), self.name)
 
     def stop(self) -> None:
+        """The script's `stop`, then the sweep.  Never raises: teardown
+        must go on, and the error that ended the run must stay the one
+        reported; a failing `stop` is written to RUN/teardown.log."""
         if not self.ctx or self.stopped:
             return
         self.stopped = True
-        err: LabError | None = None
         try:
             self._must("stop")
         except LabError as e:
-            err = e
+            with (self.ctx.run / "teardown.log").open("a") as f:
+                f.write(f"{e}\n")
         self._sweep()
-        if err:
-            raise err
 
     def _sweep(self) -> None:
         """Stop what the script left running: its PID file, then anything

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from .base import Adapter, LabContext, SenderOutcome, Submission
-from .mtalog import Ledger, LogTail
+from .mtalog import Ledger, LogTail, MtaHome
 
 EXIM_ROOT = Path(os.environ.get("DANELAB_EXIM_ROOT", "/opt/danelab/exim4"))
 PASS_TIMEOUT = 300.0
@@ -143,7 +143,8 @@ def exim_config(run: Path, bin_: Path, require: bool,
         TRANSPORT.format(name="dane_try", extra="  hosts_try_dane = *"),
         TRANSPORT.format(name="dane_require",
                          extra="  hosts_require_dane = *"),
-        TRANSPORT.format(name="no_dane", extra="")]
+        # Exim's own default is hosts_try_dane = *: say "no host" here
+        TRANSPORT.format(name="no_dane", extra="  hosts_try_dane =")]
     routers = []
     for key, tr in (("dane-only", "dane_require"), ("may", "no_dane"),
                     ("dane", "dane_try")):
@@ -191,6 +192,7 @@ class EximAdapter(Adapter):
         self.bin: Path | None = None
         self.conf: Path | None = None
         self.mounts: list[str] = []
+        self.home: MtaHome | None = None
         self.ledger = Ledger()
         self.tail: LogTail | None = None
 
@@ -209,9 +211,10 @@ class EximAdapter(Adapter):
             (run / d).mkdir(exist_ok=True)
             os.chown(run / d, uid, uid)
             (run / d).chmod(0o750)
-        self.conf = run / "exim.conf"
-        self.conf.write_text(exim_config(run, self.bin, self.require,
-                                         ctx.policies))
+        self.home = MtaHome(ctx.ns, run)
+        (run / "exim.conf").write_text(exim_config(
+            self.home.path, self.bin, self.require, ctx.policies))
+        self.conf = self.home.path / "exim.conf"
         self.tail = LogTail(run / "log" / "mainlog")
         cp = ctx.ns.run(self._argv("-bV"), timeout=30)
         if cp.returncode != 0:
@@ -249,6 +252,9 @@ class EximAdapter(Adapter):
         for m in reversed(self.mounts):
             self.ctx.ns.run(["umount", m])
         self.mounts = []
+        if self.home:
+            self.home.close()
+            self.home = None
 
     def _argv(self, *args: str) -> list[str]:
         assert self.bin and self.conf

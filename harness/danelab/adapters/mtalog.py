@@ -7,12 +7,15 @@ namespace (ns.spawn / ns.run) so that every process is tracked.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import LabError
+from ..netns import LabNamespace
 from .base import SenderOutcome
 
 
@@ -71,3 +74,46 @@ def wait_for(pred: Callable[[], bool], timeout: float, what: str,
             raise LabError(f"{what}: not done within {timeout:.0f} s")
         time.sleep(interval)
         interval = min(interval * 1.3, 0.5)
+
+
+def world_traversable(p: Path) -> bool:
+    """True when every folder above P can be entered by any user."""
+    for d in Path(p).resolve().parents:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+    return True
+
+
+class MtaHome:
+    """Where an MTA that drops root (Postfix, Exim) sees its run folder.
+
+    Usually the run folder itself.  When a folder above it is closed to
+    other users (pytest's /tmp/pytest-of-root is 0700), the run folder is
+    bind-mounted, inside the lab namespace only, onto an empty folder under
+    /var/tmp/danelab-mta; the harness keeps reading the run folder, the MTA
+    uses `path`.  close() undoes the mount and removes the empty folder."""
+
+    BASE = Path("/var/tmp/danelab-mta")
+
+    def __init__(self, ns: LabNamespace, run: Path) -> None:
+        self.ns = ns
+        self.run = run
+        self.path = run
+        self.alias: Path | None = None
+        if world_traversable(run):
+            return
+        self.BASE.mkdir(mode=0o755, exist_ok=True)
+        self.alias = Path(tempfile.mkdtemp(prefix="run-", dir=self.BASE))
+        self.alias.chmod(0o755)
+        ns.run(["mount", "--bind", str(run), str(self.alias)], check=True)
+        self.path = self.alias
+
+    def close(self) -> None:
+        if self.alias is None:
+            return
+        self.ns.run(["umount", str(self.alias)])
+        try:
+            self.alias.rmdir()
+        except OSError:
+            pass
+        self.alias = None

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..errors import LabError
 from ..proc import Tracked
 from .base import Adapter, LabContext, SenderOutcome, Submission
-from .mtalog import Ledger, LogTail, wait_for
+from .mtalog import Ledger, LogTail, MtaHome, wait_for
 
 SBIN = Path("/usr/lib/postfix/sbin")
 PASS_TIMEOUT = 300.0
@@ -188,6 +188,7 @@ class PostfixAdapter(Adapter):
         self.ctx: LabContext | None = None
         self.master: Tracked | None = None
         self.mounted = False
+        self.home: MtaHome | None = None
         self.procs = 100
         self.ledger = Ledger()
         self.tail: LogTail | None = None
@@ -204,6 +205,7 @@ class PostfixAdapter(Adapter):
         run = ctx.run
         run.mkdir(parents=True, exist_ok=True)
         run.chmod(0o755)
+        self.home = MtaHome(ctx.ns, run)
         self._write_config()
         self._make_queue()
         self.tail = LogTail(run / "maillog")
@@ -228,8 +230,9 @@ class PostfixAdapter(Adapter):
                 shutil.copy(Path("/etc/postfix", f), conf / f)
         for d in ("dynamicmaps.cf.d", "postfix-files.d"):
             (conf / d).mkdir(exist_ok=True)
+        assert self.home
         (conf / "main.cf").write_text(MAIN_CF.format(
-            run=run, level=self.level, procs=self.procs))
+            run=self.home.path, level=self.level, procs=self.procs))
         (conf / "master.cf").write_text(MASTER_CF)
         (conf / "tls_policy").write_text(tls_policy(self.ctx.policies))
 
@@ -267,6 +270,9 @@ class PostfixAdapter(Adapter):
         if self.mounted:
             self.ctx.ns.run(["umount", "/etc/postfix"])
             self.mounted = False
+        if self.home:
+            self.home.close()
+            self.home = None
 
     def reload(self) -> None:
         """SIGHUP to the master: every smtp(8) (and its TLSA cache) is

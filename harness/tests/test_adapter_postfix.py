@@ -1,0 +1,91 @@
+"""The Postfix adapter: its config pieces, a small run that leaves nothing
+behind, a reload, and the whole published catalog again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_adapter_util import check_published, run_clean
+from danelab.adapters.postfix import (SBIN, PostfixAdapter, parse_status,
+                                      tls_policy)
+from danelab.errors import LabError
+
+needs_postfix = pytest.mark.skipif(not (SBIN / "master").exists(),
+                                   reason="Postfix not installed (ci/deps)")
+
+# (maillog tail after "QID: ", state, dsn, reason)
+STATUS = [
+    ("to=<u@a.test>, relay=mx1.a.test[127.25.1.1]:25, delay=0.1, "
+     "delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 queued)",
+     "delivered", "2.0.0", "250 2.0.0 queued"),
+    ("to=<u@b.test>, relay=mx1.b.test[127.25.2.1]:25, delay=0.09, "
+     "delays=0.06/0.02/0.01/0, dsn=4.7.5, status=deferred (Server "
+     "certificate not verified)", "deferred", "4.7.5",
+     "Server certificate not verified"),
+    ("to=<u@c.test>, relay=none, delay=0.2, delays=0/0/0.2/0, dsn=5.1.0, "
+     "status=bounced (Domain c.test does not accept mail (nullMX))",
+     "bounced", "5.1.0", "Domain c.test does not accept mail (nullMX)"),
+    ("to=<u@d.test>, orig_to=<x@d.test>, relay=none, delay=1, "
+     "delays=1/0/0/0, dsn=4.4.3, status=deferred (Host or domain name not "
+     "found. Name service error for name=d.test type=MX: Host not found, "
+     "try again)", "deferred", "4.4.3", None),
+]
+
+
+@pytest.mark.parametrize("rest,state,dsn,why", STATUS)
+def test_parse_status(rest: str, state: str, dsn: str,
+                      why: str | None) -> None:
+    o = parse_status(rest)
+    assert o and (o.state, o.dsn) == (state, dsn)
+    if why:
+        assert o.reason == why
+
+
+def test_deferred_transport_is_no_attempt() -> None:
+    assert parse_status("to=<u@a.test>, relay=none, delay=0.03, "
+                        "delays=0/0/0/0, dsn=4.3.2, status=deferred "
+                        "(deferred transport)") is None
+
+
+def test_tls_policy_levels() -> None:
+    t = tls_policy({"a.test.": "dane-only", "b.test.": "exclude",
+                    "c.test.": "may", "d.test.": "dane"})
+    assert t.splitlines() == ["a.test dane-only", "b.test may",
+                              "c.test may", "d.test dane"]
+    with pytest.raises(LabError):
+        tls_policy({"x.test.": "mandatory"})
+
+
+@needs_postfix
+def test_small_run_and_reload(tmp_path: Path) -> None:
+    """Verified DANE delivery, a deferral kept for the second pass, a
+    reload in between (the smtp(8) TLSA cache), nothing left running."""
+    a = PostfixAdapter()
+    reloads = []
+    real_reload = a.reload
+
+    def spy() -> None:
+        reloads.append(1)
+        real_reload()
+    a.reload = spy  # type: ignore[method-assign]
+    from danelab.catalog import load_catalog
+    fix = [s.id for s in load_catalog() if s.fix_zones is not None][:1]
+    r = run_clean(a, ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest",
+                      *fix], tmp_path)
+    by = {(g.scenario, g.phase): g for g in r.grades}
+    assert by[("a01-secure-dane-ee", "first")].verdict == "pass"
+    assert by[("d16-dane-ee-wrong-digest", "first")].verdict == "pass"
+    log = (tmp_path / "sender" / "maillog").read_text()
+    assert "Verified TLS connection established" in log
+    assert "num=65:no matching DANE TLSA records" in log
+    if fix:
+        assert reloads and "reload" in log
+    assert not Path("/var/tmp/danelab-mta").exists() or \
+        not any(Path("/var/tmp/danelab-mta").iterdir())
+
+
+@needs_postfix
+@pytest.mark.parametrize("sender", ["postfix", "postfix-dane-only"])
+def test_catalog_matches_published(sender: str, tmp_path: Path) -> None:
+    check_published(sender, tmp_path)
