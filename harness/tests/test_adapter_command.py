@@ -1,0 +1,133 @@
+"""The command adapter: the shipped example really runs, and a broken
+script (non-zero exit, a hang, garbage, a stray daemon) gets a clear error
+within its time limit while the lab still tears everything down."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from test_adapter_util import run_clean
+from danelab.adapters import get_adapter
+from danelab.adapters.command import CommandAdapter, parse_status
+from danelab.errors import LabError
+from danelab.runner import SetupError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "examples" / "refsend-command.sh"
+REFSEND = ROOT / "reference-impl" / "build" / "refsend"
+needs_refsend = pytest.mark.skipif(not REFSEND.exists(),
+                                   reason="reference sender not built")
+IDS = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest"]
+
+
+def wrapper(tmp_path: Path, broken_action: str, body: str) -> Path:
+    """A script that behaves like the example except for one action."""
+    p = tmp_path / "vendor.sh"
+    p.write_text("#!/bin/sh\n"
+                 f'if [ "$1" = {broken_action} ]; then\n{body}\nfi\n'
+                 f'exec {EXAMPLE} "$@"\n')
+    p.chmod(p.stat().st_mode | stat.S_IXUSR)
+    return p
+
+
+STATUS_OK = [
+    ("a@b delivered", {"a@b": ("delivered", "")}),
+    ("<a@b> deferred 4.7.5 validation-failure now",
+     {"a@b": ("deferred", "4.7.5")}),
+    ('{"message_id": "x@y", "state": "bounced", "dsn": "5.7.5"}\n# note\n',
+     {"x@y": ("bounced", "5.7.5")}),
+]
+STATUS_BAD = ["hello", "a@b sent 2.0.0", "{not json", '{"state": "x"}',
+              "queue-id-123 delivered"]
+
+
+@pytest.mark.parametrize("text,want", STATUS_OK)
+def test_status_formats(text: str, want: dict[str, tuple[str, str]]) -> None:
+    got = {k: (o.state, o.dsn) for k, o in parse_status(text).items()}
+    assert got == want
+
+
+@pytest.mark.parametrize("text", STATUS_BAD)
+def test_status_garbage_is_an_error(text: str) -> None:
+    with pytest.raises(LabError, match="status line 1"):
+        parse_status(text)
+
+
+def test_registered_by_name() -> None:
+    a = get_adapter(f"command:{EXAMPLE}")
+    assert isinstance(a, CommandAdapter) and a.script == EXAMPLE
+
+
+@needs_refsend
+def test_example_script_runs(tmp_path: Path) -> None:
+    r = run_clean(CommandAdapter(EXAMPLE), IDS + ["a03-mx-insecure"],
+                  tmp_path)
+    assert [g.verdict for g in r.grades] == ["pass"] * 3
+    assert {g.scenario: g.sender.state for g in r.grades if g.sender} == {
+        "a01-secure-dane-ee": "delivered", "a03-mx-insecure": "delivered",
+        "d16-dane-ee-wrong-digest": "deferred"}
+
+
+@needs_refsend
+def test_start_exits_nonzero(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "start", "echo 'no licence key' >&2; exit 7")
+    with pytest.raises(LabError, match=r"'start' exited 7.*no licence key"):
+        run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+
+
+@needs_refsend
+def test_run_queue_hangs(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "run-queue", "sleep 600 & sleep 600")
+    a = CommandAdapter(s, timeouts={"run-queue": 2})
+    with pytest.raises(LabError, match="'run-queue' did not finish within "
+                       "2 s"):
+        run_clean(a, IDS, tmp_path / "run")
+
+
+@needs_refsend
+def test_status_prints_garbage(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "status", "echo 'All good!'; exit 0")
+    with pytest.raises(LabError, match="status line 1"):
+        run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+
+
+@needs_refsend
+def test_preflight_problem_is_setup_error(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "preflight", "echo 'resolver strips AD'; exit 0")
+    with pytest.raises(SetupError, match="resolver strips AD"):
+        run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+
+
+@needs_refsend
+def test_stray_daemon_is_stopped(tmp_path: Path) -> None:
+    """start leaves a daemon in its own session, not in the PID file, and
+    stop fails: teardown still ends it (run_clean asserts nothing left)."""
+    s = wrapper(tmp_path, "start",
+                'setsid sleep 600 </dev/null >/dev/null 2>&1 &\n'
+                f'{EXAMPLE} start; exit $?')
+    s2 = tmp_path / "vendor2.sh"
+    s2.write_text(s.read_text().replace(
+        f'exec {EXAMPLE} "$@"',
+        f'[ "$1" = stop ] && exit 9\nexec {EXAMPLE} "$@"'))
+    s2.chmod(0o755)
+    r = run_clean(CommandAdapter(s2), IDS, tmp_path / "run")
+    assert [g.verdict for g in r.grades] == ["pass", "pass"]
+    td = (tmp_path / "run" / "sender" / "teardown.log").read_text()
+    assert "'stop' exited 9" in td and "stopping PIDs" in td
+
+
+@needs_refsend
+def test_optional_reload_may_be_absent(tmp_path: Path) -> None:
+    """reload answering 3 (not supported) is fine: a [fix] scenario still
+    gets its second pass."""
+    from danelab.catalog import load_catalog
+    fix = [sc.id for sc in load_catalog() if sc.fix_zones is not None][:1]
+    if not fix:
+        pytest.skip("no [fix] scenario in the catalog")
+    s = wrapper(tmp_path, "reload", "exit 3")
+    r = run_clean(CommandAdapter(s), fix, tmp_path / "run")
+    assert [g.phase for g in r.grades] == ["first", "after-fix"]
+    log = (tmp_path / "run" / "sender" / "command.log").read_text()
+    assert log.count(" run-queue") == 2 and " reload" in log
