@@ -15,6 +15,7 @@ difference.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -31,10 +32,22 @@ KEYS = ("verdict", "observed")
 
 
 def catalog_commit() -> str:
+    """The last commit that touched scenarios/, its date, the number of
+    scenario files and a digest of their contents; files not committed
+    yet are counted, so a result never claims a commit it did not use."""
     cp = subprocess.run(["git", "-C", str(ROOT), "log", "-1",
                          "--format=%H %cI", "--", "scenarios/"],
                         capture_output=True, text=True)
-    return cp.stdout.strip() or "unknown"
+    st = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                         "--", "scenarios/"], capture_output=True, text=True)
+    files = sorted((ROOT / "scenarios").glob("*.toml"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    dirty = len(st.stdout.splitlines())
+    return (f"{cp.stdout.strip() or 'unknown'}, {len(files)} files, "
+            f"sha256 {h.hexdigest()[:16]}"
+            + (f", {dirty} not committed" if dirty else ""))
 
 
 def run_catalog(sender: str, run_dir: Path, ids: list[str] | None = None,
