@@ -89,3 +89,20 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sender", ["postfix", "postfix-dane-only"])
 def test_catalog_matches_published(sender: str, tmp_path: Path) -> None:
     check_published(sender, tmp_path)
+
+
+def test_compare_shows_the_change() -> None:
+    from danelab.adapters.published import compare
+    pub = {"a01": {"verdict": "pass", "observed": "delivered-dane"},
+           "d16": {"verdict": "pass", "observed": "deferred"}}
+    now = {"a01": {"verdict": "pass", "observed": "delivered-dane"},
+           "d16": {"verdict": "fail", "observed": "delivered-tls",
+                   "why": "message reached forbidden host(s) mx1"}}
+    diffs = compare(pub, now)
+    assert diffs == [
+        "d16: verdict was 'pass', now 'fail' (message reached forbidden "
+        "host(s) mx1)",
+        "d16: observed was 'deferred', now 'delivered-tls' (message reached "
+        "forbidden host(s) mx1)"]
+    assert compare(pub, {}) == ["a01: published but not run",
+                                "d16: published but not run"]

@@ -102,8 +102,8 @@ smtp_data_xfer_timeout = 10s
 smtp_data_done_timeout = 10s
 smtp_quit_timeout = 5s
 default_process_limit = {procs}
-default_destination_concurrency_limit = 20
-initial_destination_concurrency = 5
+default_destination_concurrency_limit = {dest}
+initial_destination_concurrency = {initial}
 """
 
 MASTER_CF = """\
@@ -189,7 +189,8 @@ class PostfixAdapter(Adapter):
         self.master: Tracked | None = None
         self.mounted = False
         self.home: MtaHome | None = None
-        self.procs = 100
+        self.procs = 100                # smtp(8) processes in all
+        self.dest = 20                  # in flight to one destination
         self.ledger = Ledger()
         self.tail: LogTail | None = None
         self.held: set[str] = set()     # qids parked by defer_transports
@@ -232,7 +233,8 @@ class PostfixAdapter(Adapter):
             (conf / d).mkdir(exist_ok=True)
         assert self.home
         (conf / "main.cf").write_text(MAIN_CF.format(
-            run=self.home.path, level=self.level, procs=self.procs))
+            run=self.home.path, level=self.level, procs=self.procs,
+            dest=self.dest, initial=min(5, self.dest)))
         (conf / "master.cf").write_text(MASTER_CF)
         (conf / "tls_policy").write_text(tls_policy(self.ctx.policies))
 
@@ -255,8 +257,9 @@ class PostfixAdapter(Adapter):
         data.chmod(0o700)
 
     def set_concurrency(self, n: int) -> None:
-        """Deliveries in flight (bench/delivery.py); effective at reload."""
+        """Deliveries in flight (bench/delivery.py sends to one domain)."""
         self.procs = max(2, n)
+        self.dest = max(1, n)
         if self.ctx and self.master:
             self._write_config()
             self.reload()
@@ -278,8 +281,8 @@ class PostfixAdapter(Adapter):
         """SIGHUP to the master: every smtp(8) (and its TLSA cache) is
         replaced; main.cf is read again."""
         if not self.master or not self.master.alive():
-            raise LabError("postfix master is not running; "
-                           f"see {self.ctx.run / 'maillog' if self.ctx else ''}")
+            where = self.ctx.run / "maillog" if self.ctx else "its maillog"
+            raise LabError(f"postfix master is not running; see {where}")
         self._read_log()
         mark = self.tail.mark() if self.tail else 0
         os.kill(self.master.pid, signal.SIGHUP)
@@ -376,4 +379,3 @@ class PostfixAdapter(Adapter):
     def version(self) -> str:
         return f"Postfix {postfix_version()} (smtp_tls_security_level = " \
             f"{self.level})"
-
