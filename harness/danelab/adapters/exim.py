@@ -9,12 +9,13 @@ TLSA RRset fails).  Exim reads DNSSEC status from the AD bit glibc passes on
 `options trust-ad` in resolv.conf: preflight() checks that path.
 
 No Exim daemon runs.  Everything is a short command inside the lab
-namespace (ns.run, with a time limit), so nothing daemonizes and nothing is
-left behind:
+namespace with a time limit, so nothing daemonizes and nothing is left
+behind:
 
   submit      exim -C conf -odq -f SENDER -- RCPT < message  (queue only)
   run_queue   the retry database is wiped, then `exim -C conf -M ids...`
-              in a few parallel slices: exactly one attempt per message
+              in a few parallel slices (ns.spawn: tracked, killed with
+              their deliveries at the deadline): one attempt per message
   outcomes    read from Exim's mainlog: `<=` (id=Message-ID), `=>`
               delivered, `==` deferred, `**` bounced
   reload      nothing to do: every delivery process starts afresh and Exim
@@ -32,7 +33,8 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import time
 from pathlib import Path
 
 from ..errors import LabError
@@ -218,9 +220,9 @@ class EximAdapter(Adapter):
         self.tail = LogTail(run / "log" / "mainlog")
         cp = ctx.ns.run(self._argv("-bV"), timeout=30)
         if cp.returncode != 0:
+            said = (cp.stdout + cp.stderr).decode(errors="replace")
             raise LabError(f"{self.name}: exim -bV rejects the configuration"
-                           f" {self.conf}: "
-                           f"{(cp.stdout + cp.stderr).decode(errors='replace')[-600:]}")
+                           f" {self.conf}: {said[-600:]}")
         (run / "exim-version.txt").write_bytes(cp.stdout)
 
     def _add_user(self) -> int:
@@ -285,13 +287,24 @@ class EximAdapter(Adapter):
         if not ids:
             return
         slices = [ids[i::SLICES] for i in range(min(SLICES, len(ids)))]
-        with ThreadPoolExecutor(len(slices)) as ex:
-            cps = list(ex.map(lambda sl: self.ctx.ns.run(  # type: ignore
-                self._argv("-M", *sl), timeout=PASS_TIMEOUT), slices))
-        with (self.ctx.run / "queue-runs.log").open("ab") as f:
-            for cp in cps:
-                f.write(cp.stdout + cp.stderr)
+        # Spawned (tracked, own process group), not ns.run: a slice that
+        # passes the deadline is killed with every delivery it forked.
+        log = self.ctx.run / "queue-runs.log"
+        runs = [self.ctx.ns.spawn(f"exim-M-{i}", self._argv("-M", *sl),
+                                  log=log) for i, sl in enumerate(slices)]
+        deadline = time.monotonic() + PASS_TIMEOUT
+        late = []
+        for t in runs:
+            try:
+                t.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                late.append(t.name)
+            self.ctx.ns.sup.stop(t, grace=1)
         self._read_log()
+        if late:
+            raise LabError(f"{self.name}: queue pass not done within "
+                           f"{PASS_TIMEOUT:.0f} s ({', '.join(late)} "
+                           f"killed); see {self.ctx.run / 'log/mainlog'}")
 
     def _reset_retry_db(self) -> None:
         """Forget host and message retry times (and the TLS/wait data)."""
@@ -340,4 +353,3 @@ class EximAdapter(Adapter):
         ver = v.read_text().strip() if v.exists() else "4.96"
         mode = "hosts_require_dane" if self.require else "hosts_try_dane"
         return f"Exim {ver} ({mode} = *)"
-

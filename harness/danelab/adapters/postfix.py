@@ -242,9 +242,9 @@ class PostfixAdapter(Adapter):
         # 300 ms steps, until its mtime is old (it might be half-written):
         # 1.5-2.5 s at every start or reload.  Ours is complete: date it back.
         old = time.time() - 60
-        for f in conf.iterdir():
-            if f.is_file():
-                os.utime(f, (old, old))
+        for cf in conf.iterdir():
+            if cf.is_file():
+                os.utime(cf, (old, old))
 
     def _make_queue(self) -> None:
         assert self.ctx
