@@ -81,3 +81,20 @@ def test_require_dane_bounces_insecure(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sender", ["exim", "exim-require-dane"])
 def test_catalog_matches_published(sender: str, tmp_path: Path) -> None:
     check_published(sender, tmp_path)
+
+
+@needs_exim
+def test_queue_pass_deadline(tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that outlives its limit (a server stalling the TLS
+    handshake) is killed with its deliveries: a clear error, nothing
+    left in the namespace."""
+    import danelab.adapters.exim as ex
+    from danelab.catalog import load_catalog
+    from danelab.errors import LabError
+    stall = [s.id for s in load_catalog() if "stall" in s.id][:1]
+    if not stall:
+        pytest.skip("no TLS-stall scenario in the catalog")
+    monkeypatch.setattr(ex, "PASS_TIMEOUT", 1.0)
+    with pytest.raises(LabError, match="not done within 1 s"):
+        run_clean(EximAdapter(), stall, tmp_path)
