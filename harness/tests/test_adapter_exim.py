@@ -79,8 +79,9 @@ def test_require_dane_bounces_insecure(tmp_path: Path) -> None:
 
 @needs_exim
 @pytest.mark.parametrize("sender", ["exim", "exim-require-dane"])
-def test_catalog_matches_published(sender: str, tmp_path: Path) -> None:
-    check_published(sender, tmp_path)
+def test_catalog_matches_published(sender: str,
+                                   request: pytest.FixtureRequest) -> None:
+    check_published(sender, request)
 
 
 @needs_exim

@@ -87,8 +87,9 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
 
 @needs_postfix
 @pytest.mark.parametrize("sender", ["postfix", "postfix-dane-only"])
-def test_catalog_matches_published(sender: str, tmp_path: Path) -> None:
-    check_published(sender, tmp_path)
+def test_catalog_matches_published(sender: str,
+                                   request: pytest.FixtureRequest) -> None:
+    check_published(sender, request)
 
 
 def test_compare_shows_the_change() -> None:
