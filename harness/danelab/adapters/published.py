@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -58,8 +59,8 @@ def run_catalog(sender: str, run_dir: Path, ids: list[str] | None = None,
     for i in ids or []:
         argv += ["-s", i]
     cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
-                        env={"PYTHONPATH": str(ROOT / "harness"),
-                             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                        env={**os.environ,
+                             "PYTHONPATH": str(ROOT / "harness")})
     res = run_dir / "report" / "results.json"
     if cp.returncode not in (0, 1) or not res.exists():
         raise RuntimeError(f"danelab run --sender {sender} exited "
