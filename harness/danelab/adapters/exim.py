@@ -30,6 +30,7 @@ and exclude domains to one that does not look at TLSA records.
 """
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -232,7 +233,8 @@ class EximAdapter(Adapter):
             return pwd.getpwnam(USER).pw_uid
         except KeyError:
             pass
-        used = {p.pw_uid for p in pwd.getpwall()}
+        used = {p.pw_uid for p in pwd.getpwall()} | \
+            {g.gr_gid for g in grp.getgrall()}
         uid = next(u for u in range(190, 999) if u not in used)
         etc = self.ctx.run / "etc"
         etc.mkdir(exist_ok=True)
