@@ -31,8 +31,8 @@ def measure(sender: str, scs: list) -> dict[str, str]:
             "universe s": f"{r.timings.get('universe', 0):.2f}",
             "pass 1 s": f"{r.timings.get('pass1', 0):.1f}",
             "pass 2 s": f"{r.timings.get('pass2', 0):.1f}",
-            **{k: str(v.get(k, 0)) for k in ("pass", "fail", "warn",
-                                              "info")}}
+            **{k: str(v.get(k, 0))
+               for k in ("pass", "fail", "warn", "info")}}
 
 
 def main() -> None:
