@@ -5,6 +5,7 @@
  *	refsend [-v] -c CONF submit -f SENDER RCPT... < message
  *	refsend [-v] -c CONF run [--all]
  *	refsend [-v] -c CONF status
+ *	refsend [-v] -c CONF expire ID...
  *	refsend [-v] -c CONF daemon
  *
  * Exit status: 0 when the command ran (whatever the delivery outcomes),
@@ -29,6 +30,7 @@ usage(void)
 	    "usage: refsend [-v] -c CONF submit -f SENDER RCPT... < message\n"
 	    "       refsend [-v] -c CONF run [--all]\n"
 	    "       refsend [-v] -c CONF status\n"
+	    "       refsend [-v] -c CONF expire ID...\n"
 	    "       refsend [-v] -c CONF daemon\n");
 	exit(1);
 }
@@ -161,6 +163,39 @@ cmd_status(struct config *conf)
 	return 0;
 }
 
+/*
+ * expire ID...: each ID (queue id or Message-ID) has used up its retry
+ * budget; the next run makes its last attempt.  Not while a runner holds
+ * the queue: it would overwrite the change.
+ */
+static int
+cmd_expire(struct config *conf, int argc, char **argv)
+{
+	int	i, n, lockfd, rc = 0;
+
+	if (argc < 2)
+		usage();
+	if (queue_init(conf->queue_dir) == -1 ||
+	    (lockfd = queue_lock(conf->queue_dir)) == -1) {
+		log_warnx("expire: queue %s is busy or unusable",
+		    conf->queue_dir);
+		return 1;
+	}
+	for (i = 1; i < argc; i++) {
+		if ((n = queue_expire(conf->queue_dir, argv[i],
+		    conf->max_attempts)) == -1) {
+			log_warnx("expire %s: %s", argv[i], strerror(errno));
+			rc = EX_TEMPFAIL;
+		} else if (n == 0) {
+			log_warnx("expire %s: no such message in the queue",
+			    argv[i]);
+			rc = 1;
+		}
+	}
+	close(lockfd);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -209,7 +244,9 @@ main(int argc, char **argv)
 		if (argc != 1)
 			usage();
 		rc = cmd_status(conf);
-	} else if (strcmp(cmd, "daemon") == 0) {
+	} else if (strcmp(cmd, "expire") == 0)
+		rc = cmd_expire(conf, argc, argv);
+	else if (strcmp(cmd, "daemon") == 0) {
 		if (argc != 1)
 			usage();
 		rc = runner_run(conf, 0, 1) == -1 ? 1 : 0;

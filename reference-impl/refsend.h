@@ -418,6 +418,13 @@ char		**queue_list(const char *);
 void		 queue_list_free(char **);
 int		 queue_lock(const char *);
 void		 qmsg_free(struct qmsg *);
+/*
+ * queue_expire(dir, key, max_attempts): the messages whose queue id or
+ * Message-ID is key get attempts = max_attempts - 1 and are due now, so a
+ * failed next attempt bounces them (expire.c).  Returns how many matched,
+ * -1 (errno) when one could not be saved.
+ */
+int		 queue_expire(const char *, const char *, int);
 /* Durable write helper: tmp file in tmpdir, fsync, rename, fsync dir. */
 int		 queue_write_file(const char *, const char *, const char *,
 		    const char *, size_t);

@@ -8,6 +8,7 @@ choice (verdict "info").
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,9 @@ from .probe import HostDns
 from .scenario import Expect, Scenario
 
 
+STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
 @dataclass
 class Check:
     level: str          # MUST | SHOULD | MAY
@@ -31,7 +35,7 @@ class Check:
 @dataclass
 class Grade:
     scenario: str
-    phase: str                      # "first" or "after-fix"
+    phase: str                      # first | after-fix | after-limit
     expected: list[str]
     observed: str
     verdict: str                    # pass | fail | warn | info
@@ -104,6 +108,39 @@ def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
     return cls, to
 
 
+def dsn_matches(code: str, pattern: str) -> bool:
+    """Does enhanced status code CODE fit PATTERN ('x' = any)?"""
+    got, want = code.split("."), pattern.split(".")
+    return len(got) == len(want) == 3 and all(
+        w == "x" or g == w for g, w in zip(got, want))
+
+
+def dsn_checks(patterns: list[str], out: SenderOutcome | None
+               ) -> list[Check]:
+    """A bounce must come with a DSN whose Status is an RFC 3463 code
+    (RFC 3464 §2.3.4 makes Status required; RFC 5321 §6.1 the DSN); it
+    should name the cause (e.g. X.7.x, security, for a DANE failure)."""
+    code = out.dsn if out else ""
+    valid = bool(STATUS_RE.fullmatch(code)) and code[0] in "45"
+    checks = [Check("MUST", valid, f"DSN with status {code}" if valid else
+                    f"no DSN status code (got {code!r})")]
+    if valid:
+        ok = any(dsn_matches(code, p) for p in patterns)
+        names = "names" if ok else "does not name"
+        checks.append(Check("SHOULD", ok, f"DSN status {code} {names} the "
+                            f"cause (expected {' or '.join(patterns)})"))
+    return checks
+
+
+def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
+               why: str) -> Grade:
+    """A phase the lab could not set up for this sender: recorded, as
+    info, never as a pass."""
+    return Grade(sc.id, phase, exp.outcome, "not-graded", "info",
+                 [Check("MAY", False, f"not graded: {why}")], [],
+                 obs.sender, [s.id for s in obs.sessions])
+
+
 def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
           phase: str = "first") -> Grade:
     by_sha = {it.sha256(): it.cert for it in plan.pki.issued.values()}
@@ -150,6 +187,8 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                             if not bad_sni else
                             f"SNI seen: {', '.join(bad_sni)}; expected "
                             f"{want}"))
+    if exp.dsn is not None and observed == "bounced":
+        checks += dsn_checks(exp.dsn, obs.sender)
     if obs.sender and obs.deliveries and obs.sender.state != "delivered":
         checks.append(Check("SHOULD", False, "message arrived but the "
                             f"sender reports {obs.sender.state}"))

@@ -4,7 +4,8 @@ fake-mx, one sender under test; then grading.
   plan -> PKI + zones on disk -> namespace -> NSD, Unbound, fake-mx
   -> DNS probe (what the universe really says about each host's TLSA)
   -> submit one message per scenario -> queue pass 1
-  -> (scenarios with [fix]: rebuild zones, reload sender, queue pass 2)
+  -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
+      [expect.after_limit]: the sender expires their messages; queue pass 2)
   -> stop everything -> fold fake-mx events -> grade.
 
 Every daemon is stopped in a finally block, also on Ctrl-C.
@@ -22,7 +23,7 @@ from typing import Any, Callable
 from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .errors import LabError
-from .grader import Grade, Observation, grade
+from .grader import Grade, Observation, grade, not_graded
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
@@ -132,6 +133,9 @@ class LabRun:
         plan.pki.write(self.run / "pki")
         self._t("plan", t0)
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
+        limit = [sc for sc in self.scenarios
+                 if sc.expect_after_limit is not None]
+        self.expired = False
         boundary = None
         reported = False
         report_error: str | None = None
@@ -170,15 +174,19 @@ class LabRun:
                 first = self.adapter.outcomes()
                 self._t("pass1", t)
                 second: dict[str, SenderOutcome] = {}
-                if fix:
+                if fix or limit:
                     t = time.monotonic()
                     boundary = time.time()
-                    self.say(f"fixing {len(fix)} scenario(s); queue pass 2")
-                    plan2 = make_plan(self.scenarios, fixed=True,
-                                      pki=plan.pki)
-                    uni.rebuild(plan2.zones)
-                    dns2 = probe.probe(ns, plan2)
-                    self.adapter.reload()
+                    if limit:
+                        self._expire(limit, subs)
+                    if fix:
+                        self.say(f"fixing {len(fix)} scenario(s)")
+                        plan2 = make_plan(self.scenarios, fixed=True,
+                                          pki=plan.pki)
+                        uni.rebuild(plan2.zones)
+                        dns2 = probe.probe(ns, plan2)
+                        self.adapter.reload()
+                    self.say("queue pass 2")
                     with Ticker(self.run, "pass 2", len(subs), self.say):
                         self.adapter.run_queue()
                     second = self.adapter.outcomes()
@@ -213,6 +221,15 @@ class LabRun:
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, evidence, sess)
+
+    def _expire(self, limit: list[Scenario], subs: list[Submission]
+                ) -> None:
+        mid_of = {s.scenario: s.message_id for s in subs}
+        self.expired = self.adapter.expire([mid_of[sc.id] for sc in limit])
+        self.say(f"{self.adapter.name}: {len(limit)} message(s) forced to "
+                 "the retry limit" if self.expired else
+                 f"{self.adapter.name} cannot be driven to its retry limit: "
+                 f"{len(limit)} after-limit expectation(s) not graded")
 
     def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
                       grades: list[Grade], error: str | None,
@@ -258,17 +275,22 @@ class LabRun:
                                 and (until is None or m["ts"] < until):
                             out.append((s, m))
                 return out
-            if sc.fix_zones is not None and boundary is not None:
+            later = sc.expect_after_fix or sc.expect_after_limit
+            if later is not None and boundary is not None:
                 early = [s for s in mine if s.events and
                          s.events[0]["ts"] < boundary]
                 g1 = grade(sc, plan, sc.expect,
                            Observation(early, deliveries(boundary), status,
                                        first.get(mid)), "first")
-                assert sc.expect_after_fix
-                g2 = grade(sc, plan, sc.expect_after_fix,
-                           Observation(mine, deliveries(None),
-                                       dns2[sc.id]["hosts"],
-                                       second.get(mid)), "after-fix")
+                phase = "after-fix" if sc.expect_after_fix else "after-limit"
+                obs = Observation(mine, deliveries(None),
+                                  dns2[sc.id]["hosts"], second.get(mid))
+                if phase == "after-limit" and not self.expired:
+                    g2 = not_graded(sc, later, obs, phase, "the lab cannot "
+                                    f"drive {self.adapter.name} to its "
+                                    "retry limit (adapter has no expire)")
+                else:
+                    g2 = grade(sc, plan, later, obs, phase)
                 grades += [g1, g2]
             else:
                 out = second.get(mid) or first.get(mid)

@@ -20,6 +20,8 @@ OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")
 POLICIES = ("dane", "dane-only", "may", "exclude")
 SECTIONS = "ABCDEFGHIJK"
+# An RFC 3463 enhanced status code, digits or "x" for any: "x.7.x", "5.7.5"
+DSN_PATTERN_RE = re.compile(r"[245x]\.(\d{1,3}|x)\.(\d{1,3}|x)")
 LEVELS = ("MUST", "SHOULD", "MAY")
 RESULT_TYPES = (
     "starttls-not-supported", "certificate-host-mismatch",
@@ -95,6 +97,7 @@ class Expect:
     hosts: list[str] | None = None
     sni: str | None = None
     tlsrpt: str | None = None
+    dsn: list[str] | None = None    # accepted status codes, "x" = any digit
 
 
 @dataclass
@@ -113,6 +116,7 @@ class Scenario:
     expect: Expect
     fix_zones: list[ZoneDecl] | None = None
     expect_after_fix: Expect | None = None
+    expect_after_limit: Expect | None = None    # after forced expiry
     tags: list[str] = field(default_factory=list)
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
@@ -303,6 +307,13 @@ def _expect(f: _Fields) -> Expect:
                [str(h) for h in hosts] if hosts is not None else None,
                f.get("sni", str),
                f.get("tlsrpt", str, choices=RESULT_TYPES))
+    dsn = f.get("dsn", list)
+    if dsn is not None:
+        e.dsn = [str(d) for d in dsn]
+        for d in e.dsn:
+            if not DSN_PATTERN_RE.fullmatch(d):
+                raise f.err("dsn", f"{d!r} is not an enhanced status code "
+                            "pattern like '5.7.5' or 'x.7.x' (RFC 3463)")
     return e
 
 
@@ -336,6 +347,7 @@ def load_scenario(path: Path) -> Scenario:
     hosts = [_host(h) for h in top.tables("host")]
     ex = _Fields(path, "expect", top.get("expect", dict, required=True))
     after = ex.get("after_fix", dict)
+    limit = ex.get("after_limit", dict)
     expect = _expect(ex)
     ex.finish()
     fix_zones = None
@@ -352,6 +364,21 @@ def load_scenario(path: Path) -> Scenario:
         af = _Fields(path, "expect.after_fix", after)
         expect_after = _expect(af)
         af.finish()
+    expect_limit = None
+    if limit is not None:
+        lf = _Fields(path, "expect.after_limit", limit)
+        expect_limit = _expect(lf)
+        lf.finish()
+        if fix is not None:
+            raise SpecError(str(path), "expect.after_limit",
+                            "a scenario has [fix] or [expect.after_limit], "
+                            "not both")
+        if expect.outcome != ["deferred"]:
+            raise SpecError(str(path), "expect.outcome",
+                            "with [expect.after_limit] the first attempt "
+                            "must be expected to defer (outcome = "
+                            "[\"deferred\"]): only a queued message has a "
+                            "retry limit")
     tlsrpt_records, tlsrpt_due = None, True
     tr = top.get("tlsrpt", dict)
     if tr is not None:
@@ -375,6 +402,7 @@ def load_scenario(path: Path) -> Scenario:
         explain=top.get("explain", str, required=True).strip(),
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
+        expect_after_limit=expect_limit,
         tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
         tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel)
     top.get("fix", dict)
@@ -428,8 +456,9 @@ def _check_refs(sc: Scenario) -> None:
             raise SpecError(p, f"cert[{i}].issuer",
                             f"{c.issuer!r} is not a CA of this file or a "
                             "built-in one")
-    for key, e in (("expect", sc.expect), ("expect.after_fix",
-                                           sc.expect_after_fix)):
+    for key, e in (("expect", sc.expect),
+                   ("expect.after_fix", sc.expect_after_fix),
+                   ("expect.after_limit", sc.expect_after_limit)):
         if e and e.hosts is not None:
             for hn in e.hosts:
                 if hn not in names:

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests.h"
@@ -141,6 +142,47 @@ test_queue_crash_leftovers(void)
 	test_queue_rmrf();
 }
 
+static void
+test_queue_expire(void)
+{
+	char *const	 rcpts[] = { "a@x.test" };
+	const char	*msg = "Message-ID: <m1@h.test>\n\nbody\n";
+	struct qmsg	*m, *other, *l;
+
+	test_queue_dir();
+	m = queue_submit(qdir, "s@z.test", rcpts, 1, msg, strlen(msg),
+	    "h.test");
+	other = queue_submit(qdir, "s@z.test", rcpts, 1, "\nb\n", 3,
+	    "h.test");
+	CU_ASSERT_FATAL(m != NULL && other != NULL);
+	m->next_try = time(NULL) + 3600;
+	CU_ASSERT_FATAL(queue_save(qdir, m) == 0);
+	/* By Message-ID, with or without brackets; by queue id. */
+	CU_ASSERT(queue_expire(qdir, "m1@h.test", 5) == 1);
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->attempts == 4);
+	CU_ASSERT(l->next_try <= time(NULL));
+	CU_ASSERT(l->rcpts[0].state == RCPT_PENDING);	/* no bounce here */
+	qmsg_free(l);
+	CU_ASSERT(queue_expire(qdir, "<m1@h.test>", 5) == 1);
+	CU_ASSERT(queue_expire(qdir, m->id, 3) == 1);
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->attempts == 4);		/* never lowered */
+	qmsg_free(l);
+	/* The other message is untouched; an unknown key matches nothing. */
+	l = queue_load(qdir, other->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->attempts == 0);
+	qmsg_free(l);
+	CU_ASSERT(queue_expire(qdir, "nope@h.test", 5) == 0);
+	CU_ASSERT(queue_expire(qdir, "m1@h.tes", 5) == 0);
+	qmsg_free(m);
+	qmsg_free(other);
+	test_queue_rmrf();
+}
+
 void
 tests_queue(void)
 {
@@ -150,4 +192,5 @@ tests_queue(void)
 	CU_add_test(s, "submit, load, save, remove", test_queue_roundtrip);
 	CU_add_test(s, "crash leftovers, bad input, lock",
 	    test_queue_crash_leftovers);
+	CU_add_test(s, "forced expiry", test_queue_expire);
 }

@@ -76,6 +76,15 @@ class Adapter(ABC):
     def reload(self) -> None:
         """Forget cached DNS after the lab changed a zone."""
 
+    def expire(self, message_ids: list[str]) -> bool:
+        """Make these queued messages reach the sender's retry limit, by
+        the sender's own means (an administrator's forced expiry, or a
+        retry rule that has run out), so that the next run_queue() makes
+        the last attempt and, if it fails, bounces them with a DSN
+        (CASES.md case 35).  Return False if this sender cannot be driven
+        there: the after-limit expectation is then not graded."""
+        return False
+
     def stop(self) -> None:
         """Stop whatever start() started."""
 

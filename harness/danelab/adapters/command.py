@@ -34,8 +34,8 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUTS = {"start": 60.0, "preflight": 30.0, "submit": 30.0,
             "run-queue": 300.0, "status": 30.0, "reload": 60.0,
-            "stop": 30.0}
-OPTIONAL = ("preflight", "reload")
+            "expire": 30.0, "stop": 30.0}
+OPTIONAL = ("preflight", "reload", "expire")
 UNSUPPORTED = 3                        # exit status: optional action absent
 STATES = ("delivered", "deferred", "bounced")
 
@@ -149,6 +149,17 @@ class CommandAdapter(Adapter):
         rc, _ = self._act("reload")
         if rc not in (0, UNSUPPORTED):
             raise LabError(f"{self.name}: action 'reload' exited {rc}")
+
+    def expire(self, message_ids: list[str]) -> bool:
+        """`expire` with DANELAB_MESSAGE_IDS (space-separated); exit 3
+        when the MTA cannot be driven to its retry limit."""
+        rc, _ = self._act("expire",
+                          {"DANELAB_MESSAGE_IDS": " ".join(message_ids)})
+        if rc == UNSUPPORTED:
+            return False
+        if rc != 0:
+            raise LabError(f"{self.name}: action 'expire' exited {rc}")
+        return True
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         return parse_status(self._must("status"), self.name)

@@ -13,13 +13,15 @@ namespace with a time limit, so nothing daemonizes and nothing is left
 behind:
 
   submit      exim -C conf -odq -f SENDER -- RCPT < message  (queue only)
-  run_queue   the retry database is wiped, then `exim -C conf -M ids...`
-              in a few parallel slices (ns.spawn: tracked, killed with
+  run_queue   the retry database is wiped (not after expire()), then
+              `exim -C conf -M ids...` in a few parallel slices (ns.spawn: tracked, killed with
               their deliveries at the deadline): one attempt per message
   outcomes    read from Exim's mainlog: `<=` (id=Message-ID), `=>`
               delivered, `==` deferred, `**` bounced
   reload      nothing to do: every delivery process starts afresh and Exim
               keeps no DNS cache between processes
+  expire      a retry rule with a passed cut-off for the message's domain
+              (Exim has no per-message forced expiry)
 
 Exim runs as the Debian-exim user, which the host does not have (Postfix
 is the system MTA); start() adds it inside the lab namespace only, by
@@ -98,7 +100,7 @@ dnslookup:
 begin transports
 {transports}
 begin retry
-*  *  F,1d,1m
+{retry_rules}*  *  F,1d,1m
 
 begin rewrite
 """
@@ -133,9 +135,11 @@ def exim_bin() -> Path:
 
 
 def exim_config(run: Path, bin_: Path, require: bool,
-                policies: dict[str, str]) -> str:
+                policies: dict[str, str],
+                expired: list[str] | None = None) -> str:
     """The whole configuration for RUN, with routers for the catalog's
-    per-destination policies (dane-only, may, exclude)."""
+    per-destination policies (dane-only, may, exclude), and a retry rule
+    whose cut-off (1 s) has passed for each EXPIRED domain and its hosts."""
     groups: dict[str, list[str]] = {"dane-only": [], "may": [], "dane": []}
     for dom, level in sorted(policies.items()):
         key = "may" if level in ("may", "exclude") else level
@@ -155,7 +159,9 @@ def exim_config(run: Path, bin_: Path, require: bool,
             routers.append(ROUTER.format(
                 name=f"policy_{key.replace('-', '_')}",
                 domains="; ".join(groups[key]), transport=tr))
-    return CONF.format(bin=bin_, user=USER, run=run,
+    retry = "".join(f"{pat}  *  F,1s,1s\n" for d in sorted(expired or [])
+                    for pat in (d, f"*.{d}"))
+    return CONF.format(bin=bin_, user=USER, run=run, retry_rules=retry,
                        policy_routers="\n".join(routers),
                        default_transport="dane_require" if require
                        else "dane_try",
@@ -198,6 +204,8 @@ class EximAdapter(Adapter):
         self.home: MtaHome | None = None
         self.ledger = Ledger()
         self.tail: LogTail | None = None
+        self.submitted: list[Submission] = []
+        self.expired: set[str] = set()
 
     # -- life cycle -------------------------------------------------------
     def start(self, ctx: LabContext) -> None:
@@ -215,8 +223,7 @@ class EximAdapter(Adapter):
             os.chown(run / d, uid, uid)
             (run / d).chmod(0o750)
         self.home = MtaHome(ctx.ns, run)
-        (run / "exim.conf").write_text(exim_config(
-            self.home.path, self.bin, self.require, ctx.policies))
+        self._write_config()
         self.conf = self.home.path / "exim.conf"
         self.tail = LogTail(run / "log" / "mainlog")
         cp = ctx.ns.run(self._argv("-bV"), timeout=30)
@@ -225,6 +232,32 @@ class EximAdapter(Adapter):
             raise LabError(f"{self.name}: exim -bV rejects the configuration"
                            f" {self.conf}: {said[-600:]}")
         (run / "exim-version.txt").write_bytes(cp.stdout)
+
+    def _write_config(self) -> None:
+        assert self.ctx and self.home and self.bin
+        (self.ctx.run / "exim.conf").write_text(exim_config(
+            self.home.path, self.bin, self.require, self.ctx.policies,
+            sorted(self.expired)))
+
+    def expire(self, message_ids: list[str]) -> bool:
+        """Exim has no per-message forced expiry (-Mg cancels, which is not
+        a retry limit).  Its retry rules match domains and host names:
+        give each message's domain a rule whose cut-off (1 s) the message
+        has already outlived, so the next failure times it out and Exim
+        bounces it as at the end of its retry period ("retry timeout
+        exceeded").  Every Exim process reads the configuration afresh, so
+        this takes effect at once; from now on the retry database is kept
+        (it holds the first-failure times), and the cut-off test is strict
+        (more than 1 s since the first failure), hence the wait."""
+        rcpt_of = {s.message_id: s.rcpt for s in self.submitted}
+        lost = [m for m in message_ids if m not in rcpt_of]
+        if lost:
+            raise LabError(f"{self.name}: expire: not submitted: {lost}")
+        self.expired |= {rcpt_of[m].rsplit("@", 1)[1].rstrip(".").lower()
+                         for m in message_ids}
+        self._write_config()
+        time.sleep(2.1)
+        return True
 
     def _add_user(self) -> int:
         """Debian-exim inside the namespace only; returns its uid."""
@@ -267,6 +300,7 @@ class EximAdapter(Adapter):
     # -- messages ---------------------------------------------------------
     def submit(self, subs: list[Submission]) -> None:
         assert self.ctx
+        self.submitted += subs
         for s in subs:
             cp = self.ctx.ns.run(self._argv("-odq", "-i", "-f", s.sender,
                                             "--", s.rcpt),
@@ -309,8 +343,12 @@ class EximAdapter(Adapter):
                            f"killed); see {self.ctx.run / 'log/mainlog'}")
 
     def _reset_retry_db(self) -> None:
-        """Forget host and message retry times (and the TLS/wait data)."""
+        """Forget host and message retry times (and the TLS/wait data).
+        Not once expire() was called: the retry records' first-failure
+        times are what lets the expired domains' cut-off pass."""
         assert self.ctx
+        if self.expired:
+            return
         db = self.ctx.run / "spool" / "db"
         if db.exists():
             for f in db.iterdir():

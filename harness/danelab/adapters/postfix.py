@@ -52,6 +52,8 @@ LINE = re.compile(r"postfix(?:/[\w.-]+)*/(?P<prog>[\w-]+)\[\d+\]: "
 STATUS = re.compile(r"to=<[^>]*>, (?:orig_to=<[^>]*>, )?relay=(?P<relay>"
                     r"[^,]*),.* dsn=(?P<dsn>[\d.]+), status=(?P<state>\w+)"
                     r" \((?P<why>.*)\)$")
+EXPIRED = re.compile(r"from=<[^>]*>, status=(?:force-)?expired, "
+                     r"returned to sender")
 MSGID = re.compile(r"message-id=<?(?P<mid>[^>\s]*)>?")
 
 MAIN_CF = """\
@@ -351,6 +353,24 @@ class PostfixAdapter(Adapter):
         wait_for(done, PASS_TIMEOUT, f"postfix queue pass ({len(pending)} "
                  f"message(s); see {self.ctx.run / 'maillog'})", 0.1)
 
+    def expire(self, message_ids: list[str]) -> bool:
+        """`postsuper -e`: Postfix's forced expiration (3.5 and later);
+        the message is returned at its next delivery attempt."""
+        assert self.ctx
+        self._read_log()
+        qids = {m: self.ledger.qid_of(m) for m in message_ids}
+        lost = [m for m, q in qids.items() if not q]
+        if lost:
+            raise LabError(f"postfix: no queue id for {lost}")
+        argv = ["/usr/sbin/postsuper"]
+        for q in qids.values():
+            argv += ["-e", str(q)]
+        cp = self.ctx.ns.run(argv, timeout=30)
+        if cp.returncode != 0:
+            raise LabError("postsuper -e failed: "
+                           f"{cp.stderr.decode(errors='replace')}")
+        return True
+
     def _read_log(self) -> None:
         if not self.tail:
             return
@@ -365,6 +385,14 @@ class PostfixAdapter(Adapter):
                     self.ledger.mid_of[qid] = mm.group("mid")
                 continue
             if "status=" not in rest:
+                continue
+            if EXPIRED.search(rest):
+                # qmgr returns a (forced-)expired message: no per-recipient
+                # line; the DSN carries the last deferral's status code.
+                was = self.ledger.last.get(qid)
+                self.ledger.record(qid, SenderOutcome(
+                    "bounced", "expired: " + (was.reason if was else ""),
+                    was.dsn if was else "", was.detail if was else ""))
                 continue
             out = parse_status(rest)
             if out is None:

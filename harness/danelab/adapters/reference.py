@@ -67,6 +67,15 @@ class ReferenceAdapter(Adapter):
             raise LabError(f"refsend run exited {cp.returncode}: "
                            f"{cp.stderr.decode(errors='replace')[-500:]}")
 
+    def expire(self, message_ids: list[str]) -> bool:
+        """`refsend expire`: one attempt left, due now (docs/refsend.md)."""
+        cp = subprocess.run(self._argv("expire", *message_ids),
+                            capture_output=True, timeout=30)
+        if cp.returncode != 0:
+            raise LabError(f"refsend expire failed: "
+                           f"{cp.stderr.decode(errors='replace')[-500:]}")
+        return True
+
     def outcomes(self) -> dict[str, SenderOutcome]:
         assert self.ctx
         qid_to_mid: dict[str, str] = {}
