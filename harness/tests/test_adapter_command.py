@@ -131,3 +131,40 @@ def test_optional_reload_may_be_absent(tmp_path: Path) -> None:
     assert [g.phase for g in r.grades] == ["first", "after-fix"]
     log = (tmp_path / "run" / "sender" / "command.log").read_text()
     assert log.count(" run-queue") == 2 and " reload" in log
+
+
+LIMIT = "g35d-retry-limit-tlsa-mismatch"
+
+
+@needs_refsend
+def test_expire_through_the_example(tmp_path: Path) -> None:
+    """The example's `expire` drives refsend to its retry limit: the
+    after-limit phase is graded, the message bounced with a 5.7.x DSN."""
+    r = run_clean(CommandAdapter(EXAMPLE), [LIMIT], tmp_path)
+    g = {x.phase: x for x in r.grades}
+    assert set(g) == {"first", "after-limit"}
+    assert g["first"].observed == "deferred"
+    assert g["after-limit"].verdict == "pass"
+    assert g["after-limit"].observed == "bounced"
+    assert g["after-limit"].sender and \
+        g["after-limit"].sender.dsn.startswith("5.7.")
+
+
+@needs_refsend
+def test_expire_unsupported_is_not_graded(tmp_path: Path) -> None:
+    """expire answering 3: the after-limit phase is `info`, never a pass,
+    and says why."""
+    s = wrapper(tmp_path, "expire", "exit 3")
+    r = run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")
+    g = {x.phase: x for x in r.grades}
+    assert g["first"].verdict == "pass"
+    assert g["after-limit"].verdict == "info"
+    assert g["after-limit"].observed == "not-graded"
+    assert "retry limit" in g["after-limit"].checks[0].text
+
+
+@needs_refsend
+def test_expire_failing_is_an_error(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "expire", "exit 5")
+    with pytest.raises(LabError, match="'expire' exited 5"):
+        run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")

@@ -96,3 +96,20 @@ def test_known_failures_of_broken_senders(
     assert g.verdict == "fail" and "cleartext" in _why(g)
     g = grade_of("broken-no-tls", "a01-secure-dane-ee")
     assert g.observed == "delivered-plain" and g.verdict == "fail"
+
+
+def test_reference_retry_limit(reference_run: RunResult) -> None:
+    """Case 35's second half is really graded for the reference (not
+    `info`): after the forced limit it made one last attempt, then bounced
+    with a DSN file and an X.7.x status."""
+    limit = [s for s in CATALOG if s.expect_after_limit is not None]
+    assert limit, "the catalog has no [expect.after_limit] scenario"
+    for sc in limit:
+        g = {x.phase: x for x in _grades(reference_run, sc.id)}
+        last = g["after-limit"]
+        assert (last.verdict, last.observed) == ("pass", "bounced"), \
+            _why(last)
+        assert last.sender and last.sender.dsn.split(".")[1] == "7"
+        if g["first"].sessions:         # it reached the server at all
+            assert len(last.sessions) > len(g["first"].sessions), \
+                f"{sc.id}: no last attempt after the limit"

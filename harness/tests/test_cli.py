@@ -42,6 +42,19 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
         'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
     (tmp_path / "e24-syntax.toml").write_text('title = "unterminated\n')
+    head = ('title = "t"\nsection = "G"\ncase = 35\nrfc = "x"\n'
+            'explain = "x"\n[[host]]\nname = "mx1"\nmx = 10\n')
+    (tmp_path / "g35x-limit-not-deferred.toml").write_text(
+        head + '[expect]\noutcome = ["deferred", "bounced"]\n'
+        '[expect.after_limit]\noutcome = ["bounced"]\n')
+    (tmp_path / "g35y-limit-bad-dsn.toml").write_text(
+        head + '[expect]\noutcome = ["deferred"]\n'
+        '[expect.after_limit]\noutcome = ["bounced"]\ndsn = ["5.7"]\n')
+    (tmp_path / "g35z-limit-and-fix.toml").write_text(
+        head + '[fix]\nzones = [{ name = "@" }]\n'
+        '[expect]\noutcome = ["deferred"]\n[expect.after_fix]\n'
+        'outcome = ["delivered-dane"]\n'
+        '[expect.after_limit]\noutcome = ["bounced"]\n')
     cp = danelab("--catalog", str(tmp_path), "lint")
     assert cp.returncode == 2
     err = cp.stderr
@@ -50,7 +63,14 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
     assert "c12-badfault.toml" in err and "faults[0].owner" in err and \
         "no TLSA RRset at nope.c12-badfault.test." in err
     assert "e24-syntax.toml: (syntax)" in err
-    assert "4 scenario file(s) checked, 3 error(s)" in cp.stdout
+    assert "g35x-limit-not-deferred.toml: expect.outcome: with " \
+        "[expect.after_limit] the first attempt must be expected to " \
+        "defer" in err
+    assert "g35y-limit-bad-dsn.toml: expect.after_limit.dsn: '5.7' is " \
+        "not an enhanced status code pattern" in err
+    assert "g35z-limit-and-fix.toml: expect.after_limit: a scenario has " \
+        "[fix] or [expect.after_limit], not both" in err
+    assert "7 scenario file(s) checked, 6 error(s)" in cp.stdout
 
 
 def test_run_refuses_bad_catalog(tmp_path: Path) -> None:

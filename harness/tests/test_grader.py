@@ -145,3 +145,31 @@ def test_sessions_fold_events() -> None:
     s = sessions(ev)["a#1"]
     assert s.plain_mail and s.tls and s.sni == "mx1"
     assert s.messages[0]["message_id"] == "m"
+
+
+# (sender's DSN status, expected verdict): expect bounced, dsn x.7.x
+DSN_CASES = [("5.7.5", "pass"), ("4.7.4", "pass"), ("5.0.0", "warn"),
+             ("5.4.3", "warn"), ("", "fail"), ("2.0.0", "fail"),
+             ("5.7", "fail"), ("bounced", "fail")]
+
+
+@pytest.mark.parametrize("code,verdict", DSN_CASES,
+                         ids=[c[0] or "none" for c in DSN_CASES])
+def test_dsn_status_of_a_bounce(tmp_path: Path, code: str,
+                                verdict: str) -> None:
+    """A bounce MUST carry an RFC 3463 status (class 4 or 5); it SHOULD
+    fit the scenario's pattern."""
+    sc, plan = scenario(tmp_path, '["bounced"]', '["bounced"]')
+    sc.expect.dsn, sc.expect.hosts = ["x.7.x"], []
+    o = obs(plan, [], "bounced")
+    o.sender = SenderOutcome("bounced", "why", code)
+    g = grade(sc, plan, sc.expect, o)
+    assert (g.observed, g.verdict) == ("bounced", verdict), g.checks
+
+
+def test_dsn_patterns() -> None:
+    from danelab.grader import dsn_matches
+    assert dsn_matches("5.7.5", "x.7.x") and dsn_matches("4.7.5", "4.7.5")
+    assert not dsn_matches("5.7.5", "4.7.x")
+    assert not dsn_matches("5.7.15", "x.7.1")
+    assert not dsn_matches("5.7", "x.7.x")

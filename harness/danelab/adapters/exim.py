@@ -14,8 +14,9 @@ behind:
 
   submit      exim -C conf -odq -f SENDER -- RCPT < message  (queue only)
   run_queue   the retry database is wiped (not after expire()), then
-              `exim -C conf -M ids...` in a few parallel slices (ns.spawn: tracked, killed with
-              their deliveries at the deadline): one attempt per message
+              `exim -C conf -M ids...` in a few parallel slices
+              (ns.spawn: tracked, killed with their deliveries at the
+              deadline): one attempt per message
   outcomes    read from Exim's mainlog: `<=` (id=Message-ID), `=>`
               delivered, `==` deferred, `**` bounced
   reload      nothing to do: every delivery process starts afresh and Exim

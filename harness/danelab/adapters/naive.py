@@ -53,7 +53,6 @@ class NaiveAdapter(Adapter):
         self.require_tls = name == "broken-require-tls"
         self.queue: list[Submission] = []
         self.results: dict[str, SenderOutcome] = {}
-        self.expired: set[str] = set()
         self.ctx: LabContext | None = None
 
     def start(self, ctx: LabContext) -> None:
@@ -75,15 +74,7 @@ class NaiveAdapter(Adapter):
     def _all(self, todo: list[Submission]) -> None:
         with ThreadPoolExecutor(16) as ex:
             for s, out in zip(todo, ex.map(self._one, todo)):
-                if out.state == "deferred" and s.message_id in self.expired:
-                    # out of retries: a bounce without a telling code
-                    out = SenderOutcome("bounced", out.reason, "5.0.0",
-                                        out.detail)
                 self.results[s.message_id] = out
-
-    def expire(self, message_ids: list[str]) -> bool:
-        self.expired |= set(message_ids)
-        return True
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         return dict(self.results)
