@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import catalog
+from .adapters import KNOWN
 from .errors import LabError
 from .netns import LabNamespace, pids_in_netns
 
@@ -335,8 +336,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="run scenarios against a sender")
     select_args(sp)
     sp.add_argument("--sender", default="reference",
-                    help="reference, broken-no-dane, "
-                    "broken-plaintext-fallback")
+                    help=f"{', '.join(KNOWN)}, or command:SCRIPT (a vendor "
+                    "MTA, docs/adapters.md); default reference")
     sp.add_argument("--shard", help="K/N: run every N-th scenario from K")
     sp.add_argument("--jobs", "-j", type=int, default=1,
                     help="parallel groups, each its own universe")
