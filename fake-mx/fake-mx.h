@@ -288,6 +288,7 @@ struct session {
 	int			 midline;	/* DATA: rest of long line */
 	int			 closing_polls;
 	int			 closing;	/* close once output sent */
+	int			 tls_shutdown;	/* close_notify sent */
 	const char		*close_reason;	/* ... with this reason */
 	char			*sni;		/* 256 bytes once STARTTLS */
 	char			*helo;
