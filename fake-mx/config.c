@@ -71,10 +71,13 @@ config_err(struct cfgerr *e, const char *field, const char *fmt, ...)
 	return -1;
 }
 
-/* Every key of o must be one of the NULL-terminated list allowed. */
+/*
+ * Every key of o must be one of the NULL-terminated list allowed; the
+ * error for another names it with why.
+ */
 static int
-config_keys(struct cfgerr *e, const char *field, json_t *o,
-    const char *const *allowed)
+config_keys_why(struct cfgerr *e, const char *field, json_t *o,
+    const char *const *allowed, const char *why)
 {
 	const char	*key;
 	json_t		*v;
@@ -90,10 +93,17 @@ config_keys(struct cfgerr *e, const char *field, json_t *o,
 				config_fld(f, sizeof(f), "%s.%s", field, key);
 			else
 				config_fld(f, sizeof(f), "%s", key);
-			return config_err(e, f, "unknown key");
+			return config_err(e, f, "%s", why);
 		}
 	}
 	return 0;
+}
+
+static int
+config_keys(struct cfgerr *e, const char *field, json_t *o,
+    const char *const *allowed)
+{
+	return config_keys_why(e, field, o, allowed, "unknown key");
 }
 
 /*
@@ -352,20 +362,11 @@ config_catchall(struct cfgerr *e, const char *field, json_t *o,
 	    "mode", NULL };
 	static const unsigned char zero[16];
 	unsigned char	 buf[16];
-	const char	*key;
-	json_t		*v;
-	size_t		 i;
 	char		 f[256];
 
-	json_object_foreach(o, key, v) {
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(keys[i], key) == 0)
-				break;
-		if (keys[i] == NULL) {
-			config_fld(f, sizeof(f), "%s.%s", field, key);
-			return config_err(e, f, "not used by a catch-all");
-		}
-	}
+	if (config_keys_why(e, field, o, keys, "not used by a catch-all") ==
+	    -1)
+		return -1;
 	config_fld(f, sizeof(f), "%s.address", field);
 	if ((inet_pton(AF_INET, l->address, buf) == 1 &&
 	    memcmp(buf, zero, 4) == 0) ||
