@@ -71,10 +71,13 @@ config_err(struct cfgerr *e, const char *field, const char *fmt, ...)
 	return -1;
 }
 
-/* Every key of o must be one of the NULL-terminated list allowed. */
+/*
+ * Every key of o must be one of the NULL-terminated list allowed; the
+ * error for another names it with why.
+ */
 static int
-config_keys(struct cfgerr *e, const char *field, json_t *o,
-    const char *const *allowed)
+config_keys_why(struct cfgerr *e, const char *field, json_t *o,
+    const char *const *allowed, const char *why)
 {
 	const char	*key;
 	json_t		*v;
@@ -90,10 +93,17 @@ config_keys(struct cfgerr *e, const char *field, json_t *o,
 				config_fld(f, sizeof(f), "%s.%s", field, key);
 			else
 				config_fld(f, sizeof(f), "%s", key);
-			return config_err(e, f, "unknown key");
+			return config_err(e, f, "%s", why);
 		}
 	}
 	return 0;
+}
+
+static int
+config_keys(struct cfgerr *e, const char *field, json_t *o,
+    const char *const *allowed)
+{
+	return config_keys_why(e, field, o, allowed, "unknown key");
 }
 
 /*
@@ -340,6 +350,32 @@ config_replies(struct cfgerr *e, const char *field, json_t *o,
 	return 0;
 }
 
+/*
+ * A catch-all listener (mode "catch-all") has only a name, the unspecified
+ * address (0.0.0.0 or ::) and a port: it answers nothing, it resets.
+ */
+static int
+config_catchall(struct cfgerr *e, const char *field, json_t *o,
+    const struct listener_conf *l)
+{
+	static const char *const keys[] = { "name", "address", "port",
+	    "mode", NULL };
+	static const unsigned char zero[16];
+	unsigned char	 buf[16];
+	char		 f[256];
+
+	if (config_keys_why(e, field, o, keys, "not used by a catch-all") ==
+	    -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.address", field);
+	if ((inet_pton(AF_INET, l->address, buf) == 1 &&
+	    memcmp(buf, zero, 4) == 0) ||
+	    (inet_pton(AF_INET6, l->address, buf) == 1 &&
+	    memcmp(buf, zero, 16) == 0))
+		return 0;
+	return config_err(e, f, "a catch-all listens on 0.0.0.0 or ::");
+}
+
 static int
 config_listener(struct cfgerr *e, const char *field, json_t *o,
     struct listener_conf *l)
@@ -348,7 +384,7 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
 	    "replies", "relay_to", NULL };
 	static const char *const modes[] = { "server", "sink", "strip-relay",
-	    "impostor", NULL };
+	    "impostor", "catch-all", NULL };
 	static const char *const offers[] = { "offer", "withhold", NULL };
 	static const char *const sreplies[] = { "220", "454", "drop", NULL };
 	static const char *const rkeys[] = { "address", "port", NULL };
@@ -374,14 +410,6 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	l->port = 25;
 	if (config_int(e, field, o, "port", 1, 65535, &l->port) == -1)
 		return -1;
-	if (config_str(e, field, o, "hostname", 0, &l->hostname) == -1)
-		return -1;
-	if (l->hostname == NULL)
-		l->hostname = xstrdup("fake-mx.invalid");
-	config_fld(f, sizeof(f), "%s.hostname", field);
-	if (*l->hostname == '\0' || strlen(l->hostname) > 255 ||
-	    strpbrk(l->hostname, " \t\r\n") != NULL)
-		return config_err(e, f, "must be a host name");
 
 	if (config_str(e, field, o, "mode", 0, &s) == -1)
 		return -1;
@@ -391,6 +419,17 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	if (r == -1)
 		return -1;
 	l->mode = (enum listener_mode)r;
+	if (l->mode == MODE_CATCH_ALL)
+		return config_catchall(e, field, o, l);
+
+	if (config_str(e, field, o, "hostname", 0, &l->hostname) == -1)
+		return -1;
+	if (l->hostname == NULL)
+		l->hostname = xstrdup("fake-mx.invalid");
+	config_fld(f, sizeof(f), "%s.hostname", field);
+	if (*l->hostname == '\0' || strlen(l->hostname) > 255 ||
+	    strpbrk(l->hostname, " \t\r\n") != NULL)
+		return config_err(e, f, "must be a host name");
 
 	if (config_str(e, field, o, "banner", 0, &l->banner) == -1)
 		return -1;
@@ -530,6 +569,19 @@ config_check(struct cfgerr *e, json_t *root, struct config *c)
 			}
 		}
 	}
+	/*
+	 * Linux lets a wildcard listener share a port with listeners on
+	 * specific addresses only when all of them set SO_REUSEPORT; the
+	 * kernel still hands a connection to the listener bound to its
+	 * exact destination address, so the catch-all gets the rest.
+	 */
+	for (i = 0; i < c->nlisteners; i++) {
+		if (c->listeners[i].mode != MODE_CATCH_ALL)
+			continue;
+		for (j = 0; j < c->nlisteners; j++)
+			if (c->listeners[j].port == c->listeners[i].port)
+				c->listeners[j].reuseport = 1;
+	}
 	return 0;
 }
 
@@ -640,6 +692,8 @@ config_strmode(enum listener_mode m)
 		return "strip-relay";
 	case MODE_IMPOSTOR:
 		return "impostor";
+	case MODE_CATCH_ALL:
+		return "catch-all";
 	}
 	return "?";
 }

@@ -191,6 +191,8 @@ events_emit(const char *session, const struct listener_conf *l,
 		eb_puts(",\"sink\":true");
 	if (l != NULL && l->mode == MODE_IMPOSTOR)
 		eb_puts(",\"impostor\":true");
+	if (l != NULL && l->mode == MODE_CATCH_ALL)
+		eb_puts(",\"catch_all\":true");
 	if (fields != NULL) {
 		json_object_foreach(fields, key, x) {
 			eb_put(",", 1);

@@ -48,7 +48,8 @@ enum listener_mode {
 	MODE_SERVER,
 	MODE_SINK,
 	MODE_STRIP_RELAY,
-	MODE_IMPOSTOR
+	MODE_IMPOSTOR,
+	MODE_CATCH_ALL
 };
 
 enum starttls_policy {
@@ -109,6 +110,7 @@ struct listener_conf {
 	int			 has_relay;
 	char			*relay_address;
 	int			 relay_port;
+	int			 reuseport;	/* port shared with a catch-all */
 };
 
 struct config {
@@ -286,6 +288,7 @@ struct session {
 	int			 midline;	/* DATA: rest of long line */
 	int			 closing_polls;
 	int			 closing;	/* close once output sent */
+	int			 tls_shutdown;	/* close_notify sent */
 	const char		*close_reason;	/* ... with this reason */
 	char			*sni;		/* 256 bytes once STARTTLS */
 	char			*helo;
@@ -320,6 +323,12 @@ extern struct fakemx fakemx;
 
 /* Accept callback: takes ownership of fd. */
 void	 session_accept(struct listener *, int, const void *, int);
+/*
+ * Accept callback of a catch-all listener: logs "connect" (peer and the
+ * local address the client dialled) and "close" (reason "reset"), then
+ * closes fd with a TCP reset.  Takes ownership of fd.
+ */
+void	 catchall_accept(struct listener *, int, const void *);
 /* Close: emits close with reason, frees everything. */
 void	 session_close(struct session *, const char *);
 void	 session_emit(struct session *, const char *, json_t *);

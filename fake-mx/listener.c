@@ -3,7 +3,9 @@
  *
  * \file
  * listener_start() binds address:port (SO_REUSEADDR, IPv6 only for IPv6
- * addresses) and hands accepted sockets to session_accept().  The struct
+ * addresses; SO_REUSEPORT when the port is shared with a catch-all) and
+ * hands accepted sockets to session_accept(), or catchall_accept() for a
+ * catch-all listener.  The struct
  * listener borrows its conf from the struct config; it owns its
  * evconnlistener and TLS contexts, released by listener_stop().
  */
@@ -43,8 +45,13 @@ static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	struct listener	*l = arg;
+
 	(void)evl;
-	session_accept(arg, fd, sa, salen);
+	if (l->conf->mode == MODE_CATCH_ALL)
+		catchall_accept(l, fd, sa);
+	else
+		session_accept(l, fd, sa, salen);
 }
 
 static void
@@ -109,6 +116,13 @@ listener_start(struct listener *l, struct event_base *base, char *err,
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (l->conf->reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1) {
+		snprintf(err, errlen, "listeners[%zu]: SO_REUSEPORT: %s",
+		    l->index, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1) {

@@ -75,6 +75,28 @@ relay_throttle(struct bufferevent *from, struct bufferevent *to)
 		bufferevent_disable(from, EV_READ);
 }
 
+/*
+ * Throttle and find the next piece of input from -> to: a line with its
+ * LF, or RELAY_CHUNK octets of a longer one.  Returns its length, or 0
+ * when more input is needed.
+ */
+static size_t
+relay_next(struct bufferevent *from, struct bufferevent *to)
+{
+	struct evbuffer		*in = bufferevent_get_input(from);
+	struct evbuffer_ptr	 ptr;
+	size_t			 n, len;
+
+	relay_throttle(from, to);
+	ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
+	if (ptr.pos == -1) {
+		if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
+			return 0;
+	} else
+		len = (size_t)ptr.pos + 1;
+	return len > RELAY_CHUNK ? RELAY_CHUNK : len;
+}
+
 static void
 relay_client_write(struct bufferevent *bev, void *arg)
 {
@@ -194,21 +216,11 @@ relay_up_read(struct bufferevent *bev, void *arg)
 	struct session		*s = arg;
 	struct relay		*r = s->relay;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_ptr	 ptr;
-	size_t			 n, len;
+	size_t			 len;
 	char			 head[4];
 
 	session_timer(s, fakemx.conf->command_ms);
-	for (;;) {
-		relay_throttle(bev, s->bev);
-		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
-		if (ptr.pos == -1) {
-			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
-				return;
-		} else
-			len = (size_t)ptr.pos + 1;
-		if (len > RELAY_CHUNK)
-			len = RELAY_CHUNK;
+	while ((len = relay_next(bev, s->bev)) > 0) {
 		if (len >= RELAY_CHUNK || r->c_data) {
 			/* not a reply line: pass it through */
 			relay_line_event(s, "s2c", (char *)evbuffer_pullup(in,
@@ -231,22 +243,12 @@ relay_client_read(struct bufferevent *bev, void *arg)
 	struct session		*s = arg;
 	struct relay		*r = s->relay;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_ptr	 ptr;
 	struct smtp_cmd		 cmd;
-	size_t			 n, len, clen;
+	size_t			 len, clen;
 	char			*p;
 
 	session_timer(s, fakemx.conf->command_ms);
-	for (;;) {
-		relay_throttle(bev, r->up);
-		ptr = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_LF);
-		if (ptr.pos == -1) {
-			if ((len = evbuffer_get_length(in)) <= RELAY_CHUNK)
-				return;
-		} else
-			len = (size_t)ptr.pos + 1;
-		if (len > RELAY_CHUNK)
-			len = RELAY_CHUNK;
+	while ((len = relay_next(bev, r->up)) > 0) {
 		p = (char *)evbuffer_pullup(in, (ssize_t)len);
 		relay_line_event(s, "c2s", p, len, 0);
 		clen = len;

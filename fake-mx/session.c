@@ -230,6 +230,28 @@ session_flushed(struct session *s)
 	return 1;
 }
 
+/*
+ * The queued replies are sent: end TLS with close_notify (once), so the
+ * client sees a clean end of stream, then close when that has left too.
+ * In socket mode SSL_shutdown() writes to the socket itself; in filter
+ * mode into the plain bufferevent below, which the poll timer waits for.
+ * A close_notify that cannot be written at once is not waited for.
+ */
+static void
+session_finish(struct session *s)
+{
+	if (s->tls && s->ssl != NULL && !s->tls_shutdown) {
+		s->tls_shutdown = 1;
+		if (SSL_shutdown(s->ssl) < 0)
+			ERR_clear_error();
+		if (!session_flushed(s)) {
+			session_timer(s, SESSION_CLOSE_POLL_MS);
+			return;
+		}
+	}
+	session_close(s, s->close_reason);
+}
+
 /* Close once the queued replies are sent (bounded by a poll timer). */
 static void
 session_close_after(struct session *s, const char *reason)
@@ -811,7 +833,7 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (s->closing) {
 		if (session_flushed(s))
-			session_close(s, s->close_reason);
+			session_finish(s);
 		return;
 	}
 	if (s->throttled) {
@@ -911,9 +933,10 @@ session_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s->closing) {
-		if (session_flushed(s) ||
-		    ++s->closing_polls >= SESSION_CLOSE_POLLS)
+		if (++s->closing_polls >= SESSION_CLOSE_POLLS)
 			session_close(s, s->close_reason);
+		else if (session_flushed(s))
+			session_finish(s);
 		else
 			session_timer(s, SESSION_CLOSE_POLL_MS);
 		return;

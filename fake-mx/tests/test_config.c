@@ -40,6 +40,11 @@ static const struct {
 	    "\"min_version\":\"TLSv1\",\"max_version\":\"TLSv1.2\","
 	    "\"fault\":\"stall\"}}]}", NULL },
 
+	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"c\",\"address\":"
+	    "\"0.0.0.0\",\"mode\":\"catch-all\"},{\"name\":\"c6\","
+	    "\"address\":\"::\",\"port\":25,\"mode\":\"catch-all\"}]}",
+	    NULL },
+
 	{ "", "line 1" },
 	{ "[]", "(top): must be an object" },
 	{ "{\"events\":\"e\",\"events\":\"f\"}", "duplicate" },
@@ -118,6 +123,28 @@ static const struct {
 	    "listeners[1].name: duplicate of listeners[0]" },
 	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"b\",\"address\":"
 	    "\"127.25.1.1\"," TLS "}]}",
+	    "listeners[1].port: address and port already used" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\"," TLS "}]}",
+	    "listeners[0].tls: not used by a catch-all" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\",\"banner\":\"554 no\"}]}",
+	    "listeners[0].banner: not used by a catch-all" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\",\"flavour\":1}]}",
+	    "listeners[0].flavour: unknown key" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":"
+	    "\"127.0.0.1\",\"mode\":\"catch-all\"}]}",
+	    "listeners[0].address: a catch-all listens on 0.0.0.0 or ::" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"::1\","
+	    "\"mode\":\"catch-all\"}]}",
+	    "listeners[0].address: a catch-all listens on 0.0.0.0 or ::" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\",\"port\":0}]}",
+	    "listeners[0].port: must be between 1 and 65535" },
+	{ HEAD "\"listeners\":[{\"name\":\"c\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\"},{\"name\":\"d\",\"address\":"
+	    "\"0.0.0.0\",\"mode\":\"catch-all\"}]}",
 	    "listeners[1].port: address and port already used" },
 	{ HEAD "\"timeouts\":{\"command_ms\":0},\"listeners\":[" L1 "}]}",
 	    "timeouts.command_ms: must be between" },
@@ -211,6 +238,39 @@ test_config_tls_values(void)
 	config_free(c);
 }
 
+/* Every listener on a catch-all's port gets SO_REUSEPORT, no other. */
+static void
+test_config_catchall_reuseport(void)
+{
+	const char	*j = HEAD "\"listeners\":["
+	    L1 "},"
+	    "{\"name\":\"b\",\"address\":\"127.25.1.2\",\"port\":2525,"
+	    "\"starttls\":\"withhold\"},"
+	    "{\"name\":\"c\",\"address\":\"::1\",\"starttls\":"
+	    "\"withhold\"},"
+	    "{\"name\":\"catch-all\",\"address\":\"0.0.0.0\","
+	    "\"mode\":\"catch-all\"}]}";
+	const char	*k = HEAD "\"listeners\":[" L1 "}]}";
+	struct config	*c;
+	char		 err[256];
+
+	c = config_parse(j, strlen(j), err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->listeners[0].reuseport, 1);
+	CU_ASSERT_EQUAL(c->listeners[1].reuseport, 0);
+	CU_ASSERT_EQUAL(c->listeners[2].reuseport, 1);
+	CU_ASSERT_EQUAL(c->listeners[3].reuseport, 1);
+	CU_ASSERT_EQUAL(c->listeners[3].mode, MODE_CATCH_ALL);
+	CU_ASSERT_EQUAL(c->listeners[3].port, 25);
+	CU_ASSERT_EQUAL(c->listeners[3].has_tls, 0);
+	CU_ASSERT_STRING_EQUAL(config_strmode(MODE_CATCH_ALL), "catch-all");
+	config_free(c);
+	c = config_parse(k, strlen(k), err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->listeners[0].reuseport, 0);
+	config_free(c);
+}
+
 static void
 test_config_load_missing(void)
 {
@@ -230,5 +290,7 @@ test_config_suite(void)
 	CU_add_test(s, "validation table", test_config_table);
 	CU_add_test(s, "defaults", test_config_defaults);
 	CU_add_test(s, "tls values", test_config_tls_values);
+	CU_add_test(s, "catch-all and SO_REUSEPORT",
+	    test_config_catchall_reuseport);
 	CU_add_test(s, "missing file", test_config_load_missing);
 }

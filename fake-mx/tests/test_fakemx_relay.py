@@ -89,3 +89,34 @@ def test_strip_relay_client_eof_and_timeout(fakemx, pki):
     c.close()
     evs = one_session(fm.wait_closed("mitm"), "mitm")
     assert evs[-1]["reason"] == "client-eof"
+
+
+def test_strip_relay_long_and_split_lines(fakemx, pki):
+    """Client lines longer than the relay's 4096-octet chunk pass through
+    in pieces (a command and a message line); a line that arrives in two
+    sends waits for its end."""
+    import time
+    fm = relay_pair(fakemx, pki)
+    c = Raw(fm.addr("mitm"))
+    assert c.reply()[0] == 220
+    c.send(b"NO")
+    time.sleep(0.1)
+    c.send(b"OP\r\n")
+    assert c.reply()[0] == 250
+    assert c.cmd("NOOP " + "x" * 9000)[0] == 500       # upstream: too long
+    assert c.cmd("EHLO c.test")[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<b@a01.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: long\r\n\r\n" + b"y" * 10000 + b"\r\n.\r\n")
+    assert c.reply()[0] == 500          # the whole line arrived upstream
+    assert c.cmd("QUIT")[0] == 221
+    fm.wait_closed("mitm")
+    mitm = one_session(fm.events(), "mitm")
+    c2s = [e["line"] for e in by_kind(mitm, "relay")
+           if e["direction"] == "c2s"]
+    assert "NOOP" in c2s
+    assert [len(x) for x in c2s if set(x) == {"y"}] == [4096, 4096, 1808]
+    real = one_session(fm.events(), "real")
+    assert [e["code"] for e in by_kind(real, "reply")
+            if e["stage"] == "eom"] == [500]

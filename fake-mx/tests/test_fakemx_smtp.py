@@ -16,6 +16,17 @@ MESSAGE = (b"From: a@sender.test\r\nTo: b@a01.test\r\n"
            b"body line\r\n..leading dot\r\nlast\r\n")
 
 
+def in_data(fm, timeout: float = 5.0) -> Raw:
+    """A session with listener "plain" that has reached DATA (354)."""
+    c = Raw(fm.addr("plain"), timeout=timeout)
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO c.test")[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<b@a01.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    return c
+
+
 def test_swaks_plain_session(fakemx):
     fm = fakemx([dict(PLAIN)])
     host, port = fm.addr("plain")
@@ -268,12 +279,7 @@ def test_nul_bytes_and_garbage(fakemx):
 
 def test_long_text_line_refused_at_eom(fakemx):
     fm = fakemx([dict(PLAIN)])
-    c = Raw(fm.addr("plain"))
-    c.reply()
-    c.cmd("EHLO c.test")
-    c.cmd("MAIL FROM:<a@x.test>")
-    c.cmd("RCPT TO:<b@a01.test>")
-    c.cmd("DATA")
+    c = in_data(fm)
     c.send(b"Subject: long\r\n\r\n" + b"a" * 50000 + b"\r\nok\r\n.\r\n")
     assert c.reply()[0] == 500
     assert c.cmd("NOOP")[0] == 250
@@ -284,12 +290,7 @@ def test_long_text_line_refused_at_eom(fakemx):
 
 def test_message_too_big(fakemx):
     fm = fakemx([dict(PLAIN)])
-    c = Raw(fm.addr("plain"), timeout=30)
-    c.reply()
-    c.cmd("EHLO c.test")
-    c.cmd("MAIL FROM:<a@x.test>")
-    c.cmd("RCPT TO:<b@a01.test>")
-    c.cmd("DATA")
+    c = in_data(fm, timeout=30)
     line = b"x" * 998 + b"\r\n"
     c.send(line * (11 * 1024))            # 11 MiB
     c.send(b".\r\n")
@@ -301,12 +302,7 @@ def test_message_too_big(fakemx):
 
 def test_client_vanishes_mid_data(fakemx):
     fm = fakemx([dict(PLAIN)])
-    c = Raw(fm.addr("plain"))
-    c.reply()
-    c.cmd("EHLO c.test")
-    c.cmd("MAIL FROM:<a@x.test>")
-    c.cmd("RCPT TO:<b@a01.test>")
-    c.cmd("DATA")
+    c = in_data(fm)
     c.send(b"Subject: half\r\n\r\nhalf a mess")
     c.close()
     evs = one_session(fm.wait_closed("plain"), "plain")
@@ -330,12 +326,7 @@ def test_command_timeout(fakemx):
 def test_data_timeout(fakemx):
     fm = fakemx([dict(PLAIN)], timeouts={"data_ms": 300,
                                          "command_ms": 5000})
-    c = Raw(fm.addr("plain"))
-    c.reply()
-    c.cmd("EHLO c.test")
-    c.cmd("MAIL FROM:<a@x.test>")
-    c.cmd("RCPT TO:<b@a01.test>")
-    c.cmd("DATA")
+    c = in_data(fm)
     c.send(b"Subject: slow\r\n")
     t0 = time.time()
     assert c.reply()[0] == 421
@@ -434,12 +425,7 @@ def test_shutdown_closes_open_sessions(fakemx):
 
 def test_shutdown_during_data_leaves_no_spool(fakemx):
     fm = fakemx([dict(PLAIN)])
-    c = Raw(fm.addr("plain"))
-    c.reply()
-    c.cmd("EHLO c.test")
-    c.cmd("MAIL FROM:<a@x.test>")
-    c.cmd("RCPT TO:<b@a01.test>")
-    assert c.cmd("DATA")[0] == 354
+    c = in_data(fm)
     c.send(b"Subject: cut\r\n\r\nhalf")
     assert wait_until(lambda: any(fm.spool.iterdir()))    # the .tmp
     assert fm.stop() == 0

@@ -326,3 +326,43 @@ def test_obsolete_versions(fakemx, pki, version, flag):
     assert b"221" in out.stdout, out.stdout + out.stderr
     evs = one_session(fm.wait_closed("tls"), "tls")
     assert by_kind(evs, "tls")[0]["version"] == version
+
+
+@pytest.mark.parametrize("path", ["socket", "filter"])
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+@pytest.mark.parametrize("end", ["recv", "unwrap"])
+def test_close_notify_after_quit(fakemx, pki, path, version, end):
+    """After QUIT the TLS connection ends with close_notify, not a bare TCP
+    close: a strict client sees a clean end of stream (no "EOF occurred in
+    violation of protocol") and its own unwrap() completes.  Both ways TLS
+    is set up (socket-mode and filter bufferevent) are covered."""
+    fm = fakemx([tls_listener(pki)])
+    c = Raw(fm.addr("tls"))
+    assert c.reply()[0] == 220
+    if path == "socket":
+        assert c.cmd("EHLO c.test")[0] == 250
+        assert c.cmd("STARTTLS")[0] == 220
+    else:
+        c.send(b"EHLO c.test\r\nSTARTTLS\r\n")
+        assert c.reply()[0] == 250
+        assert c.reply()[0] == 220
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    # Python sets OP_IGNORE_UNEXPECTED_EOF by default: a bare TCP close
+    # would then look clean too
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    ctx.minimum_version = ctx.maximum_version = getattr(
+        ssl.TLSVersion, version.replace(".", "_"))
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="mx1.a01.test",
+                             suppress_ragged_eofs=False)
+    assert c.sock.version() == version
+    assert c.cmd("EHLO c.test")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    if end == "recv":
+        assert c.sock.recv(100) == b""      # close_notify, then EOF
+    else:
+        plain = c.sock.unwrap()             # both close_notify exchanged
+        plain.close()
+    evs = one_session(fm.wait_closed("tls"), "tls")
+    assert evs[-1]["reason"] == "quit" and evs[-1]["state"] == "quit"

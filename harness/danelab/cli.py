@@ -130,7 +130,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
-    from .report import write_reports
+    from .report import load_problems, write_reports
     from .runner import LabRun, RunResult, write_json
     scs = _selected(a)
     run = _run_dir(a)
@@ -170,7 +170,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     out = Path(a.report) if a.report else run / "report"
     cases = sorted(write_reports(files, out),
                    key=lambda c: (c["id"], c.get("phase", "first")))
-    merged = {"sender": a.sender, "cases": cases}
+    problems = load_problems(files)
+    merged = {"sender": a.sender, "problems": problems, "cases": cases}
     (out / "results.json").write_text(json.dumps(merged, indent=1))
     prog.done()
     counts: dict[str, int] = {}
@@ -188,25 +189,35 @@ def cmd_run(a: argparse.Namespace) -> int:
                 bad = "; ".join(ch["text"] for ch in tr["checks"]
                                 if not ch["ok"])
                 print(f"{tr['verdict'].upper():5} {c['id']} [tlsrpt]: {bad}")
+    for pr in problems:
+        print(f"FAIL  run: {pr['text']}")
     print(f"{len(cases)} result(s): " + ", ".join(
         f"{counts.get(v, 0)} {v}" for v in ("pass", "fail", "warn", "info"))
           + ("; TLSRPT: " + ", ".join(f"{n} {v}" for v, n in sorted(
-              tl.items())) if tl else "; TLSRPT not graded"))
+              tl.items())) if tl else "; TLSRPT not graded")
+          + (f"; {len(problems)} problem(s) of the run" if problems
+             else ""))
     print(f"report: {out / 'report.html'}  junit: {out / 'junit.xml'}  "
           f"json: {out / 'results.json'}  logs: {run}")
-    if not a.keep and not counts.get("fail"):
+    failed = bool(counts.get("fail") or tl.get("fail") or problems)
+    if not a.keep and not counts.get("fail") and not problems:
         for i in range(jobs):
             for sub in ("ns", "zones/keys"):
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
-    return 1 if counts.get("fail") or tl.get("fail") else 0
+    return 1 if failed else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import write_reports
-    cases = write_reports([Path(p) for p in a.results], Path(a.out))
+    from .report import load_problems, write_reports
+    files = [Path(p) for p in a.results]
+    cases = write_reports(files, Path(a.out))
+    problems = load_problems(files)
+    for pr in problems:
+        print(f"FAIL  run ({pr['sender']}): {pr['text']}")
     print(f"{len(cases)} case(s) -> {a.out}/report.html, {a.out}/junit.xml")
-    return 1 if any(c["verdict"] == "fail" for c in cases) else 0
+    return 1 if problems or any(c["verdict"] == "fail" for c in cases) \
+        else 0
 
 
 # -- universe up / down / status / shell -------------------------------------

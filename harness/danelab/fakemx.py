@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator, overload
 
 from .errors import DaemonError
-from .labinfra import HTTPS_ADDR, SINK_LISTENER, SINK_MX, SINK_MX_ADDR
+from .labinfra import CATCH_ALL_LISTENERS, HTTPS_ADDR, SINK_LISTENER, \
+    SINK_MX, SINK_MX_ADDR
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
 from .proc import Tracked
@@ -88,7 +89,15 @@ def start_https_sink(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
     return t
 
 
-def write_config(plan: LabPlan, run: Path) -> Path:
+def catch_all_config(ipv6: bool) -> list[dict[str, Any]]:
+    """Port 25 of every address no other listener serves: each connection
+    there is logged and reset (docs/interfaces.md, fake-mx)."""
+    return [{"name": name, "address": addr, "port": 25, "mode": "catch-all"}
+            for name, addr in CATCH_ALL_LISTENERS.items()
+            if ipv6 or ":" not in addr]
+
+
+def write_config(plan: LabPlan, run: Path, ipv6: bool = True) -> Path:
     spool = run / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     listeners = [listener_config(hp, plan) for hp in plan.hosts.values()
@@ -101,6 +110,7 @@ def write_config(plan: LabPlan, run: Path) -> Path:
                                      "key": str(hp.cert6.key_file)}
             listeners.append(v6)
     listeners.append(sink_config(plan))
+    listeners += catch_all_config(ipv6)
     cfg = {"events": str(run / "fakemx-events.jsonl"), "spool": str(spool),
            "timeouts": {"command_ms": 20000, "data_ms": 30000,
                         "tls_ms": 5000},
@@ -110,17 +120,25 @@ def write_config(plan: LabPlan, run: Path) -> Path:
     return p
 
 
-def add_ipv6_addresses(ns: LabNamespace, plan: LabPlan) -> None:
-    """Put every IPv6 host address of the plan on the namespace's lo."""
+def add_ipv6_addresses(ns: LabNamespace, plan: LabPlan) -> bool:
+    """Make all of fd25::/16 local on the namespace's lo (as 127.0.0.0/8
+    is: a connection to any of it reaches fake-mx, its catch-all if no
+    host listens there) and put every IPv6 host address of the plan on lo
+    (a specific listener can only bind an assigned address).  False when
+    the namespace has no IPv6 and no host needs it."""
+    route = ns.run(["ip", "-6", "route", "add", "local", "fd25::/16", "dev",
+                    "lo"], check=any(hp.address6
+                                     for hp in plan.hosts.values()))
     for hp in plan.hosts.values():
         if hp.address6:
             ns.run(["ip", "-6", "addr", "add", f"{hp.address6}/128", "dev",
                     "lo", "nodad"], check=True)
+    return route.returncode == 0
 
 
 def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
-    add_ipv6_addresses(ns, plan)
-    conf = write_config(plan, run)
+    ipv6 = add_ipv6_addresses(ns, plan)
+    conf = write_config(plan, run, ipv6)
     pidfile = run / "fakemx.pid"
     pidfile.unlink(missing_ok=True)
     t = ns.spawn("fake-mx", [str(binary("fake-mx", "fake-mx")), "-c",

@@ -1,10 +1,17 @@
 """The grader: a scenario's expectation against what was observed.
 
 Ground truth is what fake-mx saw (which host got the message, over TLS or
-not, which certificate it presented, which SNI arrived); the sender's own
-outcome counts only where the network cannot tell (deferred vs bounced).
-A violated MUST fails the case, a violated SHOULD warns, a MAY records the
-choice (verdict "info").
+not, which certificate it presented, which SNI arrived, which addresses were
+dialled); the sender's own outcome counts only where the network cannot tell
+(deferred vs bounced).  A violated MUST fails the case, a violated SHOULD
+warns, a MAY records the choice (verdict "info").
+
+Traffic to an address no scenario declared is a failure, not a silent pass:
+fake-mx's catch-all sees every connection to port 25 of an address nobody
+listens on.  One to a declared host that does not listen (`listen = false`)
+is only evidence of a refused connection; one to another address of a
+scenario's range fails that scenario; one outside every range is a problem
+of the whole run (stray_traffic()).
 """
 from __future__ import annotations
 
@@ -71,6 +78,33 @@ def chain_matches(tlsa: list[str], chain: list[x509.Certificate]) -> bool:
         if any(tlsa_data(c, s, m) == data.lower() for c in certs):
             return True
     return False
+
+
+def session_scenario(plan: LabPlan, s: Session) -> str | None:
+    """The scenario a session is evidence for: its listener's, or, for a
+    connection the catch-all took, the one whose address range holds the
+    address the sender dialled.  None: no scenario's (the report sink, or
+    stray traffic)."""
+    if s.catch_all:
+        return plan.scenario_of_address(s.local_address)
+    hp = plan.by_listener.get(s.listener)
+    return hp.scenario if hp else None
+
+
+def stray_traffic(plan: LabPlan,
+                  sessions: list[Session]) -> list[dict[str, Any]]:
+    """Connections to addresses in no scenario's range, one problem per
+    address: problems of the run as a whole (no case can own them)."""
+    seen: dict[str, list[Session]] = {}
+    for s in sessions:
+        if s.catch_all and session_scenario(plan, s) is None:
+            seen.setdefault(s.local, []).append(s)
+    return [{"kind": "stray-traffic", "address": local,
+             "connections": len(ss), "session": ss[0].id,
+             "text": f"{len(ss)} connection(s) to {local}, an address no "
+                     f"scenario declared (the first from {ss[0].peer}, "
+                     f"fake-mx session {ss[0].id})"}
+            for local, ss in sorted(seen.items())]
 
 
 @dataclass
@@ -161,6 +195,14 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                         "message reached only this scenario's hosts"
                         if not foreign else
                         f"message reached undeclared hosts: {foreign}"))
+    declared = plan.declared_addresses(sc.id)
+    stray = sorted({s.local_address for s in obs.sessions
+                    if s.catch_all and s.local_address not in declared})
+    checks.append(Check("MUST", not stray,
+                        "connections only to the scenario's declared hosts"
+                        if not stray else
+                        f"connection(s) to address(es) the scenario never "
+                        f"declared: {', '.join(stray)}"))
     if exp.hosts is not None:
         bad = [h for h in to if h not in exp.hosts]
         checks.append(Check("MUST", not bad,

@@ -31,6 +31,8 @@ HTTPS_HOST = "tlsrpt.reports.test"
 HTTPS_ADDR = "127.43.0.43"
 DKIM_SELECTOR = "lab"
 SINK_LISTENER = "lab:reports-mx"
+# fake-mx's catch-all listeners: port 25 of every address nobody serves
+CATCH_ALL_LISTENERS = {"catch-all": "0.0.0.0", "catch-all~v6": "::"}
 REPORT_MAILBOX = "tlsrpt@reports.test"
 DEFAULT_TLSRPT = (f"v=TLSRPTv1; rua=mailto:{REPORT_MAILBOX},"
                   f"https://{HTTPS_HOST}/report")

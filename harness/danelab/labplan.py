@@ -2,10 +2,13 @@
 addresses and fake-mx listeners, all in one universe.
 
 Scenario number S (1-based, in the order given) owns the addresses
-127.25.S.H (and 127.26.S-250.H past 250), H being the host's position.
+127.25.S.H (and 127.26.S-250.H past 250), H being the host's position, and
+their IPv6 twins fd25::S:H: all of 127.25.S.0/24 and fd25::S:0/112 is its
+range, declared host or not.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -51,6 +54,18 @@ class LabPlan:
     def scenario_hosts(self, sid: str) -> list[HostPlan]:
         return [h for (s, _), h in self.hosts.items() if s == sid]
 
+    def declared_addresses(self, sid: str) -> set[str]:
+        """Every address of the scenario's hosts, listening or not."""
+        return {a for h in self.scenario_hosts(sid)
+                for a in (h.address, h.address6) if a}
+
+    def scenario_of_address(self, address: str) -> str | None:
+        """The scenario whose address range holds ADDRESS, if any."""
+        s_index = scenario_index(address)
+        if s_index is None or not 1 <= s_index <= len(self.scenarios):
+            return None
+        return self.scenarios[s_index - 1].id
+
 
 def host_address(s_index: int, h_index: int) -> str:
     block, s = divmod(s_index - 1, 250)
@@ -60,6 +75,24 @@ def host_address(s_index: int, h_index: int) -> str:
 def host_address6(s_index: int, h_index: int) -> str:
     """The IPv6 twin of host_address: fd25::S:H (on the lab's lo)."""
     return f"fd25::{s_index:x}:{h_index:x}"
+
+
+def scenario_index(address: str) -> int | None:
+    """S when ADDRESS lies in scenario S's range (127.25.S.x, 127.26.x.x
+    past 250, fd25::S:x), whatever the host part; None otherwise."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version == 4:
+        a, b, c, _ = ip.packed
+        if a != 127 or b < 25 or not 1 <= c <= 250:
+            return None
+        return (b - 25) * 250 + c
+    w = [int.from_bytes(ip.packed[i:i + 2], "big") for i in range(0, 16, 2)]
+    if w[0] != 0xfd25 or any(w[1:6]) or w[6] == 0:
+        return None
+    return w[6]
 
 
 def _cert_id(sc: Scenario, name: str) -> str:

@@ -2,7 +2,10 @@
 
 A Session is one TCP connection to one listener: whether TLS was set up (and
 with which SNI and certificate), which envelope commands arrived before or
-after TLS, which messages were accepted.  These are the grader's ground truth.
+after TLS, which messages were accepted.  A connection to an address no
+listener serves lands in fake-mx's catch-all (`catch_all`), which resets it
+at once: `local` then says which address the sender dialled.  These are the
+grader's ground truth.
 """
 from __future__ import annotations
 
@@ -28,7 +31,14 @@ class Session:
     rcpts: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     close: str | None = None
+    catch_all: bool = False           # caught: nothing listens at `local`
     events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def local_address(self) -> str:
+        """The address the sender dialled, without the port."""
+        host = self.local.rsplit(":", 1)[0]
+        return host[1:-1] if host.startswith("[") else host
 
     def transcript(self) -> list[str]:
         """A readable line per event, for reports."""
@@ -56,6 +66,7 @@ def sessions(events: Iterable[dict[str, Any]]) -> dict[str, Session]:
         k = e.get("event")
         if k == "connect":
             s.peer, s.local = e.get("peer", ""), e.get("local", "")
+            s.catch_all = e.get("catch_all") is True
         elif k == "ehlo" and "starttls_offered" in e:
             s.starttls_offered = bool(e["starttls_offered"])
         elif k == "starttls":

@@ -1,6 +1,11 @@
 """Reports from results.json files: junit.xml for CI and report.html for
 people.  Several results files (shards, or several senders) merge into one
 report: the matrix has a column per sender.
+
+Besides its cases, a results file may hold `problems`: failures of the run
+as a whole that no case owns (traffic to an address no scenario declared).
+Each becomes a failed junit test case (classname danelab.SENDER.run) and a
+list above the matrix, and fails the run like a failed MUST.
 """
 from __future__ import annotations
 
@@ -30,19 +35,42 @@ def load_results(paths: list[Path]) -> list[dict[str, Any]]:
     return cases
 
 
-def write_junit(cases: list[dict[str, Any]], path: Path) -> None:
+def load_problems(paths: list[Path]) -> list[dict[str, Any]]:
+    """The run-level problems of results files, each with its sender."""
+    out: list[dict[str, Any]] = []
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for pr in data.get("problems") or []:
+            pr = {"sender": data.get("sender", "?"), **pr}
+            if pr not in out:
+                out.append(pr)
+    return out
+
+
+def write_junit(cases: list[dict[str, Any]], path: Path,
+                problems: list[dict[str, Any]] | None = None) -> None:
     by_sender: dict[str, list[dict[str, Any]]] = {}
     for c in cases:
         by_sender.setdefault(c["sender"], []).append(c)
+    probs: dict[str, list[dict[str, Any]]] = {}
+    for pr in problems or []:
+        probs.setdefault(pr["sender"], []).append(pr)
+        by_sender.setdefault(pr["sender"], [])
     root = ET.Element("testsuites")
     for sender, cs in by_sender.items():
         tl = [c["tlsrpt"] for c in cs if c.get("tlsrpt")]
+        pl = probs.get(sender, [])
         suite = ET.SubElement(root, "testsuite", name=f"danelab.{sender}",
-                              tests=str(len(cs) + len(tl)),
+                              tests=str(len(cs) + len(tl) + len(pl)),
                               failures=str(sum(c["verdict"] == "fail"
                                                for c in cs) +
                                            sum(t["verdict"] == "fail"
-                                               for t in tl)))
+                                               for t in tl) + len(pl)))
+        for pr in pl:
+            tc = ET.SubElement(suite, "testcase", classname=f"danelab."
+                               f"{sender}.run", name=f"{pr.get('kind')} "
+                               f"{pr.get('address', '')}".strip())
+            ET.SubElement(tc, "failure", message=pr.get("text", ""))
         for c in cs:
             name = c["id"] + ("" if c.get("phase", "first") == "first"
                               else f"[{c['phase']}]")
@@ -134,7 +162,8 @@ def sequence_svg(sessions: list[dict[str, Any]]) -> str:
 
 
 def write_html(cases: list[dict[str, Any]], path: Path,
-               title: str = "danelab conformance report") -> None:
+               title: str = "danelab conformance report",
+               problems: list[dict[str, Any]] | None = None) -> None:
     senders = list(dict.fromkeys(c["sender"] for c in cases))
     ids: list[str] = sorted(dict.fromkeys(
         c["id"] + ("" if c.get("phase", "first") == "first"
@@ -155,13 +184,14 @@ def write_html(cases: list[dict[str, Any]], path: Path,
                              autoescape=True)
     page = env.get_template("report.html.j2").render(
         title=title, senders=senders, ids=ids, cell=cell, info=info,
-        totals=totals)
+        totals=totals, problems=problems or [])
     path.write_text(page, encoding="utf-8")
 
 
 def write_reports(results: list[Path], out: Path) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     cases = load_results(results)
-    write_junit(cases, out / "junit.xml")
-    write_html(cases, out / "report.html")
+    problems = load_problems(results)
+    write_junit(cases, out / "junit.xml", problems)
+    write_html(cases, out / "report.html", problems=problems)
     return cases

@@ -8,6 +8,10 @@ fake-mx, one sender under test; then grading.
       [expect.after_limit]: the sender expires their messages; queue pass 2)
   -> stop everything -> fold fake-mx events -> grade.
 
+Connections fake-mx's catch-all took count for the scenario whose address
+range they hit; those in no range are the run's `problems` (results.json,
+the report, and the CLI's exit status: a run with problems fails).
+
 Every daemon is stopped in a finally block, also on Ctrl-C.
 """
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any, Callable
 from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .errors import LabError
-from .grader import Grade, Observation, grade, not_graded
+from .grader import Grade, Observation, grade, not_graded, \
+    session_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
@@ -52,6 +57,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     dns: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Grade]:
@@ -220,7 +226,8 @@ class LabRun:
                     for sid, d in dns.items()}
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
-                         self.timings, evidence, sess)
+                         self.timings, evidence, sess,
+                         stray_traffic(plan, list(sess.values())))
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:
@@ -239,7 +246,7 @@ class LabRun:
         last = {g.scenario: g for g in grades}     # the final phase
         for sc in self.scenarios:
             mine = [s for s in sess.values()
-                    if s.listener.split(":", 1)[0] == sc.id]
+                    if session_scenario(plan, s) == sc.id]
             tg = tlsrpt_grade.grade_scenario(
                 sc, plan, received, mine,
                 [d[sc.id]["hosts"] for d in phases])
@@ -264,7 +271,7 @@ class LabRun:
             mid = mid_of[sc.id]
             status = dns[sc.id]["hosts"]
             mine = [s for s in sess.values()
-                    if s.listener.split(":", 1)[0] == sc.id]
+                    if session_scenario(plan, s) == sc.id]
 
             def deliveries(until: float | None
                            ) -> list[tuple[Session, dict[str, Any]]]:
@@ -349,4 +356,6 @@ def write_json(result: RunResult, path: Path) -> None:
         counts[g.verdict] = counts.get(g.verdict, 0) + 1
     path.write_text(json.dumps({"sender": result.sender,
                                 "timings": result.timings,
-                                "counts": counts, "cases": cases}, indent=1))
+                                "counts": counts,
+                                "problems": result.problems,
+                                "cases": cases}, indent=1))

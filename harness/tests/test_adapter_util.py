@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from danelab.adapters import Adapter
-from danelab.adapters.published import (compare, load, run_catalog,
-                                        summarize)
+from danelab.adapters.published import (compare, load, problem_keys,
+                                        run_catalog, summarize)
 from danelab.catalog import load_catalog, select
 from danelab.netns import pids_in_netns
 from danelab.runner import LabRun, RunResult
@@ -79,6 +79,9 @@ def check_published(sender: str, request: pytest.FixtureRequest) -> None:
     published = {k: v for k, v in pub["cases"].items()
                  if k.split("[", 1)[0] in ids}
     diffs = compare(published, now)
+    was, got = pub.get("problems", []), problem_keys(res)
+    if was != got:
+        diffs.append(f"problems of the run were {was}, now {got}")
     assert not diffs, (f"{sender} differs from docs/results/{sender}.json "
                        f"(catalog {pub['catalog_commit']}):\n  "
                        + "\n  ".join(diffs))

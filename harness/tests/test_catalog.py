@@ -113,3 +113,20 @@ def test_reference_retry_limit(reference_run: RunResult) -> None:
         if g["first"].sessions:         # it reached the server at all
             assert len(last.sessions) > len(g["first"].sessions), \
                 f"{sc.id}: no last attempt after the limit"
+
+
+def test_reference_run_has_no_stray_traffic(
+        reference_run: RunResult) -> None:
+    """Nothing the reference sender dialled was undeclared, and a host that
+    does not listen (f29's mx1) is seen by fake-mx's catch-all, as the
+    refused connection it is, and counted against no one."""
+    assert reference_run.problems == []
+    sid = "f29-partial-mx1-down-mx2-no-tlsa"
+    mx1 = reference_run.plan.hosts[(sid, "mx1")]
+    assert not mx1.decl.listen
+    g = _grades(reference_run, sid)[0]
+    caught = [reference_run.sessions[s] for s in g.sessions
+              if reference_run.sessions[s].catch_all]
+    assert {s.local_address for s in caught} == {mx1.address}
+    assert all(s.close == "reset" for s in caught)
+    assert g.verdict != "fail", _why(g)

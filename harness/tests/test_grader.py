@@ -173,3 +173,106 @@ def test_dsn_patterns() -> None:
     assert not dsn_matches("5.7.5", "4.7.x")
     assert not dsn_matches("5.7.15", "x.7.1")
     assert not dsn_matches("5.7", "x.7.x")
+
+
+# -- the catch-all: connections to addresses nobody listens on ------------
+CAUGHT_TOML = """
+title = "t"
+section = "F"
+case = 29
+rfc = "RFC 7672"
+explain = "x"
+[[host]]
+name = "mx1"
+mx = 10
+listen = false
+ipv6 = true
+[[host]]
+name = "mx2"
+mx = 20
+[expect]
+outcome = ["delivered-tls"]
+hosts = ["mx2"]
+"""
+
+
+def caught(local: str, sid: str = "catch-all#1") -> Session:
+    return sessions([{"session": sid, "listener": "catch-all",
+                      "event": "connect", "catch_all": True,
+                      "peer": "127.0.0.1:4000", "local": local, "ts": 1},
+                     {"session": sid, "listener": "catch-all",
+                      "event": "close", "catch_all": True,
+                      "reason": "reset", "state": "init", "ts": 1}])[sid]
+
+
+@pytest.mark.parametrize("local,verdict", [
+    ("127.25.1.1:25", "pass"),          # mx1: declared, listen = false
+    ("[fd25::1:1]:25", "pass"),         # its IPv6 twin
+    ("127.25.1.9:25", "fail"),          # in the range, never declared
+    ("[fd25::1:2]:25", "fail"),         # mx2 has no IPv6 address
+])
+def test_caught_connections(tmp_path: Path, local: str,
+                            verdict: str) -> None:
+    p = tmp_path / "f29-caught.toml"
+    p.write_text(CAUGHT_TOML)
+    sc = load_scenario(p)
+    plan = make_plan([sc])
+    mx2 = plan.hosts[("f29-caught", "mx2")]
+    ok = Session("mx2#1", mx2.listener, tls=True,
+                 cert_sha256=mx2.cert.sha256(),
+                 chain_sha256=[mx2.cert.sha256()])
+    ok.messages.append({"message_id": "m1", "tls": True, "ts": 1.0})
+    c = caught(local)
+    assert c.catch_all and c.local_address == local.rsplit(":", 1)[0] \
+        .strip("[]")
+    g = grade(sc, plan, sc.expect,
+              Observation([c, ok], [(ok, ok.messages[0])],
+                          {"mx1": HostDns("secure", []),
+                           "mx2": HostDns("secure", [])},
+                          SenderOutcome("delivered")))
+    assert g.observed == "delivered-tls"
+    assert g.verdict == verdict, g.checks
+    bad = [x.text for x in g.checks if not x.ok]
+    if verdict == "fail":
+        assert bad == [f"connection(s) to address(es) the scenario never "
+                       f"declared: {c.local_address}"]
+    assert c.id in g.sessions
+
+
+def test_caught_connections_belong_to_a_range_or_to_the_run(
+        tmp_path: Path) -> None:
+    from danelab.grader import session_scenario, stray_traffic
+    from danelab.labplan import scenario_index
+    scs = []
+    for sid in ("a01-one", "a02-two"):
+        p = tmp_path / f"{sid}.toml"
+        p.write_text(TOML.replace('section = "D"', 'section = "A"')
+                     .replace("case = 16", f"case = {sid[2]}")
+                     .format(outcome='["delivered-dane"]',
+                             prefer='["delivered-dane"]'))
+        scs.append(load_scenario(p))
+    plan = make_plan(scs)
+    where = {"127.25.1.200:25": "a01-one", "127.25.2.1:25": "a02-two",
+             "[fd25::2:7]:25": "a02-two", "127.25.3.1:25": None,
+             "127.99.1.1:25": None, "127.43.0.25:25": None,
+             "[fd25::3:1]:25": None, "[::1]:25": None}
+    got = {local: session_scenario(plan, caught(local)) for local in where}
+    assert got == where
+    mx1 = plan.hosts[("a01-one", "mx1")]
+    assert session_scenario(plan, Session("x#1", mx1.listener)) == "a01-one"
+    assert session_scenario(plan, Session("x#1", "lab:reports-mx")) is None
+    stray = [caught(local, f"catch-all#{i}")
+             for i, local in enumerate(where, 1)] + \
+        [caught("127.99.1.1:25", "catch-all#99")]
+    probs = stray_traffic(plan, stray)
+    assert [(p["kind"], p["address"], p["connections"]) for p in probs] == [
+        ("stray-traffic", "127.25.3.1:25", 1),
+        ("stray-traffic", "127.43.0.25:25", 1),
+        ("stray-traffic", "127.99.1.1:25", 2),
+        ("stray-traffic", "[::1]:25", 1),
+        ("stray-traffic", "[fd25::3:1]:25", 1)]
+    assert "an address no scenario declared" in probs[2]["text"]
+    assert (scenario_index("127.26.1.1"), scenario_index("127.25.0.1"),
+            scenario_index("127.25.251.1"), scenario_index("fd25:1::1:1"),
+            scenario_index("fd25::1:1"), scenario_index("nonsense")) == \
+        (251, None, None, None, 1, None)

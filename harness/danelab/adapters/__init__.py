@@ -30,7 +30,7 @@ def get_adapter(name: str) -> Adapter:
 
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
-         "broken-require-tls")
+         "broken-require-tls", "broken-stray")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
 EXIM = {"exim": False, "exim-require-dane": True}
 KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)

@@ -14,7 +14,14 @@ them as it would a non-validating stub) and TLSA records:
                              is connected to as one;
   broken-require-tls         TLS everywhere (any certificate), never
                              cleartext, and a hard bounce when TLS cannot
-                             be had: too strict for domains without DANE.
+                             be had: too strict for domains without DANE;
+  broken-stray               broken-no-dane that also dials addresses no
+                             DNS answer named: before each MX address it
+                             probes host .250 of the same /24 (a made-up
+                             neighbour, inside the scenario's range), and
+                             mail it cannot deliver goes to a hard-wired
+                             fallback relay, STRAY_RELAY (in no scenario's
+                             range).  Only fake-mx's catch-all sees either.
 
 They run in harness threads inside the lab namespace (root mode only).
 """
@@ -37,6 +44,10 @@ from ..errors import LabError
 from .base import Adapter, LabContext, SenderOutcome, Submission
 
 
+# broken-stray's fallback relay: an address no scenario declares
+STRAY_RELAY = "127.99.0.25"
+
+
 class _Temp(Exception):
     pass
 
@@ -51,6 +62,7 @@ class NaiveAdapter(Adapter):
         self.fallback = name == "broken-plaintext-fallback"
         self.no_tls = name == "broken-no-tls"
         self.require_tls = name == "broken-require-tls"
+        self.stray = name == "broken-stray"
         self.queue: list[Submission] = []
         self.results: dict[str, SenderOutcome] = {}
         self.ctx: LabContext | None = None
@@ -97,6 +109,27 @@ class NaiveAdapter(Adapter):
                 for rd in rrs]
 
     def _one(self, s: Submission) -> SenderOutcome:
+        out = self._mx(s)
+        if self.stray and out.state == "deferred":
+            try:
+                return self._send(STRAY_RELAY, s)
+            except (_Temp, _Perm, OSError, smtplib.SMTPException) as e:
+                return SenderOutcome("deferred", f"{out.reason}; fallback "
+                                     f"relay {STRAY_RELAY}: {e}", out.dsn)
+        return out
+
+    @staticmethod
+    def _probe(addr: str) -> None:
+        """broken-stray's look at a neighbour of ADDR (IPv4 only)."""
+        if ":" in addr:
+            return
+        try:
+            socket.create_connection((addr.rsplit(".", 1)[0] + ".250", 25),
+                                     timeout=3).close()
+        except OSError:
+            pass
+
+    def _mx(self, s: Submission) -> SenderOutcome:
         domain = s.rcpt.split("@", 1)[1]
         try:
             mx = sorted((int(p), h) for p, h in
@@ -121,6 +154,8 @@ class NaiveAdapter(Adapter):
                 last = str(e)
                 continue
             for a in addrs:
+                if self.stray:
+                    self._probe(a)
                 try:
                     return self._send(a, s)
                 except _Perm as e:

@@ -87,6 +87,13 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, str]]:
     return out
 
 
+def problem_keys(results: dict[str, Any]) -> list[str]:
+    """The run's own problems (stray traffic), as "KIND ADDRESS" lines:
+    stable from run to run, unlike the counts and ports in their text."""
+    return sorted({f"{p.get('kind')} {p.get('address', '')}".strip()
+                   for p in results.get("problems") or []})
+
+
 def counts(cases: dict[str, dict[str, str]]) -> dict[str, int]:
     n: dict[str, int] = {}
     for c in cases.values():
@@ -130,7 +137,8 @@ def publish(senders: list[str]) -> None:
                "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                           time.gmtime()),
                "wall_seconds": round(time.monotonic() - t, 1),
-               "counts": counts(cases), "cases": cases}
+               "counts": counts(cases), "problems": problem_keys(res),
+               "cases": cases}
         (RESULTS / f"{s}.json").write_text(json.dumps(doc, indent=1,
                                                       sort_keys=True) + "\n")
         table[s], meta[s] = cases, doc
