@@ -169,6 +169,7 @@ main(int argc, char **argv)
 	char		 err[1024];
 	int		 ch, rc = 0, all = 0, verbose = 0;
 
+	log_progname("refsend");
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt(argc, argv, "+c:v")) != -1) {
 		switch (ch) {

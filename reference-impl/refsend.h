@@ -4,8 +4,9 @@
  * The sender is split, OpenSMTPD-like, into one file per concern; the file
  * name is the prefix of the functions it exports:
  *
- *	xmalloc.c	allocation that never returns NULL (OOM is fatal)
- *	log.c		JSON-lines events and stderr diagnostics
+ *	common.h	the code shared with refsend-tlsrpt (libcommon.a):
+ *			xmalloc.c (allocation that never returns NULL),
+ *			log.c (JSON-lines events, stderr diagnostics)
  *	config.c	the key = value configuration file
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
@@ -19,8 +20,9 @@
  *	runner.c	the queue runner (run / daemon), max_parallel
  *	refsend.c	main(): submit, run, status, daemon
  *
- * libdanepolicy.a holds xmalloc, log, dns, dns_unbound, tlsa, policy and
- * dane: enough to resolve a destination's policy and judge a TLS peer.
+ * libdanepolicy.a holds the shared code (libcommon.a: xmalloc, log), dns,
+ * dns_unbound, tlsa, policy and dane: enough to resolve a destination's
+ * policy and judge a TLS peer.
  *
  * Conventions used by every function below:
  *  - "tempfail" means: the operation could not be completed now and must be
@@ -40,38 +42,11 @@
 
 #include <jansson.h>
 
+#include "common.h"
+
 struct event_base;
 struct ssl_ctx_st;
 struct ssl_st;
-
-/* ---------------------------------------------------------------- xmalloc */
-
-/* Allocation helpers: they print a message and exit(2) when out of memory. */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-int	 xasprintf(char **, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	 fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-
-/* -------------------------------------------------------------------- log */
-
-/*
- * log_open() opens (O_APPEND, creating it) the JSON-lines event log; with
- * NULL, events are dropped (unit tests).  Returns -1 if it cannot be opened.
- * log_event() adds "ts" and "event" to obj, writes it as one line with one
- * write(2), and releases obj (it steals the reference).
- * log_warnx()/log_info() write a diagnostic line to stderr.
- */
-int	 log_open(const char *);
-void	 log_close(void);
-void	 log_event(const char *, json_t *);
-void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_verbose(int);
 
 /* ----------------------------------------------------------------- config */
 

@@ -1,0 +1,74 @@
+/*
+ * common.h -- the code the reference sender (refsend) and its TLSRPT
+ * reporter (tlsrpt/, refsend-tlsrpt) share.  It is compiled once, into
+ * $(BUILD)/libcommon.a of reference-impl/Makefile, and linked into both
+ * programs; refsend.h and tlsrpt/tlsrpt.h include this header.
+ *
+ *	xmalloc.c	allocation that never returns NULL; a growable buffer
+ *	log.c		JSON-lines events, stderr diagnostics, fatalx()
+ *
+ * Conventions: functions returning int return 0 on success and -1 on
+ * failure unless said otherwise.  Returned pointers belong to the caller
+ * and are released with free() or the matching *_free().  Out of memory
+ * is fatal (exit status 2); nothing else here is.
+ */
+#ifndef COMMON_H
+#define COMMON_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* ---------------------------------------------------------------- xmalloc */
+
+/* Allocation helpers: they call fatalx() (exit 2) when out of memory. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Growable byte buffer; data is always NUL-terminated (the NUL is not
+ * counted in len).  Start from { NULL, 0, 0 }; buf_free() releases data
+ * and empties the struct.
+ */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_addf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_free(struct buf *);
+
+/* -------------------------------------------------------------------- log */
+
+/*
+ * log_progname() names the program in front of every stderr line
+ * ("refsend: ...", "refsend-tlsrpt: fatal: ..."); main() calls it first.
+ * Until then the name is the one the program was started as.  The string
+ * must stay valid (a literal).
+ * log_open() opens (O_APPEND, creating it) the JSON-lines event log; with
+ * NULL, events are dropped (unit tests).  Returns -1 if it cannot be opened.
+ * log_event() adds "ts" and "event" in front of obj's keys, writes it as
+ * one line with one write(2), and releases obj (it steals the reference).
+ * log_verbose(n), n > 0: events are copied to stderr and log_info() lines
+ * are written (refsend -v).
+ * log_warnx()/log_info() write a diagnostic line to stderr.
+ * fatalx() writes "PROG: fatal: ..." to stderr and exits with status 2.
+ */
+void	 log_progname(const char *);
+int	 log_open(const char *);
+void	 log_close(void);
+void	 log_event(const char *, json_t *);
+void	 log_verbose(int);
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* COMMON_H */
