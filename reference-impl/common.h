@@ -6,6 +6,7 @@
  *
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
+ *	conf.c		the "key = value" configuration file: lexer, numbers
  *
  * Conventions: functions returning int return 0 on success and -1 on
  * failure unless said otherwise.  Returned pointers belong to the caller
@@ -70,5 +71,32 @@ void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* ------------------------------------------------------------------- conf */
+
+/*
+ * conf_read() reads the configuration file at path: one "key = value" per
+ * line, blanks around key and value ignored, blank lines skipped.  A '#'
+ * starts a comment; with CONF_HASH_WORD only a '#' at the start of the
+ * line or after a blank does (so that values may contain '#').  For each
+ * line it calls set(arg, key, value, msg, msglen); value is never empty
+ * and set may modify it.  set returns 0, or -1 with a message in msg.
+ * conf_read() returns 0, or -1 with "FILE: ..." (cannot open) or
+ * "FILE:LINE: ..." (a line without '=', an empty value, or set's message)
+ * in err.
+ */
+#define CONF_HASH_WORD	0x01
+typedef int	(*conf_set_fn)(void *, const char *, char *, char *, size_t);
+int	 conf_read(const char *, int, conf_set_fn, void *, char *, size_t);
+/* A whole decimal number in [min, max] into *out; -1 if it is not one. */
+int	 conf_int(const char *, int, int, int *);
+/*
+ * conf_intlist(): a comma list of such numbers (blanks around each), at
+ * least one.  On success *list (freed first) and *n are replaced by the
+ * new list, which the caller frees; on -1 they are left unchanged.
+ */
+int	 conf_intlist(const char *, int, int, int **, size_t *);
+/* 1 if the string is a numeric IPv4 or IPv6 address, else 0. */
+int	 conf_is_address(const char *);
 
 #endif /* COMMON_H */

@@ -6,8 +6,9 @@
  *
  *	common.h	the code shared with refsend-tlsrpt (libcommon.a):
  *			xmalloc.c (allocation that never returns NULL),
- *			log.c (JSON-lines events, stderr diagnostics)
- *	config.c	the key = value configuration file
+ *			log.c (JSON-lines events, stderr diagnostics),
+ *			conf.c (the key = value lexer)
+ *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
  *	tlsa.c		TLSA record parsing, usability, "u s m hex" text

@@ -6,9 +6,9 @@
  *
  *	../common.h	the code shared with refsend, in ../: xmalloc.c
  *			(allocation that never returns NULL), log.c (JSON-lines
- *			events, stderr diagnostics); linked from
- *			../$(BUILD)/libcommon.a
- *	config.c	the key = value configuration file
+ *			events, stderr diagnostics), conf.c (the key =
+ *			value lexer); linked from ../$(BUILD)/libcommon.a
+ *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates
  *	report.c	an aggregate -> the RFC 8460 section 4 JSON report
