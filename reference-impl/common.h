@@ -7,6 +7,7 @@
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
  *	conf.c		the "key = value" configuration file: lexer, numbers
+ *	file.c		durable file writes (tmp, fsync, rename, fsync dir)
  *
  * Conventions: functions returning int return 0 on success and -1 on
  * failure unless said otherwise.  Returned pointers belong to the caller
@@ -16,6 +17,7 @@
 #ifndef COMMON_H
 #define COMMON_H
 
+#include <sys/types.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -98,5 +100,18 @@ int	 conf_int(const char *, int, int, int *);
 int	 conf_intlist(const char *, int, int, int **, size_t *);
 /* 1 if the string is a numeric IPv4 or IPv6 address, else 0. */
 int	 conf_is_address(const char *);
+
+/* ------------------------------------------------------------------- file */
+
+/*
+ * file_write() writes data to path durably: into tmp (created with mode,
+ * or truncated; NULL: "<path>.tmp"), fsync, rename to path, fsync of
+ * path's folder.  Returns -1 with errno on failure: tmp is then removed
+ * and path is as it was, unless only that last fsync failed.
+ */
+int	 file_write(const char *, const char *, mode_t, const void *,
+	    size_t);
+/* fsync a folder (after a rename or unlink in it).  -1 with errno. */
+int	 file_fsync_dir(const char *);
 
 #endif /* COMMON_H */

@@ -37,58 +37,16 @@
 
 #include "refsend.h"
 
-static int
-queue_fsync_dir(const char *dir)
-{
-	int	fd, r;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 int
 queue_write_file(const char *tmpdir, const char *dir, const char *name,
     const char *data, size_t len)
 {
 	char	 tmp[PATH_MAX], final[PATH_MAX];
-	ssize_t	 n;
-	size_t	 off = 0;
-	int	 fd, save;
 
 	snprintf(tmp, sizeof(tmp), "%s/%s.%ld.tmp", tmpdir, name,
 	    (long)getpid());
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return -1;
-	while (off < len) {
-		n = write(fd, data + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, final) == -1)
-		goto fail;
-	return queue_fsync_dir(dir);
- fail:
-	save = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = save;
-	return -1;
+	return file_write(tmp, final, 0600, data, len);
 }
 
 static int

@@ -7,7 +7,8 @@
  *	common.h	the code shared with refsend-tlsrpt (libcommon.a):
  *			xmalloc.c (allocation that never returns NULL),
  *			log.c (JSON-lines events, stderr diagnostics),
- *			conf.c (the key = value lexer)
+ *			conf.c (the key = value lexer), file.c (durable
+ *			writes)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
@@ -394,7 +395,7 @@ char		**queue_list(const char *);
 void		 queue_list_free(char **);
 int		 queue_lock(const char *);
 void		 qmsg_free(struct qmsg *);
-/* Durable write helper: tmp file in tmpdir, fsync, rename, fsync dir. */
+/* Durable write (file_write()) of dir/name through a tmp file in tmpdir. */
 int		 queue_write_file(const char *, const char *, const char *,
 		    const char *, size_t);
 

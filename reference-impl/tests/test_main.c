@@ -15,6 +15,7 @@ main(void)
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
+	tests_common();
 	tests_tlsa();
 	tests_config();
 	tests_policy();

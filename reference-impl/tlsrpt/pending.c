@@ -42,7 +42,7 @@ pending_save(const char *dir, const struct pending *pe, const void *body,
 	free(sub);
 	if (body != NULL) {
 		path = pending_path(dir, pe->name, "body");
-		r = flush_write_file(path, body, len);
+		r = file_write(NULL, path, 0644, body, len);
 		free(path);
 		if (r == -1)
 			return -1;
@@ -56,7 +56,7 @@ pending_save(const char *dir, const struct pending *pe, const void *body,
 	text = report_dump(o);
 	json_decref(o);
 	path = pending_path(dir, pe->name, "json");
-	r = flush_write_file(path, text, strlen(text));
+	r = file_write(NULL, path, 0644, text, strlen(text));
 	free(path);
 	free(text);
 	return r;

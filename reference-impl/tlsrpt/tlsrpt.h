@@ -7,7 +7,8 @@
  *	../common.h	the code shared with refsend, in ../: xmalloc.c
  *			(allocation that never returns NULL), log.c (JSON-lines
  *			events, stderr diagnostics), conf.c (the key =
- *			value lexer); linked from ../$(BUILD)/libcommon.a
+ *			value lexer), file.c (durable writes); linked from
+ *			../$(BUILD)/libcommon.a
  *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates
@@ -408,8 +409,5 @@ enum deliver_status {
 	DELIVER_PENDING,	/* temporary failure: kept for retry */
 	DELIVER_FAILED		/* permanent, or given up */
 };
-
-/* Write a file durably (tmp + fsync + rename).  -1 with errno. */
-int		 flush_write_file(const char *, const void *, size_t);
 
 #endif /* TLSRPT_H */
