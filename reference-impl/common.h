@@ -8,6 +8,7 @@
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
  *	conf.c		the "key = value" configuration file: lexer, numbers
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir)
+ *	ubctx.c		a libunbound context set up for the lab
  *
  * Conventions: functions returning int return 0 on success and -1 on
  * failure unless said otherwise.  Returned pointers belong to the caller
@@ -21,6 +22,8 @@
 #include <stddef.h>
 
 #include <jansson.h>
+
+struct ub_ctx;
 
 /* ---------------------------------------------------------------- xmalloc */
 
@@ -113,5 +116,22 @@ int	 file_write(const char *, const char *, mode_t, const void *,
 	    size_t);
 /* fsync a folder (after a rename or unlink in it).  -1 with errno. */
 int	 file_fsync_dir(const char *);
+
+/* ------------------------------------------------------------------ ubctx */
+
+/*
+ * ubctx_new() makes a libunbound context the way both programs use it in
+ * the lab: it forwards to resolver (an address, "ADDR@PORT"; NULL: the
+ * servers of /etc/resolv.conf), may query 127.0.0.0/8, validates with the
+ * DS/DNSKEY file trust_anchor (NULL: no validation), and does not answer
+ * the RFC 6761 names under "test." locally.  flags: UBCTX_ASYNC (answers
+ * come from threads through ub_fd(), for ub_resolve_async()) and
+ * UBCTX_WHY_BOGUS (val-log-level 2: detailed why_bogus texts).  The
+ * context is finalised: no option can be added after.  Returns NULL with
+ * a message in err; the caller frees the context with ub_ctx_delete().
+ */
+#define UBCTX_ASYNC	0x01
+#define UBCTX_WHY_BOGUS	0x02
+struct ub_ctx	*ubctx_new(const char *, const char *, int, char *, size_t);
 
 #endif /* COMMON_H */

@@ -8,7 +8,7 @@
  *			xmalloc.c (allocation that never returns NULL),
  *			log.c (JSON-lines events, stderr diagnostics),
  *			conf.c (the key = value lexer), file.c (durable
- *			writes)
+ *			writes), ubctx.c (the libunbound set-up)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)

@@ -1,10 +1,10 @@
 /*
  * dns_unbound.c -- the reporter's DNS through libunbound, synchronously
- * (ub_resolve), configured like refsend: forward to `resolver` (else
- * /etc/resolv.conf), validate with `trust_anchor` when given, and remove
- * libunbound's default local zone "test." (RFC 6761: it would answer
- * NXDOMAIN for every lab name).  DNSSEC is not required for anything the
- * reporter asks, but a bogus answer is never used.
+ * (ub_resolve), with refsend's own set-up (../ubctx.c): forward to
+ * `resolver` (else /etc/resolv.conf), validate with `trust_anchor` when
+ * given, and resolve the lab's names under "test." (RFC 6761 would have
+ * libunbound answer NXDOMAIN for them).  DNSSEC is not required for
+ * anything the reporter asks, but a bogus answer is never used.
  */
 #include <arpa/inet.h>
 
@@ -24,41 +24,7 @@
 void *
 dns_unbound_new(const struct config *conf, char *err, size_t errlen)
 {
-	struct ub_ctx	*ctx;
-	int		 r;
-
-	if ((ctx = ub_ctx_create()) == NULL) {
-		snprintf(err, errlen, "ub_ctx_create failed");
-		return NULL;
-	}
-	if ((r = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"))
-	    != 0) {
-		snprintf(err, errlen, "unbound option: %s", ub_strerror(r));
-		goto fail;
-	}
-	r = conf->resolver ? ub_ctx_set_fwd(ctx, conf->resolver) :
-	    ub_ctx_resolvconf(ctx, NULL);
-	if (r != 0) {
-		snprintf(err, errlen, "resolver %s: %s", conf->resolver ?
-		    conf->resolver : "/etc/resolv.conf", ub_strerror(r));
-		goto fail;
-	}
-	if (conf->trust_anchor != NULL &&
-	    (r = ub_ctx_add_ta_file(ctx, conf->trust_anchor)) != 0) {
-		snprintf(err, errlen, "trust_anchor %s: %s",
-		    conf->trust_anchor, ub_strerror(r));
-		goto fail;
-	}
-	/* This finalises the context: it comes last. */
-	if ((r = ub_ctx_zone_remove(ctx, "test.")) != 0) {
-		snprintf(err, errlen, "removing local zone test.: %s",
-		    ub_strerror(r));
-		goto fail;
-	}
-	return ctx;
- fail:
-	ub_ctx_delete(ctx);
-	return NULL;
+	return ubctx_new(conf->resolver, conf->trust_anchor, 0, err, errlen);
 }
 
 /* Ask; on DNS_OK, *res is the result (caller ub_resolve_free()s it). */
