@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "refsend.h"
+#include "cunit_run.h"
 
 /* One canned RRset: data strings are in presentation form per type:
  * MX "10 mx.example.test", A "192.0.2.1", AAAA "2001:db8::1",
