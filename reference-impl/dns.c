@@ -81,25 +81,17 @@ dns_sec_name(enum dns_sec s)
 const char *
 dns_status_text(const struct dns_answer *a)
 {
-	switch (a->status) {
-	case DNS_SECURE:
-		if (a->nxdomain)
-			return "nxdomain-secure";
-		if (a->nodata)
-			return "nodata-secure";
-		return "secure";
-	case DNS_INSECURE:
-		if (a->nxdomain)
-			return "nxdomain-insecure";
-		if (a->nodata)
-			return "nodata-insecure";
-		return "insecure";
-	case DNS_BOGUS:
-		return "bogus";
-	case DNS_ERROR:
-		break;
-	}
-	return "error";
+	/* An empty answer says which kind it is; bogus and error do not. */
+	static const char *const empty[][2] = {
+		/* [status][nxdomain] */
+		[DNS_SECURE] = { "nodata-secure", "nxdomain-secure" },
+		[DNS_INSECURE] = { "nodata-insecure", "nxdomain-insecure" }
+	};
+
+	if ((a->status == DNS_SECURE || a->status == DNS_INSECURE) &&
+	    (a->nxdomain || a->nodata))
+		return empty[a->status][a->nxdomain != 0];
+	return dns_sec_name(a->status);
 }
 
 const char *
