@@ -7,7 +7,8 @@
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
  *	conf.c		the "key = value" configuration file: lexer, numbers
- *	file.c		durable file writes (tmp, fsync, rename, fsync dir)
+ *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
+ *			reading a whole file, listing a folder
  *	ubctx.c		a libunbound context set up for the lab
  *
  * Conventions: functions returning int return 0 on success and -1 on
@@ -20,6 +21,7 @@
 
 #include <sys/types.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -116,6 +118,19 @@ int	 file_write(const char *, const char *, mode_t, const void *,
 	    size_t);
 /* fsync a folder (after a rename or unlink in it).  -1 with errno. */
 int	 file_fsync_dir(const char *);
+/*
+ * file_read() appends all that is left to read from fp to b (b->data is
+ * then not NULL, even for nothing).  -1 with errno on a read error.
+ */
+int	 file_read(FILE *, struct buf *);
+/*
+ * file_list(dir, suffix): the names in folder dir that do not start with
+ * '.' and end with suffix ("": any), without the suffix, sorted, in a
+ * NULL-terminated array the caller frees with file_list_free().  NULL
+ * with errno if dir cannot be opened.
+ */
+char	**file_list(const char *, const char *);
+void	 file_list_free(char **);
 
 /* ------------------------------------------------------------------ ubctx */
 

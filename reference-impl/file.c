@@ -1,10 +1,12 @@
 /*
- * file.c -- durable file writes, shared by refsend's queue and DSNs and by
- * refsend-tlsrpt's state, reports and pending deliveries: the data goes to
- * a temporary file, which is fsync'ed and renamed over the final name, and
- * then the folder is fsync'ed, so that after a crash the file is either
- * the old one or the whole new one.
+ * file.c -- files as refsend and refsend-tlsrpt keep them: their queue,
+ * DSNs, state, reports and pending deliveries.  A write is durable: the
+ * data goes to a temporary file, which is fsync'ed and renamed over the
+ * final name, and then the folder is fsync'ed, so that after a crash the
+ * file is either the old one or the whole new one.  Reading a whole file
+ * and listing a folder are here too.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -88,4 +90,57 @@ file_write(const char *tmp, const char *path, mode_t mode, const void *data,
 	free(own);
 	errno = save;
 	return -1;
+}
+
+int
+file_read(FILE *fp, struct buf *b)
+{
+	char	chunk[8192];
+	size_t	n;
+
+	buf_add(b, "", 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		buf_add(b, chunk, n);
+	return ferror(fp) ? -1 : 0;
+}
+
+static int
+file_namecmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+file_list(const char *dir, const char *suffix)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		**names;
+	size_t		 n = 0, len, slen = strlen(suffix);
+
+	if ((d = opendir(dir)) == NULL)
+		return NULL;
+	names = xcalloc(1, sizeof(*names));
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len <= slen ||
+		    strcmp(e->d_name + len - slen, suffix) != 0)
+			continue;
+		names = xreallocarray(names, n + 2, sizeof(*names));
+		names[n++] = xstrndup(e->d_name, len - slen);
+		names[n] = NULL;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), file_namecmp);
+	return names;
+}
+
+void
+file_list_free(char **names)
+{
+	size_t	i;
+
+	for (i = 0; names != NULL && names[i] != NULL; i++)
+		free(names[i]);
+	free(names);
 }

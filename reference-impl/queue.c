@@ -22,7 +22,6 @@
 #include <sys/types.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -371,46 +370,19 @@ queue_remove(const char *dir, const char *id)
 	return 0;
 }
 
-static int
-queue_idcmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char **
 queue_list(const char *dir)
 {
-	DIR		*d;
-	struct dirent	*e;
-	char		 path[PATH_MAX], **ids = NULL;
-	size_t		 n = 0;
+	char	path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/env", dir);
-	if ((d = opendir(path)) == NULL)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		ids = xreallocarray(ids, n + 2, sizeof(*ids));
-		ids[n++] = xstrdup(e->d_name);
-	}
-	closedir(d);
-	ids = xreallocarray(ids, n + 1, sizeof(*ids));
-	ids[n] = NULL;
-	qsort(ids, n, sizeof(*ids), queue_idcmp);
-	return ids;
+	return file_list(path, "");
 }
 
 void
 queue_list_free(char **ids)
 {
-	size_t	i;
-
-	if (ids == NULL)
-		return;
-	for (i = 0; ids[i] != NULL; i++)
-		free(ids[i]);
-	free(ids);
+	file_list_free(ids);
 }
 
 int

@@ -8,7 +8,8 @@
  *			xmalloc.c (allocation that never returns NULL),
  *			log.c (JSON-lines events, stderr diagnostics),
  *			conf.c (the key = value lexer), file.c (durable
- *			writes), ubctx.c (the libunbound set-up)
+ *			writes, folder lists), ubctx.c (the libunbound
+ *			set-up)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)

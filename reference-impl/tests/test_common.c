@@ -1,7 +1,8 @@
 /*
  * test_common.c -- the code refsend shares with refsend-tlsrpt (common.h)
  * where the two programs' own tests do not reach it: durable writes,
- * the list parser's ownership rules, the growable buffer.
+ * folder listings, the list parser's ownership rules, the growable
+ * buffer.
  */
 #include <sys/stat.h>
 
@@ -19,14 +20,10 @@ test_common_slurp(const char *path)
 {
 	struct buf	 b = { NULL, 0, 0 };
 	FILE		*fp;
-	char		 chunk[256];
-	size_t		 n;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return NULL;
-	buf_add(&b, "", 0);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(&b, chunk, n);
+	CU_ASSERT(file_read(fp, &b) == 0);
 	fclose(fp);
 	return b.data;
 }
@@ -71,6 +68,54 @@ test_common_file_write(void)
 	CU_ASSERT(rmdir(dir) == 0);
 	free(path);
 	free(tmp);
+}
+
+static void
+test_common_file_list(void)
+{
+	static const char *const files[] = {
+		"b.json", "a.json", ".c.json", ".json", "d.body", "e.json.tmp",
+		NULL
+	};
+	char	 dir[] = "/tmp/refsend-common-XXXXXX", *path, **names, *text;
+	size_t	 i;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	names = file_list(dir, "");
+	CU_ASSERT(names != NULL && names[0] == NULL);
+	file_list_free(names);
+	for (i = 0; files[i] != NULL; i++) {
+		xasprintf(&path, "%s/%s", dir, files[i]);
+		CU_ASSERT(file_write(NULL, path, 0644, "", 0) == 0);
+		free(path);
+	}
+	names = file_list(dir, ".json");
+	CU_ASSERT_FATAL(names != NULL);
+	CU_ASSERT(names[0] != NULL && strcmp(names[0], "a") == 0);
+	CU_ASSERT(names[1] != NULL && strcmp(names[1], "b") == 0);
+	CU_ASSERT(names[1] != NULL && names[2] == NULL);
+	file_list_free(names);
+	names = file_list(dir, "");
+	for (i = 0; names != NULL && names[i] != NULL; i++)
+		;
+	CU_ASSERT(i == 4 && strcmp(names[0], "a.json") == 0 &&
+	    strcmp(names[3], "e.json.tmp") == 0);
+	file_list_free(names);
+	/* An empty file reads as "". */
+	xasprintf(&path, "%s/d.body", dir);
+	text = test_common_slurp(path);
+	CU_ASSERT(text != NULL && *text == '\0');
+	free(text);
+	free(path);
+	for (i = 0; files[i] != NULL; i++) {
+		xasprintf(&path, "%s/%s", dir, files[i]);
+		unlink(path);
+		free(path);
+	}
+	CU_ASSERT(rmdir(dir) == 0);
+	errno = 0;
+	CU_ASSERT(file_list(dir, "") == NULL && errno == ENOENT);
+	file_list_free(NULL);
 }
 
 static void
@@ -138,6 +183,7 @@ tests_common(void)
 
 	s = CU_add_suite("common", NULL, NULL);
 	CU_add_test(s, "file_write", test_common_file_write);
+	CU_add_test(s, "file_list, file_read", test_common_file_list);
 	CU_add_test(s, "conf_intlist", test_common_intlist);
 	CU_add_test(s, "buf", test_common_buf);
 }

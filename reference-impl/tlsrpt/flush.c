@@ -168,21 +168,20 @@ flush_read(const struct config *c, struct flush_state *st, struct agg *a,
 	return 0;
 }
 
+/* The whole file as a string (caller frees), NULL if unreadable. */
 static char *
 flush_read_file(const char *path)
 {
 	FILE		*fp;
 	struct buf	 b = { NULL, 0, 0 };
-	char		 chunk[4096];
-	size_t		 n;
+	int		 r;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(&b, chunk, n);
+	r = file_read(fp, &b);
 	fclose(fp);
-	if (b.data == NULL)
-		buf_add(&b, "", 0);
+	if (r == -1)
+		buf_free(&b);
 	return b.data;
 }
 
