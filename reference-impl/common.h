@@ -9,6 +9,7 @@
  *	conf.c		the "key = value" configuration file: lexer, numbers
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
  *			reading a whole file, listing a folder
+ *	rdata.c		wire-format names and MX rdata
  *	ubctx.c		a libunbound context set up for the lab
  *
  * Conventions: functions returning int return 0 on success and -1 on
@@ -131,6 +132,19 @@ int	 file_read(FILE *, struct buf *);
  */
 char	**file_list(const char *, const char *);
 void	 file_list_free(char **);
+
+/* ------------------------------------------------------------------ rdata */
+
+/*
+ * rdata_name() decodes a wire-format domain name (no compression) into
+ * lower-case dotted text without the final dot ("." for the root).
+ * Returns the number of octets it took, or -1 if the name is malformed,
+ * does not fit, or has a dot, a blank or a control inside a label.
+ * rdata_mx() parses MX rdata into the preference and the target name;
+ * -1 if malformed (also when octets follow the name).
+ */
+int	 rdata_name(const unsigned char *, size_t, char *, size_t);
+int	 rdata_mx(const unsigned char *, size_t, int *, char *, size_t);
 
 /* ------------------------------------------------------------------ ubctx */
 

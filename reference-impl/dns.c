@@ -111,41 +111,6 @@ dns_type_name(int t)
 }
 
 int
-dns_name_text(const unsigned char *p, size_t len, char *out, size_t outlen)
-{
-	size_t	i = 0, o = 0, l, j;
-
-	if (outlen < 2)
-		return -1;
-	while (i < len) {
-		l = p[i++];
-		if (l == 0) {
-			if (o == 0)
-				out[o++] = '.';
-			out[o] = '\0';
-			return (int)i;
-		}
-		if (l > 63 || i + l > len)
-			return -1;
-		if (o != 0) {
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = '.';
-		}
-		for (j = 0; j < l; j++) {
-			/* Keep the text form unambiguous: no dots or
-			 * controls inside a label. */
-			if (p[i + j] == '.' || p[i + j] <= ' ' ||
-			    p[i + j] >= 0x7f || o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)tolower(p[i + j]);
-		}
-		i += l;
-	}
-	return -1;
-}
-
-int
 dns_valid_hostname(const char *s)
 {
 	size_t	label = 0, total = 0;

@@ -8,8 +8,8 @@
  *			xmalloc.c (allocation that never returns NULL),
  *			log.c (JSON-lines events, stderr diagnostics),
  *			conf.c (the key = value lexer), file.c (durable
- *			writes, folder lists), ubctx.c (the libunbound
- *			set-up)
+ *			writes, folder lists), rdata.c (wire names, MX),
+ *			ubctx.c (the libunbound set-up)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
@@ -174,9 +174,6 @@ const char	*dns_sec_name(enum dns_sec);
 /* "secure", "nodata-secure", "nxdomain-insecure", "bogus", "error" ... */
 const char	*dns_status_text(const struct dns_answer *);
 const char	*dns_type_name(int);
-/* Decode a wire-format domain name (no compression) into dotted text
- * without the final dot ("." for the root).  Returns -1 if malformed. */
-int		 dns_name_text(const unsigned char *, size_t, char *, size_t);
 /* 1 if the string is a syntactically valid host name (LDH labels). */
 int		 dns_valid_hostname(const char *);
 
@@ -296,9 +293,6 @@ void		 policy_resolve(struct dns *, const char *, enum level, int,
 		    void *);
 void		 policy_free(struct policy *);
 const char	*host_mode_name(enum host_mode);
-/* Parse MX rdata: preference and target name.  -1 if malformed. */
-int		 policy_parse_mx(const unsigned char *, size_t, int *, char *,
-		    size_t);
 
 /* ------------------------------------------------------------------- dane */
 

@@ -87,29 +87,6 @@ dns_unbound_txt(void *impl, const char *name, struct dns_list *l)
 	ub_resolve_free(r);
 }
 
-static int
-dns_unbound_name(const unsigned char *p, size_t len, char *out, size_t olen)
-{
-	size_t	i = 0, o = 0, n;
-
-	while (i < len && p[i] != 0) {
-		n = p[i++];
-		if (n > 63 || i + n > len || o + n + 2 > olen)
-			return -1;
-		if (o > 0)
-			out[o++] = '.';
-		memcpy(out + o, p + i, n);
-		o += n;
-		i += n;
-	}
-	if (i >= len)
-		return -1;
-	if (o == 0)
-		out[o++] = '.';
-	out[o] = '\0';
-	return 0;
-}
-
 static void
 dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 {
@@ -131,12 +108,10 @@ dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 	names = xcalloc((size_t)n + 1, sizeof(*names));
 	prefs = xcalloc((size_t)n + 1, sizeof(*prefs));
 	for (i = j = 0; i < n; i++) {
-		if (r->len[i] < 3 || dns_unbound_name((const unsigned char *)
-		    r->data[i] + 2, (size_t)r->len[i] - 2, name,
-		    sizeof(name)) == -1 || strcmp(name, ".") == 0)
+		if (rdata_mx((const unsigned char *)r->data[i],
+		    (size_t)r->len[i], &pref, name, sizeof(name)) == -1 ||
+		    strcmp(name, ".") == 0)
 			continue;
-		pref = ((unsigned char *)r->data[i])[0] << 8 |
-		    ((unsigned char *)r->data[i])[1];
 		/* Insertion in preference order. */
 		k = j;
 		while (k > 0 && prefs[k - 1] > pref) {
