@@ -1,15 +1,9 @@
 /*
- * config.c -- the configuration file: "key = value" lines, '#' comments,
- * unknown keys are an error.  The keys are listed in docs/interfaces.md
- * and docs/refsend.md.
+ * config.c -- refsend's configuration file: its keys (docs/interfaces.md,
+ * docs/refsend.md), their defaults and checks.  The "key = value" lexer,
+ * where any '#' starts a comment, is conf.c's; unknown keys are an error.
  */
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-
 #include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,54 +11,7 @@
 
 #include "refsend.h"
 
-static int
-config_int(const char *v, int min, int max, int *out)
-{
-	char	*end;
-	long	 n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end != '\0' || n < min || n > max)
-		return -1;
-	*out = (int)n;
-	return 0;
-}
-
-static int
-config_retry(struct config *c, const char *v)
-{
-	char	*copy, *p, *tok;
-	int	 n;
-
-	free(c->retry);
-	c->retry = NULL;
-	c->nretry = 0;
-	copy = xstrdup(v);
-	for (p = copy; (tok = strsep(&p, ",")) != NULL;) {
-		while (isspace((unsigned char)*tok))
-			tok++;
-		tok[strcspn(tok, " \t")] = '\0';
-		if (config_int(tok, 0, 86400 * 30, &n) == -1) {
-			free(copy);
-			return -1;
-		}
-		c->retry = xreallocarray(c->retry, c->nretry + 1, sizeof(int));
-		c->retry[c->nretry++] = n;
-	}
-	free(copy);
-	return c->nretry ? 0 : -1;
-}
-
-static int
-config_is_address(const char *s)
-{
-	struct in6_addr	a6;
-	struct in_addr	a4;
-
-	return inet_pton(AF_INET, s, &a4) == 1 ||
-	    inet_pton(AF_INET6, s, &a6) == 1;
-}
+#define RETRY_MAX	(86400 * 30)	/* seconds, one retry_schedule step */
 
 /* Split "A B" into two words; -1 unless there are exactly two. */
 static int
@@ -93,9 +40,11 @@ config_lower(char *s)
 	return s;
 }
 
+/* One "key = value" line (conf_set_fn). */
 static int
-config_set(struct config *c, const char *k, char *v, char *err, size_t errlen)
+config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
 {
+	struct config	*c = arg;
 	char		*a, *b, *port;
 	enum level	 l;
 
@@ -104,7 +53,7 @@ config_set(struct config *c, const char *k, char *v, char *err, size_t errlen)
 		return 0; }
 #define INT(name, min, max) \
 	if (strcmp(k, #name) == 0) { \
-		if (config_int(v, min, max, &c->name) == -1) { \
+		if (conf_int(v, min, max, &c->name) == -1) { \
 			snprintf(err, errlen, "%s: bad number '%s'", k, v); \
 			return -1; } \
 		return 0; }
@@ -125,7 +74,8 @@ config_set(struct config *c, const char *k, char *v, char *err, size_t errlen)
 #undef STR
 #undef INT
 	if (strcmp(k, "retry_schedule") == 0) {
-		if (config_retry(c, v) == -1) {
+		if (conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) ==
+		    -1) {
 			snprintf(err, errlen, "retry_schedule: bad list '%s'",
 			    v);
 			return -1;
@@ -175,17 +125,17 @@ config_set(struct config *c, const char *k, char *v, char *err, size_t errlen)
 			if ((port = strchr(b, ']')) == NULL)
 				goto badroute;
 			*port++ = '\0';
-			if (*port == ':' && config_int(port + 1, 1, 65535,
+			if (*port == ':' && conf_int(port + 1, 1, 65535,
 			    &c->routes[c->nroutes].port) == -1)
 				goto badroute;
 		} else if ((port = strchr(b, ':')) != NULL &&
 		    strchr(port + 1, ':') == NULL) {
 			*port++ = '\0';
-			if (config_int(port, 1, 65535,
+			if (conf_int(port, 1, 65535,
 			    &c->routes[c->nroutes].port) == -1)
 				goto badroute;
 		}
-		if (!config_is_address(b))
+		if (!conf_is_address(b))
 			goto badroute;
 		c->routes[c->nroutes].domain = config_lower(xstrdup(a));
 		c->routes[c->nroutes++].address = xstrdup(b);
@@ -203,16 +153,7 @@ struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*c;
-	FILE		*fp;
-	char		*line = NULL, *k, *v, *p, msg[256];
-	size_t		 cap = 0;
-	ssize_t		 n;
-	int		 lineno = 0;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	c->smtp_port = 25;
@@ -225,42 +166,9 @@ config_load(const char *path, char *err, size_t errlen)
 	c->half_dane = 1;
 	c->daemon_interval = 1;
 	c->dns_timeout = 30;
-	config_retry(c, "60,300,900,3600");
-	while ((n = getline(&line, &cap, fp)) != -1) {
-		lineno++;
-		if ((p = strchr(line, '#')) != NULL)
-			*p = '\0';
-		for (p = line + strlen(line); p > line &&
-		    isspace((unsigned char)p[-1]); p--)
-			p[-1] = '\0';
-		for (k = line; isspace((unsigned char)*k); k++)
-			;
-		if (*k == '\0')
-			continue;
-		if ((v = strchr(k, '=')) == NULL) {
-			snprintf(err, errlen, "%s:%d: want 'key = value'",
-			    path, lineno);
-			goto fail;
-		}
-		*v++ = '\0';
-		for (p = v - 1; p > k && isspace((unsigned char)p[-1]); p--)
-			p[-1] = '\0';
-		while (isspace((unsigned char)*v))
-			v++;
-		if (*v == '\0') {
-			snprintf(err, errlen, "%s:%d: %s: empty value", path,
-			    lineno, k);
-			goto fail;
-		}
-		if (config_set(c, k, v, msg, sizeof(msg)) == -1) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-			goto fail;
-		}
-	}
-	fclose(fp);
-	fp = NULL;
-	free(line);
-	line = NULL;
+	conf_intlist("60,300,900,3600", 0, RETRY_MAX, &c->retry, &c->nretry);
+	if (conf_read(path, 0, config_set, c, err, errlen) == -1)
+		goto fail;
 	if (c->queue_dir == NULL) {
 		snprintf(err, errlen, "%s: queue_dir is required", path);
 		goto fail;
@@ -279,9 +187,6 @@ config_load(const char *path, char *err, size_t errlen)
 		c->helo_name = xstrdup("refsend.invalid");
 	return c;
  fail:
-	if (fp)
-		fclose(fp);
-	free(line);
 	config_free(c);
 	return NULL;
 }

@@ -81,25 +81,17 @@ dns_sec_name(enum dns_sec s)
 const char *
 dns_status_text(const struct dns_answer *a)
 {
-	switch (a->status) {
-	case DNS_SECURE:
-		if (a->nxdomain)
-			return "nxdomain-secure";
-		if (a->nodata)
-			return "nodata-secure";
-		return "secure";
-	case DNS_INSECURE:
-		if (a->nxdomain)
-			return "nxdomain-insecure";
-		if (a->nodata)
-			return "nodata-insecure";
-		return "insecure";
-	case DNS_BOGUS:
-		return "bogus";
-	case DNS_ERROR:
-		break;
-	}
-	return "error";
+	/* An empty answer says which kind it is; bogus and error do not. */
+	static const char *const empty[][2] = {
+		/* [status][nxdomain] */
+		[DNS_SECURE] = { "nodata-secure", "nxdomain-secure" },
+		[DNS_INSECURE] = { "nodata-insecure", "nxdomain-insecure" }
+	};
+
+	if ((a->status == DNS_SECURE || a->status == DNS_INSECURE) &&
+	    (a->nxdomain || a->nodata))
+		return empty[a->status][a->nxdomain != 0];
+	return dns_sec_name(a->status);
 }
 
 const char *
@@ -116,41 +108,6 @@ dns_type_name(int t)
 		return "TLSA";
 	}
 	return "?";
-}
-
-int
-dns_name_text(const unsigned char *p, size_t len, char *out, size_t outlen)
-{
-	size_t	i = 0, o = 0, l, j;
-
-	if (outlen < 2)
-		return -1;
-	while (i < len) {
-		l = p[i++];
-		if (l == 0) {
-			if (o == 0)
-				out[o++] = '.';
-			out[o] = '\0';
-			return (int)i;
-		}
-		if (l > 63 || i + l > len)
-			return -1;
-		if (o != 0) {
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = '.';
-		}
-		for (j = 0; j < l; j++) {
-			/* Keep the text form unambiguous: no dots or
-			 * controls inside a label. */
-			if (p[i + j] == '.' || p[i + j] <= ' ' ||
-			    p[i + j] >= 0x7f || o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)tolower(p[i + j]);
-		}
-		i += l;
-	}
-	return -1;
 }
 
 int

@@ -4,9 +4,8 @@
  * reading and ub_process() delivers the answers to our callbacks.
  *
  * libunbound validates itself with our trust anchor (the lab's root key);
- * the upstream is the lab's Unbound (ub_ctx_set_fwd).  The lab's names live
- * under "test.", which RFC 6761 makes a default local zone answered with
- * NXDOMAIN: we remove that zone (see dns_unbound_new()).
+ * the upstream is the lab's Unbound (ub_ctx_set_fwd); the lab's names under
+ * "test." are not answered locally: ubctx_new() (ubctx.c) sets that up.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -185,59 +184,15 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 {
 	struct dns_unbound	*u;
 	struct dns		*d;
-	int			 r;
 
 	u = xcalloc(1, sizeof(*u));
 	u->base = base;
 	u->timeout = timeout > 0 ? timeout : 30;
-	if ((u->ctx = ub_ctx_create()) == NULL) {
-		snprintf(err, errlen, "ub_ctx_create failed");
+	u->ctx = ubctx_new(resolver, trust_anchor,
+	    UBCTX_ASYNC | UBCTX_WHY_BOGUS, err, errlen);
+	if (u->ctx == NULL) {
 		free(u);
 		return NULL;
-	}
-#define UBSET(k, v) \
-	if ((r = ub_ctx_set_option(u->ctx, k, v)) != 0) { \
-		snprintf(err, errlen, "unbound option %s %s: %s", k, v, \
-		    ub_strerror(r)); \
-		goto fail; }
-	UBSET("do-not-query-localhost:", "no")
-	UBSET("val-log-level:", "2")
-#undef UBSET
-	if (resolver != NULL)
-		r = ub_ctx_set_fwd(u->ctx, resolver);
-	else
-		r = ub_ctx_resolvconf(u->ctx, NULL);
-	if (r != 0) {
-		snprintf(err, errlen, "resolver %s: %s",
-		    resolver ? resolver : "/etc/resolv.conf", ub_strerror(r));
-		goto fail;
-	}
-	if (access(trust_anchor, R_OK) == -1) {
-		snprintf(err, errlen, "trust_anchor %s: %s", trust_anchor,
-		    strerror(errno));
-		goto fail;
-	}
-	if ((r = ub_ctx_add_ta_file(u->ctx, trust_anchor)) != 0) {
-		snprintf(err, errlen, "trust_anchor %s: %s", trust_anchor,
-		    ub_strerror(r));
-		goto fail;
-	}
-	/* Threads, not a forked helper: answers come back through ub_fd. */
-	if ((r = ub_ctx_async(u->ctx, 1)) != 0) {
-		snprintf(err, errlen, "ub_ctx_async: %s", ub_strerror(r));
-		goto fail;
-	}
-	/*
-	 * RFC 6761 makes "test." a default local zone (NXDOMAIN for every
-	 * name).  ub_ctx_set_option("local-zone:", "test. nodefault") is
-	 * accepted but has no effect in libunbound 1.17, so the zone is
-	 * removed instead; this finalises the context, so it comes last.
-	 */
-	if ((r = ub_ctx_zone_remove(u->ctx, "test.")) != 0) {
-		snprintf(err, errlen, "libunbound initialisation failed "
-		    "(trust_anchor %s, resolver %s): %s", trust_anchor,
-		    resolver ? resolver : "from resolv.conf", ub_strerror(r));
-		goto fail;
 	}
 	u->ev = event_new(base, ub_fd(u->ctx), EV_READ | EV_PERSIST,
 	    dns_unbound_readable, u);

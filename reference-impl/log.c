@@ -1,8 +1,9 @@
 /*
- * log.c -- the JSON-lines event log (docs/interfaces.md) and diagnostics.
+ * log.c -- the JSON-lines event log (docs/interfaces.md: refsend's events,
+ * and refsend-tlsrpt's own) and the stderr diagnostics of both programs.
  *
  * Each event is one JSON object on one line, written with a single write(2)
- * to a file opened with O_APPEND, so that several refsend processes (submit
+ * to a file opened with O_APPEND, so that several processes (refsend submit
  * beside a runner) can share the log without interleaving lines.
  */
 #include <sys/time.h>
@@ -15,10 +16,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "refsend.h"
+#include "common.h"
 
-static int	log_fd = -1;
-static int	log_verbosity;
+static const char	*log_name;	/* NULL: as started (argv[0]) */
+static int		 log_fd = -1;
+static int		 log_verbosity;
+
+void
+log_progname(const char *name)
+{
+	log_name = name;
+}
+
+/* "PROG: [what]message\n" on stderr. */
+static void
+log_vline(const char *what, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s",
+	    log_name ? log_name : program_invocation_short_name, what);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
 
 int
 log_open(const char *path)
@@ -49,8 +67,8 @@ log_event(const char *event, json_t *obj)
 {
 	struct timeval	 tv;
 	json_t		*line;
-	char		*text, *buf;
-	size_t		 len;
+	char		*text;
+	struct buf	 b = { NULL, 0, 0 };
 	ssize_t		 n;
 
 	if (log_fd == -1 && log_verbosity == 0) {
@@ -69,22 +87,20 @@ log_event(const char *event, json_t *obj)
 	json_decref(line);
 	if (text == NULL)
 		fatalx("out of memory (json_dumps)");
-	len = strlen(text);
-	buf = xmalloc(len + 2);
-	memcpy(buf, text, len);
-	buf[len++] = '\n';
+	buf_add(&b, text, strlen(text));
+	buf_add(&b, "\n", 1);
 	free(text);
 	if (log_verbosity)
-		fwrite(buf, 1, len, stderr);
+		fwrite(b.data, 1, b.len, stderr);
 	if (log_fd != -1) {
 		do {
-			n = write(log_fd, buf, len);
+			n = write(log_fd, b.data, b.len);
 		} while (n == -1 && errno == EINTR);
-		if (n != (ssize_t)len)
-			fprintf(stderr, "refsend: event log write: %s\n",
+		if (n != (ssize_t)b.len)
+			log_warnx("event log write: %s",
 			    n == -1 ? strerror(errno) : "short write");
 	}
-	free(buf);
+	buf_free(&b);
 }
 
 void
@@ -93,9 +109,7 @@ log_warnx(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	fputs("refsend: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	log_vline("", fmt, ap);
 	va_end(ap);
 }
 
@@ -107,8 +121,17 @@ log_info(const char *fmt, ...)
 	if (!log_verbosity)
 		return;
 	va_start(ap, fmt);
-	fputs("refsend: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	log_vline("", fmt, ap);
 	va_end(ap);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vline("fatal: ", fmt, ap);
+	va_end(ap);
+	exit(2);
 }

@@ -91,21 +91,6 @@ host_mode_name(enum host_mode m)
 	return "skip";
 }
 
-int
-policy_parse_mx(const unsigned char *rdata, size_t len, int *pref,
-    char *name, size_t namelen)
-{
-	int	n;
-
-	if (len < 3)
-		return -1;
-	*pref = rdata[0] << 8 | rdata[1];
-	n = dns_name_text(rdata + 2, len - 2, name, namelen);
-	if (n == -1 || (size_t)n != len - 2)
-		return -1;
-	return 0;
-}
-
 static void
 policy_dns_event(struct policy *p, const struct dns_answer *a)
 {
@@ -277,7 +262,7 @@ policy_mx_done(void *arg, struct dns_answer *a)
 		policy_add_host(p, p->domain, 0);
 	}
 	for (i = 0; i < a->count; i++) {
-		if (policy_parse_mx(a->data[i], a->len[i], &pref, name,
+		if (rdata_mx(a->data[i], a->len[i], &pref, name,
 		    sizeof(name)) == -1)
 			continue;
 		if (strcmp(name, ".") == 0) {

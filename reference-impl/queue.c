@@ -22,7 +22,6 @@
 #include <sys/types.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,58 +36,16 @@
 
 #include "refsend.h"
 
-static int
-queue_fsync_dir(const char *dir)
-{
-	int	fd, r;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 int
 queue_write_file(const char *tmpdir, const char *dir, const char *name,
     const char *data, size_t len)
 {
 	char	 tmp[PATH_MAX], final[PATH_MAX];
-	ssize_t	 n;
-	size_t	 off = 0;
-	int	 fd, save;
 
 	snprintf(tmp, sizeof(tmp), "%s/%s.%ld.tmp", tmpdir, name,
 	    (long)getpid());
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return -1;
-	while (off < len) {
-		n = write(fd, data + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, final) == -1)
-		goto fail;
-	return queue_fsync_dir(dir);
- fail:
-	save = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = save;
-	return -1;
+	return file_write(tmp, final, 0600, data, len);
 }
 
 static int
@@ -413,46 +370,19 @@ queue_remove(const char *dir, const char *id)
 	return 0;
 }
 
-static int
-queue_idcmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char **
 queue_list(const char *dir)
 {
-	DIR		*d;
-	struct dirent	*e;
-	char		 path[PATH_MAX], **ids = NULL;
-	size_t		 n = 0;
+	char	path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/env", dir);
-	if ((d = opendir(path)) == NULL)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		ids = xreallocarray(ids, n + 2, sizeof(*ids));
-		ids[n++] = xstrdup(e->d_name);
-	}
-	closedir(d);
-	ids = xreallocarray(ids, n + 1, sizeof(*ids));
-	ids[n] = NULL;
-	qsort(ids, n, sizeof(*ids), queue_idcmp);
-	return ids;
+	return file_list(path, "");
 }
 
 void
 queue_list_free(char **ids)
 {
-	size_t	i;
-
-	if (ids == NULL)
-		return;
-	for (i = 0; ids[i] != NULL; i++)
-		free(ids[i]);
-	free(ids);
+	file_list_free(ids);
 }
 
 int

@@ -38,25 +38,14 @@ usage(void)
 static char *
 read_all(FILE *fp, size_t *len)
 {
-	char	*buf = NULL;
-	size_t	 cap = 0, n = 0, r;
+	struct buf	b = { NULL, 0, 0 };
 
-	for (;;) {
-		if (cap - n < 65536) {
-			cap = cap ? cap * 2 : 65536;
-			buf = xreallocarray(buf, cap, 1);
-		}
-		r = fread(buf + n, 1, cap - n, fp);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (ferror(fp)) {
-		free(buf);
+	if (file_read(fp, &b) == -1) {
+		buf_free(&b);
 		return NULL;
 	}
-	*len = n;
-	return buf;
+	*len = b.len;
+	return b.data;
 }
 
 static int
@@ -204,6 +193,7 @@ main(int argc, char **argv)
 	char		 err[1024];
 	int		 ch, rc = 0, all = 0, verbose = 0;
 
+	log_progname("refsend");
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt(argc, argv, "+c:v")) != -1) {
 		switch (ch) {

@@ -4,9 +4,13 @@
  * The sender is split, OpenSMTPD-like, into one file per concern; the file
  * name is the prefix of the functions it exports:
  *
- *	xmalloc.c	allocation that never returns NULL (OOM is fatal)
- *	log.c		JSON-lines events and stderr diagnostics
- *	config.c	the key = value configuration file
+ *	common.h	the code shared with refsend-tlsrpt (libcommon.a):
+ *			xmalloc.c (allocation that never returns NULL),
+ *			log.c (JSON-lines events, stderr diagnostics),
+ *			conf.c (the key = value lexer), file.c (durable
+ *			writes, folder lists), rdata.c (wire names, MX),
+ *			ubctx.c (the libunbound set-up)
+ *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
  *	tlsa.c		TLSA record parsing, usability, "u s m hex" text
@@ -19,8 +23,9 @@
  *	runner.c	the queue runner (run / daemon), max_parallel
  *	refsend.c	main(): submit, run, status, daemon
  *
- * libdanepolicy.a holds xmalloc, log, dns, dns_unbound, tlsa, policy and
- * dane: enough to resolve a destination's policy and judge a TLS peer.
+ * libdanepolicy.a holds the shared code (libcommon.a: xmalloc, log), dns,
+ * dns_unbound, tlsa, policy and dane: enough to resolve a destination's
+ * policy and judge a TLS peer.
  *
  * Conventions used by every function below:
  *  - "tempfail" means: the operation could not be completed now and must be
@@ -40,38 +45,11 @@
 
 #include <jansson.h>
 
+#include "common.h"
+
 struct event_base;
 struct ssl_ctx_st;
 struct ssl_st;
-
-/* ---------------------------------------------------------------- xmalloc */
-
-/* Allocation helpers: they print a message and exit(2) when out of memory. */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-int	 xasprintf(char **, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	 fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-
-/* -------------------------------------------------------------------- log */
-
-/*
- * log_open() opens (O_APPEND, creating it) the JSON-lines event log; with
- * NULL, events are dropped (unit tests).  Returns -1 if it cannot be opened.
- * log_event() adds "ts" and "event" to obj, writes it as one line with one
- * write(2), and releases obj (it steals the reference).
- * log_warnx()/log_info() write a diagnostic line to stderr.
- */
-int	 log_open(const char *);
-void	 log_close(void);
-void	 log_event(const char *, json_t *);
-void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_verbose(int);
 
 /* ----------------------------------------------------------------- config */
 
@@ -196,9 +174,6 @@ const char	*dns_sec_name(enum dns_sec);
 /* "secure", "nodata-secure", "nxdomain-insecure", "bogus", "error" ... */
 const char	*dns_status_text(const struct dns_answer *);
 const char	*dns_type_name(int);
-/* Decode a wire-format domain name (no compression) into dotted text
- * without the final dot ("." for the root).  Returns -1 if malformed. */
-int		 dns_name_text(const unsigned char *, size_t, char *, size_t);
 /* 1 if the string is a syntactically valid host name (LDH labels). */
 int		 dns_valid_hostname(const char *);
 
@@ -318,9 +293,6 @@ void		 policy_resolve(struct dns *, const char *, enum level, int,
 		    void *);
 void		 policy_free(struct policy *);
 const char	*host_mode_name(enum host_mode);
-/* Parse MX rdata: preference and target name.  -1 if malformed. */
-int		 policy_parse_mx(const unsigned char *, size_t, int *, char *,
-		    size_t);
 
 /* ------------------------------------------------------------------- dane */
 
@@ -425,7 +397,7 @@ void		 qmsg_free(struct qmsg *);
  * -1 (errno) when one could not be saved.
  */
 int		 queue_expire(const char *, const char *, int);
-/* Durable write helper: tmp file in tmpdir, fsync, rename, fsync dir. */
+/* Durable write (file_write()) of dir/name through a tmp file in tmpdir. */
 int		 queue_write_file(const char *, const char *, const char *,
 		    const char *, size_t);
 

@@ -1,27 +1,16 @@
 /*
- * xmalloc.c -- allocation that never fails.  Running out of memory is the
- * one fatal error of the sender: it exits with status 2 and a message.
+ * xmalloc.c -- allocation that never fails, and a growable buffer.
+ * Running out of memory is the one fatal error of refsend and of
+ * refsend-tlsrpt: fatalx() (log.c) prints a message and exits with
+ * status 2.
  */
-#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "refsend.h"
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	fputs("refsend: fatal: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
-}
+#include "common.h"
 
 void *
 xmalloc(size_t n)
@@ -87,4 +76,47 @@ xasprintf(char **ret, const char *fmt, ...)
 	if (n == -1)
 		fatalx("out of memory (asprintf)");
 	return n;
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	size_t	need;
+
+	if (n > SIZE_MAX - b->len - 1)
+		fatalx("buffer overflow");
+	need = b->len + n + 1;
+	if (need > b->cap) {
+		b->cap = b->cap ? b->cap : 256;
+		while (b->cap < need)
+			b->cap *= 2;
+		b->data = xreallocarray(b->data, b->cap, 1);
+	}
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		fatalx("out of memory (asprintf)");
+	buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
 }

@@ -20,7 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	if (tlsa_parse(data, len, &t) == 0)
 		tlsa_clear(&t);
-	if (policy_parse_mx(data, len, &pref, name, sizeof(name)) == 0)
+	if (rdata_mx(data, len, &pref, name, sizeof(name)) == 0)
 		(void)dns_valid_hostname(name);
 	s = xstrndup((const char *)data, len);
 	(void)dns_valid_hostname(s);

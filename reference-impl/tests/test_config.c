@@ -78,6 +78,10 @@ test_config_bad(void)
 		{ "queue_dir = /q\nnonsense\n", ":2: want 'key = value'" },
 		{ "queue_dir = /q\nevents = /e\ntrust_anchor = /t\n"
 		    "retry_schedule = 1,,x\n", ":4: retry_schedule" },
+		{ "queue_dir = /q\nevents = /e\ntrust_anchor = /t\n"
+		    "retry_schedule = 60 300\n", ":4: retry_schedule" },
+		{ "queue_dir = /q\nevents = # none\n", ":2: events: empty "
+		    "value" },
 		{ NULL, NULL }
 	};
 	char	err[512];
@@ -95,6 +99,24 @@ test_config_bad(void)
 	}
 }
 
+/* refsend: any '#' starts a comment, also inside a word. */
+static void
+test_config_comments(void)
+{
+	struct config	*c;
+	char		 err[512];
+
+	c = test_config_text("queue_dir = /q\nevents = /e\ntrust_anchor = /t\n"
+	    "helo_name = mx.test#1 # a comment\n", err, sizeof(err));
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT(strcmp(c->helo_name, "mx.test") == 0);
+	config_free(c);
+	CU_ASSERT(config_load("/nonexistent/refsend.conf", err,
+	    sizeof(err)) == NULL);
+	CU_ASSERT(strcmp(err, "/nonexistent/refsend.conf: No such file or "
+	    "directory") == 0);
+}
+
 void
 tests_config(void)
 {
@@ -103,4 +125,5 @@ tests_config(void)
 	s = CU_add_suite("config", NULL, NULL);
 	CU_add_test(s, "good file", test_config_good);
 	CU_add_test(s, "errors", test_config_bad);
+	CU_add_test(s, "comments, missing file", test_config_comments);
 }

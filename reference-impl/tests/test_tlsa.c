@@ -116,12 +116,12 @@ test_dns_names(void)
 	char	name[256];
 	int	pref;
 
-	CU_ASSERT(policy_parse_mx(mx, sizeof(mx), &pref, name,
+	CU_ASSERT(rdata_mx(mx, sizeof(mx), &pref, name,
 	    sizeof(name)) == 0);
 	CU_ASSERT(pref == 10 && strcmp(name, "mx1.d.test") == 0);
-	CU_ASSERT(policy_parse_mx(bad, sizeof(bad), &pref, name,
+	CU_ASSERT(rdata_mx(bad, sizeof(bad), &pref, name,
 	    sizeof(name)) == -1);
-	CU_ASSERT(policy_parse_mx(root, sizeof(root), &pref, name,
+	CU_ASSERT(rdata_mx(root, sizeof(root), &pref, name,
 	    sizeof(name)) == 0);
 	CU_ASSERT(pref == 0 && strcmp(name, ".") == 0);
 	CU_ASSERT(dns_valid_hostname("mx1.example.test"));

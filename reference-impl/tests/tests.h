@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "refsend.h"
+#include "cunit_run.h"
 
 /* One canned RRset: data strings are in presentation form per type:
  * MX "10 mx.example.test", A "192.0.2.1", AAAA "2001:db8::1",
@@ -46,6 +47,7 @@ void		 certs_free(struct chain *);
 unsigned char	*certs_tlsa_data(X509 *, int, int, size_t *);
 char		*certs_hex(const unsigned char *, size_t);
 
+void		 tests_common(void);
 void		 tests_tlsa(void);
 void		 tests_policy(void);
 void		 tests_dane(void);

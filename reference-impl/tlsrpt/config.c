@@ -1,13 +1,11 @@
 /*
- * config.c -- the reporter's configuration: "key = value" lines, "#"
- * comments, unknown keys are an error (docs/refsend-tlsrpt.md lists the
- * keys and their defaults).
+ * config.c -- the reporter's configuration: its keys and their defaults
+ * (docs/refsend-tlsrpt.md), unknown keys are an error.  The "key = value"
+ * lexer is refsend's (../conf.c); here a '#' starts a comment only at the
+ * start of a line or after a blank, so that values (TXT records, URLs) may
+ * hold one.
  */
-#include <arpa/inet.h>
-
-#include <ctype.h>
-#include <errno.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,68 +13,10 @@
 
 #include "tlsrpt.h"
 
-static char *
-config_trim(char *s)
-{
-	char	*e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-static int
-config_int(const char *v, int min, int max, int *out)
-{
-	char	*end;
-	long	 l;
-
-	errno = 0;
-	l = strtol(v, &end, 10);
-	if (errno || end == v || *end != '\0' || l < min || l > max)
-		return -1;
-	*out = (int)l;
-	return 0;
-}
-
-static int
-config_schedule(struct config *c, const char *v)
-{
-	char	*copy, *p, *tok;
-	int	 n;
-
-	free(c->retry);
-	c->retry = NULL;
-	c->nretry = 0;
-	copy = xstrdup(v);
-	for (p = copy; (tok = strsep(&p, ",")) != NULL;) {
-		tok = config_trim(tok);
-		if (config_int(tok, 0, 7 * 86400, &n) == -1) {
-			free(copy);
-			return -1;
-		}
-		c->retry = xreallocarray(c->retry, c->nretry + 1,
-		    sizeof(*c->retry));
-		c->retry[c->nretry++] = n;
-	}
-	free(copy);
-	return c->nretry > 0 ? 0 : -1;
-}
-
-static int
-config_numeric(const char *a)
-{
-	unsigned char	buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, a, buf) == 1 ||
-	    inet_pton(AF_INET6, a, buf) == 1;
-}
+#define RETRY_MAX	(7 * 86400)	/* seconds, one retry_schedule step */
 
 static void
-config_set(char **field, const char *v)
+config_str(char **field, const char *v)
 {
 	free(*field);
 	*field = xstrdup(v);
@@ -114,24 +54,22 @@ config_line(struct config *c, const char *k, char *v)
 
 	for (i = 0; strs[i].key != NULL; i++)
 		if (strcmp(k, strs[i].key) == 0) {
-			if (*v == '\0')
-				return "empty value";
-			config_set((char **)(void *)((char *)c + strs[i].off),
+			config_str((char **)(void *)((char *)c + strs[i].off),
 			    v);
 			return NULL;
 		}
 	if (strcmp(k, "smtp_port") == 0)
-		return config_int(v, 1, 65535, &c->smtp_port) ? "bad port" :
+		return conf_int(v, 1, 65535, &c->smtp_port) ? "bad port" :
 		    NULL;
 	if (strcmp(k, "timeout") == 0)
-		return config_int(v, 1, 3600, &c->timeout) ? "bad timeout" :
+		return conf_int(v, 1, 3600, &c->timeout) ? "bad timeout" :
 		    NULL;
 	if (strcmp(k, "retry_give_up") == 0)
-		return config_int(v, 0, 30 * 86400, &c->give_up) ?
+		return conf_int(v, 0, 30 * 86400, &c->give_up) ?
 		    "bad retry_give_up" : NULL;
 	if (strcmp(k, "retry_schedule") == 0)
-		return config_schedule(c, v) ? "bad retry_schedule (comma "
-		    "list of seconds)" : NULL;
+		return conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) ?
+		    "bad retry_schedule (comma list of seconds)" : NULL;
 	if (strcmp(k, "period") == 0) {
 		if (strcmp(v, "flush") == 0)
 			c->period = PERIOD_FLUSH;
@@ -148,7 +86,7 @@ config_line(struct config *c, const char *k, char *v)
 		c->txts = xreallocarray(c->txts, c->ntxts + 1,
 		    sizeof(*c->txts));
 		c->txts[c->ntxts].name = name;
-		c->txts[c->ntxts++].text = xstrdup(config_trim(sp));
+		c->txts[c->ntxts++].text = xstrdup(sp + strspn(sp, " \t"));
 		return NULL;
 	}
 	if (strcmp(k, "static_route") == 0) {
@@ -162,10 +100,10 @@ config_line(struct config *c, const char *k, char *v)
 				return "static_route = NAME ADDRESS [PORT]";
 			f[n++] = tok;
 		}
-		if (n < 2 || !config_numeric(f[1]))
+		if (n < 2 || !conf_is_address(f[1]))
 			return "static_route = NAME ADDRESS [PORT] (numeric "
 			    "address)";
-		if (f[2] != NULL && config_int(f[2], 1, 65535, &port) == -1)
+		if (f[2] != NULL && conf_int(f[2], 1, 65535, &port) == -1)
 			return "static_route: bad port";
 		c->routes = xreallocarray(c->routes, c->nroutes + 1,
 		    sizeof(*c->routes));
@@ -178,52 +116,32 @@ config_line(struct config *c, const char *k, char *v)
 	return "unknown key";
 }
 
+/* conf_set_fn: config_line(), its message prefixed with the key. */
+static int
+config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
+{
+	const char	*e;
+
+	if ((e = config_line(arg, k, v)) == NULL)
+		return 0;
+	snprintf(err, errlen, "%s: %s", k, e);
+	return -1;
+}
+
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*c;
-	FILE		*fp;
-	char		*line = NULL, *p, *k, *v, *eq;
-	const char	*e;
-	size_t		 cap = 0;
-	int		 lineno = 0;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	c->smtp_port = 25;
 	c->timeout = 30;
 	c->give_up = 86400;
-	config_schedule(c, "60,300,900,3600,7200,14400");
-	while (getline(&line, &cap, fp) != -1) {
-		lineno++;
-		if ((p = strchr(line, '#')) != NULL && (p == line ||
-		    isspace((unsigned char)p[-1])))
-			*p = '\0';
-		p = config_trim(line);
-		if (*p == '\0')
-			continue;
-		if ((eq = strchr(p, '=')) == NULL) {
-			snprintf(err, errlen, "%s:%d: expected key = value",
-			    path, lineno);
-			goto fail;
-		}
-		*eq = '\0';
-		k = config_trim(p);
-		v = config_trim(eq + 1);
-		if ((e = config_line(c, k, v)) != NULL) {
-			snprintf(err, errlen, "%s:%d: %s: %s", path, lineno,
-			    k, e);
-			goto fail;
-		}
-	}
-	free(line);
-	line = NULL;
-	fclose(fp);
-	fp = NULL;
+	conf_intlist("60,300,900,3600,7200,14400", 0, RETRY_MAX, &c->retry,
+	    &c->nretry);
+	if (conf_read(path, CONF_HASH_WORD, config_set, c, err, errlen) == -1)
+		goto fail;
 	if (c->events == NULL || c->state_dir == NULL ||
 	    c->reporting_domain == NULL) {
 		snprintf(err, errlen, "%s: events, state_dir and "
@@ -247,9 +165,6 @@ config_load(const char *path, char *err, size_t errlen)
 		c->helo_name = xstrdup(c->reporting_domain);
 	return c;
  fail:
-	free(line);
-	if (fp != NULL)
-		fclose(fp);
 	config_free(c);
 	return NULL;
 }

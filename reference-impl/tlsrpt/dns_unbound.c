@@ -1,10 +1,10 @@
 /*
  * dns_unbound.c -- the reporter's DNS through libunbound, synchronously
- * (ub_resolve), configured like refsend: forward to `resolver` (else
- * /etc/resolv.conf), validate with `trust_anchor` when given, and remove
- * libunbound's default local zone "test." (RFC 6761: it would answer
- * NXDOMAIN for every lab name).  DNSSEC is not required for anything the
- * reporter asks, but a bogus answer is never used.
+ * (ub_resolve), with refsend's own set-up (../ubctx.c): forward to
+ * `resolver` (else /etc/resolv.conf), validate with `trust_anchor` when
+ * given, and resolve the lab's names under "test." (RFC 6761 would have
+ * libunbound answer NXDOMAIN for them).  DNSSEC is not required for
+ * anything the reporter asks, but a bogus answer is never used.
  */
 #include <arpa/inet.h>
 
@@ -24,41 +24,7 @@
 void *
 dns_unbound_new(const struct config *conf, char *err, size_t errlen)
 {
-	struct ub_ctx	*ctx;
-	int		 r;
-
-	if ((ctx = ub_ctx_create()) == NULL) {
-		snprintf(err, errlen, "ub_ctx_create failed");
-		return NULL;
-	}
-	if ((r = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no"))
-	    != 0) {
-		snprintf(err, errlen, "unbound option: %s", ub_strerror(r));
-		goto fail;
-	}
-	r = conf->resolver ? ub_ctx_set_fwd(ctx, conf->resolver) :
-	    ub_ctx_resolvconf(ctx, NULL);
-	if (r != 0) {
-		snprintf(err, errlen, "resolver %s: %s", conf->resolver ?
-		    conf->resolver : "/etc/resolv.conf", ub_strerror(r));
-		goto fail;
-	}
-	if (conf->trust_anchor != NULL &&
-	    (r = ub_ctx_add_ta_file(ctx, conf->trust_anchor)) != 0) {
-		snprintf(err, errlen, "trust_anchor %s: %s",
-		    conf->trust_anchor, ub_strerror(r));
-		goto fail;
-	}
-	/* This finalises the context: it comes last. */
-	if ((r = ub_ctx_zone_remove(ctx, "test.")) != 0) {
-		snprintf(err, errlen, "removing local zone test.: %s",
-		    ub_strerror(r));
-		goto fail;
-	}
-	return ctx;
- fail:
-	ub_ctx_delete(ctx);
-	return NULL;
+	return ubctx_new(conf->resolver, conf->trust_anchor, 0, err, errlen);
 }
 
 /* Ask; on DNS_OK, *res is the result (caller ub_resolve_free()s it). */
@@ -121,29 +87,6 @@ dns_unbound_txt(void *impl, const char *name, struct dns_list *l)
 	ub_resolve_free(r);
 }
 
-static int
-dns_unbound_name(const unsigned char *p, size_t len, char *out, size_t olen)
-{
-	size_t	i = 0, o = 0, n;
-
-	while (i < len && p[i] != 0) {
-		n = p[i++];
-		if (n > 63 || i + n > len || o + n + 2 > olen)
-			return -1;
-		if (o > 0)
-			out[o++] = '.';
-		memcpy(out + o, p + i, n);
-		o += n;
-		i += n;
-	}
-	if (i >= len)
-		return -1;
-	if (o == 0)
-		out[o++] = '.';
-	out[o] = '\0';
-	return 0;
-}
-
 static void
 dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 {
@@ -165,12 +108,10 @@ dns_unbound_mx(void *impl, const char *domain, struct dns_list *l)
 	names = xcalloc((size_t)n + 1, sizeof(*names));
 	prefs = xcalloc((size_t)n + 1, sizeof(*prefs));
 	for (i = j = 0; i < n; i++) {
-		if (r->len[i] < 3 || dns_unbound_name((const unsigned char *)
-		    r->data[i] + 2, (size_t)r->len[i] - 2, name,
-		    sizeof(name)) == -1 || strcmp(name, ".") == 0)
+		if (rdata_mx((const unsigned char *)r->data[i],
+		    (size_t)r->len[i], &pref, name, sizeof(name)) == -1 ||
+		    strcmp(name, ".") == 0)
 			continue;
-		pref = ((unsigned char *)r->data[i])[0] << 8 |
-		    ((unsigned char *)r->data[i])[1];
 		/* Insertion in preference order. */
 		k = j;
 		while (k > 0 && prefs[k - 1] > pref) {

@@ -38,48 +38,6 @@ struct flush_state {
 	time_t		last_flush;
 };
 
-int
-flush_write_file(const char *path, const void *data, size_t len)
-{
-	char	*tmp;
-	int	 fd, e;
-	ssize_t	 w;
-	size_t	 off = 0;
-
-	xasprintf(&tmp, "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644))
-	    == -1) {
-		free(tmp);
-		return -1;
-	}
-	while (off < len) {
-		w = write(fd, (const char *)data + off, len - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	if (rename(tmp, path) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	free(tmp);
-	return 0;
- fail:
-	e = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	errno = e;
-	return -1;
-}
-
 static int
 flush_setup(const struct config *c)
 {
@@ -143,7 +101,7 @@ flush_state_save(const struct config *c, const struct flush_state *st)
 	text = report_dump(o);
 	json_decref(o);
 	xasprintf(&p, "%s/state.json", c->state_dir);
-	r = flush_write_file(p, text, strlen(text));
+	r = file_write(NULL, p, 0644, text, strlen(text));
 	if (r == -1)
 		log_warnx("%s: %s", p, strerror(errno));
 	free(p);
@@ -210,21 +168,20 @@ flush_read(const struct config *c, struct flush_state *st, struct agg *a,
 	return 0;
 }
 
+/* The whole file as a string (caller frees), NULL if unreadable. */
 static char *
 flush_read_file(const char *path)
 {
 	FILE		*fp;
 	struct buf	 b = { NULL, 0, 0 };
-	char		 chunk[4096];
-	size_t		 n;
+	int		 r;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(&b, chunk, n);
+	r = file_read(fp, &b);
 	fclose(fp);
-	if (b.data == NULL)
-		buf_add(&b, "", 0);
+	if (r == -1)
+		buf_free(&b);
 	return b.data;
 }
 
@@ -552,7 +509,7 @@ flush_domain(const struct config *c, struct dns *dns,
 	text = report_dump(rep);
 	json_decref(rep);
 	xasprintf(&path, "%s/reports/%s.json", c->state_dir, rid);
-	if (flush_write_file(path, text, strlen(text)) == -1)
+	if (file_write(NULL, path, 0644, text, strlen(text)) == -1)
 		log_warnx("%s: %s", path, strerror(errno));
 	if (gz_compress(text, strlen(text), &gz) == -1)
 		fatalx("zlib deflate failed");

@@ -10,11 +10,35 @@
 
 #define GZ_WINDOW	(15 + 16)	/* zlib: a gzip header and trailer */
 
+/*
+ * Run step (deflate or inflate) over all of z's input until the stream
+ * ends, appending the output to out.  -1 on a zlib error, or when the
+ * input ends before the stream does.
+ */
+static int
+gz_pump(z_stream *z, int (*step)(z_streamp, int), int flush,
+    struct buf *out)
+{
+	unsigned char	chunk[16384];
+	int		r;
+
+	do {
+		z->next_out = chunk;
+		z->avail_out = sizeof(chunk);
+		r = step(z, flush);
+		if (r != Z_OK && r != Z_STREAM_END)
+			return -1;
+		buf_add(out, chunk, sizeof(chunk) - z->avail_out);
+		if (r == Z_OK && z->avail_in == 0 && z->avail_out != 0)
+			return -1;	/* truncated input */
+	} while (r != Z_STREAM_END);
+	return 0;
+}
+
 int
 gz_compress(const void *data, size_t len, struct buf *out)
 {
 	z_stream	z;
-	unsigned char	chunk[16384];
 	int		r;
 
 	memset(&z, 0, sizeof(z));
@@ -23,25 +47,15 @@ gz_compress(const void *data, size_t len, struct buf *out)
 		return -1;
 	z.next_in = (Bytef *)(uintptr_t)data;
 	z.avail_in = (uInt)len;
-	do {
-		z.next_out = chunk;
-		z.avail_out = sizeof(chunk);
-		r = deflate(&z, Z_FINISH);
-		if (r == Z_STREAM_ERROR) {
-			deflateEnd(&z);
-			return -1;
-		}
-		buf_add(out, chunk, sizeof(chunk) - z.avail_out);
-	} while (r != Z_STREAM_END);
+	r = gz_pump(&z, deflate, Z_FINISH, out);
 	deflateEnd(&z);
-	return 0;
+	return r;
 }
 
 int
 gz_decompress(const void *data, size_t len, struct buf *out)
 {
 	z_stream	z;
-	unsigned char	chunk[16384];
 	int		r;
 
 	memset(&z, 0, sizeof(z));
@@ -49,21 +63,7 @@ gz_decompress(const void *data, size_t len, struct buf *out)
 		return -1;
 	z.next_in = (Bytef *)(uintptr_t)data;
 	z.avail_in = (uInt)len;
-	do {
-		z.next_out = chunk;
-		z.avail_out = sizeof(chunk);
-		r = inflate(&z, Z_NO_FLUSH);
-		if (r != Z_OK && r != Z_STREAM_END) {
-			inflateEnd(&z);
-			return -1;
-		}
-		buf_add(out, chunk, sizeof(chunk) - z.avail_out);
-		if (r == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
-			/* Truncated input. */
-			inflateEnd(&z);
-			return -1;
-		}
-	} while (r != Z_STREAM_END);
+	r = gz_pump(&z, inflate, Z_NO_FLUSH, out);
 	inflateEnd(&z);
-	return 0;
+	return r;
 }

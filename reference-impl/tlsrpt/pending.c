@@ -7,7 +7,6 @@
  * ... attempt, the last one repeating; an entry whose next try would fall
  * after first_try + retry_give_up (24 h by default) is given up.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +41,7 @@ pending_save(const char *dir, const struct pending *pe, const void *body,
 	free(sub);
 	if (body != NULL) {
 		path = pending_path(dir, pe->name, "body");
-		r = flush_write_file(path, body, len);
+		r = file_write(NULL, path, 0644, body, len);
 		free(path);
 		if (r == -1)
 			return -1;
@@ -56,75 +55,40 @@ pending_save(const char *dir, const struct pending *pe, const void *body,
 	text = report_dump(o);
 	json_decref(o);
 	path = pending_path(dir, pe->name, "json");
-	r = flush_write_file(path, text, strlen(text));
+	r = file_write(NULL, path, 0644, text, strlen(text));
 	free(path);
 	free(text);
 	return r;
 }
 
-static int
-pending_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char **
 pending_list(const char *dir)
 {
-	DIR		*d;
-	struct dirent	*e;
-	char		*sub, **list;
-	size_t		 n = 0, l;
+	char	*sub, **list;
 
-	list = xcalloc(1, sizeof(*list));
 	xasprintf(&sub, "%s/pending", dir);
-	d = opendir(sub);
+	list = file_list(sub, ".json");
 	free(sub);
-	if (d == NULL)
-		return list;
-	while ((e = readdir(d)) != NULL) {
-		l = strlen(e->d_name);
-		if (l <= 5 || e->d_name[0] == '.' ||
-		    strcmp(e->d_name + l - 5, ".json") != 0)
-			continue;
-		list = xreallocarray(list, n + 2, sizeof(*list));
-		list[n++] = xstrndup(e->d_name, l - 5);
-		list[n] = NULL;
-	}
-	closedir(d);
-	qsort(list, n, sizeof(*list), pending_cmp);
-	return list;
+	return list != NULL ? list : xcalloc(1, sizeof(*list));
 }
 
 void
 pending_list_free(char **list)
 {
-	size_t	i;
-
-	for (i = 0; list != NULL && list[i] != NULL; i++)
-		free(list[i]);
-	free(list);
+	file_list_free(list);
 }
 
 static int
 pending_read(const char *path, struct buf *b)
 {
 	FILE	*fp;
-	char	 chunk[8192];
-	size_t	 n;
+	int	 r;
 
 	if ((fp = fopen(path, "rb")) == NULL)
 		return -1;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(b, chunk, n);
-	if (ferror(fp)) {
-		fclose(fp);
-		return -1;
-	}
+	r = file_read(fp, b);
 	fclose(fp);
-	if (b->data == NULL)
-		buf_add(b, "", 0);
-	return 0;
+	return r;
 }
 
 int

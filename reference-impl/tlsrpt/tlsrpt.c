@@ -39,6 +39,7 @@ main(int argc, char *argv[])
 	char		 err[512];
 	int		 ch, r, all = 0;
 
+	log_progname("refsend-tlsrpt");
 	while ((ch = getopt(argc, argv, "+c:")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -63,18 +64,17 @@ main(int argc, char *argv[])
 	} else
 		usage();
 	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "refsend-tlsrpt: %s\n", err);
+		log_warnx("%s", err);
 		return 1;
 	}
 	if (mkdir(conf->state_dir, 0755) == -1 && errno != EEXIST) {
-		fprintf(stderr, "refsend-tlsrpt: state_dir %s: %s\n",
-		    conf->state_dir, strerror(errno));
+		log_warnx("state_dir %s: %s", conf->state_dir,
+		    strerror(errno));
 		config_free(conf);
 		return 1;
 	}
 	if (log_open(conf->log) == -1) {
-		fprintf(stderr, "refsend-tlsrpt: log %s: cannot open\n",
-		    conf->log);
+		log_warnx("log %s: cannot open", conf->log);
 		config_free(conf);
 		return 1;
 	}

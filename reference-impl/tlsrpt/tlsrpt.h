@@ -4,9 +4,13 @@
  *
  * One file per concern; the file name is the prefix of what it exports:
  *
- *	xmalloc.c	allocation that never returns NULL (OOM is fatal)
- *	log.c		the reporter's JSON-lines events, stderr diagnostics
- *	config.c	the key = value configuration file
+ *	../common.h	the code shared with refsend, in ../: xmalloc.c
+ *			(allocation that never returns NULL), log.c (JSON-lines
+ *			events, stderr diagnostics), conf.c (the key = value
+ *			lexer), file.c (durable writes, folder lists), rdata.c
+ *			(wire names, MX), ubctx.c (the libunbound set-up);
+ *			linked from ../$(BUILD)/libcommon.a
+ *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates
  *	report.c	an aggregate -> the RFC 8460 section 4 JSON report
@@ -35,43 +39,7 @@
 
 #include <jansson.h>
 
-/* ---------------------------------------------------------------- xmalloc */
-
-/* They print a message and exit(2) when out of memory. */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-int	 xasprintf(char **, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	 fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-
-/* Growable byte buffer; data is always NUL-terminated (not counted). */
-struct buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-};
-void	 buf_add(struct buf *, const void *, size_t);
-void	 buf_addf(struct buf *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	 buf_free(struct buf *);
-
-/* -------------------------------------------------------------------- log */
-
-/*
- * log_open(): open (O_APPEND, create) the JSON-lines log; NULL drops the
- * events (unit tests).  -1 if it cannot be opened.  log_event() adds "ts"
- * and "event" in front of obj's keys, writes one line with one write(2)
- * and releases obj (it steals the reference).  log_warnx() writes a
- * diagnostic line to stderr.
- */
-int	 log_open(const char *);
-void	 log_close(void);
-void	 log_event(const char *, json_t *);
-void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+#include "common.h"
 
 /* ----------------------------------------------------------------- config */
 
@@ -442,8 +410,5 @@ enum deliver_status {
 	DELIVER_PENDING,	/* temporary failure: kept for retry */
 	DELIVER_FAILED		/* permanent, or given up */
 };
-
-/* Write a file durably (tmp + fsync + rename).  -1 with errno. */
-int		 flush_write_file(const char *, const void *, size_t);
 
 #endif /* TLSRPT_H */

@@ -63,14 +63,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
-class SMTPSink:
-    """Plain SMTP on 127.0.0.1:port; .messages holds what was accepted."""
+class _ThreadedSink:
+    """A socketserver serving from a thread of the test process, on the
+    free port it was bound to; close() stops it."""
 
-    def __init__(self, rcpt_reply="250 2.1.5 ok"):
-        self.messages, self.lines = [], []
-        self.rcpt_reply = rcpt_reply
-        self.starttls_asked = False
-        self.server = _Server(("127.0.0.1", 0), _SMTPHandler)
+    def _serve(self, server):
+        self.server = server
         self.server.sink = self
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
@@ -80,6 +78,16 @@ class SMTPSink:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SMTPSink(_ThreadedSink):
+    """Plain SMTP on 127.0.0.1:port; .messages holds what was accepted."""
+
+    def __init__(self, rcpt_reply="250 2.1.5 ok"):
+        self.messages, self.lines = [], []
+        self.rcpt_reply = rcpt_reply
+        self.starttls_asked = False
+        self._serve(_Server(("127.0.0.1", 0), _SMTPHandler))
 
 
 class _HTTPHandler(http.server.BaseHTTPRequestHandler):
@@ -102,26 +110,17 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
 
-class HTTPSSink:
+class HTTPSSink(_ThreadedSink):
     """HTTPS on 127.0.0.1:port with cert/key; codes is the list of
     statuses to answer, in order (then 200)."""
 
     def __init__(self, cert, key, codes=()):
         self.posts, self.codes = [], list(codes)
-        self.server = _HTTPServer(("127.0.0.1", 0), _HTTPHandler)
-        self.server.sink = self
+        server = _HTTPServer(("127.0.0.1", 0), _HTTPHandler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
-        self.server.socket = ctx.wrap_socket(self.server.socket,
-                                             server_side=True)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        self._serve(server)
 
 
 def free_port():

@@ -55,6 +55,8 @@ static const struct conf_case conf_cases[] = {
 	{ BASE "dkim_key = /k.pem\n", "go together" },
 	{ BASE "no equals sign\n", "key = value" },
 	{ BASE "log =\n", "empty value" },
+	{ BASE "smtp_port = # none\n", ":4: smtp_port: empty value" },
+	{ BASE "retry_schedule = 60 300\n", "retry_schedule" },
 	{ NULL, NULL }
 };
 
@@ -98,6 +100,26 @@ test_config_defaults(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config_route(c, "b.TEST"));
 	CU_ASSERT_EQUAL(config_route(c, "b.test")->port, 2525);
 	CU_ASSERT_PTR_NULL(config_route(c, "c.test"));
+	config_free(c);
+}
+
+/* A '#' inside a word is kept (TXT records, URLs); after a blank it is a
+ * comment. */
+static void
+test_config_comments(void)
+{
+	struct config	*c;
+	char		 err[512];
+
+	c = load(BASE "static_txt = _smtp._tls.a.test v=TLSRPTv1; "
+	    "rua=https://r.test/#x # a comment\n"
+	    "helo_name = mx#1\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL_FATAL(c->ntxts, 1);
+	CU_ASSERT_STRING_EQUAL(c->txts[0].name, "_smtp._tls.a.test");
+	CU_ASSERT_STRING_EQUAL(c->txts[0].text,
+	    "v=TLSRPTv1; rua=https://r.test/#x");
+	CU_ASSERT_STRING_EQUAL(c->helo_name, "mx#1");
 	config_free(c);
 }
 
@@ -215,6 +237,7 @@ tests_config(void)
 	s = CU_add_suite("config", NULL, NULL);
 	CU_add_test(s, "good and bad files", test_config_table);
 	CU_add_test(s, "defaults, static_route", test_config_defaults);
+	CU_add_test(s, "comments", test_config_comments);
 	CU_add_test(s, "DNS test knobs before the backend", test_dns_knobs);
 	CU_add_test(s, "retry schedule and giving up", test_retry_schedule);
 }
