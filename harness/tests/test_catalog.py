@@ -54,7 +54,9 @@ def test_reference_sender(reference_run: RunResult, sid: str) -> None:
     gs = _grades(reference_run, sid)
     assert gs, f"{sid} was not graded"
     for g in gs:
-        assert g.verdict != "fail", (
+        # the reference holds every SHOULD too (it replaced the reference-
+        # impl test that re-ran the whole catalog to check this)
+        assert g.verdict not in ("fail", "warn"), (
             f"{sid} [{g.phase}] observed {g.observed}: {_why(g)}; "
             f"logs in {reference_run.run_dir}")
 
