@@ -117,7 +117,7 @@ def cmd_lint(a: argparse.Namespace) -> int:
 
 def _run_dir(a: argparse.Namespace) -> Path:
     if a.run_dir:
-        p = Path(a.run_dir)
+        p = Path(a.run_dir).resolve()
         if p.exists() and any(p.iterdir()):
             raise LabError(f"run folder {p} is not empty; name a new one "
                            "(results of two runs must not mix)")
@@ -227,7 +227,7 @@ def _state_file(run: Path) -> Path:
 
 
 def cmd_universe(a: argparse.Namespace) -> int:
-    run = Path(a.run_dir or ROOT / "runs" / "universe")
+    run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
     sf = _state_file(run)
     if a.action == "up":
         from . import fakemx
@@ -305,7 +305,7 @@ def _alive(state: dict[str, Any]) -> bool:
 
 
 def cmd_shell(a: argparse.Namespace) -> int:
-    run = Path(a.run_dir or ROOT / "runs" / "universe")
+    run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
     sf = _state_file(run)
     if not sf.exists():
         raise LabError(f"no universe in {run}: `danelab universe up` first")

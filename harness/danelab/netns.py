@@ -56,7 +56,8 @@ class LabNamespace:
 
     def __init__(self, run_dir: Path, nameserver: str = "127.53.0.53",
                  trust_ad: bool = True, mode: str | None = None) -> None:
-        self.run_dir = Path(run_dir)
+        # absolute: processes inside the namespace do not share our cwd
+        self.run_dir = Path(run_dir).resolve()
         self.nameserver = nameserver
         self.trust_ad = trust_ad
         self.mode = mode or ("root" if os.geteuid() == 0 else "user")

@@ -14,10 +14,11 @@ from danelab.proc import pid_alive
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def danelab(*args: str,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def danelab(*args: str, timeout: float = 300, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ROOT / "bin" / "danelab"), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
 
 
 def test_list_and_explain() -> None:
@@ -128,3 +129,16 @@ def test_shards_merge_and_exit_status(tmp_path: Path) -> None:
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert "1 pass" in cp.stdout
     assert os.path.exists(tmp_path / "ok" / "report" / "junit.xml")
+
+
+def test_relative_run_and_report_folders(tmp_path: Path) -> None:
+    """What `make lab` does: relative --run-dir and --report, resolved
+    against the caller's folder (the namespace's processes have another
+    working directory)."""
+    cp = danelab("run", "--sender", "reference", "-s", "a01-secure-dane-ee",
+                 "--run-dir", "out/run", "--report", "out/report",
+                 cwd=tmp_path)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "1 pass" in cp.stdout
+    assert (tmp_path / "out" / "report" / "results.json").exists()
+    assert list((tmp_path / "out" / "run").rglob("fakemx-events.jsonl"))
