@@ -379,10 +379,7 @@ class EximAdapter(Adapter):
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         self._read_log()
-        res = self.ledger.by_message_id()
-        for q, mid in self.ledger.mid_of.items():
-            res.setdefault(mid, SenderOutcome("deferred", "not attempted"))
-        return res
+        return self.ledger.outcomes()
 
     # -- checks -----------------------------------------------------------
     def preflight(self, ctx: LabContext) -> list[str]:

@@ -64,6 +64,14 @@ class Ledger:
     def by_message_id(self) -> dict[str, SenderOutcome]:
         return {self.mid_of.get(q, q): o for q, o in self.last.items()}
 
+    def outcomes(self) -> dict[str, SenderOutcome]:
+        """By Message-ID; a queued message without a log line yet is
+        deferred ("not attempted")."""
+        res = self.by_message_id()
+        for mid in self.mid_of.values():
+            res.setdefault(mid, SenderOutcome("deferred", "not attempted"))
+        return res
+
 
 def wait_for(pred: Callable[[], bool], timeout: float, what: str,
              interval: float = 0.05) -> None:
