@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -101,11 +100,11 @@ def test_signal_flushes_and_exits_zero(fakemx, sig):
     assert not fm.pidfile.exists()
 
 
-def test_many_listeners_start_fast(fakemx):
-    t0 = time.time()
+def test_many_listeners_all_serve(fakemx):
+    """50 listeners from one config: the first and the last answer (how
+    fast they start is bench material, not a test's)."""
     fm = fakemx([{"name": f"l{i}", "starttls": "withhold"}
                  for i in range(50)])
-    assert time.time() - t0 < 5
     for name in ("l0", "l49"):
         c = Raw(fm.addr(name))
         assert c.reply()[0] == 220
