@@ -12,6 +12,7 @@ from test_adapter_util import run_clean
 from danelab.adapters import get_adapter
 from danelab.adapters.command import CommandAdapter, parse_status
 from danelab.errors import LabError
+from danelab.proc import pid_alive
 from danelab.runner import SetupError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,8 +105,15 @@ def test_preflight_problem_is_setup_error(tmp_path: Path) -> None:
 def test_stray_daemon_is_stopped(tmp_path: Path) -> None:
     """start leaves a daemon in its own session, not in the PID file, and
     stop fails: teardown still ends it (run_clean asserts nothing left)."""
+    # The daemon writes its PID only once it is in its own session, and
+    # start waits for that: otherwise the end-of-action kill of start's
+    # process group could take it before it had left (a race seen under
+    # load), and there would be no stray to sweep.
+    pidf = tmp_path / "stray.pid"
     s = wrapper(tmp_path, "start",
-                'setsid sleep 600 </dev/null >/dev/null 2>&1 &\n'
+                f"setsid sh -c 'echo $$ >{pidf}.tmp; mv {pidf}.tmp {pidf}; "
+                "exec sleep 600' </dev/null >/dev/null 2>&1 &\n"
+                f"while [ ! -s {pidf} ]; do sleep 0.05; done\n"
                 f'{EXAMPLE} start; exit $?')
     s2 = tmp_path / "vendor2.sh"
     s2.write_text(s.read_text().replace(
@@ -116,6 +124,8 @@ def test_stray_daemon_is_stopped(tmp_path: Path) -> None:
     assert [g.verdict for g in r.grades] == ["pass", "pass"]
     td = (tmp_path / "run" / "sender" / "teardown.log").read_text()
     assert "'stop' exited 9" in td and "stopping PIDs" in td
+    stray = int(pidf.read_text())
+    assert str(stray) in td and not pid_alive(stray)
 
 
 @needs_refsend
