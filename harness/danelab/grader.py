@@ -166,6 +166,28 @@ def dsn_checks(patterns: list[str], out: SenderOutcome | None
     return checks
 
 
+def sni_each_host(sc: Scenario, plan: LabPlan, obs: Observation,
+                  tls: list[Session]) -> list[Check]:
+    """`sni = "*"`: every TLS session to a host of this scenario whose
+    TLSA RRset is secure carries that host's TLSA base domain as SNI
+    (RFC 7672 §8.1); sessions to hosts without DANE are not judged."""
+    seen, bad = 0, []
+    for s in tls:
+        hp = plan.by_listener.get(s.listener)
+        hd = obs.dns.get(hp.name) if hp and hp.scenario == sc.id else None
+        if hp is None or hd is None or hd.tlsa_status != "secure":
+            continue
+        seen += 1
+        want = hd.base or hp.fqdn.rstrip(".")
+        if (s.sni or "").lower() != want.lower():
+            bad.append(f"{hp.name}: {s.sni or 'none'} (expected {want})")
+    if not seen:
+        return []
+    return [Check("MUST", not bad, "each DANE host got its TLSA base "
+                  "domain as SNI" if not bad else
+                  "SNI wrong: " + "; ".join(sorted(set(bad))))]
+
+
 def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
                why: str) -> Grade:
     """A phase the lab could not set up for this sender: recorded, as
@@ -220,7 +242,9 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
         checks.append(Check("MUST", False, f"delivered "
                             f"{len(obs.deliveries)} times"))
     tls = [s for s in obs.sessions if s.tls]
-    if exp.sni is not None and tls:
+    if exp.sni == "*":
+        checks += sni_each_host(sc, plan, obs, tls)
+    elif exp.sni is not None and tls:
         want = sc.fqdn(exp.sni).rstrip(".")
         bad_sni = sorted({str(s.sni) for s in tls
                           if (s.sni or "").lower() != want})

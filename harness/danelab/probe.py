@@ -45,6 +45,7 @@ class HostDns:
     tlsa: list[str] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    base: str = ""                     # the TLSA base domain (no dot)
 
 
 def _aliases(plan: LabPlan, hp: HostPlan) -> list[str]:
@@ -65,7 +66,8 @@ def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan) -> HostDns:
     for n in names:
         a = query_in(ns, n, "TLSA")
         detail[n] = describe(a, "TLSA")
-        h = HostDns(status(a, "TLSA"), tlsa_rdata(a), names, detail)
+        h = HostDns(status(a, "TLSA"), tlsa_rdata(a), names, detail,
+                    n.removeprefix("_25._tcp.").rstrip("."))
         if first is None:
             first = h
         if h.tlsa_status == "secure":

@@ -276,3 +276,24 @@ def test_caught_connections_belong_to_a_range_or_to_the_run(
             scenario_index("127.25.251.1"), scenario_index("fd25:1::1:1"),
             scenario_index("fd25::1:1"), scenario_index("nonsense")) == \
         (251, None, None, None, 1, None)
+
+
+# (SNI sent to mx1 (DANE), to mx2 (no secure TLSA), expected verdict)
+SNI_EACH = [("auto", None, "pass"), ("auto", "whatever.example", "pass"),
+            (None, "auto", "fail"), ("mx2.d16-grader-test.test", None,
+                                     "fail")]
+
+
+@pytest.mark.parametrize("sni1,sni2,verdict", SNI_EACH)
+def test_sni_each_dane_host(tmp_path: Path, sni1: str | None,
+                            sni2: str | None, verdict: str) -> None:
+    """`sni = "*"`: each host with a secure TLSA RRset must get its own
+    TLSA base domain; a host without DANE is not judged."""
+    sc, plan = scenario(tmp_path, '["delivered-dane"]', '["delivered-dane"]')
+    sc.expect.sni, sc.expect.hosts = "*", None
+    s1 = session(plan, "mx1", sni=sni1)
+    s2 = session(plan, "mx2", sni=sni2, deliver=False)
+    o = obs(plan, [s1, s2])
+    o.dns["mx2"] = HostDns("insecure", [])
+    g = grade(sc, plan, sc.expect, o)
+    assert g.verdict == verdict, g.checks
