@@ -14,35 +14,24 @@
 
 #include "refsend.h"
 
-/* s without one pair of surrounding angle brackets: its start and length. */
-static const char *
-expire_bare(const char *s, size_t *len)
-{
-	*len = strlen(s);
-	if (*len >= 2 && s[0] == '<' && s[*len - 1] == '>') {
-		*len -= 2;
-		return s + 1;
-	}
-	return s;
-}
-
 /*
- * Does m answer to key: its queue id, or its Message-ID (angle brackets
- * on either side optional)?
+ * Does m answer to key: its queue id, or its Message-ID?  The queue keeps
+ * Message-IDs without their angle brackets (queue_find_message_id()); key
+ * may have them.
  */
 static int
 expire_matches(const struct qmsg *m, const char *key)
 {
-	const char	*a, *b;
-	size_t		 alen, blen;
+	size_t	klen = strlen(key);
 
 	if (strcmp(m->id, key) == 0)
 		return 1;
 	if (m->message_id == NULL)
 		return 0;
-	a = expire_bare(m->message_id, &alen);
-	b = expire_bare(key, &blen);
-	return alen == blen && alen > 0 && memcmp(a, b, alen) == 0;
+	if (klen > 2 && key[0] == '<' && key[klen - 1] == '>')
+		return strlen(m->message_id) == klen - 2 &&
+		    strncmp(m->message_id, key + 1, klen - 2) == 0;
+	return klen > 0 && strcmp(m->message_id, key) == 0;
 }
 
 int
