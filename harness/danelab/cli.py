@@ -130,7 +130,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
-    from .report import load_problems, write_reports
+    from .report import write_reports
     from .runner import LabRun, RunResult, write_json
     scs = _selected(a)
     run = _run_dir(a)
@@ -168,9 +168,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         write_json(r, f)
         files.append(f)
     out = Path(a.report) if a.report else run / "report"
-    cases = sorted(write_reports(files, out),
-                   key=lambda c: (c["id"], c.get("phase", "first")))
-    problems = load_problems(files)
+    cases, problems = write_reports(files, out)
+    cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
     merged = {"sender": a.sender, "problems": problems, "cases": cases}
     (out / "results.json").write_text(json.dumps(merged, indent=1))
     prog.done()
@@ -209,10 +208,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import load_problems, write_reports
-    files = [Path(p) for p in a.results]
-    cases = write_reports(files, Path(a.out))
-    problems = load_problems(files)
+    from .report import write_reports
+    cases, problems = write_reports([Path(p) for p in a.results],
+                                    Path(a.out))
     for pr in problems:
         print(f"FAIL  run ({pr['sender']}): {pr['text']}")
     print(f"{len(cases)} case(s) -> {a.out}/report.html, {a.out}/junit.xml")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from cryptography import x509
 
@@ -89,6 +89,17 @@ def session_scenario(plan: LabPlan, s: Session) -> str | None:
         return plan.scenario_of_address(s.local_address)
     hp = plan.by_listener.get(s.listener)
     return hp.scenario if hp else None
+
+
+def sessions_by_scenario(plan: LabPlan, sessions: Iterable[Session]
+                         ) -> dict[str, list[Session]]:
+    """Each scenario's evidence (session_scenario()), in one pass."""
+    out: dict[str, list[Session]] = {}
+    for s in sessions:
+        sid = session_scenario(plan, s)
+        if sid is not None:
+            out.setdefault(sid, []).append(s)
+    return out
 
 
 def stray_traffic(plan: LabPlan,

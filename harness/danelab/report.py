@@ -188,10 +188,13 @@ def write_html(cases: list[dict[str, Any]], path: Path,
     path.write_text(page, encoding="utf-8")
 
 
-def write_reports(results: list[Path], out: Path) -> list[dict[str, Any]]:
+def write_reports(results: list[Path], out: Path
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """junit.xml and report.html in OUT; returns the cases and the run
+    problems read from RESULTS."""
     out.mkdir(parents=True, exist_ok=True)
     cases = load_results(results)
     problems = load_problems(results)
     write_junit(cases, out / "junit.xml", problems)
     write_html(cases, out / "report.html", problems=problems)
-    return cases
+    return cases, problems

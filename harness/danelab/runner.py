@@ -28,7 +28,7 @@ from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .errors import LabError
 from .grader import Grade, Observation, grade, not_graded, \
-    session_scenario, stray_traffic
+    sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
@@ -125,6 +125,8 @@ class LabRun:
         self.run = Path(run_dir)
         self.say = progress or (lambda s: None)
         self.timings: dict[str, float] = {}
+        self.expired = False        # the adapter took expire()
+        self.mine: dict[str, list[Session]] = {}   # sessions by scenario
 
     def _t(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 3)
@@ -141,7 +143,6 @@ class LabRun:
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
         limit = [sc for sc in self.scenarios
                  if sc.expect_after_limit is not None]
-        self.expired = False
         boundary = None
         reported = False
         report_error: str | None = None
@@ -215,6 +216,7 @@ class LabRun:
                 ns.sup.stop(fmx)
         self._t("total", t0)
         sess = sessions(fakemx.read_events(self.run))
+        self.mine = sessions_by_scenario(plan, sess.values())
         grades = self._grade(plan, sess, subs, first, second, dns, dns2,
                              boundary)
         if reported:
@@ -245,8 +247,7 @@ class LabRun:
         loops = tlsrpt_grade.no_loops(received)
         last = {g.scenario: g for g in grades}     # the final phase
         for sc in self.scenarios:
-            mine = [s for s in sess.values()
-                    if session_scenario(plan, s) == sc.id]
+            mine = self.mine.get(sc.id, [])
             tg = tlsrpt_grade.grade_scenario(
                 sc, plan, received, mine,
                 [d[sc.id]["hosts"] for d in phases])
@@ -270,8 +271,7 @@ class LabRun:
         for sc in self.scenarios:
             mid = mid_of[sc.id]
             status = dns[sc.id]["hosts"]
-            mine = [s for s in sess.values()
-                    if session_scenario(plan, s) == sc.id]
+            mine = self.mine.get(sc.id, [])
 
             def deliveries(until: float | None
                            ) -> list[tuple[Session, dict[str, Any]]]:
