@@ -89,6 +89,7 @@ struct mta_session {
 static void	mta_read(struct bufferevent *, void *);
 static void	mta_event(struct bufferevent *, short, void *);
 static void	mta_enter_state(struct mta_session *, enum mta_state);
+static void	mta_connect(struct mta_session *);
 static void	mta_finish(struct mta_session *);
 
 static const char *
@@ -135,8 +136,34 @@ mta_send(struct mta_session *s, const char *fmt, ...)
 }
 
 /*
- * Record why the session failed, once (the first cause wins), then leave:
- * politely with QUIT when the dialogue is in a state that allows it.
+ * 1 when QUIT can be sent: a dialogue is under way, and not in the middle
+ * of the TLS handshake (once it has completed, QUIT goes over TLS).
+ */
+static int
+mta_can_quit(const struct mta_session *s)
+{
+	if (s->bev == NULL)
+		return 0;
+	switch (s->state) {
+	case MTA_BANNER:
+	case MTA_EHLO:
+	case MTA_HELO:
+	case MTA_STARTTLS:
+	case MTA_EHLO_TLS:
+	case MTA_MAIL:
+	case MTA_RCPT:
+	case MTA_DATA:
+		return 1;
+	case MTA_HANDSHAKE:
+		return s->res.tls;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Record why the session failed, once (the first cause wins), in the state
+ * it is in, then leave: politely with QUIT when the dialogue allows it.
  */
 static void
 mta_fail(struct mta_session *s, enum mta_outcome o, const char *reason,
@@ -156,24 +183,7 @@ mta_fail(struct mta_session *s, enum mta_outcome o, const char *reason,
 			fatalx("out of memory (vasprintf)");
 		va_end(ap);
 	}
-	switch (s->state) {
-	case MTA_BANNER:
-	case MTA_EHLO:
-	case MTA_HELO:
-	case MTA_STARTTLS:
-	case MTA_EHLO_TLS:
-	case MTA_MAIL:
-	case MTA_RCPT:
-	case MTA_DATA:
-		if (s->bev != NULL) {
-			mta_enter_state(s, MTA_QUIT);
-			return;
-		}
-		break;
-	default:
-		break;
-	}
-	mta_finish(s);
+	mta_enter_state(s, mta_can_quit(s) ? MTA_QUIT : MTA_DONE);
 }
 
 static const char *
@@ -237,7 +247,7 @@ mta_handshake_done(struct mta_session *s)
 	mta_set_timeout(s, s->par.command_timeout);
 	dane_verdict(s->ssl, s->mode, &s->res.dane);
 	if (!s->res.dane.ok) {
-		s->state = MTA_EHLO_TLS;	/* QUIT is allowed here */
+		/* Reported in the handshake state; QUIT goes over TLS. */
 		mta_fail(s, MTA_HOSTFAIL, s->res.dane.result_type, "4.7.5",
 		    "%s", s->res.dane.detail);
 		return;
@@ -266,13 +276,23 @@ mta_send_body(struct mta_session *s)
 	evbuffer_add(out, ".\r\n", 3);
 }
 
+/*
+ * The one place where the state changes: it logs the transition, then does
+ * what the new state starts with.  DONE is final: once there, no transition
+ * happens any more.
+ */
 static void
 mta_enter_state(struct mta_session *s, enum mta_state next)
 {
+	if (s->state == MTA_DONE)
+		return;
 	log_info("session %s [%s] %s -> %s", s->par.host, s->par.address,
 	    mta_strstate(s->state), mta_strstate(next));
 	s->state = next;
 	switch (next) {
+	case MTA_CONNECT:
+		mta_connect(s);
+		break;
 	case MTA_EHLO:
 	case MTA_EHLO_TLS:
 		s->starttls_offered = 0;
@@ -301,6 +321,9 @@ mta_enter_state(struct mta_session *s, enum mta_state next)
 		break;
 	case MTA_QUIT:
 		mta_send(s, "QUIT");
+		break;
+	case MTA_DONE:
+		mta_finish(s);
 		break;
 	default:
 		break;
@@ -418,7 +441,7 @@ mta_reply(struct mta_session *s)
 		mta_enter_state(s, MTA_QUIT);
 		return;
 	case MTA_QUIT:
-		mta_finish(s);
+		mta_enter_state(s, MTA_DONE);
 		return;
 	default:
 		mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
@@ -470,30 +493,37 @@ mta_read(struct bufferevent *bev, void *arg)
 		    "reply line longer than %d bytes", MTA_MAXLINE);
 }
 
+/* The TCP connection is up: wait for the banner. */
+static void
+mta_connected(struct mta_session *s)
+{
+	int	one = 1;
+
+	/* One command, one reply: no Nagle delays. */
+	setsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
+	mta_set_timeout(s, s->par.command_timeout);
+	mta_enter_state(s, MTA_BANNER);
+}
+
 static void
 mta_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mta_session	*s = arg;
 	char			 buf[256];
 	unsigned long		 e;
-	int			 one;
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		if (s->state == MTA_CONNECT) {
-			/* One command, one reply: no Nagle delays. */
-			one = 1;
-			setsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP,
-			    TCP_NODELAY, &one, sizeof(one));
-			mta_set_timeout(s, s->par.command_timeout);
-			s->state = MTA_BANNER;
-		} else if (s->state == MTA_HANDSHAKE)
+		if (s->state == MTA_CONNECT)
+			mta_connected(s);
+		else if (s->state == MTA_HANDSHAKE)
 			mta_handshake_done(s);
 		return;
 	}
 	if (s->state == MTA_QUIT) {
 		/* The server hung up on our QUIT: fine. */
-		mta_finish(s);
+		mta_enter_state(s, MTA_DONE);
 		return;
 	}
 	if (s->state == MTA_HANDSHAKE) {
@@ -603,22 +633,21 @@ mta_session_event(struct mta_session *s)
 	log_event("session", o);
 }
 
+/* Entering DONE: close, report, and tell the caller (from the loop). */
 static void
 mta_finish(struct mta_session *s)
 {
 	struct timeval	tv = { 0, 0 };
 
-	if (s->state == MTA_DONE)
-		return;
-	s->state = MTA_DONE;
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 		s->ssl = NULL;
 	}
 	if (!s->failed && s->res.outcome != MTA_OK) {
-		/* Reached QUIT without a transaction result. */
+		/* Ended without a transaction result. */
 		s->failed = 1;
+		s->failed_in = MTA_QUIT;
 		s->res.reason = "protocol";
 		s->res.dsn = "4.5.0";
 	}
@@ -630,26 +659,18 @@ mta_finish(struct mta_session *s)
 		fatalx("cannot schedule a timer");
 }
 
-struct mta_session *
-mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
-    void (*done)(void *, struct mta_session *, struct mta_result *),
-    void *arg)
+/*
+ * Entering CONNECT: open the TCP connection (mta_event() hears when it is
+ * up), or take over the one given in par.fd.
+ */
+static void
+mta_connect(struct mta_session *s)
 {
-	struct mta_session	*s;
+	const struct mta_params	*par = &s->par;
 	struct sockaddr_storage	 ss;
 	int			 sslen = sizeof(ss);
 	char			*hostport;
 
-	s = xcalloc(1, sizeof(*s));
-	s->par = *par;
-	s->rcpts = rcpts;
-	s->nrcpts = n;
-	s->mode = par->mode;
-	s->done = done;
-	s->arg = arg;
-	s->res.outcome = MTA_HOSTFAIL;
-	s->res.dane.depth = -1;
-	s->state = MTA_CONNECT;
 	if (par->fd >= 0) {
 		/* Already connected (a socketpair in the unit tests). */
 		s->bev = bufferevent_socket_new(par->base, par->fd,
@@ -657,10 +678,9 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 		if (s->bev == NULL)
 			fatalx("bufferevent_socket_new failed");
 		bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
-		mta_set_timeout(s, par->command_timeout);
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-		s->state = MTA_BANNER;
-		return s;
+		mta_connected(s);
+		return;
 	}
 	if (strchr(par->address, ':') != NULL)
 		xasprintf(&hostport, "[%s]:%d", par->address, par->port);
@@ -672,7 +692,7 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 		free(hostport);
 		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
 		    "bad address %s", par->address);
-		return s;
+		return;
 	}
 	free(hostport);
 	s->bev = bufferevent_socket_new(par->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -689,6 +709,25 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 		    "cannot connect to %s [%s]: %s", par->host, par->address,
 		    strerror(errno));
 	}
+}
+
+struct mta_session *
+mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
+    void (*done)(void *, struct mta_session *, struct mta_result *),
+    void *arg)
+{
+	struct mta_session	*s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->par = *par;
+	s->rcpts = rcpts;
+	s->nrcpts = n;
+	s->mode = par->mode;
+	s->done = done;
+	s->arg = arg;
+	s->res.outcome = MTA_HOSTFAIL;
+	s->res.dane.depth = -1;
+	mta_enter_state(s, MTA_CONNECT);
 	return s;
 }
 

@@ -3,7 +3,9 @@
  * server over a socketpair, inside one event loop: no network.  The server
  * can switch to TLS after its 220 to STARTTLS (a generated certificate), and
  * logs every command it receives with "P:" (cleartext) or "T:" (TLS), so a
- * case can assert what was, and was not, ever sent in the clear.
+ * case can assert what was, and was not, ever sent in the clear.  Each case
+ * also reads the "session" event the client wrote and asserts the state in
+ * which a failure was reported.
  */
 #include <sys/socket.h>
 
@@ -17,17 +19,23 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "tests.h"
 
+/* Replies; NULL: the usual positive one. */
 struct script {
-	const char	*banner;
+	const char	*banner;	/* NULL: no server, a bad address */
 	int		 starttls;	/* offer STARTTLS in EHLO */
 	const char	*starttls_reply;
 	const char	*mail;
 	const char	*rcpt;
 	const char	*eom;
+	const char	*ehlo_tls;	/* reply to EHLO over TLS */
+	const char	*drop;		/* close instead of answering this
+					 * command; "TLS": cleartext garbage
+					 * instead of the handshake */
 };
 
 struct server {
@@ -37,6 +45,7 @@ struct server {
 	const struct script	*sc;
 	int			 tls;
 	int			 in_data;
+	int			 discard;	/* ignore what comes in */
 	char			 log[2048];
 	char			 sni[256];
 };
@@ -48,6 +57,8 @@ struct mta_case {
 	struct script	 sc;
 	enum mta_outcome outcome;
 	const char	*reason;	/* on failure */
+	const char	*state;		/* failed in (session event), or
+					 * NULL: no failure reported */
 	int		 delivered;
 	int		 tls;
 	int		 auth;
@@ -56,52 +67,78 @@ struct mta_case {
 };
 
 #define B	"220 mx.test ESMTP"
+#define GO	"220 go"
 static const struct mta_case cases[] = {
 	{ "dane: no STARTTLS -> no mail at all", HOST_DANE, 1,
-	    { B, 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "starttls-not-supported", 0, 0, 0, "P:EHLO|P:QUIT|", "MAIL" },
+	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "starttls-not-supported", "ehlo", 0, 0, 0, "P:EHLO|P:QUIT|",
+	    "MAIL" },
 	{ "dane: STARTTLS 454 -> no mail", HOST_DANE, 1,
-	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "starttls-not-supported", 0, 0, 0, "P:STARTTLS|P:QUIT|", "MAIL" },
+	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL, NULL, NULL },
+	    MTA_HOSTFAIL, "starttls-not-supported", "starttls", 0, 0, 0,
+	    "P:STARTTLS|P:QUIT|", "MAIL" },
+	{ "dane: STARTTLS dropped -> no mail", HOST_DANE, 1,
+	    { B, 1, GO, NULL, NULL, NULL, NULL, "STARTTLS" }, MTA_HOSTFAIL,
+	    "starttls-not-supported", "starttls", 0, 0, 0, "P:STARTTLS|",
+	    "MAIL" },
 	{ "dane: key matches -> delivered over TLS", HOST_DANE, 1,
-	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 1,
-	    "P:STARTTLS|T:EHLO|T:MAIL|T:RCPT|T:DATA|", "P:MAIL" },
+	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
+	    1, 1, "P:STARTTLS|T:EHLO|T:MAIL|T:RCPT|T:DATA|", "P:MAIL" },
 	{ "dane: key differs -> QUIT over TLS, no mail", HOST_DANE, 0,
-	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "validation-failure", 0, 1, 0, "T:QUIT|", "MAIL" },
+	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "validation-failure", "handshake", 0, 1, 0, "P:STARTTLS|T:QUIT|",
+	    "MAIL" },
+	{ "dane: no TLS after 220 -> handshake failure, no mail", HOST_DANE,
+	    1, { B, 1, GO, NULL, NULL, NULL, NULL, "TLS" }, MTA_HOSTFAIL,
+	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL" },
+	{ "dane: EHLO over TLS refused -> host failure", HOST_DANE, 1,
+	    { B, 1, GO, NULL, NULL, NULL, "554 5.7.0 no", NULL }, MTA_HOSTFAIL,
+	    "smtp", "ehlo-tls", 0, 1, 1, "T:EHLO|T:QUIT|", "MAIL" },
 	{ "encrypt: no STARTTLS -> no mail", HOST_ENCRYPT, 0,
-	    { B, 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "starttls-not-supported", 0, 0, 0, NULL, "MAIL" },
+	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "starttls-not-supported", "ehlo", 0, 0, 0, NULL, "MAIL" },
 	{ "encrypt: any certificate, TLS", HOST_ENCRYPT, 0,
-	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 0,
-	    "T:MAIL|", "P:MAIL" },
+	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
+	    1, 0, "T:MAIL|", "P:MAIL" },
 	{ "may: no STARTTLS -> cleartext", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, NULL, NULL }, MTA_OK, NULL, 1, 0, 0,
-	    "P:MAIL|", NULL },
+	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL,
+	    1, 0, 0, "P:MAIL|", NULL },
 	{ "may: STARTTLS 454 -> cleartext", HOST_MAY, 0,
-	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL }, MTA_OK, NULL, 1,
-	    0, 0, "P:STARTTLS|P:MAIL|", NULL },
+	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL, NULL, NULL }, MTA_OK,
+	    NULL, NULL, 1, 0, 0, "P:STARTTLS|P:MAIL|", NULL },
 	{ "may: STARTTLS offered -> TLS", HOST_MAY, 0,
-	    { B, 1, "220 go", NULL, NULL, NULL }, MTA_OK, NULL, 1, 1, 0,
-	    "T:MAIL|", "P:MAIL" },
+	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
+	    1, 0, "T:MAIL|", "P:MAIL" },
+	{ "may: no TLS after 220 -> host failure, no cleartext retry",
+	    HOST_MAY, 0, { B, 1, GO, NULL, NULL, NULL, NULL, "TLS" },
+	    MTA_HOSTFAIL, "validation-failure", "handshake", 0, 0, 0,
+	    "P:STARTTLS|", "MAIL" },
 	{ "multi-line banner", HOST_MAY, 0,
 	    { "220-mx.test hello\r\n220-more\r\n220 mx.test ready", 0, NULL,
-	    NULL, NULL, NULL }, MTA_OK, NULL, 1, 0, 0, "P:MAIL|", NULL },
+	    NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1, 0, 0,
+	    "P:MAIL|", NULL },
+	{ "no server -> connect failure", HOST_MAY, 0,
+	    { NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    "connect-failed", "connect", 0, 0, 0, NULL, NULL },
 	{ "banner 554 -> host failure", HOST_MAY, 0,
-	    { "554 5.3.2 go away", 0, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "smtp", 0, 0, 0, NULL, "MAIL" },
+	    { "554 5.3.2 go away", 0, NULL, NULL, NULL, NULL, NULL, NULL },
+	    MTA_HOSTFAIL, "smtp", "banner", 0, 0, 0, "P:QUIT|", "MAIL" },
 	{ "MAIL 550 -> permanent", HOST_MAY, 0,
-	    { B, 0, NULL, "550 5.7.1 no", NULL, NULL }, MTA_PERMFAIL, "smtp",
-	    0, 0, 0, "P:MAIL|", "RCPT" },
+	    { B, 0, NULL, "550 5.7.1 no", NULL, NULL, NULL, NULL },
+	    MTA_PERMFAIL, "smtp", "mail", 0, 0, 0, "P:MAIL|", "RCPT" },
+	{ "connection lost at MAIL -> host failure", HOST_MAY, 0,
+	    { B, 0, NULL, NULL, NULL, NULL, NULL, "MAIL" }, MTA_HOSTFAIL,
+	    "smtp", "mail", 0, 0, 0, "P:MAIL|", "RCPT" },
 	{ "RCPT 550 -> no DATA", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, "550 5.1.1 unknown", NULL }, MTA_OK, NULL, 0,
-	    0, 0, "P:RCPT|P:QUIT|", "DATA" },
+	    { B, 0, NULL, NULL, "550 5.1.1 unknown", NULL, NULL, NULL },
+	    MTA_OK, NULL, NULL, 0, 0, 0, "P:RCPT|P:QUIT|", "DATA" },
 	{ "end of data 451 -> not delivered", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, NULL, "451 4.3.0 later" }, MTA_OK, NULL, 0,
-	    0, 0, "P:DATA|", NULL },
-	{ NULL, 0, 0, { NULL, 0, NULL, NULL, NULL, NULL }, 0, NULL, 0, 0, 0,
-	    NULL, NULL }
+	    { B, 0, NULL, NULL, NULL, "451 4.3.0 later", NULL, NULL }, MTA_OK,
+	    NULL, NULL, 0, 0, 0, "P:DATA|", NULL },
+	{ NULL, 0, 0, { NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL }, 0,
+	    NULL, NULL, 0, 0, 0, NULL, NULL }
 };
+#undef GO
 #undef B
 
 static void	server_read(struct bufferevent *, void *);
@@ -140,6 +177,10 @@ server_read(struct bufferevent *bev, void *arg)
 	SSL		*ssl;
 	const struct script *sc = sv->sc;
 
+	if (sv->discard) {
+		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+		return;
+	}
 	while (bev == sv->bev && (line = evbuffer_readln(
 	    bufferevent_get_input(bev), &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (sv->in_data) {
@@ -157,8 +198,15 @@ server_read(struct bufferevent *bev, void *arg)
 		snprintf(sv->log + l, sizeof(sv->log) - l, "%s:%s|",
 		    sv->tls ? "T" : "P", verb);
 		free(line);
+		if (sc->drop != NULL && strcasecmp(verb, sc->drop) == 0) {
+			bufferevent_free(sv->bev);
+			sv->bev = NULL;
+			return;
+		}
 		if (strcasecmp(verb, "EHLO") == 0) {
-			if (sc->starttls && !sv->tls)
+			if (sv->tls && sc->ehlo_tls != NULL)
+				server_reply(sv, sc->ehlo_tls);
+			else if (sc->starttls && !sv->tls)
 				server_reply(sv, "250-mx.test\r\n250-PIPELINING"
 				    "\r\n250 STARTTLS");
 			else
@@ -167,6 +215,11 @@ server_read(struct bufferevent *bev, void *arg)
 			server_reply(sv, sc->starttls_reply);
 			if (strncmp(sc->starttls_reply, "220", 3) != 0)
 				continue;
+			if (sc->drop != NULL && strcmp(sc->drop, "TLS") == 0) {
+				server_reply(sv, "this is no TLS handshake");
+				sv->discard = 1;
+				return;
+			}
 			ssl = SSL_new(sv->ctx);
 			bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 			sv->bev = bufferevent_openssl_filter_new(sv->base, bev,
@@ -213,6 +266,45 @@ client_done(void *arg, struct mta_session *s, struct mta_result *res)
 	event_base_loopbreak(cd->base);
 }
 
+/*
+ * The last event of this kind among the lines of fp (the client's event
+ * log) not read yet, or NULL.  The caller frees it with json_decref().
+ */
+static json_t *
+test_mta_event(FILE *fp, const char *kind)
+{
+	char		 line[8192];
+	json_t		*o, *last = NULL;
+	const char	*ev;
+
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if ((o = json_loads(line, 0, NULL)) == NULL)
+			continue;
+		ev = json_string_value(json_object_get(o, "event"));
+		if (ev != NULL && strcmp(ev, kind) == 0) {
+			json_decref(last);
+			last = o;
+		} else
+			json_decref(o);
+	}
+	clearerr(fp);
+	return last;
+}
+
+/* 1 when the session event reports state (NULL: no "state" at all). */
+static int
+test_mta_state(const json_t *ev, const char *state)
+{
+	const json_t	*st;
+
+	if (ev == NULL)
+		return 0;
+	st = json_object_get(ev, "state");
+	if (state == NULL)
+		return st == NULL;
+	return json_is_string(st) && strcmp(json_string_value(st), state) == 0;
+}
+
 static void
 test_mta_table(void)
 {
@@ -227,13 +319,19 @@ test_mta_table(void)
 	unsigned char		*d, rdata[128];
 	size_t			 len;
 	SSL_CTX			*cctx;
-	int			 fds[2], ok;
+	int			 fds[2], ok, fd;
+	char			 evpath[] = "/tmp/refsend-mta-XXXXXX";
+	FILE			*evfp;
+	json_t			*ev;
 
+	CU_ASSERT_FATAL((fd = mkstemp(evpath)) != -1);
+	close(fd);
+	CU_ASSERT_FATAL(log_open(evpath) == 0);
+	CU_ASSERT_FATAL((evfp = fopen(evpath, "r")) != NULL);
 	certs_make(&c, "mx.test", 0);
 	cctx = dane_ctx_new();
 	for (mc = cases; mc->name != NULL; mc++) {
 		base = event_base_new();
-		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
 		memset(&sv, 0, sizeof(sv));
 		sv.base = base;
 		sv.sc = &mc->sc;
@@ -242,12 +340,17 @@ test_mta_table(void)
 		SSL_CTX_use_PrivateKey(sv.ctx, c.leaf_key);
 		SSL_CTX_set_tlsext_servername_callback(sv.ctx, server_sni);
 		SSL_CTX_set_tlsext_servername_arg(sv.ctx, &sv);
-		sv.bev = bufferevent_socket_new(base, fds[1],
-		    BEV_OPT_CLOSE_ON_FREE);
-		bufferevent_setcb(sv.bev, server_read, NULL, server_event,
-		    &sv);
-		bufferevent_enable(sv.bev, EV_READ | EV_WRITE);
-		server_reply(&sv, mc->sc.banner);
+		fds[0] = -1;
+		if (mc->sc.banner != NULL) {
+			CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0,
+			    fds) == 0);
+			sv.bev = bufferevent_socket_new(base, fds[1],
+			    BEV_OPT_CLOSE_ON_FREE);
+			bufferevent_setcb(sv.bev, server_read, NULL,
+			    server_event, &sv);
+			bufferevent_enable(sv.bev, EV_READ | EV_WRITE);
+			server_reply(&sv, mc->sc.banner);
+		}
 
 		d = certs_tlsa_data(c.leaf, 1, 1, &len);
 		if (!mc->tlsa_ok)
@@ -265,7 +368,9 @@ test_mta_table(void)
 		par.queue_id = "T";
 		par.domain = "mx.test";
 		par.host = "mx.test";
-		par.address = "socketpair";
+		par.address = mc->sc.banner != NULL ? "socketpair" :
+		    "no-such-address";
+		par.port = 25;
 		par.mode = mc->mode;
 		par.tlsa_base = mc->mode == HOST_MAY ? NULL : "mx.test";
 		par.tlsa = &t;
@@ -283,6 +388,7 @@ test_mta_table(void)
 		cd.base = base;
 		mta_start(&par, &rcpt, 1, client_done, &cd);
 		event_base_dispatch(base);
+		ev = test_mta_event(evfp, "session");
 
 		ok = cd.called == 1 && cd.res.outcome == mc->outcome &&
 		    rcpt.delivered == mc->delivered &&
@@ -293,23 +399,31 @@ test_mta_table(void)
 		    (mc->must == NULL || strstr(sv.log, mc->must) != NULL) &&
 		    (mc->never == NULL || strstr(sv.log, mc->never) == NULL) &&
 		    (!mc->tls || mc->mode == HOST_MAY ||
-		    strcmp(sv.sni, "mx.test") == 0);
+		    strcmp(sv.sni, "mx.test") == 0) &&
+		    test_mta_state(ev, mc->state);
 		if (!ok)
 			fprintf(stderr, "\n  mta case '%s': called=%d outcome=%d "
-			    "reason=%s delivered=%d tls=%d auth=%d log=%s\n",
-			    mc->name, cd.called, cd.res.outcome,
+			    "reason=%s state=%s delivered=%d tls=%d auth=%d "
+			    "log=%s\n", mc->name, cd.called, cd.res.outcome,
 			    cd.res.reason ? cd.res.reason : "-",
-			    rcpt.delivered, cd.res.tls,
+			    ev != NULL && json_object_get(ev, "state") ?
+			    json_string_value(json_object_get(ev, "state")) :
+			    "-", rcpt.delivered, cd.res.tls,
 			    cd.res.dane.authenticated, sv.log);
 		CU_ASSERT(ok);
+		json_decref(ev);
 		free(rcpt.reply);
 		tlsa_clear(&t);
-		bufferevent_free(sv.bev);
+		if (sv.bev != NULL)
+			bufferevent_free(sv.bev);
 		SSL_CTX_free(sv.ctx);
 		event_base_free(base);
 	}
 	SSL_CTX_free(cctx);
 	certs_free(&c);
+	fclose(evfp);
+	log_close();
+	unlink(evpath);
 }
 
 void

@@ -54,7 +54,7 @@ def dane_events(domain="a.test", qid="q1", ok=2, bad=1, t=None):
                       detail="DANE verification failed: no TLSA record "
                       "matched",
                       mode="dane", reason="validation-failure",
-                      state="ehlo-tls"))
+                      state="handshake"))
     return "".join(out)
 
 
