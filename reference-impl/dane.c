@@ -48,7 +48,8 @@ dane_ctx_new(void)
 
 SSL *
 dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
-    const char *mxname, const struct tlsa *tlsa, size_t ntlsa, size_t *added)
+    const char *mxname, const struct tlsa *tlsa, size_t ntlsa, size_t *added,
+    const char *tag)
 {
 	SSL	*ssl;
 	size_t	 i;
@@ -81,8 +82,8 @@ dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
 			(*added)++;
 		else {
 			/* 0: unusable, <0: malformed; either way skipped. */
-			log_info("TLSA record not usable by OpenSSL: %s",
-			    tlsa[i].text);
+			log_info("%s dane tlsa-refused tlsa=\"%s\"",
+			    tag ? tag : "-", tlsa[i].text);
 			ERR_clear_error();
 		}
 	}

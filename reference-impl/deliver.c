@@ -42,6 +42,7 @@ struct deliver_domain {
 	const char		*fdsn;
 	char			*fdetail;
 	char			*fhost;
+	char			*fsession;	/* mta_id(), NULL: none */
 	char			 fdsnbuf[16];
 };
 
@@ -99,7 +100,8 @@ deliver_prio(const char *reason)
 
 static void
 deliver_note_failure(struct deliver_domain *dd, const char *host,
-    const char *reason, const char *dsn, const char *detail)
+    const char *session, const char *reason, const char *dsn,
+    const char *detail)
 {
 	int	prio = deliver_prio(reason);
 
@@ -113,12 +115,16 @@ deliver_note_failure(struct deliver_domain *dd, const char *host,
 	dd->fdetail = xstrdup(detail ? detail : reason);
 	free(dd->fhost);
 	dd->fhost = host ? xstrdup(host) : NULL;
+	free(dd->fsession);
+	dd->fsession = session ? xstrdup(session) : NULL;
 }
 
-/* Record the attempt's result for one recipient (not yet final). */
+/* Record the attempt's result for one recipient (not yet final); host and
+ * session (mta_id()) say where it came from, NULL: from no session. */
 static void
 deliver_rcpt_result(struct qrcpt *r, enum rcpt_state st, const char *dsn,
-    const char *reason, const char *detail, const char *host)
+    const char *reason, const char *detail, const char *host,
+    const char *session)
 {
 	r->done = 1;
 	/* A bounce becomes final only at the end of the attempt, once its
@@ -136,12 +142,14 @@ deliver_rcpt_result(struct qrcpt *r, enum rcpt_state st, const char *dsn,
 	r->detail = detail ? xstrdup(detail) : NULL;
 	free(r->host);
 	r->host = host ? xstrdup(host) : NULL;
+	free(r->session);
+	r->session = session ? xstrdup(session) : NULL;
 }
 
 static void
 deliver_defer_all(struct deliver_domain *dd, enum rcpt_state st,
     const char *reason, const char *dsn, const char *detail,
-    const char *host)
+    const char *host, const char *session)
 {
 	struct qmsg	*m = dd->job->m;
 	size_t		 i;
@@ -149,7 +157,7 @@ deliver_defer_all(struct deliver_domain *dd, enum rcpt_state st,
 	for (i = 0; i < dd->nidx; i++)
 		if (!m->rcpts[dd->idx[i]].done)
 			deliver_rcpt_result(&m->rcpts[dd->idx[i]], st, dsn,
-			    reason, detail, host);
+			    reason, detail, host, session);
 }
 
 static void
@@ -161,12 +169,12 @@ deliver_policy_done(void *arg, struct policy *p)
 	switch (p->outcome) {
 	case POLICY_DEFER:
 		deliver_defer_all(dd, RCPT_PENDING, p->reason, p->dsn,
-		    p->detail, NULL);
+		    p->detail, NULL, NULL);
 		deliver_domain_done(dd);
 		return;
 	case POLICY_BOUNCE:
 		deliver_defer_all(dd, RCPT_BOUNCED, p->reason, p->dsn,
-		    p->detail, NULL);
+		    p->detail, NULL, NULL);
 		deliver_domain_done(dd);
 		return;
 	case POLICY_OK:
@@ -206,12 +214,13 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
 	struct qrcpt		*r;
 	struct mta_rcpt		*mr;
+	const char		*sid = mta_id(s);
 	char			 buf[16];
 	size_t			 i, ndelivered = 0;
 
 	switch (res->outcome) {
 	case MTA_HOSTFAIL:
-		deliver_note_failure(dd, h->name, res->reason, res->dsn,
+		deliver_note_failure(dd, h->name, sid, res->reason, res->dsn,
 		    res->detail);
 		mta_free(s);
 		dd->addri++;
@@ -219,7 +228,7 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 		return;
 	case MTA_PERMFAIL:
 		deliver_defer_all(dd, RCPT_BOUNCED, "smtp", res->dsn,
-		    res->detail, h->name);
+		    res->detail, h->name, sid);
 		break;
 	case MTA_OK:
 		for (i = 0; i < dd->nmrcpts; i++) {
@@ -229,17 +238,17 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 			    sizeof(buf));
 			if (mr->delivered) {
 				deliver_rcpt_result(r, RCPT_DELIVERED, buf,
-				    NULL, mr->reply, h->name);
+				    NULL, mr->reply, h->name, sid);
 				free(r->reason);
 				r->reason = NULL;
 				ndelivered++;
 			} else if (mr->code / 100 == 5)
 				deliver_rcpt_result(r, RCPT_BOUNCED, buf,
-				    "smtp", mr->reply, h->name);
+				    "smtp", mr->reply, h->name, sid);
 			else
 				deliver_rcpt_result(r, RCPT_PENDING, buf,
 				    "smtp", mr->reply ? mr->reply :
-				    "no reply", h->name);
+				    "no reply", h->name, sid);
 		}
 		if (ndelivered == 0)
 			break;
@@ -250,8 +259,8 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 			if (!mr->delivered)
 				continue;
 			log_event("delivered", json_pack(
-			    "{s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
-			    "queue_id", m->id, "rcpt", mr->addr,
+			    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
+			    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
 			    "host", h->name, "address", h->addrs[dd->addri],
 			    "tls", res->tls, "dane", res->dane.authenticated,
 			    "reply", mr->reply ? mr->reply : ""));
@@ -275,8 +284,8 @@ deliver_next_host(struct deliver_domain *dd)
 	for (; dd->hosti < p->nhosts; dd->hosti++, dd->addri = 0) {
 		h = &p->hosts[dd->hosti];
 		if (h->mode == HOST_SKIP) {
-			deliver_note_failure(dd, h->name, h->reason, h->dsn,
-			    h->detail);
+			deliver_note_failure(dd, h->name, NULL, h->reason,
+			    h->dsn, h->detail);
 			continue;
 		}
 		if (dd->addri < h->naddrs)
@@ -287,7 +296,7 @@ deliver_next_host(struct deliver_domain *dd)
 		    dd->freason ? dd->freason : "no-route",
 		    dd->fdsn ? dd->fdsn : "4.4.4",
 		    dd->fdetail ? dd->fdetail : "no usable MX host",
-		    dd->fhost);
+		    dd->fhost, dd->fsession);
 		deliver_domain_done(dd);
 		return;
 	}
@@ -420,16 +429,18 @@ deliver_job_finish(struct deliver_job *job)
 			continue;
 		if (r->state == RCPT_BOUNCED)
 			log_event("bounced", json_pack(
-			    "{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?}", "queue_id",
-			    m->id, "rcpt", r->addr, "reason", r->reason,
-			    "dsn", r->dsn, "detail", r->detail, "dsn_file",
-			    dsnfile, "host", r->host));
+			    "{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?}",
+			    "queue_id", m->id, "rcpt", r->addr, "reason",
+			    r->reason, "dsn", r->dsn, "detail", r->detail,
+			    "dsn_file", dsnfile, "host", r->host, "session",
+			    r->session));
 		else if (r->state == RCPT_PENDING)
 			log_event("deferred", json_pack(
-			    "{s:s,s:s,s:s,s:s,s:s?,s:s?,s:i}", "queue_id",
-			    m->id, "rcpt", r->addr, "reason", r->reason,
-			    "dsn", r->dsn, "detail", r->detail, "host",
-			    r->host, "attempts", m->attempts));
+			    "{s:s,s:s,s:s,s:s,s:s?,s:s?,s:i,s:s?}",
+			    "queue_id", m->id, "rcpt", r->addr, "reason",
+			    r->reason, "dsn", r->dsn, "detail", r->detail,
+			    "host", r->host, "attempts", m->attempts,
+			    "session", r->session));
 	}
 	free(dsnfile);
 	m->next_try = now + deliver_retry_delay(conf, m->attempts);
@@ -444,6 +455,7 @@ deliver_job_finish(struct deliver_job *job)
 		policy_free(job->domains[i].policy);
 		free(job->domains[i].fdetail);
 		free(job->domains[i].fhost);
+		free(job->domains[i].fsession);
 		while (job->domains[i].nmrcpts > 0)
 			free(job->domains[i].mrcpts[
 			    --job->domains[i].nmrcpts].reply);

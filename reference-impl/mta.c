@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@ enum mta_state {
 };
 
 struct mta_session {
+	char			 id[17];	/* mta_id() */
 	struct mta_params	 par;
 	struct mta_rcpt		*rcpts;
 	size_t			 nrcpts;
@@ -110,6 +112,48 @@ mta_strstate(enum mta_state s)
 	case MTA_BODY:		return "body";
 	case MTA_QUIT:		return "quit";
 	case MTA_DONE:		return "done";
+	}
+	return "?";
+}
+
+/*
+ * A new session id, 16 hex digits: 32 random bits drawn once per process,
+ * then a counter, so that no two sessions of a process share an id and
+ * two processes appending to one event log hardly ever do.
+ */
+static void
+mta_newid(char *buf, size_t len)
+{
+	static uint32_t	prefix, count;
+
+	if (count == 0)
+		prefix = arc4random();
+	count++;
+	snprintf(buf, len, "%08" PRIx32 "%08" PRIx32, prefix, count);
+}
+
+/* A diagnostic line (refsend -v): "ID mta WHAT key=value ...". */
+static void __attribute__((format(printf, 2, 3)))
+mta_log(const struct mta_session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatalx("out of memory (vasprintf)");
+	va_end(ap);
+	log_info("%s mta %s", s->id, msg);
+	free(msg);
+}
+
+static const char *
+mta_outcome_name(enum mta_outcome o)
+{
+	switch (o) {
+	case MTA_OK:		return "ok";
+	case MTA_HOSTFAIL:	return "host-failed";
+	case MTA_PERMFAIL:	return "permanent-failure";
 	}
 	return "?";
 }
@@ -216,14 +260,14 @@ mta_handshake_start(struct mta_session *s)
 	sni = s->par.tlsa_base ? s->par.tlsa_base : s->par.host;
 	s->ssl_started = 1;
 	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode, sni, s->par.host,
-	    s->par.tlsa, s->par.ntlsa, &added);
+	    s->par.tlsa, s->par.ntlsa, &added, s->id);
 	if (s->ssl == NULL)
 		fatalx("cannot set up a TLS session (out of memory?)");
 	if (s->mode == HOST_DANE && added == 0) {
 		/* OpenSSL refused every record we thought usable: the
 		 * RRset is, in effect, all unusable (RFC 7672 2.2). */
-		log_info("%s: no TLSA record accepted by OpenSSL, "
-		    "mandatory TLS without authentication", s->par.host);
+		mta_log(s, "tls mode=encrypt reason=no-tlsa-record-accepted "
+		    "host=%s", s->par.host);
 		s->mode = HOST_ENCRYPT;
 	}
 	bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
@@ -286,8 +330,8 @@ mta_enter_state(struct mta_session *s, enum mta_state next)
 {
 	if (s->state == MTA_DONE)
 		return;
-	log_info("session %s [%s] %s -> %s", s->par.host, s->par.address,
-	    mta_strstate(s->state), mta_strstate(next));
+	mta_log(s, "state from=%s to=%s", mta_strstate(s->state),
+	    mta_strstate(next));
 	s->state = next;
 	switch (next) {
 	case MTA_CONNECT:
@@ -604,8 +648,8 @@ mta_session_event(struct mta_session *s)
 {
 	json_t	*o;
 
-	o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:s?,s:i,s:s?,s:s?}",
-	    "queue_id", s->par.queue_id, "host", s->par.host,
+	o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:s?,s:i,s:s?,s:s?}",
+	    "session", s->id, "queue_id", s->par.queue_id, "host", s->par.host,
 	    "address", s->par.address, "tls", s->res.tls,
 	    "authenticated", s->res.dane.authenticated,
 	    "matched", s->res.dane.matched, "depth", s->res.dane.depth,
@@ -621,9 +665,8 @@ mta_session_event(struct mta_session *s)
 	    json_string(s->tls_version) : json_null());
 	json_object_set_new(o, "cipher", s->cipher ?
 	    json_string(s->cipher) : json_null());
-	json_object_set_new(o, "outcome", json_string(
-	    s->res.outcome == MTA_OK ? "ok" : s->res.outcome == MTA_HOSTFAIL ?
-	    "host-failed" : "permanent-failure"));
+	json_object_set_new(o, "outcome",
+	    json_string(mta_outcome_name(s->res.outcome)));
 	if (s->failed) {
 		json_object_set_new(o, "reason", json_string(s->res.reason));
 		json_object_set_new(o, "dsn", json_string(s->res.dsn));
@@ -651,6 +694,13 @@ mta_finish(struct mta_session *s)
 		s->res.reason = "protocol";
 		s->res.dsn = "4.5.0";
 	}
+	if (s->failed)
+		mta_log(s, "done outcome=%s reason=%s dsn=%s state=%s tls=%d",
+		    mta_outcome_name(s->res.outcome), s->res.reason,
+		    s->res.dsn, mta_strstate(s->failed_in), s->res.tls);
+	else
+		mta_log(s, "done outcome=ok tls=%d authenticated=%d",
+		    s->res.tls, s->res.dane.authenticated);
 	mta_session_event(s);
 	/* The caller hears of it from the event loop, never from inside
 	 * one of our own callbacks. */
@@ -727,8 +777,18 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 	s->arg = arg;
 	s->res.outcome = MTA_HOSTFAIL;
 	s->res.dane.depth = -1;
+	mta_newid(s->id, sizeof(s->id));
+	mta_log(s, "start queue_id=%s domain=%s host=%s address=%s port=%d "
+	    "mode=%s", par->queue_id, par->domain ? par->domain : "-",
+	    par->host, par->address, par->port, host_mode_name(par->mode));
 	mta_enter_state(s, MTA_CONNECT);
 	return s;
+}
+
+const char *
+mta_id(const struct mta_session *s)
+{
+	return s->id;
 }
 
 void

@@ -413,6 +413,7 @@ qmsg_free(struct qmsg *m)
 		free(m->rcpts[i].reason);
 		free(m->rcpts[i].detail);
 		free(m->rcpts[i].host);
+		free(m->rcpts[i].session);
 	}
 	free(m->rcpts);
 	free(m->from);

@@ -322,12 +322,13 @@ struct ssl_ctx_st *dane_ctx_new(void);
  * base domain, adds every usable record (unusable ones are skipped: the
  * count added is stored in *added), and the reference identifiers (base
  * domain and MX host name).  SNI is sni (may be NULL for HOST_MAY).
+ * tag (the session id, may be NULL) starts its diagnostic lines.
  * Returns NULL on resource failure.  The caller frees it with SSL_free()
  * (or through the bufferevent that takes it over).
  */
 struct ssl_st	*dane_ssl_new(struct ssl_ctx_st *, enum host_mode,
 		    const char *, const char *, const struct tlsa *, size_t,
-		    size_t *);
+		    size_t *, const char *);
 /* After a completed handshake: fill in the verdict for mode. */
 void		 dane_verdict(struct ssl_st *, enum host_mode,
 		    struct dane_result *);
@@ -349,6 +350,7 @@ struct qrcpt {
 	int		 bounce;	/* bounce at the end of the attempt */
 	char		*detail;
 	char		*host;
+	char		*session;	/* mta_id() behind the result, or NULL */
 };
 
 struct qmsg {
@@ -475,6 +477,13 @@ struct mta_session *mta_start(const struct mta_params *, struct mta_rcpt *,
 		    size_t, void (*)(void *, struct mta_session *,
 		    struct mta_result *), void *);
 void		 mta_free(struct mta_session *);
+/*
+ * The session id: 16 lower-case hex digits, never the same for two
+ * sessions of one process.  It starts every diagnostic line of the session
+ * ("ID mta state from=ehlo to=starttls") and is the "session" field of its
+ * events.  Owned by the session, valid until mta_free().
+ */
+const char	*mta_id(const struct mta_session *);
 
 /* ---------------------------------------------------------------- deliver */
 

@@ -164,7 +164,7 @@ test_dane_run(const struct chain *c, enum host_mode mode, const char *base,
 	cctx = dane_ctx_new();
 	CU_ASSERT_FATAL(cctx != NULL);
 	sctx = test_server_ctx(c);
-	cl = dane_ssl_new(cctx, mode, base, mx, t, nt, added);
+	cl = dane_ssl_new(cctx, mode, base, mx, t, nt, added, NULL);
 	CU_ASSERT_FATAL(cl != NULL);
 	sv = SSL_new(sctx);
 	sni_seen[0] = '\0';

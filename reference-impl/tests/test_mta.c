@@ -5,7 +5,7 @@
  * logs every command it receives with "P:" (cleartext) or "T:" (TLS), so a
  * case can assert what was, and was not, ever sent in the clear.  Each case
  * also reads the "session" event the client wrote and asserts the state in
- * which a failure was reported.
+ * which a failure was reported, and that the event carries the session id.
  */
 #include <sys/socket.h>
 
@@ -250,6 +250,8 @@ struct client_done {
 	struct mta_result	 res;
 	int			 called;
 	char			*matched;
+	char			 id[32];	/* mta_id() */
+	int			*running;	/* NULL: stop the loop */
 };
 
 static void
@@ -262,8 +264,10 @@ client_done(void *arg, struct mta_session *s, struct mta_result *res)
 	cd->res.detail = NULL;
 	cd->res.dane.matched = NULL;
 	cd->res.dane.detail = NULL;
+	snprintf(cd->id, sizeof(cd->id), "%s", mta_id(s));
 	mta_free(s);
-	event_base_loopbreak(cd->base);
+	if (cd->running == NULL || --*cd->running == 0)
+		event_base_loopbreak(cd->base);
 }
 
 /*
@@ -291,13 +295,25 @@ test_mta_event(FILE *fp, const char *kind)
 	return last;
 }
 
-/* 1 when the session event reports state (NULL: no "state" at all). */
+/* 1 when id is a session id: 16 lower-case hex digits. */
 static int
-test_mta_state(const json_t *ev, const char *state)
+test_mta_idok(const char *id)
+{
+	return strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16;
+}
+
+/*
+ * 1 when the session event carries the session id, and reports state (NULL:
+ * no "state" at all).
+ */
+static int
+test_mta_state(const json_t *ev, const char *id, const char *state)
 {
 	const json_t	*st;
 
-	if (ev == NULL)
+	if (ev == NULL || !test_mta_idok(id) || !json_is_string(
+	    json_object_get(ev, "session")) || strcmp(json_string_value(
+	    json_object_get(ev, "session")), id) != 0)
 		return 0;
 	st = json_object_get(ev, "state");
 	if (state == NULL)
@@ -400,7 +416,7 @@ test_mta_table(void)
 		    (mc->never == NULL || strstr(sv.log, mc->never) == NULL) &&
 		    (!mc->tls || mc->mode == HOST_MAY ||
 		    strcmp(sv.sni, "mx.test") == 0) &&
-		    test_mta_state(ev, mc->state);
+		    test_mta_state(ev, cd.id, mc->state);
 		if (!ok)
 			fprintf(stderr, "\n  mta case '%s': called=%d outcome=%d "
 			    "reason=%s state=%s delivered=%d tls=%d auth=%d "
@@ -426,6 +442,90 @@ test_mta_table(void)
 	unlink(evpath);
 }
 
+/*
+ * Two sessions at once to the same MX host and address: their ids differ,
+ * and each session event carries its own.
+ */
+static void
+test_mta_ids(void)
+{
+	static const struct script sc = {
+		"220 mx.test ESMTP", 0, NULL, NULL, NULL, NULL, NULL, NULL
+	};
+	struct event_base	*base;
+	struct server		 sv[2];
+	struct client_done	 cd[2];
+	struct mta_params	 par;
+	struct mta_rcpt		 rcpt[2];
+	char			 evpath[] = "/tmp/refsend-mta-XXXXXX";
+	FILE			*evfp;
+	json_t			*ev;
+	const char		*id;
+	int			 fds[2], fd, i, running = 2, seen = 0;
+	char			 line[8192];
+
+	CU_ASSERT_FATAL((fd = mkstemp(evpath)) != -1);
+	close(fd);
+	CU_ASSERT_FATAL(log_open(evpath) == 0);
+	base = event_base_new();
+	memset(sv, 0, sizeof(sv));
+	memset(cd, 0, sizeof(cd));
+	memset(rcpt, 0, sizeof(rcpt));
+	memset(&par, 0, sizeof(par));
+	par.queue_id = "T";
+	par.domain = par.host = "mx.test";
+	par.address = "socketpair";
+	par.port = 25;
+	par.mode = HOST_MAY;
+	par.helo = "client.test";
+	par.from = "from@client.test";
+	par.data = "Subject: t\r\n\r\nbody\r\n";
+	par.len = strlen(par.data);
+	par.connect_timeout = par.command_timeout = par.tls_timeout = 5;
+	par.base = base;
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+		sv[i].base = base;
+		sv[i].sc = &sc;
+		sv[i].bev = bufferevent_socket_new(base, fds[1],
+		    BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_setcb(sv[i].bev, server_read, NULL, server_event,
+		    &sv[i]);
+		bufferevent_enable(sv[i].bev, EV_READ | EV_WRITE);
+		server_reply(&sv[i], sc.banner);
+		rcpt[i].addr = "user@mx.test";
+		cd[i].base = base;
+		cd[i].running = &running;
+		par.fd = fds[0];
+		mta_start(&par, &rcpt[i], 1, client_done, &cd[i]);
+	}
+	event_base_dispatch(base);
+	log_close();
+
+	CU_ASSERT(cd[0].called == 1 && cd[1].called == 1);
+	CU_ASSERT(rcpt[0].delivered && rcpt[1].delivered);
+	CU_ASSERT(test_mta_idok(cd[0].id) && test_mta_idok(cd[1].id));
+	CU_ASSERT(strcmp(cd[0].id, cd[1].id) != 0);
+	CU_ASSERT_FATAL((evfp = fopen(evpath, "r")) != NULL);
+	while (fgets(line, sizeof(line), evfp) != NULL) {
+		ev = json_loads(line, 0, NULL);
+		CU_ASSERT_FATAL(ev != NULL);
+		id = json_string_value(json_object_get(ev, "session"));
+		for (i = 0; i < 2; i++)
+			if (id != NULL && strcmp(id, cd[i].id) == 0)
+				seen |= 1 << i;
+		json_decref(ev);
+	}
+	CU_ASSERT(seen == 3);
+	fclose(evfp);
+	unlink(evpath);
+	for (i = 0; i < 2; i++) {
+		free(rcpt[i].reply);
+		bufferevent_free(sv[i].bev);
+	}
+	event_base_free(base);
+}
+
 void
 tests_mta(void)
 {
@@ -434,4 +534,5 @@ tests_mta(void)
 	s = CU_add_suite("mta", NULL, NULL);
 	CU_add_test(s, "SMTP state machine against a scripted server",
 	    test_mta_table);
+	CU_add_test(s, "two sessions to one host, two ids", test_mta_ids);
 }

@@ -1,5 +1,6 @@
 """refsend without the lab: submit / run / status through a static route
 to a local SMTP sink, per docs/interfaces.md."""
+import re
 import subprocess
 
 
@@ -69,6 +70,9 @@ def test_temporary_failure_defers_then_bounces(refsend_factory,
     d = rs.events_of("deferred")
     assert len(d) == 1 and d[0]["reason"] == "connect-failed"
     assert d[0]["dsn"] == "4.4.1"
+    # the session that failed, in the state it failed in
+    (s,) = rs.events_of("session")
+    assert d[0]["session"] == s["session"] and s["state"] == "connect"
     st = rs.status()
     assert st[0]["attempts"] == 1
     assert st[0]["rcpts"][0]["state"] == "pending"
@@ -77,6 +81,39 @@ def test_temporary_failure_defers_then_bounces(refsend_factory,
     assert len(b) == 1 and b[0]["dsn"] == "5.4.1" and b[0]["queue_id"] == qid
     assert "Status: 5.4.1" in open(b[0]["dsn_file"]).read()
     assert rs.status() == []
+
+
+def test_two_sessions_to_one_mx_have_their_own_ids(sink_factory,
+                                                   refsend_factory):
+    """Two domains routed to one sink: two sessions to one address at once.
+    Each has its own id, in its events and on every -v diagnostic line."""
+    sink = sink_factory()
+    rs = refsend_factory(sink.port,
+                         [f"static_route = sink2.test 127.0.0.1:{sink.port}"])
+    rs.submit(["a@sink.test", "b@sink2.test"])
+    cp = rs.cmd("-v", "run")
+    assert cp.returncode == 0, cp.stderr
+    sessions = rs.events_of("session")
+    ids = {s["session"] for s in sessions}
+    assert len(sessions) == 2 and len(ids) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
+    by_domain = {s["domain"]: s["session"] for s in sessions}
+    for d in rs.events_of("delivered"):
+        assert d["session"] == by_domain[d["rcpt"].split("@")[1]]
+    # stderr: the events' copies (JSON), and diagnostic lines that all
+    # start with the id of their session
+    lines = [x for x in cp.stderr.decode().splitlines()
+             if not x.startswith("{")]
+    assert lines
+    seen: dict[str, list[str]] = {}
+    for x in lines:
+        m = re.fullmatch(r"refsend: ([0-9a-f]{16}) mta (\w+) .*", x)
+        assert m, x
+        seen.setdefault(m.group(1), []).append(m.group(2))
+    assert set(seen) == ids
+    for words in seen.values():
+        assert words[0] == "start" and words[-1] == "done"
+        assert words.count("state") >= 8
 
 
 def test_null_sender_gets_no_dsn(sink_factory, refsend_factory):
