@@ -374,124 +374,178 @@ mta_enter_state(struct mta_session *s, enum mta_state next)
 	}
 }
 
+/*
+ * The reply handlers, one per state that sends a command: each reads
+ * s->code and s->reply and moves the session on (mta_enter_state) or ends
+ * it (mta_fail).
+ */
+static int
+mta_reply_ok(const struct mta_session *s)
+{
+	return s->code / 100 == 2;
+}
+
+static void
+mta_reply_banner(struct mta_session *s)
+{
+	if (!mta_reply_ok(s))
+		mta_fail_reply(s, MTA_HOSTFAIL);
+	else
+		mta_enter_state(s, MTA_EHLO);
+}
+
+/* EHLO in the clear: STARTTLS if offered; without it, cleartext only
+ * when TLS is not required, HELO when EHLO is refused. */
+static void
+mta_reply_ehlo(struct mta_session *s)
+{
+	if (!mta_reply_ok(s)) {
+		if (mta_tls_required(s))
+			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
+			    "4.7.4", "%s rejected EHLO, TLS is required: %s",
+			    s->par.host, s->reply);
+		else
+			mta_enter_state(s, MTA_HELO);
+		return;
+	}
+	if (s->starttls_offered)
+		mta_enter_state(s, MTA_STARTTLS);
+	else if (mta_tls_required(s))
+		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		    "%s does not offer STARTTLS and TLS is required (%s)",
+		    s->par.host, host_mode_name(s->mode));
+	else
+		mta_enter_state(s, MTA_MAIL);
+}
+
+/* HELO, or EHLO over TLS: the transaction starts. */
+static void
+mta_reply_hello(struct mta_session *s)
+{
+	if (!mta_reply_ok(s))
+		mta_fail_reply(s, MTA_HOSTFAIL);
+	else
+		mta_enter_state(s, MTA_MAIL);
+}
+
+static void
+mta_reply_starttls(struct mta_session *s)
+{
+	if (s->code == 220)
+		mta_enter_state(s, MTA_HANDSHAKE);
+	else if (mta_tls_required(s))
+		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		    "%s refused STARTTLS and TLS is required: %s", s->par.host,
+		    s->reply);
+	else
+		/* Opportunistic: the server declined, carry on in the
+		 * clear (RFC 3207 section 4.1). */
+		mta_enter_state(s, MTA_MAIL);
+}
+
+/* MAIL: a 5xx is for the whole message. */
+static void
+mta_reply_mail(struct mta_session *s)
+{
+	if (!mta_reply_ok(s)) {
+		mta_fail_reply(s, s->code / 100 == 5 ? MTA_PERMFAIL :
+		    MTA_HOSTFAIL);
+		return;
+	}
+	s->rcptidx = 0;
+	mta_enter_state(s, MTA_RCPT);
+}
+
+/* RCPT: each reply is that recipient's; DATA once all are asked, if one
+ * was accepted. */
+static void
+mta_reply_rcpt(struct mta_session *s)
+{
+	struct mta_rcpt	*r = &s->rcpts[s->rcptidx];
+
+	r->code = s->code;
+	free(r->reply);
+	r->reply = xstrdup(s->reply);
+	if (mta_reply_ok(s))
+		s->naccepted++;
+	if (++s->rcptidx < s->nrcpts)
+		mta_enter_state(s, MTA_RCPT);
+	else if (s->naccepted == 0) {
+		s->res.outcome = MTA_OK;
+		mta_enter_state(s, MTA_QUIT);
+	} else
+		mta_enter_state(s, MTA_DATA);
+}
+
+/*
+ * The final word on every accepted recipient: the reply to DATA (when not
+ * 354) or to the end of the body.  Only a 2xx to the body delivers.
+ */
+static void
+mta_reply_final(struct mta_session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpts; i++) {
+		if (s->rcpts[i].code / 100 != 2)
+			continue;
+		s->rcpts[i].code = s->code;
+		free(s->rcpts[i].reply);
+		s->rcpts[i].reply = xstrdup(s->reply);
+		s->rcpts[i].delivered = s->state == MTA_BODY &&
+		    mta_reply_ok(s);
+	}
+	s->res.outcome = MTA_OK;
+	mta_enter_state(s, MTA_QUIT);
+}
+
+static void
+mta_reply_data(struct mta_session *s)
+{
+	if (s->code == 354)
+		mta_enter_state(s, MTA_BODY);
+	else
+		mta_reply_final(s);
+}
+
 /* One complete (possibly multi-line) reply has arrived. */
 static void
 mta_reply(struct mta_session *s)
 {
-	size_t	i;
-
 	switch (s->state) {
 	case MTA_BANNER:
-		if (s->code / 100 != 2) {
-			mta_fail_reply(s, MTA_HOSTFAIL);
-			return;
-		}
-		mta_enter_state(s, MTA_EHLO);
-		return;
+		mta_reply_banner(s);
+		break;
 	case MTA_EHLO:
-		if (s->code / 100 != 2) {
-			if (mta_tls_required(s)) {
-				mta_fail(s, MTA_HOSTFAIL,
-				    "starttls-not-supported", "4.7.4",
-				    "%s rejected EHLO, TLS is required: %s",
-				    s->par.host, s->reply);
-				return;
-			}
-			mta_enter_state(s, MTA_HELO);
-			return;
-		}
-		if (s->starttls_offered)
-			mta_enter_state(s, MTA_STARTTLS);
-		else if (mta_tls_required(s))
-			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
-			    "4.7.4", "%s does not offer STARTTLS and TLS is "
-			    "required (%s)", s->par.host,
-			    host_mode_name(s->mode));
-		else
-			mta_enter_state(s, MTA_MAIL);
-		return;
+		mta_reply_ehlo(s);
+		break;
 	case MTA_HELO:
-		if (s->code / 100 != 2) {
-			mta_fail_reply(s, MTA_HOSTFAIL);
-			return;
-		}
-		mta_enter_state(s, MTA_MAIL);
-		return;
-	case MTA_STARTTLS:
-		if (s->code == 220) {
-			mta_enter_state(s, MTA_HANDSHAKE);
-			return;
-		}
-		if (mta_tls_required(s)) {
-			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
-			    "4.7.4", "%s refused STARTTLS and TLS is "
-			    "required: %s", s->par.host, s->reply);
-			return;
-		}
-		/* Opportunistic: the server declined, carry on in the
-		 * clear (RFC 3207 section 4.1). */
-		mta_enter_state(s, MTA_MAIL);
-		return;
 	case MTA_EHLO_TLS:
-		if (s->code / 100 != 2) {
-			mta_fail_reply(s, MTA_HOSTFAIL);
-			return;
-		}
-		mta_enter_state(s, MTA_MAIL);
-		return;
+		mta_reply_hello(s);
+		break;
+	case MTA_STARTTLS:
+		mta_reply_starttls(s);
+		break;
 	case MTA_MAIL:
-		if (s->code / 100 != 2) {
-			mta_fail_reply(s, s->code / 100 == 5 ? MTA_PERMFAIL :
-			    MTA_HOSTFAIL);
-			return;
-		}
-		s->rcptidx = 0;
-		mta_enter_state(s, MTA_RCPT);
-		return;
+		mta_reply_mail(s);
+		break;
 	case MTA_RCPT:
-		s->rcpts[s->rcptidx].code = s->code;
-		free(s->rcpts[s->rcptidx].reply);
-		s->rcpts[s->rcptidx].reply = xstrdup(s->reply);
-		if (s->code / 100 == 2)
-			s->naccepted++;
-		if (++s->rcptidx < s->nrcpts) {
-			mta_enter_state(s, MTA_RCPT);
-			return;
-		}
-		if (s->naccepted == 0) {
-			s->res.outcome = MTA_OK;
-			mta_enter_state(s, MTA_QUIT);
-			return;
-		}
-		mta_enter_state(s, MTA_DATA);
-		return;
+		mta_reply_rcpt(s);
+		break;
 	case MTA_DATA:
+		mta_reply_data(s);
+		break;
 	case MTA_BODY:
-		if (s->state == MTA_DATA && s->code == 354) {
-			mta_enter_state(s, MTA_BODY);
-			return;
-		}
-		/* The final word on every accepted recipient. */
-		for (i = 0; i < s->nrcpts; i++) {
-			if (s->rcpts[i].code / 100 != 2)
-				continue;
-			s->rcpts[i].code = s->code;
-			free(s->rcpts[i].reply);
-			s->rcpts[i].reply = xstrdup(s->reply);
-			s->rcpts[i].delivered = s->state == MTA_BODY &&
-			    s->code / 100 == 2;
-		}
-		s->res.outcome = MTA_OK;
-		mta_enter_state(s, MTA_QUIT);
-		return;
+		mta_reply_final(s);
+		break;
 	case MTA_QUIT:
 		mta_enter_state(s, MTA_DONE);
-		return;
+		break;
 	default:
 		mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
 		    "unexpected reply in state %s: %s",
 		    mta_strstate(s->state), s->reply);
-		return;
+		break;
 	}
 }
 
@@ -550,50 +604,41 @@ mta_connected(struct mta_session *s)
 	mta_enter_state(s, MTA_BANNER);
 }
 
+/* The TLS handshake did not complete: the host is not used. */
 static void
-mta_event(struct bufferevent *bev, short what, void *arg)
+mta_handshake_failed(struct mta_session *s, short what)
 {
-	struct mta_session	*s = arg;
-	char			 buf[256];
-	unsigned long		 e;
+	char		buf[256];
+	unsigned long	e;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		if (s->state == MTA_CONNECT)
-			mta_connected(s);
-		else if (s->state == MTA_HANDSHAKE)
-			mta_handshake_done(s);
-		return;
-	}
-	if (s->state == MTA_QUIT) {
-		/* The server hung up on our QUIT: fine. */
-		mta_enter_state(s, MTA_DONE);
-		return;
-	}
-	if (s->state == MTA_HANDSHAKE) {
-		buf[0] = '\0';
-		while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
-			ERR_error_string_n(e, buf, sizeof(buf));
-		if (buf[0] == '\0')
-			snprintf(buf, sizeof(buf), "%s",
-			    what & BEV_EVENT_TIMEOUT ? "timeout" :
-			    what & BEV_EVENT_EOF ? "connection closed" :
-			    strerror(errno));
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-		s->ssl = NULL;
-		mta_fail(s, MTA_HOSTFAIL, "validation-failure", "4.7.5",
-		    "TLS handshake with %s failed: %s", s->par.host, buf);
-		return;
-	}
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	if (buf[0] == '\0')
+		snprintf(buf, sizeof(buf), "%s",
+		    what & BEV_EVENT_TIMEOUT ? "timeout" :
+		    what & BEV_EVENT_EOF ? "connection closed" :
+		    strerror(errno));
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	s->ssl = NULL;
+	mta_fail(s, MTA_HOSTFAIL, "validation-failure", "4.7.5",
+	    "TLS handshake with %s failed: %s", s->par.host, buf);
+}
+
+/* The connection failed, timed out or was closed, outside the handshake. */
+static void
+mta_lost(struct mta_session *s, short what)
+{
+	char	buf[256];
+
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(buf, sizeof(buf), "timeout");
 	else if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof(buf), "connection closed by server");
 	else
 		snprintf(buf, sizeof(buf), "%s",
-		    evutil_socket_error_to_string(
-		    evutil_socket_geterror(bufferevent_getfd(bev))));
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -611,6 +656,26 @@ mta_event(struct bufferevent *bev, short what, void *arg)
 		mta_fail(s, MTA_HOSTFAIL, "smtp", "4.4.2",
 		    "lost connection with %s in state %s: %s", s->par.host,
 		    mta_strstate(s->state), buf);
+}
+
+static void
+mta_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mta_session	*s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->state == MTA_CONNECT)
+			mta_connected(s);
+		else if (s->state == MTA_HANDSHAKE)
+			mta_handshake_done(s);
+	} else if (s->state == MTA_QUIT)
+		/* The server hung up on our QUIT: fine. */
+		mta_enter_state(s, MTA_DONE);
+	else if (s->state == MTA_HANDSHAKE)
+		mta_handshake_failed(s, what);
+	else
+		mta_lost(s, what);
 }
 
 static void
