@@ -350,7 +350,7 @@ struct qrcpt {
 	int		 bounce;	/* bounce at the end of the attempt */
 	char		*detail;
 	char		*host;
-	char		*session;	/* mta_id() behind the result, or NULL */
+	char		*session;	/* mta_id() behind it, or NULL */
 };
 
 struct qmsg {

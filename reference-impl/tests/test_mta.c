@@ -418,9 +418,10 @@ test_mta_table(void)
 		    strcmp(sv.sni, "mx.test") == 0) &&
 		    test_mta_state(ev, cd.id, mc->state);
 		if (!ok)
-			fprintf(stderr, "\n  mta case '%s': called=%d outcome=%d "
-			    "reason=%s state=%s delivered=%d tls=%d auth=%d "
-			    "log=%s\n", mc->name, cd.called, cd.res.outcome,
+			fprintf(stderr, "\n  mta case '%s': called=%d "
+			    "outcome=%d reason=%s state=%s delivered=%d tls=%d "
+			    "auth=%d log=%s\n", mc->name, cd.called,
+			    cd.res.outcome,
 			    cd.res.reason ? cd.res.reason : "-",
 			    ev != NULL && json_object_get(ev, "state") ?
 			    json_string_value(json_object_get(ev, "state")) :
