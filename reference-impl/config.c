@@ -4,6 +4,7 @@
  * where any '#' starts a comment, is conf.c's; unknown keys are an error.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,79 +41,142 @@ config_lower(char *s)
 	return s;
 }
 
+/*
+ * The keys with a value of their own (static_route, which adds up, is
+ * parsed in config_set() itself).  A setter parses value v into the field
+ * of c at off (bounds min and max for numbers); it returns 0, or -1 with a
+ * message in err.
+ */
+struct config_key {
+	const char	*name;
+	int		(*set)(struct config *, const struct config_key *,
+			    char *, char *, size_t);
+	size_t		 off;
+	int		 min, max;
+};
+
+static int
+config_set_str(struct config *c, const struct config_key *key, char *v,
+    char *err, size_t errlen)
+{
+	char	**field = (char **)((char *)c + key->off);
+
+	(void)err;
+	(void)errlen;
+	free(*field);
+	*field = xstrdup(v);
+	return 0;
+}
+
+static int
+config_set_int(struct config *c, const struct config_key *key, char *v,
+    char *err, size_t errlen)
+{
+	int	*field = (int *)((char *)c + key->off);
+
+	if (conf_int(v, key->min, key->max, field) == -1) {
+		snprintf(err, errlen, "%s: bad number '%s'", key->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_set_retry(struct config *c, const struct config_key *key, char *v,
+    char *err, size_t errlen)
+{
+	(void)key;
+	if (conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) == -1) {
+		snprintf(err, errlen, "retry_schedule: bad list '%s'", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_set_default_policy(struct config *c, const struct config_key *key,
+    char *v, char *err, size_t errlen)
+{
+	(void)key;
+	if (level_parse(v, &c->default_policy) == -1) {
+		snprintf(err, errlen, "default_policy: unknown level '%s'", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_set_half_dane(struct config *c, const struct config_key *key,
+    char *v, char *err, size_t errlen)
+{
+	(void)key;
+	if (strcmp(v, "yes") == 0)
+		c->half_dane = 1;
+	else if (strcmp(v, "no") == 0)
+		c->half_dane = 0;
+	else {
+		snprintf(err, errlen, "half_dane: yes or no");
+		return -1;
+	}
+	return 0;
+}
+
+/* "policy = DOMAIN LEVEL": lines add up; the last one for a domain wins. */
+static int
+config_set_policy(struct config *c, const struct config_key *key, char *v,
+    char *err, size_t errlen)
+{
+	char		*a, *b;
+	enum level	 l;
+
+	(void)key;
+	if (config_two(v, &a, &b) == -1 || level_parse(b, &l) == -1) {
+		snprintf(err, errlen, "policy: want 'DOMAIN LEVEL' with LEVEL "
+		    "dane, dane-only, may or exclude");
+		return -1;
+	}
+	c->policies = xreallocarray(c->policies, c->npolicies + 1,
+	    sizeof(*c->policies));
+	c->policies[c->npolicies].domain = config_lower(xstrdup(a));
+	c->policies[c->npolicies++].level = l;
+	return 0;
+}
+
+#define OFF(field)	offsetof(struct config, field)
+static const struct config_key config_keys[] = {
+	{ "queue_dir",		config_set_str, OFF(queue_dir), 0, 0 },
+	{ "events",		config_set_str, OFF(events), 0, 0 },
+	{ "dsn_dir",		config_set_str, OFF(dsn_dir), 0, 0 },
+	{ "resolver",		config_set_str, OFF(resolver), 0, 0 },
+	{ "trust_anchor",	config_set_str, OFF(trust_anchor), 0, 0 },
+	{ "helo_name",		config_set_str, OFF(helo_name), 0, 0 },
+	{ "smtp_port",		config_set_int, OFF(smtp_port), 1, 65535 },
+	{ "connect_timeout",	config_set_int, OFF(connect_timeout), 1, 3600 },
+	{ "command_timeout",	config_set_int, OFF(command_timeout), 1, 3600 },
+	{ "tls_timeout",	config_set_int, OFF(tls_timeout), 1, 3600 },
+	{ "max_attempts",	config_set_int, OFF(max_attempts), 1, 1000 },
+	{ "max_parallel",	config_set_int, OFF(max_parallel), 1, 10000 },
+	{ "daemon_interval",	config_set_int, OFF(daemon_interval), 1, 3600 },
+	{ "dns_timeout",	config_set_int, OFF(dns_timeout), 1, 3600 },
+	{ "retry_schedule",	config_set_retry, 0, 0, 0 },
+	{ "default_policy",	config_set_default_policy, 0, 0, 0 },
+	{ "half_dane",		config_set_half_dane, 0, 0, 0 },
+	{ "policy",		config_set_policy, 0, 0, 0 },
+	{ NULL,			NULL, 0, 0, 0 }
+};
+#undef OFF
+
 /* One "key = value" line (conf_set_fn). */
 static int
 config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
 {
-	struct config	*c = arg;
-	char		*a, *b, *port;
-	enum level	 l;
+	struct config		*c = arg;
+	const struct config_key	*key;
+	char			*a, *b, *port;
 
-#define STR(name) \
-	if (strcmp(k, #name) == 0) { free(c->name); c->name = xstrdup(v); \
-		return 0; }
-#define INT(name, min, max) \
-	if (strcmp(k, #name) == 0) { \
-		if (conf_int(v, min, max, &c->name) == -1) { \
-			snprintf(err, errlen, "%s: bad number '%s'", k, v); \
-			return -1; } \
-		return 0; }
-	STR(queue_dir)
-	STR(events)
-	STR(dsn_dir)
-	STR(resolver)
-	STR(trust_anchor)
-	STR(helo_name)
-	INT(smtp_port, 1, 65535)
-	INT(connect_timeout, 1, 3600)
-	INT(command_timeout, 1, 3600)
-	INT(tls_timeout, 1, 3600)
-	INT(max_attempts, 1, 1000)
-	INT(max_parallel, 1, 10000)
-	INT(daemon_interval, 1, 3600)
-	INT(dns_timeout, 1, 3600)
-#undef STR
-#undef INT
-	if (strcmp(k, "retry_schedule") == 0) {
-		if (conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) ==
-		    -1) {
-			snprintf(err, errlen, "retry_schedule: bad list '%s'",
-			    v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "default_policy") == 0) {
-		if (level_parse(v, &c->default_policy) == -1) {
-			snprintf(err, errlen, "default_policy: unknown level "
-			    "'%s'", v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "half_dane") == 0) {
-		if (strcmp(v, "yes") == 0)
-			c->half_dane = 1;
-		else if (strcmp(v, "no") == 0)
-			c->half_dane = 0;
-		else {
-			snprintf(err, errlen, "half_dane: yes or no");
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(k, "policy") == 0) {
-		if (config_two(v, &a, &b) == -1 || level_parse(b, &l) == -1) {
-			snprintf(err, errlen, "policy: want 'DOMAIN LEVEL' "
-			    "with LEVEL dane, dane-only, may or exclude");
-			return -1;
-		}
-		c->policies = xreallocarray(c->policies, c->npolicies + 1,
-		    sizeof(*c->policies));
-		c->policies[c->npolicies].domain = config_lower(xstrdup(a));
-		c->policies[c->npolicies++].level = l;
-		return 0;
-	}
+	for (key = config_keys; key->name != NULL; key++)
+		if (strcmp(k, key->name) == 0)
+			return key->set(c, key, v, err, errlen);
 	if (strcmp(k, "static_route") == 0) {
 		if (config_two(v, &a, &b) == -1)
 			goto badroute;

@@ -99,6 +99,67 @@ test_config_bad(void)
 	}
 }
 
+/* Every key lands in its own field; every number is checked against its
+ * bounds (the key table of config.c). */
+static void
+test_config_every_key(void)
+{
+	static const struct {
+		const char	*key;
+		int		 min, max;
+	} nums[] = {
+		{ "smtp_port", 1, 65535 }, { "connect_timeout", 1, 3600 },
+		{ "command_timeout", 1, 3600 }, { "tls_timeout", 1, 3600 },
+		{ "max_attempts", 1, 1000 }, { "max_parallel", 1, 10000 },
+		{ "daemon_interval", 1, 3600 }, { "dns_timeout", 1, 3600 },
+		{ NULL, 0, 0 }
+	};
+	struct config	*c;
+	char		 err[512], text[512];
+	int		 i, bad;
+
+	c = test_config_text("queue_dir = /q\nevents = /e\n"
+	    "trust_anchor = /t\ndsn_dir = /d\nresolver = 127.0.0.1@53\n"
+	    "helo_name = h.test\nsmtp_port = 2525\nconnect_timeout = 11\n"
+	    "command_timeout = 12\ntls_timeout = 13\nmax_attempts = 14\n"
+	    "max_parallel = 15\ndaemon_interval = 16\ndns_timeout = 17\n"
+	    "retry_schedule = 18\ndefault_policy = may\nhalf_dane = yes\n"
+	    "policy = p.test exclude\n", err, sizeof(err));
+	if (c == NULL)
+		fprintf(stderr, "\n  %s\n", err);
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT(strcmp(c->queue_dir, "/q") == 0);
+	CU_ASSERT(strcmp(c->events, "/e") == 0);
+	CU_ASSERT(strcmp(c->trust_anchor, "/t") == 0);
+	CU_ASSERT(strcmp(c->dsn_dir, "/d") == 0);
+	CU_ASSERT(strcmp(c->resolver, "127.0.0.1@53") == 0);
+	CU_ASSERT(strcmp(c->helo_name, "h.test") == 0);
+	CU_ASSERT(c->smtp_port == 2525 && c->connect_timeout == 11);
+	CU_ASSERT(c->command_timeout == 12 && c->tls_timeout == 13);
+	CU_ASSERT(c->max_attempts == 14 && c->max_parallel == 15);
+	CU_ASSERT(c->daemon_interval == 16 && c->dns_timeout == 17);
+	CU_ASSERT(c->nretry == 1 && c->retry[0] == 18);
+	CU_ASSERT(c->default_policy == LEVEL_MAY && c->half_dane == 1);
+	CU_ASSERT(config_level(c, "p.test") == LEVEL_EXCLUDE);
+	config_free(c);
+	for (i = 0; nums[i].key != NULL; i++)
+		for (bad = 0; bad < 4; bad++) {
+			snprintf(text, sizeof(text), "queue_dir = /q\n"
+			    "events = /e\ntrust_anchor = /t\n%s = %d\n",
+			    nums[i].key, bad == 0 ? nums[i].min - 1 : bad == 1 ?
+			    nums[i].max + 1 : bad == 2 ? nums[i].min :
+			    nums[i].max);
+			c = test_config_text(text, err, sizeof(err));
+			CU_ASSERT((c == NULL) == (bad < 2));
+			if (c == NULL) {
+				snprintf(text, sizeof(text), ":4: %s: bad "
+				    "number", nums[i].key);
+				CU_ASSERT(strstr(err, text) != NULL);
+			}
+			config_free(c);
+		}
+}
+
 /* refsend: any '#' starts a comment, also inside a word. */
 static void
 test_config_comments(void)
@@ -125,5 +186,6 @@ tests_config(void)
 	s = CU_add_suite("config", NULL, NULL);
 	CU_add_test(s, "good file", test_config_good);
 	CU_add_test(s, "errors", test_config_bad);
+	CU_add_test(s, "every key, number bounds", test_config_every_key);
 	CU_add_test(s, "comments, missing file", test_config_comments);
 }
