@@ -3,11 +3,25 @@
  * explicit state machine.  Every state has a name (mta_strstate()) that
  * appears in the logs and in the "session" event.
  *
- *   CONNECT -> BANNER -> EHLO -+-> STARTTLS -> HANDSHAKE -> EHLO_TLS -+
- *                          |   '----------- (may: no STARTTLS) -------+
- *                          '-> HELO (may only) -----------------------+
- *                                                                     v
- *                      QUIT <- BODY <- DATA <- RCPT <- ......... MAIL
+ *   INIT -> CONNECT -> BANNER -> EHLO -+-> STARTTLS -> HANDSHAKE -> EHLO_TLS -+
+ *                                 |   '----------- (may: no STARTTLS) -------+
+ *                                 '-> HELO (may only) -----------------------+
+ *                                                                            v
+ *                        DONE <- QUIT <- BODY <- DATA <- RCPT <- ........ MAIL
+ *
+ * mta_enter_state() is the only code that changes the state: it logs the
+ * transition and sends what the new state starts with.  A reply is handled
+ * by the mta_reply_*() function of the state that sent the command.  A
+ * failure (mta_fail()) is recorded with the state the session is in, so
+ * the "session" event says where it failed: a certificate that does not
+ * match the TLSA records fails in "handshake", a refused STARTTLS in
+ * "starttls".  It then goes to QUIT when a command can still be sent (over
+ * TLS after a completed handshake), else straight to DONE, which is final:
+ * the session event is written and done() is called from the event loop.
+ *
+ * Each session has an id (mta_id(), 16 hex digits) that starts every
+ * diagnostic line it writes ("ID mta state from=ehlo to=starttls") and is
+ * the "session" field of its events.
  *
  * The rules that make it a DANE client (RFC 7672 section 2.2 and 3):
  *  - in modes dane and encrypt, no STARTTLS (or a refusal) ends the session
