@@ -5,8 +5,8 @@
  * A session is created by session_accept() and lives until
  * session_close(), which logs the "close" event and frees the session and
  * everything it owns (bufferevent and socket, SSL, timer, spool file,
- * envelope).  Every state change goes through session_set_state(), which
- * logs a "state" event; the allowed moves are in smtp_fsm.c.
+ * envelope).  Every state change goes through session_enter(), which takes
+ * the next state from smtp_fsm_next() and logs a "state" event.
  *
  * Input handling never trusts the peer: command lines longer than
  * SMTP_LINE_MAX are discarded and answered with 500, NUL bytes are
@@ -57,18 +57,26 @@ session_emit(struct session *s, const char *kind, json_t *o)
 	events_emit(s->id, s->l->conf, kind, o);
 }
 
-void
-session_set_state(struct session *s, enum session_state to)
-{
-	json_t	*o;
+/* A session is allocated zeroed: that is its initial state. */
+_Static_assert(S_INIT == 0, "a zeroed session must be in S_INIT");
 
-	if (s->state == to)
+void
+session_enter(struct session *s, enum smtp_fsm_input in, int code)
+{
+	enum session_state	 to;
+	json_t			*o;
+
+	to = smtp_fsm_next(s->state, in, code);
+	if (to == s->state)
 		return;
-	o = json_object();
-	json_object_set_new(o, "from",
-	    json_string(smtp_fsm_strstate(s->state)));
-	json_object_set_new(o, "to", json_string(smtp_fsm_strstate(to)));
-	session_emit(s, "state", o);
+	if (to != S_CLOSED) {		/* else the "close" event says it */
+		o = json_object();
+		json_object_set_new(o, "from",
+		    json_string(smtp_fsm_strstate(s->state)));
+		json_object_set_new(o, "to",
+		    json_string(smtp_fsm_strstate(to)));
+		session_emit(s, "state", o);
+	}
 	s->state = to;
 }
 
@@ -151,7 +159,6 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
-	s->state = S_INIT;
 	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
 	    ++l->nsessions);
 	listener_fmtaddr(sa, s->peer, sizeof(s->peer));
@@ -182,11 +189,11 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_reply(s, "banner", l->conf->banner);
 	code = reply_code(l->conf->banner);
+	session_enter(s, FSM_BANNER, code);
 	if (code / 100 == 4) {
 		session_close_after(s, "protocol");
 		return;
 	}
-	session_set_state(s, code / 100 == 5 ? S_REFUSED : S_GREET);
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -200,7 +207,7 @@ session_close(struct session *s, const char *reason)
 	json_object_set_new(o, "state",
 	    json_string(smtp_fsm_strstate(s->state)));
 	session_emit(s, "close", o);
-	s->state = S_CLOSED;
+	session_enter(s, FSM_CLOSE, 0);
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
 	fakemx.nopen--;
 	if (s->relay != NULL)
@@ -289,7 +296,7 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 	json_object_set_new(o, "starttls_offered", json_boolean(offer));
 	session_emit(s, "ehlo", o);
 	session_reply_ext(s, "ehlo", line, session_ext, next);
-	session_set_state(s, smtp_fsm_next(s->state, cmd->verb, code));
+	session_enter(s, FSM_HELO, code);
 }
 
 static void
@@ -314,6 +321,7 @@ session_starttls(struct session *s)
 		session_emit(s, "starttls", o);
 		session_reply(s, "starttls",
 		    "454 4.7.0 TLS not available due to temporary reason");
+		session_enter(s, FSM_STARTTLS, 454);
 		return;
 	case STLS_REPLY_DROP:
 		json_object_set_new(o, "reply", json_string("drop"));
@@ -347,7 +355,7 @@ session_starttls(struct session *s)
 	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
 		sent = 0;
 	session_reply_log(s, "starttls", readyline);
-	session_set_state(s, S_TLS);
+	session_enter(s, FSM_STARTTLS, 220);
 	if (sent == (ssize_t)sizeof(ready) - 1) {
 		s->ssl = tls_server_ssl(s->l->tls, s->sni);
 		bufferevent_setfd(s->bev, -1);
@@ -438,7 +446,7 @@ session_mail(struct session *s, const struct smtp_cmd *cmd)
 		s->from = xstrdup(cmd->path);
 	}
 	session_reply(s, "mail", line);
-	session_set_state(s, smtp_fsm_next(s->state, V_MAIL, code));
+	session_enter(s, FSM_MAIL, code);
 }
 
 static void
@@ -461,7 +469,7 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		s->rcpts[s->nrcpt++] = xstrdup(cmd->path);
 	}
 	session_reply(s, "rcpt", line);
-	session_set_state(s, smtp_fsm_next(s->state, V_RCPT, code));
+	session_enter(s, FSM_RCPT, code);
 }
 
 static void
@@ -479,6 +487,7 @@ session_data(struct session *s)
 		}
 	}
 	session_reply(s, "data", line);
+	session_enter(s, FSM_DATA, code);
 	if (code != 354)
 		return;
 	s->nmsg++;
@@ -489,7 +498,6 @@ session_data(struct session *s)
 	s->midline = 0;
 	free(s->msgid);
 	s->msgid = NULL;
-	session_set_state(s, S_DATA);
 	session_timer(s, fakemx.conf->data_ms);
 }
 
@@ -581,7 +589,7 @@ session_eom(struct session *s)
 	}
 	session_reply(s, "eom", line);
 	session_reset(s);
-	session_set_state(s, S_HELO);
+	session_enter(s, FSM_EOM, code);
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -728,7 +736,7 @@ session_command(struct session *s, char *line, size_t len)
 	case V_RSET:
 		session_reset(s);
 		session_reply(s, stage, "250 2.0.0 Ok");
-		session_set_state(s, smtp_fsm_next(s->state, V_RSET, 250));
+		session_enter(s, FSM_RSET, 250);
 		break;
 	case V_NOOP:
 		session_reply(s, stage, "250 2.0.0 Ok");
@@ -741,7 +749,7 @@ session_command(struct session *s, char *line, size_t len)
 		break;
 	case V_QUIT:
 		session_reply(s, stage, "221 2.0.0 Bye");
-		session_set_state(s, S_QUIT);
+		session_enter(s, FSM_QUIT, 221);
 		session_close_after(s, "quit");
 		break;
 	case V_STARTTLS:
@@ -882,7 +890,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			s->tls = 1;
 			o = tls_info(s->l->tls, s->ssl, s->sni);
 			session_emit(s, "tls", o);
-			session_set_state(s, S_GREET);
+			session_enter(s, FSM_TLS_UP, 0);
 			session_timer(s, fakemx.conf->command_ms);
 			session_input(s);
 		}
