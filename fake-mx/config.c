@@ -481,9 +481,9 @@ config_relay(struct cfgerr *e, const char *field, json_t *o,
 
 	config_fld(f, sizeof(f), "%s.relay_to", field);
 	if ((v = json_object_get(o, "relay_to")) == NULL || json_is_null(v)) {
-		if (l->mode == MODE_STRIP_RELAY)
-			return config_err(e, f, "missing (mode is strip-relay)");
-		return 0;
+		if (l->mode != MODE_STRIP_RELAY)
+			return 0;
+		return config_err(e, f, "missing (mode is strip-relay)");
 	}
 	if (!json_is_object(v))
 		return config_err(e, f, "must be an object");

@@ -8,8 +8,8 @@
  *
  * Ownership in one sentence: the struct config owns every string of the
  * configuration; a struct listener borrows its listener_conf; a session
- * owns its bufferevent, SSL, timer, spool file and envelope strings and
- * frees them all in session_free() (or relay_free() for relay sessions).
+ * owns its bufferevent, SSL, timer, spool file, envelope strings and
+ * relay, and session_close() frees them all (the relay via relay_free()).
  */
 #ifndef FAKE_MX_H
 #define FAKE_MX_H
@@ -110,7 +110,7 @@ struct listener_conf {
 	int			 has_relay;
 	char			*relay_address;
 	int			 relay_port;
-	int			 reuseport;	/* port shared with a catch-all */
+	int			 reuseport;	/* catch-all on same port */
 };
 
 struct config {
@@ -191,7 +191,7 @@ const char	*smtp_strverb(enum smtp_verb);
 enum session_state {
 	S_INIT,		/* accepted, banner not yet sent (or 4xx banner sent) */
 	S_GREET,	/* banner sent, or TLS just established: EHLO next */
-	S_REFUSED,	/* banner was 5xx: only QUIT, NOOP and HELP are served */
+	S_REFUSED,	/* banner was 5xx: only QUIT, NOOP and HELP served */
 	S_HELO,		/* EHLO/HELO done, no transaction */
 	S_MAIL,		/* MAIL accepted, no recipient yet */
 	S_RCPT,		/* at least one RCPT accepted */
@@ -228,8 +228,9 @@ enum smtp_fsm_input {
 
 const char	*smtp_fsm_strstate(enum session_state);
 /*
- * May verb be served in state?  Returns 0, or the reply code refusing it
- * (503 bad sequence, 502 STARTTLS not offered / after TLS).
+ * May verb be served in state (with TLS active or not, STARTTLS offered by
+ * the profile or not)?  Returns 0, or the reply code refusing it: 503 bad
+ * sequence, 502 STARTTLS withheld or already in TLS, 500 not a command.
  */
 int		 smtp_fsm_check(enum session_state, enum smtp_verb, int, int);
 /*
@@ -310,7 +311,7 @@ struct session {
 	struct listener		*l;
 	struct event_base	*base;
 	char			 id[160];	/* "<name>#<n>", name <= 128 */
-	enum session_state	 state;
+	enum session_state	 state;		/* set by session_enter() */
 	struct bufferevent	*bev;
 	struct event		*timer;
 	struct ssl_st		*ssl;
@@ -362,7 +363,10 @@ void	 session_accept(struct listener *, int, const void *, int);
  * closes fd with a TCP reset.  Takes ownership of fd.
  */
 void	 catchall_accept(struct listener *, int, const void *);
-/* Close: emits close with reason, frees everything. */
+/*
+ * Close now: logs "close" with the reason and the last state, frees the
+ * session and all it owns.  The caller must not touch it afterwards.
+ */
 void	 session_close(struct session *, const char *);
 void	 session_emit(struct session *, const char *, json_t *);
 /*

@@ -2,11 +2,20 @@
  * session.c -- one SMTP server connection: I/O around the state machine.
  *
  * \file
- * A session is created by session_accept() and lives until
- * session_close(), which logs the "close" event and frees the session and
- * everything it owns (bufferevent and socket, SSL, timer, spool file,
- * envelope).  Every state change goes through session_enter(), which takes
- * the next state from smtp_fsm_next() and logs a "state" event.
+ * session_accept() creates a session, logs "connect" and sends the banner
+ * (in strip-relay mode it hands the connection to relay.c instead).  Each
+ * command line is parsed (smtp_parse()), checked against the state
+ * (smtp_fsm_check()) and served by what session_verbs[] names for its
+ * verb.  DATA content goes line by line to a spool file; STARTTLS is
+ * answered as the profile says (220 and a handshake or a TLS fault, 454,
+ * or a silent close).  Every state change goes through session_enter(),
+ * which takes the next state from smtp_fsm_next() and logs a "state"
+ * event; no other code writes session->state.
+ *
+ * A session lives until session_close(), which logs "close" (reason and
+ * last state) and frees everything the session owns: bufferevent and
+ * socket, SSL, timer, spool file, envelope, relay.  session_close_after()
+ * closes once the queued replies have left, after a TLS close_notify.
  *
  * Input handling never trusts the peer: command lines longer than
  * SMTP_LINE_MAX are discarded and answered with 500, NUL bytes are
