@@ -184,19 +184,25 @@ config_reply_line(struct cfgerr *e, const char *field, const char *s)
 	return 0;
 }
 
+/*
+ * o[key], a string, as its index in the NULL-terminated list names; dflt
+ * when absent; -1 with an error naming field.key otherwise.
+ */
 static int
-config_version(struct cfgerr *e, const char *field, const char *s, int *v)
+config_keyword(struct cfgerr *e, const char *field, json_t *o,
+    const char *key, const char *const *names, int dflt)
 {
-	static const char *const names[] = { "TLSv1", "TLSv1.1", "TLSv1.2",
-	    "TLSv1.3", NULL };
-	static const int versions[] = { TLS1_VERSION, TLS1_1_VERSION,
-	    TLS1_2_VERSION, TLS1_3_VERSION };
-	int	i;
+	char	 f[256], *s;
+	int	 r;
 
-	if ((i = config_enum(e, field, s, names)) == -1)
+	if (config_str(e, field, o, key, 0, &s) == -1)
 		return -1;
-	*v = versions[i];
-	return 0;
+	if (s == NULL)
+		return dflt;
+	config_fld(f, sizeof(f), "%s%s%s", field, *field ? "." : "", key);
+	r = config_enum(e, f, s, names);
+	free(s);
+	return r;
 }
 
 static int
@@ -250,9 +256,13 @@ config_tls(struct cfgerr *e, const char *field, json_t *o,
 	    "max_version", "fault", NULL };
 	static const char *const faults[] = { "none", "alert", "abort",
 	    "stall", NULL };
+	static const char *const vnames[] = { "TLSv1", "TLSv1.1", "TLSv1.2",
+	    "TLSv1.3", NULL };
+	static const int versions[] = { TLS1_VERSION, TLS1_1_VERSION,
+	    TLS1_2_VERSION, TLS1_3_VERSION };
 	json_t	*certs, *v;
 	size_t	 i, ndefault = 0;
-	char	 f[256], *s;
+	char	 f[256];
 	int	 r;
 
 	t->min_version = TLS1_2_VERSION;
@@ -281,26 +291,18 @@ config_tls(struct cfgerr *e, const char *field, json_t *o,
 		return config_err(e, f, "needs one entry without \"sni\" "
 		    "(the default)");
 	}
-	if (config_str(e, field, o, "min_version", 0, &s) == -1)
+	/* defaults: TLSv1.2 to TLSv1.3 */
+	if ((r = config_keyword(e, field, o, "min_version", vnames, 2)) == -1)
 		return -1;
-	config_fld(f, sizeof(f), "%s.min_version", field);
-	r = s ? config_version(e, f, s, &t->min_version) : 0;
-	free(s);
-	if (r == -1 || config_str(e, field, o, "max_version", 0, &s) == -1)
+	t->min_version = versions[r];
+	if ((r = config_keyword(e, field, o, "max_version", vnames, 3)) == -1)
 		return -1;
-	config_fld(f, sizeof(f), "%s.max_version", field);
-	r = s ? config_version(e, f, s, &t->max_version) : 0;
-	free(s);
-	if (r == -1)
-		return -1;
-	if (t->min_version > t->max_version)
+	t->max_version = versions[r];
+	if (t->min_version > t->max_version) {
+		config_fld(f, sizeof(f), "%s.max_version", field);
 		return config_err(e, f, "lower than min_version");
-	if (config_str(e, field, o, "fault", 0, &s) == -1)
-		return -1;
-	config_fld(f, sizeof(f), "%s.fault", field);
-	r = s ? config_enum(e, f, s, faults) : 0;
-	free(s);
-	if (r == -1)
+	}
+	if ((r = config_keyword(e, field, o, "fault", faults, 0)) == -1)
 		return -1;
 	t->fault = (enum tls_fault)r;
 	return 0;
@@ -376,27 +378,14 @@ config_catchall(struct cfgerr *e, const char *field, json_t *o,
 	return config_err(e, f, "a catch-all listens on 0.0.0.0 or ::");
 }
 
+/* Who a listener is: name, address, port. */
 static int
-config_listener(struct cfgerr *e, const char *field, json_t *o,
+config_listener_id(struct cfgerr *e, const char *field, json_t *o,
     struct listener_conf *l)
 {
-	static const char *const keys[] = { "name", "address", "port",
-	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
-	    "replies", "relay_to", NULL };
-	static const char *const modes[] = { "server", "sink", "strip-relay",
-	    "impostor", "catch-all", NULL };
-	static const char *const offers[] = { "offer", "withhold", NULL };
-	static const char *const sreplies[] = { "220", "454", "drop", NULL };
-	static const char *const rkeys[] = { "address", "port", NULL };
-	json_t	*v;
-	char	 f[256], *s;
-	int	 r;
-	size_t	 n;
+	char	f[256];
 
-	if (!json_is_object(o))
-		return config_err(e, field, "must be an object");
-	if (config_keys(e, field, o, keys) == -1 ||
-	    config_str(e, field, o, "name", 1, &l->name) == -1 ||
+	if (config_str(e, field, o, "name", 1, &l->name) == -1 ||
 	    config_str(e, field, o, "address", 1, &l->address) == -1)
 		return -1;
 	config_fld(f, sizeof(f), "%s.name", field);
@@ -410,17 +399,16 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	l->port = 25;
 	if (config_int(e, field, o, "port", 1, 65535, &l->port) == -1)
 		return -1;
+	return 0;
+}
 
-	if (config_str(e, field, o, "mode", 0, &s) == -1)
-		return -1;
-	config_fld(f, sizeof(f), "%s.mode", field);
-	r = s ? config_enum(e, f, s, modes) : 0;
-	free(s);
-	if (r == -1)
-		return -1;
-	l->mode = (enum listener_mode)r;
-	if (l->mode == MODE_CATCH_ALL)
-		return config_catchall(e, field, o, l);
+/* How it greets: hostname and banner (defaults from the hostname). */
+static int
+config_greeting(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	char	f[256];
+	size_t	n;
 
 	if (config_str(e, field, o, "hostname", 0, &l->hostname) == -1)
 		return -1;
@@ -430,7 +418,6 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	if (*l->hostname == '\0' || strlen(l->hostname) > 255 ||
 	    strpbrk(l->hostname, " \t\r\n") != NULL)
 		return config_err(e, f, "must be a host name");
-
 	if (config_str(e, field, o, "banner", 0, &l->banner) == -1)
 		return -1;
 	if (l->banner == NULL) {
@@ -439,27 +426,34 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 		snprintf(l->banner, n, "220 %s ESMTP fake-mx", l->hostname);
 	}
 	config_fld(f, sizeof(f), "%s.banner", field);
-	if (config_reply_line(e, f, l->banner) == -1)
-		return -1;
+	return config_reply_line(e, f, l->banner);
+}
 
-	if (config_str(e, field, o, "starttls", 0, &s) == -1)
-		return -1;
-	config_fld(f, sizeof(f), "%s.starttls", field);
-	r = s ? config_enum(e, f, s, offers) : 0;
-	free(s);
-	if (r == -1)
+/*
+ * STARTTLS: offered or not, its reply, and the TLS profile (required when
+ * a server offers STARTTLS and answers 220).
+ */
+static int
+config_starttls(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const offers[] = { "offer", "withhold", NULL };
+	static const char *const sreplies[] = { "220", "454", "drop", NULL };
+	json_t	*v;
+	char	 f[256];
+	int	 r;
+
+	if ((r = config_keyword(e, field, o, "starttls", offers, 0)) == -1)
 		return -1;
 	l->starttls = (enum starttls_policy)r;
+	/* the reply is a string, or the number 220 or 454 */
 	if ((v = json_object_get(o, "starttls_reply")) != NULL &&
-	    json_is_integer(v))
-		s = json_integer_value(v) == 220 ? xstrdup("220") :
-		    json_integer_value(v) == 454 ? xstrdup("454") :
-		    xstrdup("?");
-	else if (config_str(e, field, o, "starttls_reply", 0, &s) == -1)
-		return -1;
-	config_fld(f, sizeof(f), "%s.starttls_reply", field);
-	r = s ? config_enum(e, f, s, sreplies) : 0;
-	free(s);
+	    json_is_integer(v)) {
+		config_fld(f, sizeof(f), "%s.starttls_reply", field);
+		r = config_enum(e, f, json_integer_value(v) == 220 ? "220" :
+		    json_integer_value(v) == 454 ? "454" : "?", sreplies);
+	} else
+		r = config_keyword(e, field, o, "starttls_reply", sreplies, 0);
 	if (r == -1)
 		return -1;
 	l->starttls_reply = (enum starttls_reply)r;
@@ -467,36 +461,70 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	config_fld(f, sizeof(f), "%s.tls", field);
 	if ((v = json_object_get(o, "tls")) != NULL && !json_is_null(v)) {
 		l->has_tls = 1;
-		if (config_tls(e, f, v, &l->tls) == -1)
-			return -1;
-	} else if (l->mode != MODE_STRIP_RELAY &&
-	    l->starttls == STARTTLS_OFFER &&
+		return config_tls(e, f, v, &l->tls);
+	}
+	if (l->mode != MODE_STRIP_RELAY && l->starttls == STARTTLS_OFFER &&
 	    l->starttls_reply == STLS_REPLY_220)
 		return config_err(e, f, "missing (starttls is offered with "
 		    "reply 220)");
+	return 0;
+}
 
+/* Where a strip-relay forwards to (relay_to, required in that mode). */
+static int
+config_relay(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const keys[] = { "address", "port", NULL };
+	json_t	*v;
+	char	 f[256];
+
+	config_fld(f, sizeof(f), "%s.relay_to", field);
+	if ((v = json_object_get(o, "relay_to")) == NULL || json_is_null(v)) {
+		if (l->mode != MODE_STRIP_RELAY)
+			return 0;
+		return config_err(e, f, "missing (mode is strip-relay)");
+	}
+	if (!json_is_object(v))
+		return config_err(e, f, "must be an object");
+	l->has_relay = 1;
+	l->relay_port = 25;
+	if (config_keys(e, f, v, keys) == -1 ||
+	    config_str(e, f, v, "address", 1, &l->relay_address) == -1 ||
+	    config_int(e, f, v, "port", 1, 65535, &l->relay_port) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.relay_to.address", field);
+	return config_addr(e, f, l->relay_address);
+}
+
+static int
+config_listener(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const keys[] = { "name", "address", "port",
+	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
+	    "replies", "relay_to", NULL };
+	static const char *const modes[] = { "server", "sink", "strip-relay",
+	    "impostor", "catch-all", NULL };
+	char	f[256];
+	int	r;
+
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1 ||
+	    config_listener_id(e, field, o, l) == -1 ||
+	    (r = config_keyword(e, field, o, "mode", modes, 0)) == -1)
+		return -1;
+	l->mode = (enum listener_mode)r;
+	if (l->mode == MODE_CATCH_ALL)
+		return config_catchall(e, field, o, l);
+	if (config_greeting(e, field, o, l) == -1 ||
+	    config_starttls(e, field, o, l) == -1)
+		return -1;
 	config_fld(f, sizeof(f), "%s.replies", field);
 	if (config_replies(e, f, json_object_get(o, "replies"), l) == -1)
 		return -1;
-
-	config_fld(f, sizeof(f), "%s.relay_to", field);
-	if ((v = json_object_get(o, "relay_to")) != NULL && !json_is_null(v)) {
-		if (!json_is_object(v))
-			return config_err(e, f, "must be an object");
-		l->has_relay = 1;
-		l->relay_port = 25;
-		if (config_keys(e, f, v, rkeys) == -1 ||
-		    config_str(e, f, v, "address", 1,
-		    &l->relay_address) == -1 ||
-		    config_int(e, f, v, "port", 1, 65535,
-		    &l->relay_port) == -1)
-			return -1;
-		config_fld(f, sizeof(f), "%s.relay_to.address", field);
-		if (config_addr(e, f, l->relay_address) == -1)
-			return -1;
-	} else if (l->mode == MODE_STRIP_RELAY)
-		return config_err(e, f, "missing (mode is strip-relay)");
-	return 0;
+	return config_relay(e, field, o, l);
 }
 
 static int

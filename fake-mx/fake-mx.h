@@ -8,8 +8,8 @@
  *
  * Ownership in one sentence: the struct config owns every string of the
  * configuration; a struct listener borrows its listener_conf; a session
- * owns its bufferevent, SSL, timer, spool file and envelope strings and
- * frees them all in session_free() (or relay_free() for relay sessions).
+ * owns its bufferevent, SSL, timer, spool file, envelope strings and
+ * relay, and session_close() frees them all (the relay via relay_free()).
  */
 #ifndef FAKE_MX_H
 #define FAKE_MX_H
@@ -110,7 +110,7 @@ struct listener_conf {
 	int			 has_relay;
 	char			*relay_address;
 	int			 relay_port;
-	int			 reuseport;	/* port shared with a catch-all */
+	int			 reuseport;	/* catch-all on same port */
 };
 
 struct config {
@@ -183,10 +183,15 @@ int		 smtp_parse(const char *, size_t, struct smtp_cmd *);
 const char	*smtp_strverb(enum smtp_verb);
 
 /* --------------------------------------------------------------- smtp_fsm */
+/*
+ * The states of a session; smtp_fsm_strstate() gives the names used in the
+ * event log ("state" and "close" events).  A session starts in S_INIT (it
+ * is allocated zeroed, so S_INIT must stay 0) and ends in S_CLOSED.
+ */
 enum session_state {
-	S_INIT,		/* accepted, banner not yet sent */
-	S_GREET,	/* banner sent, waiting for EHLO/HELO */
-	S_REFUSED,	/* banner was 5xx: only QUIT/NOOP are served */
+	S_INIT,		/* accepted, banner not yet sent (or 4xx banner sent) */
+	S_GREET,	/* banner sent, or TLS just established: EHLO next */
+	S_REFUSED,	/* banner was 5xx: only QUIT, NOOP and HELP served */
 	S_HELO,		/* EHLO/HELO done, no transaction */
 	S_MAIL,		/* MAIL accepted, no recipient yet */
 	S_RCPT,		/* at least one RCPT accepted */
@@ -195,18 +200,47 @@ enum session_state {
 	S_QUIT,		/* QUIT answered, closing */
 	S_RELAY_CONNECT, /* strip-relay: connecting upstream */
 	S_RELAY,	/* strip-relay: forwarding */
-	S_CLOSED,
+	S_CLOSED,	/* closed: nothing moves it any more */
 	S_MAX
+};
+
+/*
+ * What moves a session: a command it answered (with the reply code), or
+ * one of the other events of its life.  Commands that never change the
+ * state (NOOP, HELP, VRFY, refused ones) have no input.
+ */
+enum smtp_fsm_input {
+	FSM_BANNER,	/* banner sent; code is its reply code */
+	FSM_HELO,	/* HELO or EHLO answered */
+	FSM_MAIL,	/* MAIL answered */
+	FSM_RCPT,	/* RCPT answered */
+	FSM_DATA,	/* DATA answered */
+	FSM_RSET,	/* RSET answered */
+	FSM_QUIT,	/* QUIT answered */
+	FSM_STARTTLS,	/* STARTTLS answered (220 or 454) */
+	FSM_TLS_UP,	/* TLS handshake completed */
+	FSM_EOM,	/* end of message answered */
+	FSM_RELAY,	/* strip-relay: started connecting upstream */
+	FSM_RELAY_UP,	/* strip-relay: upstream connected */
+	FSM_CLOSE,	/* session closed, whatever the reason */
+	FSM_MAX
 };
 
 const char	*smtp_fsm_strstate(enum session_state);
 /*
- * May verb be served in state?  Returns 0, or the reply code refusing it
- * (503 bad sequence, 502 STARTTLS not offered / after TLS).
+ * May verb be served in state (with TLS active or not, STARTTLS offered by
+ * the profile or not)?  Returns 0, or the reply code refusing it: 503 bad
+ * sequence, 502 STARTTLS withheld or already in TLS, 500 not a command.
  */
 int		 smtp_fsm_check(enum session_state, enum smtp_verb, int, int);
-/* Next state after verb got a reply with the given code. */
-enum session_state smtp_fsm_next(enum session_state, enum smtp_verb, int);
+/*
+ * The state that follows state on input (code: the reply code sent, or 0
+ * when the input has none).  Every state change of a session is made by
+ * session_enter() from this function; an input that does not apply to
+ * state leaves it unchanged.
+ */
+enum session_state smtp_fsm_next(enum session_state, enum smtp_fsm_input,
+		    int);
 
 /* ----------------------------------------------------------------- events */
 /*
@@ -277,7 +311,7 @@ struct session {
 	struct listener		*l;
 	struct event_base	*base;
 	char			 id[160];	/* "<name>#<n>", name <= 128 */
-	enum session_state	 state;
+	enum session_state	 state;		/* set by session_enter() */
 	struct bufferevent	*bev;
 	struct event		*timer;
 	struct ssl_st		*ssl;
@@ -329,10 +363,19 @@ void	 session_accept(struct listener *, int, const void *, int);
  * closes fd with a TCP reset.  Takes ownership of fd.
  */
 void	 catchall_accept(struct listener *, int, const void *);
-/* Close: emits close with reason, frees everything. */
+/*
+ * Close now: logs "close" with the reason and the last state, frees the
+ * session and all it owns.  The caller must not touch it afterwards.
+ */
 void	 session_close(struct session *, const char *);
 void	 session_emit(struct session *, const char *, json_t *);
-void	 session_set_state(struct session *, enum session_state);
+/*
+ * The one place a session changes state: moves s to
+ * smtp_fsm_next(s->state, input, code) and, when that is a new state, logs
+ * a "state" event (from, to).  The move to S_CLOSED is logged by the
+ * "close" event that session_close() writes just before.
+ */
+void	 session_enter(struct session *, enum smtp_fsm_input, int);
 void	 session_timer(struct session *, int);
 void	 session_shutdown_all(void);
 

@@ -302,7 +302,7 @@ relay_up_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
-		session_set_state(s, S_RELAY);
+		session_enter(s, FSM_RELAY_UP, 0);
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 		return;
 	}
@@ -358,7 +358,7 @@ relay_start(struct session *s)
 	bufferevent_setcb(r->up, relay_up_read, relay_up_write, relay_up_event,
 	    s);
 	bufferevent_enable(r->up, EV_READ | EV_WRITE);
-	session_set_state(s, S_RELAY_CONNECT);
+	session_enter(s, FSM_RELAY, 0);
 	session_timer(s, fakemx.conf->command_ms);
 	if (bufferevent_socket_connect(r->up, (struct sockaddr *)&ss,
 	    sslen) == -1)

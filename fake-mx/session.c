@@ -2,11 +2,20 @@
  * session.c -- one SMTP server connection: I/O around the state machine.
  *
  * \file
- * A session is created by session_accept() and lives until
- * session_close(), which logs the "close" event and frees the session and
- * everything it owns (bufferevent and socket, SSL, timer, spool file,
- * envelope).  Every state change goes through session_set_state(), which
- * logs a "state" event; the allowed moves are in smtp_fsm.c.
+ * session_accept() creates a session, logs "connect" and sends the banner
+ * (in strip-relay mode it hands the connection to relay.c instead).  Each
+ * command line is parsed (smtp_parse()), checked against the state
+ * (smtp_fsm_check()) and served by what session_verbs[] names for its
+ * verb.  DATA content goes line by line to a spool file; STARTTLS is
+ * answered as the profile says (220 and a handshake or a TLS fault, 454,
+ * or a silent close).  Every state change goes through session_enter(),
+ * which takes the next state from smtp_fsm_next() and logs a "state"
+ * event; no other code writes session->state.
+ *
+ * A session lives until session_close(), which logs "close" (reason and
+ * last state) and frees everything the session owns: bufferevent and
+ * socket, SSL, timer, spool file, envelope, relay.  session_close_after()
+ * closes once the queued replies have left, after a TLS close_notify.
  *
  * Input handling never trusts the peer: command lines longer than
  * SMTP_LINE_MAX are discarded and answered with 500, NUL bytes are
@@ -57,18 +66,26 @@ session_emit(struct session *s, const char *kind, json_t *o)
 	events_emit(s->id, s->l->conf, kind, o);
 }
 
-void
-session_set_state(struct session *s, enum session_state to)
-{
-	json_t	*o;
+/* A session is allocated zeroed: that is its initial state. */
+_Static_assert(S_INIT == 0, "a zeroed session must be in S_INIT");
 
-	if (s->state == to)
+void
+session_enter(struct session *s, enum smtp_fsm_input in, int code)
+{
+	enum session_state	 to;
+	json_t			*o;
+
+	to = smtp_fsm_next(s->state, in, code);
+	if (to == s->state)
 		return;
-	o = json_object();
-	json_object_set_new(o, "from",
-	    json_string(smtp_fsm_strstate(s->state)));
-	json_object_set_new(o, "to", json_string(smtp_fsm_strstate(to)));
-	session_emit(s, "state", o);
+	if (to != S_CLOSED) {		/* else the "close" event says it */
+		o = json_object();
+		json_object_set_new(o, "from",
+		    json_string(smtp_fsm_strstate(s->state)));
+		json_object_set_new(o, "to",
+		    json_string(smtp_fsm_strstate(to)));
+		session_emit(s, "state", o);
+	}
 	s->state = to;
 }
 
@@ -151,7 +168,6 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
-	s->state = S_INIT;
 	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
 	    ++l->nsessions);
 	listener_fmtaddr(sa, s->peer, sizeof(s->peer));
@@ -182,11 +198,11 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_reply(s, "banner", l->conf->banner);
 	code = reply_code(l->conf->banner);
+	session_enter(s, FSM_BANNER, code);
 	if (code / 100 == 4) {
 		session_close_after(s, "protocol");
 		return;
 	}
-	session_set_state(s, code / 100 == 5 ? S_REFUSED : S_GREET);
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -200,7 +216,7 @@ session_close(struct session *s, const char *reason)
 	json_object_set_new(o, "state",
 	    json_string(smtp_fsm_strstate(s->state)));
 	session_emit(s, "close", o);
-	s->state = S_CLOSED;
+	session_enter(s, FSM_CLOSE, 0);
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
 	fakemx.nopen--;
 	if (s->relay != NULL)
@@ -289,31 +305,80 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 	json_object_set_new(o, "starttls_offered", json_boolean(offer));
 	session_emit(s, "ehlo", o);
 	session_reply_ext(s, "ehlo", line, session_ext, next);
-	session_set_state(s, smtp_fsm_next(s->state, cmd->verb, code));
+	session_enter(s, FSM_HELO, code);
 }
 
+/*
+ * Send the 220 to STARTTLS and put TLS on the connection.  Fast path:
+ * nothing else queued, so send the 220 ourselves and hand the socket to a
+ * socket-mode TLS bufferevent.  Otherwise put a TLS filter on top of the
+ * plain bufferevent, which first sends what is queued.  With the abort or
+ * stall fault no TLS is started: session_input() reads the raw hello.
+ */
 static void
-session_starttls(struct session *s)
+session_tls_begin(struct session *s)
 {
-	const struct listener_conf	*lc = s->l->conf;
-	static const char		 ready[] =
-	    "220 2.0.0 Ready to start TLS\r\n";
-	static const char		 readyline[] =
-	    "220 2.0.0 Ready to start TLS";
-	struct bufferevent		*nb;
-	struct evbuffer			*in;
-	evutil_socket_t			 fd;
-	ssize_t				 sent;
-	json_t				*o;
-	int				 fault;
+	static const char	 ready[] = "220 2.0.0 Ready to start TLS\r\n";
+	static const char	 readyline[] = "220 2.0.0 Ready to start TLS";
+	struct bufferevent	*nb;
+	evutil_socket_t		 fd;
+	ssize_t			 sent;
+	int			 fault;
 
+	fault = s->l->conf->tls.fault == FAULT_ABORT ||
+	    s->l->conf->tls.fault == FAULT_STALL;
+	fd = bufferevent_getfd(s->bev);
+	sent = 0;
+	if (!fault &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
+		sent = 0;
+	session_reply_log(s, "starttls", readyline);
+	session_enter(s, FSM_STARTTLS, 220);
+	if (sent == (ssize_t)sizeof(ready) - 1) {
+		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		bufferevent_setfd(s->bev, -1);
+		bufferevent_free(s->bev);
+		nb = s->ssl ? bufferevent_openssl_socket_new(s->base, fd,
+		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
+		    NULL;
+	} else {
+		bufferevent_write(s->bev, ready + sent,
+		    sizeof(ready) - 1 - (size_t)sent);
+		if (fault)
+			return;
+		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		nb = s->ssl ? bufferevent_openssl_filter_new(s->base, s->bev,
+		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
+		    NULL;
+	}
+	if (nb == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (TLS)\n");
+		exit(1);
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
+	s->bev = nb;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* STARTTLS as the profile says: 454, drop, or 220 and a handshake. */
+static void
+session_starttls(struct session *s, const struct smtp_cmd *cmd)
+{
+	struct evbuffer	*in;
+	json_t		*o;
+
+	(void)cmd;
 	o = json_object();
-	switch (lc->starttls_reply) {
+	switch (s->l->conf->starttls_reply) {
 	case STLS_REPLY_454:
 		json_object_set_new(o, "reply", json_integer(454));
 		session_emit(s, "starttls", o);
 		session_reply(s, "starttls",
 		    "454 4.7.0 TLS not available due to temporary reason");
+		session_enter(s, FSM_STARTTLS, 454);
 		return;
 	case STLS_REPLY_DROP:
 		json_object_set_new(o, "reply", json_string("drop"));
@@ -333,47 +398,7 @@ session_starttls(struct session *s)
 	s->helo = NULL;
 	s->sni = xcalloc(1, 256);
 	session_timer(s, fakemx.conf->tls_ms);
-	fault = lc->tls.fault == FAULT_ABORT || lc->tls.fault == FAULT_STALL;
-	/*
-	 * Fast path: nothing else queued, so send the 220 ourselves and
-	 * hand the socket to a socket-mode TLS bufferevent.  Otherwise put
-	 * a TLS filter on top of the plain bufferevent, which first sends
-	 * what is queued.
-	 */
-	fd = bufferevent_getfd(s->bev);
-	sent = 0;
-	if (!fault &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
-	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
-		sent = 0;
-	session_reply_log(s, "starttls", readyline);
-	session_set_state(s, S_TLS);
-	if (sent == (ssize_t)sizeof(ready) - 1) {
-		s->ssl = tls_server_ssl(s->l->tls, s->sni);
-		bufferevent_setfd(s->bev, -1);
-		bufferevent_free(s->bev);
-		nb = s->ssl ? bufferevent_openssl_socket_new(s->base, fd,
-		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
-		    NULL;
-	} else {
-		bufferevent_write(s->bev, ready + sent,
-		    sizeof(ready) - 1 - (size_t)sent);
-		if (fault)
-			return;	/* session_input() reads the raw hello */
-		s->ssl = tls_server_ssl(s->l->tls, s->sni);
-		nb = s->ssl ? bufferevent_openssl_filter_new(s->base, s->bev,
-		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
-		    NULL;
-	}
-	if (nb == NULL) {
-		fprintf(stderr, "fake-mx: out of memory (TLS)\n");
-		exit(1);
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(nb, 1);
-	s->bev = nb;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_tls_begin(s);
 }
 
 static void
@@ -438,7 +463,7 @@ session_mail(struct session *s, const struct smtp_cmd *cmd)
 		s->from = xstrdup(cmd->path);
 	}
 	session_reply(s, "mail", line);
-	session_set_state(s, smtp_fsm_next(s->state, V_MAIL, code));
+	session_enter(s, FSM_MAIL, code);
 }
 
 static void
@@ -461,15 +486,16 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 		s->rcpts[s->nrcpt++] = xstrdup(cmd->path);
 	}
 	session_reply(s, "rcpt", line);
-	session_set_state(s, smtp_fsm_next(s->state, V_RCPT, code));
+	session_enter(s, FSM_RCPT, code);
 }
 
 static void
-session_data(struct session *s)
+session_data(struct session *s, const struct smtp_cmd *cmd)
 {
 	const char	*line = s->l->conf->replies[RS_DATA];
 	int		 code = reply_code(line);
 
+	(void)cmd;
 	if (code == 354) {
 		spool_free(s->msg);
 		s->msg = spool_open(fakemx.conf->spool, s->id, s->nmsg + 1);
@@ -479,6 +505,7 @@ session_data(struct session *s)
 		}
 	}
 	session_reply(s, "data", line);
+	session_enter(s, FSM_DATA, code);
 	if (code != 354)
 		return;
 	s->nmsg++;
@@ -489,7 +516,6 @@ session_data(struct session *s)
 	s->midline = 0;
 	free(s->msgid);
 	s->msgid = NULL;
-	session_set_state(s, S_DATA);
 	session_timer(s, fakemx.conf->data_ms);
 }
 
@@ -581,7 +607,7 @@ session_eom(struct session *s)
 	}
 	session_reply(s, "eom", line);
 	session_reset(s);
-	session_set_state(s, S_HELO);
+	session_enter(s, FSM_EOM, code);
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -645,113 +671,103 @@ session_data_line(struct session *s, struct evbuffer *in)
 }
 
 static void
-session_command(struct session *s, char *line, size_t len)
+session_rset(struct session *s, const struct smtp_cmd *cmd)
 {
-	struct smtp_cmd	 cmd;
+	(void)cmd;
+	session_reset(s);
+	session_reply(s, "rset", "250 2.0.0 Ok");
+	session_enter(s, FSM_RSET, 250);
+}
+
+static void
+session_quit(struct session *s, const struct smtp_cmd *cmd)
+{
+	(void)cmd;
+	session_reply(s, "quit", "221 2.0.0 Bye");
+	session_enter(s, FSM_QUIT, 221);
+	session_close_after(s, "quit");
+}
+
+/*
+ * What each verb does: the stage its replies are logged under, and either
+ * the function serving it or the one reply line it always gets.
+ */
+static const struct session_verb {
 	const char	*stage;
-	int		 code;
-	int		 offer = s->l->conf->starttls == STARTTLS_OFFER;
+	void		(*serve)(struct session *, const struct smtp_cmd *);
+	const char	*reply;
+} session_verbs[V_MAX] = {
+	[V_EMPTY] = { "unknown", NULL,
+	    "500 5.5.2 Syntax error, command unrecognized" },
+	[V_HELO] = { "ehlo", session_ehlo, NULL },
+	[V_EHLO] = { "ehlo", session_ehlo, NULL },
+	[V_MAIL] = { "mail", session_mail, NULL },
+	[V_RCPT] = { "rcpt", session_rcpt, NULL },
+	[V_DATA] = { "data", session_data, NULL },
+	[V_RSET] = { "rset", session_rset, NULL },
+	[V_NOOP] = { "noop", NULL, "250 2.0.0 Ok" },
+	[V_QUIT] = { "quit", session_quit, NULL },
+	[V_STARTTLS] = { "starttls", session_starttls, NULL },
+	[V_VRFY] = { "unknown", NULL, "252 2.1.5 Cannot VRFY user" },
+	[V_HELP] = { "unknown", NULL, "214 2.0.0 fake-mx" },
+	[V_UNKNOWN] = { "unknown", NULL,
+	    "500 5.5.2 Syntax error, command unrecognized" },
+};
+
+/*
+ * Refuse a command: code is what smtp_parse() or smtp_fsm_check() said;
+ * nul tells a 500 for a NUL byte from one for an unknown command.
+ */
+static void
+session_refuse(struct session *s, const char *stage, int code, int nul)
+{
+	const char	*line;
+
+	switch (code) {
+	case 501:
+		line = "501 5.5.4 Syntax error in parameters";
+		break;
+	case 502:
+		line = "502 5.5.1 STARTTLS not available";
+		break;
+	case 503:
+		line = "503 5.5.1 Bad sequence of commands";
+		break;
+	case 552:
+		line = "552 5.3.4 Message size exceeds fixed limit";
+		break;
+	default:
+		line = nul ? "500 5.5.2 NUL character not allowed" :
+		    "500 5.5.2 Syntax error, command unrecognized";
+		break;
+	}
+	session_reply(s, stage, line);
+}
+
+/* One command line (without its CRLF; may hold NUL bytes). */
+static void
+session_command(struct session *s, const char *line, size_t len)
+{
+	const struct session_verb	*v;
+	struct smtp_cmd			 cmd;
+	int				 code, offer;
 
 	code = smtp_parse(line, len, &cmd);
-	switch (cmd.verb) {
-	case V_HELO:
-	case V_EHLO:
-		stage = "ehlo";
-		break;
-	case V_MAIL:
-		stage = "mail";
-		break;
-	case V_RCPT:
-		stage = "rcpt";
-		break;
-	case V_DATA:
-		stage = "data";
-		break;
-	case V_RSET:
-		stage = "rset";
-		break;
-	case V_NOOP:
-		stage = "noop";
-		break;
-	case V_QUIT:
-		stage = "quit";
-		break;
-	case V_STARTTLS:
-		stage = "starttls";
-		break;
-	default:
-		stage = "unknown";
-		break;
-	}
-	switch (code) {
-	case 0:
-		break;
-	case 501:
-		session_reply(s, stage, "501 5.5.4 Syntax error in parameters");
-		return;
-	case 552:
-		session_reply(s, stage,
-		    "552 5.3.4 Message size exceeds fixed limit");
-		return;
-	default:
-		if (memchr(line, '\0', len) != NULL)
-			session_reply(s, stage,
-			    "500 5.5.2 NUL character not allowed");
-		else
-			session_reply(s, stage,
-			    "500 5.5.2 Syntax error, command unrecognized");
+	v = &session_verbs[cmd.verb < V_MAX ? cmd.verb : V_UNKNOWN];
+	if (code != 0) {
+		session_refuse(s, v->stage, code, code == 500 &&
+		    memchr(line, '\0', len) != NULL);
 		return;
 	}
+	offer = s->l->conf->starttls == STARTTLS_OFFER;
 	if ((code = smtp_fsm_check(s->state, cmd.verb, s->tls, offer)) != 0) {
-		if (code == 502)
-			session_reply(s, stage,
-			    "502 5.5.1 STARTTLS not available");
-		else
-			session_reply(s, stage,
-			    "503 5.5.1 Bad sequence of commands");
+		session_refuse(s, v->stage, code, 0);
 		return;
 	}
-	switch (cmd.verb) {
-	case V_HELO:
-	case V_EHLO:
-		session_ehlo(s, &cmd);
-		break;
-	case V_MAIL:
-		session_mail(s, &cmd);
-		break;
-	case V_RCPT:
-		session_rcpt(s, &cmd);
-		break;
-	case V_DATA:
-		session_data(s);
-		break;
-	case V_RSET:
-		session_reset(s);
-		session_reply(s, stage, "250 2.0.0 Ok");
-		session_set_state(s, smtp_fsm_next(s->state, V_RSET, 250));
-		break;
-	case V_NOOP:
-		session_reply(s, stage, "250 2.0.0 Ok");
-		break;
-	case V_HELP:
-		session_reply(s, stage, "214 2.0.0 fake-mx");
-		break;
-	case V_VRFY:
-		session_reply(s, stage, "252 2.1.5 Cannot VRFY user");
-		break;
-	case V_QUIT:
-		session_reply(s, stage, "221 2.0.0 Bye");
-		session_set_state(s, S_QUIT);
-		session_close_after(s, "quit");
-		break;
-	case V_STARTTLS:
-		session_starttls(s);
-		break;
-	default:
-		session_reply(s, stage,
-		    "500 5.5.2 Syntax error, command unrecognized");
-		break;
-	}
+	if (v->serve != NULL)
+		v->serve(s, &cmd);
+	else
+		session_reply(s, v->stage, v->reply);
 }
 
 /*
@@ -882,7 +898,7 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 			s->tls = 1;
 			o = tls_info(s->l->tls, s->ssl, s->sni);
 			session_emit(s, "tls", o);
-			session_set_state(s, S_GREET);
+			session_enter(s, FSM_TLS_UP, 0);
 			session_timer(s, fakemx.conf->command_ms);
 			session_input(s);
 		}

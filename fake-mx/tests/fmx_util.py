@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 import time
 
 
@@ -99,3 +100,42 @@ def wait_until(pred, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def _proc_addr(addr: tuple[str, int]) -> str:
+    """An address as /proc/net/tcp{,6} prints it (32-bit words in host
+    byte order, then the port), e.g. 127.0.0.1:25 -> 0100007F:0019."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    raw = socket.inet_pton(fam, addr[0])
+    words = (int.from_bytes(raw[i:i + 4], sys.byteorder)
+             for i in range(0, len(raw), 4))
+    return "".join(f"{w:08X}" for w in words) + f":{addr[1]:04X}"
+
+
+def _tcp_queues(local: str, remote: str) -> tuple[int, int] | None:
+    """(send queue, receive queue) of the TCP socket local -> remote."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                p = line.split()
+                if p[1] == local and p[2] == remote:
+                    tx, rx = p[4].split(":")
+                    return int(tx, 16), int(rx, 16)
+    return None
+
+
+def wait_read_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """Wait until the process at the other end of sock (on this host) has
+    read everything sent so far: our bytes are acknowledged (our send
+    queue is empty), then the peer socket's receive queue is empty.  A
+    condition on the kernel's queues, not a delay."""
+    me = _proc_addr(sock.getsockname()[:2])
+    peer = _proc_addr(sock.getpeername()[:2])
+
+    def read() -> bool:
+        ours = _tcp_queues(me, peer)
+        if ours is None or ours[0] != 0:
+            return False
+        theirs = _tcp_queues(peer, me)
+        return theirs is not None and theirs[1] == 0
+    return wait_until(read, timeout)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import smtplib
 
-from fmx_util import Raw, by_kind, one_session
+from fmx_util import Raw, by_kind, one_session, wait_read_by_peer
 
 
 def relay_pair(fakemx, pki, upstream_extra=None):
@@ -95,12 +95,11 @@ def test_strip_relay_long_and_split_lines(fakemx, pki):
     """Client lines longer than the relay's 4096-octet chunk pass through
     in pieces (a command and a message line); a line that arrives in two
     sends waits for its end."""
-    import time
     fm = relay_pair(fakemx, pki)
     c = Raw(fm.addr("mitm"))
     assert c.reply()[0] == 220
     c.send(b"NO")
-    time.sleep(0.1)
+    assert wait_read_by_peer(c.sock)    # the relay holds half a line
     c.send(b"OP\r\n")
     assert c.reply()[0] == 250
     assert c.cmd("NOOP " + "x" * 9000)[0] == 500       # upstream: too long

@@ -23,6 +23,8 @@ main(void)
 	test_fsm_suite();
 	test_tls_suite();
 	test_spool_suite();
+	test_events_suite();
+	test_relay_suite();
 	CU_basic_set_mode(CU_BRM_NORMAL);
 	CU_basic_run_tests();
 	failed = CU_get_number_of_failures() +

@@ -1,8 +1,6 @@
 /*
- * test_reply.c -- table-driven tests of reply_code(), reply_build() and
- * the strip-relay's EHLO rewriting relay_strip_ehlo().
+ * test_reply.c -- table-driven tests of reply_code() and reply_build().
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fake-mx.h"
@@ -75,40 +73,6 @@ test_reply_build(void)
 	CU_ASSERT_EQUAL(reply_build(buf, 0, "250 ok", NULL, 0), 0);
 }
 
-static const struct {
-	const char	*in;
-	const char	*out;
-	int		 stripped;
-} strips[] = {
-	{ "250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
-	    "250-mx\r\n250 PIPELINING\r\n", 1 },
-	{ "250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
-	    "250-mx\r\n250 8BITMIME\r\n", 1 },
-	{ "250-mx\r\n250 starttls\r\n", "250 mx\r\n", 1 },
-	{ "250-mx\n250-STARTTLS\n250 SIZE 100\n", "250-mx\n250 SIZE 100\n",
-	    1 },
-	{ "250-mx\r\n250 PIPELINING\r\n", "250-mx\r\n250 PIPELINING\r\n", 0 },
-	{ "250 STARTTLS\r\n", "250 STARTTLS\r\n", 0 },	/* greeting line */
-	{ "250-mx\r\n250-STARTTLSX\r\n250 X\r\n",
-	    "250-mx\r\n250-STARTTLSX\r\n250 X\r\n", 0 },
-	{ NULL, NULL, 0 }
-};
-
-static void
-test_reply_strip(void)
-{
-	size_t	 i;
-	int	 st;
-	char	*out;
-
-	for (i = 0; strips[i].in != NULL; i++) {
-		out = relay_strip_ehlo(strips[i].in, strlen(strips[i].in), &st);
-		CU_ASSERT_STRING_EQUAL(out, strips[i].out);
-		CU_ASSERT_EQUAL(st, strips[i].stripped);
-		free(out);
-	}
-}
-
 void
 test_reply_suite(void)
 {
@@ -117,5 +81,4 @@ test_reply_suite(void)
 	s = CU_add_suite("reply", NULL, NULL);
 	CU_add_test(s, "reply codes", test_reply_codes);
 	CU_add_test(s, "reply builder", test_reply_build);
-	CU_add_test(s, "relay EHLO strip", test_reply_strip);
 }

@@ -12,5 +12,7 @@ void	test_config_suite(void);
 void	test_fsm_suite(void);
 void	test_tls_suite(void);
 void	test_spool_suite(void);
+void	test_events_suite(void);
+void	test_relay_suite(void);
 
 #endif
