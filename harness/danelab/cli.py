@@ -230,7 +230,7 @@ def cmd_universe(a: argparse.Namespace) -> int:
     if a.action == "up":
         from . import fakemx
         from .labplan import make_plan
-        from .universe import Universe
+        from .dns.universe import Universe
         if sf.exists() and _alive(json.loads(sf.read_text())):
             raise LabError(f"a universe is already up in {run}; "
                            "`danelab universe down` first")

@@ -12,11 +12,11 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
 from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
 from .pki import BUILTIN_CAS, CertSpec, Issued, LabPKI, tlsa_data
 from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
-from .zonespec import Fault, Record, ZoneSpec, is_below
 
 ADDR_RE = re.compile(r"\{addr:([A-Za-z0-9_.-]+)\}")
 

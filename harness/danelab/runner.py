@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
+from .dns.universe import Universe
 from .errors import LabError
 from .grader import Grade, Observation, grade, not_graded, \
     sessions_by_scenario, stray_traffic
@@ -33,7 +34,6 @@ from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
 from .scenario import Scenario
-from .universe import Universe
 
 SENDER_ADDR = "tester@sender.test"
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import KEY_TYPES, VALIDITIES
-from .zonespec import FAULT_KINDS
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")

@@ -84,7 +84,7 @@ def test_probe_sees_ad_only_from_a_validator(tmp_path: Path) -> None:
     """The live probe: AD through the lab's Unbound, none from NSD (an
     authoritative server never sets AD) even with trust-ad."""
     from danelab.labplan import make_plan
-    from danelab.universe import Universe
+    from danelab.dns.universe import Universe
     scs = select(load_catalog(), ["a01-secure-dane-ee"])
     plan = make_plan(scs)
     plan.pki.write(tmp_path / "pki")
