@@ -33,6 +33,7 @@ from .grader import Grade, Observation, grade, not_graded, \
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
+from .pki import LAB_ROOT, cert_file
 from .scenario import Scenario
 
 SENDER_ADDR = "tester@sender.test"
@@ -161,7 +162,7 @@ class LabRun:
             dns2 = dns
             ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
                              uni.trust_anchor,
-                             self.run / "pki" / "lab-root.crt",
+                             cert_file(self.run / "pki", LAB_ROOT),
                              {sc.rcpt_domain: sc.policy
                               for sc in self.scenarios
                               if sc.policy != "dane"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from danelab.errors import SpecError
-from danelab.pki import CertSpec, LabPKI, tlsa_data, tlsa_rdata
+from danelab.pki import BUILTIN_CAS, SELF_SIGNED, CertSpec, LabPKI, \
+    tlsa_data, tlsa_rdata
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +102,12 @@ def test_bad_certificate_specs() -> None:
     p.issue(CertSpec("leaf", ["a.test"]))
     with pytest.raises(SpecError, match="not a CA"):
         p.issue(CertSpec("z", ["a.test"], issuer="leaf"))
+
+
+def test_docs_name_the_builtin_cas() -> None:
+    """docs/scenarios.md's row for [[cert]] issuer names exactly the
+    built-in CAs (and self): the names are spelled once, in pki.py."""
+    doc = (ROOT / "docs" / "scenarios.md").read_text()
+    row = next(ln for ln in doc.splitlines() if ln.startswith("| `issuer`"))
+    named = {w for w in re.findall(r"`([a-z]+(?:-[a-z]+)*)`", row)}
+    assert named - {"issuer"} == set(BUILTIN_CAS) | {SELF_SIGNED}
