@@ -33,7 +33,7 @@ def lint(folder: Path = DEFAULT_DIR) -> tuple[int, list[SpecError]]:
     if good:
         # A universe-level check too: zones, records, faults, CNAME loops.
         from .labplan import make_plan
-        from .zonespec import validate_universe
+        from .dns.zonespec import validate_universe
         for sc in good:
             try:
                 validate_universe(make_plan([sc]).zones)

@@ -131,7 +131,8 @@ def _run_dir(a: argparse.Namespace) -> Path:
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
     from .report import write_reports
-    from .runner import LabRun, RunResult, write_json
+    from .results import write_merged, write_results
+    from .runner import LabRun, RunResult
     scs = _selected(a)
     run = _run_dir(a)
     prog = Progress()
@@ -165,13 +166,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     for i, r in enumerate(results):
         assert r
         f = run / f"group{i + 1}" / "results.json"
-        write_json(r, f)
+        write_results(r, f)
         files.append(f)
     out = Path(a.report) if a.report else run / "report"
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
-    merged = {"sender": a.sender, "problems": problems, "cases": cases}
-    (out / "results.json").write_text(json.dumps(merged, indent=1))
+    write_merged(out / "results.json", a.sender, cases, problems)
     prog.done()
     counts: dict[str, int] = {}
     tl: dict[str, int] = {}
@@ -230,7 +230,7 @@ def cmd_universe(a: argparse.Namespace) -> int:
     if a.action == "up":
         from . import fakemx
         from .labplan import make_plan
-        from .universe import Universe
+        from .dns.universe import Universe
         if sf.exists() and _alive(json.loads(sf.read_text())):
             raise LabError(f"a universe is already up in {run}; "
                            "`danelab universe down` first")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
 from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
-from .pki import BUILTIN_CAS, CertSpec, Issued, LabPKI, tlsa_data
+from .pki import BUILTIN_CAS, SELF_SIGNED, CertSpec, Issued, LabPKI, \
+    tlsa_data
 from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
-from .zonespec import Fault, Record, ZoneSpec, is_below
 
 ADDR_RE = re.compile(r"\{addr:([A-Za-z0-9_.-]+)\}")
 
@@ -100,12 +101,13 @@ def _cert_id(sc: Scenario, name: str) -> str:
 
 
 def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
-    for i, c in enumerate(sc.certs):
-        names = [sc.fqdn(n).rstrip(".") for n in c.names]
-        pki.issue(CertSpec(_cert_id(sc, c.name), names,
-                           _cert_id(sc, c.issuer) if c.issuer != "self"
-                           else "self", c.key, c.validity, c.ca,
-                           where=f"{sc.path}: cert[{i}]"))
+    """The scenario's [[cert]]s with absolute names and run-wide ids."""
+    for c in sc.certs:
+        pki.issue(replace(
+            c, name=_cert_id(sc, c.name),
+            names=[sc.fqdn(n).rstrip(".") for n in c.names],
+            issuer=c.issuer if c.issuer == SELF_SIGNED
+            else _cert_id(sc, c.issuer)))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:

@@ -21,23 +21,40 @@ from cryptography.x509.oid import NameOID
 from .errors import SpecError
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-BUILTIN_CAS = ("lab-root", "lab-int", "rogue-root", "rogue-int")
+
+# The built-in CAs: the only place their names are spelled.  Scenarios name
+# them as issuers and TLSA references, the linter accepts them, the docs
+# list them (a test checks docs/scenarios.md against BUILTIN_CAS).
+LAB_ROOT = "lab-root"        # the lab's root; senders get it as ctx.lab_ca
+LAB_INT = "lab-int"          # under LAB_ROOT; the default issuer
+ROGUE_ROOT = "rogue-root"    # a root nobody trusts or publishes
+ROGUE_INT = "rogue-int"      # under ROGUE_ROOT
+# name -> (subject common name, issuer), in the order they are made
+BUILTIN_CAS: dict[str, tuple[str, str | None]] = {
+    LAB_ROOT: ("danelab Root CA", None),
+    LAB_INT: ("danelab Intermediate CA", LAB_ROOT),
+    ROGUE_ROOT: ("Rogue Root CA", None),
+    ROGUE_INT: ("Rogue Intermediate CA", ROGUE_ROOT),
+}
+SELF_SIGNED = "self"         # as an issuer: the certificate signs itself
 VALIDITIES = ("valid", "expired", "not-yet-valid")
 KEY_TYPES = ("ec", "rsa")
 
 
 @dataclass
 class CertSpec:
-    """A certificate a scenario wants.  ISSUER is a built-in CA, "self",
-    or the name of another CertSpec with ca=True."""
+    """A certificate to issue, as a scenario's [[cert]] declares it (NAMES
+    relative to the scenario domain, NAME and ISSUER the file's own) or as
+    the lab issues it (names absolute, NAME unique in the run).  ISSUER is
+    a built-in CA, SELF_SIGNED, or the NAME of a CertSpec with ca=True
+    issued before; WHERE says where it was declared, for errors."""
 
     name: str
     names: list[str] = field(default_factory=list)
-    issuer: str = "lab-int"
+    issuer: str = LAB_INT
     key: str = "ec"
     validity: str = "valid"
     ca: bool = False
-    chain_root: bool = True       # put the self-signed root in the chain file
     where: str = ""
 
 
@@ -81,6 +98,11 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
+def cert_file(folder: Path, name: str) -> Path:
+    """Where LabPKI.write(FOLDER) puts certificate NAME (PEM)."""
+    return folder / f"{name}.crt"
+
+
 class LabPKI:
     """Issues certificates; write() puts them all on disk."""
 
@@ -90,14 +112,9 @@ class LabPKI:
         self.issued: dict[str, Issued] = {}
         self._rsa_pool: list[rsa.RSAPrivateKey] = []
         self._serial = 1000
-        root = self._make("lab-root", ["danelab Root CA"], None, "ec",
-                          "valid", ca=True)
-        self._make("lab-int", ["danelab Intermediate CA"], root, "ec",
-                   "valid", ca=True)
-        rogue = self._make("rogue-root", ["Rogue Root CA"], None, "ec",
-                           "valid", ca=True)
-        self._make("rogue-int", ["Rogue Intermediate CA"], rogue, "ec",
-                   "valid", ca=True)
+        for name, (cn, issuer) in BUILTIN_CAS.items():
+            self._make(name, [cn], self.issued[issuer] if issuer else None,
+                       "ec", "valid", ca=True)
 
     def _key(self, kind: str) -> Key:
         if kind == "ec":
@@ -169,7 +186,7 @@ class LabPKI:
         if spec.validity not in VALIDITIES:
             raise SpecError(where, "validity", f"{spec.validity!r}: must be "
                             f"one of {', '.join(VALIDITIES)}")
-        if spec.issuer == "self":
+        if spec.issuer == SELF_SIGNED:
             issuer = None
         elif spec.issuer in self.issued and self.issued[spec.issuer].cert \
                 .extensions.get_extension_for_class(
@@ -178,7 +195,7 @@ class LabPKI:
         else:
             raise SpecError(where, "issuer", f"{spec.issuer!r} is not a CA "
                             f"issued before (built-in: "
-                            f"{', '.join(BUILTIN_CAS)}, or 'self')")
+                            f"{', '.join(BUILTIN_CAS)}, or {SELF_SIGNED!r})")
         return self._make(spec.name, spec.names, issuer, spec.key,
                           spec.validity, spec.ca)
 
@@ -187,7 +204,7 @@ class LabPKI:
         folder.mkdir(parents=True, exist_ok=True)
         pem = serialization.Encoding.PEM
         for it in self.issued.values():
-            it.cert_file = folder / f"{it.name}.crt"
+            it.cert_file = cert_file(folder, it.name)
             it.key_file = folder / f"{it.name}.key"
             it.chain_file = folder / f"{it.name}.chain.pem"
             it.cert_file.write_bytes(it.cert.public_bytes(pem))
@@ -199,5 +216,5 @@ class LabPKI:
                 c.public_bytes(pem) for c in it.chain))
 
     def root_pem(self) -> bytes:
-        return self.issued["lab-root"].cert.public_bytes(
+        return self.issued[LAB_ROOT].cert.public_bytes(
             serialization.Encoding.PEM)

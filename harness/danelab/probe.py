@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dnsq import Answer, query_in
+from .dns.dnsq import Answer, query_in
+from .dns.zonespec import absolute
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
-from .zonespec import absolute
 
 
 def status(a: Answer, rtype: str) -> str:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
-from .pki import KEY_TYPES, VALIDITIES
-from .zonespec import FAULT_KINDS
+from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
+    CertSpec
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")
@@ -46,16 +47,6 @@ class ZoneDecl:
     denial: str = "nsec"
     records: list[str] = field(default_factory=list)
     faults: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class CertDecl:
-    name: str
-    names: list[str] = field(default_factory=list)
-    issuer: str = "lab-int"
-    key: str = "ec"
-    validity: str = "valid"
-    ca: bool = False
 
 
 @dataclass
@@ -111,7 +102,7 @@ class Scenario:
     explain: str
     policy: str
     zones: list[ZoneDecl]
-    certs: list[CertDecl]
+    certs: list[CertSpec]           # as declared: names relative
     hosts: list[HostDecl]
     expect: Expect
     fix_zones: list[ZoneDecl] | None = None
@@ -284,13 +275,14 @@ def _host(f: _Fields) -> HostDecl:
     return h
 
 
-def _cert(f: _Fields) -> CertDecl:
-    c = CertDecl(name=f.get("name", str, required=True),
+def _cert(f: _Fields) -> CertSpec:
+    c = CertSpec(name=f.get("name", str, required=True),
                  names=f.strings("names"),
-                 issuer=f.get("issuer", str, "lab-int"),
+                 issuer=f.get("issuer", str, LAB_INT),
                  key=f.get("key", str, "ec", choices=KEY_TYPES),
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
-                 ca=f.get("ca", bool, False))
+                 ca=f.get("ca", bool, False),
+                 where=f"{f.path}: {f.where}")
     f.finish()
     return c
 
@@ -443,16 +435,13 @@ def _check_refs(sc: Scenario) -> None:
             raise SpecError(p, f"host[{i}].relay_to",
                             f"no host named {h.relay_to!r}")
         for j, t in enumerate(h.tlsa):
-            if t.ref and t.ref not in certs and \
-                    t.ref not in ("lab-root", "lab-int", "rogue-root",
-                                  "rogue-int") and \
-                    not re.fullmatch(r"[0-9a-fA-F]*", t.ref):
+            if t.ref and t.ref not in certs and t.ref not in BUILTIN_CAS \
+                    and not re.fullmatch(r"[0-9a-fA-F]*", t.ref):
                 raise SpecError(p, f"host[{i}].tlsa[{j}]",
                                 f"{t.ref!r} is neither a [[cert]] name, a "
                                 "built-in CA nor hex data")
     for i, c in enumerate(sc.certs):
-        if c.issuer not in certs | {"self", "lab-root", "lab-int",
-                                    "rogue-root", "rogue-int"}:
+        if c.issuer not in certs | {SELF_SIGNED, *BUILTIN_CAS}:
             raise SpecError(p, f"cert[{i}].issuer",
                             f"{c.issuer!r} is not a CA of this file or a "
                             "built-in one")

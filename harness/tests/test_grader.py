@@ -9,6 +9,7 @@ from danelab.adapters.base import SenderOutcome
 from danelab.grader import Observation, chain_matches, grade
 from danelab.labplan import make_plan
 from danelab.observe import Session, sessions
+from danelab.pki import LAB_INT, tlsa_rdata
 from danelab.probe import HostDns
 from danelab.scenario import load_scenario
 
@@ -124,8 +125,7 @@ def test_chain_matches(tmp_path: Path) -> None:
     chain = mx1.cert.chain
     assert chain_matches(mx1.tlsa, chain)
     assert not chain_matches(mx2.tlsa, mx2.cert.chain)   # one bit wrong
-    ta = plan.pki.issued["lab-int"].cert
-    from danelab.pki import tlsa_rdata
+    ta = plan.pki.issued[LAB_INT].cert
     assert chain_matches([tlsa_rdata(ta, 2, 1, 1)], chain)
     assert not chain_matches([tlsa_rdata(ta, 3, 1, 1)], chain)
     assert not chain_matches(["0 1 1 " + "00" * 32, "garbage"], chain)

@@ -8,10 +8,10 @@ from typing import Iterator
 
 import pytest
 
-from danelab.dnsq import Answer, query_in
+from danelab.dns.dnsq import Answer, query_in
+from danelab.dns.universe import Universe
+from danelab.dns.zonespec import Fault, Record, ZoneSpec
 from danelab.netns import LabNamespace
-from danelab.universe import Universe
-from danelab.zonespec import Fault, Record, ZoneSpec
 
 TLSA = "3 1 1 " + "ab" * 32
 

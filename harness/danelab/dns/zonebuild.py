@@ -23,8 +23,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from ..errors import LabError
 from .dnskeys import ZoneKey, new_key
-from .errors import LabError
 from .zonespec import (LAB_TLD, Fault, Record, ZoneSpec, absolute, is_below,
                        validate_universe)
 

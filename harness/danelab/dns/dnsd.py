@@ -14,8 +14,8 @@ import dns.exception
 import dns.message
 import dns.query
 
-from .netns import LabNamespace
-from .proc import Tracked
+from ..netns import LabNamespace
+from ..proc import Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
 
 UNBOUND_ADDR = "127.53.0.53"

@@ -17,7 +17,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from .errors import SpecError
+from ..errors import SpecError
 
 LAB_TLD = "test."
 

@@ -1,6 +1,6 @@
 """Published conformance results of the real MTAs (docs/results/).
 
-    /usr/bin/python3 -m danelab.adapters.published [SENDER ...]
+    /usr/bin/python3 -m danelab.published [SENDER ...]
 
 runs the whole catalog against each sender (default: postfix,
 postfix-dane-only, exim, exim-require-dane, and reference for comparison)
@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+from .adapters import get_adapter
+
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 SENDERS = ["reference", "postfix", "postfix-dane-only", "exim",
            "exim-require-dane"]
@@ -122,7 +124,6 @@ def load(sender: str) -> dict[str, Any] | None:
 
 
 def publish(senders: list[str]) -> None:
-    from . import get_adapter
     RESULTS.mkdir(parents=True, exist_ok=True)
     commit = catalog_commit()
     table: dict[str, dict[str, dict[str, str]]] = {}

@@ -2,7 +2,7 @@
 
 Used by tests, the preflight and `danelab dig`.  In root mode the query runs
 in a harness thread inside the lab namespace; in user mode this module runs as
-a program inside it (`python3 -m danelab.dnsq NAME TYPE`) and prints JSON.
+a program inside it (`python3 -m danelab.dns.dnsq NAME TYPE`) and prints JSON.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from .netns import LabNamespace
+from ..netns import LabNamespace
 
 RESOLVER = "127.53.0.53"
 
@@ -62,8 +62,8 @@ def query_in(ns: LabNamespace, name: str, rtype: str,
     """query() from inside the lab namespace."""
     if ns.mode == "root":
         return ns.call(query, name, rtype, server)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
-    cp = ns.run(["/usr/bin/python3", "-m", "danelab.dnsq", name, rtype,
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
+    cp = ns.run(["/usr/bin/python3", "-m", "danelab.dns.dnsq", name, rtype,
                  server], check=True, env=env)
     d = json.loads(cp.stdout)
     return Answer(d["rcode"], d["ad"], d["answer"],

@@ -13,11 +13,11 @@ import signal
 import time
 from pathlib import Path
 
+from ..errors import DaemonError
+from ..netns import LabNamespace
+from ..proc import Tracked, wait_until
 from . import dnsd
 from .dnsq import query_in
-from .errors import DaemonError
-from .netns import LabNamespace
-from .proc import Tracked, wait_until
 from .zonebuild import NSD_ADDR, BuiltUniverse, build_universe
 from .zonespec import ZoneSpec
 
