@@ -237,18 +237,29 @@ def session_host(plan: LabPlan, s: Session) -> HostPlan | None:
     return plan.by_listener.get(s.listener)
 
 
-def envelope_checks(sc: Scenario, plan: LabPlan, obs: Observation,
+def unauthenticated_allowed(exp: Expect, host: str) -> bool:
+    """Does EXP let the message reach HOST without DANE authentication
+    (where the scenario grades a DANE step as a SHOULD, e.g. the TLSA
+    fallback to the original MX name)?  Then the envelope may too."""
+    return bool({"delivered-tls", "delivered-plain"} & set(exp.outcome)) \
+        and (exp.hosts is None or host in exp.hosts)
+
+
+def envelope_checks(sc: Scenario, plan: LabPlan, exp: Expect,
+                    obs: Observation,
                     by_sha: dict[str, x509.Certificate]) -> list[Check]:
     """Where DANE binds a host (dane_required()), the sender may not give
     it the envelope unless it authenticated it: RFC 7672 §2.2 makes such a
     host unusable, so even MAIL FROM and RCPT TO (the recipient's address)
-    must not reach it.  A host with no DANE obligation is not judged."""
+    must not reach it.  A host with no DANE obligation, or one the
+    expectation lets the message reach unauthenticated, is not judged."""
     judged, bad = 0, []
     for s in obs.sessions:
         hp = session_host(plan, s)
         hd = obs.dns.get(hp.name) if hp and hp.scenario == sc.id else None
         why = dane_required(sc, hd) if hd else None
-        if hp is None or hd is None or why is None:
+        if hp is None or hd is None or why is None or \
+                unauthenticated_allowed(exp, hp.name):
             continue
         judged += 1
         if not s.mail:
@@ -335,7 +346,7 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                             "no envelope sent in cleartext" if not plain else
                             f"envelope sent in cleartext to "
                             f"{', '.join(sorted(set(plain)))}", "cleartext"))
-    checks += envelope_checks(sc, plan, obs, by_sha)
+    checks += envelope_checks(sc, plan, exp, obs, by_sha)
     if len(obs.deliveries) > 1:
         checks.append(Check("MUST", False, f"delivered "
                             f"{len(obs.deliveries)} times", "duplicate"))

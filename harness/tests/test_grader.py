@@ -376,3 +376,19 @@ def test_sni_each_dane_host(tmp_path: Path, sni1: str | None,
     o.dns["mx2"] = HostDns("insecure", [])
     g = grade(sc, plan, sc.expect, o)
     assert g.verdict == verdict, g.checks
+
+
+def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
+        tmp_path: Path) -> None:
+    """d23c's shape: the expectation lets the message reach mx1 over plain
+    TLS (a DANE step graded as a SHOULD), so the envelope may too."""
+    sc, plan = scenario(tmp_path, '["delivered-dane", "delivered-tls"]',
+                        '["delivered-dane"]')
+    s = session(plan, "mx1")
+    s.mail = True
+    o = obs_dane(plan, [s])
+    o.dns["mx1"].tlsa = o.dns["mx2"].tlsa          # no longer matches
+    g = grade(sc, plan, sc.expect, o)
+    assert g.observed == "delivered-tls"
+    assert not any(c.kind == "envelope" for c in g.checks)
+    assert g.verdict == "warn"
