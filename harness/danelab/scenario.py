@@ -89,6 +89,7 @@ class Expect:
     sni: str | None = None
     tlsrpt: str | None = None
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
+    no_connection: list[str] = field(default_factory=list)  # never dialled
 
 
 @dataclass
@@ -299,6 +300,7 @@ def _expect(f: _Fields) -> Expect:
                [str(h) for h in hosts] if hosts is not None else None,
                f.get("sni", str),
                f.get("tlsrpt", str, choices=RESULT_TYPES))
+    e.no_connection = f.strings("no_connection")
     dsn = f.get("dsn", list)
     if dsn is not None:
         e.dsn = [str(d) for d in dsn]
@@ -453,3 +455,10 @@ def _check_refs(sc: Scenario) -> None:
                 if hn not in names:
                     raise SpecError(p, f"{key}.hosts",
                                     f"no host named {hn!r}")
+        for hn in e.no_connection if e else []:
+            if hn not in names:
+                raise SpecError(p, f"{key}.no_connection",
+                                f"no host named {hn!r}")
+            if e and e.hosts is not None and hn in e.hosts:
+                raise SpecError(p, f"{key}.no_connection",
+                                f"{hn!r} is also an allowed delivery host")
