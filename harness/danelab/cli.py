@@ -77,8 +77,8 @@ def cmd_explain(a: argparse.Namespace) -> int:
         raise LabError(f"no scenario {a.id!r}")
     from .labplan import make_plan
     plan = make_plan([sc])
-    print(f"{sc.id}: {sc.title}\n  {sc.rfc}; CASES.md {sc.section}{sc.case}"
-          f"; sender policy {sc.policy}\n\n{sc.explain}\n")
+    print(f"{sc.id}: {sc.title}\n  {sc.rfc}; case {sc.section}{sc.case} in "
+          f"docs/cases.md; sender policy {sc.policy}\n\n{sc.explain}\n")
     e = sc.expect
     print(f"Expected: {' or '.join(e.outcome)}"
           + (f" (SHOULD: {' or '.join(e.prefer)})"
