@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -22,6 +23,10 @@ from .errors import LabError
 from .netns import LabNamespace, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
+# Characters a run folder's path may hold: it goes into NSD's, Unbound's and
+# the senders' configuration files, where a quote, a space or a '#' breaks
+# the syntax and Unbound takes '*', '?', '[', '{' and '~' for glob patterns.
+SAFE_PATH_RE = re.compile(r"[\w./+@-]+")
 
 
 def prog_name() -> str:
@@ -35,6 +40,18 @@ def prog_name() -> str:
         return str(exe.relative_to(Path.cwd()))
     except ValueError:
         return str(exe)
+
+
+def _safe_run_dir(p: Path) -> Path:
+    bad = sorted(set(SAFE_PATH_RE.sub("", str(p))))
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise LabError(f"run folder {str(p)!r}: {shown} cannot be used in "
+                       "its path (it goes into the NSD, Unbound and sender "
+                       "configuration files); use letters, digits and "
+                       "/ . _ - + @ (--run-dir, or DANELAB_RUNS for the "
+                       "default folder)")
+    return p
 
 
 def _positive(text: str) -> int:
@@ -122,6 +139,11 @@ def _find(scs: list[Any], sid: str) -> Any:
 def cmd_explain(a: argparse.Namespace) -> int:
     scs = catalog.load_catalog(Path(a.catalog))
     sc = _find(scs, a.id)
+    errors = catalog.universe_errors(sc)
+    if errors:
+        for err in errors:
+            print(f"error: {err}", file=sys.stderr)
+        raise LabError(f"{sc.path} does not pass `{prog_name()} lint`")
     # The plan of the group this scenario runs in, by the run's own split:
     # addresses depend on the scenario's position in it.
     sel = catalog.select(scs, a.scenario, a.section, a.shard)
@@ -179,12 +201,13 @@ def cmd_lint(a: argparse.Namespace) -> int:
 
 def _run_dir(a: argparse.Namespace) -> Path:
     if a.run_dir:
-        p = Path(a.run_dir).resolve()
+        p = _safe_run_dir(Path(a.run_dir).resolve())
         if p.exists() and any(p.iterdir()):
             raise LabError(f"run folder {p} is not empty; name a new one "
                            "(results of two runs must not mix)")
         return p
-    base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs"))
+    base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs")).resolve()
+    _safe_run_dir(base)
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),
                                  dir=base))
@@ -291,6 +314,8 @@ def _state_file(run: Path) -> Path:
 
 def cmd_universe(a: argparse.Namespace) -> int:
     run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
+    if a.action == "up":
+        _safe_run_dir(run)
     sf = _state_file(run)
     if a.action == "up":
         from . import fakemx

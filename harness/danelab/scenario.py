@@ -373,13 +373,22 @@ def _expect(f: _Fields) -> Expect:
 def _read(path: Path) -> tuple[dict[str, Any] | None, SpecError | None]:
     """The file's TOML document, or the error that stops reading it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         return None, SpecError(str(path), "(file)", e.strerror or str(e))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return None, SpecError(str(path), "(file)", f"not UTF-8 text: "
+                               f"byte 0x{raw[e.start]:02x} on line {line}")
     try:
         return tomllib.loads(text), None
     except tomllib.TOMLDecodeError as e:
         return None, SpecError(str(path), "(syntax)", str(e))
+    except RecursionError:
+        return None, SpecError(str(path), "(syntax)", "arrays or tables "
+                               "nested too deeply")
 
 
 def check_scenario(path: Path) -> tuple[Scenario | None, list[SpecError]]:
@@ -390,7 +399,14 @@ def check_scenario(path: Path) -> tuple[Scenario | None, list[SpecError]]:
     if err is not None:
         return None, [err]
     errs: list[SpecError] = []
-    sc = _scenario(path, data, errs)
+    sc: Scenario | None = None
+    try:
+        sc = _scenario(path, data, errs)
+    except RecursionError:
+        # tomllib read it, but a value is nested so deeply that even
+        # printing it recurses too far: report that, never a traceback.
+        errs.append(SpecError(str(path), "(syntax)", "arrays or tables "
+                              "nested too deeply"))
     return (sc if not errs else None), errs
 
 

@@ -14,6 +14,7 @@ from danelab.proc import pid_alive
 from danelab.scenario import Expect, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+A01 = (ROOT / "scenarios" / "a01-secure-dane-ee.toml").read_text()
 
 
 def danelab(*args: str, timeout: float = 300, cwd: Path | None = None,
@@ -288,6 +289,71 @@ def test_lint_reports_every_error_of_a_file(tmp_path: Path) -> None:
         assert any(e.startswith(w) for e in errs), (w, errs)
     assert len(errs) == len(want), errs
     assert f"1 scenario file(s) checked, {len(want)} error(s)" in cp.stdout
+
+
+def test_lint_bad_bytes_and_deep_nesting(tmp_path: Path) -> None:
+    """Neither a UnicodeDecodeError nor a RecursionError: a lint error
+    that names the file."""
+    (tmp_path / "a01-latin1.toml").write_bytes(
+        A01.encode() + b'\ntags = ["caf\xe9"]\n')
+    (tmp_path / "a01b-deep.toml").write_text(
+        A01 + "\ntags = " + "[" * 3000 + "]" * 3000 + "\n")
+    (tmp_path / "a01c-deep-table.toml").write_text(
+        A01 + "\n[sender]\npolicy = " + "{a = " * 3000 + "1"
+        + "}" * 3000 + "\n")
+    cp = danelab("--catalog", str(tmp_path), "lint")
+    assert cp.returncode == 2
+    assert "Traceback" not in cp.stderr
+    lines = A01.count("\n") + 2
+    assert f"{tmp_path / 'a01-latin1.toml'}: (file): not UTF-8 text: " \
+        f"byte 0xe9 on line {lines}" in cp.stderr
+    assert f"{tmp_path / 'a01b-deep.toml'}: (syntax): arrays or tables " \
+        "nested too deeply" in cp.stderr
+    assert f"{tmp_path / 'a01c-deep-table.toml'}: (syntax): arrays or " \
+        "tables nested too deeply" in cp.stderr
+    assert "3 scenario file(s) checked, 3 error(s)" in cp.stdout
+    # and the commands that load the catalog say the same, also no trace
+    cp = danelab("--catalog", str(tmp_path), "list")
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr
+    assert "a01-latin1.toml: (file): not UTF-8 text" in cp.stderr
+
+
+def test_explain_refuses_what_lint_rejects(tmp_path: Path) -> None:
+    """A file that loads but whose universe is wrong (a fault on an RRset
+    that does not exist): lint rejects it, so explain must not show it as
+    if it were fine."""
+    (tmp_path / "c12-badfault.toml").write_text(
+        'title = "t"\nsection = "C"\ncase = 12\nrfc = "x"\nexplain = "x"\n'
+        '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
+        'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
+    cp = danelab("--catalog", str(tmp_path), "lint")
+    assert cp.returncode == 2
+    cp = danelab("--catalog", str(tmp_path), "explain", "c12-badfault")
+    assert cp.returncode == 2
+    assert "no TLSA RRset at nope.c12-badfault.test." in cp.stderr
+    assert "does not pass" in cp.stderr and "lint" in cp.stderr
+
+
+def test_unsafe_run_dir_is_refused(tmp_path: Path) -> None:
+    """Characters that break the generated NSD/Unbound configs (a quote),
+    that Unbound takes for a glob (it crashes on them) or that end a
+    value in a sender's config (#, space) are refused before anything is
+    built."""
+    for bad in ('a"b', "a*b", "a?b", "a b", "a#b", "a~b", "a{b"):
+        run = tmp_path / bad / "run"
+        cp = danelab("run", "-s", "a01-secure-dane-ee", "--run-dir",
+                     str(run))
+        assert cp.returncode == 2, bad
+        assert "cannot be used in its path" in cp.stderr, bad
+        assert repr(bad[1]) in cp.stderr, bad
+        assert not (tmp_path / bad).exists(), bad
+        cp = danelab("universe", "up", "-s", "a01-secure-dane-ee",
+                     "--run-dir", str(run))
+        assert cp.returncode == 2 and "cannot be used" in cp.stderr, bad
+        assert not (tmp_path / bad).exists(), bad
+    env = {**os.environ, "DANELAB_RUNS": str(tmp_path / "x*y")}
+    cp = danelab("run", "-s", "a01-secure-dane-ee", env=env)
+    assert cp.returncode == 2 and "cannot be used" in cp.stderr
 
 
 def test_explain_shows_the_addresses_of_the_run(tmp_path: Path) -> None:
