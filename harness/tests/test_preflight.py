@@ -1,5 +1,5 @@
-"""Preflight (CASES.md case 44): a resolver path that loses the AD bit is a
-set-up error, never a grade."""
+"""Preflight (case 44 in docs/cases.md): a resolver path that loses the AD
+bit is a set-up error, never a grade."""
 from __future__ import annotations
 
 from pathlib import Path

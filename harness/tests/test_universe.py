@@ -1,5 +1,5 @@
-"""The signed DNS universe: every DNSSEC state of CASES.md A–C, as a
-validating resolver inside the lab namespace sees it."""
+"""The signed DNS universe: every DNSSEC state of sections A–C of
+docs/cases.md, as a validating resolver inside the lab namespace sees it."""
 from __future__ import annotations
 
 import subprocess

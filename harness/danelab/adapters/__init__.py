@@ -9,13 +9,17 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 
 
 def get_adapter(name: str) -> Adapter:
+    """The adapter for NAME; LabError for an unknown name, or for a
+    command:SCRIPT whose script is not an executable file."""
     from ..errors import LabError
     if name == "reference":
         from .reference import ReferenceAdapter
         return ReferenceAdapter()
     if name.startswith("command:"):
         from .command import CommandAdapter
-        return CommandAdapter(name.split(":", 1)[1])
+        cmd = CommandAdapter(name.split(":", 1)[1])
+        cmd.check()
+        return cmd
     if name in POSTFIX:
         from .postfix import PostfixAdapter
         return PostfixAdapter(name, POSTFIX[name])
