@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapters import get_adapter
+from .grounds import documents, headline
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -83,10 +84,15 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, str]]:
                             "observed": c.get("observed") or "",
                             "sender_state": so.get("state", ""),
                             "dsn": so.get("dsn", ""),
-                            "why": "; ".join(ch["text"] for ch in
+                            "why": "; ".join(_why(ch) for ch in
                                              c.get("checks", [])
                                              if not ch["ok"])}
     return out
+
+
+def _why(ch: dict[str, Any]) -> str:
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
 
 
 def problem_keys(results: dict[str, Any]) -> list[str]:
@@ -139,6 +145,7 @@ def publish(senders: list[str]) -> None:
                                           time.gmtime()),
                "wall_seconds": round(time.monotonic() - t, 1),
                "counts": counts(cases), "problems": problem_keys(res),
+               "documents": documents(res["cases"]),
                "cases": cases}
         (RESULTS / f"{s}.json").write_text(json.dumps(doc, indent=1,
                                                       sort_keys=True) + "\n")
@@ -160,6 +167,7 @@ def matrix(table: dict[str, dict[str, dict[str, str]]],
         lines.append(f"| `{s}` | {meta[s]['version']} | {c.get('pass', 0)} "
                      f"| {c.get('fail', 0)} | {c.get('warn', 0)} | "
                      f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |")
+    lines += per_document(senders, meta)
     keys = sorted(set().union(*[set(t) for t in table.values()]))
     lines += ["", "## Cases where the senders differ", "",
               "Each cell: verdict, observed outcome.", "",
@@ -175,6 +183,29 @@ def matrix(table: dict[str, dict[str, dict[str, str]]],
             f"{c['verdict']} {c['observed']}" if c else "—"
             for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
+                 ) -> list[str]:
+    """The findings per document: for each sender and RFC (and the lab's
+    own rules), the cases with a failed MUST and a warned SHOULD resting
+    on it (docs/grading.md)."""
+    every = sorted({d for s in senders
+                    for d in meta[s].get("documents", {})})
+    rows = {s: headline(meta[s].get("documents", {}), every)
+            for s in senders}
+    names = [r["document"] for r in rows[senders[0]]] if senders else []
+    out = ["", "## Findings per document", "",
+           "Each cell: cases with a failed MUST / with a warned SHOULD whose "
+           "ground is that document (`danelab`: the lab's own evidence "
+           "rules). 0 failed means the sender conforms to it, as far as the "
+           "catalog reaches.", "",
+           "| sender | " + " | ".join(names) + " |",
+           "| --- |" + " --- |" * len(names)]
+    for s in senders:
+        out.append(f"| `{s}` | " + " | ".join(
+            f"{r['fail']} / {r['warn']}" for r in rows[s]) + " |")
+    return out
 
 
 if __name__ == "__main__":

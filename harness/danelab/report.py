@@ -6,6 +6,10 @@ Besides its cases, a results file may hold `problems`: failures of the run
 as a whole that no case owns (traffic to an address no scenario declared).
 Each becomes a failed junit test case (classname danelab.SENDER.run) and a
 list above the matrix, and fails the run like a failed MUST.
+
+Every check shows the ground it rests on (RFC, section, keyword); above the
+matrix, each sender gets its findings per document (grounds.headline()):
+the cases with a failed MUST and with a warned SHOULD per RFC.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import jinja2
+
+from .grounds import documents, headline
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,6 +53,22 @@ def load_problems(paths: list[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def _why(ch: dict[str, Any]) -> str:
+    """A failed check's text with the ground it rests on."""
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
+
+
+def per_document(cases: list[dict[str, Any]]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """grounds.headline() of each sender's cases."""
+    senders = list(dict.fromkeys(c["sender"] for c in cases))
+    docs = {s: documents([c for c in cases if c["sender"] == s])
+            for s in senders}
+    every = sorted({d for v in docs.values() for d in v})
+    return {s: headline(docs[s], every) for s in senders}
+
+
 def write_junit(cases: list[dict[str, Any]], path: Path,
                 problems: list[dict[str, Any]] | None = None) -> None:
     by_sender: dict[str, list[dict[str, Any]]] = {}
@@ -76,7 +98,7 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
                               else f"[{c['phase']}]")
             tc = ET.SubElement(suite, "testcase", classname=f"danelab."
                                f"{sender}.{c['section']}", name=name)
-            bad = [ch["text"] for ch in c["checks"] if not ch["ok"]]
+            bad = [_why(ch) for ch in c["checks"] if not ch["ok"]]
             if c["verdict"] == "fail":
                 f = ET.SubElement(tc, "failure", message="; ".join(bad))
                 f.text = json.dumps(c["checks"], indent=1)
@@ -88,7 +110,7 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
             if t:
                 tt = ET.SubElement(suite, "testcase", classname=f"danelab."
                                    f"{sender}.tlsrpt", name=f"{name}[tlsrpt]")
-                tbad = [ch["text"] for ch in t["checks"] if not ch["ok"]]
+                tbad = [_why(ch) for ch in t["checks"] if not ch["ok"]]
                 if t["verdict"] == "fail":
                     ET.SubElement(tt, "failure", message="; ".join(tbad))
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
@@ -184,7 +206,8 @@ def write_html(cases: list[dict[str, Any]], path: Path,
                              autoescape=True)
     page = env.get_template("report.html.j2").render(
         title=title, senders=senders, ids=ids, cell=cell, info=info,
-        totals=totals, problems=problems or [])
+        totals=totals, problems=problems or [],
+        documents=per_document(cases))
     path.write_text(page, encoding="utf-8")
 
 

@@ -1,5 +1,9 @@
 """results.json: what a run found, as the reports read it.
 
+`documents` counts, per RFC (and for the lab's own rules), the cases with
+a failed MUST and those with a warned SHOULD resting on it, so that
+"conforms to RFC 7672" means no failed MUST whose ground is RFC 7672.
+
 The runner hands its RunResult over; write_results() writes one group's
 file (per grade: the scenario, the verdict and its checks, the DNS records
 the lab built, the SMTP/TLS transcript, where the logs are).  write_merged()
@@ -12,10 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .grounds import documents
 from .labplan import LabPlan
 from .observe import Session
 from .runner import RunResult
-from .scenario import Scenario
+from .scenario import Expect, Scenario
 
 
 def _records(plan: LabPlan, sc: Scenario) -> list[str]:
@@ -42,6 +47,13 @@ def _brief(s: Session) -> list[dict[str, Any]]:
             if e.get("event") != "state"]
 
 
+def _phase_expect(sc: Scenario, phase: str) -> Expect:
+    """The expectation a phase of SC is graded against."""
+    later = {"after-fix": sc.expect_after_fix,
+             "after-limit": sc.expect_after_limit}.get(phase)
+    return later or sc.expect
+
+
 def write_results(result: RunResult, path: Path) -> None:
     """One run's results.json: per grade, the case, its checks and its
     evidence; the run's timings, counts and problems."""
@@ -51,7 +63,7 @@ def write_results(result: RunResult, path: Path) -> None:
         d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
              "case": sc.case, "title": sc.title, "rfc": sc.rfc,
              "explain": sc.explain, "file": str(sc.path),
-             "level": "MAY" if sc.expect.choice else "MUST",
+             "level": _phase_expect(sc, g.phase).level,
              **g.as_dict(),
              "dns_records": _records(result.plan, sc),
              "transcript": [{"session": sid, "listener":
@@ -70,6 +82,7 @@ def write_results(result: RunResult, path: Path) -> None:
     path.write_text(json.dumps({"sender": result.sender,
                                 "timings": result.timings,
                                 "counts": counts,
+                                "documents": documents(cases),
                                 "problems": result.problems,
                                 "cases": cases}, indent=1))
 
@@ -77,6 +90,10 @@ def write_results(result: RunResult, path: Path) -> None:
 def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                  problems: list[dict[str, Any]]) -> None:
     """The results.json of a whole run: every group's cases and the run's
-    problems, as report.load_results() gave them."""
-    path.write_text(json.dumps({"sender": sender, "problems": problems,
+    problems, as report.load_results() gave them, with the findings per
+    document (grounds.documents(): failed MUSTs and warned SHOULDs per
+    RFC, and per the lab's own rules)."""
+    path.write_text(json.dumps({"sender": sender,
+                                "documents": documents(cases),
+                                "problems": problems,
                                 "cases": cases}, indent=1))

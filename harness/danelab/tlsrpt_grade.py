@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .grounds import TLSRPT_GROUNDS, tlsrpt_ground
 from .labinfra import DEFAULT_TLSRPT, DKIM_SELECTOR, REPORTS_DOMAIN, \
     SENDER_DOMAIN, SINK_LISTENER
 from .labplan import LabPlan
@@ -41,16 +42,24 @@ class Received:
         return out
 
 
+# (level, ok, text, kind): kind names the check's ground in
+# grounds.TLSRPT_GROUNDS.
+TCheck = tuple[str, bool, str, str]
+
+
 @dataclass
 class TlsrptGrade:
     verdict: str                      # pass | fail | warn | none
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    checks: list[TCheck] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "reports": self.reports,
-                "checks": [{"level": lv, "ok": ok, "text": t}
-                           for lv, ok, t in self.checks]}
+                "checks": [{"level": c[0], "ok": c[1], "text": c[2],
+                            "kind": c[3],
+                            **({"ground": tlsrpt_ground(c[3]).as_dict()}
+                               if c[3] in TLSRPT_GROUNDS else {})}
+                           for c in self.checks]}
 
 
 def collect(run: Path, plan: LabPlan,
@@ -135,7 +144,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
     """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.rcpt_domain.rstrip(".")
     reps = [r for r in received if dom in r.domains()]
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[TCheck] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
         else [DEFAULT_TLSRPT]
     transports = _rua_transports(records)
@@ -143,16 +152,20 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
         checks.append(("MUST", not reps, "no report sent (the domain asks "
                        "for none)" if not reps else
                        f"{len(reps)} report(s) sent although the domain's "
-                       "_smtp._tls asks for no reporting"))
+                       "_smtp._tls asks for no reporting" if transports is
+                       None else f"{len(reps)} report(s) sent although none "
+                       "is due", "no-report" if transports is None
+                       else "nothing-due"))
         return _verdict(checks, reps)
-    for t in sorted(set(transports)):
-        n = sum(1 for r in reps if r.transport == t)
-        checks.append(("MUST", n >= 1, f"{n} report(s) by {t}"))
+    # RFC 8460 §3: delivery to each rua is a MAY; one report is enough.
+    by = ", ".join(f"{sum(1 for r in reps if r.transport == t)} by {t}"
+                   for t in sorted(set(transports)))
+    checks.append(("MUST", bool(reps), f"report(s) sent: {by}", "sent"))
     for r in reps:
         checks.append(("MUST", not r.problems,
                        f"{r.transport} report well-formed" if not r.problems
                        else f"{r.transport} report: "
-                       + "; ".join(r.problems)))
+                       + "; ".join(r.problems), "form"))
     published = {t.lower() for hp in plan.scenario_hosts(sc.id)
                  for t in hp.tlsa}
     published |= {t for phase in dns or [] for h in phase.values()
@@ -172,7 +185,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
         alien = sorted(strings - published)
         checks.append(("MUST", not alien, "policy strings are the "
                        "published TLSA records" if not alien else
-                       f"policy strings not published: {alien}"))
+                       f"policy strings not published: {alien}", "content"))
         succ = sum(int(p.get("summary", {}).get(
             "total-successful-session-count", 0) or 0) for p in entries)
         fail = sum(int(p.get("summary", {}).get(
@@ -184,19 +197,19 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                        succ + fail >= ok_sess + bad_sess,
                        f"{succ} successful and {fail} failed session(s) "
                        f"reported; fake-mx saw {ok_sess} continue after "
-                       f"TLS and {bad_sess} stop"))
+                       f"TLS and {bad_sess} stop", "content"))
         checks.append(("MUST", fail >= bad_sess,
                        f"{fail} failed session(s) reported, at least "
-                       f"{bad_sess} seen"))
+                       f"{bad_sess} seen", "content"))
         types = {f.get("result-type") for p in entries
                  for f in p.get("failure-details", []) or []
                  if isinstance(f, dict)}
         if sc.expect.tlsrpt:
             checks.append(("MUST", fail >= 1, "failures reported"
-                           if fail else "no failure reported"))
+                           if fail else "no failure reported", "content"))
             checks.append(("SHOULD", sc.expect.tlsrpt in types,
                            f"result types {sorted(map(str, types))}, "
-                           f"expected {sc.expect.tlsrpt}"))
+                           f"expected {sc.expect.tlsrpt}", "type"))
     return _verdict(checks, reps)
 
 
@@ -206,11 +219,10 @@ def no_loops(received: list[Received]) -> list[str]:
     return [r.source for r in received if dom in r.domains()]
 
 
-def _verdict(checks: list[tuple[str, bool, str]],
-             reps: list[Received]) -> TlsrptGrade:
+def _verdict(checks: list[TCheck], reps: list[Received]) -> TlsrptGrade:
     v = "pass"
-    if any(not ok and lv == "MUST" for lv, ok, _ in checks):
+    if any(not c[1] and c[0] == "MUST" for c in checks):
         v = "fail"
-    elif any(not ok for _, ok, _ in checks):
+    elif any(not c[1] for c in checks):
         v = "warn"
     return TlsrptGrade(v, checks, [r.source for r in reps])
