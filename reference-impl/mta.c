@@ -274,7 +274,7 @@ mta_handshake_start(struct mta_session *s)
 	sni = s->par.tlsa_base ? s->par.tlsa_base : s->par.host;
 	s->ssl_started = 1;
 	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode, sni, s->par.host,
-	    s->par.tlsa, s->par.ntlsa, &added, s->id);
+	    s->par.nexthop, s->par.tlsa, s->par.ntlsa, &added, s->id);
 	if (s->ssl == NULL)
 		fatalx("cannot set up a TLS session (out of memory?)");
 	if (s->mode == HOST_DANE && added == 0) {

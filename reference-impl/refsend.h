@@ -321,14 +321,16 @@ struct ssl_ctx_st *dane_ctx_new(void);
  * HOST_ENCRYPT or HOST_MAY).  For HOST_DANE it enables DANE with the TLSA
  * base domain, adds every usable record (unusable ones are skipped: the
  * count added is stored in *added), and the reference identifiers (base
- * domain and MX host name).  SNI is sni (may be NULL for HOST_MAY).
+ * domain, MX host name, and nexthop: the recipient domain when the MX
+ * RRset was secure, NULL otherwise; RFC 7672 section 3.2.2).  SNI is sni
+ * (may be NULL for HOST_MAY).
  * tag (the session id, may be NULL) starts its diagnostic lines.
  * Returns NULL on resource failure.  The caller frees it with SSL_free()
  * (or through the bufferevent that takes it over).
  */
 struct ssl_st	*dane_ssl_new(struct ssl_ctx_st *, enum host_mode,
-		    const char *, const char *, const struct tlsa *, size_t,
-		    size_t *, const char *);
+		    const char *, const char *, const char *,
+		    const struct tlsa *, size_t, size_t *, const char *);
 /* After a completed handshake: fill in the verdict for mode. */
 void		 dane_verdict(struct ssl_st *, enum host_mode,
 		    struct dane_result *);
@@ -428,6 +430,9 @@ struct mta_rcpt {
 struct mta_params {
 	const char		*queue_id;
 	const char		*domain;	/* policy (recipient) domain */
+	const char		*nexthop;	/* domain, as a DANE-TA reference
+						 * identifier: set only after a
+						 * secure MX lookup; or NULL */
 	const char		*host;		/* MX host name */
 	const char		*address;
 	int			 port;
