@@ -403,3 +403,51 @@ def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
     assert g.observed == "delivered-tls"
     assert not any(c.kind == "envelope" for c in g.checks)
     assert g.verdict == "warn"
+
+
+def test_every_check_names_a_ground_that_fits(tmp_path: Path) -> None:
+    """Each check of a grade carries its ground (RFC, section, keyword) into
+    results.json, and the ground's keyword fits the check's level."""
+    from danelab.grounds import fits
+    sc, plan = scenario(tmp_path, '["deferred", "bounced"]', '["deferred"]')
+    leak = session(plan, "mx2", deliver=False, sni=None)
+    leak.mail = True
+    g = grade(sc, plan, sc.expect, obs_dane(plan, [leak], "bounced"))
+    assert g.checks and all(fits(c.level, c.ground) is None
+                            for c in g.checks)
+    d = g.as_dict()["checks"]
+    assert {c["kind"]: c["ground"]["cite"] for c in d} == {
+        "outcome": "RFC 7672 §3.2 MUST NOT",
+        "prefer": "RFC 7672 §2.2 MUST",
+        "foreign-host": "danelab rule (evidence) MUST",
+        "stray": "danelab rule (evidence) MUST",
+        "hosts": "RFC 7672 §3.2 MUST NOT",
+        "cleartext": "RFC 7672 §3.2 MUST NOT",
+        "envelope": "RFC 7672 §3.2 MUST NOT",
+        "sni": "RFC 7672 §8.1 MUST"}
+    assert "tension" in d[1]["ground"]          # graded below its MUST
+
+
+def test_a_host_is_judged_by_what_its_dns_requires(tmp_path: Path) -> None:
+    """The envelope and hosts checks cite the requirement the host's DNS
+    brings in: a bogus TLSA RRset is RFC 7672 §2.1.2, not §3.2."""
+    sc, plan = scenario(tmp_path)
+    sess = [session(plan, "mx2"), session(plan, "mx1")]
+    for s in sess:
+        s.mail = True
+    o = obs_dane(plan, sess)
+    o.dns["mx2"].tlsa_status = "bogus"
+    g = grade(sc, plan, sc.expect, o)
+    bad = {c.kind: c.ground.name for c in g.checks if not c.ok}
+    assert bad["hosts"] == "7672-tlsa-failure"
+    assert bad["envelope"] == "7672-tlsa-failure"
+    assert bad["duplicate"] == "lab-once"
+
+
+def test_tlsrpt_checks_carry_grounds() -> None:
+    from danelab.tlsrpt_grade import TlsrptGrade
+    t = TlsrptGrade("fail", [("MUST", False, "x", "no-report"),
+                             ("SHOULD", True, "y", "type")])
+    d = t.as_dict()["checks"]
+    assert [c["ground"]["cite"] for c in d] == [
+        "RFC 8460 §3 MUST", "danelab rule (tlsrpt) SHOULD"]
