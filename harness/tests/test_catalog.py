@@ -68,6 +68,8 @@ def test_reference_tlsrpt(reference_run: RunResult, sid: str) -> None:
     assert t is not None, "the reference sender's reports were not graded"
     bad = [c["text"] for c in t["checks"] if not c["ok"]]
     assert t["verdict"] != "fail", f"{sid}: {bad}"
+    # every TLSRPT check names its ground (grounds.TLSRPT_GROUNDS)
+    assert all("ground" in c for c in t["checks"]), t["checks"]
 
 
 @pytest.mark.parametrize("sid", [s.id for s in CATALOG])
