@@ -216,15 +216,22 @@ def _run_dir(a: argparse.Namespace) -> Path:
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
     from .report import write_reports
-    from .results import write_merged, write_results
+    from .results import write_merged, write_results, write_setup_error
     from .runner import LabRun, RunResult
     scs = _selected(a)
     groups = run_groups(scs, a.jobs)
     jobs = len(groups)
     # Every check of the input before the run folder exists: an unknown
-    # sender or a missing script leaves nothing behind.
-    adapters = [get_adapter(a.sender) for _ in groups]
-    run = _run_dir(a)
+    # sender or a missing script leaves nothing behind but the report that
+    # says so, when --report names where.
+    try:
+        adapters = [get_adapter(a.sender) for _ in groups]
+        run = _run_dir(a)
+    except LabError as e:
+        if a.report:
+            write_setup_error(Path(a.report), a.sender, e)
+        raise
+    out = Path(a.report) if a.report else run / "report"
     prog = Progress()
     results: list[RunResult | None] = [None] * jobs
     errors: list[BaseException] = []
@@ -249,6 +256,9 @@ def cmd_run(a: argparse.Namespace) -> int:
             t.join()
     if errors:
         prog.done()
+        write_setup_error(out, a.sender, errors[0])
+        print(f"set-up error written to {out}/results.json and "
+              f"{out}/junit.xml", file=sys.stderr)
         raise errors[0]
     files = []
     for i, r in enumerate(results):
@@ -256,7 +266,6 @@ def cmd_run(a: argparse.Namespace) -> int:
         f = run / f"group{i + 1}" / "results.json"
         write_results(r, f)
         files.append(f)
-    out = Path(a.report) if a.report else run / "report"
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
     write_merged(out / "results.json", a.sender, cases, problems)

@@ -132,3 +132,29 @@ def test_reference_run_has_no_stray_traffic(
     assert {s.local_address for s in caught} == {mx1.address}
     assert all(s.close == "reset" for s in caught)
     assert g.verdict != "fail", _why(g)
+
+
+def _summary(r: RunResult) -> dict[str, object]:
+    from danelab.summary import sender_summary
+    return sender_summary([{"id": g.scenario, "sender": r.sender,
+                            **g.as_dict()} for g in r.grades])
+
+
+def test_sender_summary_tells_who_authenticates(
+        reference_run: RunResult,
+        broken_runs: dict[str, RunResult]) -> None:
+    """The reference authenticates and leaks nothing; a sender that does
+    no DANE is named as such although it passes a01 with a DANE label."""
+    ref = _summary(reference_run)
+    assert ref["authenticates"] == "yes"
+    assert ref["envelope_to_unauthenticated"] == {"answer": "no",
+                                                  "cases": []}
+    assert ref["cleartext_fallback"]["answer"] == "no"
+    nodane = _summary(broken_runs["broken-no-dane"])
+    assert nodane["authenticates"] == "no"
+    assert "d16-dane-ee-wrong-digest" in \
+        nodane["delivered_where_forbidden"]                 # type: ignore
+    assert _grades(broken_runs["broken-no-dane"],
+                   "a01-secure-dane-ee")[0].observed == "delivered-dane"
+    plain = _summary(broken_runs["broken-plaintext-fallback"])
+    assert plain["cleartext_fallback"]["answer"] == "yes"   # type: ignore
