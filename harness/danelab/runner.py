@@ -33,7 +33,7 @@ from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
 from .pki import LAB_ROOT, cert_file
-from .proc import Tracked
+from .proc import Tracked, shielded
 from .scenario import Scenario
 
 SENDER_ADDR = "tester@sender.test"
@@ -180,9 +180,10 @@ class LabRun:
             try:
                 passes = self._drive(lab, plan)
             finally:
-                self.adapter.stop()
-                for d in reversed(lab.daemons):
-                    ns.sup.stop(d)
+                with shielded():
+                    self.adapter.stop()
+                    for d in reversed(lab.daemons):
+                        ns.sup.stop(d)
         self._t("total", t0)
         return self._result(plan, passes)
 
