@@ -47,7 +47,6 @@ void		 certs_free(struct chain *);
 unsigned char	*certs_tlsa_data(X509 *, int, int, size_t *);
 char		*certs_hex(const unsigned char *, size_t);
 
-void		 tests_common(void);
 void		 tests_tlsa(void);
 void		 tests_policy(void);
 void		 tests_dane(void);

@@ -1,7 +1,7 @@
 /*
  * config.c -- the reporter's configuration: its keys and their defaults
  * (docs/refsend-tlsrpt.md), unknown keys are an error.  The "key = value"
- * lexer is refsend's (../conf.c); here a '#' starts a comment only at the
+ * lexer is shared with refsend (../common/conf.c); here a '#' starts a comment only at the
  * start of a line or after a blank, so that values (TXT records, URLs) may
  * hold one.
  */

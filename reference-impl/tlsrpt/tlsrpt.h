@@ -4,12 +4,13 @@
  *
  * One file per concern; the file name is the prefix of what it exports:
  *
- *	../common.h	the code shared with refsend, in ../: xmalloc.c
- *			(allocation that never returns NULL), log.c (JSON-lines
- *			events, stderr diagnostics), conf.c (the key = value
- *			lexer), file.c (durable writes, folder lists), rdata.c
- *			(wire names, MX), ubctx.c (the libunbound set-up);
- *			linked from ../$(BUILD)/libcommon.a
+ *	common.h	the code shared with refsend, in ../common/:
+ *			xmalloc.c (allocation that never returns NULL), log.c
+ *			(JSON-lines events, stderr diagnostics), conf.c (the
+ *			key = value lexer), file.c (durable writes, folder
+ *			lists), rdata.c (wire names, MX), ubctx.c (the
+ *			libunbound set-up); linked from
+ *			../common/$(BUILD)/libcommon.a
  *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates

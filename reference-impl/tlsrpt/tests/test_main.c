@@ -1,6 +1,6 @@
 /*
  * test_main.c -- refsend-tlsrpt's CUnit tests, suite by suite (the runner
- * is refsend's ../../tests/cunit_run.c).  Exit status 0 only when every
+ * is ../../common/tests/cunit_run.c).  Exit status 0 only when every
  * test passed.
  */
 #include "tests.h"

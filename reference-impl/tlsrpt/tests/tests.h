@@ -10,7 +10,7 @@
 #include <CUnit/CUnit.h>
 
 #include "tlsrpt.h"
-#include "../../tests/cunit_run.h"
+#include "cunit_run.h"
 
 void	tests_config(void);
 void	tests_record(void);

@@ -1,8 +1,9 @@
 /*
  * common.h -- the code the reference sender (refsend) and its TLSRPT
- * reporter (tlsrpt/, refsend-tlsrpt) share.  It is compiled once, into
- * $(BUILD)/libcommon.a of reference-impl/Makefile, and linked into both
- * programs; refsend.h and tlsrpt/tlsrpt.h include this header.
+ * reporter (tlsrpt/, refsend-tlsrpt) share, in reference-impl/common/.  It
+ * is compiled once, into common/$(BUILD)/libcommon.a by common/Makefile,
+ * and linked into both programs; refsend.h and tlsrpt/tlsrpt.h include
+ * this header (-I common).  Its CUnit tests are common/tests/.
  *
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
