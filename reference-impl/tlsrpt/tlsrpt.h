@@ -136,10 +136,9 @@ int		 record_uri_ok(const char *);
 /* -------------------------------------------------------------------- agg */
 
 /*
- * The RFC 8460 result types (IANA registry).  agg_result_type() returns
- * the registry's own string for s, or NULL when s is not one of them.
+ * agg_result_type() returns the RFC 8460 registry's own string for s
+ * (../common/result_types.def), or NULL when s is not a result type.
  */
-extern const char *const agg_result_types[];
 const char	*agg_result_type(const char *);
 
 struct agg_failure {

@@ -11,5 +11,6 @@
 #include "cunit_run.h"
 
 void	tests_common(void);
+void	tests_result_type(void);
 
 #endif
