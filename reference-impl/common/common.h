@@ -108,6 +108,15 @@ int	 conf_int(const char *, int, int, int *);
 int	 conf_intlist(const char *, int, int, int **, size_t *);
 /* 1 if the string is a numeric IPv4 or IPv6 address, else 0. */
 int	 conf_is_address(const char *);
+/*
+ * conf_route() parses the value of the static_route test knob, the same
+ * in both programs: "NAME ADDRESS[:PORT]", ADDRESS numeric, an IPv6
+ * ADDRESS with a port written "[ADDRESS]:PORT" ("[ADDRESS]" and a bare
+ * IPv6 ADDRESS also do).  It cuts v in place: *name (lower-cased, without
+ * a final dot) and *address point into v, *port is PORT or 0 when none
+ * is given.  -1 if v is not of that form.
+ */
+int	 conf_route(char *, char **, char **, int *);
 
 /* ------------------------------------------------------------------- file */
 

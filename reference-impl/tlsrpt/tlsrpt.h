@@ -51,7 +51,7 @@ struct static_txt {
 };
 
 struct static_route {
-	char	*name;		/* mail domain or https host */
+	char	*name;		/* mail domain or https host, lower case */
 	char	*address;	/* numeric */
 	int	 port;		/* 0: smtp_port / the URL's port */
 };

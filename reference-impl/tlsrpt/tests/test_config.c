@@ -40,8 +40,9 @@ static const struct conf_case conf_cases[] = {
 	{ BASE "period = daily\nretry_schedule = 1, 2 ,3\n", NULL },
 	{ BASE "static_txt = _smtp._tls.a.test v=TLSRPTv1; rua=mailto:a@b\n",
 	    NULL },
-	{ BASE "static_route = b.test 127.0.0.1 2525\n", NULL },
+	{ BASE "static_route = b.test 127.0.0.1:2525\n", NULL },
 	{ BASE "static_route = b.test ::1\n", NULL },
+	{ BASE "static_route = b.test [::1]:2525\n", NULL },
 	{ "state_dir = /s\nreporting_domain = r\n", "are required" },
 	{ BASE "colour = blue\n", ":4: colour: unknown key" },
 	{ BASE "smtp_port = 0\n", "bad port" },
@@ -51,7 +52,10 @@ static const struct conf_case conf_cases[] = {
 	{ BASE "period = weekly\n", "flush or daily" },
 	{ BASE "static_txt = lonely\n", "static_txt" },
 	{ BASE "static_route = b.test mx.b.test\n", "numeric" },
-	{ BASE "static_route = b.test 127.0.0.1 70000\n", "bad port" },
+	{ BASE "static_route = b.test 127.0.0.1:70000\n",
+	    ":4: static_route: want 'NAME ADDRESS[:PORT]'" },
+	/* refsend's syntax: the port is not a third word. */
+	{ BASE "static_route = b.test 127.0.0.1 2525\n", "static_route" },
 	{ BASE "dkim_key = /k.pem\n", "go together" },
 	{ BASE "no equals sign\n", "key = value" },
 	{ BASE "log =\n", "empty value" },
@@ -86,7 +90,7 @@ test_config_defaults(void)
 	struct config	*c;
 	char		 err[512];
 
-	c = load(BASE "static_route = B.test 127.0.0.2 2525\n", err,
+	c = load(BASE "static_route = B.test. 127.0.0.2:2525\n", err,
 	    sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_STRING_EQUAL(c->log, "/s/tlsrpt.jsonl");
@@ -99,6 +103,8 @@ test_config_defaults(void)
 	CU_ASSERT_EQUAL(c->nretry, 6);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config_route(c, "b.TEST"));
 	CU_ASSERT_EQUAL(config_route(c, "b.test")->port, 2525);
+	CU_ASSERT_STRING_EQUAL(config_route(c, "b.test")->address,
+	    "127.0.0.2");
 	CU_ASSERT_PTR_NULL(config_route(c, "c.test"));
 	config_free(c);
 }

@@ -286,6 +286,20 @@ def test_give_up(reporter, smtp_sink):
         list((reporter.state / "pending").iterdir()) == []
 
 
+def test_static_route_port(reporter, smtp_sink):
+    """static_route = NAME ADDRESS:PORT (refsend's syntax): the route's port
+    is used, not smtp_port (where nothing listens)."""
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route=f"Reports.Test. 127.0.0.1:{smtp_sink.port}",
+        smtp_port=1)
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    assert len(smtp_sink.messages) == 1
+    (d,) = reporter.log("delivery")
+    assert (d["status"], d["code"]) == ("sent", 250)
+
+
 def test_mailto_and_https_together(reporter, smtp_sink, https_sink, pki):
     sink = https_sink()
     url = f"https://reports.example.test:{sink.port}/r"
