@@ -8,11 +8,13 @@ int
 main(void)
 {
 	static void (*const suites[])(void) = {
+		tests_dns,
 		tests_tlsa,
 		tests_config,
 		tests_policy,
 		tests_dane,
 		tests_mta,
+		tests_deliver,
 		tests_queue,
 		tests_dsn,
 		NULL

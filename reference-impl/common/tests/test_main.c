@@ -10,6 +10,7 @@ main(void)
 {
 	static void (*const suites[])(void) = {
 		tests_common,
+		tests_rdata,
 		tests_result_type,
 		NULL
 	};

@@ -11,6 +11,7 @@
 #include "cunit_run.h"
 
 void	tests_common(void);
+void	tests_rdata(void);
 void	tests_result_type(void);
 
 #endif

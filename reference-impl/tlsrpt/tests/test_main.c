@@ -10,9 +10,15 @@ main(void)
 {
 	static void (*const suites[])(void) = {
 		tests_config,
+		tests_dns,
+		tests_pending,
 		tests_record,
+		tests_https,
+		tests_agg,
 		tests_report,
+		tests_gz,
 		tests_mime,
+		tests_sign,
 		NULL
 	};
 
