@@ -9,7 +9,8 @@
  *			that never returns NULL), log.c (JSON-lines events,
  *			stderr diagnostics), conf.c (the key = value lexer),
  *			file.c (durable writes, folder lists), rdata.c (wire
- *			names, MX), ubctx.c (the libunbound set-up)
+ *			names, MX), ubctx.c (the libunbound set-up),
+ *			result_type.c (the RFC 8460 result types)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)

@@ -9,7 +9,8 @@
  *			(JSON-lines events, stderr diagnostics), conf.c (the
  *			key = value lexer), file.c (durable writes, folder
  *			lists), rdata.c (wire names, MX), ubctx.c (the
- *			libunbound set-up); linked from
+ *			libunbound set-up), result_type.c (the RFC 8460
+ *			result types); linked from
  *			../common/$(BUILD)/libcommon.a
  *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
