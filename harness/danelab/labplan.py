@@ -105,6 +105,8 @@ def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
         pki.issue(CertSpec(_cert_id(sc, c.name), names,
                            _cert_id(sc, c.issuer) if c.issuer != "self"
                            else "self", c.key, c.validity, c.ca,
+                           [_cert_id(sc, n) for n in c.chain]
+                           if c.chain is not None else None,
                            where=f"{sc.path}: cert[{i}]"))
 
 

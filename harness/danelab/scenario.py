@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
-from .pki import KEY_TYPES, VALIDITIES
+from .pki import BUILTIN_CAS, KEY_TYPES, VALIDITIES
 from .zonespec import FAULT_KINDS
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
@@ -56,6 +56,7 @@ class CertDecl:
     key: str = "ec"
     validity: str = "valid"
     ca: bool = False
+    chain: list[str] | None = None  # what a server sends after it
 
 
 @dataclass
@@ -292,6 +293,8 @@ def _cert(f: _Fields) -> CertDecl:
                  key=f.get("key", str, "ec", choices=KEY_TYPES),
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
                  ca=f.get("ca", bool, False))
+    if f.get("chain", list) is not None:
+        c.chain = f.strings("chain")
     f.finish()
     return c
 
@@ -458,6 +461,12 @@ def _check_refs(sc: Scenario) -> None:
             raise SpecError(p, f"cert[{i}].issuer",
                             f"{c.issuer!r} is not a CA of this file or a "
                             "built-in one")
+        before = {x.name for x in sc.certs[:i]} | set(BUILTIN_CAS)
+        for n in c.chain or []:
+            if n not in before:
+                raise SpecError(p, f"cert[{i}].chain", f"{n!r} is not a "
+                                "[[cert]] declared before this one or a "
+                                "built-in CA")
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):

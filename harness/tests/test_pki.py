@@ -27,6 +27,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[LabPKI, Path]:
     p.issue(CertSpec("rogue", ["mx1.a.test"], issuer="rogue-int"))
     p.issue(CertSpec("myca", ["My CA"], issuer="lab-root", ca=True))
     p.issue(CertSpec("under-myca", ["mx2.a.test"], issuer="myca"))
+    p.issue(CertSpec("bare", ["mx1.a.test"], chain=[]))
+    p.issue(CertSpec("no-root", ["mx1.a.test"], chain=["lab-int"]))
+    p.issue(CertSpec("padded", ["mx1.a.test"], issuer="rogue-int",
+                     chain=["rogue-int", "rogue-root", "lab-int"]))
     d = tmp_path_factory.mktemp("pki")
     p.write(d)
     return p, d
@@ -66,6 +70,30 @@ def test_properties(pki: tuple[LabPKI, Path]) -> None:
         p.issued["lab-int"].cert.subject, p.issued["lab-root"].cert.subject]
 
 
+def test_chain_files(pki: tuple[LabPKI, Path]) -> None:
+    """The chain file holds the leaf and, after it, exactly what the spec's
+    chain lists (by default the issuers up to the root)."""
+    p, d = pki
+
+    def names(name: str) -> list[str]:
+        end = b"-----END CERTIFICATE-----\n"
+        pems = (d / f"{name}.chain.pem").read_bytes().split(end)[:-1]
+        return [x509.load_pem_x509_certificate(pem + end).subject
+                .rfc4514_string() for pem in pems]
+
+    def subject(name: str) -> str:
+        return p.issued[name].cert.subject.rfc4514_string()
+
+    assert names("ok") == [subject(n) for n in ("ok", "lab-int",
+                                                "lab-root")]
+    assert names("bare") == [subject("bare")]
+    assert names("no-root") == [subject("no-root"), subject("lab-int")]
+    assert names("padded") == [subject(n) for n in (
+        "padded", "rogue-int", "rogue-root", "lab-int")]
+    assert verify(d, "no-root") and not verify(d, "bare")
+    assert not verify(d, "padded") and verify(d, "padded", "rogue-root")
+
+
 @pytest.mark.parametrize("selector", [0, 1])
 @pytest.mark.parametrize("mtype", [0, 1, 2])
 def test_tlsa_data_matches_openssl(pki: tuple[LabPKI, Path], selector: int,
@@ -98,3 +126,5 @@ def test_bad_certificate_specs() -> None:
     p.issue(CertSpec("leaf", ["a.test"]))
     with pytest.raises(SpecError, match="not a CA"):
         p.issue(CertSpec("z", ["a.test"], issuer="leaf"))
+    with pytest.raises(SpecError, match="chain"):
+        p.issue(CertSpec("w", ["a.test"], chain=["lab-int", "nobody"]))
