@@ -40,6 +40,7 @@ from cryptography import x509
 
 from ..dane_auth import Tlsa, in_validity, names_fit, ta_path, \
     usable_records
+from . import BROKEN_DANE
 from .base import SenderOutcome, Submission
 from .pysender import Lookup, Temp, ThreadedSender, connect, envelope, \
     lookup, message, mx_hosts, quit_quietly, send, starttls_chain, walk
@@ -75,12 +76,14 @@ def strongest(records: list[Tlsa]) -> list[Tlsa]:
 
 
 class BrokenDaneAdapter(ThreadedSender):
-    """A DANE sender with the flaw its NAME (adapters.BROKEN_DANE) says; an
-    unknown name gives the sender without a flaw (for the tests)."""
+    """A DANE sender with the flaw its NAME (one of adapters.BROKEN_DANE)
+    says.  Any other name gives it without a flaw: the control that
+    test_catalog.py runs beside them, to show that the flaw alone is
+    what fails them."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.flaw = name
+        self.flaw = name if name in BROKEN_DANE else ""
 
     def _policy(self, domain: str) -> str:
         assert self.ctx
