@@ -47,6 +47,21 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def group_alive(pgid: int) -> bool:
+    """True while some process of group PGID exists and is not a zombie."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", encoding="ascii") as f:
+                state, _, pgrp = f.read().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
 def wait_until(pred: Callable[[], bool], timeout: float,
                interval: float = 0.005) -> bool:
     """Poll PRED until it is true or TIMEOUT seconds passed."""
@@ -142,11 +157,15 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self._signal(t, signal.SIGKILL)
                 t.popen.wait(5)
-        # Children it forked (NSD's server processes) share its group.
+        # Children it forked (NSD's server processes) share its group.  A
+        # killed process dies asynchronously: wait until the group is gone,
+        # so that nothing of it is still exiting when stop() returns.
         try:
             os.killpg(t.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        else:
+            wait_until(lambda: not group_alive(t.pid), 5)
         if t in self.procs:
             self.procs.remove(t)
 
