@@ -85,7 +85,7 @@ def start_https_sink(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
                                 str(run / "https-sink"), "--ready",
                                 str(ready)],
                  log=run / "https-sink.log", env=env)
-    ns.sup.wait_ready(t, ready.exists, 15)
+    ns.sup.wait_ready(t, ready.exists)
     return t
 
 
@@ -144,7 +144,7 @@ def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
     t = ns.spawn("fake-mx", [str(binary("fake-mx", "fake-mx")), "-c",
                              str(conf), "-p", str(pidfile)],
                  log=run / "fakemx.log")
-    ns.sup.wait_ready(t, pidfile.exists, 15)
+    ns.sup.wait_ready(t, pidfile.exists)
     return t
 
 

@@ -75,6 +75,11 @@ def wait_until(pred: Callable[[], bool], timeout: float,
         interval = min(interval * 1.5, 0.1)
 
 
+# How long a daemon may take to become ready.  Generous: waiting ends as
+# soon as it is ready, and a machine busy with parallel runs is slow.
+READY_LIMIT = 30.0
+
+
 @contextlib.contextmanager
 def shielded() -> Iterator[None]:
     """Teardown that no Ctrl-C (or SIGTERM) cuts short: in the main thread,
@@ -125,7 +130,7 @@ class Supervisor:
         return t
 
     def wait_ready(self, t: Tracked, ready: Callable[[], bool],
-                   timeout: float = 10.0) -> None:
+                   timeout: float = READY_LIMIT) -> None:
         """Wait for READY(); raise DaemonError naming the log if the
         process dies first or READY() stays false."""
         def check() -> bool:

@@ -91,7 +91,7 @@ def _answers(addr: str, name: str) -> bool:
 def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
     conf = nsd_conf(u, run)
     t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=run / "nsd.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."), 10)
+    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."))
     return t
 
 
@@ -99,7 +99,7 @@ def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
     conf = unbound_conf(u, run)
     t = ns.spawn("unbound", ["unbound", "-d", "-p", "-c", str(conf)],
                  log=run / "unbound.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."), 10)
+    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."))
     return t
 
 
