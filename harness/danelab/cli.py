@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from . import catalog
 from .adapters import KNOWN
 from .errors import LabError
+from .labnet import DEFAULT_RANGE
 from .netns import LabNamespace, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +226,13 @@ def cmd_run(a: argparse.Namespace) -> int:
     # sender or a missing script leaves nothing behind but the report that
     # says so, when --report names where.
     try:
-        adapters = [get_adapter(a.sender) for _ in groups]
+        hooks = _hooks(a.hook)
+        expose = _exposure(a)
+        if expose and jobs > 1:
+            raise LabError("--expose runs one group (no -j): one sender "
+                           "under test, one link")
+        adapters = [get_adapter(a.sender, hooks, a.pass_seconds)
+                    for _ in groups]
         run = _run_dir(a)
     except LabError as e:
         if a.report:
@@ -241,7 +248,8 @@ def cmd_run(a: argparse.Namespace) -> int:
             prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
             results[i] = LabRun(groups[i], adapters[i],
-                                run / f"group{i + 1}", say).execute()
+                                run / f"group{i + 1}", say,
+                                expose).execute()
         except BaseException as e:          # reported below
             errors.append(e)
     prog(f"{len(scs)} scenario(s), sender {a.sender}, {jobs} group(s), "
@@ -302,6 +310,32 @@ def cmd_run(a: argparse.Namespace) -> int:
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
     return 1 if failed else 0
+
+
+def _hooks(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for it in items or []:
+        name, eq, cmd = it.partition("=")
+        if not eq or not cmd:
+            raise LabError(f"--hook {it!r}: use NAME=COMMAND (flush, expire, "
+                           "reload)")
+        out[name] = cmd
+    return out
+
+
+def _exposure(a: argparse.Namespace) -> Any:
+    """The Exposure --expose asks for (None: loopback only)."""
+    if not getattr(a, "expose", None):
+        return None
+    from .expose import Exposure, range_on_host
+    from .labnet import LabNet
+    net = LabNet.parse(a.lab_range)
+    clash = range_on_host(net)
+    if clash:
+        raise LabError(f"lab range {net.describe()} is in use in this "
+                       f"namespace ({clash[0]}); choose another with "
+                       "--lab-range")
+    return Exposure.parse(a.expose, net)
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -435,6 +469,15 @@ def parser() -> argparse.ArgumentParser:
                         help="id or glob (repeatable)")
         sp.add_argument("--section", help="section letters, e.g. AC")
 
+    def expose_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--expose", metavar="MODE",
+                        help="give the lab routable addresses for a sender "
+                        "in another network stack: veth, netns:PATH, "
+                        "bridge:NAME[@NETNS-PATH] (docs/remote.md)")
+        sp.add_argument("--lab-range", default=DEFAULT_RANGE,
+                        metavar="V4,V6", help="the exposed lab's private "
+                        f"range (default {DEFAULT_RANGE})")
+
     sp = sub.add_parser("list", help="list scenarios")
     select_args(sp)
     sp.set_defaults(fn=cmd_list)
@@ -461,6 +504,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-dir", help="run folder (default runs/<time>)")
     sp.add_argument("--keep", action="store_true",
                     help="keep keys and namespace files even on success")
+    expose_args(sp)
+    sp.add_argument("--hook", action="append", metavar="NAME=CMD",
+                    help="smtp:// sender: a vendor command for flush, "
+                    "expire (gets the Message-IDs) or reload (repeatable)")
+    sp.add_argument("--pass-seconds", type=float, default=60.0,
+                    help="smtp:// sender: how long one queue pass waits for "
+                    "every message to be delivered or bounced (default 60)")
     sp.set_defaults(fn=cmd_run)
     sp = sub.add_parser("report", help="merge results.json files into one "
                         "report")
