@@ -369,36 +369,58 @@ def cmd_universe(a: argparse.Namespace) -> int:
                            f"{prog_name()} universe down --run-dir {run}` "
                            "first")
         scs = _selected(a)
+        expose = _exposure(a)
         run.mkdir(parents=True, exist_ok=True)
-        plan = make_plan(scs)
+        plan = make_plan(scs, net=expose.net if expose else None)
         plan.pki.write(run / "pki")
         ns = LabNamespace(run / "ns")
         ns.open()
         try:
-            u = Universe(plan.zones, run, ns)
+            if expose:
+                expose.setup(ns, run)
+            u = Universe(plan.zones, run, ns,
+                         (plan.addrs.resolver, str(expose.net.v4))
+                         if expose else None)
             u.start()
             fakemx.start(ns, plan, run)
+            write_env(run, plan, u.trust_anchor, expose)
         except BaseException:
+            if expose:
+                expose.close()
             ns.close()
             raise
         assert ns.holder
+        procs = [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]
+        if expose and expose.sut_ns and expose.sut_ns.holder:
+            procs.insert(0, {"name": "sut-ns-holder",
+                             "pid": expose.sut_ns.holder.pid,
+                             "ns_id": expose.sut_ns.ns_id})
         up: dict[str, Any] = {
             "run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
-            "ns_id": ns.ns_id,
-            "procs": [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]}
+            "ns_id": ns.ns_id, "procs": procs}
         sf.write_text(json.dumps(up, indent=1))
         print(f"universe up: {len(scs)} scenario(s), "
               f"{len(u.built.zones) if u.built else 0} zones, "
               f"{ns.mode} mode, folder {run}\n"
-              f"  NSD 127.53.0.1, Unbound 127.53.0.53, trust anchor "
-              f"{u.trust_anchor}\n"
-              f"  enter it: {prog_name()} shell --run-dir {run}\n"
+              f"  NSD 127.53.0.1, Unbound {plan.addrs.resolver}, trust "
+              f"anchor {u.trust_anchor}\n"
+              + (f"  exposed ({expose.mode}): what a sender needs: "
+                 f"{prog_name()} universe env --run-dir {run}\n"
+                 if expose else "")
+              + f"  enter it: {prog_name()} shell --run-dir {run}\n"
               f"  stop it:  {prog_name()} universe down --run-dir {run}")
         return 0
     if not sf.exists():
         print(f"no universe in {run}")
         return 0 if a.action == "down" else 1
     state = json.loads(sf.read_text())
+    if a.action == "env":
+        env = json.loads((run / "env.json").read_text())
+        if a.json:
+            print(json.dumps(env, indent=1))
+        else:
+            print(env_text(env))
+        return 0
     if a.action == "status":
         for p in state["procs"]:
             alive = _proc_ok(p["pid"], state["ns_id"]) or \
@@ -421,9 +443,65 @@ def cmd_universe(a: argparse.Namespace) -> int:
     for pid in left:
         if pid in [p["pid"] for p in state["procs"]]:
             os.kill(pid, signal.SIGKILL)
+    for p in state["procs"]:
+        if p["name"] == "sut-ns-holder" and _proc_ok(p["pid"],
+                                                    p.get("ns_id", "")):
+            try:
+                os.kill(p["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
     sf.unlink()
     print(f"universe down ({run})")
     return 0
+
+
+def write_env(run: Path, plan: Any, trust_anchor: Path, expose: Any) -> None:
+    """What a sender under test needs, for `universe env`: env.json, and
+    the trust anchor as a BIND trust-anchors clause."""
+    from .pki import LAB_ROOT, cert_file
+    ds = trust_anchor.read_text().split(None, 4)[4].strip()
+    tag, alg, dt, digest = ds.split(None, 3)
+    bind = run / "trust-anchors.conf"
+    bind.write_text(f'trust-anchors {{\n  . initial-ds {tag} {alg} {dt} '
+                    f'"{digest.replace(" ", "")}";\n}};\n')
+    env: dict[str, Any] = {
+        "resolver": plan.addrs.resolver,
+        "trust_anchor_ds": f". IN DS {ds}",
+        "trust_anchor_file": str(trust_anchor),
+        "trust_anchor_bind": str(bind),
+        "lab_ca": str(cert_file(run / "pki", LAB_ROOT)),
+        "envelope_sender": "tester@sender.test",
+        "sender_mailbox_mx": plan.addrs.sender_mx,
+        "exposure": expose.facts if expose else None}
+    if expose:
+        sut = expose.facts["sut"]["ipv4"]
+        env["submit"] = (f"the lab submits to smtp://{sut}:25 "
+                         f"(danelab run --sender smtp://{sut}:25)")
+    (run / "env.json").write_text(json.dumps(env, indent=1))
+
+
+def env_text(env: dict[str, Any]) -> str:
+    ex = env.get("exposure") or {}
+    lines = [f"resolver          {env['resolver']} (validating; use it, "
+             "and only it)",
+             f"trust anchor      {env['trust_anchor_ds']}",
+             f"  Unbound file    {env['trust_anchor_file']}",
+             f"  BIND file       {env['trust_anchor_bind']}",
+             f"lab CA bundle     {env['lab_ca']}",
+             f"bounces go to     {env['envelope_sender']} (MX "
+             f"{env['sender_mailbox_mx']})"]
+    if ex:
+        sut = ex["sut"]
+        lines += [f"exposed           {ex['mode']}, range {ex['range']}",
+                  f"namespace         {ex.get('namespace') or '-'}"
+                  + (f" (bridge {ex['bridge']})" if ex.get("bridge") else ""),
+                  f"SUT addresses     {sut['ipv4']}/24, {sut['ipv6']}/64 on "
+                  f"{ex['link']['sut_interface']}"
+                  + ("" if sut["configured"] else " (configure them on the "
+                     "SUT)"),
+                  f"SUT routes        {'; '.join(sut['routes'])} (no default)",
+                  f"submit            {env.get('submit', '')}"]
+    return "\n".join(lines)
 
 
 def _proc_ok(pid: int, ns_id: str) -> bool:
@@ -518,9 +596,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_report)
     sp = sub.add_parser("universe", help="bring a lab universe up or down")
-    sp.add_argument("action", choices=("up", "down", "status"))
+    sp.add_argument("action", choices=("up", "down", "status", "env"))
     select_args(sp)
     sp.add_argument("--run-dir", help="default runs/universe")
+    expose_args(sp)
+    sp.add_argument("--json", action="store_true",
+                    help="env: as JSON")
     sp.set_defaults(fn=cmd_universe)
     sp = sub.add_parser("shell", help="a shell (or command) inside the "
                         "running universe's namespace")
