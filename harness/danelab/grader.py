@@ -31,6 +31,11 @@ from .scenario import Expect, Scenario
 
 
 STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# Every Check.kind this module emits, in the order grade() adds them
+# (test_catalog.py reads the module's Check(...) calls to keep it in step).
+CHECK_KINDS = ("outcome", "prefer", "foreign-host", "stray", "hosts",
+               "no-connection", "cleartext", "envelope", "duplicate", "sni",
+               "dsn", "sender-word", "not-graded")
 
 
 @dataclass

@@ -124,7 +124,9 @@ def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
             c, name=_cert_id(sc, c.name),
             names=[sc.fqdn(n).rstrip(".") for n in c.names],
             issuer=c.issuer if c.issuer == SELF_SIGNED
-            else _cert_id(sc, c.issuer)))
+            else _cert_id(sc, c.issuer),
+            chain=[_cert_id(sc, n) for n in c.chain]
+            if c.chain is not None else None))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:

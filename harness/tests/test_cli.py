@@ -52,6 +52,11 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
         'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
     (tmp_path / "e24-syntax.toml").write_text('title = "unterminated\n')
+    (tmp_path / "d20x-bad-chain.toml").write_text(
+        'title = "t"\nsection = "D"\ncase = 20\nrfc = "x"\nexplain = "x"\n'
+        '[[cert]]\nname = "leaf"\nchain = ["lab-int", "later"]\n'
+        '[[cert]]\nname = "later"\nca = true\n'
+        '[expect]\noutcome = ["deferred"]\n')
     head = ('title = "t"\nsection = "G"\ncase = 35\nrfc = "x"\n'
             'explain = "x"\n[[host]]\nname = "mx1"\nmx = 10\n')
     (tmp_path / "g35x-limit-not-deferred.toml").write_text(
@@ -80,7 +85,9 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         "not an enhanced status code pattern" in err
     assert "g35z-limit-and-fix.toml: expect.after_limit: a scenario has " \
         "[fix] or [expect.after_limit], not both" in err
-    assert "7 scenario file(s) checked, 6 error(s)" in cp.stdout
+    assert "d20x-bad-chain.toml: cert[0].chain: 'later' is not a " \
+        "[[cert]] declared before this one or a built-in CA" in err
+    assert "8 scenario file(s) checked, 7 error(s)" in cp.stdout
 
 
 def test_run_refuses_bad_catalog(tmp_path: Path) -> None:

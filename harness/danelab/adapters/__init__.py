@@ -36,6 +36,9 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
     if name in NAIVE:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
+    if name in BROKEN_DANE:
+        from .danebroken import BrokenDaneAdapter
+        return BrokenDaneAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
                    f"{', '.join(sorted(KNOWN))}, command:SCRIPT, "
                    "smtp://[USER:PASS@]HOST[:PORT]")
@@ -43,9 +46,12 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
+# danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
+BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
+               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
 EXIM = {"exim": False, "exim-require-dane": True}
-KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)
+KNOWN = ("reference",) + NAIVE + BROKEN_DANE + tuple(POSTFIX) + tuple(EXIM)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN"]
