@@ -444,8 +444,8 @@ def cmd_universe(a: argparse.Namespace) -> int:
         if pid in [p["pid"] for p in state["procs"]]:
             os.kill(pid, signal.SIGKILL)
     for p in state["procs"]:
-        if p["name"] == "sut-ns-holder" and _proc_ok(p["pid"],
-                                                    p.get("ns_id", "")):
+        sut_ns = p.get("ns_id", "")
+        if p["name"] == "sut-ns-holder" and _proc_ok(p["pid"], sut_ns):
             try:
                 os.kill(p["pid"], signal.SIGTERM)
             except ProcessLookupError:
