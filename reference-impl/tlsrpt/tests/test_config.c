@@ -57,6 +57,13 @@ static const struct conf_case conf_cases[] = {
 	{ BASE "log =\n", "empty value" },
 	{ BASE "smtp_port = # none\n", ":4: smtp_port: empty value" },
 	{ BASE "retry_schedule = 60 300\n", "retry_schedule" },
+	{ BASE "contact_info = Ops.Team+tls@R.test\n", NULL },
+	{ BASE "contact_info = mailto:tlsrpt@r.test\n", "not a mailto: URI" },
+	{ BASE "contact_info = TLS <tlsrpt@r.test>\n", "not an address" },
+	{ BASE "contact_info = a..b@r.test\n", "not an address" },
+	{ BASE "contact_info = .a@r.test\n", "not an address" },
+	{ BASE "contact_info = r.test\n", "not an address" },
+	{ BASE "contact_info = tlsrpt@other.test\n", "TLS-Report-Submitter" },
 	{ NULL, NULL }
 };
 
@@ -95,7 +102,7 @@ test_config_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c->report_from, "tlsrpt@r.test");
 	CU_ASSERT_EQUAL(c->smtp_port, 25);
 	CU_ASSERT_EQUAL(c->give_up, 86400);
-	CU_ASSERT_EQUAL(c->period, PERIOD_FLUSH);
+	CU_ASSERT_EQUAL(c->period, PERIOD_DAILY);
 	CU_ASSERT_EQUAL(c->nretry, 6);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config_route(c, "b.TEST"));
 	CU_ASSERT_EQUAL(config_route(c, "b.test")->port, 2525);
