@@ -175,3 +175,31 @@ def test_expire_failing_is_an_error(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "expire", "exit 5")
     with pytest.raises(LabError, match="'expire' exited 5"):
         run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")
+
+
+REPORTER = ROOT / "reference-impl" / "tlsrpt" / "build" / "refsend-tlsrpt"
+
+
+@needs_refsend
+@pytest.mark.skipif(not REPORTER.exists(), reason="reporter not built")
+def test_example_reports_are_graded(tmp_path: Path) -> None:
+    """flush-reports: the example's reports (refsend-tlsrpt) reach the
+    lab's receivers and get the same checks as the reference adapter's;
+    they pass them all, SHOULDs included."""
+    ids = ["h36b-report-validation-failure", "c13-tlsa-only-pkix-usages"]
+    r = run_clean(CommandAdapter(EXAMPLE), ids, tmp_path)
+    got = {g.scenario: g.tlsrpt for g in r.grades}
+    assert set(got) == set(ids)
+    for sid, t in got.items():
+        assert t is not None, f"{sid}: TLSRPT not graded"
+        assert t["verdict"] == "pass", [c for c in t["checks"]
+                                        if not c["ok"]]
+        assert any("report(s) by mailto" in c["text"] for c in t["checks"])
+
+
+@needs_refsend
+def test_flush_reports_unsupported_is_not_graded(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "flush-reports", "exit 3")
+    r = run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+    assert [g.verdict for g in r.grades] == ["pass", "pass"]
+    assert [g.tlsrpt for g in r.grades] == [None, None]

@@ -105,8 +105,12 @@ class ReferenceAdapter(Adapter):
         return {qid_to_mid.get(q, q): o for q, o in last.items()}
 
     def flush_reports(self) -> bool:
-        """Run the reference sender's TLSRPT reporter (refsend-tlsrpt):
-        flush, then retry pending HTTPS deliveries a few times."""
+        """Run the reference sender's TLSRPT reporter (refsend-tlsrpt) in
+        its real-use set-up, whole UTC days (`period = daily`, the
+        default), with its clock advanced to just after the next UTC
+        midnight so that today is a complete day: flush, then retry
+        pending deliveries up to twice, the clock a few seconds later
+        each time (past the retry schedule's 1 s and 2 s)."""
         assert self.ctx
         rep = binary("reference-impl/tlsrpt", "refsend-tlsrpt",
                      required=False)
@@ -121,19 +125,19 @@ class ReferenceAdapter(Adapter):
             f"resolver = {ctx.resolver}",
             f"trust_anchor = {ctx.trust_anchor}",
             "organization_name = danelab reference sender",
-            f"contact_info = mailto:tlsrpt@{ctx.reporting_domain}",
+            f"contact_info = tlsrpt@{ctx.reporting_domain}",
             f"reporting_domain = {ctx.reporting_domain}",
             f"dkim_selector = {ctx.dkim_selector}",
             f"dkim_key = {ctx.dkim_key}",
             "helo_name = refsend.sender.test",
             f"https_ca = {ctx.lab_ca}",
             "retry_schedule = 1,1,2"]) + "\n")
-        for cmd in ("flush", "retry", "retry"):
-            if cmd == "retry":
-                if not self._pending():
-                    break
-                time.sleep(1.1)
-            cp = ctx.ns.run([str(rep), "-c", str(conf), cmd],
+        midnight = (int(time.time()) // 86400 + 1) * 86400
+        for i, cmd in enumerate(("flush", "retry", "retry")):
+            if cmd == "retry" and not self._pending():
+                break
+            clock = str(midnight + 1 + 4 * i)
+            cp = ctx.ns.run([str(rep), "-T", clock, "-c", str(conf), cmd],
                             timeout=PASS_TIMEOUT)
             (ctx.run / "tlsrpt.log").open("ab").write(cp.stdout + cp.stderr)
             if cp.returncode != 0:
