@@ -35,10 +35,20 @@ class HostPlan:
     decl: HostDecl
     address6: str | None = None
     cert6: Issued | None = None
+    cert_also: list[Issued] = field(default_factory=list)  # other key types
+    chain: list[Issued | None] | None = None  # sent after the leaf; None
+    #                                           in it is the leaf itself
 
     @property
     def listener6(self) -> str:
         return self.listener + "~v6"
+
+    def presented(self, leaf: Issued) -> list[Issued] | None:
+        """What this host sends after LEAF (None: the leaf's own chain up
+        to the root, the default)."""
+        if self.chain is None:
+            return None
+        return [leaf if c is None else c for c in self.chain]
 
 
 @dataclass
@@ -102,10 +112,14 @@ def _cert_id(sc: Scenario, name: str) -> str:
 def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
     for i, c in enumerate(sc.certs):
         names = [sc.fqdn(n).rstrip(".") for n in c.names]
+        cn = c.cn.replace("{domain}", sc.domain.rstrip(".")) if c.cn \
+            else None
         pki.issue(CertSpec(_cert_id(sc, c.name), names,
                            _cert_id(sc, c.issuer) if c.issuer != "self"
                            else "self", c.key, c.validity, c.ca,
-                           where=f"{sc.path}: cert[{i}]"))
+                           where=f"{sc.path}: cert[{i}]",
+                           not_before=c.not_before, not_after=c.not_after,
+                           cn=cn))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
@@ -220,6 +234,10 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
                 else f"_25._tcp.{fq}"
             hp = HostPlan(sc.id, h.name, fq, host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
+            hp.cert_also = [pki.issued[_cert_id(sc, c)] for c in h.cert_also]
+            if h.chain is not None:
+                hp.chain = [None if n == "leaf" else
+                            pki.issued[_cert_id(sc, n)] for n in h.chain[1:]]
             if h.ipv6:
                 hp.address6 = host_address6(s_index, k + 1)
                 hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \

@@ -6,6 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> (hosts with per-connection profiles: more passes, nothing changed,
+      while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -143,6 +145,7 @@ class LabRun:
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
         limit = [sc for sc in self.scenarios
                  if sc.expect_after_limit is not None]
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
         boundary = None
         reported = False
         report_error: str | None = None
@@ -181,7 +184,7 @@ class LabRun:
                 first = self.adapter.outcomes()
                 self._t("pass1", t)
                 second: dict[str, SenderOutcome] = {}
-                if fix or limit:
+                if fix or limit or retry:
                     t = time.monotonic()
                     boundary = time.time()
                     if limit:
@@ -196,6 +199,7 @@ class LabRun:
                     self.say("queue pass 2")
                     with Ticker(self.run, "pass 2", len(subs), self.say):
                         self.adapter.run_queue()
+                    self._retry_passes(retry, subs)
                     second = self.adapter.outcomes()
                     self._t("pass2", t)
                 t = time.monotonic()
@@ -230,6 +234,26 @@ class LabRun:
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, evidence, sess,
                          stray_traffic(plan, list(sess.values())))
+
+    def _retry_passes(self, retry: list[Scenario], subs: list[Submission]
+                      ) -> None:
+        """Passes 3 and on, for hosts whose first connections have their
+        own profiles (a sender that makes one connection a pass needs one
+        pass per such connection, and one more): only while some of these
+        scenarios' messages are still queued."""
+        mid_of = {s.scenario: s.message_id for s in subs}
+        want = max((sc.retry_passes for sc in retry), default=0) + 1
+        for n in range(3, want + 1):
+            out = self.adapter.outcomes()
+            queued = [sc.id for sc in retry if sc.retry_passes + 1 >= n
+                      and (o := out.get(mid_of[sc.id])) is not None
+                      and o.state == "deferred"]
+            if not queued:
+                return
+            self.say(f"queue pass {n}: {len(queued)} scenario(s) with "
+                     "per-connection profiles still queued")
+            with Ticker(self.run, f"pass {n}", len(subs), self.say):
+                self.adapter.run_queue()
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:
