@@ -16,10 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 from danelab import fakemx  # noqa: E402
 from danelab.adapters import LabContext, Submission, get_adapter  # noqa: E402
 from danelab.catalog import load_catalog, select  # noqa: E402
+from danelab.dns.universe import Universe  # noqa: E402
 from danelab.errors import LabError  # noqa: E402
 from danelab.labplan import make_plan  # noqa: E402
 from danelab.netns import LabNamespace  # noqa: E402
-from danelab.universe import Universe  # noqa: E402
+from danelab.pki import LAB_ROOT, cert_file  # noqa: E402
 
 MESSAGES = int((sys.argv[1:2] or ["300"])[0])
 FLIGHT = (1, 10, 100)
@@ -43,7 +44,7 @@ def bench(sender: str, ns: LabNamespace, u: Universe, run: Path,
         a = get_adapter(sender)
         d = run / f"{sender}-{n}"
         ctx = LabContext(ns, d, "127.53.0.53", u.trust_anchor,
-                         run / "pki" / "lab-root.crt")
+                         cert_file(run / "pki", LAB_ROOT))
         a.start(ctx)
         try:
             tune(a, d, n)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
-from danelab.dnsq import query_in  # noqa: E402
+from danelab.dns.dnsq import query_in  # noqa: E402
+from danelab.dns.universe import Universe  # noqa: E402
+from danelab.dns.zonespec import Record, ZoneSpec  # noqa: E402
 from danelab.labplan import host_address  # noqa: E402
 from danelab.netns import LabNamespace  # noqa: E402
 from danelab.pki import LabPKI, tlsa_rdata  # noqa: E402
 from danelab.pki import CertSpec  # noqa: E402
-from danelab.universe import Universe  # noqa: E402
-from danelab.zonespec import Record, ZoneSpec  # noqa: E402
 
 
 def domains(n: int) -> tuple[list[ZoneSpec], float]:

@@ -12,4 +12,4 @@
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-PYTHONPATH="$top/harness" exec /usr/bin/python3 -m danelab.adapters.published "$@"
+PYTHONPATH="$top/harness" exec /usr/bin/python3 -m danelab.published "$@"

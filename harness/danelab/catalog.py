@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from .errors import LabError, SpecError
-from .scenario import Scenario, load_scenario
+from .scenario import SECTIONS, Scenario, check_scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / "scenarios"
@@ -20,25 +20,29 @@ def load_catalog(folder: Path = DEFAULT_DIR) -> list[Scenario]:
     return [load_scenario(f) for f in files]
 
 
+def universe_errors(sc: Scenario) -> list[SpecError]:
+    """The universe-level check of one scenario that loaded: its zones,
+    records, faults, certificates, CNAME loops (the first error found)."""
+    from .labplan import make_plan
+    from .dns.zonespec import validate_universe
+    try:
+        validate_universe(make_plan([sc]).zones)
+    except SpecError as e:
+        return [e]
+    return []
+
+
 def lint(folder: Path = DEFAULT_DIR) -> tuple[int, list[SpecError]]:
-    """Check every file; return how many were read and every error."""
+    """Check every file; return how many were read and every error (all
+    of each file's own errors, then the universe check of each file that
+    has none)."""
     errors: list[SpecError] = []
     files = sorted(Path(folder).glob("*.toml"))
-    good: list[Scenario] = []
     for f in files:
-        try:
-            good.append(load_scenario(f))
-        except SpecError as e:
-            errors.append(e)
-    if good:
-        # A universe-level check too: zones, records, faults, CNAME loops.
-        from .labplan import make_plan
-        from .zonespec import validate_universe
-        for sc in good:
-            try:
-                validate_universe(make_plan([sc]).zones)
-            except SpecError as e:
-                errors.append(e)
+        sc, errs = check_scenario(f)
+        errors += errs
+        if sc is not None:
+            errors += universe_errors(sc)
     return len(files), errors
 
 
@@ -56,7 +60,14 @@ def select(scenarios: list[Scenario], patterns: list[str] | None = None,
             return fnmatch.fnmatch(sid, p) or sid.startswith(p)
         out = [s for s in out if any(match(s.id, p) for p in patterns)]
     if sections:
-        want = set(sections.upper().replace(",", ""))
+        want = set(sections.upper().replace(",", "").replace(" ", ""))
+        wrong = sorted(want - set(SECTIONS))
+        if wrong:
+            what = "is not a section" if len(wrong) == 1 else \
+                "are not sections"
+            raise LabError(f"--section {sections!r}: {', '.join(wrong)} "
+                           f"{what}; the sections are "
+                           f"{', '.join(SECTIONS)} (docs/cases.md)")
         out = [s for s in out if s.section in want]
     if shard:
         m = re.fullmatch(r"(\d+)/(\d+)", shard)

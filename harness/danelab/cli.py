@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -22,6 +23,46 @@ from .errors import LabError
 from .netns import LabNamespace, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
+# Characters a run folder's path may hold: it goes into NSD's, Unbound's and
+# the senders' configuration files, where a quote, a space or a '#' breaks
+# the syntax and Unbound takes '*', '?', '[', '{' and '~' for glob patterns.
+SAFE_PATH_RE = re.compile(r"[\w./+@-]+")
+
+
+def prog_name() -> str:
+    """How a hint names this program: `danelab` when that is on PATH,
+    otherwise the clone's bin/danelab (relative to the working folder when
+    it lies below it)."""
+    if shutil.which("danelab"):
+        return "danelab"
+    exe = ROOT / "bin" / "danelab"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
+def _safe_run_dir(p: Path) -> Path:
+    bad = sorted(set(SAFE_PATH_RE.sub("", str(p))))
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise LabError(f"run folder {str(p)!r}: {shown} cannot be used in "
+                       "its path (it goes into the NSD, Unbound and sender "
+                       "configuration files); use letters, digits and "
+                       "/ . _ - + @ (--run-dir, or DANELAB_RUNS for the "
+                       "default folder)")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: needs at least 1 (one "
+                                         "universe per group)")
+    return n
 
 
 class Progress:
@@ -63,22 +104,58 @@ def _selected(a: argparse.Namespace) -> list[Any]:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
+    """One line per scenario under a header; LEVEL is the strongest level
+    its expectation is graded at (MUST, SHOULD or MAY)."""
+    row = "{:40} {:4} {:6} {:28} {}"
+    print(row.format("ID", "CASE", "LEVEL", "EXPECTED", "TITLE"))
     for sc in _selected(a):
-        print(f"{sc.id:40} {sc.section}{sc.case:<3} "
-              f"{'/'.join(sc.expect.outcome):28} {sc.title}")
+        print(row.format(sc.id, f"{sc.section}{sc.case}", sc.level,
+                         "/".join(sc.expect.outcome), sc.title))
     return 0
 
 
+def run_groups(scs: list[Any], jobs: int) -> list[list[Any]]:
+    """How `run -j JOBS` splits the selection into groups, each its own
+    universe (explain uses it too, to show a run's real addresses)."""
+    jobs = max(1, min(jobs, len(scs)))
+    return [scs[i::jobs] for i in range(jobs)]
+
+
+def _find(scs: list[Any], sid: str) -> Any:
+    """The scenario SID names: its id, or the one id it is a prefix of."""
+    exact = [s for s in scs if s.id == sid]
+    if exact:
+        return exact[0]
+    hits = [s for s in scs if s.id.startswith(sid)]
+    if not hits:
+        raise LabError(f"no scenario {sid!r} (`{prog_name()} list` shows "
+                       "them)")
+    if len(hits) > 1:
+        raise LabError(f"{sid!r} is the start of {len(hits)} scenario ids; "
+                       "say which:\n  " + "\n  ".join(s.id for s in hits))
+    return hits[0]
+
+
 def cmd_explain(a: argparse.Namespace) -> int:
-    scs = {s.id: s for s in catalog.load_catalog(Path(a.catalog))}
-    sc = scs.get(a.id) or next((s for s in scs.values()
-                                if s.id.startswith(a.id)), None)
-    if sc is None:
-        raise LabError(f"no scenario {a.id!r}")
+    scs = catalog.load_catalog(Path(a.catalog))
+    sc = _find(scs, a.id)
+    errors = catalog.universe_errors(sc)
+    if errors:
+        for err in errors:
+            print(f"error: {err}", file=sys.stderr)
+        raise LabError(f"{sc.path} does not pass `{prog_name()} lint`")
+    # The plan of the group this scenario runs in, by the run's own split:
+    # addresses depend on the scenario's position in it.
+    sel = catalog.select(scs, a.scenario, a.section, a.shard)
+    group = next((g for g in run_groups(sel, a.jobs)
+                  if sc.id in [s.id for s in g]), None)
+    if group is None:
+        raise LabError(f"{sc.id} is not in the selection given")
+    pos = [s.id for s in group].index(sc.id) + 1
     from .labplan import make_plan
-    plan = make_plan([sc])
-    print(f"{sc.id}: {sc.title}\n  {sc.rfc}; CASES.md {sc.section}{sc.case}"
-          f"; sender policy {sc.policy}\n\n{sc.explain}\n")
+    plan = make_plan(group)
+    print(f"{sc.id}: {sc.title}\n  {sc.rfc}; case {sc.section}{sc.case} in "
+          f"docs/cases.md; sender policy {sc.policy}\n\n{sc.explain}\n")
     e = sc.expect
     print(f"Expected: {' or '.join(e.outcome)}"
           + (f" (SHOULD: {' or '.join(e.prefer)})"
@@ -97,10 +174,17 @@ def cmd_explain(a: argparse.Namespace) -> int:
               f"denial={z.denial} faults={faults}")
         for r in z.records:
             print(f"  {r.owner} {r.rtype} {r.rdata}")
-    print("\nMX hosts:")
+    whole = not (a.scenario or a.section or a.shard)
+    print(f"\nMX hosts (addresses as in `{prog_name()} run` of "
+          + ("the whole catalog" if whole else "this selection")
+          + (f", -j {a.jobs}" if a.jobs > 1 else "")
+          + f", where this is scenario {pos} of "
+          f"{len(group)}{' in its group' if len(group) < len(sel) else ''}"
+          "; another selection numbers its scenarios anew):")
     for hp in plan.scenario_hosts(sc.id):
         h = hp.decl
-        print(f"  {hp.fqdn} {hp.address}:25 starttls={h.starttls}"
+        v6 = f" [{hp.address6}]:25" if hp.address6 else ""
+        print(f"  {hp.fqdn} {hp.address}:25{v6} starttls={h.starttls}"
               f" reply={h.starttls_reply} tls_fault={h.tls_fault} "
               f"mode={h.mode} cert={hp.cert.name} "
               f"listen={'yes' if h.listen else 'no'}")
@@ -117,12 +201,13 @@ def cmd_lint(a: argparse.Namespace) -> int:
 
 def _run_dir(a: argparse.Namespace) -> Path:
     if a.run_dir:
-        p = Path(a.run_dir).resolve()
+        p = _safe_run_dir(Path(a.run_dir).resolve())
         if p.exists() and any(p.iterdir()):
             raise LabError(f"run folder {p} is not empty; name a new one "
                            "(results of two runs must not mix)")
         return p
-    base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs"))
+    base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs")).resolve()
+    _safe_run_dir(base)
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),
                                  dir=base))
@@ -131,12 +216,23 @@ def _run_dir(a: argparse.Namespace) -> Path:
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
     from .report import write_reports
-    from .runner import LabRun, RunResult, write_json
+    from .results import write_merged, write_results, write_setup_error
+    from .runner import LabRun, RunResult
     scs = _selected(a)
-    run = _run_dir(a)
+    groups = run_groups(scs, a.jobs)
+    jobs = len(groups)
+    # Every check of the input before the run folder exists: an unknown
+    # sender or a missing script leaves nothing behind but the report that
+    # says so, when --report names where.
+    try:
+        adapters = [get_adapter(a.sender) for _ in groups]
+        run = _run_dir(a)
+    except LabError as e:
+        if a.report:
+            write_setup_error(Path(a.report), a.sender, e)
+        raise
+    out = Path(a.report) if a.report else run / "report"
     prog = Progress()
-    jobs = max(1, min(a.jobs, len(scs)))
-    groups = [scs[i::jobs] for i in range(jobs)]
     results: list[RunResult | None] = [None] * jobs
     errors: list[BaseException] = []
 
@@ -144,7 +240,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         def say(m: str) -> None:
             prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
-            results[i] = LabRun(groups[i], get_adapter(a.sender),
+            results[i] = LabRun(groups[i], adapters[i],
                                 run / f"group{i + 1}", say).execute()
         except BaseException as e:          # reported below
             errors.append(e)
@@ -160,18 +256,19 @@ def cmd_run(a: argparse.Namespace) -> int:
             t.join()
     if errors:
         prog.done()
+        write_setup_error(out, a.sender, errors[0])
+        print(f"set-up error written to {out}/results.json and "
+              f"{out}/junit.xml", file=sys.stderr)
         raise errors[0]
     files = []
     for i, r in enumerate(results):
         assert r
         f = run / f"group{i + 1}" / "results.json"
-        write_json(r, f)
+        write_results(r, f)
         files.append(f)
-    out = Path(a.report) if a.report else run / "report"
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
-    merged = {"sender": a.sender, "problems": problems, "cases": cases}
-    (out / "results.json").write_text(json.dumps(merged, indent=1))
+    write_merged(out / "results.json", a.sender, cases, problems)
     prog.done()
     counts: dict[str, int] = {}
     tl: dict[str, int] = {}
@@ -226,14 +323,17 @@ def _state_file(run: Path) -> Path:
 
 def cmd_universe(a: argparse.Namespace) -> int:
     run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
+    if a.action == "up":
+        _safe_run_dir(run)
     sf = _state_file(run)
     if a.action == "up":
         from . import fakemx
         from .labplan import make_plan
-        from .universe import Universe
+        from .dns.universe import Universe
         if sf.exists() and _alive(json.loads(sf.read_text())):
-            raise LabError(f"a universe is already up in {run}; "
-                           "`danelab universe down` first")
+            raise LabError(f"a universe is already up in {run}; `"
+                           f"{prog_name()} universe down --run-dir {run}` "
+                           "first")
         scs = _selected(a)
         run.mkdir(parents=True, exist_ok=True)
         plan = make_plan(scs)
@@ -258,8 +358,8 @@ def cmd_universe(a: argparse.Namespace) -> int:
               f"{ns.mode} mode, folder {run}\n"
               f"  NSD 127.53.0.1, Unbound 127.53.0.53, trust anchor "
               f"{u.trust_anchor}\n"
-              f"  enter it: danelab shell --run-dir {run}\n"
-              f"  stop it:  danelab universe down --run-dir {run}")
+              f"  enter it: {prog_name()} shell --run-dir {run}\n"
+              f"  stop it:  {prog_name()} universe down --run-dir {run}")
         return 0
     if not sf.exists():
         print(f"no universe in {run}")
@@ -306,7 +406,8 @@ def cmd_shell(a: argparse.Namespace) -> int:
     run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
     sf = _state_file(run)
     if not sf.exists():
-        raise LabError(f"no universe in {run}: `danelab universe up` first")
+        raise LabError(f"no universe in {run}: `{prog_name()} universe up` "
+                       "first")
     st = json.loads(sf.read_text())
     if not _alive(st):
         raise LabError(f"the universe in {run} is not running")
@@ -323,7 +424,7 @@ def cmd_shell(a: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="danelab", description="SMTP DANE "
+    p = argparse.ArgumentParser(prog=prog_name(), description="SMTP DANE "
                                 "(RFC 7672) conformance lab")
     p.add_argument("--catalog", default=str(catalog.DEFAULT_DIR),
                    help="scenario folder (default: scenarios/)")
@@ -337,8 +438,14 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("list", help="list scenarios")
     select_args(sp)
     sp.set_defaults(fn=cmd_list)
-    sp = sub.add_parser("explain", help="show one scenario in full")
-    sp.add_argument("id")
+    sp = sub.add_parser("explain", help="show one scenario in full; the "
+                        "selection options say which run's addresses to "
+                        "show (default: the whole catalog)")
+    sp.add_argument("id", help="a scenario id or the start of one")
+    select_args(sp)
+    sp.add_argument("--shard", help="K/N, as for run")
+    sp.add_argument("--jobs", "-j", type=_positive, default=1,
+                    help="as for run")
     sp.set_defaults(fn=cmd_explain)
     sp = sub.add_parser("lint", help="check every scenario file")
     sp.set_defaults(fn=cmd_lint)
@@ -348,7 +455,7 @@ def parser() -> argparse.ArgumentParser:
                     help=f"{', '.join(KNOWN)}, or command:SCRIPT (a vendor "
                     "MTA, docs/adapters.md); default reference")
     sp.add_argument("--shard", help="K/N: run every N-th scenario from K")
-    sp.add_argument("--jobs", "-j", type=int, default=1,
+    sp.add_argument("--jobs", "-j", type=_positive, default=1,
                     help="parallel groups, each its own universe")
     sp.add_argument("--report", help="report folder (default RUN/report)")
     sp.add_argument("--run-dir", help="run folder (default runs/<time>)")

@@ -38,13 +38,11 @@ def binary(component: str, name: str, required: bool = True) -> Path | None:
     return b
 
 
-def _cert_entry(hp: HostPlan, plan: LabPlan, leaf: Issued,
-                also: list[Issued]) -> dict[str, Any]:
+def _cert_entry(leaf: Issued, also: list[Issued]) -> dict[str, Any]:
     """One tls.certs entry: LEAF (and the other key types ALSO), each
-    with the chain the host presents."""
+    with its chain file."""
     def pair(it: Issued) -> dict[str, Any]:
-        return {"chain": str(plan.pki.chain_file(it, hp.presented(it))),
-                "key": str(it.key_file)}
+        return {"chain": str(it.chain_file), "key": str(it.key_file)}
     entry = pair(leaf)
     if also:
         entry["also"] = [pair(it) for it in also]
@@ -80,11 +78,11 @@ def listener_config(hp: HostPlan, plan: LabPlan,
     h = hp.decl
     fq = hp.fqdn.rstrip(".")
     if v6 and h.cert_v6 and hp.cert6:
-        certs = [_cert_entry(hp, plan, hp.cert6, [])]
+        certs = [_cert_entry(hp.cert6, [])]
     else:
-        certs = [_cert_entry(hp, plan, hp.cert, hp.cert_also)]
+        certs = [_cert_entry(hp.cert, hp.cert_also)]
     for name, it in hp.sni_certs.items():
-        certs.append(dict(_cert_entry(hp, plan, it, []), sni=[name]))
+        certs.append(dict(_cert_entry(it, []), sni=[name]))
     mode = "impostor" if h.mode == "impostor" else h.mode
     own, fault = _behaviour(h.replies, h.starttls, h.starttls_reply,
                             h.tls_fault, h.tls_alert, h.close_after)

@@ -15,6 +15,7 @@ of the whole run (stray_traffic()).
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -22,14 +23,19 @@ from typing import Any, Iterable
 from cryptography import x509
 
 from .adapters.base import SenderOutcome
-from .labplan import LabPlan
+from .dane_auth import Verdict, authenticate, usable_records
+from .labplan import HostPlan, LabPlan
 from .observe import Session
-from .pki import tlsa_data
 from .probe import HostDns
 from .scenario import Expect, Scenario
 
 
 STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# Every Check.kind this module emits, in the order grade() adds them
+# (test_catalog.py reads the module's Check(...) calls to keep it in step).
+CHECK_KINDS = ("outcome", "prefer", "foreign-host", "stray", "hosts",
+               "no-connection", "cleartext", "envelope", "duplicate", "sni",
+               "dsn", "sender-word", "not-graded")
 
 
 @dataclass
@@ -37,6 +43,7 @@ class Check:
     level: str          # MUST | SHOULD | MAY
     ok: bool
     text: str
+    kind: str = ""      # what is checked: CHECK_KINDS
 
 
 @dataclass
@@ -64,20 +71,50 @@ class Grade:
         }
 
 
-def chain_matches(tlsa: list[str], chain: list[x509.Certificate]) -> bool:
-    """Would a usable DANE record of TLSA match CHAIN (leaf first)?  Names
-    and dates are not checked here; the scenario's hosts list covers them."""
-    for rr in tlsa:
-        parts = rr.split()
-        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
-            continue
-        u, s, m, data = int(parts[0]), int(parts[1]), int(parts[2]), parts[3]
-        if u not in (2, 3) or s not in (0, 1) or m not in (0, 1, 2):
-            continue
-        certs = chain[:1] if u == 3 else chain[1:]
-        if any(tlsa_data(c, s, m) == data.lower() for c in certs):
-            return True
-    return False
+def session_chain(s: Session, by_sha: dict[str, x509.Certificate]
+                  ) -> list[x509.Certificate]:
+    """The chain the server presented in S (leaf first), as certificates."""
+    chain = [by_sha[h] for h in s.chain_sha256 if h in by_sha]
+    if not chain and s.cert_sha256 in by_sha:
+        chain = [by_sha[s.cert_sha256]]
+    return chain
+
+
+def session_auth(s: Session, hd: HostDns, by_sha: dict[str, x509.Certificate],
+                 extra_refs: tuple[str, ...] = ()) -> Verdict:
+    """Would a DANE client have authenticated the server in S, given the
+    host's TLSA RRset as the lab resolver returns it (dane_auth)?"""
+    if hd.tlsa_status != "secure":
+        return Verdict(False, f"its TLSA RRset is {hd.tlsa_status}")
+    if not s.tls:
+        return Verdict(False, "the session had no TLS")
+    when = dt.datetime.fromtimestamp(s.events[0]["ts"], dt.timezone.utc) \
+        if s.events and "ts" in s.events[0] else None
+    return authenticate(hd.tlsa, session_chain(s, by_sha),
+                        hd.references + list(extra_refs), when)
+
+
+def dane_required(sc: Scenario, hd: HostDns) -> str | None:
+    """Why a conforming sender may give this host nothing unless it
+    authenticates it (RFC 7672 §2.2: bogus data makes a host unusable; a
+    secure, usable TLSA RRset makes authentication mandatory; a dane-only
+    policy asks it of every host), or None where DANE does not bind."""
+    if sc.policy in ("may", "exclude"):
+        return None
+    mx = hd.mx_status.removesuffix("-empty")
+    if mx == "bogus":
+        return "the MX RRset is bogus"
+    if hd.addr_status == "bogus":
+        return "its address RRset is bogus"
+    if mx == "secure" and hd.addr_status == "secure":
+        if hd.tlsa_status == "bogus":
+            return "its TLSA RRset is bogus"
+        if hd.tlsa_status == "secure" and usable_records(hd.tlsa):
+            return "it has a secure, usable TLSA RRset"
+    if sc.policy == "dane-only" and not (hd.tlsa_status == "secure"
+                                         and hd.tlsa):
+        return "the sender's policy is dane-only"
+    return None
 
 
 def session_scenario(plan: LabPlan, s: Session) -> str | None:
@@ -142,12 +179,9 @@ def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
         if not sess.tls:
             cls = "delivered-plain"
             continue
-        chain = [by_sha[h] for h in sess.chain_sha256 if h in by_sha]
-        if not chain and sess.cert_sha256 in by_sha:
-            chain = [by_sha[sess.cert_sha256]]
         hd = obs.dns.get(hp.name) if hp else None
-        dane = (hd is not None and hd.tlsa_status == "secure"
-                and chain_matches(hd.tlsa, chain))
+        dane = hd is not None and session_auth(
+            sess, hd, by_sha, (sc.rcpt_domain.rstrip("."),)).ok
         if not dane and cls == "delivered-dane":
             cls = "delivered-tls"
     return cls, to
@@ -168,12 +202,13 @@ def dsn_checks(patterns: list[str], out: SenderOutcome | None
     code = out.dsn if out else ""
     valid = bool(STATUS_RE.fullmatch(code)) and code[0] in "45"
     checks = [Check("MUST", valid, f"DSN with status {code}" if valid else
-                    f"no DSN status code (got {code!r})")]
+                    f"no DSN status code (got {code!r})", "dsn")]
     if valid:
         ok = any(dsn_matches(code, p) for p in patterns)
         names = "names" if ok else "does not name"
         checks.append(Check("SHOULD", ok, f"DSN status {code} {names} the "
-                            f"cause (expected {' or '.join(patterns)})"))
+                            f"cause (expected {' or '.join(patterns)})",
+                            "dsn"))
     return checks
 
 
@@ -196,7 +231,72 @@ def sni_each_host(sc: Scenario, plan: LabPlan, obs: Observation,
         return []
     return [Check("MUST", not bad, "each DANE host got its TLSA base "
                   "domain as SNI" if not bad else
-                  "SNI wrong: " + "; ".join(sorted(set(bad))))]
+                  "SNI wrong: " + "; ".join(sorted(set(bad))), "sni")]
+
+
+def session_host(plan: LabPlan, s: Session) -> HostPlan | None:
+    """The declared host a session reached: by its listener, or, for a
+    connection the catch-all took, by the address dialled."""
+    if s.catch_all:
+        return plan.by_address.get(s.local_address)
+    return plan.by_listener.get(s.listener)
+
+
+def unauthenticated_allowed(exp: Expect, host: str) -> bool:
+    """Does EXP let the message reach HOST without DANE authentication
+    (where the scenario grades a DANE step as a SHOULD, e.g. the TLSA
+    fallback to the original MX name)?  Then the envelope may too."""
+    return bool({"delivered-tls", "delivered-plain"} & set(exp.outcome)) \
+        and (exp.hosts is None or host in exp.hosts)
+
+
+def envelope_checks(sc: Scenario, plan: LabPlan, exp: Expect,
+                    obs: Observation,
+                    by_sha: dict[str, x509.Certificate]) -> list[Check]:
+    """Where DANE binds a host (dane_required()), the sender may not give
+    it the envelope unless it authenticated it: RFC 7672 §2.2 makes such a
+    host unusable, so even MAIL FROM and RCPT TO (the recipient's address)
+    must not reach it.  A host with no DANE obligation, or one the
+    expectation lets the message reach unauthenticated, is not judged."""
+    judged, bad = 0, []
+    for s in obs.sessions:
+        hp = session_host(plan, s)
+        hd = obs.dns.get(hp.name) if hp and hp.scenario == sc.id else None
+        why = dane_required(sc, hd) if hd else None
+        if hp is None or hd is None or why is None or \
+                unauthenticated_allowed(exp, hp.name):
+            continue
+        judged += 1
+        if not s.mail:
+            continue
+        v = session_auth(s, hd, by_sha, (sc.rcpt_domain.rstrip("."),))
+        if v.ok:
+            continue
+        what = "the message" if s.messages else \
+            "MAIL FROM and RCPT TO" if s.rcpts else "MAIL FROM"
+        bad.append(f"{hp.name} got {what} over "
+                   f"{'TLS' if s.tls else 'cleartext'}, but {why} and "
+                   f"{v.why} (fake-mx session {s.id})")
+    if not judged:
+        return []
+    return [Check("MUST", not bad, "no envelope reached a host the sender "
+                  "could not authenticate" if not bad else
+                  "envelope sent to an unauthenticated host: " +
+                  "; ".join(bad), "envelope")]
+
+
+def no_connection_check(sc: Scenario, plan: LabPlan, exp: Expect,
+                        obs: Observation) -> list[Check]:
+    """`no_connection`: hosts the sender must not even dial."""
+    if not exp.no_connection:
+        return []
+    hit = sorted({f"{hp.name} (fake-mx session {s.id})"
+                  for s in obs.sessions
+                  if (hp := session_host(plan, s)) is not None
+                  and hp.scenario == sc.id and hp.name in exp.no_connection})
+    return [Check("MUST", not hit, f"no connection to "
+                  f"{', '.join(exp.no_connection)}" if not hit else
+                  f"connected to {', '.join(hit)}", "no-connection")]
 
 
 def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
@@ -204,7 +304,7 @@ def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
     """A phase the lab could not set up for this sender: recorded, as
     info, never as a pass."""
     return Grade(sc.id, phase, exp.outcome, "not-graded", "info",
-                 [Check("MAY", False, f"not graded: {why}")], [],
+                 [Check("MAY", False, f"not graded: {why}", "not-graded")], [],
                  obs.sender, [s.id for s in obs.sessions])
 
 
@@ -217,17 +317,18 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
     checks.append(Check(lvl if observed in exp.outcome else "MUST",
                         observed in exp.outcome,
                         f"outcome {observed}, expected one of "
-                        f"{', '.join(exp.outcome)}"))
+                        f"{', '.join(exp.outcome)}", "outcome"))
     if observed in exp.outcome and exp.prefer != exp.outcome:
         checks.append(Check("SHOULD", observed in exp.prefer,
                             f"outcome {observed}, preferred "
-                            f"{', '.join(exp.prefer)}"))
+                            f"{', '.join(exp.prefer)}", "prefer"))
     mine = {h.name for h in plan.scenario_hosts(sc.id)}
     foreign = [x for x in to if x not in mine]
     checks.append(Check("MUST", not foreign,
                         "message reached only this scenario's hosts"
                         if not foreign else
-                        f"message reached undeclared hosts: {foreign}"))
+                        f"message reached undeclared hosts: {foreign}",
+                        "foreign-host"))
     declared = plan.declared_addresses(sc.id)
     stray = sorted({s.local_address for s in obs.sessions
                     if s.catch_all and s.local_address not in declared})
@@ -235,23 +336,25 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                         "connections only to the scenario's declared hosts"
                         if not stray else
                         f"connection(s) to address(es) the scenario never "
-                        f"declared: {', '.join(stray)}"))
+                        f"declared: {', '.join(stray)}", "stray"))
     if exp.hosts is not None:
         bad = [h for h in to if h not in exp.hosts]
         checks.append(Check("MUST", not bad,
                             f"message reached only allowed hosts "
                             f"({', '.join(exp.hosts) or 'none'})" if not bad
                             else f"message reached forbidden host(s) "
-                            f"{', '.join(bad)}"))
+                            f"{', '.join(bad)}", "hosts"))
+    checks += no_connection_check(sc, plan, exp, obs)
     if "delivered-plain" not in exp.outcome:
         plain = [s.listener for s in obs.sessions if s.plain_mail]
         checks.append(Check("MUST", not plain,
                             "no envelope sent in cleartext" if not plain else
                             f"envelope sent in cleartext to "
-                            f"{', '.join(sorted(set(plain)))}"))
+                            f"{', '.join(sorted(set(plain)))}", "cleartext"))
+    checks += envelope_checks(sc, plan, exp, obs, by_sha)
     if len(obs.deliveries) > 1:
         checks.append(Check("MUST", False, f"delivered "
-                            f"{len(obs.deliveries)} times"))
+                            f"{len(obs.deliveries)} times", "duplicate"))
     tls = [s for s in obs.sessions if s.tls]
     if exp.sni == "*":
         checks += sni_each_host(sc, plan, obs, tls)
@@ -263,15 +366,16 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                             f"SNI {want} sent in every TLS session"
                             if not bad_sni else
                             f"SNI seen: {', '.join(bad_sni)}; expected "
-                            f"{want}"))
+                            f"{want}", "sni"))
     if exp.dsn is not None and observed == "bounced":
         checks += dsn_checks(exp.dsn, obs.sender)
     if obs.sender and obs.deliveries and obs.sender.state != "delivered":
         checks.append(Check("SHOULD", False, "message arrived but the "
-                            f"sender reports {obs.sender.state}"))
+                            f"sender reports {obs.sender.state}",
+                            "sender-word"))
     if obs.sender and not obs.deliveries and obs.sender.state == "delivered":
         checks.append(Check("MUST", False, "sender reports delivery, but no "
-                            "lab host received the message"))
+                            "lab host received the message", "sender-word"))
     verdict = "pass"
     if any(not c.ok and c.level == "MUST" for c in checks):
         verdict = "fail"

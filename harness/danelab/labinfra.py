@@ -20,8 +20,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .dns.zonespec import Record, ZoneSpec
 from .pki import CertSpec, Issued, LabPKI
-from .zonespec import Record, ZoneSpec
 
 REPORTS_DOMAIN = "reports.test."
 SENDER_DOMAIN = "sender.test."

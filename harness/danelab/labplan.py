@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
 from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
-from .pki import BUILTIN_CAS, CertSpec, Issued, LabPKI, tlsa_data
+from .pki import BUILTIN_CAS, SELF_SIGNED, CertSpec, Issued, LabPKI, \
+    tlsa_data
 from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
-from .zonespec import Fault, Record, ZoneSpec, is_below
 
 ADDR_RE = re.compile(r"\{addr:([A-Za-z0-9_.-]+)\}")
 
@@ -36,19 +37,10 @@ class HostPlan:
     address6: str | None = None
     cert6: Issued | None = None
     cert_also: list[Issued] = field(default_factory=list)  # other key types
-    chain: list[Issued | None] | None = None  # sent after the leaf; None
-    #                                           in it is the leaf itself
 
     @property
     def listener6(self) -> str:
         return self.listener + "~v6"
-
-    def presented(self, leaf: Issued) -> list[Issued] | None:
-        """What this host sends after LEAF (None: the leaf's own chain up
-        to the root, the default)."""
-        if self.chain is None:
-            return None
-        return [leaf if c is None else c for c in self.chain]
 
 
 @dataclass
@@ -110,16 +102,18 @@ def _cert_id(sc: Scenario, name: str) -> str:
 
 
 def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
-    for i, c in enumerate(sc.certs):
-        names = [sc.fqdn(n).rstrip(".") for n in c.names]
-        cn = c.cn.replace("{domain}", sc.domain.rstrip(".")) if c.cn \
-            else None
-        pki.issue(CertSpec(_cert_id(sc, c.name), names,
-                           _cert_id(sc, c.issuer) if c.issuer != "self"
-                           else "self", c.key, c.validity, c.ca,
-                           where=f"{sc.path}: cert[{i}]",
-                           not_before=c.not_before, not_after=c.not_after,
-                           cn=cn))
+    """The scenario's [[cert]]s with absolute names and run-wide ids
+    ({domain} in a cn: the scenario domain, without the final dot)."""
+    for c in sc.certs:
+        pki.issue(replace(
+            c, name=_cert_id(sc, c.name),
+            names=[sc.fqdn(n).rstrip(".") for n in c.names],
+            issuer=c.issuer if c.issuer == SELF_SIGNED
+            else _cert_id(sc, c.issuer),
+            chain=[_cert_id(sc, n) for n in c.chain]
+            if c.chain is not None else None,
+            cn=c.cn.replace("{domain}", sc.domain.rstrip("."))
+            if c.cn else None))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
@@ -235,9 +229,6 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
             hp = HostPlan(sc.id, h.name, fq, host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
             hp.cert_also = [pki.issued[_cert_id(sc, c)] for c in h.cert_also]
-            if h.chain is not None:
-                hp.chain = [None if n == "leaf" else
-                            pki.issued[_cert_id(sc, n)] for n in h.chain[1:]]
             if h.ipv6:
                 hp.address6 = host_address6(s_index, k + 1)
                 hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \

@@ -28,6 +28,7 @@ class Session:
     starttls_offered: bool | None = None
     starttls_reply: str | None = None
     plain_mail: bool = False          # MAIL FROM sent before TLS
+    mail: bool = False                # MAIL FROM sent at all
     rcpts: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     close: str | None = None
@@ -79,8 +80,9 @@ def sessions(events: Iterable[dict[str, Any]]) -> dict[str, Session]:
             s.chain_sha256 = list(e.get("chain_sha256") or [])
         elif k == "tls-failed":
             s.tls_failed = e.get("reason") or "failed"
-        elif k == "mail" and not s.tls:
-            s.plain_mail = True
+        elif k == "mail":
+            s.mail = True
+            s.plain_mail = s.plain_mail or not s.tls
         elif k == "rcpt":
             s.rcpts.append(e.get("to", ""))
         elif k == "message":

@@ -4,9 +4,8 @@ leaf certificates as scenarios ask for them; and TLSA data for any of them.
 Certificates are made at build time with `cryptography`.  EC and Ed25519
 keys are cheap and made per certificate; RSA keys are slow to make, so the
 process keeps a small pool of them per size.  Files are written as PEM:
-<name>.crt, <name>.key and <name>.chain.pem (leaf first, then issuers, the
-root last when asked for); chain_file() writes other chains a server is to
-present (any order, duplicates, the leaf alone).
+<name>.crt, <name>.key and <name>.chain.pem (leaf first, then its issuers up
+to the root, or what the certificate's spec lists instead).
 """
 from __future__ import annotations
 
@@ -25,7 +24,22 @@ from .errors import SpecError
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | \
     ed25519.Ed25519PrivateKey
-BUILTIN_CAS = ("lab-root", "lab-int", "rogue-root", "rogue-int")
+
+# The built-in CAs: the only place their names are spelled.  Scenarios name
+# them as issuers and TLSA references, the linter accepts them, the docs
+# list them (a test checks docs/scenarios.md against BUILTIN_CAS).
+LAB_ROOT = "lab-root"        # the lab's root; senders get it as ctx.lab_ca
+LAB_INT = "lab-int"          # under LAB_ROOT; the default issuer
+ROGUE_ROOT = "rogue-root"    # a root nobody trusts or publishes
+ROGUE_INT = "rogue-int"      # under ROGUE_ROOT
+# name -> (subject common name, issuer), in the order they are made
+BUILTIN_CAS: dict[str, tuple[str, str | None]] = {
+    LAB_ROOT: ("danelab Root CA", None),
+    LAB_INT: ("danelab Intermediate CA", LAB_ROOT),
+    ROGUE_ROOT: ("Rogue Root CA", None),
+    ROGUE_INT: ("Rogue Intermediate CA", ROGUE_ROOT),
+}
+SELF_SIGNED = "self"         # as an issuer: the certificate signs itself
 VALIDITIES = ("valid", "expired", "not-yet-valid")
 # Key types: "ec" is P-256, "rsa" is 2048 bits.
 KEY_TYPES = ("ec", "ec-p384", "rsa", "rsa-1024", "rsa-3072", "rsa-4096",
@@ -68,16 +82,21 @@ def parse_when(text: str, now: dt.datetime) -> dt.datetime:
 
 @dataclass
 class CertSpec:
-    """A certificate a scenario wants.  ISSUER is a built-in CA, "self",
-    or the name of another CertSpec with ca=True."""
+    """A certificate to issue, as a scenario's [[cert]] declares it (NAMES
+    relative to the scenario domain, NAME and ISSUER the file's own) or as
+    the lab issues it (names absolute, NAME unique in the run).  ISSUER is
+    a built-in CA, SELF_SIGNED, or the NAME of a CertSpec with ca=True
+    issued before; WHERE says where it was declared, for errors."""
 
     name: str
     names: list[str] = field(default_factory=list)
-    issuer: str = "lab-int"
+    issuer: str = LAB_INT
     key: str = "ec"
     validity: str = "valid"
     ca: bool = False
-    chain_root: bool = True       # put the self-signed root in the chain file
+    # what a server presenting it sends after it (names of certificates
+    # issued before); None: its issuers up to the root, root included
+    chain: list[str] | None = None
     where: str = ""
     not_before: str | None = None     # parse_when(); overrides validity
     not_after: str | None = None
@@ -128,6 +147,11 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
+def cert_file(folder: Path, name: str) -> Path:
+    """Where LabPKI.write(FOLDER) puts certificate NAME (PEM)."""
+    return folder / f"{name}.crt"
+
+
 class LabPKI:
     """Issues certificates; write() puts them all on disk."""
 
@@ -135,16 +159,10 @@ class LabPKI:
         self.now = now or dt.datetime.now(dt.timezone.utc).replace(
             microsecond=0)
         self.issued: dict[str, Issued] = {}
-        self.folder: Path | None = None     # set by write()
         self._serial = 1000
-        root = self._make("lab-root", ["danelab Root CA"], None, "ec",
-                          "valid", ca=True)
-        self._make("lab-int", ["danelab Intermediate CA"], root, "ec",
-                   "valid", ca=True)
-        rogue = self._make("rogue-root", ["Rogue Root CA"], None, "ec",
-                           "valid", ca=True)
-        self._make("rogue-int", ["Rogue Intermediate CA"], rogue, "ec",
-                   "valid", ca=True)
+        for name, (cn, issuer) in BUILTIN_CAS.items():
+            self._make(name, [cn], self.issued[issuer] if issuer else None,
+                       "ec", "valid", ca=True)
 
     def _key(self, kind: str) -> Key:
         if kind == "ec":
@@ -239,7 +257,7 @@ class LabPKI:
                     parse_when(v, self.now)
             except ValueError as e:
                 raise SpecError(where, fld, str(e))
-        if spec.issuer == "self":
+        if spec.issuer == SELF_SIGNED:
             issuer = None
         elif spec.issuer in self.issued and self.issued[spec.issuer].cert \
                 .extensions.get_extension_for_class(
@@ -248,36 +266,24 @@ class LabPKI:
         else:
             raise SpecError(where, "issuer", f"{spec.issuer!r} is not a CA "
                             f"issued before (built-in: "
-                            f"{', '.join(BUILTIN_CAS)}, or 'self')")
-        return self._make(spec.name, spec.names, issuer, spec.key,
-                          spec.validity, spec.ca,
-                          (spec.not_before, spec.not_after), spec.cn)
-
-    def chain_file(self, leaf: Issued, rest: list[Issued] | None) -> Path:
-        """The PEM file a server presents: LEAF, then REST in that order
-        (duplicates kept; [] for the leaf alone; None for the leaf's own
-        chain file).  Written, once, into the folder of write()."""
-        if rest is None:
-            assert leaf.chain_file is not None, "write() first"
-            return leaf.chain_file
-        assert self.folder is not None, "write() first"
-        stem = hashlib.sha256(" ".join([leaf.name] + [r.name for r in rest])
-                              .encode()).hexdigest()[:16]
-        path = self.folder / "presented" / f"{leaf.name}.{stem}.pem"
-        if not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(b"".join(
-                c.cert.public_bytes(serialization.Encoding.PEM)
-                for c in [leaf] + rest))
-        return path
+                            f"{', '.join(BUILTIN_CAS)}, or {SELF_SIGNED!r})")
+        missing = [n for n in spec.chain or [] if n not in self.issued]
+        if missing:
+            raise SpecError(where, "chain", f"{missing[0]!r} was not "
+                            "issued before")
+        it = self._make(spec.name, spec.names, issuer, spec.key,
+                        spec.validity, spec.ca,
+                        (spec.not_before, spec.not_after), spec.cn)
+        if spec.chain is not None:
+            it.chain = [it.cert] + [self.issued[n].cert for n in spec.chain]
+        return it
 
     def write(self, folder: Path) -> None:
         """Write every certificate, key and chain file into FOLDER."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
         pem = serialization.Encoding.PEM
         for it in self.issued.values():
-            it.cert_file = folder / f"{it.name}.crt"
+            it.cert_file = cert_file(folder, it.name)
             it.key_file = folder / f"{it.name}.key"
             it.chain_file = folder / f"{it.name}.chain.pem"
             it.cert_file.write_bytes(it.cert.public_bytes(pem))
@@ -289,5 +295,5 @@ class LabPKI:
                 c.public_bytes(pem) for c in it.chain))
 
     def root_pem(self) -> bytes:
-        return self.issued["lab-root"].cert.public_bytes(
+        return self.issued[LAB_ROOT].cert.public_bytes(
             serialization.Encoding.PEM)

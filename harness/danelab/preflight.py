@@ -1,4 +1,4 @@
-"""Preflight checks of a sender's resolver path (CASES.md case 44).
+"""Preflight checks of a sender's resolver path (case 44 in docs/cases.md).
 
 A sender that relies on the stub resolver (glibc) for DNSSEC status only
 sees the AD bit when the path to the validating resolver keeps it:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dnsq import Answer, query_in
+from .dns.dnsq import Answer, query_in
+from .dns.zonespec import absolute
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
-from .zonespec import absolute
 
 
 def status(a: Answer, rtype: str) -> str:
@@ -46,6 +46,16 @@ class HostDns:
     asked: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
     base: str = ""                     # the TLSA base domain (no dot)
+    mx_status: str = ""                # the recipient domain's MX RRset
+    addr_status: str = ""              # the host's address RRset(s)
+
+    @property
+    def references(self) -> list[str]:
+        """The names a DANE-TA leaf may carry (RFC 7672 §3.2.2): the TLSA
+        base domain first, then every other name TLSA was asked at."""
+        names = [self.base] + [n.removeprefix("_25._tcp.").rstrip(".")
+                               for n in self.asked]
+        return list(dict.fromkeys(n.lower() for n in names if n))
 
 
 def _aliases(plan: LabPlan, hp: HostPlan) -> list[str]:
@@ -58,8 +68,22 @@ def _aliases(plan: LabPlan, hp: HostPlan) -> list[str]:
     return out
 
 
-def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan) -> HostDns:
+def _worst(statuses: list[str]) -> str:
+    """bogus over insecure over secure (an -empty suffix dropped)."""
+    plain = [s.removesuffix("-empty") for s in statuses]
+    for s in ("bogus", "insecure"):
+        if s in plain:
+            return s
+    return "secure" if plain else ""
+
+
+def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan,
+               mx_status: str = "") -> HostDns:
     detail = {"A": describe(query_in(ns, hp.fqdn, "A"), "A")}
+    if hp.address6:
+        detail["AAAA"] = describe(query_in(ns, hp.fqdn, "AAAA"), "AAAA")
+    addr = _worst([detail[t]["status"] for t in ("A", "AAAA")
+                   if t in detail])
     names = [f"_25._tcp.{hp.fqdn}"] + [f"_25._tcp.{a}"
                                        for a in _aliases(plan, hp)]
     first: HostDns | None = None
@@ -67,7 +91,7 @@ def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan) -> HostDns:
         a = query_in(ns, n, "TLSA")
         detail[n] = describe(a, "TLSA")
         h = HostDns(status(a, "TLSA"), tlsa_rdata(a), names, detail,
-                    n.removeprefix("_25._tcp.").rstrip("."))
+                    n.removeprefix("_25._tcp.").rstrip("."), mx_status, addr)
         if first is None:
             first = h
         if h.tlsa_status == "secure":
@@ -81,10 +105,11 @@ def probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
     {name: status}} (the last for readers of results.json)."""
     out: dict[str, dict[str, Any]] = {}
     for sc in plan.scenarios:
-        hosts = {hp.name: probe_host(ns, plan, hp)
+        mx = describe(query_in(ns, sc.rcpt_domain, "MX"), "MX")
+        hosts = {hp.name: probe_host(ns, plan, hp, mx["status"])
                  for hp in plan.scenario_hosts(sc.id)}
         out[sc.id] = {
-            "MX": describe(query_in(ns, sc.rcpt_domain, "MX"), "MX"),
+            "MX": mx,
             "hosts": hosts,
             "tlsa": {n: h.tlsa_status for n, h in hosts.items()}}
     return out

@@ -7,13 +7,15 @@ a grace period, then SIGKILL.  Nothing else is ever signalled.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Callable, Iterator, Sequence
 
 from .errors import DaemonError
 
@@ -56,6 +58,29 @@ def wait_until(pred: Callable[[], bool], timeout: float,
             return False
         time.sleep(interval)
         interval = min(interval * 1.5, 0.1)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Teardown that no Ctrl-C (or SIGTERM) cuts short: in the main thread,
+    SIGINT and SIGTERM are held while the block runs; if one came, a
+    KeyboardInterrupt is raised once the block is done (unless an exception
+    is already on its way out).  Other threads never get signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    old = {sig: signal.signal(sig, lambda n, f: came.append(n))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if came and ok:
+            raise KeyboardInterrupt
 
 
 @dataclass
@@ -136,9 +161,10 @@ class Supervisor:
                 pass
 
     def stop_all(self) -> None:
-        """Stop every tracked process, newest first."""
-        for t in reversed(list(self.procs)):
-            self.stop(t)
+        """Stop every tracked process, newest first (shielded())."""
+        with shielded():
+            for t in reversed(list(self.procs)):
+                self.stop(t)
 
     def pids(self) -> list[int]:
         return [t.pid for t in self.procs]

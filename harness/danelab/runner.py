@@ -6,8 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
-  -> (hosts with per-connection profiles: more passes, nothing changed,
-      while such a scenario's message is still queued)
+  -> (hosts with per-connection profiles: pass 2, and more passes with
+      nothing changed while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -19,7 +19,6 @@ Every daemon is stopped in a finally block, also on Ctrl-C.
 from __future__ import annotations
 
 import email.utils
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,14 +27,16 @@ from typing import Any, Callable
 
 from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
+from .dns.universe import Universe
 from .errors import LabError
 from .grader import Grade, Observation, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
+from .pki import LAB_ROOT, cert_file
+from .proc import Tracked, shielded
 from .scenario import Scenario
-from .universe import Universe
 
 SENDER_ADDR = "tester@sender.test"
 
@@ -118,6 +119,43 @@ class Ticker:
                      f"message(s) received of {self.total} submitted")
 
 
+@dataclass
+class _Lab:
+    """The lab of one run while it is up: the namespace, the universe, the
+    daemons beside it, what the sender is given, and what the lab resolver
+    said before the first queue pass."""
+    ns: LabNamespace
+    uni: Universe
+    daemons: list[Tracked]             # stopped last to first
+    ctx: LabContext
+    dns: dict[str, dict[str, Any]]     # probe.probe() per scenario
+
+
+@dataclass
+class _Passes:
+    """What driving the sender produced, for the grader."""
+    subs: list[Submission]
+    dns: dict[str, dict[str, Any]]     # the probe before pass 1
+    dns2: dict[str, dict[str, Any]]    # before pass 2 (dns: no zone changed)
+    first: dict[str, SenderOutcome]    # by Message-ID, after pass 1
+    second: dict[str, SenderOutcome] = field(default_factory=dict)
+    boundary: float | None = None      # when pass 2 began (None: no pass 2)
+    reported: bool = False             # the sender sent TLSRPT reports
+    report_error: str | None = None    # why its reporter failed
+
+
+def _deliveries(sess: dict[str, Session], mid: str, until: float | None
+                ) -> list[tuple[Session, dict[str, Any]]]:
+    """The messages with Message-ID MID fake-mx accepted (before UNTIL)."""
+    out = []
+    for s in sess.values():
+        for m in s.messages:
+            if (m.get("message_id") or "").strip("<>") == mid \
+                    and (until is None or m["ts"] < until):
+                out.append((s, m))
+    return out
+
+
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
                  run_dir: Path, progress: Callable[[str], None] | None = None
@@ -134,113 +172,118 @@ class LabRun:
         self.timings[name] = round(time.monotonic() - t0, 3)
 
     def execute(self) -> RunResult:
+        """Plan, bring the lab up, drive the sender, stop everything (also
+        on error or Ctrl-C), grade."""
         self.run.mkdir(parents=True, exist_ok=True)
-        run_id = time.strftime("%Y%m%dT%H%M%S") + \
-            f"-{int(time.time() * 1e3) % 1000:03d}"
         t0 = time.monotonic()
+        plan = self._plan()
+        with LabNamespace(self.run / "ns") as ns:
+            lab = self._start_lab(ns, plan)
+            try:
+                passes = self._drive(lab, plan)
+            finally:
+                with shielded():
+                    self.adapter.stop()
+                    for d in reversed(lab.daemons):
+                        ns.sup.stop(d)
+        self._t("total", t0)
+        return self._result(plan, passes)
+
+    # -- the lab -----------------------------------------------------------
+
+    def _plan(self) -> LabPlan:
+        t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
         plan = make_plan(self.scenarios)
         plan.pki.write(self.run / "pki")
-        self._t("plan", t0)
+        self._t("plan", t)
+        return plan
+
+    def _start_lab(self, ns: LabNamespace, plan: LabPlan) -> _Lab:
+        """NSD and Unbound with the universe, fake-mx, the HTTPS report
+        receiver; then the DNS probe and the sender's context."""
+        t = time.monotonic()
+        uni = Universe(plan.zones, self.run, ns)
+        uni.start()
+        assert uni.built
+        self.say(f"universe up: {len(uni.built.zones)} zones "
+                 f"({uni.timings['build']:.2f} s build), lab namespace "
+                 f"in {ns.mode} mode")
+        daemons = [fakemx.start(ns, plan, self.run)]
+        daemons.append(fakemx.start_https_sink(ns, plan, self.run))
+        self._t("universe", t)
+        dns = probe.probe(ns, plan)
+        ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+                         uni.trust_anchor,
+                         cert_file(self.run / "pki", LAB_ROOT),
+                         {sc.rcpt_domain: sc.policy
+                          for sc in self.scenarios if sc.policy != "dane"},
+                         plan.infra.write(self.run / "pki"))
+        return _Lab(ns, uni, daemons, ctx, dns)
+
+    # -- the sender --------------------------------------------------------
+
+    def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
+        """Pass 1 for every scenario, pass 2 when a scenario has [fix],
+        [expect.after_limit] or per-connection profiles, passes 3 and on
+        for the last while they need it, then the sender's TLSRPT
+        reports."""
+        passes = self._pass1(lab)
+        if any(sc.fix_zones is not None or sc.expect_after_limit is not None
+               or sc.retry_passes for sc in self.scenarios):
+            self._pass2(lab, plan, passes)
+        self._flush_reports(passes)
+        return passes
+
+    def _pass1(self, lab: _Lab) -> _Passes:
+        """Start the sender, check its set-up, submit one message per
+        scenario, run its queue once."""
+        t = time.monotonic()
+        self.adapter.start(lab.ctx)
+        problems = self.adapter.preflight(lab.ctx)
+        if problems:
+            raise SetupError(self.adapter.name, problems)
+        run_id = time.strftime("%Y%m%dT%H%M%S") + \
+            f"-{int(time.time() * 1e3) % 1000:03d}"
+        subs = [message_for(sc, run_id) for sc in self.scenarios]
+        self.adapter.submit(subs)
+        self.say(f"submitted {len(subs)} messages to "
+                 f"{self.adapter.name}; queue pass 1")
+        with Ticker(self.run, "pass 1", len(subs), self.say):
+            self.adapter.run_queue()
+        passes = _Passes(subs, lab.dns, lab.dns, self.adapter.outcomes())
+        self._t("pass1", t)
+        return passes
+
+    def _pass2(self, lab: _Lab, plan: LabPlan, p: _Passes) -> None:
+        """Expire the [expect.after_limit] messages, fix the [fix] zones
+        (rebuild, probe again, reload the sender), run the queue again."""
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
         limit = [sc for sc in self.scenarios
                  if sc.expect_after_limit is not None]
-        retry = [sc for sc in self.scenarios if sc.retry_passes]
-        boundary = None
-        reported = False
-        report_error: str | None = None
-        with LabNamespace(self.run / "ns") as ns:
-            t = time.monotonic()
-            uni = Universe(plan.zones, self.run, ns)
-            uni.start()
-            assert uni.built
-            self.say(f"universe up: {len(uni.built.zones)} zones "
-                     f"({uni.timings['build']:.2f} s build), lab namespace "
-                     f"in {ns.mode} mode")
-            fmx = fakemx.start(ns, plan, self.run)
-            https = fakemx.start_https_sink(ns, plan, self.run)
-            self._t("universe", t)
-            dns = probe.probe(ns, plan)
-            dns2 = dns
-            ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
-                             uni.trust_anchor,
-                             self.run / "pki" / "lab-root.crt",
-                             {sc.rcpt_domain: sc.policy
-                              for sc in self.scenarios
-                              if sc.policy != "dane"},
-                             plan.infra.write(self.run / "pki"))
-            try:
-                t = time.monotonic()
-                self.adapter.start(ctx)
-                problems = self.adapter.preflight(ctx)
-                if problems:
-                    raise SetupError(self.adapter.name, problems)
-                subs = [message_for(sc, run_id) for sc in self.scenarios]
-                self.adapter.submit(subs)
-                self.say(f"submitted {len(subs)} messages to "
-                         f"{self.adapter.name}; queue pass 1")
-                with Ticker(self.run, "pass 1", len(subs), self.say):
-                    self.adapter.run_queue()
-                first = self.adapter.outcomes()
-                self._t("pass1", t)
-                second: dict[str, SenderOutcome] = {}
-                if fix or limit or retry:
-                    t = time.monotonic()
-                    boundary = time.time()
-                    if limit:
-                        self._expire(limit, subs)
-                    if fix:
-                        self.say(f"fixing {len(fix)} scenario(s)")
-                        plan2 = make_plan(self.scenarios, fixed=True,
-                                          pki=plan.pki)
-                        uni.rebuild(plan2.zones)
-                        dns2 = probe.probe(ns, plan2)
-                        self.adapter.reload()
-                    self.say("queue pass 2")
-                    with Ticker(self.run, "pass 2", len(subs), self.say):
-                        self.adapter.run_queue()
-                    self._retry_passes(retry, subs)
-                    second = self.adapter.outcomes()
-                    self._t("pass2", t)
-                t = time.monotonic()
-                try:
-                    reported = self.adapter.flush_reports()
-                except LabError as e:
-                    # The delivery results still count; every TLSRPT grade
-                    # of this run then fails with this reason.
-                    reported, report_error = True, str(e)
-                    self.say(f"TLSRPT reporting failed: {e}")
-                self._t("tlsrpt", t)
-                if not reported:
-                    self.say(f"{self.adapter.name} sends no TLSRPT "
-                             "reports here: TLSRPT not graded")
-            finally:
-                self.adapter.stop()
-                ns.sup.stop(https)
-                ns.sup.stop(fmx)
-        self._t("total", t0)
-        sess = sessions(fakemx.read_events(self.run))
-        self.mine = sessions_by_scenario(plan, sess.values())
-        grades = self._grade(plan, sess, subs, first, second, dns, dns2,
-                             boundary)
-        if reported:
-            self._grade_tlsrpt(plan, sess, grades, report_error,
-                               [dns, dns2])
-        evidence = {sid: {"first": probe.as_json(d),
-                          **({"after_fix": probe.as_json(dns2[sid])}
-                             if dns2 is not dns else {})}
-                    for sid, d in dns.items()}
-        return RunResult(self.adapter.name, self.run, grades,
-                         {sc.id: sc for sc in self.scenarios}, plan,
-                         self.timings, evidence, sess,
-                         stray_traffic(plan, list(sess.values())))
+        t = time.monotonic()
+        p.boundary = time.time()
+        if limit:
+            self._expire(limit, p.subs)
+        if fix:
+            self.say(f"fixing {len(fix)} scenario(s)")
+            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki)
+            lab.uni.rebuild(plan2.zones)
+            p.dns2 = probe.probe(lab.ns, plan2)
+            self.adapter.reload()
+        self.say("queue pass 2")
+        with Ticker(self.run, "pass 2", len(p.subs), self.say):
+            self.adapter.run_queue()
+        self._retry_passes(p.subs)
+        p.second = self.adapter.outcomes()
+        self._t("pass2", t)
 
-    def _retry_passes(self, retry: list[Scenario], subs: list[Submission]
-                      ) -> None:
+    def _retry_passes(self, subs: list[Submission]) -> None:
         """Passes 3 and on, for hosts whose first connections have their
         own profiles (a sender that makes one connection a pass needs one
-        pass per such connection, and one more): only while some of these
+        pass per such connection, and one more), only while some of these
         scenarios' messages are still queued."""
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
         mid_of = {s.scenario: s.message_id for s in subs}
         want = max((sc.retry_passes for sc in retry), default=0) + 1
         for n in range(3, want + 1):
@@ -264,6 +307,77 @@ class LabRun:
                  f"{self.adapter.name} cannot be driven to its retry limit: "
                  f"{len(limit)} after-limit expectation(s) not graded")
 
+    def _flush_reports(self, p: _Passes) -> None:
+        t = time.monotonic()
+        try:
+            p.reported = self.adapter.flush_reports()
+        except LabError as e:
+            # The delivery results still count; every TLSRPT grade of this
+            # run then fails with this reason.
+            p.reported, p.report_error = True, str(e)
+            self.say(f"TLSRPT reporting failed: {e}")
+        self._t("tlsrpt", t)
+        if not p.reported:
+            self.say(f"{self.adapter.name} sends no TLSRPT reports here: "
+                     "TLSRPT not graded")
+
+    # -- grading -----------------------------------------------------------
+
+    def _result(self, plan: LabPlan, p: _Passes) -> RunResult:
+        """Fold fake-mx's events into sessions and grade every scenario
+        (and its TLSRPT reports when the sender sent any)."""
+        sess = sessions(fakemx.read_events(self.run))
+        self.mine = sessions_by_scenario(plan, sess.values())
+        grades = self._grade(plan, sess, p)
+        if p.reported:
+            self._grade_tlsrpt(plan, sess, grades, p.report_error,
+                               [p.dns, p.dns2])
+        evidence = {sid: {"first": probe.as_json(d),
+                          **({"after_fix": probe.as_json(p.dns2[sid])}
+                             if p.dns2 is not p.dns else {})}
+                    for sid, d in p.dns.items()}
+        return RunResult(self.adapter.name, self.run, grades,
+                         {sc.id: sc for sc in self.scenarios}, plan,
+                         self.timings, evidence, sess,
+                         stray_traffic(plan, list(sess.values())))
+
+    def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
+               ) -> list[Grade]:
+        mid_of = {s.scenario: s.message_id for s in p.subs}
+        grades = []
+        for sc in self.scenarios:
+            grades += self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+        return grades
+
+    def _grade_scenario(self, sc: Scenario, plan: LabPlan,
+                        sess: dict[str, Session], p: _Passes, mid: str
+                        ) -> list[Grade]:
+        """One grade, or two (first pass, then after-fix / after-limit)
+        for a scenario with a second expectation."""
+        status = p.dns[sc.id]["hosts"]
+        mine = self.mine.get(sc.id, [])
+        later = sc.expect_after_fix or sc.expect_after_limit
+        if later is None or p.boundary is None:
+            out = p.second.get(mid) or p.first.get(mid)
+            return [grade(sc, plan, sc.expect,
+                          Observation(mine, _deliveries(sess, mid, None),
+                                      status, out))]
+        early = [s for s in mine if s.events and
+                 s.events[0]["ts"] < p.boundary]
+        g1 = grade(sc, plan, sc.expect,
+                   Observation(early, _deliveries(sess, mid, p.boundary),
+                               status, p.first.get(mid)), "first")
+        phase = "after-fix" if sc.expect_after_fix else "after-limit"
+        obs = Observation(mine, _deliveries(sess, mid, None),
+                          p.dns2[sc.id]["hosts"], p.second.get(mid))
+        if phase == "after-limit" and not self.expired:
+            g2 = not_graded(sc, later, obs, phase, "the lab cannot drive "
+                            f"{self.adapter.name} to its retry limit "
+                            "(adapter has no expire)")
+        else:
+            g2 = grade(sc, plan, later, obs, phase)
+        return [g1, g2]
+
     def _grade_tlsrpt(self, plan: LabPlan, sess: dict[str, Session],
                       grades: list[Grade], error: str | None,
                       phases: list[dict[str, dict[str, Any]]]) -> None:
@@ -283,103 +397,3 @@ class LabRun:
                 tg.checks.append(("MUST", False, f"reporter failed: {error}"))
                 tg.verdict = "fail"
             last[sc.id].tlsrpt = tg.as_dict()
-
-    def _grade(self, plan: LabPlan, sess: dict[str, Session],
-               subs: list[Submission], first: dict[str, SenderOutcome],
-               second: dict[str, SenderOutcome],
-               dns: dict[str, dict[str, Any]],
-               dns2: dict[str, dict[str, Any]],
-               boundary: float | None) -> list[Grade]:
-        mid_of = {s.scenario: s.message_id for s in subs}
-        grades = []
-        for sc in self.scenarios:
-            mid = mid_of[sc.id]
-            status = dns[sc.id]["hosts"]
-            mine = self.mine.get(sc.id, [])
-
-            def deliveries(until: float | None
-                           ) -> list[tuple[Session, dict[str, Any]]]:
-                out = []
-                for s in sess.values():
-                    for m in s.messages:
-                        if (m.get("message_id") or "").strip("<>") == mid \
-                                and (until is None or m["ts"] < until):
-                            out.append((s, m))
-                return out
-            later = sc.expect_after_fix or sc.expect_after_limit
-            if later is not None and boundary is not None:
-                early = [s for s in mine if s.events and
-                         s.events[0]["ts"] < boundary]
-                g1 = grade(sc, plan, sc.expect,
-                           Observation(early, deliveries(boundary), status,
-                                       first.get(mid)), "first")
-                phase = "after-fix" if sc.expect_after_fix else "after-limit"
-                obs = Observation(mine, deliveries(None),
-                                  dns2[sc.id]["hosts"], second.get(mid))
-                if phase == "after-limit" and not self.expired:
-                    g2 = not_graded(sc, later, obs, phase, "the lab cannot "
-                                    f"drive {self.adapter.name} to its "
-                                    "retry limit (adapter has no expire)")
-                else:
-                    g2 = grade(sc, plan, later, obs, phase)
-                grades += [g1, g2]
-            else:
-                out = second.get(mid) or first.get(mid)
-                grades.append(grade(sc, plan, sc.expect,
-                                    Observation(mine, deliveries(None),
-                                                status, out)))
-        return grades
-
-
-def _records(plan: LabPlan, sc: Scenario) -> list[str]:
-    out = []
-    for z in plan.zones:
-        if z.name == sc.domain or z.name.endswith("." + sc.domain):
-            state = ("signed" if z.signed else "unsigned") + \
-                (", DS in parent" if z.signed and z.ds_in_parent else "")
-            faults = ", ".join(f.kind + (f" on {f.owner} {f.rtype}"
-                                         if f.owner else "")
-                               for f in z.faults)
-            out.append(f"; zone {z.name} ({state}"
-                       f"{'; faults: ' + faults if faults else ''})")
-            out += [f"{r.owner} {r.rtype} {r.rdata}" for r in z.records]
-    return out
-
-
-def _brief(s: Session) -> list[dict[str, Any]]:
-    keep = ("event", "ts", "stage", "code", "text", "name", "reply",
-            "version", "cipher", "sni", "cert_sha256", "reason", "from",
-            "to", "message_id", "size", "tls", "starttls_offered",
-            "direction", "line", "peer", "local")
-    return [{k: e[k] for k in keep if k in e} for e in s.events
-            if e.get("event") != "state"]
-
-
-def write_json(result: RunResult, path: Path) -> None:
-    cases = []
-    for g in result.grades:
-        sc = result.scenarios[g.scenario]
-        d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
-             "case": sc.case, "title": sc.title, "rfc": sc.rfc,
-             "explain": sc.explain, "file": str(sc.path),
-             "level": "MAY" if sc.expect.choice else "MUST",
-             **g.as_dict(),
-             "dns_records": _records(result.plan, sc),
-             "transcript": [{"session": sid, "listener":
-                             result.sessions[sid].listener,
-                             "events": _brief(result.sessions[sid])}
-                            for sid in g.sessions if sid in result.sessions],
-             "evidence": {"run_dir": str(result.run_dir),
-                          "fakemx_events": str(result.run_dir /
-                                               "fakemx-events.jsonl"),
-                          "sender_dir": str(result.run_dir / "sender"),
-                          "dns": result.dns.get(sc.id)}}
-        cases.append(d)
-    counts: dict[str, int] = {}
-    for g in result.grades:
-        counts[g.verdict] = counts.get(g.verdict, 0) + 1
-    path.write_text(json.dumps({"sender": result.sender,
-                                "timings": result.timings,
-                                "counts": counts,
-                                "problems": result.problems,
-                                "cases": cases}, indent=1))

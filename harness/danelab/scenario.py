@@ -1,8 +1,9 @@
 """One scenario = one TOML file in scenarios/: a DANE delivery case, the lab
 set-up it needs, and what a conforming sender must do.  See docs/scenarios.md.
 
-load_scenario() reads and validates a file; every error is a SpecError that
-names the file, the field and the reason.
+check_scenario() reads and validates a file and returns every error it
+finds, each a SpecError that names the file, the field and the reason;
+load_scenario() raises the first.
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
-from .pki import BUILTIN_CAS, KEY_TYPES, VALIDITIES, key_family, \
-    parse_when
-from .zonespec import FAULT_KINDS
+from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
+    CertSpec, key_family, parse_when
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")
@@ -65,19 +66,6 @@ class ZoneDecl:
 
 
 @dataclass
-class CertDecl:
-    name: str
-    names: list[str] = field(default_factory=list)
-    issuer: str = "lab-int"
-    key: str = "ec"
-    validity: str = "valid"
-    ca: bool = False
-    not_before: str | None = None   # overrides validity (pki.parse_when)
-    not_after: str | None = None
-    cn: str | None = None           # subject CN; {domain} expanded
-
-
-@dataclass
 class TlsaDecl:
     usage: int
     selector: int
@@ -120,7 +108,6 @@ class HostDecl:
     ipv6: bool = False              # also an AAAA record and a v6 listener
     cert_v6: str | None = None      # the certificate the v6 listener shows
     cert_also: list[str] = field(default_factory=list)  # other key types
-    chain: list[str] | None = None  # what is sent: "leaf", then CAs
     tls_alert: str | None = None    # the alert of tls_fault "alert"
     close_after: str | None = None  # close once that reply is sent
     connections: list[ConnDecl] = field(default_factory=list)
@@ -140,6 +127,16 @@ class Expect:
     sni: str | None = None
     tlsrpt: str | None = None
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
+    no_connection: list[str] = field(default_factory=list)  # never dialled
+
+    @property
+    def level(self) -> str:
+        """The strongest level the expected outcome is graded at: MUST (the
+        outcome must be one of `outcome`), SHOULD (a choice whose preferred
+        subset only warns), MAY (a recorded choice)."""
+        if not self.choice:
+            return "MUST"
+        return "SHOULD" if self.prefer != self.outcome else "MAY"
 
 
 @dataclass
@@ -153,7 +150,7 @@ class Scenario:
     explain: str
     policy: str
     zones: list[ZoneDecl]
-    certs: list[CertDecl]
+    certs: list[CertSpec]           # as declared: names relative
     hosts: list[HostDecl]
     expect: Expect
     fix_zones: list[ZoneDecl] | None = None
@@ -163,6 +160,13 @@ class Scenario:
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
     rcpt_domain_rel: str = "@"                  # [message] domain
+
+    @property
+    def level(self) -> str:
+        """The strongest level over every phase's expectation."""
+        phases = [e for e in (self.expect, self.expect_after_fix,
+                              self.expect_after_limit) if e is not None]
+        return min((e.level for e in phases), key=LEVELS.index)
 
     @property
     def rcpt_domain(self) -> str:
@@ -197,18 +201,28 @@ class Scenario:
 
 
 class _Fields:
-    """Reads one TOML table, remembering which keys were used."""
+    """Reads one TOML table, remembering which keys were used.  Errors go
+    to ERRS (shared by every table of a file) and reading goes on: a bad
+    value reads as the default, so one pass finds every error."""
 
-    def __init__(self, path: Path, where: str, table: Any) -> None:
-        self.path, self.where = path, where
-        if not isinstance(table, dict):
-            raise SpecError(str(path), where or "(top)", "must be a table")
-        self.t = table
+    def __init__(self, path: Path, where: str, table: Any,
+                 errs: list[SpecError]) -> None:
+        self.path, self.where, self.errs = path, where, errs
+        self.t: dict[str, Any] = {}
+        if isinstance(table, dict):
+            self.t = table
+        else:
+            errs.append(SpecError(str(path), where or "(top)",
+                                  "must be a table"))
         self.used: set[str] = set()
 
     def err(self, key: str, why: str) -> SpecError:
         fld = f"{self.where}.{key}" if self.where else key
         return SpecError(str(self.path), fld, why)
+
+    def bad(self, key: str, why: str) -> None:
+        """Record an error of KEY and go on."""
+        self.errs.append(self.err(key, why))
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
             required: bool = False, choices: tuple[str, ...] | None = None
@@ -216,40 +230,61 @@ class _Fields:
         self.used.add(key)
         if key not in self.t:
             if required:
-                raise self.err(key, "is required")
+                self.bad(key, "is required")
             return default
         v = self.t[key]
         if kind is int and isinstance(v, bool) or not isinstance(v, kind):
             names = kind.__name__ if isinstance(kind, type) else \
                 " or ".join(k.__name__ for k in kind)
-            raise self.err(key, f"must be {names}, not {type(v).__name__}")
+            self.bad(key, f"must be {names}, not {type(v).__name__}")
+            return default
         if choices is not None:
-            for x in (v if isinstance(v, list) else [v]):
-                if x not in choices:
-                    raise self.err(key, f"{x!r} is not one of: "
-                                   f"{', '.join(choices)}")
+            wrong = [x for x in (v if isinstance(v, list) else [v])
+                     if x not in choices]
+            for x in wrong:
+                self.bad(key, f"{_short(x)} is not one of: "
+                         f"{', '.join(choices)}")
+            if wrong:
+                return default
         return v
 
     def strings(self, key: str, default: list[str] | None = None,
                 choices: tuple[str, ...] | None = None,
                 required: bool = False) -> list[str]:
-        v = self.get(key, list, default if default is not None else [],
-                     required=required, choices=choices)
+        dflt = default if default is not None else []
+        v = self.get(key, list, dflt, required=required)
+        out = []
         for i, x in enumerate(v):
             if not isinstance(x, str):
-                raise self.err(f"{key}[{i}]", "must be a string")
-        return list(v)
+                self.bad(f"{key}[{i}]", "must be a string")
+            elif choices is not None and x not in choices:
+                self.bad(key, f"{x!r} is not one of: {', '.join(choices)}")
+            else:
+                out.append(x)
+        return list(dflt) if len(out) != len(v) else out
 
     def tables(self, key: str) -> list["_Fields"]:
         v = self.get(key, list, [])
-        return [_Fields(self.path, f"{key}[{i}]" if not self.where else
-                        f"{self.where}.{key}[{i}]", x)
-                for i, x in enumerate(v)]
+        out = []
+        for i, x in enumerate(v):
+            where = f"{key}[{i}]" if not self.where else \
+                f"{self.where}.{key}[{i}]"
+            if isinstance(x, dict):
+                out.append(_Fields(self.path, where, x, self.errs))
+            else:
+                self.bad(f"{key}[{i}]", "must be a table")
+        return out
 
     def finish(self) -> None:
-        extra = sorted(set(self.t) - self.used)
-        if extra:
-            raise self.err(extra[0], "unknown key (a typo?)")
+        for k in sorted(set(self.t) - self.used):
+            self.bad(k, "unknown key (a typo?)")
+
+
+def _short(v: Any) -> str:
+    """A value for an error message: its repr, cut short."""
+    r = repr(v) if isinstance(v, (str, int, float, bool)) else \
+        f"a {type(v).__name__}"
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _zone(f: _Fields) -> ZoneDecl:
@@ -261,8 +296,9 @@ def _zone(f: _Fields) -> ZoneDecl:
         records=f.strings("records"))
     for i, rec in enumerate(z.records):
         if len(rec.split(None, 2)) < 3:
-            raise f.err(f"records[{i}]",
-                        f"{rec!r}: expected 'OWNER TYPE RDATA'")
+            f.bad(f"records[{i}]", f"{_short(rec)}: expected 'OWNER TYPE "
+                  "RDATA'")
+    z.records = [r for r in z.records if len(r.split(None, 2)) >= 3]
     for ff in f.tables("faults"):
         kind = ff.get("kind", str, required=True,
                       choices=tuple(sorted(FAULT_KINDS)))
@@ -272,101 +308,102 @@ def _zone(f: _Fields) -> ZoneDecl:
             if v is not None:
                 fault[k] = v
         ff.finish()
-        z.faults.append(fault)
+        if kind is not None:
+            z.faults.append(fault)
     f.finish()
     return z
 
 
-def _tlsa(f: _Fields, key: str, text: str) -> TlsaDecl:
+def _tlsa(f: _Fields, key: str, text: str) -> TlsaDecl | None:
     m = TLSA_RE.match(text.strip())
     if not m:
-        raise f.err(key, f"{text!r}: expected 'USAGE SELECTOR MTYPE [REF][!]'")
+        f.bad(key, f"{_short(text)}: expected 'USAGE SELECTOR MTYPE "
+              "[REF][!]'")
+        return None
     u, s, mt = int(m[1]), int(m[2]), int(m[3])
     if max(u, s, mt) > 255:
-        raise f.err(key, f"{text!r}: fields are 0..255")
+        f.bad(key, f"{_short(text)}: fields are 0..255")
+        return None
     return TlsaDecl(u, s, mt, m[4], bool(m[5]))
 
 
 def _host(f: _Fields) -> HostDecl:
-    h = HostDecl(name=f.get("name", str, required=True))
+    h = HostDecl(name=f.get("name", str, "", required=True))
     h.mx = f.get("mx", int)
     h.address = f.get("address", bool, True)
-    h.tlsa = [_tlsa(f, f"tlsa[{i}]", t)
-              for i, t in enumerate(f.strings("tlsa"))]
+    for i, text in enumerate(f.strings("tlsa")):
+        t = _tlsa(f, f"tlsa[{i}]", text)
+        if t is not None:
+            h.tlsa.append(t)
     h.tlsa_owner = f.get("tlsa_owner", str)
     certs = f.get("cert", (str, list))
     if isinstance(certs, list):
         if not 1 <= len(certs) <= 3 or \
                 not all(isinstance(c, str) for c in certs):
-            raise f.err("cert", "a list holds 1 to 3 certificate names "
-                        "(one per key type)")
-        h.cert, h.cert_also = certs[0], list(certs[1:])
+            f.bad("cert", "a list holds 1 to 3 certificate names (one per "
+                  "key type)")
+        else:
+            h.cert, h.cert_also = certs[0], list(certs[1:])
     else:
         h.cert = certs
-    if "chain" in f.t:
-        h.chain = f.strings("chain")
-        if not h.chain or h.chain[0] != "leaf":
-            raise f.err("chain", "must start with \"leaf\" (the server's "
-                        "own certificate comes first), then the "
-                        "certificates sent after it, in order")
-        if len(h.chain) > 10:
-            raise f.err("chain", "at most 10 certificates")
     sc = f.get("sni_certs", dict, {})
     for k, v in sc.items():
         if not isinstance(v, str):
-            raise f.err(f"sni_certs.{k}", "must be a certificate name")
-    h.sni_certs = dict(sc)
+            f.bad(f"sni_certs.{k}", "must be a certificate name")
+    h.sni_certs = {k: v for k, v in sc.items() if isinstance(v, str)}
     h.starttls = f.get("starttls", str, "offer", choices=STARTTLS)
     h.starttls_reply = _starttls_reply(f, "220") or "220"
     h.tls_fault = f.get("tls_fault", str, "none", choices=TLS_FAULTS)
     h.tls_versions = f.strings("tls_versions", ["TLSv1.2", "TLSv1.3"],
                                choices=TLS_VERSIONS)
     if not h.tls_versions:
-        raise f.err("tls_versions", "needs at least one version")
+        f.bad("tls_versions", "needs at least one version")
     h.replies = _replies(f)
     h.tls_alert = _tls_alert(f, h.tls_fault)
     h.close_after = f.get("close_after", str, choices=CLOSE_POINTS)
     h.mode = f.get("mode", str, "server", choices=MODES)
     h.relay_to = f.get("relay_to", str)
     if h.mode == "strip-relay" and not h.relay_to:
-        raise f.err("relay_to", "a strip-relay needs relay_to (a host name)")
+        f.bad("relay_to", "a strip-relay needs relay_to (a host name)")
     h.listen = f.get("listen", bool, True)
     h.ipv6 = f.get("ipv6", bool, False)
     h.cert_v6 = f.get("cert_v6", str)
     if h.cert_v6 and not h.ipv6:
-        raise f.err("cert_v6", "needs ipv6 = true")
+        f.bad("cert_v6", "needs ipv6 = true")
     if h.mx is not None and not 0 <= h.mx <= 65535:
-        raise f.err("mx", f"{h.mx}: a preference is 0..65535")
+        f.bad("mx", f"{h.mx}: a preference is 0..65535")
     h.connections = [_connection(cf, h) for cf in f.tables("connections")]
     if h.connections and h.mode == "strip-relay":
-        raise f.err("connections", "a strip-relay has no profile of its "
-                    "own to vary")
+        f.bad("connections", "a strip-relay has no profile of its own to "
+              "vary")
     if h.connection_count > MAX_CONNECTIONS:
-        raise f.err("connections", f"the profiles cover "
-                    f"{h.connection_count} connections; at most "
-                    f"{MAX_CONNECTIONS} (each may cost a queue pass)")
+        f.bad("connections", f"the profiles cover {h.connection_count} "
+              f"connections; at most {MAX_CONNECTIONS} (each may cost a "
+              "queue pass)")
     f.finish()
     return h
 
 
 def _replies(f: _Fields) -> dict[str, str]:
-    """replies = { STAGE = "CODE text" or "drop" }."""
-    rp = f.get("replies", dict, {})
-    for k, v in rp.items():
+    """replies = { STAGE = "CODE text" or "drop" }; bad entries left out."""
+    out = {}
+    for k, v in f.get("replies", dict, {}).items():
         if k not in REPLY_STAGES:
-            raise f.err(f"replies.{k}", f"unknown stage; known: "
-                        f"{', '.join(REPLY_STAGES)}")
-        if v == "drop":
-            continue
-        if not isinstance(v, str) or \
+            f.bad(f"replies.{k}", f"unknown stage; known: "
+                  f"{', '.join(REPLY_STAGES)}")
+        elif v == "drop":
+            out[k] = v
+        elif not isinstance(v, str) or \
                 not re.match(r"^[2-5]\d\d( [ -~]*)?$", v):
-            raise f.err(f"replies.{k}", f"{v!r}: a reply starts with "
-                        "a 3-digit code (printable text after a space), "
-                        "or is \"drop\" (close instead of answering)")
-        if k == "data" and v[0] == "2" or k != "data" and v[0] == "3":
-            raise f.err(f"replies.{k}", f"{v!r}: DATA is answered 354, "
-                        "4xx or 5xx; other stages never 3xx")
-    return dict(rp)
+            f.bad(f"replies.{k}", f"{_short(v)}: a reply starts with a "
+                  "3-digit code (printable text after a space), or is "
+                  "\"drop\" (close instead of answering)")
+        elif k == "data" and v[0] == "2" or k != "data" and v[0] == "3":
+            f.bad(f"replies.{k}", f"{_short(v)}: DATA is answered 354, "
+                  "4xx or 5xx; other stages never 3xx")
+        else:
+            out[k] = v
+    return out
 
 
 def _starttls_reply(f: _Fields, default: str | None) -> str | None:
@@ -375,16 +412,17 @@ def _starttls_reply(f: _Fields, default: str | None) -> str | None:
     if v is None or v in STARTTLS_REPLIES:
         return v
     if not re.match(r"^[45]\d\d( [ -~]*)?$", v):
-        raise f.err("starttls_reply", f"{v!r} is not one of: "
-                    f"{', '.join(STARTTLS_REPLIES)}, or a 4xx/5xx reply "
-                    "line")
+        f.bad("starttls_reply", f"{_short(v)} is not one of: "
+              f"{', '.join(STARTTLS_REPLIES)}, or a 4xx/5xx reply line")
+        return default
     return v
 
 
 def _tls_alert(f: _Fields, fault: str | None) -> str | None:
     alert = f.get("tls_alert", str, choices=TLS_ALERTS)
     if alert is not None and fault != "alert":
-        raise f.err("tls_alert", "needs tls_fault = \"alert\"")
+        f.bad("tls_alert", "needs tls_fault = \"alert\"")
+        return None
     return alert
 
 
@@ -392,7 +430,8 @@ def _connection(f: _Fields, h: HostDecl) -> ConnDecl:
     """One entry of a host's `connections`."""
     c = ConnDecl(count=f.get("count", int, 1))
     if not 1 <= c.count <= MAX_CONNECTIONS:
-        raise f.err("count", f"{c.count}: 1..{MAX_CONNECTIONS}")
+        f.bad("count", f"{c.count}: 1..{MAX_CONNECTIONS}")
+        c.count = 1
     c.starttls = f.get("starttls", str, choices=STARTTLS)
     c.starttls_reply = _starttls_reply(f, None)
     c.tls_fault = f.get("tls_fault", str, choices=TLS_FAULTS)
@@ -403,76 +442,121 @@ def _connection(f: _Fields, h: HostDecl) -> ConnDecl:
     return c
 
 
-def _cert(f: _Fields) -> CertDecl:
-    c = CertDecl(name=f.get("name", str, required=True),
+def _cert(f: _Fields) -> CertSpec:
+    c = CertSpec(name=f.get("name", str, "", required=True),
                  names=f.strings("names"),
-                 issuer=f.get("issuer", str, "lab-int"),
+                 issuer=f.get("issuer", str, LAB_INT),
                  key=f.get("key", str, "ec", choices=KEY_TYPES),
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
                  ca=f.get("ca", bool, False),
+                 where=f"{f.path}: {f.where}",
                  cn=f.get("cn", str))
+    if "chain" in f.t:
+        c.chain = f.strings("chain")
     for key in ("not_before", "not_after"):
         v = f.get(key, (str, dt.datetime, dt.date))
         if v is None:
             continue
-        text = v.isoformat() if not isinstance(v, str) else v
+        text = v if isinstance(v, str) else v.isoformat()
         try:
             parse_when(text, dt.datetime.now(dt.timezone.utc))
         except ValueError as e:
-            raise f.err(key, str(e))
+            f.bad(key, str(e))
+            continue
         if "validity" in f.t:
-            raise f.err(key, "give validity or not_before/not_after, not "
-                        "both")
+            f.bad(key, "give validity or not_before/not_after, not both")
         setattr(c, key, text)
     if c.cn is not None and not 0 < len(c.cn) <= 64:
-        raise f.err("cn", "1 to 64 characters (RFC 5280 ub-common-name)")
+        f.bad("cn", "1 to 64 characters (RFC 5280 ub-common-name)")
+        c.cn = None
     f.finish()
     return c
 
 
 def _expect(f: _Fields) -> Expect:
     outcome = f.strings("outcome", required=True, choices=OUTCOMES)
-    if not outcome:
-        raise f.err("outcome", "needs at least one outcome")
+    if f.t.get("outcome") == []:
+        f.bad("outcome", "needs at least one outcome")
     prefer = f.strings("prefer", outcome, choices=OUTCOMES)
     if not set(prefer) <= set(outcome):
-        raise f.err("prefer", "must be a subset of outcome")
-    hosts = f.get("hosts", list)
-    e = Expect(outcome, prefer, f.get("choice", bool, False),
-               [str(h) for h in hosts] if hosts is not None else None,
+        f.bad("prefer", "must be a subset of outcome")
+    hosts = f.strings("hosts") if "hosts" in f.t else None
+    e = Expect(outcome, prefer, f.get("choice", bool, False), hosts,
                f.get("sni", str),
                f.get("tlsrpt", str, choices=RESULT_TYPES))
-    dsn = f.get("dsn", list)
-    if dsn is not None:
-        e.dsn = [str(d) for d in dsn]
+    e.no_connection = f.strings("no_connection")
+    if "dsn" in f.t:
+        e.dsn = f.strings("dsn")
         for d in e.dsn:
             if not DSN_PATTERN_RE.fullmatch(d):
-                raise f.err("dsn", f"{d!r} is not an enhanced status code "
-                            "pattern like '5.7.5' or 'x.7.x' (RFC 3463)")
+                f.bad("dsn", f"{_short(d)} is not an enhanced status code "
+                      "pattern like '5.7.5' or 'x.7.x' (RFC 3463)")
     return e
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and check one scenario file."""
-    path = Path(path)
-    sid = path.stem
+def _read(path: Path) -> tuple[dict[str, Any] | None, SpecError | None]:
+    """The file's TOML document, or the error that stops reading it."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(str(path), "(syntax)", str(e))
+        raw = path.read_bytes()
     except OSError as e:
-        raise SpecError(str(path), "(file)", e.strerror or str(e))
+        return None, SpecError(str(path), "(file)", e.strerror or str(e))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return None, SpecError(str(path), "(file)", f"not UTF-8 text: "
+                               f"byte 0x{raw[e.start]:02x} on line {line}")
+    try:
+        return tomllib.loads(text), None
+    except tomllib.TOMLDecodeError as e:
+        return None, SpecError(str(path), "(syntax)", str(e))
+    except RecursionError:
+        return None, SpecError(str(path), "(syntax)", "arrays or tables "
+                               "nested too deeply")
+
+
+def check_scenario(path: Path) -> tuple[Scenario | None, list[SpecError]]:
+    """Read and check one scenario file: the scenario and no error, or None
+    and every error found (in file order, as far as one pass can tell)."""
+    path = Path(path)
+    data, err = _read(path)
+    if err is not None:
+        return None, [err]
+    errs: list[SpecError] = []
+    sc: Scenario | None = None
+    try:
+        sc = _scenario(path, data, errs)
+    except RecursionError:
+        # tomllib read it, but a value is nested so deeply that even
+        # printing it recurses too far: report that, never a traceback.
+        errs.append(SpecError(str(path), "(syntax)", "arrays or tables "
+                              "nested too deeply"))
+    return (sc if not errs else None), errs
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check one scenario file; raise its first error."""
+    sc, errs = check_scenario(path)
+    if errs:
+        raise errs[0]
+    assert sc is not None
+    return sc
+
+
+def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
+    sid = path.stem
     if not ID_RE.match(sid) or len(sid) > 48:
-        raise SpecError(str(path), "(file name)",
-                        f"{sid!r}: must look like 'a01-some-words' "
-                        "(section letter, two digits, words; at most 48)")
-    top = _Fields(path, "", data)
+        errs.append(SpecError(str(path), "(file name)",
+                              f"{sid!r}: must look like 'a01-some-words' "
+                              "(section letter, two digits, words; at most "
+                              "48)"))
+    top = _Fields(path, "", data, errs)
     section = top.get("section", str, required=True,
                       choices=tuple(SECTIONS))
-    if sid[0].upper() != section:
-        raise top.err("section", f"{section} does not match the file "
-                      f"name's letter {sid[0]!r}")
-    sender = _Fields(path, "sender", top.get("sender", dict, {}))
+    if section is not None and sid[:1].upper() != section:
+        top.bad("section", f"{section} does not match the file "
+                f"name's letter {sid[:1]!r}")
+    sender = _Fields(path, "sender", top.get("sender", dict, {}), errs)
     policy = sender.get("policy", str, "dane", choices=POLICIES)
     sender.finish()
     zones = [_zone(z) for z in top.tables("zone")]
@@ -480,44 +564,46 @@ def load_scenario(path: Path) -> Scenario:
         zones.insert(0, ZoneDecl())
     certs = [_cert(c) for c in top.tables("cert")]
     hosts = [_host(h) for h in top.tables("host")]
-    ex = _Fields(path, "expect", top.get("expect", dict, required=True))
+    ex = _Fields(path, "expect", top.get("expect", dict, {}, required=True),
+                 errs)
     after = ex.get("after_fix", dict)
     limit = ex.get("after_limit", dict)
-    expect = _expect(ex)
+    expect = _expect(ex) if "expect" in top.t else Expect(["deferred"],
+                                                          ["deferred"])
     ex.finish()
     fix_zones = None
     expect_after = None
     fix = top.get("fix", dict)
     if fix is not None:
-        ff = _Fields(path, "fix", fix)
+        ff = _Fields(path, "fix", fix, errs)
         fix_zones = [_zone(z) for z in ff.tables("zones")]
         ff.finish()
         if after is None:
-            raise SpecError(str(path), "expect.after_fix",
-                            "a scenario with [fix] needs [expect.after_fix]")
+            errs.append(SpecError(str(path), "expect.after_fix",
+                                  "a scenario with [fix] needs "
+                                  "[expect.after_fix]"))
     if after is not None:
-        af = _Fields(path, "expect.after_fix", after)
+        af = _Fields(path, "expect.after_fix", after, errs)
         expect_after = _expect(af)
         af.finish()
     expect_limit = None
     if limit is not None:
-        lf = _Fields(path, "expect.after_limit", limit)
+        lf = _Fields(path, "expect.after_limit", limit, errs)
         expect_limit = _expect(lf)
         lf.finish()
         if fix is not None:
-            raise SpecError(str(path), "expect.after_limit",
-                            "a scenario has [fix] or [expect.after_limit], "
-                            "not both")
+            errs.append(SpecError(str(path), "expect.after_limit",
+                                  "a scenario has [fix] or "
+                                  "[expect.after_limit], not both"))
         if expect.outcome != ["deferred"]:
-            raise SpecError(str(path), "expect.outcome",
-                            "with [expect.after_limit] the first attempt "
-                            "must be expected to defer (outcome = "
-                            "[\"deferred\"]): only a queued message has a "
-                            "retry limit")
+            errs.append(SpecError(
+                str(path), "expect.outcome", "with [expect.after_limit] the "
+                "first attempt must be expected to defer (outcome = "
+                "[\"deferred\"]): only a queued message has a retry limit"))
     tlsrpt_records, tlsrpt_due = None, True
     tr = top.get("tlsrpt", dict)
     if tr is not None:
-        tf = _Fields(path, "tlsrpt", tr)
+        tf = _Fields(path, "tlsrpt", tr, errs)
         if "records" in tr:
             tlsrpt_records = tf.strings("records")
         tlsrpt_due = tf.get("report_due", bool, True)
@@ -525,16 +611,16 @@ def load_scenario(path: Path) -> Scenario:
     rcpt_rel = "@"
     msg = top.get("message", dict)
     if msg is not None:
-        mf = _Fields(path, "message", msg)
+        mf = _Fields(path, "message", msg, errs)
         rcpt_rel = mf.get("domain", str, "@")
         mf.finish()
     sc = Scenario(
         id=sid, path=path,
-        title=top.get("title", str, required=True),
-        section=section,
-        case=top.get("case", int, required=True),
-        rfc=top.get("rfc", str, required=True),
-        explain=top.get("explain", str, required=True).strip(),
+        title=top.get("title", str, "", required=True),
+        section=section or "",
+        case=top.get("case", int, 0, required=True),
+        rfc=top.get("rfc", str, "", required=True),
+        explain=top.get("explain", str, "", required=True).strip(),
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         expect_after_limit=expect_limit,
@@ -542,86 +628,87 @@ def load_scenario(path: Path) -> Scenario:
         tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel)
     top.get("fix", dict)
     top.finish()
-    _check_refs(sc)
-    _check_presented(sc)
+    _check_refs(sc, errs)
+    _check_presented(sc, errs)
     return sc
 
 
-def _check_refs(sc: Scenario) -> None:
+def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
     """Names that point elsewhere in the file must point at something."""
     p = str(sc.path)
+
+    def bad(fld: str, why: str) -> None:
+        errs.append(SpecError(p, fld, why))
     names = [h.name for h in sc.hosts]
     if len(set(names)) != len(names):
-        raise SpecError(p, "host", "two hosts have the same name")
+        bad("host", "two hosts have the same name")
     for i, h in enumerate(sc.hosts):
         if len(sc.id) + 1 + len(h.name) > 63:
-            raise SpecError(p, f"host[{i}].name", "id and host name together "
-                            "must not exceed 63 characters")
+            bad(f"host[{i}].name", "id and host name together must not "
+                "exceed 63 characters")
     if len(sc.hosts) > 250:
-        raise SpecError(p, "host", "at most 250 hosts a scenario")
+        bad("host", "at most 250 hosts a scenario")
     certs = {c.name for c in sc.certs}
     zones = [z.name for z in sc.zones]
     if len(set(zones)) != len(zones):
-        raise SpecError(p, "zone", "two zones have the same name")
+        bad("zone", "two zones have the same name")
     if sc.rcpt_domain_rel != "@" and sc.rcpt_domain_rel not in zones:
-        raise SpecError(p, "message.domain", f"{sc.rcpt_domain_rel!r} is "
-                        "not a [[zone]] of this file")
+        bad("message.domain", f"{_short(sc.rcpt_domain_rel)} is not a "
+            "[[zone]] of this file")
     for i, h in enumerate(sc.hosts):
         for key, cn in (("cert", h.cert), ("cert_v6", h.cert_v6)):
             if cn and cn not in certs:
-                raise SpecError(p, f"host[{i}].{key}", f"no [[cert]] named "
-                                f"{cn!r}")
+                bad(f"host[{i}].{key}", f"no [[cert]] named {_short(cn)}")
         for k, v in h.sni_certs.items():
             if v not in certs:
-                raise SpecError(p, f"host[{i}].sni_certs.{k}",
-                                f"no [[cert]] named {v!r}")
+                bad(f"host[{i}].sni_certs.{k}",
+                    f"no [[cert]] named {_short(v)}")
         if h.relay_to and h.relay_to not in names:
-            raise SpecError(p, f"host[{i}].relay_to",
-                            f"no host named {h.relay_to!r}")
+            bad(f"host[{i}].relay_to", f"no host named {_short(h.relay_to)}")
         for j, t in enumerate(h.tlsa):
-            if t.ref and t.ref not in certs and \
-                    t.ref not in ("lab-root", "lab-int", "rogue-root",
-                                  "rogue-int") and \
-                    not re.fullmatch(r"[0-9a-fA-F]*", t.ref):
-                raise SpecError(p, f"host[{i}].tlsa[{j}]",
-                                f"{t.ref!r} is neither a [[cert]] name, a "
-                                "built-in CA nor hex data")
+            if t.ref and t.ref not in certs and t.ref not in BUILTIN_CAS \
+                    and not re.fullmatch(r"[0-9a-fA-F]*", t.ref):
+                bad(f"host[{i}].tlsa[{j}]", f"{_short(t.ref)} is neither a "
+                    "[[cert]] name, a built-in CA nor hex data")
     for i, c in enumerate(sc.certs):
-        if c.issuer not in certs | {"self", "lab-root", "lab-int",
-                                    "rogue-root", "rogue-int"}:
-            raise SpecError(p, f"cert[{i}].issuer",
-                            f"{c.issuer!r} is not a CA of this file or a "
-                            "built-in one")
+        if c.issuer not in certs | {SELF_SIGNED, *BUILTIN_CAS}:
+            bad(f"cert[{i}].issuer", f"{_short(c.issuer)} is not a CA of "
+                "this file or a built-in one")
+        before = {x.name for x in sc.certs[:i]} | set(BUILTIN_CAS)
+        for n in c.chain or []:
+            if n not in before:
+                bad(f"cert[{i}].chain", f"{_short(n)} is not a [[cert]] "
+                    "declared before this one or a built-in CA")
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):
         if e and e.hosts is not None:
             for hn in e.hosts:
                 if hn not in names:
-                    raise SpecError(p, f"{key}.hosts",
-                                    f"no host named {hn!r}")
+                    bad(f"{key}.hosts", f"no host named {_short(hn)}")
+        for hn in e.no_connection if e else []:
+            if hn not in names:
+                bad(f"{key}.no_connection", f"no host named {_short(hn)}")
+            elif e and e.hosts is not None and hn in e.hosts:
+                bad(f"{key}.no_connection",
+                    f"{_short(hn)} is also an allowed delivery host")
 
 
-def _check_presented(sc: Scenario) -> None:
-    """What hosts present: several certificates need distinct key types
-    (a TLS server holds one of each), and a chain names certificates the
-    file or the lab has."""
-    p = str(sc.path)
+def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:
+    """Several certificates on one host need distinct key types: a TLS
+    server holds one of each, and the client's signature algorithms pick."""
     decl = {c.name: c for c in sc.certs}
     for i, h in enumerate(sc.hosts):
         seen: dict[str, str] = {}
         for cn in [h.cert or ""] + h.cert_also if h.cert_also else []:
             if cn not in decl:
-                raise SpecError(p, f"host[{i}].cert",
-                                f"no [[cert]] named {cn!r}")
+                errs.append(SpecError(str(sc.path), f"host[{i}].cert",
+                                      f"no [[cert]] named {_short(cn)}"))
+                continue
             fam = key_family(decl[cn].key)
             if fam in seen:
-                raise SpecError(p, f"host[{i}].cert", f"{seen[fam]!r} and "
-                                f"{cn!r} both have {fam} keys: a server "
-                                "holds one certificate per key type")
+                errs.append(SpecError(
+                    str(sc.path), f"host[{i}].cert", f"{seen[fam]!r} and "
+                    f"{cn!r} both have {fam} keys: a server holds one "
+                    "certificate per key type"))
             seen[fam] = cn
-        for j, n in enumerate(h.chain or []):
-            if n != "leaf" and n not in decl and n not in BUILTIN_CAS:
-                raise SpecError(p, f"host[{i}].chain[{j}]", f"{n!r} is "
-                                "neither \"leaf\", a [[cert]] name nor a "
-                                "built-in CA")

@@ -93,7 +93,7 @@ def test_catalog_matches_published(sender: str,
 
 
 def test_compare_shows_the_change() -> None:
-    from danelab.adapters.published import compare
+    from danelab.published import compare
     pub = {"a01": {"verdict": "pass", "observed": "delivered-dane"},
            "d16": {"verdict": "pass", "observed": "deferred"}}
     now = {"a01": {"verdict": "pass", "observed": "delivered-dane"},

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from danelab.adapters import Adapter
-from danelab.adapters.published import (compare, load, problem_keys,
-                                        run_catalog, summarize)
 from danelab.catalog import load_catalog, select
 from danelab.netns import pids_in_netns
+from danelab.published import (compare, load, problem_keys, run_catalog,
+                               summarize)
 from danelab.runner import LabRun, RunResult
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from danelab.dnskeys import ZoneKey, new_key
-from danelab.zonebuild import build_universe
-from danelab.zonespec import Record, ZoneSpec
+from danelab.dns.dnskeys import ZoneKey, new_key
+from danelab.dns.zonebuild import build_universe
+from danelab.dns.zonespec import Record, ZoneSpec
 
 # A key found in a run whose zone came out bogus (tag 15 vs 13 in RRSIGs).
 WRAPPING = "XAis42QUO4KTC508AMElmzfF4uzsB62UgyxE4/Btirg="

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from danelab.adapters.base import SenderOutcome
-from danelab.grader import Observation, chain_matches, grade
+from danelab.grader import Observation, grade
 from danelab.labplan import make_plan
 from danelab.observe import Session, sessions
 from danelab.probe import HostDns
@@ -117,18 +117,97 @@ def test_insecure_tlsa_is_not_dane(tmp_path: Path) -> None:
     assert g.observed == "delivered-tls" and g.verdict == "pass"
 
 
-def test_chain_matches(tmp_path: Path) -> None:
+def obs_dane(plan, sess: list[Session], state: str = "delivered"
+             ) -> Observation:
+    """obs() with the MX and addresses secure: DANE binds mx1 and mx2."""
+    o = obs(plan, sess, state)
+    for name, hd in o.dns.items():
+        hd.mx_status, hd.addr_status = "secure", "secure"
+        hd.base = plan.hosts[("d16-grader-test", name)].fqdn.rstrip(".")
+    return o
+
+
+def test_envelope_to_unauthenticated_host_fails(tmp_path: Path) -> None:
+    """mx2's TLSA does not match: MAIL FROM and RCPT TO there fail the case
+    even though the message went to mx1 with DANE in the end."""
     sc, plan = scenario(tmp_path)
-    mx1 = plan.hosts[("d16-grader-test", "mx1")]
-    mx2 = plan.hosts[("d16-grader-test", "mx2")]
-    chain = mx1.cert.chain
-    assert chain_matches(mx1.tlsa, chain)
-    assert not chain_matches(mx2.tlsa, mx2.cert.chain)   # one bit wrong
-    ta = plan.pki.issued["lab-int"].cert
-    from danelab.pki import tlsa_rdata
-    assert chain_matches([tlsa_rdata(ta, 2, 1, 1)], chain)
-    assert not chain_matches([tlsa_rdata(ta, 3, 1, 1)], chain)
-    assert not chain_matches(["0 1 1 " + "00" * 32, "garbage"], chain)
+    leak = session(plan, "mx2", deliver=False, sni=None)
+    leak.mail, leak.rcpts = True, ["rcpt@d16-grader-test.test"]
+    g = grade(sc, plan, sc.expect,
+              obs_dane(plan, [leak, session(plan, "mx1")]))
+    bad = [c for c in g.checks if not c.ok and c.kind != "sni"]
+    assert g.verdict == "fail" and [c.kind for c in bad] == ["envelope"]
+    assert "mx2 got MAIL FROM and RCPT TO over TLS" in bad[0].text
+
+
+def test_handshake_without_envelope_is_no_leak(tmp_path: Path) -> None:
+    sc, plan = scenario(tmp_path)
+    probe = session(plan, "mx2", deliver=False,     # TLS, then QUIT
+                    sni="mx1.d16-grader-test.test")
+    g = grade(sc, plan, sc.expect,
+              obs_dane(plan, [probe, session(plan, "mx1")]))
+    assert g.verdict == "pass", g.checks
+    assert any(c.kind == "envelope" and c.ok for c in g.checks)
+
+
+def test_envelope_not_judged_where_dane_does_not_bind(tmp_path: Path
+                                                      ) -> None:
+    sc, plan = scenario(tmp_path)
+    leak = session(plan, "mx2", deliver=False,
+                   sni="mx1.d16-grader-test.test")
+    leak.mail = True
+    o = obs_dane(plan, [leak, session(plan, "mx1")])
+    o.dns["mx2"].mx_status = "insecure"             # no DANE for mx2
+    g = grade(sc, plan, sc.expect, o)
+    assert g.verdict == "pass", g.checks
+
+
+def test_padded_ta_chain_is_not_dane(tmp_path: Path) -> None:
+    """A DANE-TA record for lab-int, a chain that carries lab-int but whose
+    leaf another CA signed: delivered over TLS, not with DANE."""
+    from danelab.pki import LAB_INT, ROGUE_INT, CertSpec, tlsa_rdata
+    sc, plan = scenario(tmp_path, '["delivered-dane", "delivered-tls"]',
+                        '["delivered-dane", "delivered-tls"]')
+    pki = plan.pki
+    rogue = pki.issue(CertSpec("rogue-leaf", ["mx1.d16-grader-test.test"],
+                               issuer=ROGUE_INT))
+    lab_int = pki.issued[LAB_INT]
+    s = session(plan, "mx1")
+    s.cert_sha256 = rogue.sha256()
+    s.chain_sha256 = [rogue.sha256(), pki.issued[ROGUE_INT].sha256(),
+                      lab_int.sha256()]
+    o = obs_dane(plan, [s])
+    o.dns["mx1"].tlsa = [tlsa_rdata(lab_int.cert, 2, 1, 1)]
+    assert grade(sc, plan, sc.expect, o).observed == "delivered-tls"
+    s.chain_sha256 = [plan.hosts[("d16-grader-test", "mx1")].cert.sha256(),
+                      lab_int.sha256()]
+    s.cert_sha256 = s.chain_sha256[0]
+    assert grade(sc, plan, sc.expect, o).observed == "delivered-dane"
+
+
+def test_no_connection(tmp_path: Path) -> None:
+    p = tmp_path / "d16-grader-test.toml"
+    p.write_text(TOML.format(outcome='["delivered-dane"]',
+                             prefer='["delivered-dane"]')
+                 + 'no_connection = ["mx2"]\n')
+    sc = load_scenario(p)
+    plan = make_plan([sc])
+    probe = session(plan, "mx2", deliver=False, tls=False)
+    g = grade(sc, plan, sc.expect, obs(plan, [probe, session(plan, "mx1")]))
+    bad = [c for c in g.checks if not c.ok]
+    assert [c.kind for c in bad] == ["no-connection"], g.checks
+    g = grade(sc, plan, sc.expect, obs(plan, [session(plan, "mx1")]))
+    assert g.verdict == "pass"
+
+
+def test_no_connection_names_a_host(tmp_path: Path) -> None:
+    from danelab.errors import SpecError
+    p = tmp_path / "d16-grader-test.toml"
+    p.write_text(TOML.format(outcome='["delivered-dane"]',
+                             prefer='["delivered-dane"]')
+                 + 'no_connection = ["mx7"]\n')
+    with pytest.raises(SpecError, match="no_connection.*mx7"):
+        load_scenario(p)
 
 
 def test_sessions_fold_events() -> None:
@@ -297,3 +376,19 @@ def test_sni_each_dane_host(tmp_path: Path, sni1: str | None,
     o.dns["mx2"] = HostDns("insecure", [])
     g = grade(sc, plan, sc.expect, o)
     assert g.verdict == verdict, g.checks
+
+
+def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
+        tmp_path: Path) -> None:
+    """d23c's shape: the expectation lets the message reach mx1 over plain
+    TLS (a DANE step graded as a SHOULD), so the envelope may too."""
+    sc, plan = scenario(tmp_path, '["delivered-dane", "delivered-tls"]',
+                        '["delivered-dane"]')
+    s = session(plan, "mx1")
+    s.mail = True
+    o = obs_dane(plan, [s])
+    o.dns["mx1"].tlsa = o.dns["mx2"].tlsa          # no longer matches
+    g = grade(sc, plan, sc.expect, o)
+    assert g.observed == "delivered-tls"
+    assert not any(c.kind == "envelope" for c in g.checks)
+    assert g.verdict == "warn"

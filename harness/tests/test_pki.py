@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from danelab.errors import SpecError
-from danelab.pki import CertSpec, LabPKI, tlsa_data, tlsa_rdata
+from danelab.pki import BUILTIN_CAS, LAB_INT, LAB_ROOT, ROGUE_INT, \
+    ROGUE_ROOT, SELF_SIGNED, CertSpec, LabPKI, cert_file, tlsa_data, \
+    tlsa_rdata
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -23,47 +28,104 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[LabPKI, Path]:
     p.issue(CertSpec("rsa", ["mx1.a.test"], key="rsa"))
     p.issue(CertSpec("old", ["mx1.a.test"], validity="expired"))
     p.issue(CertSpec("early", ["mx1.a.test"], validity="not-yet-valid"))
-    p.issue(CertSpec("self", ["mx1.a.test"], issuer="self"))
-    p.issue(CertSpec("rogue", ["mx1.a.test"], issuer="rogue-int"))
-    p.issue(CertSpec("myca", ["My CA"], issuer="lab-root", ca=True))
+    p.issue(CertSpec("own", ["mx1.a.test"], issuer=SELF_SIGNED))
+    p.issue(CertSpec("rogue", ["mx1.a.test"], issuer=ROGUE_INT))
+    p.issue(CertSpec("myca", ["My CA"], issuer=LAB_ROOT, ca=True))
     p.issue(CertSpec("under-myca", ["mx2.a.test"], issuer="myca"))
+    p.issue(CertSpec("bare", ["mx1.a.test"], chain=[]))
+    p.issue(CertSpec("no-root", ["mx1.a.test"], chain=[LAB_INT]))
+    p.issue(CertSpec("padded", ["mx1.a.test"], issuer=ROGUE_INT,
+                     chain=[ROGUE_INT, ROGUE_ROOT, LAB_INT]))
     d = tmp_path_factory.mktemp("pki")
     p.write(d)
     return p, d
 
 
-def verify(d: Path, name: str, root: str = "lab-root") -> bool:
+def verify(d: Path, name: str, root: str) -> bool:
     cp = subprocess.run(["openssl", "verify", "-CAfile",
-                         str(d / f"{root}.crt"),
+                         str(cert_file(d, root)),
                          "-untrusted", str(d / f"{name}.chain.pem"),
-                         str(d / f"{name}.crt")], capture_output=True)
+                         str(cert_file(d, name))], capture_output=True)
     return cp.returncode == 0
 
 
-def test_chains_verify_with_openssl(pki: tuple[LabPKI, Path]) -> None:
-    _, d = pki
-    assert verify(d, "ok") and verify(d, "rsa") and verify(d, "under-myca")
-    assert not verify(d, "old")              # expired
-    assert not verify(d, "early")            # not yet valid
-    assert not verify(d, "rogue")            # another CA
-    assert verify(d, "rogue", "rogue-root")
-    assert verify(d, "self", "self")         # its own root
+@pytest.mark.parametrize("name,root,verifies", [
+    ("ok", LAB_ROOT, True),
+    ("rsa", LAB_ROOT, True),
+    ("under-myca", LAB_ROOT, True),      # a scenario's own CA under ours
+    ("old", LAB_ROOT, False),            # expired
+    ("early", LAB_ROOT, False),          # not yet valid
+    ("rogue", LAB_ROOT, False),          # another CA
+    ("rogue", ROGUE_ROOT, True),
+    ("own", "own", True),                # self-signed: its own root
+])
+def test_chain_verifies_with_openssl(pki: tuple[LabPKI, Path], name: str,
+                                     root: str, verifies: bool) -> None:
+    assert verify(pki[1], name, root) is verifies
 
 
-def test_properties(pki: tuple[LabPKI, Path]) -> None:
-    p, _ = pki
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    c = p.issued["ok"].cert
+def test_names_go_in_the_san(pki: tuple[LabPKI, Path]) -> None:
+    c = pki[0].issued["ok"].cert
     san = c.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert san.value.get_values_for_type(x509.DNSName) == ["mx1.a.test"]
-    assert isinstance(c.public_key(), ec.EllipticCurvePublicKey)
-    assert isinstance(p.issued["rsa"].cert.public_key(), rsa.RSAPublicKey)
-    assert p.issued["old"].cert.not_valid_after < now
-    assert p.issued["early"].cert.not_valid_before > now
-    s = p.issued["self"].cert
+
+
+@pytest.mark.parametrize("name,kind", [
+    ("ok", ec.EllipticCurvePublicKey),   # the default key type
+    ("rsa", rsa.RSAPublicKey),
+])
+def test_key_type(pki: tuple[LabPKI, Path], name: str, kind: type) -> None:
+    assert isinstance(pki[0].issued[name].cert.public_key(), kind)
+
+
+@pytest.mark.parametrize("name,valid_now,starts_in_future", [
+    ("ok", True, False),
+    ("old", False, False),               # validity = "expired"
+    ("early", False, True),              # validity = "not-yet-valid"
+])
+def test_validity_dates(pki: tuple[LabPKI, Path], name: str,
+                        valid_now: bool, starts_in_future: bool) -> None:
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    c = pki[0].issued[name].cert
+    assert (c.not_valid_before <= now <= c.not_valid_after) is valid_now
+    assert (c.not_valid_before > now) is starts_in_future
+
+
+def test_self_signed_is_its_own_issuer(pki: tuple[LabPKI, Path]) -> None:
+    s = pki[0].issued["own"].cert
     assert s.issuer == s.subject
-    assert [x.subject for x in p.issued["ok"].chain][1:] == [
-        p.issued["lab-int"].cert.subject, p.issued["lab-root"].cert.subject]
+
+
+def test_chain_is_leaf_then_intermediate_then_root(
+        pki: tuple[LabPKI, Path]) -> None:
+    p = pki[0]
+    assert [x.subject for x in p.issued["ok"].chain] == [
+        p.issued["ok"].cert.subject, p.issued[LAB_INT].cert.subject,
+        p.issued[LAB_ROOT].cert.subject]
+
+
+def test_chain_files(pki: tuple[LabPKI, Path]) -> None:
+    """The chain file holds the leaf and, after it, exactly what the spec's
+    chain lists (by default the issuers up to the root)."""
+    p, d = pki
+
+    def names(name: str) -> list[str]:
+        end = b"-----END CERTIFICATE-----\n"
+        pems = (d / f"{name}.chain.pem").read_bytes().split(end)[:-1]
+        return [x509.load_pem_x509_certificate(pem + end).subject
+                .rfc4514_string() for pem in pems]
+
+    def subject(name: str) -> str:
+        return p.issued[name].cert.subject.rfc4514_string()
+
+    assert names("ok") == [subject(n) for n in ("ok", LAB_INT, LAB_ROOT)]
+    assert names("bare") == [subject("bare")]
+    assert names("no-root") == [subject("no-root"), subject(LAB_INT)]
+    assert names("padded") == [subject(n) for n in (
+        "padded", ROGUE_INT, ROGUE_ROOT, LAB_INT)]
+    assert verify(d, "no-root", LAB_ROOT) and not verify(d, "bare", LAB_ROOT)
+    assert not verify(d, "padded", LAB_ROOT)
+    assert verify(d, "padded", ROGUE_ROOT)
 
 
 @pytest.mark.parametrize("selector", [0, 1])
@@ -89,12 +151,26 @@ def test_tlsa_data_matches_openssl(pki: tuple[LabPKI, Path], selector: int,
         f"3 {selector} {mtype} {want}"
 
 
-def test_bad_certificate_specs() -> None:
+@pytest.mark.parametrize("spec,why", [
+    (CertSpec("x", ["a.test"], issuer="nobody"), "issuer"),
+    (CertSpec("y", ["a.test"], validity="sometimes"), "validity"),
+    (CertSpec("k", ["a.test"], key="dsa"), "key"),
+    (CertSpec("z", ["a.test"], issuer="leaf"), "not a CA"),   # a leaf
+    (CertSpec("w", ["a.test"], chain=[LAB_INT, "nobody"]), "chain"),
+], ids=["unknown-issuer", "bad-validity", "bad-key", "leaf-as-issuer",
+        "unknown-chain-cert"])
+def test_bad_certificate_spec(spec: CertSpec, why: str) -> None:
     p = LabPKI()
-    with pytest.raises(SpecError, match="issuer"):
-        p.issue(CertSpec("x", ["a.test"], issuer="nobody"))
-    with pytest.raises(SpecError, match="validity"):
-        p.issue(CertSpec("y", ["a.test"], validity="sometimes"))
     p.issue(CertSpec("leaf", ["a.test"]))
-    with pytest.raises(SpecError, match="not a CA"):
-        p.issue(CertSpec("z", ["a.test"], issuer="leaf"))
+    with pytest.raises(SpecError, match=why):
+        p.issue(spec)
+    assert spec.name not in p.issued
+
+
+def test_docs_name_the_builtin_cas() -> None:
+    """docs/scenarios.md's row for [[cert]] issuer names exactly the
+    built-in CAs (and self): the names are spelled once, in pki.py."""
+    doc = (ROOT / "docs" / "scenarios.md").read_text()
+    row = next(ln for ln in doc.splitlines() if ln.startswith("| `issuer`"))
+    named = {w for w in re.findall(r"`([a-z]+(?:-[a-z]+)*)`", row)}
+    assert named - {"issuer"} == set(BUILTIN_CAS) | {SELF_SIGNED}

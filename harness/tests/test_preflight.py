@@ -1,5 +1,5 @@
-"""Preflight (CASES.md case 44): a resolver path that loses the AD bit is a
-set-up error, never a grade."""
+"""Preflight (case 44 in docs/cases.md): a resolver path that loses the AD
+bit is a set-up error, never a grade."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +10,7 @@ from danelab.adapters.base import LabContext
 from danelab.adapters.exim import EXIM_ROOT, EximAdapter
 from danelab.catalog import load_catalog, select
 from danelab.netns import LabNamespace, resolv_conf_text
+from danelab.pki import LAB_ROOT, cert_file
 from danelab.preflight import (check_resolver_path, probe_ad_bit,
                                resolv_conf_problems)
 from danelab.runner import LabRun, SetupError
@@ -84,7 +85,7 @@ def test_probe_sees_ad_only_from_a_validator(tmp_path: Path) -> None:
     """The live probe: AD through the lab's Unbound, none from NSD (an
     authoritative server never sets AD) even with trust-ad."""
     from danelab.labplan import make_plan
-    from danelab.universe import Universe
+    from danelab.dns.universe import Universe
     scs = select(load_catalog(), ["a01-secure-dane-ee"])
     plan = make_plan(scs)
     plan.pki.write(tmp_path / "pki")
@@ -92,7 +93,7 @@ def test_probe_sees_ad_only_from_a_validator(tmp_path: Path) -> None:
         u = Universe(plan.zones, tmp_path, ns)
         u.start()
         ctx = LabContext(ns, tmp_path / "sender", LAB, u.trust_anchor,
-                         tmp_path / "pki" / "lab-root.crt")
+                         cert_file(tmp_path / "pki", LAB_ROOT))
         assert probe_ad_bit(ctx) is None
         assert check_resolver_path(ctx, "x") == []
         ns.set_resolv_conf(resolv_conf_text(LAB, trust_ad=False))

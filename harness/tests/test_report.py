@@ -15,7 +15,8 @@ import pytest
 from danelab.adapters import get_adapter
 from danelab.catalog import load_catalog, select
 from danelab.report import load_results, write_reports
-from danelab.runner import LabRun, write_json
+from danelab.results import write_results
+from danelab.runner import LabRun
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -30,7 +31,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                   "d16-dane-ee-wrong-digest",
                                   "e24-no-starttls"])
     r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
-    write_json(r, run / "results.json")
+    write_results(r, run / "results.json")
     write_reports([run / "results.json"], run / "out")
     return run
 

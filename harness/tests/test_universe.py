@@ -1,5 +1,5 @@
-"""The signed DNS universe: every DNSSEC state of CASES.md A–C, as a
-validating resolver inside the lab namespace sees it."""
+"""The signed DNS universe: every DNSSEC state of sections A–C of
+docs/cases.md, as a validating resolver inside the lab namespace sees it."""
 from __future__ import annotations
 
 import subprocess
@@ -8,10 +8,10 @@ from typing import Iterator
 
 import pytest
 
-from danelab.dnsq import Answer, query_in
+from danelab.dns.dnsq import Answer, query_in
+from danelab.dns.universe import Universe
+from danelab.dns.zonespec import Fault, Record, ZoneSpec
 from danelab.netns import LabNamespace
-from danelab.universe import Universe
-from danelab.zonespec import Fault, Record, ZoneSpec
 
 TLSA = "3 1 1 " + "ab" * 32
 

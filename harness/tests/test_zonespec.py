@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from danelab.dns.zonespec import Fault, Record, ZoneSpec, validate_universe
 from danelab.errors import SpecError
-from danelab.zonespec import Fault, Record, ZoneSpec, validate_universe
 
 A = Record("mx1", "A", "127.25.1.1")
 

@@ -38,14 +38,6 @@
 
 #include "tlsrpt.h"
 
-const char *const agg_result_types[] = {
-	"starttls-not-supported", "certificate-host-mismatch",
-	"certificate-expired", "certificate-not-trusted",
-	"validation-failure", "tlsa-invalid", "dnssec-invalid",
-	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
-	"sts-webpki-invalid", NULL
-};
-
 /* The latest policy event of one (queue id, host). */
 struct agg_pol {
 	char	*qid;
@@ -80,14 +72,7 @@ struct agg {
 const char *
 agg_result_type(const char *s)
 {
-	size_t	i;
-
-	if (s == NULL)
-		return NULL;
-	for (i = 0; agg_result_types[i] != NULL; i++)
-		if (strcmp(s, agg_result_types[i]) == 0)
-			return agg_result_types[i];
-	return NULL;
+	return result_type_name(result_type_from_name(s));
 }
 
 struct agg *
@@ -353,11 +338,11 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		if (rt != NULL && ts_status != NULL &&
 		    (strcmp(ts_status, "error") == 0 ||
 		    strcmp(ts_status, "bogus") == 0))
-			rt = "dnssec-invalid";
+			rt = RT(DNSSEC_INVALID);
 	} else if (strcmp(pol->mode, "encrypt") == 0) {
 		/* TLSA records, none usable: the policy failed, whatever
 		 * becomes of the (unauthenticated) TLS sessions. */
-		rt = "tlsa-invalid";
+		rt = RT(TLSA_INVALID);
 		if (detail == NULL)
 			detail = "no usable TLSA record: TLS without "
 			    "authentication";
@@ -418,7 +403,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	    strcmp(pol->mode, "dane") == 0;
 	if (rt == NULL && !tls) {
 		if (strcmp(mode, "may") == 0 && agg_cleartext(o)) {
-			rt = "starttls-not-supported";
+			rt = RT(STARTTLS_NOT_SUPPORTED);
 			detail = "mail sent in the clear: no TLS session";
 		} else if (!refused)
 			return;		/* not a TLS matter */
@@ -428,7 +413,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	if (refused)
 		/* OpenSSL refused every record the policy found usable:
 		 * in effect an unusable RRset (no policy event says so). */
-		agg_failure(p, "tlsa-invalid", sip, host, addr, helo,
+		agg_failure(p, RT(TLSA_INVALID), sip, host, addr, helo,
 		    "no TLSA record accepted: TLS without authentication");
 	if (rt != NULL)
 		agg_failure(p, rt, sip, host, addr, helo, detail);

@@ -1,7 +1,7 @@
 /*
  * config.c -- the reporter's configuration: its keys and their defaults
  * (docs/refsend-tlsrpt.md), unknown keys are an error.  The "key = value"
- * lexer is refsend's (../conf.c); here a '#' starts a comment only at the
+ * lexer is shared with refsend (../common/conf.c); here a '#' starts a comment only at the
  * start of a line or after a blank, so that values (TXT records, URLs) may
  * hold one.
  */
@@ -49,8 +49,9 @@ config_line(struct config *c, const char *k, char *v)
 		{ NULL, 0 }
 	};
 	struct static_route	*r;
-	char			*sp, *name;
+	char			*sp, *name, *addr;
 	size_t			 i;
+	int			 port;
 
 	for (i = 0; strs[i].key != NULL; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -90,26 +91,15 @@ config_line(struct config *c, const char *k, char *v)
 		return NULL;
 	}
 	if (strcmp(k, "static_route") == 0) {
-		char	*f[3] = { NULL, NULL, NULL }, *p = v, *tok;
-		int	 n = 0, port = 0;
-
-		while ((tok = strsep(&p, " \t")) != NULL) {
-			if (*tok == '\0')
-				continue;
-			if (n == 3)
-				return "static_route = NAME ADDRESS [PORT]";
-			f[n++] = tok;
-		}
-		if (n < 2 || !conf_is_address(f[1]))
-			return "static_route = NAME ADDRESS [PORT] (numeric "
-			    "address)";
-		if (f[2] != NULL && conf_int(f[2], 1, 65535, &port) == -1)
-			return "static_route: bad port";
+		/* The syntax is ../common/conf.c's, shared with refsend. */
+		if (conf_route(v, &name, &addr, &port) == -1)
+			return "want 'NAME ADDRESS[:PORT]' (ADDRESS numeric; "
+			    "IPv6 with a port: [ADDRESS]:PORT)";
 		c->routes = xreallocarray(c->routes, c->nroutes + 1,
 		    sizeof(*c->routes));
 		r = &c->routes[c->nroutes++];
-		r->name = xstrdup(f[0]);
-		r->address = xstrdup(f[1]);
+		r->name = xstrdup(name);
+		r->address = xstrdup(addr);
 		r->port = port;
 		return NULL;
 	}

@@ -4,12 +4,14 @@
  *
  * One file per concern; the file name is the prefix of what it exports:
  *
- *	../common.h	the code shared with refsend, in ../: xmalloc.c
- *			(allocation that never returns NULL), log.c (JSON-lines
- *			events, stderr diagnostics), conf.c (the key = value
- *			lexer), file.c (durable writes, folder lists), rdata.c
- *			(wire names, MX), ubctx.c (the libunbound set-up);
- *			linked from ../$(BUILD)/libcommon.a
+ *	common.h	the code shared with refsend, in ../common/:
+ *			xmalloc.c (allocation that never returns NULL), log.c
+ *			(JSON-lines events, stderr diagnostics), conf.c (the
+ *			key = value lexer), file.c (durable writes, folder
+ *			lists), rdata.c (wire names, MX), ubctx.c (the
+ *			libunbound set-up), result_type.c (the RFC 8460
+ *			result types); linked from
+ *			../common/$(BUILD)/libcommon.a
  *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates
@@ -50,7 +52,7 @@ struct static_txt {
 };
 
 struct static_route {
-	char	*name;		/* mail domain or https host */
+	char	*name;		/* mail domain or https host, lower case */
 	char	*address;	/* numeric */
 	int	 port;		/* 0: smtp_port / the URL's port */
 };
@@ -135,10 +137,9 @@ int		 record_uri_ok(const char *);
 /* -------------------------------------------------------------------- agg */
 
 /*
- * The RFC 8460 result types (IANA registry).  agg_result_type() returns
- * the registry's own string for s, or NULL when s is not one of them.
+ * agg_result_type() returns the RFC 8460 registry's own string for s
+ * (../common/result_types.def), or NULL when s is not a result type.
  */
-extern const char *const agg_result_types[];
 const char	*agg_result_type(const char *);
 
 struct agg_failure {

@@ -9,13 +9,17 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 
 
 def get_adapter(name: str) -> Adapter:
+    """The adapter for NAME; LabError for an unknown name, or for a
+    command:SCRIPT whose script is not an executable file."""
     from ..errors import LabError
     if name == "reference":
         from .reference import ReferenceAdapter
         return ReferenceAdapter()
     if name.startswith("command:"):
         from .command import CommandAdapter
-        return CommandAdapter(name.split(":", 1)[1])
+        cmd = CommandAdapter(name.split(":", 1)[1])
+        cmd.check()
+        return cmd
     if name in POSTFIX:
         from .postfix import PostfixAdapter
         return PostfixAdapter(name, POSTFIX[name])
@@ -25,15 +29,21 @@ def get_adapter(name: str) -> Adapter:
     if name in NAIVE:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
+    if name in BROKEN_DANE:
+        from .danebroken import BrokenDaneAdapter
+        return BrokenDaneAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
                    f"{', '.join(sorted(KNOWN))}, command:SCRIPT")
 
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
+# danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
+BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
+               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
 EXIM = {"exim": False, "exim-require-dane": True}
-KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)
+KNOWN = ("reference",) + NAIVE + BROKEN_DANE + tuple(POSTFIX) + tuple(EXIM)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN"]

@@ -64,8 +64,9 @@ class Adapter(ABC):
 
     def preflight(self, ctx: LabContext) -> list[str]:
         """Check the sender's set-up before any message is submitted (e.g.
-        that its resolver path keeps the AD bit, CASES.md K44).  Return
-        problems; any problem makes the run a set-up error, not a grade."""
+        that its resolver path keeps the AD bit, case 44 in docs/cases.md).
+        Return problems; any problem makes the run a set-up error, not a
+        grade."""
         return []
 
     def flush_reports(self) -> bool:
@@ -81,8 +82,8 @@ class Adapter(ABC):
         the sender's own means (an administrator's forced expiry, or a
         retry rule that has run out), so that the next run_queue() makes
         the last attempt and, if it fails, bounces them with a DSN
-        (CASES.md case 35).  Return False if this sender cannot be driven
-        there: the after-limit expectation is then not graded."""
+        (case 35 in docs/cases.md).  Return False if this sender cannot be
+        driven there: the after-limit expectation is then not graded."""
         return False
 
     def stop(self) -> None:

@@ -108,11 +108,19 @@ class CommandAdapter(Adapter):
                            + " | ".join(tail))
         return text
 
-    # -- the Adapter interface ----------------------------------------------
-    def start(self, ctx: LabContext) -> None:
+    def check(self) -> None:
+        """Raise LabError unless the script is an executable file.
+        get_adapter() calls it, so a wrong path is reported before the lab
+        builds anything; start() checks again."""
+        if not self.script.exists():
+            raise LabError(f"{self.name}: no such file: {self.script}")
         if not self.script.is_file() or not os.access(self.script, os.X_OK):
             raise LabError(f"{self.name}: {self.script} is not an executable "
-                           "file")
+                           "file (chmod +x?)")
+
+    # -- the Adapter interface ----------------------------------------------
+    def start(self, ctx: LabContext) -> None:
+        self.check()
         self.ctx = ctx
         ctx.run.mkdir(parents=True, exist_ok=True)
         (ctx.run / "policies").write_text("".join(

@@ -1,0 +1,118 @@
+"""NSD (authoritative) and Unbound (validating) for the lab universe.
+
+Both run in the foreground inside the lab namespace, with configs, logs and
+pid files in the run folder, and are stopped by the namespace's supervisor.
+Readiness: a query that gets an answer.  Unbound is set up to trust only our
+root's DS, to find our root through its own hints, and to forget RFC 6761's
+default refusal of `test.`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+
+from ..netns import LabNamespace
+from ..proc import Tracked
+from .zonebuild import NSD_ADDR, BuiltUniverse
+
+UNBOUND_ADDR = "127.53.0.53"
+
+
+def nsd_conf(u: BuiltUniverse, run: Path) -> Path:
+    lines = ["server:", f"  ip-address: {NSD_ADDR}", "  port: 53",
+             '  username: ""', '  chroot: ""', '  database: ""',
+             f'  zonesdir: "{u.folder}"',
+             f'  zonelistfile: "{run}/nsd.zonelist"',
+             f'  xfrdfile: "{run}/nsd.xfrd"', f'  xfrdir: "{run}"',
+             f'  pidfile: "{run}/nsd.pid"', "  server-count: 1",
+             "  verbosity: 1", "  hide-version: yes", "  hide-identity: yes",
+             "  round-robin: no", "remote-control:",
+             "  control-enable: no"]
+    for name, bz in u.zones.items():
+        lines += ["zone:", f'  name: "{name}"',
+                  f'  zonefile: "{bz.file.name}"']
+    p = run / "nsd.conf"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def unbound_conf(u: BuiltUniverse, run: Path) -> Path:
+    text = f"""server:
+  interface: {UNBOUND_ADDR}
+  port: 53
+  do-ip6: no
+  username: ""
+  chroot: ""
+  directory: "{run}"
+  pidfile: "{run}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  log-time-ascii: yes
+  verbosity: 1
+  val-log-level: 2
+  ede: yes
+  num-threads: 1
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  root-hints: "{u.root_hints}"
+  trust-anchor-file: "{u.trust_anchor}"
+  local-zone: "test." nodefault
+  module-config: "validator iterator"
+  qname-minimisation: no
+  harden-dnssec-stripped: yes
+  aggressive-nsec: no
+  prefetch: no
+  serve-expired: no
+  infra-host-ttl: 30
+  outgoing-range: 256
+  so-reuseport: no
+remote-control:
+  control-enable: yes
+  control-interface: "{run}/unbound.ctl"
+  control-use-cert: no
+"""
+    p = run / "unbound.conf"
+    p.write_text(text)
+    return p
+
+
+def _answers(addr: str, name: str) -> bool:
+    q = dns.message.make_query(name, "SOA")
+    try:
+        dns.query.udp(q, addr, timeout=0.05)
+        return True
+    except (OSError, dns.exception.Timeout):
+        return False
+
+
+def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
+    conf = nsd_conf(u, run)
+    t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=run / "nsd.log")
+    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."), 10)
+    return t
+
+
+def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
+    conf = unbound_conf(u, run)
+    t = ns.spawn("unbound", ["unbound", "-d", "-p", "-c", str(conf)],
+                 log=run / "unbound.log")
+    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."), 10)
+    return t
+
+
+def _ready(ns: LabNamespace, addr: str, name: str) -> bool:
+    if ns.mode == "root":
+        return ns.call(_answers, addr, name)
+    cp = ns.run(["dig", f"@{addr}", "+time=1", "+tries=1", name, "SOA"])
+    return cp.returncode == 0
+
+
+def unbound_flush(ns: LabNamespace, run: Path) -> None:
+    """Make Unbound forget everything it cached (after a zone change)."""
+    conf = str(run / "unbound.conf")
+    for args in (["flush_zone", "."], ["flush_bogus"], ["flush_negative"],
+                 ["flush_infra", "all"], ["flush_requestlist"]):
+        ns.run(["unbound-control", "-c", conf, *args], check=True)

@@ -1,0 +1,250 @@
+"""Build the signed DNS universe on disk: zone files, keys, signatures, faults.
+
+The root `.` and `test.` are always built; every declared zone is delegated
+from its closest enclosing zone.  All keys are made first, so every DS is known
+before any zone is signed and the zones can be signed in parallel (one
+`ldns-signzone` per zone: it builds the NSEC/NSEC3 chains).  Faults are then
+applied per RRset with dnspython, to the signed files.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.dnssec
+import dns.name
+import dns.node
+import dns.rdataset
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+from ..errors import LabError
+from .dnskeys import ZoneKey, new_key
+from .zonespec import (LAB_TLD, Fault, Record, ZoneSpec, absolute, is_below,
+                       validate_universe)
+
+NS_NAME = "ns.test."
+NSD_ADDR = "127.53.0.1"
+DAY = 86400
+SOA_TTL_NEG = 30
+
+
+@dataclass
+class BuiltZone:
+    spec: ZoneSpec
+    parent: str | None
+    key: ZoneKey | None
+    unsigned_file: Path
+    file: Path                      # the file NSD serves
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuiltUniverse:
+    """What build_universe() made; paths are inside its folder."""
+
+    folder: Path
+    zones: dict[str, BuiltZone]
+    trust_anchor: Path              # root DS, for resolvers
+    root_hints: Path
+    root_key: ZoneKey
+    serial: int
+    seconds: float = 0.0
+
+
+def _root_specs() -> list[ZoneSpec]:
+    root = ZoneSpec(".", [])
+    tld = ZoneSpec(LAB_TLD, [Record("ns", "A", NSD_ADDR)])
+    return [root, tld]
+
+
+def _parent_of(name: str, names: list[str]) -> str:
+    best = "."
+    for n in names:
+        if n != name and is_below(name, n) and len(n) > len(best):
+            best = n
+    return best
+
+
+def _soa(serial: int) -> str:
+    return (f"{NS_NAME} hostmaster.{LAB_TLD} {serial} 3600 600 86400 "
+            f"{SOA_TTL_NEG}")
+
+
+def _zone_text(bz: BuiltZone, all_zones: dict[str, BuiltZone],
+               serial: int) -> str:
+    z = bz.spec
+    lines = [f"$ORIGIN {z.name}", "$TTL 300",
+             f"@ 300 IN SOA {_soa(serial)}", f"@ 300 IN NS {NS_NAME}"]
+    if bz.key:
+        lines.append(f"@ 300 IN DNSKEY {bz.key.dnskey_text()}")
+    for r in z.records:
+        lines.append(f"{absolute(r.owner, z.name)} {r.ttl} IN "
+                     f"{r.rtype.upper()} {r.rdata}")
+    for c in bz.children:
+        child = all_zones[c]
+        lines.append(f"{c} 300 IN NS {NS_NAME}")
+        if child.key and child.spec.ds_in_parent:
+            ds = child.key.ds_text()
+            if any(f.kind == "ds-mismatch" for f in child.spec.faults):
+                ds = _damage_hex_tail(ds)
+            lines.append(f"{c} 300 IN DS {ds}")
+    if z.name == ".":
+        lines.append(f"{NS_NAME} 300 IN A {NSD_ADDR}")   # glue
+    return "\n".join(lines) + "\n"
+
+
+def _damage_hex_tail(ds: str) -> str:
+    last = ds[-1]
+    return ds[:-1] + ("0" if last != "0" else "1")
+
+
+def build_universe(specs: list[ZoneSpec], folder: Path,
+                   jobs: int | None = None,
+                   keys: dict[str, ZoneKey] | None = None) -> BuiltUniverse:
+    """Validate SPECS and build every zone file into FOLDER.
+
+    KEYS (zone name -> key) are reused where given, so a rebuild after a
+    change keeps every DS and the trust anchor as they were.
+    """
+    keys = keys or {}
+    serial = int(time.time())
+    t0 = time.monotonic()
+    validate_universe(specs)
+    folder.mkdir(parents=True, exist_ok=True)
+    keydir = folder / "keys"
+    keydir.mkdir(exist_ok=True)
+    all_specs = _root_specs() + list(specs)
+    names = [z.name for z in all_specs]
+    zones: dict[str, BuiltZone] = {}
+    for z in all_specs:
+        key = (keys.get(z.name) or new_key(z.name)) if z.signed else None
+        fname = "root" if z.name == "." else z.name.rstrip(".")
+        parent = None if z.name == "." else _parent_of(z.name, names)
+        suffix = ".zone.signed" if key else ".zone"
+        zones[z.name] = BuiltZone(z, parent, key, folder / f"{fname}.zone",
+                                  folder / f"{fname}{suffix}")
+    for bz in zones.values():
+        if bz.parent:
+            zones[bz.parent].children.append(bz.spec.name)
+    for bz in zones.values():
+        bz.unsigned_file.write_text(_zone_text(bz, zones, serial))
+    signed = [bz for bz in zones.values() if bz.key]
+    with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2)) as ex:
+        list(ex.map(lambda bz: _sign(bz, keydir), signed))
+    for bz in signed:
+        if any(f.kind not in ("ds-mismatch",) for f in bz.spec.faults):
+            apply_faults(bz)
+    root = zones["."]
+    assert root.key
+    ta = folder / "root.ds"
+    ta.write_text(f". 300 IN DS {root.key.ds_text()}\n")
+    hints = folder / "root.hints"
+    hints.write_text(f". 3600000 IN NS {NS_NAME}\n"
+                     f"{NS_NAME} 3600000 IN A {NSD_ADDR}\n")
+    return BuiltUniverse(folder, zones, ta, hints, root.key, serial,
+                         time.monotonic() - t0)
+
+
+def _sign(bz: BuiltZone, keydir: Path) -> None:
+    assert bz.key
+    base = bz.key.write_private(keydir)
+    now = int(time.time())
+    argv = ["ldns-signzone", "-d", "-i", str(now - DAY), "-e",
+            str(now + 30 * DAY), "-f", str(bz.file), "-o", bz.spec.name]
+    if bz.spec.denial == "nsec3":
+        argv += ["-n", "-t", "0"]
+    argv += [str(bz.unsigned_file), str(base)]
+    cp = subprocess.run(argv, capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise LabError(f"ldns-signzone failed for {bz.spec.label()}: "
+                       f"{cp.stderr.strip() or cp.stdout.strip()}")
+
+
+# -- faults -------------------------------------------------------------------
+
+def _rrsig_set(node: dns.node.Node,
+               covered: int) -> dns.rdataset.Rdataset | None:
+    return node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                             dns.rdatatype.RdataType(covered))
+
+
+def _resign(zone: dns.zone.Zone, name: dns.name.Name, rtype: int,
+            key: ZoneKey, signer: dns.name.Name, inception: float,
+            expiration: float) -> None:
+    node = zone.find_node(name)
+    rds = node.find_rdataset(dns.rdataclass.IN, dns.rdatatype.RdataType(rtype))
+    rrsig = dns.dnssec.sign((name, rds), key.private, signer,
+                            key.dnskey_rdata(),  # type: ignore[arg-type]
+                            inception=inception, expiration=expiration)
+    node.replace_rdataset(dns.rdataset.from_rdata(rds.ttl, rrsig))
+
+
+def _corrupt(rd: object) -> object:
+    sig = bytearray(rd.signature)  # type: ignore[attr-defined]
+    sig[len(sig) // 2] ^= 0x5A
+    return rd.replace(signature=bytes(sig))  # type: ignore[attr-defined]
+
+
+def _corrupt_rrsigs(node: dns.node.Node, covered: int) -> None:
+    rs = _rrsig_set(node, covered)
+    if rs is None:
+        return
+    new = dns.rdataset.Rdataset(rs.rdclass, rs.rdtype,
+                                dns.rdatatype.RdataType(covered))
+    for rd in rs:
+        new.add(_corrupt(rd), rs.ttl)  # type: ignore[arg-type]
+    node.replace_rdataset(new)
+
+
+def _apply_one(zone: dns.zone.Zone, bz: BuiltZone, f: Fault) -> None:
+    assert bz.key
+    origin = dns.name.from_text(bz.spec.name)
+    now = time.time()
+    if f.kind in ("denial-broken", "denial-missing"):
+        denial = dns.rdatatype.NSEC3 if bz.spec.denial == "nsec3" \
+            else dns.rdatatype.NSEC
+        for name, node in list(zone.nodes.items()):
+            if node.get_rdataset(dns.rdataclass.IN, denial) is None:
+                continue
+            if f.kind == "denial-broken":
+                _corrupt_rrsigs(node, denial)
+            else:
+                node.delete_rdataset(dns.rdataclass.IN, denial)
+                node.delete_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                     denial)
+                if not node.rdatasets:
+                    del zone.nodes[name]
+        return
+    assert f.owner and f.rtype
+    name = dns.name.from_text(absolute(f.owner, bz.spec.name))
+    rtype = dns.rdatatype.from_text(f.rtype)
+    node = zone.find_node(name)
+    if f.kind == "rrsig-expired":
+        _resign(zone, name, rtype, bz.key, origin, now - 60 * DAY,
+                now - 30 * DAY)
+    elif f.kind == "rrsig-not-yet-valid":
+        _resign(zone, name, rtype, bz.key, origin, now + 30 * DAY,
+                now + 60 * DAY)
+    elif f.kind == "rrsig-unknown-key":
+        _resign(zone, name, rtype, new_key(bz.spec.name), origin,
+                now - DAY, now + 30 * DAY)
+    elif f.kind == "rrsig-corrupted":
+        _corrupt_rrsigs(node, rtype)
+    elif f.kind == "rrsig-missing":
+        node.delete_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rtype)
+
+
+def apply_faults(bz: BuiltZone) -> None:
+    """Rewrite BZ's signed file with its faults applied."""
+    zone = dns.zone.from_file(str(bz.file), origin=bz.spec.name,
+                              relativize=False, check_origin=False)
+    for f in bz.spec.faults:
+        if f.kind != "ds-mismatch":
+            _apply_one(zone, bz, f)
+    zone.to_file(str(bz.file), relativize=False)

@@ -1,0 +1,181 @@
+"""Published conformance results of the real MTAs (docs/results/).
+
+    /usr/bin/python3 -m danelab.published [SENDER ...]
+
+runs the whole catalog against each sender (default: postfix,
+postfix-dane-only, exim, exim-require-dane, and reference for comparison)
+with `danelab run`, and writes docs/results/<sender>.json (per case: verdict,
+observed outcome, the sender's own state and status code) and
+docs/results/summary.md (the counts and a matrix of the cases where the
+senders differ).  docs/results/regenerate.sh is the one command.
+
+The adapter tests run the published cases again and compare with
+compare(): a change in an MTA's verdict or outcome fails and shows the
+difference.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .adapters import get_adapter
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+SENDERS = ["reference", "postfix", "postfix-dane-only", "exim",
+           "exim-require-dane"]
+KEYS = ("verdict", "observed")
+
+
+def catalog_commit() -> str:
+    """The last commit that touched scenarios/, its date, the number of
+    scenario files and a digest of their contents; files not committed
+    yet are counted, so a result never claims a commit it did not use."""
+    cp = subprocess.run(["git", "-C", str(ROOT), "log", "-1",
+                         "--format=%H %cI", "--", "scenarios/"],
+                        capture_output=True, text=True)
+    st = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                         "--", "scenarios/"], capture_output=True, text=True)
+    files = sorted((ROOT / "scenarios").glob("*.toml"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    dirty = len(st.stdout.splitlines())
+    return (f"{cp.stdout.strip() or 'unknown'}, {len(files)} files, "
+            f"sha256 {h.hexdigest()[:16]}"
+            + (f", {dirty} not committed" if dirty else ""))
+
+
+def run_catalog(sender: str, run_dir: Path, ids: list[str] | None = None,
+                jobs: int = 2) -> dict[str, Any]:
+    """`danelab run` over the catalog (or IDS); the merged results.json."""
+    argv = ["/usr/bin/python3", "-m", "danelab", "run", "--sender",
+            sender, "--jobs", str(jobs), "--run-dir", str(run_dir)]
+    for i in ids or []:
+        argv += ["-s", i]
+    cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                        env={**os.environ,
+                             "PYTHONPATH": str(ROOT / "harness")})
+    res = run_dir / "report" / "results.json"
+    if cp.returncode not in (0, 1) or not res.exists():
+        raise RuntimeError(f"danelab run --sender {sender} exited "
+                           f"{cp.returncode}: {cp.stderr[-1500:]}")
+    return dict(json.loads(res.read_text()))
+
+
+def case_key(c: dict[str, Any]) -> str:
+    ph = c.get("phase", "first")
+    return c["id"] if ph == "first" else f"{c['id']}[{ph}]"
+
+
+def summarize(results: dict[str, Any]) -> dict[str, dict[str, str]]:
+    out = {}
+    for c in results["cases"]:
+        so = c.get("sender_outcome") or {}
+        out[case_key(c)] = {"verdict": c["verdict"],
+                            "observed": c.get("observed") or "",
+                            "sender_state": so.get("state", ""),
+                            "dsn": so.get("dsn", ""),
+                            "why": "; ".join(ch["text"] for ch in
+                                             c.get("checks", [])
+                                             if not ch["ok"])}
+    return out
+
+
+def problem_keys(results: dict[str, Any]) -> list[str]:
+    """The run's own problems (stray traffic), as "KIND ADDRESS" lines:
+    stable from run to run, unlike the counts and ports in their text."""
+    return sorted({f"{p.get('kind')} {p.get('address', '')}".strip()
+                   for p in results.get("problems") or []})
+
+
+def counts(cases: dict[str, dict[str, str]]) -> dict[str, int]:
+    n: dict[str, int] = {}
+    for c in cases.values():
+        n[c["verdict"]] = n.get(c["verdict"], 0) + 1
+    return n
+
+
+def compare(published: dict[str, dict[str, str]],
+            now: dict[str, dict[str, str]]) -> list[str]:
+    """Differences in verdict or observed outcome, one line each."""
+    diffs = []
+    for k in sorted(published):
+        if k not in now:
+            diffs.append(f"{k}: published but not run")
+            continue
+        for f in KEYS:
+            if published[k][f] != now[k][f]:
+                diffs.append(f"{k}: {f} was {published[k][f]!r}, now "
+                             f"{now[k][f]!r} ({now[k].get('why', '')})")
+    return diffs
+
+
+def load(sender: str) -> dict[str, Any] | None:
+    p = RESULTS / f"{sender}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def publish(senders: list[str]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    commit = catalog_commit()
+    table: dict[str, dict[str, dict[str, str]]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for s in senders:
+        t = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"results-{s}-") as d:
+            res = run_catalog(s, Path(d) / "run")
+        cases = summarize(res)
+        doc = {"sender": s, "version": get_adapter(s).version(),
+               "catalog_commit": commit,
+               "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                          time.gmtime()),
+               "wall_seconds": round(time.monotonic() - t, 1),
+               "counts": counts(cases), "problems": problem_keys(res),
+               "cases": cases}
+        (RESULTS / f"{s}.json").write_text(json.dumps(doc, indent=1,
+                                                      sort_keys=True) + "\n")
+        table[s], meta[s] = cases, doc
+        print(f"{s:>20}: {doc['counts']} in {doc['wall_seconds']} s",
+              flush=True)
+    (RESULTS / "summary.md").write_text(matrix(table, meta, commit))
+
+
+def matrix(table: dict[str, dict[str, dict[str, str]]],
+           meta: dict[str, dict[str, Any]], commit: str) -> str:
+    senders = list(table)
+    lines = ["# Published results: summary (generated)", "",
+             f"Catalog: commit {commit} of `scenarios/`.", "",
+             "| sender | version | pass | fail | warn | info | wall s |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in senders:
+        c = meta[s]["counts"]
+        lines.append(f"| `{s}` | {meta[s]['version']} | {c.get('pass', 0)} "
+                     f"| {c.get('fail', 0)} | {c.get('warn', 0)} | "
+                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |")
+    keys = sorted(set().union(*[set(t) for t in table.values()]))
+    lines += ["", "## Cases where the senders differ", "",
+              "Each cell: verdict, observed outcome.", "",
+              "| case | " + " | ".join(f"`{s}`" for s in senders) + " |",
+              "| --- |" + " --- |" * len(senders)]
+    for k in keys:
+        cells = [table[s].get(k) for s in senders]
+        shown = {(c or {}).get("verdict", "") + (c or {}).get("observed", "")
+                 for c in cells}
+        if len(shown) == 1:
+            continue
+        lines.append(f"| {k} | " + " | ".join(
+            f"{c['verdict']} {c['observed']}" if c else "—"
+            for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    publish(sys.argv[1:] or SENDERS)

@@ -1,0 +1,109 @@
+"""results.json: what a run found, as the reports read it.
+
+The runner hands its RunResult over; write_results() writes one group's
+file (per grade: the scenario, the verdict and its checks, the DNS records
+the lab built, the SMTP/TLS transcript, where the logs are).  write_merged()
+writes the one file of a whole `danelab run` over its groups.  report.py
+reads these files back into junit.xml and report.html.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import LabError
+from .labplan import LabPlan
+from .observe import Session
+from .runner import RunResult
+from .scenario import Scenario
+from .summary import sender_summary
+
+
+def _records(plan: LabPlan, sc: Scenario) -> list[str]:
+    out = []
+    for z in plan.zones:
+        if z.name == sc.domain or z.name.endswith("." + sc.domain):
+            state = ("signed" if z.signed else "unsigned") + \
+                (", DS in parent" if z.signed and z.ds_in_parent else "")
+            faults = ", ".join(f.kind + (f" on {f.owner} {f.rtype}"
+                                         if f.owner else "")
+                               for f in z.faults)
+            out.append(f"; zone {z.name} ({state}"
+                       f"{'; faults: ' + faults if faults else ''})")
+            out += [f"{r.owner} {r.rtype} {r.rdata}" for r in z.records]
+    return out
+
+
+def _brief(s: Session) -> list[dict[str, Any]]:
+    keep = ("event", "ts", "stage", "code", "text", "name", "reply",
+            "version", "cipher", "sni", "cert_sha256", "reason", "from",
+            "to", "message_id", "size", "tls", "starttls_offered",
+            "direction", "line", "peer", "local")
+    return [{k: e[k] for k in keep if k in e} for e in s.events
+            if e.get("event") != "state"]
+
+
+def write_results(result: RunResult, path: Path) -> None:
+    """One run's results.json: per grade, the case, its checks and its
+    evidence; the run's timings, counts and problems."""
+    cases = []
+    for g in result.grades:
+        sc = result.scenarios[g.scenario]
+        d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
+             "case": sc.case, "title": sc.title, "rfc": sc.rfc,
+             "explain": sc.explain, "file": str(sc.path),
+             "level": "MAY" if sc.expect.choice else "MUST",
+             **g.as_dict(),
+             "dns_records": _records(result.plan, sc),
+             "transcript": [{"session": sid, "listener":
+                             result.sessions[sid].listener,
+                             "events": _brief(result.sessions[sid])}
+                            for sid in g.sessions if sid in result.sessions],
+             "evidence": {"run_dir": str(result.run_dir),
+                          "fakemx_events": str(result.run_dir /
+                                               "fakemx-events.jsonl"),
+                          "sender_dir": str(result.run_dir / "sender"),
+                          "dns": result.dns.get(sc.id)}}
+        cases.append(d)
+    counts: dict[str, int] = {}
+    for g in result.grades:
+        counts[g.verdict] = counts.get(g.verdict, 0) + 1
+    path.write_text(json.dumps({"sender": result.sender,
+                                "timings": result.timings,
+                                "counts": counts,
+                                "problems": result.problems,
+                                "cases": cases}, indent=1))
+
+
+def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
+                 problems: list[dict[str, Any]]) -> None:
+    """The results.json of a whole run: the sender's summary (summary.py),
+    every group's cases and the run's problems, as report.load_results()
+    gave them."""
+    path.write_text(json.dumps({"sender": sender,
+                                "summary": sender_summary(cases),
+                                "problems": problems,
+                                "cases": cases}, indent=1))
+
+
+def error_text(e: BaseException) -> str:
+    """What a set-up error says, for people and for CI."""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted before the run could be graded"
+    if isinstance(e, LabError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def write_setup_error(out: Path, sender: str, e: BaseException) -> None:
+    """A run that could not be set up or finished still leaves results:
+    results.json, junit.xml and report.html in OUT with one problem (kind
+    `setup-error`) naming what went wrong, so CI has something to show."""
+    from .report import write_html, write_junit
+    out.mkdir(parents=True, exist_ok=True)
+    problems = [{"sender": sender, "kind": "setup-error",
+                 "text": error_text(e)}]
+    write_merged(out / "results.json", sender, [], problems)
+    write_junit([], out / "junit.xml", problems)
+    write_html([], out / "report.html", problems=problems)
