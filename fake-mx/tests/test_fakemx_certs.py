@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from fmx_daemon import BINARY
 from fmx_util import by_kind, one_session
 
 PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----\n(.*?)"
@@ -160,11 +162,9 @@ def test_two_key_types_tls12(fakemx, tree, tmp_path, cipher, which):
 
 
 def test_two_keys_of_one_type_refused(tree, tmp_path):
-    from conftest import BINARY
     entry = files(tmp_path, tree, "ec", ["int"])
     entry["also"] = [files(tmp_path, tree, "p384", ["int"])]
     conf = tmp_path / "c.json"
-    import json
     conf.write_text(json.dumps({
         "events": str(tmp_path / "e"), "spool": str(tmp_path / "s"),
         "listeners": [dict(listener("d", [entry]), address="127.0.0.1",
