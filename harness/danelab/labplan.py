@@ -38,6 +38,7 @@ class HostPlan:
     decl: HostDecl
     address6: str | None = None
     cert6: Issued | None = None
+    cert_also: list[Issued] = field(default_factory=list)  # other key types
 
     @property
     def listener6(self) -> str:
@@ -118,7 +119,8 @@ def _cert_id(sc: Scenario, name: str) -> str:
 
 
 def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
-    """The scenario's [[cert]]s with absolute names and run-wide ids."""
+    """The scenario's [[cert]]s with absolute names and run-wide ids
+    ({domain} in a cn: the scenario domain, without the final dot)."""
     for c in sc.certs:
         pki.issue(replace(
             c, name=_cert_id(sc, c.name),
@@ -126,7 +128,9 @@ def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
             issuer=c.issuer if c.issuer == SELF_SIGNED
             else _cert_id(sc, c.issuer),
             chain=[_cert_id(sc, n) for n in c.chain]
-            if c.chain is not None else None))
+            if c.chain is not None else None,
+            cn=c.cn.replace("{domain}", sc.domain.rstrip("."))
+            if c.cn else None))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
@@ -246,6 +250,7 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
             hp = HostPlan(sc.id, h.name, fq,
                           plan.host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
+            hp.cert_also = [pki.issued[_cert_id(sc, c)] for c in h.cert_also]
             if h.ipv6:
                 hp.address6 = plan.host_address6(s_index, k + 1)
                 hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \

@@ -6,6 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> (hosts with per-connection profiles: pass 2, and more passes with
+      nothing changed while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -240,11 +242,13 @@ class LabRun:
     # -- the sender --------------------------------------------------------
 
     def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
-        """Pass 1 for every scenario, pass 2 when a scenario has [fix] or
-        [expect.after_limit], then the sender's TLSRPT reports."""
+        """Pass 1 for every scenario, pass 2 when a scenario has [fix],
+        [expect.after_limit] or per-connection profiles, passes 3 and on
+        for the last while they need it, then the sender's TLSRPT
+        reports."""
         passes = self._pass1(lab)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
-               for sc in self.scenarios):
+               or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
@@ -289,8 +293,29 @@ class LabRun:
         self.say("queue pass 2")
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
+        self._retry_passes(p.subs)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
+
+    def _retry_passes(self, subs: list[Submission]) -> None:
+        """Passes 3 and on, for hosts whose first connections have their
+        own profiles (a sender that makes one connection a pass needs one
+        pass per such connection, and one more), only while some of these
+        scenarios' messages are still queued."""
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
+        mid_of = {s.scenario: s.message_id for s in subs}
+        want = max((sc.retry_passes for sc in retry), default=0) + 1
+        for n in range(3, want + 1):
+            out = self.adapter.outcomes()
+            queued = [sc.id for sc in retry if sc.retry_passes + 1 >= n
+                      and (o := out.get(mid_of[sc.id])) is not None
+                      and o.state == "deferred"]
+            if not queued:
+                return
+            self.say(f"queue pass {n}: {len(queued)} scenario(s) with "
+                     "per-connection profiles still queued")
+            with Ticker(self.run, f"pass {n}", len(subs), self.say):
+                self.adapter.run_queue()
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:
