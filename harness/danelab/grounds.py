@@ -201,7 +201,34 @@ _ALL = [
     _g("7672-sni", "RFC 7672", "8.1", "MUST", """
        The client must send the TLS SNI extension naming the TLSA base
        domain (RFC 7671 §10.2 too)."""),
+    _g("7672-weak-key", "RFC 7672", "3.1.1", "MUST", """
+       A server whose key matches a usable DANE-EE(3) record is
+       authenticated.""", """
+       RFC 7672 sets no minimum key size, and a sender's local security
+       policy (the default of many TLS libraries) may refuse a key this
+       weak during the handshake; the sender then holds the message, which
+       keeps it from any unauthenticated server. The lab records which a
+       sender does."""),
+    _g("7672-cn-id", "RFC 7672", "3.2.2", "MUST", """
+       A DANE-TA(2) client checks the leaf's names against its reference
+       identifiers; §3.2.3 matches the subject CN when the certificate has
+       no DNS name in a subjectAltName.""", """
+       RFC 6125 §6.4.4 makes checking the CN a last-resort MAY, and some
+       TLS libraries never read it, so a sender that refuses a leaf named
+       only in its CN breaks no MUST; RFC 7672 §3.2.3 counts the CN in
+       exactly this case. The lab prefers delivery as SHOULD: a deferral
+       warns."""),
     # ---------------------------------------------------------- RFC 7671
+    _g("7671-ta-in-dns", "RFC 7671", "5.2.2", "MUST", """
+       With a DANE-TA(2) Cert(0) Full(0) record the whole trust anchor
+       certificate is in DNS, and the client must be able to verify the
+       server's chain even when the server does not send that
+       certificate."""),
+    _g("7671-ta-key-in-dns", "RFC 7671", "5.2.3", "SHOULD", """
+       With a DANE-TA(2) SPKI(1) Full(0) record and no certificate of the
+       chain matching it, clients are recommended (RECOMMENDED, a SHOULD)
+       to accept a chain whose topmost certificate is signed by the
+       record's key, the rest of the chain and the names checking out."""),
     _g("7671-expanded-first", "RFC 7671", "7", "SHOULD", """
        A client that follows a host's CNAME chain, secure at every step,
        should prefer the fully expanded name as the TLSA base domain (and
@@ -284,6 +311,22 @@ _ALL = [
        message or sends it in cleartext (where no TLSA record forbids it).
        Neither document's MUST binds against the other, so the lab records
        the choice."""),
+    # ---------------------------------------------------------- RFC 8446
+    _g("8446-mandatory-algorithms", "RFC 8446", "9.1", "MUST", """
+       A TLS implementation must support the mandatory signature
+       algorithms (ECDSA P-256 with SHA-256, RSA PKCS#1 v1.5 and RSA-PSS
+       with SHA-256); others are optional.""", """
+       The server's only key is of a kind outside that list. A sender that
+       supports it authenticates the server and delivers (RFC 7672 §3.1.1);
+       one that does not cannot complete the handshake and holds the
+       message, which keeps it from any unauthenticated server. Both are
+       conforming; the lab records which a sender is."""),
+    _g("8446-chain-order", "RFC 8446", "4.4.2", "SHOULD", """
+       Implementations should be prepared for extra certificates and for
+       any order of the certificates after the leaf (which must come
+       first), whatever the TLS version: such chains can still be
+       validated. A sender that builds the path delivers; one that cannot
+       must still not deliver unauthenticated."""),
     # ---------------------------------------------------------- RFC 5321
     _g("5321-mx-only", "RFC 5321", "5.1", "MUST NOT", """
        When a domain has MX records, the client must not use the domain's
@@ -335,6 +378,10 @@ _ALL = [
        sender's own retry limit is reached), the sender must send a
        notification to the message's return path; until then the message
        is not delivered to a server DANE forbids."""),
+    _g("5321-lost-connection", "RFC 5321", "3.8", "SHOULD", """
+       A client whose connection is closed or reset in the middle of a
+       transaction should treat it as a temporary (451) reply: keep the
+       message and retry, not return it."""),
     _g("5321-5yz-no-repeat", "RFC 5321", "4.2.1", "SHOULD NOT", """
        After a permanent (5yz) reply the client should not repeat the same
        request; the message is returned with a notification (§6.1)."""),
@@ -377,6 +424,11 @@ _ALL = [
        The sender's own record should agree with the network: a message
        that arrived is not deferred or bounced (which would mean a second
        copy or a false notice)."""),
+    _g("lab-flood", LAB, "evidence", "SHOULD", """
+       A sender should not flood a server with commands: fake-mx stops
+       logging a session's chatter past its budget (the evidence of that
+       session is cut short), and the lab counts it as a finding. No RFC
+       sentence sets the budget; this is the lab's rule."""),
     _g("lab-dsn-cause", LAB, "dsn", "SHOULD", """
        A notification for a DANE or DNSSEC failure should name the cause
        with a security (X.7.x) or routing (X.4.x) status code. RFC 3463
@@ -402,11 +454,17 @@ _ALL = [
        several rua endpoints (each one is a MAY), so one report by any of
        them is enough."""),
     _g("lab-tlsrpt-form", LAB, "tlsrpt", "MUST", """
-       The report follows RFC 8460: the JSON schema of §4.4 and the
-       delivery format of §5 (some of whose items are MUSTs, such as the
-       DKIM signature of §3 and the report headers of §5.3, and some
-       SHOULDs, such as the subject line and compression). The lab grades
-       them together as one check of its own."""),
+       The report meets the MUSTs of RFC 8460 (the DKIM signature of §3, the
+       report headers of §5.3, ...) and the form §4.4 defines: the lab reads
+       that template as the definition of a report, so a key of the wrong
+       type, or missing where the report has something to put in it, makes
+       no RFC 8460 report. docs/tlsrpt-grading.md lists each item with its
+       section and level."""),
+    _g("8460-form-should", "RFC 8460", "4.1, 4.3, 5.1, 5.3", "SHOULD", """
+       A report should cover one full UTC day (§4.1), give a failure reason
+       code where §4.3 asks for one, and carry the recommended file name
+       (§5.1) and subject line (§5.3); docs/tlsrpt-grading.md lists each
+       item."""),
     _g("lab-tlsrpt-content", LAB, "tlsrpt", "MUST", """
        The report's policy strings are TLSA records the domain published
        and its session counts agree with the sessions the lab saw (RFC 8460
@@ -431,6 +489,7 @@ KIND_GROUNDS: dict[str, str] = {
     "sni": "7672-sni",
     "dsn": "3464-status",
     "dsn-cause": "lab-dsn-cause",
+    "flood": "lab-flood",
     "not-graded": "lab-not-graded",
 }
 
@@ -439,7 +498,8 @@ TLSRPT_GROUNDS: dict[str, str] = {
     "no-report": "8460-one-record",
     "nothing-due": "lab-tlsrpt-nothing-due",
     "sent": "lab-tlsrpt-sent",
-    "form": "lab-tlsrpt-form",
+    "form-must": "lab-tlsrpt-form",
+    "form-should": "8460-form-should",
     "content": "lab-tlsrpt-content",
     "type": "lab-tlsrpt-type",
     "loop": "8460-no-loop",

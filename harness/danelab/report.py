@@ -21,7 +21,8 @@ from xml.etree import ElementTree as ET
 
 import jinja2
 
-from .grounds import documents, headline
+from . import grounds as gr
+from .summary import OUTCOME_TEXT, headline, summaries
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -63,10 +64,10 @@ def per_document(cases: list[dict[str, Any]]
                  ) -> dict[str, list[dict[str, Any]]]:
     """grounds.headline() of each sender's cases."""
     senders = list(dict.fromkeys(c["sender"] for c in cases))
-    docs = {s: documents([c for c in cases if c["sender"] == s])
+    docs = {s: gr.documents([c for c in cases if c["sender"] == s])
             for s in senders}
     every = sorted({d for v in docs.values() for d in v})
-    return {s: headline(docs[s], every) for s in senders}
+    return {s: gr.headline(docs[s], every) for s in senders}
 
 
 def write_junit(cases: list[dict[str, Any]], path: Path,
@@ -204,10 +205,12 @@ def write_html(cases: list[dict[str, Any]], path: Path,
               for s in senders}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=True)
+    sums = summaries(cases)
     page = env.get_template("report.html.j2").render(
         title=title, senders=senders, ids=ids, cell=cell, info=info,
-        totals=totals, problems=problems or [],
-        documents=per_document(cases))
+        totals=totals, problems=problems or [], summaries=sums,
+        headlines={s: headline(x) for s, x in sums.items()},
+        outcome_text=OUTCOME_TEXT, documents=per_document(cases))
     path.write_text(page, encoding="utf-8")
 
 

@@ -6,6 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> (hosts with per-connection profiles: pass 2, and more passes with
+      nothing changed while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -27,13 +29,14 @@ from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dns.universe import Universe
 from .errors import LabError
+from .expose import Exposure
 from .grader import Grade, Observation, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
 from .pki import LAB_ROOT, cert_file
-from .proc import Tracked
+from .proc import Tracked, shielded
 from .scenario import Scenario
 
 SENDER_ADDR = "tester@sender.test"
@@ -156,9 +159,10 @@ def _deliveries(sess: dict[str, Session], mid: str, until: float | None
 
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
-                 run_dir: Path, progress: Callable[[str], None] | None = None
-                 ) -> None:
+                 run_dir: Path, progress: Callable[[str], None] | None = None,
+                 expose: Exposure | None = None) -> None:
         self.scenarios = scenarios
+        self.expose = expose            # None: everything on loopback
         self.adapter = adapter
         self.run = Path(run_dir)
         self.say = progress or (lambda s: None)
@@ -180,9 +184,12 @@ class LabRun:
             try:
                 passes = self._drive(lab, plan)
             finally:
-                self.adapter.stop()
-                for d in reversed(lab.daemons):
-                    ns.sup.stop(d)
+                with shielded():
+                    self.adapter.stop()
+                    for d in reversed(lab.daemons):
+                        ns.sup.stop(d)
+                    if self.expose:
+                        self.expose.close()
         self._t("total", t0)
         return self._result(plan, passes)
 
@@ -191,7 +198,8 @@ class LabRun:
     def _plan(self) -> LabPlan:
         t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
-        plan = make_plan(self.scenarios)
+        plan = make_plan(self.scenarios,
+                         net=self.expose.net if self.expose else None)
         plan.pki.write(self.run / "pki")
         self._t("plan", t)
         return plan
@@ -200,8 +208,20 @@ class LabRun:
         """NSD and Unbound with the universe, fake-mx, the HTTPS report
         receiver; then the DNS probe and the sender's context."""
         t = time.monotonic()
-        uni = Universe(plan.zones, self.run, ns)
-        uni.start()
+        exposed = None
+        if self.expose:
+            self.expose.setup(ns, self.run)
+            exposed = (plan.addrs.resolver, str(self.expose.net.v4))
+            self.say(f"lab exposed ({self.expose.mode}): resolver "
+                     f"{plan.addrs.resolver}, the sender's link "
+                     f"{self.expose.net.link4}")
+        try:
+            uni = Universe(plan.zones, self.run, ns, exposed)
+            uni.start()
+        except BaseException:
+            if self.expose:
+                self.expose.close()
+            raise
         assert uni.built
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
@@ -210,22 +230,25 @@ class LabRun:
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
         self._t("universe", t)
         dns = probe.probe(ns, plan)
-        ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+        ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
                          {sc.rcpt_domain: sc.policy
                           for sc in self.scenarios if sc.policy != "dane"},
-                         plan.infra.write(self.run / "pki"))
+                         plan.infra.write(self.run / "pki"),
+                         exposure=self.expose.facts if self.expose else None)
         return _Lab(ns, uni, daemons, ctx, dns)
 
     # -- the sender --------------------------------------------------------
 
     def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
-        """Pass 1 for every scenario, pass 2 when a scenario has [fix] or
-        [expect.after_limit], then the sender's TLSRPT reports."""
+        """Pass 1 for every scenario, pass 2 when a scenario has [fix],
+        [expect.after_limit] or per-connection profiles, passes 3 and on
+        for the last while they need it, then the sender's TLSRPT
+        reports."""
         passes = self._pass1(lab)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
-               for sc in self.scenarios):
+               or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
@@ -262,15 +285,37 @@ class LabRun:
             self._expire(limit, p.subs)
         if fix:
             self.say(f"fixing {len(fix)} scenario(s)")
-            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki)
+            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
+                              infra=plan.infra, net=plan.net)
             lab.uni.rebuild(plan2.zones)
             p.dns2 = probe.probe(lab.ns, plan2)
             self.adapter.reload()
         self.say("queue pass 2")
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
+        self._retry_passes(p.subs)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
+
+    def _retry_passes(self, subs: list[Submission]) -> None:
+        """Passes 3 and on, for hosts whose first connections have their
+        own profiles (a sender that makes one connection a pass needs one
+        pass per such connection, and one more), only while some of these
+        scenarios' messages are still queued."""
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
+        mid_of = {s.scenario: s.message_id for s in subs}
+        want = max((sc.retry_passes for sc in retry), default=0) + 1
+        for n in range(3, want + 1):
+            out = self.adapter.outcomes()
+            queued = [sc.id for sc in retry if sc.retry_passes + 1 >= n
+                      and (o := out.get(mid_of[sc.id])) is not None
+                      and o.state == "deferred"]
+            if not queued:
+                return
+            self.say(f"queue pass {n}: {len(queued)} scenario(s) with "
+                     "per-connection profiles still queued")
+            with Ticker(self.run, f"pass {n}", len(subs), self.say):
+                self.adapter.run_queue()
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:

@@ -7,6 +7,7 @@ load_scenario() raises the first.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from . import grounds as gr
 from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
-    CertSpec
+    CertSpec, key_family, parse_when
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")
@@ -34,9 +35,23 @@ RESULT_TYPES = (
 STARTTLS = ("offer", "withhold")
 STARTTLS_REPLIES = ("220", "454", "drop")
 TLS_FAULTS = ("none", "alert", "abort", "stall")
+# The fatal alerts of RFC 8446 §6 that fake-mx can send (fake-mx/profile.c).
+TLS_ALERTS = (
+    "unexpected_message", "bad_record_mac", "record_overflow",
+    "handshake_failure", "bad_certificate", "unsupported_certificate",
+    "certificate_revoked", "certificate_expired", "certificate_unknown",
+    "illegal_parameter", "unknown_ca", "access_denied", "decode_error",
+    "decrypt_error", "protocol_version", "insufficient_security",
+    "internal_error", "inappropriate_fallback", "missing_extension",
+    "unsupported_extension", "unrecognized_name",
+    "bad_certificate_status_response", "unknown_psk_identity",
+    "certificate_required", "no_application_protocol")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 MODES = ("server", "strip-relay", "impostor")
-REPLY_STAGES = ("mail", "rcpt", "data", "eom")
+REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data", "eom")
+CLOSE_POINTS = ("banner", "ehlo", "starttls", "tls", "mail", "rcpt", "data",
+                "eom")
+MAX_CONNECTIONS = 5     # connection profiles a host's list may cover
 ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
 TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
 
@@ -61,6 +76,19 @@ class TlsaDecl:
 
 
 @dataclass
+class ConnDecl:
+    """The behaviour of some of a host's first connections: each key that is
+    not None replaces the host's own."""
+    count: int = 1
+    starttls: str | None = None
+    starttls_reply: str | None = None
+    tls_fault: str | None = None
+    tls_alert: str | None = None
+    replies: dict[str, str] = field(default_factory=dict)
+    close_after: str | None = None
+
+
+@dataclass
 class HostDecl:
     name: str
     mx: int | None = None
@@ -80,6 +108,15 @@ class HostDecl:
     listen: bool = True
     ipv6: bool = False              # also an AAAA record and a v6 listener
     cert_v6: str | None = None      # the certificate the v6 listener shows
+    cert_also: list[str] = field(default_factory=list)  # other key types
+    tls_alert: str | None = None    # the alert of tls_fault "alert"
+    close_after: str | None = None  # close once that reply is sent
+    connections: list[ConnDecl] = field(default_factory=list)
+
+    @property
+    def connection_count(self) -> int:
+        """How many first connections have their own profile."""
+        return sum(c.count for c in self.connections)
 
 
 @dataclass
@@ -149,6 +186,12 @@ class Scenario:
     @property
     def domain(self) -> str:
         return f"{self.id}.test."
+
+    @property
+    def retry_passes(self) -> int:
+        """Queue passes after the first that the lab runs for this
+        scenario's per-connection profiles (0: none)."""
+        return max((h.connection_count for h in self.hosts), default=0)
 
     def fqdn(self, rel: str) -> str:
         """A scenario-relative name ("mx1", "@", "x.other.test.") absolute."""
@@ -302,29 +345,31 @@ def _host(f: _Fields) -> HostDecl:
         if t is not None:
             h.tlsa.append(t)
     h.tlsa_owner = f.get("tlsa_owner", str)
-    h.cert = f.get("cert", str)
+    certs = f.get("cert", (str, list))
+    if isinstance(certs, list):
+        if not 1 <= len(certs) <= 3 or \
+                not all(isinstance(c, str) for c in certs):
+            f.bad("cert", "a list holds 1 to 3 certificate names (one per "
+                  "key type)")
+        else:
+            h.cert, h.cert_also = certs[0], list(certs[1:])
+    else:
+        h.cert = certs
     sc = f.get("sni_certs", dict, {})
     for k, v in sc.items():
         if not isinstance(v, str):
             f.bad(f"sni_certs.{k}", "must be a certificate name")
     h.sni_certs = {k: v for k, v in sc.items() if isinstance(v, str)}
     h.starttls = f.get("starttls", str, "offer", choices=STARTTLS)
-    h.starttls_reply = f.get("starttls_reply", str, "220",
-                             choices=STARTTLS_REPLIES)
+    h.starttls_reply = _starttls_reply(f, "220") or "220"
     h.tls_fault = f.get("tls_fault", str, "none", choices=TLS_FAULTS)
     h.tls_versions = f.strings("tls_versions", ["TLSv1.2", "TLSv1.3"],
                                choices=TLS_VERSIONS)
     if not h.tls_versions:
         f.bad("tls_versions", "needs at least one version")
-    rp = f.get("replies", dict, {})
-    for k, v in rp.items():
-        if k not in REPLY_STAGES:
-            f.bad(f"replies.{k}", f"unknown stage; known: "
-                  f"{', '.join(REPLY_STAGES)}")
-        elif not isinstance(v, str) or not re.match(r"^[2-5]\d\d( |$)", v):
-            f.bad(f"replies.{k}", f"{_short(v)}: a reply starts with "
-                  "a 3-digit code")
-    h.replies = dict(rp)
+    h.replies = _replies(f)
+    h.tls_alert = _tls_alert(f, h.tls_fault)
+    h.close_after = f.get("close_after", str, choices=CLOSE_POINTS)
     h.mode = f.get("mode", str, "server", choices=MODES)
     h.relay_to = f.get("relay_to", str)
     if h.mode == "strip-relay" and not h.relay_to:
@@ -336,8 +381,74 @@ def _host(f: _Fields) -> HostDecl:
         f.bad("cert_v6", "needs ipv6 = true")
     if h.mx is not None and not 0 <= h.mx <= 65535:
         f.bad("mx", f"{h.mx}: a preference is 0..65535")
+    h.connections = [_connection(cf, h) for cf in f.tables("connections")]
+    if h.connections and h.mode == "strip-relay":
+        f.bad("connections", "a strip-relay has no profile of its own to "
+              "vary")
+    if h.connection_count > MAX_CONNECTIONS:
+        f.bad("connections", f"the profiles cover {h.connection_count} "
+              f"connections; at most {MAX_CONNECTIONS} (each may cost a "
+              "queue pass)")
     f.finish()
     return h
+
+
+def _replies(f: _Fields) -> dict[str, str]:
+    """replies = { STAGE = "CODE text" or "drop" }; bad entries left out."""
+    out = {}
+    for k, v in f.get("replies", dict, {}).items():
+        if k not in REPLY_STAGES:
+            f.bad(f"replies.{k}", f"unknown stage; known: "
+                  f"{', '.join(REPLY_STAGES)}")
+        elif v == "drop":
+            out[k] = v
+        elif not isinstance(v, str) or \
+                not re.match(r"^[2-5]\d\d( [ -~]*)?$", v):
+            f.bad(f"replies.{k}", f"{_short(v)}: a reply starts with a "
+                  "3-digit code (printable text after a space), or is "
+                  "\"drop\" (close instead of answering)")
+        elif k == "data" and v[0] == "2" or k != "data" and v[0] == "3":
+            f.bad(f"replies.{k}", f"{_short(v)}: DATA is answered 354, "
+                  "4xx or 5xx; other stages never 3xx")
+        else:
+            out[k] = v
+    return out
+
+
+def _starttls_reply(f: _Fields, default: str | None) -> str | None:
+    """"220", "454", "drop", or any 4xx/5xx reply line."""
+    v = f.get("starttls_reply", str, default)
+    if v is None or v in STARTTLS_REPLIES:
+        return v
+    if not re.match(r"^[45]\d\d( [ -~]*)?$", v):
+        f.bad("starttls_reply", f"{_short(v)} is not one of: "
+              f"{', '.join(STARTTLS_REPLIES)}, or a 4xx/5xx reply line")
+        return default
+    return v
+
+
+def _tls_alert(f: _Fields, fault: str | None) -> str | None:
+    alert = f.get("tls_alert", str, choices=TLS_ALERTS)
+    if alert is not None and fault != "alert":
+        f.bad("tls_alert", "needs tls_fault = \"alert\"")
+        return None
+    return alert
+
+
+def _connection(f: _Fields, h: HostDecl) -> ConnDecl:
+    """One entry of a host's `connections`."""
+    c = ConnDecl(count=f.get("count", int, 1))
+    if not 1 <= c.count <= MAX_CONNECTIONS:
+        f.bad("count", f"{c.count}: 1..{MAX_CONNECTIONS}")
+        c.count = 1
+    c.starttls = f.get("starttls", str, choices=STARTTLS)
+    c.starttls_reply = _starttls_reply(f, None)
+    c.tls_fault = f.get("tls_fault", str, choices=TLS_FAULTS)
+    c.tls_alert = _tls_alert(f, c.tls_fault or h.tls_fault)
+    c.replies = _replies(f)
+    c.close_after = f.get("close_after", str, choices=CLOSE_POINTS)
+    f.finish()
+    return c
 
 
 def _cert(f: _Fields) -> CertSpec:
@@ -347,7 +458,26 @@ def _cert(f: _Fields) -> CertSpec:
                  key=f.get("key", str, "ec", choices=KEY_TYPES),
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
                  ca=f.get("ca", bool, False),
-                 where=f"{f.path}: {f.where}")
+                 where=f"{f.path}: {f.where}",
+                 cn=f.get("cn", str))
+    if "chain" in f.t:
+        c.chain = f.strings("chain")
+    for key in ("not_before", "not_after"):
+        v = f.get(key, (str, dt.datetime, dt.date))
+        if v is None:
+            continue
+        text = v if isinstance(v, str) else v.isoformat()
+        try:
+            parse_when(text, dt.datetime.now(dt.timezone.utc))
+        except ValueError as e:
+            f.bad(key, str(e))
+            continue
+        if "validity" in f.t:
+            f.bad(key, "give validity or not_before/not_after, not both")
+        setattr(c, key, text)
+    if c.cn is not None and not 0 < len(c.cn) <= 64:
+        f.bad("cn", "1 to 64 characters (RFC 5280 ub-common-name)")
+        c.cn = None
     f.finish()
     return c
 
@@ -522,6 +652,7 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
     top.get("fix", dict)
     top.finish()
     _check_refs(sc, errs)
+    _check_presented(sc, errs)
     return sc
 
 
@@ -566,6 +697,11 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
         if c.issuer not in certs | {SELF_SIGNED, *BUILTIN_CAS}:
             bad(f"cert[{i}].issuer", f"{_short(c.issuer)} is not a CA of "
                 "this file or a built-in one")
+        before = {x.name for x in sc.certs[:i]} | set(BUILTIN_CAS)
+        for n in c.chain or []:
+            if n not in before:
+                bad(f"cert[{i}].chain", f"{_short(n)} is not a [[cert]] "
+                    "declared before this one or a built-in CA")
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):
@@ -629,3 +765,23 @@ def ground_errors(e: Expect, hosts: list[str]) -> list[tuple[str, str]]:
         else:
             need("cleartext", "MUST", "")
     return out
+
+
+def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:
+    """Several certificates on one host need distinct key types: a TLS
+    server holds one of each, and the client's signature algorithms pick."""
+    decl = {c.name: c for c in sc.certs}
+    for i, h in enumerate(sc.hosts):
+        seen: dict[str, str] = {}
+        for cn in [h.cert or ""] + h.cert_also if h.cert_also else []:
+            if cn not in decl:
+                errs.append(SpecError(str(sc.path), f"host[{i}].cert",
+                                      f"no [[cert]] named {_short(cn)}"))
+                continue
+            fam = key_family(decl[cn].key)
+            if fam in seen:
+                errs.append(SpecError(
+                    str(sc.path), f"host[{i}].cert", f"{seen[fam]!r} and "
+                    f"{cn!r} both have {fam} keys: a server holds one "
+                    "certificate per key type"))
+            seen[fam] = cn

@@ -451,3 +451,18 @@ def test_tlsrpt_checks_carry_grounds() -> None:
     d = t.as_dict()["checks"]
     assert [c["ground"]["cite"] for c in d] == [
         "RFC 8460 §3 MUST", "danelab rule (tlsrpt) SHOULD"]
+
+
+def test_flooded_session_warns(tmp_path: Path) -> None:
+    """A session whose chatter fake-mx stopped logging is a finding."""
+    sc, plan = scenario(tmp_path)
+    s = session(plan, "mx1")
+    s.events.append({"event": "close", "events_suppressed": 5000})
+    folded = sessions([{"session": s.id, "listener": s.listener,
+                        "event": "close", "reason": "quit",
+                        "events_suppressed": 5000}])[s.id]
+    s.events_dropped = folded.events_dropped
+    g = grade(sc, plan, sc.expect, obs(plan, [s]))
+    bad = [c for c in g.checks if not c.ok]
+    assert [c.kind for c in bad] == ["flood"] and g.verdict == "warn"
+    assert "5000 events dropped" in bad[0].text
