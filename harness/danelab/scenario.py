@@ -653,6 +653,7 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
     top.finish()
     _check_refs(sc, errs)
     _check_presented(sc, errs)
+    _check_grounds(sc, errs)
     return sc
 
 
@@ -715,9 +716,16 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             elif e and e.hosts is not None and hn in e.hosts:
                 bad(f"{key}.no_connection",
                     f"{_short(hn)} is also an allowed delivery host")
-        if e is not None:
-            for fld, why in ground_errors(e, names):
-                bad(f"{key}.ground{'.' + fld if fld else ''}", why)
+
+
+def _check_grounds(sc: Scenario, errs: list[SpecError]) -> None:
+    """Every expectation names the grounds of its checks (ground_errors)."""
+    names = [h.name for h in sc.hosts]
+    for key, e in (("expect", sc.expect),
+                   ("expect.after_fix", sc.expect_after_fix),
+                   ("expect.after_limit", sc.expect_after_limit)):
+        for fld, why in ground_errors(e, names) if e else []:
+            errs.append(SpecError(str(sc.path), f"{key}.ground.{fld}", why))
 
 
 def ground_errors(e: Expect, hosts: list[str]) -> list[tuple[str, str]]:
