@@ -1,5 +1,6 @@
 """The lab PKI: a lab root CA, an intermediate, a rogue CA nobody trusts, a
-WebPKI root and issuing CA for MTA-STS, and leaf certificates as scenarios ask for them; and TLSA data for any of them.
+WebPKI root and issuing CA for MTA-STS, and leaf certificates as scenarios
+ask for them; and TLSA data for any of them.
 
 Certificates are made at build time with `cryptography`.  EC P-256 keys are
 cheap and made per certificate; RSA keys are slow to make, so a run shares a

@@ -20,7 +20,8 @@ from danelab.sts_fetch import fetch
 from danelab.sts_policy import mx_matches, parse_policy, parse_txt
 from danelab.sts_server import PolicyServer
 
-GOOD = "version: STSv1\r\nmode: enforce\r\nmx: mx1.a.test\r\nmax_age: 86400\r\n"
+GOOD = ("version: STSv1\r\nmode: enforce\r\nmx: mx1.a.test\r\n"
+        "max_age: 86400\r\n")
 
 
 @pytest.mark.parametrize("records,sid", [
