@@ -13,6 +13,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 from .sts_policy import MAX_BODY
 
@@ -62,7 +63,7 @@ def fetch(address: str, name: str, cafile: str, port: int = 443,
     return _parse_response(data)
 
 
-def _name_fits(cert: dict[str, object], name: str) -> bool:
+def _name_fits(cert: Mapping[str, object], name: str) -> bool:
     sans = cert.get("subjectAltName") or ()
     assert isinstance(sans, tuple)
     return any(k == "DNS" and str(v).lower() == name.lower()

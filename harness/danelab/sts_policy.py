@@ -84,14 +84,17 @@ def parse_policy(text: str) -> PolicyResult:
         if not KEY_RE.fullmatch(k):
             return PolicyResult(None, f"line {n}: bad key {k!r}")
         fields.setdefault(k, []).append(v.strip(" \t"))
-    version = fields.get("version", [None])[0]
+
+    def first(key: str) -> str | None:
+        return fields[key][0] if key in fields else None
+    version = first("version")
     if version != "STSv1":
         return PolicyResult(None, f"version is {version!r}, not STSv1")
-    mode = fields.get("mode", [None])[0]
+    mode = first("mode")
     if mode not in MODES:
         return PolicyResult(None, f"mode {mode!r} is not one of "
                             f"{', '.join(MODES)}" if mode else "no mode")
-    age = fields.get("max_age", [None])[0]
+    age = first("max_age")
     if age is None or not re.fullmatch(r"[0-9]{1,10}", age):
         return PolicyResult(None, f"max_age {age!r} is not a number of "
                             "seconds" if age is not None else "no max_age")

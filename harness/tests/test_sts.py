@@ -343,3 +343,36 @@ def test_reload_changes_the_policy(tmp_path: Path) -> None:
     finally:
         srv.stop.set()
         t.join(5)
+
+
+def test_in_the_lab_namespace(tmp_path: Path, labns: Any) -> None:
+    """The whole path a real MTA takes inside the lab: the TXT record and
+    mta-sts.<domain> in the universe, the policy server in the namespace,
+    and the lab's WebPKI root in the namespace's /etc/ssl/certs (curl
+    with its default trust fetches the policy; the host's bundle is not
+    touched)."""
+    from danelab import sts_lab
+    from danelab.dns.universe import Universe
+    p = tmp_path / "i39-inns.toml"
+    p.write_text(SCEN.format(fault="none", extra=""))
+    sc, errs = check_scenario(p)
+    assert sc is not None, errs
+    plan = make_plan([sc])
+    plan.pki.write(tmp_path / "pki")
+    before = Path("/etc/ssl/certs/ca-certificates.crt").stat()
+    u = Universe(plan.zones, tmp_path, labns)
+    u.start()
+    bundle = sts_lab.write_trust(plan.pki, tmp_path / "webpki")
+    sts_lab.mount_trust(labns, bundle.parent)
+    sts_lab.start(labns, plan, tmp_path)
+    txt = labns.run(["dig", "+short", "TXT", f"_mta-sts.{sc.domain}"])
+    assert txt.stdout.decode().strip() == '"v=STSv1; id=1;"'
+    cp = labns.run(["curl", "-sS", "--max-time", "10",
+                    f"https://mta-sts.{sc.domain.rstrip('.')}"
+                    "/.well-known/mta-sts.txt"])
+    assert cp.returncode == 0, cp.stderr
+    assert parse_policy(cp.stdout.decode()).policy is not None
+    assert Path("/etc/ssl/certs/ca-certificates.crt").stat() == before
+    ev = sts_lab.fetches(tmp_path)["i39-inns"]
+    assert ev[-1]["status"] == 200 and ev[-1]["sni"] == \
+        f"mta-sts.{sc.domain.rstrip('.')}"
