@@ -32,6 +32,7 @@ class Session:
     rcpts: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     close: str | None = None
+    events_dropped: int = 0           # fake-mx's log budget ran out
     catch_all: bool = False           # caught: nothing listens at `local`
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -89,4 +90,5 @@ def sessions(events: Iterable[dict[str, Any]]) -> dict[str, Session]:
             s.messages.append(e)
         elif k == "close":
             s.close = e.get("reason")
+            s.events_dropped = int(e.get("events_suppressed") or 0)
     return out

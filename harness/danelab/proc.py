@@ -47,6 +47,21 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def group_alive(pgid: int) -> bool:
+    """True while some process of group PGID exists and is not a zombie."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", encoding="ascii") as f:
+                state, _, pgrp = f.read().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
 def wait_until(pred: Callable[[], bool], timeout: float,
                interval: float = 0.005) -> bool:
     """Poll PRED until it is true or TIMEOUT seconds passed."""
@@ -58,6 +73,11 @@ def wait_until(pred: Callable[[], bool], timeout: float,
             return False
         time.sleep(interval)
         interval = min(interval * 1.5, 0.1)
+
+
+# How long a daemon may take to become ready.  Generous: waiting ends as
+# soon as it is ready, and a machine busy with parallel runs is slow.
+READY_LIMIT = 30.0
 
 
 @contextlib.contextmanager
@@ -110,7 +130,7 @@ class Supervisor:
         return t
 
     def wait_ready(self, t: Tracked, ready: Callable[[], bool],
-                   timeout: float = 10.0) -> None:
+                   timeout: float = READY_LIMIT) -> None:
         """Wait for READY(); raise DaemonError naming the log if the
         process dies first or READY() stays false."""
         def check() -> bool:
@@ -142,11 +162,15 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self._signal(t, signal.SIGKILL)
                 t.popen.wait(5)
-        # Children it forked (NSD's server processes) share its group.
+        # Children it forked (NSD's server processes) share its group.  A
+        # killed process dies asynchronously: wait until the group is gone,
+        # so that nothing of it is still exiting when stop() returns.
         try:
             os.killpg(t.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        else:
+            wait_until(lambda: not group_alive(t.pid), 5)
         if t in self.procs:
             self.procs.remove(t)
 

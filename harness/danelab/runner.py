@@ -27,6 +27,7 @@ from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dns.universe import Universe
 from .errors import LabError
+from .expose import Exposure
 from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
@@ -159,9 +160,10 @@ def _deliveries(sess: dict[str, Session], mid: str, until: float | None
 
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
-                 run_dir: Path, progress: Callable[[str], None] | None = None
-                 ) -> None:
+                 run_dir: Path, progress: Callable[[str], None] | None = None,
+                 expose: Exposure | None = None) -> None:
         self.scenarios = scenarios
+        self.expose = expose            # None: everything on loopback
         self.adapter = adapter
         self.run = Path(run_dir)
         self.say = progress or (lambda s: None)
@@ -188,6 +190,8 @@ class LabRun:
                     self.adapter.stop()
                     for d in reversed(lab.daemons):
                         ns.sup.stop(d)
+                    if self.expose:
+                        self.expose.close()
         self._t("total", t0)
         return self._result(plan, passes)
 
@@ -196,7 +200,8 @@ class LabRun:
     def _plan(self) -> LabPlan:
         t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
-        plan = make_plan(self.scenarios)
+        plan = make_plan(self.scenarios,
+                         net=self.expose.net if self.expose else None)
         plan.pki.write(self.run / "pki")
         self._t("plan", t)
         return plan
@@ -205,8 +210,20 @@ class LabRun:
         """NSD and Unbound with the universe, fake-mx, the HTTPS report
         receiver; then the DNS probe and the sender's context."""
         t = time.monotonic()
-        uni = Universe(plan.zones, self.run, ns)
-        uni.start()
+        exposed = None
+        if self.expose:
+            self.expose.setup(ns, self.run)
+            exposed = (plan.addrs.resolver, str(self.expose.net.v4))
+            self.say(f"lab exposed ({self.expose.mode}): resolver "
+                     f"{plan.addrs.resolver}, the sender's link "
+                     f"{self.expose.net.link4}")
+        try:
+            uni = Universe(plan.zones, self.run, ns, exposed)
+            uni.start()
+        except BaseException:
+            if self.expose:
+                self.expose.close()
+            raise
         assert uni.built
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
@@ -220,12 +237,13 @@ class LabRun:
             daemons.append(sts)
         self._t("universe", t)
         dns = probe.probe(ns, plan)
-        ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+        ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
                          {sc.rcpt_domain: sc.policy
                           for sc in self.scenarios if sc.policy != "dane"},
                          plan.infra.write(self.run / "pki"),
+                         exposure=self.expose.facts if self.expose else None,
                          webpki_ca=webpki)
         return _Lab(ns, uni, daemons, ctx, dns, sts)
 
@@ -273,7 +291,8 @@ class LabRun:
             self._expire(limit, p.subs)
         if fix:
             self.say(f"fixing {len(fix)} scenario(s)")
-            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki)
+            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
+                              infra=plan.infra, net=plan.net)
             plan2.pki.write(self.run / "pki")
             lab.uni.rebuild(plan2.zones)
             if lab.sts is not None:

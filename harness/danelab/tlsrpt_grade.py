@@ -78,6 +78,11 @@ def collect(run: Path, plan: LabPlan,
     if log.exists():
         for line in log.read_text().splitlines():
             rec = json.loads(line)
+            if rec.get("problem"):          # the sink refused the body
+                out.append(Received("https", rec.get("file", ""), None,
+                                    [f"report POST refused "
+                                     f"({rec['status']}): {rec['problem']}"]))
+                continue
             if rec.get("status") != 200:
                 continue            # refused on purpose; the retry counts
             body = Path(rec["file"]).read_bytes()

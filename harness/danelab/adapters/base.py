@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..netns import LabNamespace
 
@@ -24,6 +25,9 @@ class LabContext:
     # the lab's WebPKI root as a CA bundle (MTA-STS, RFC 8461 §4.2); the
     # same bundle is bind-mounted over /etc/ssl/certs in the namespace
     webpki_ca: Path | None = None
+    # an exposed lab (expose.py): the link, the SUT's addresses, the lab's
+    # service addresses; None when everything is on loopback
+    exposure: dict[str, Any] | None = None
 
 
 @dataclass
