@@ -376,3 +376,100 @@ def test_in_the_lab_namespace(tmp_path: Path, labns: Any) -> None:
     ev = sts_lab.fetches(tmp_path)["i39-inns"]
     assert ev[-1]["status"] == 200 and ev[-1]["sni"] == \
         f"mta-sts.{sc.domain.rstrip('.')}"
+
+
+# -- the grader's MTA-STS judgement (synthetic observations) --------------
+
+GRADE_TOML = """
+title = "t"
+section = "I"
+case = 39
+rfc = "RFC 8461"
+explain = "t"
+requires = ["mta-sts"]
+[[cert]]
+name = "web"
+names = ["mx1"]
+issuer = "webpki-int"
+[[cert]]
+name = "rogue"
+names = ["mx2"]
+issuer = "rogue-int"
+[[host]]
+name = "mx1"
+mx = 10
+cert = "web"
+[[host]]
+name = "mx2"
+mx = 20
+cert = "rogue"
+[sts]
+mx = {mx}
+[expect]
+outcome = ["delivered-tls", "deferred"]
+policy = "{policy}"
+"""
+
+
+def _graded(tmp_path: Path, host: str, mx: str = '["mx1", "mx2"]',
+            policy: str = "sts-enforce", fetches: Any = (),
+            features: tuple[str, ...] = ("mta-sts",)) -> Any:
+    from danelab.adapters.base import SenderOutcome
+    from danelab.grader import Observation, feature_gate, grade
+    from danelab.observe import Session
+    from danelab.probe import HostDns
+    p = tmp_path / "i39-grader.toml"
+    p.write_text(GRADE_TOML.format(mx=mx, policy=policy))
+    sc, errs = check_scenario(p)
+    assert sc is not None, errs
+    plan = make_plan([sc])
+    hp = plan.hosts[(sc.id, host)]
+    s = Session("s1", hp.listener, tls=True, mail=True,
+                cert_sha256=hp.cert.sha256(),
+                chain_sha256=[hp.cert.sha256()] +
+                [plan.pki.issued[n].sha256() for n in
+                 ("webpki-int", "rogue-int")])
+    s.events.append({"ts": dt.datetime.now().timestamp()})
+    s.messages.append({"message_id": "m1", "ts": 1.0})
+    dns = {h: HostDns("insecure", []) for h in ("mx1", "mx2")}
+    ob = Observation([s], [(s, s.messages[0])], dns,
+                     SenderOutcome("delivered"), plan.sts[sc.id],
+                     list(fetches))
+    return feature_gate(sc, sc.expect, grade(sc, plan, sc.expect, ob),
+                        features)
+
+
+def _sts_check(g: Any) -> Any:
+    return [c for c in g.checks if c.kind == "sts-policy"]
+
+
+def test_grader_sts_enforce(tmp_path: Path) -> None:
+    """Enforce: a listed MX with a WebPKI-valid certificate passes; a
+    listed one whose certificate is from an unknown CA, and an unlisted
+    one, fail the sts-policy check."""
+    g = _graded(tmp_path, "mx1")
+    assert g.verdict == "pass" and _sts_check(g)[0].ok
+    g = _graded(tmp_path, "mx2")
+    assert g.verdict == "fail" and "not-trusted" in _sts_check(g)[0].text
+    g = _graded(tmp_path, "mx1", mx='["mx2"]')
+    assert g.verdict == "fail" and "not listed" in _sts_check(g)[0].text
+    g = _graded(tmp_path, "mx2", policy="sts-testing")
+    assert g.verdict == "pass" and not _sts_check(g)
+
+
+def test_grader_redirect_followed(tmp_path: Path) -> None:
+    g = _graded(tmp_path, "mx1", fetches=[{"followed_redirect": True}])
+    assert g.verdict == "fail"
+    assert any(c.kind == "sts-redirect" and not c.ok for c in g.checks)
+
+
+def test_feature_gate(tmp_path: Path) -> None:
+    """Without mta-sts: a pass and an STS failure become info; a failure
+    where DANE or no policy governs stays a failure."""
+    g = _graded(tmp_path, "mx1", features=())
+    assert g.verdict == "info" and "would be pass" in g.checks[-1].text
+    g = _graded(tmp_path, "mx1", mx='["mx2"]', features=())
+    assert g.verdict == "info" and "would be fail" in g.checks[-1].text
+    g = _graded(tmp_path, "mx1", policy="none",
+                fetches=[{"followed_redirect": True}], features=())
+    assert g.verdict == "fail"
