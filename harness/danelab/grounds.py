@@ -327,6 +327,75 @@ _ALL = [
        first), whatever the TLS version: such chains can still be
        validated. A sender that builds the path delivers; one that cannot
        must still not deliver unauthenticated."""),
+    # ---------------------------------------------------------- RFC 8461
+    _g("8461-enforce", "RFC 8461", "5", "MUST NOT", """
+       Under an MTA-STS policy in enforce mode the sender must not deliver
+       to a host that the policy's mx patterns do not list, that offers no
+       STARTTLS, or whose certificate does not validate (WebPKI, for the
+       host's name)."""),
+    _g("8461-no-redirect", "RFC 8461", "3.3", "MUST NOT", """
+       The policy is fetched by HTTPS GET from the policy host; an HTTP 3xx
+       redirect must not be followed."""),
+    _g("8461-dane-first", "RFC 8461", "2", "MUST NOT", """
+       A sender that implements MTA-STS must not let a valid (or
+       testing-only) MTA-STS validation override a failing DANE validation:
+       where DANE refuses a host, MTA-STS cannot bring it back."""),
+    _g("8461-transient", "RFC 8461", "5", "SHOULD", """
+       A delivery refused under an enforce policy should be treated as a
+       temporary failure and retried later (and must not be failed for good
+       before the sender has looked for an updated policy)."""),
+    _g("8461-no-policy", "RFC 8461", "3.3", "MUST", """
+       When a valid TXT record exists but no policy can be fetched (for any
+       reason: the fetch fails, or what comes back is no valid policy) and
+       no valid policy is cached, the sender must go on delivering as
+       though the domain had no MTA-STS."""),
+    _g("8461-txt-invalid", "RFC 8461", "3.1", "MUST", """
+       When the _mta-sts name holds no record starting with v=STSv1, more
+       than one, or one that is syntactically invalid, the sender must
+       assume the domain has no available MTA-STS policy (and delivers as
+       without one, unless a valid policy is cached)."""),
+    _g("8461-apply-cached", "RFC 8461", "3.3", "MUST", """
+       When no live policy can be discovered or fetched but a valid,
+       unexpired policy is cached, the sender must apply the cached
+       policy."""),
+    _g("8461-proactive-refresh", "RFC 8461", "3.3", "SHOULD", """
+       Senders should refresh cached policies before they expire, so a
+       changed policy is picked up while the old one is still valid."""),
+    _g("8461-check-update", "RFC 8461", "5", "MUST NOT", """
+       A message refused under an enforce policy must not be failed for
+       good before the sender has checked DNS for an updated policy (the
+       TXT record's id).""", """
+       A retry while the cached policy is still within its max_age may go on
+       using it: the RFC asks for the check only before the sender gives
+       up. So delivering under the updated policy is preferred (SHOULD) and
+       a deferral warns; the lab cannot see whether a bounce came after a
+       check, so a bounce warns too."""),
+    _g("8461-max-age", "RFC 8461", "3.2", "SHOULD", """
+       max_age is the policy's lifetime: senders should cache a policy for
+       up to that long, and a policy past its max_age is no valid policy to
+       apply; the sender fetches the current one."""),
+    _g("8461-cache-same-id", "RFC 8461", "3.1", "MUST", """
+       The TXT record's id must identify one instance of the policy, so
+       that senders can tell when it changed.""", """
+       Here the policy changed but the id did not: a sender that keeps its
+       cached policy (the id says nothing changed) follows the RFC's design;
+       one that fetches anyway (RFC 8461 §5.1 lets senders check for a new
+       policy at any time) finds the new one. The lab records which."""),
+    _g("8461-idn", "RFC 8461", "3.2", "MUST", """
+       In a policy, an internationalized mx value must be written as its
+       A-label (Punycode), not as a U-label.""", """
+       The publisher broke that MUST; the RFC does not say what a sender
+       does with a U-label pattern. One that converts it matches the MX and
+       delivers, one that compares bytes finds no match and, under enforce,
+       holds the message. The lab records which (a delivery is preferred)."""),
+    _g("8461-txt-servfail", "RFC 8461", "3.1", "MUST", """
+       A sender that cannot find a valid _mta-sts record must assume the
+       domain has no available MTA-STS policy.""", """
+       A failed lookup (SERVFAIL) is not an absent record: a sender may
+       treat the domain as having no policy and deliver with opportunistic
+       TLS, or hold the message until the lookup works, since an attacker
+       can make lookups fail. The lab records which (a delivery is
+       preferred)."""),
     # ---------------------------------------------------------- RFC 5321
     _g("5321-mx-only", "RFC 5321", "5.1", "MUST NOT", """
        When a domain has MX records, the client must not use the domain's
@@ -490,6 +559,8 @@ KIND_GROUNDS: dict[str, str] = {
     "dsn": "3464-status",
     "dsn-cause": "lab-dsn-cause",
     "flood": "lab-flood",
+    "sts-policy": "8461-enforce",
+    "sts-redirect": "8461-no-redirect",
     "not-graded": "lab-not-graded",
 }
 
@@ -504,6 +575,7 @@ TLSRPT_GROUNDS: dict[str, str] = {
     "type": "lab-tlsrpt-type",
     "loop": "8460-no-loop",
     "reporter": "lab-tlsrpt-reporter",
+    "not-graded": "lab-not-graded",
 }
 
 # The check kinds a scenario's [expect.ground] table may name.
@@ -592,7 +664,7 @@ def documents(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 HEADLINE_DOCUMENTS = ("RFC 7672", "RFC 7671", "RFC 8460", "RFC 8996",
-                      "RFC 5321")
+                      "RFC 5321", "RFC 8461")
 
 
 def _doc_key(rfc: str) -> tuple[int, str]:

@@ -1,5 +1,6 @@
-"""The lab PKI: a lab root CA, an intermediate, a rogue CA nobody trusts, and
-leaf certificates as scenarios ask for them; and TLSA data for any of them.
+"""The lab PKI: a lab root CA, an intermediate, a rogue CA nobody trusts, a
+WebPKI root and issuing CA for MTA-STS, and leaf certificates as scenarios
+ask for them; and TLSA data for any of them.
 
 Certificates are made at build time with `cryptography`.  EC and Ed25519
 keys are cheap and made per certificate; RSA keys are slow to make, so the
@@ -32,12 +33,19 @@ LAB_ROOT = "lab-root"        # the lab's root; senders get it as ctx.lab_ca
 LAB_INT = "lab-int"          # under LAB_ROOT; the default issuer
 ROGUE_ROOT = "rogue-root"    # a root nobody trusts or publishes
 ROGUE_INT = "rogue-int"      # under ROGUE_ROOT
+# The lab's "public" WebPKI for MTA-STS (RFC 8461 §4.2): senders in the lab
+# namespace trust WEBPKI_ROOT through the CA bundle the runner bind-mounts
+# over /etc/ssl/certs there (docs/mta-sts.md); lab-root is not in it.
+WEBPKI_ROOT = "webpki-root"
+WEBPKI_INT = "webpki-int"    # under WEBPKI_ROOT
 # name -> (subject common name, issuer), in the order they are made
 BUILTIN_CAS: dict[str, tuple[str, str | None]] = {
     LAB_ROOT: ("danelab Root CA", None),
     LAB_INT: ("danelab Intermediate CA", LAB_ROOT),
     ROGUE_ROOT: ("Rogue Root CA", None),
     ROGUE_INT: ("Rogue Intermediate CA", ROGUE_ROOT),
+    WEBPKI_ROOT: ("danelab WebPKI Root CA", None),
+    WEBPKI_INT: ("danelab WebPKI Issuing CA", WEBPKI_ROOT),
 }
 SELF_SIGNED = "self"         # as an issuer: the certificate signs itself
 VALIDITIES = ("valid", "expired", "not-yet-valid")

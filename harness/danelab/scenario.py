@@ -52,6 +52,15 @@ REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data", "eom")
 CLOSE_POINTS = ("banner", "ehlo", "starttls", "tls", "mail", "rcpt", "data",
                 "eom")
 MAX_CONNECTIONS = 5     # connection profiles a host's list may cover
+# MTA-STS (docs/mta-sts.md): how the lab's policy server answers a fetch
+STS_FAULTS = ("none", "not-found", "redirect", "content-type", "oversize",
+              "oversize-chunked", "slow", "blackhole", "sni-required",
+              "refused")
+STS_MODES = ("enforce", "testing", "none")
+# Which policy governs a delivery (expect.policy)
+GOVERNING = ("dane", "sts-enforce", "sts-testing", "none")
+# What a sender must implement for a scenario to be graded (requires)
+FEATURES = ("mta-sts",)
 ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
 TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
 
@@ -120,6 +129,20 @@ class HostDecl:
 
 
 @dataclass
+class StsDecl:
+    """The recipient domain's MTA-STS set-up: the `_mta-sts` TXT RRset and
+    the policy host `mta-sts.<domain>` with its policy file and fault."""
+    txt: list[str] = field(default_factory=lambda: ["v=STSv1; id=1;"])
+    mode: str | None = "enforce"    # None: no mode line
+    mx: list[str] | None = None     # None: every host with an MX record
+    max_age: str = "86400"
+    policy: str | None = None       # literal policy text instead
+    fault: str = "none"
+    cert: str | None = None         # [[cert]] the policy host shows
+    host: bool = True               # mta-sts.<domain> has an address
+
+
+@dataclass
 class Expect:
     outcome: list[str]
     prefer: list[str]
@@ -129,6 +152,7 @@ class Expect:
     tlsrpt: str | None = None
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
     no_connection: list[str] = field(default_factory=list)  # never dialled
+    policy: str | None = None       # which policy governs (GOVERNING)
     # [expect.ground]: check kind (grounds.SCENARIO_KEYS) -> its ground
     ground: dict[str, gr.Ground] = field(default_factory=dict)
 
@@ -169,6 +193,10 @@ class Scenario:
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
     rcpt_domain_rel: str = "@"                  # [message] domain
+    sts: StsDecl | None = None                  # [sts]
+    fix_sts: StsDecl | None = None              # [fix.sts]
+    fix_advance: int = 0                        # [fix] advance: seconds
+    requires: list[str] = field(default_factory=list)   # FEATURES
 
     @property
     def level(self) -> str:
@@ -482,6 +510,23 @@ def _cert(f: _Fields) -> CertSpec:
     return c
 
 
+def _sts(f: _Fields) -> StsDecl:
+    d = StsDecl()
+    d.txt = f.strings("txt", d.txt)
+    d.mode = f.get("mode", str, "enforce")
+    if "mode" in f.t and d.mode == "":
+        d.mode = None
+    d.mx = f.strings("mx") if "mx" in f.t else None
+    age = f.get("max_age", (int, str), 86400)
+    d.max_age = str(age)
+    d.policy = f.get("policy", str)
+    d.fault = f.get("fault", str, "none", choices=STS_FAULTS)
+    d.cert = f.get("cert", str)
+    d.host = f.get("host", bool, True)
+    f.finish()
+    return d
+
+
 def _expect(f: _Fields) -> Expect:
     outcome = f.strings("outcome", required=True, choices=OUTCOMES)
     if f.t.get("outcome") == []:
@@ -494,6 +539,7 @@ def _expect(f: _Fields) -> Expect:
                f.get("sni", str),
                f.get("tlsrpt", str, choices=RESULT_TYPES))
     e.no_connection = f.strings("no_connection")
+    e.policy = f.get("policy", str, choices=GOVERNING)
     gt = f.get("ground", dict)
     if gt is not None:
         for k, v in gt.items():
@@ -594,10 +640,18 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
     ex.finish()
     fix_zones = None
     expect_after = None
+    fix_sts, fix_advance = None, 0
     fix = top.get("fix", dict)
     if fix is not None:
         ff = _Fields(path, "fix", fix, errs)
         fix_zones = [_zone(z) for z in ff.tables("zones")]
+        fs = ff.get("sts", dict)
+        if fs is not None:
+            fix_sts = _sts(_Fields(path, "fix.sts", fs, errs))
+        fix_advance = ff.get("advance", int, 0)
+        if fix_advance < 0:
+            ff.bad("advance", "seconds to advance the sender's clock: "
+                   "not negative")
         ff.finish()
         if after is None:
             errs.append(SpecError(str(path), "expect.after_fix",
@@ -637,6 +691,10 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         mf = _Fields(path, "message", msg, errs)
         rcpt_rel = mf.get("domain", str, "@")
         mf.finish()
+    sts = None
+    st = top.get("sts", dict)
+    if st is not None:
+        sts = _sts(_Fields(path, "sts", st, errs))
     sc = Scenario(
         id=sid, path=path,
         title=top.get("title", str, "", required=True),
@@ -648,7 +706,9 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         expect_after_limit=expect_limit,
         tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
-        tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel)
+        tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel, sts=sts,
+        fix_sts=fix_sts, fix_advance=fix_advance,
+        requires=top.strings("requires", choices=FEATURES))
     top.get("fix", dict)
     top.finish()
     _check_refs(sc, errs)
@@ -703,6 +763,7 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             if n not in before:
                 bad(f"cert[{i}].chain", f"{_short(n)} is not a [[cert]] "
                     "declared before this one or a built-in CA")
+    _check_sts(sc, certs, bad)
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):
@@ -793,3 +854,29 @@ def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:
                     f"{cn!r} both have {fam} keys: a server holds one "
                     "certificate per key type"))
             seen[fam] = cn
+
+
+def _check_sts(sc: Scenario, certs: set[str], bad: Any) -> None:
+    """[sts], [fix.sts], expect.policy and requires fit together."""
+    for key, d in (("sts", sc.sts), ("fix.sts", sc.fix_sts)):
+        if d is None:
+            continue
+        if d.cert and d.cert not in certs:
+            bad(f"{key}.cert", f"no [[cert]] named {_short(d.cert)}")
+        if d.policy is not None and (d.mx is not None or
+                                     d.mode != "enforce"):
+            bad(f"{key}.policy", "a literal policy replaces mode and mx: "
+                "give one or the other")
+    if sc.fix_sts is not None and sc.sts is None:
+        bad("fix.sts", "changes an [sts] the scenario does not have")
+    phases = [e for e in (sc.expect, sc.expect_after_fix,
+                          sc.expect_after_limit) if e is not None]
+    for e in phases:
+        if e.policy in ("sts-enforce", "sts-testing") and sc.sts is None:
+            bad("expect.policy", f"{e.policy} needs an [sts] table")
+    if (sc.sts is not None or sc.section == "I") and \
+            "mta-sts" not in sc.requires:
+        bad("requires", 'an MTA-STS scenario says requires = ["mta-sts"]')
+    if sc.section == "I" and any(e.policy is None for e in phases):
+        bad("expect.policy", "section I says which policy governs each "
+            "phase (dane, sts-enforce, sts-testing or none)")
