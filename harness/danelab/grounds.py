@@ -348,12 +348,22 @@ _ALL = [
        When a valid TXT record exists but no policy can be fetched (for any
        reason: the fetch fails, or what comes back is no valid policy) and
        no valid policy is cached, the sender must go on delivering as
-       though the domain had no MTA-STS."""),
+       though the domain had no MTA-STS.""", """
+       The lab cannot tell why a sender held the message: one that refuses
+       under its own policy (dane-only) or for any reason but MTA-STS breaks
+       no MUST of RFC 8461, and without MTA-STS delivery is the SHOULD of
+       opportunistic TLS (RFC 7672 §2.2). So holding or returning the
+       message, or sending it in cleartext, warns."""),
     _g("8461-txt-invalid", "RFC 8461", "3.1", "MUST", """
        When the _mta-sts name holds no record starting with v=STSv1, more
        than one, or one that is syntactically invalid, the sender must
        assume the domain has no available MTA-STS policy (and delivers as
-       without one, unless a valid policy is cached)."""),
+       without one, unless a valid policy is cached).""", """
+       The lab cannot tell why a sender held the message: one that refuses
+       under its own policy (dane-only) or for any reason but MTA-STS breaks
+       no MUST of RFC 8461, and without MTA-STS delivery is the SHOULD of
+       opportunistic TLS (RFC 7672 §2.2). So holding or returning the
+       message, or sending it in cleartext, warns."""),
     _g("8461-apply-cached", "RFC 8461", "3.3", "MUST", """
        When no live policy can be discovered or fetched but a valid,
        unexpired policy is cached, the sender must apply the cached
