@@ -646,7 +646,8 @@ def parse(value: Any) -> tuple[Ground | None, list[str]]:
 def documents(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per document (an RFC, or the lab's own rules): which cases failed a
     MUST resting on it and which warned on a SHOULD, from results.json
-    case records (TLSRPT checks included).  A case counts once per
+    case records (TLSRPT checks included; a case or TLSRPT grade whose
+    verdict is info counts for nothing).  A case counts once per
     document and verdict kind, whatever its number of checks there."""
     out: dict[str, dict[str, set[str]]] = {}
 
@@ -657,8 +658,13 @@ def documents(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for c in cases:
         key = c["id"] + ("" if c.get("phase", "first") == "first"
                          else f"[{c['phase']}]")
-        checks = list(c.get("checks") or [])
-        checks += list((c.get("tlsrpt") or {}).get("checks") or [])
+        # A verdict of info is a recorded choice or a case not graded (the
+        # sender lacks a feature it requires): nothing of it counts.
+        checks = list(c.get("checks") or []) \
+            if c.get("verdict") != "info" else []
+        t = c.get("tlsrpt") or {}
+        if t.get("verdict") != "info":
+            checks += list(t.get("checks") or [])
         for ch in checks:
             g = ch.get("ground") or {}
             if ch.get("ok") or not g:

@@ -139,7 +139,9 @@ def test_documents_count_cases_per_rfc() -> None:
         case("b", ("MUST", True, "7672-no-unauthenticated"),
              ("SHOULD", False, "7672-fallback-or-delay")),
         case("c", ("MUST", False, "lab-once")),
+        case("d", ("MUST", False, "8461-enforce")),     # not graded: info
     ]
+    cases[3]["verdict"] = "info"
     cases[1]["tlsrpt"] = {"checks": [{"level": "MUST", "ok": False,
                                       "text": "", "ground":
                                       G["8460-one-record"].as_dict()}]}
@@ -149,6 +151,7 @@ def test_documents_count_cases_per_rfc() -> None:
     assert docs["RFC 7671"]["warn_cases"] == ["a"]
     assert docs["RFC 8460"]["fail_cases"] == ["b"]
     assert docs["danelab"]["fail_cases"] == ["c"]
+    assert "RFC 8461" not in docs
     rows = {r["document"]: r for r in gr.headline(docs)}
     assert not rows["RFC 7672"]["conforms"] and rows["RFC 8996"]["conforms"]
     assert list(rows)[:6] == list(gr.HEADLINE_DOCUMENTS)
