@@ -19,6 +19,7 @@ from danelab.results import write_results
 from danelab.runner import LabRun
 
 CHROMIUM = shutil.which("chromium")
+D17_REFS = ["https://github.com/shuque/dane/issues/3"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -29,6 +30,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("report")
     scs = select(load_catalog(), ["a01-secure-dane-ee",
                                   "d16-dane-ee-wrong-digest",
+                                  "d17-dane-ee-expired-leaf",
                                   "e24-no-starttls"])
     r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
     write_results(r, run / "results.json")
@@ -67,8 +69,11 @@ def test_results_and_junit(report: Path) -> None:
     assert c["evidence"]["dns"]["first"]["MX"]["status"] == "secure"
     assert c["evidence"]["dns"]["first"]["hosts"]["mx1"]["tlsa_status"] \
         == "secure"
+    refs = {c["id"]: c["refs"] for c in cases}
+    assert refs["d16-dane-ee-wrong-digest"] == []
+    assert refs["d17-dane-ee-expired-leaf"] == D17_REFS
     suite = ET.parse(report / "out" / "junit.xml").getroot()[0]
-    assert suite.get("tests") == "3"
+    assert suite.get("tests") == "4"
     assert int(suite.get("failures") or 0) >= 2
     failed = [tc.get("name") for tc in suite if tc.find("failure")
               is not None]
@@ -91,7 +96,9 @@ def test_html_renders_in_chromium(report: Path) -> None:
                          text=True).stdout
     p = Cells()
     p.feed(dom)
-    assert p.rows == 3
+    assert p.rows == 4
+    for r in D17_REFS:      # a link beside the case's RFC sections
+        assert f'<a href="{r}">{r}</a>' in dom
     got = dict((v, 0) for _, v in p.cells)
     for _, v in p.cells:
         got[v] += 1
