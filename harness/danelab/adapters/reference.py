@@ -6,6 +6,7 @@ from refsend's JSON-lines events (docs/interfaces.md).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +15,29 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..fakemx import binary
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 
 PASS_TIMEOUT = 300
 SUBMIT_WORKERS = 8             # refsend submit processes at once
+
+
+def refsend_conf(run: str, resolver: str, trust_anchor: str,
+                 policies: dict[str, str]) -> str:
+    """refsend.conf for a sender folder RUN (docs/refsend.md)."""
+    lines = [f"queue_dir = {run}/queue",
+             f"events = {run}/events.jsonl",
+             f"dsn_dir = {run}/dsn",
+             f"resolver = {resolver}",
+             f"trust_anchor = {trust_anchor}",
+             "helo_name = refsend.sender.test",
+             "connect_timeout = 3", "command_timeout = 10",
+             "tls_timeout = 5", "retry_schedule = 1",
+             "max_attempts = 10", "max_parallel = 100",
+             "default_policy = dane"]
+    for dom, level in sorted(policies.items()):
+        lines.append(f"policy = {dom.rstrip('.')} {level}")
+    return "\n".join(lines) + "\n"
 
 
 class ReferenceAdapter(Adapter):
@@ -31,20 +51,10 @@ class ReferenceAdapter(Adapter):
     def start(self, ctx: LabContext) -> None:
         self.ctx = ctx
         ctx.run.mkdir(parents=True, exist_ok=True)
-        lines = [f"queue_dir = {ctx.run / 'queue'}",
-                 f"events = {ctx.run / 'events.jsonl'}",
-                 f"dsn_dir = {ctx.run / 'dsn'}",
-                 f"resolver = {ctx.resolver}",
-                 f"trust_anchor = {ctx.trust_anchor}",
-                 "helo_name = refsend.sender.test",
-                 "connect_timeout = 3", "command_timeout = 10",
-                 "tls_timeout = 5", "retry_schedule = 1",
-                 "max_attempts = 10", "max_parallel = 100",
-                 "default_policy = dane"]
-        for dom, level in sorted(ctx.policies.items()):
-            lines.append(f"policy = {dom.rstrip('.')} {level}")
         self.conf = ctx.run / "refsend.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
+        self.conf.write_text(refsend_conf(str(ctx.run), ctx.resolver,
+                                          str(ctx.trust_anchor),
+                                          ctx.policies))
 
     def _argv(self, *args: str) -> list[str]:
         assert self.conf
@@ -163,4 +173,20 @@ class ReferenceAdapter(Adapter):
         return any(v == "pending" for v in state.values())
 
     def version(self) -> str:
-        return "refsend (danelab reference sender)"
+        """refsend has no version of its own: it is danelab's, at the
+        checkout's commit, and its binary is named by its digest (a
+        sanitizer build differs from a plain one)."""
+        from ..suite import danelab_commit
+        try:
+            digest = hashlib.sha256(self.bin.read_bytes()).hexdigest()
+        except OSError:
+            digest = "unknown"
+        return (f"refsend (danelab reference sender), danelab "
+                f"{danelab_commit()}, binary sha256:{digest[:16]}")
+
+    def config_digest(self) -> str:
+        """refsend.conf as start() writes it, without the run folder's
+        paths and the catalog's per-domain policies."""
+        assert self.ctx
+        return text_digest(refsend_conf(RUN_DIR, self.ctx.resolver,
+                                        f"{RUN_DIR}/trust-anchor", {}))
