@@ -122,7 +122,10 @@ def document_rows(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "must": len(d["must"]), "fail": sorted(d["fail"]),
                      "warn": sorted(d["warn"]), "may": sorted(d["may"]),
                      "not_graded": sorted(d["not_graded"] - d["must"]),
-                     "passes": not d["fail"] and bool(d["must"])})
+                     "passes": not d["fail"] and bool(d["must"]),
+                     # in the header's table (the others are folded)
+                     "shown": doc in HEADLINE_DOCUMENTS or bool(
+                         d["fail"] or d["warn"])})
     return rows
 
 
@@ -210,6 +213,8 @@ def certificate(sender: str, cases: list[dict[str, Any]],
     mine = [p for p in problems if p.get("sender") == sender]
     passed = not fails and not mine and bool(cases)
     graded = [ln["document"] for ln in lines if ln["state"] == "pass"]
+    ungraded = [ln["document"] for ln in lines
+                if ln["state"] == "not-graded"]
     if not cases:
         verdict = (f"nothing graded: {len(mine)} problem(s) of the run"
                    if mine else "nothing graded")
@@ -220,6 +225,8 @@ def certificate(sender: str, cases: list[dict[str, Any]],
         verdict = (f"{len(fails)} case(s) failed a MUST"
                    + (f", {len(mine)} problem(s) of the run" if mine else "")
                    + f" {scope}")
+    if cases and ungraded:
+        verdict += f"; {' and '.join(ungraded)} not graded"
     return {"sender": sender, "passed": passed, "verdict": verdict,
             "scope": scope, "lines": lines, "documents": rows,
             "must_failed": fails, "should_warned": warns, "may_choices": mays,
