@@ -22,7 +22,7 @@ from . import catalog
 from .adapters import KNOWN
 from .errors import LabError
 from .labnet import DEFAULT_RANGE
-from .netns import LabNamespace, pids_in_netns
+from .netns import LabNamespace, close_all, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 # Characters a run folder's path may hold: it goes into NSD's, Unbound's and
@@ -647,6 +647,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"danelab: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("danelab: interrupted; everything the lab started is stopped",
-              file=sys.stderr)
+        left = close_all()
+        if left:
+            print(f"danelab: interrupted; these processes of the lab are "
+                  f"still running: {' '.join(map(str, left))}",
+                  file=sys.stderr)
+        else:
+            print("danelab: interrupted; everything the lab started is "
+                  "stopped", file=sys.stderr)
         return 130
