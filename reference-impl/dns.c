@@ -102,6 +102,8 @@ dns_type_name(int t)
 		return "A";
 	case DNS_T_MX:
 		return "MX";
+	case DNS_T_TXT:
+		return "TXT";
 	case DNS_T_AAAA:
 		return "AAAA";
 	case DNS_T_TLSA:

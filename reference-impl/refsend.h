@@ -163,6 +163,7 @@ struct dns {
 
 #define DNS_T_A		1
 #define DNS_T_MX	15
+#define DNS_T_TXT	16
 #define DNS_T_AAAA	28
 #define DNS_T_TLSA	52
 
@@ -294,6 +295,66 @@ void		 policy_resolve(struct dns *, const char *, enum level, int,
 		    void *);
 void		 policy_free(struct policy *);
 const char	*host_mode_name(enum host_mode);
+
+/* -------------------------------------------------------------- stspolicy */
+
+#define STS_MAX_BODY	65536		/* RFC 8461 section 3.2: 64 KiB */
+#define STS_MAX_AGE	31557600	/* RFC 8461 section 3.2: a year */
+#define STS_ID_MAX	32		/* RFC 8461 section 3.1 */
+
+enum sts_mode {
+	STS_MODE_NONE = 0,	/* as if there were no policy */
+	STS_MODE_TESTING,	/* deliver as without one, report failures */
+	STS_MODE_ENFORCE	/* matching MX hosts, PKIX-valid TLS, or wait */
+};
+
+/*
+ * A parsed MTA-STS policy (RFC 8461 section 3.2).  mx: the patterns, lower
+ * case, without a final dot; lines: the file's lines without their
+ * terminators, as published (the TLSRPT policy-string).  Everything is
+ * owned by the struct: stspolicy_clear() frees it and zeroes the struct.
+ */
+struct sts_policy {
+	enum sts_mode	 mode;
+	int		 max_age;	/* seconds */
+	char		**mx;
+	size_t		 nmx;
+	char		**lines;
+	size_t		 nlines;
+};
+
+/*
+ * stspolicy_parse(body, len, p, err, errlen) reads a policy file (its
+ * rules are at the top of stspolicy.c).  Returns 0 and fills p, or -1 with
+ * why in err and p empty.  Pure: no I/O.
+ */
+int		 stspolicy_parse(const char *, size_t, struct sts_policy *,
+		    char *, size_t);
+void		 stspolicy_clear(struct sts_policy *);
+/* "none", "testing", "enforce". */
+const char	*stspolicy_mode_name(enum sts_mode);
+/* 1 when MX host name host fits pattern (RFC 8461 section 4.1), else 0. */
+int		 stspolicy_pattern_match(const char *, const char *);
+/* 1 when host fits one of the policy's patterns. */
+int		 stspolicy_match(const struct sts_policy *, const char *);
+
+enum sts_txt {
+	STS_TXT_OK = 0,		/* one v=STSv1 record with a good id */
+	STS_TXT_NONE,		/* no record begins with v=STSv1; */
+	STS_TXT_SEVERAL,	/* more than one does */
+	STS_TXT_MALFORMED	/* the one that does has no good id */
+};
+
+/*
+ * stspolicy_txt(recs, n, id, err, errlen): RFC 8461 section 3.1 over the
+ * TXT records of _mta-sts.<domain> (each record's strings joined).  On
+ * STS_TXT_OK the id is copied into id (STS_ID_MAX + 1 bytes); otherwise
+ * err says why there is no record to use.
+ */
+enum sts_txt	 stspolicy_txt(char *const *, size_t, char *, char *,
+		    size_t);
+/* "ok", "none", "several", "malformed". */
+const char	*stspolicy_txt_name(enum sts_txt);
 
 /* ------------------------------------------------------------------- dane */
 

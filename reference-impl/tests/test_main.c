@@ -12,6 +12,7 @@ main(void)
 		tests_tlsa,
 		tests_config,
 		tests_policy,
+		tests_sts,
 		tests_dane,
 		tests_mta,
 		tests_deliver,
