@@ -396,3 +396,12 @@ stspolicy_match(const struct sts_policy *p, const char *host)
 			return 1;
 	return 0;
 }
+
+json_t *
+stspolicy_brief(const struct sts_result *r)
+{
+	if (r == NULL || !r->have)
+		return json_null();
+	return json_pack("{s:s,s:s}", "mode", stspolicy_mode_name(
+	    r->policy.mode), "id", r->id);
+}

@@ -13,6 +13,8 @@ main(void)
 		tests_config,
 		tests_policy,
 		tests_sts,
+		tests_stscache,
+		tests_stsflow,
 		tests_dane,
 		tests_mta,
 		tests_deliver,

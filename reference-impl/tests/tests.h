@@ -57,5 +57,7 @@ void		 tests_dsn(void);
 void		 tests_config(void);
 void		 tests_mta(void);
 void		 tests_sts(void);
+void		 tests_stscache(void);
+void		 tests_stsflow(void);
 
 #endif
