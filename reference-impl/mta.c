@@ -733,7 +733,8 @@ mta_session_event(struct mta_session *s)
 	    "authenticated", s->res.dane.authenticated || s->res.dane.pkix,
 	    "matched", s->res.dane.matched, "depth", s->res.dane.depth,
 	    "result_type", mta_result_type(s),
-	    "detail", s->failed ? s->res.detail : s->res.dane.detail);
+	    "detail", s->failed ? s->res.detail : s->res.sts.result_type ?
+	    s->res.sts.detail : s->res.dane.detail);
 	json_object_set_new(o, "domain", s->par.domain ?
 	    json_string(s->par.domain) : json_null());
 	json_object_set_new(o, "mode", json_string(host_mode_name(s->mode)));
