@@ -22,6 +22,7 @@ from danelab.dns.universe import Universe
 from danelab.dns.zonespec import Record, ZoneSpec
 from danelab.netns import LabNamespace
 from danelab.pki import LAB_INT, ROGUE_ROOT, CertSpec, LabPKI, tlsa_rdata
+from danelab.tlsrpt_check import check_json
 
 HERE = Path(__file__).resolve().parent
 IMPL = HERE.parent
@@ -175,16 +176,23 @@ class Sender:
             "connect_timeout = 3", "command_timeout = 10",
             "tls_timeout = 5", "retry_schedule = 1", *extra]) + "\n")
 
-    def send(self, rcpt: str) -> str:
+    def submit(self, rcpt: str) -> str:
         cp = subprocess.run([str(self.bin), "-c", str(self.conf), "submit",
                              "-f", "s@sender.test", rcpt],
                             input=b"Subject: sts\n\nhello\n",
                             capture_output=True, timeout=30)
         assert cp.returncode == 0, cp.stderr
-        qid = cp.stdout.decode().strip()
+        return cp.stdout.decode().strip()
+
+    def run(self) -> None:
+        """One queue pass, inside the lab."""
         cp = self.lab.ns.run([str(self.bin), "-c", str(self.conf), "run",
                               "--all"], timeout=120)
         assert cp.returncode == 0, cp.stderr
+
+    def send(self, rcpt: str) -> str:
+        qid = self.submit(rcpt)
+        self.run()
         return qid
 
     def ev(self, kind: str, qid: str | None = None) -> list[dict[str, Any]]:
@@ -314,3 +322,64 @@ def test_oversize_policy_is_no_policy(lab: Lab, sender: Sender,
     assert len(sender.ev("delivered", qid)) == 1
     assert not (sender.tmp / "queue" / "sts" / f"{domain}.test.json"
                 ).exists()
+
+
+def test_tlsrpt_reports_sts_policies(lab: Lab, sender: Sender,
+                                     tmp_path: Path) -> None:
+    """refsend-tlsrpt on these events: policy-type sts with the policy's
+    lines and patterns, the sts-* failure of a policy that could not be
+    had.  The reports are read from the reporter's own copies (the rua
+    goes nowhere)."""
+    rep = IMPL / "tlsrpt" / os.environ.get("DANELAB_BUILD", "build") / \
+        "refsend-tlsrpt"
+    if not rep.exists():
+        pytest.skip(f"{rep} not built (make -C reference-impl/tlsrpt)")
+    doms = ["enf", "badname", "testing", "redirect", "dane"]
+    for d in doms:
+        sender.submit(f"a@{d}.test")
+    sender.run()            # one attempt each
+    conf = tmp_path / "tlsrpt.conf"
+    conf.write_text("\n".join(
+        [f"events = {sender.events}", f"state_dir = {tmp_path / 'state'}",
+         "reporting_domain = sender.test", "organization_name = refsend",
+         "contact_info = mailto:r@sender.test", "timeout = 2",
+         "sending_mta_ip = 127.0.0.1",
+         "static_route = reports.test 127.0.0.1:9"] +
+        [f"static_txt = _smtp._tls.{d}.test v=TLSRPTv1; "
+         "rua=https://reports.test/r" for d in doms]) + "\n")
+    cp = subprocess.run([str(rep), "-c", str(conf), "flush"],
+                        capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    reports = {}
+    for f in (tmp_path / "state" / "reports").glob("*.json"):
+        doc = json.loads(f.read_text())
+        assert check_json(doc) == []
+        dom = doc["policies"][0]["policy"]["policy-domain"]
+        reports[dom] = {(p["policy"]["policy-type"],
+                         tuple(p["policy"].get("mx-host", []))): p
+                        for p in doc["policies"]}
+    assert set(reports) == {f"{d}.test" for d in doms}
+    enf = reports["enf.test"][("sts", ("mx1.enf.test",))]
+    assert enf["policy"]["policy-string"] == [
+        "version: STSv1", "mode: enforce", "mx: mx1.enf.test",
+        "max_age: 86400"]
+    assert enf["summary"]["total-successful-session-count"] == 1
+    bad = reports["badname.test"][("sts", ("mx1.badname.test",))]
+    assert bad["summary"]["total-failure-session-count"] == 1
+    assert bad["failure-details"][0]["result-type"] == \
+        "certificate-host-mismatch"
+    assert bad["failure-details"][0]["receiving-ip"] == "127.25.2.1"
+    tst = reports["testing.test"][("sts", ("*.testing.test",))]
+    assert tst["summary"] == {"total-successful-session-count": 0,
+                              "total-failure-session-count": 1}
+    assert tst["failure-details"][0]["result-type"] == \
+        "certificate-host-mismatch"
+    red = reports["redirect.test"]
+    assert red[("sts", ())]["failure-details"][0]["result-type"] == \
+        "sts-policy-fetch-error"
+    assert red[("sts", ())]["policy"]["policy-string"] == []
+    assert red[("no-policy-found", ("mx1.redirect.test",))]["summary"][
+        "total-successful-session-count"] == 1
+    (dane,) = reports["dane.test"].values()
+    assert dane["policy"]["policy-type"] == "tlsa"
+    assert dane["summary"]["total-successful-session-count"] == 1
