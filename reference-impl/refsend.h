@@ -16,7 +16,13 @@
  *	dns_unbound.c	its libunbound implementation (async, libevent)
  *	tlsa.c		TLSA record parsing, usability, "u s m hex" text
  *	policy.c	a destination's DANE policy (RFC 7672 section 2)
- *	dane.c		OpenSSL DANE set-up and verdict (RFC 7672 section 3)
+ *	dane.c		OpenSSL DANE set-up and verdict (RFC 7672 section 3),
+ *			the PKIX verdict for MTA-STS hosts
+ *	stspolicy.c	MTA-STS text: TXT record, policy file, MX patterns
+ *	stscache.c	the MTA-STS policy cache (durable, per domain)
+ *	stsfetch.c	the thin policy-fetch interface
+ *	stsfetch_curl.c	its libcurl implementation (multi, libevent)
+ *	sts.c		a domain's MTA-STS policy, found and applied
  *	mta.c		one SMTP client session, an explicit state machine
  *	queue.c		the durable on-disk queue
  *	dsn.c		RFC 3464 delivery status notifications
@@ -24,7 +30,8 @@
  *	runner.c	the queue runner (run / daemon), max_parallel
  *	refsend.c	main(): submit, run, status, daemon
  *
- * libdanepolicy.a holds dns, dns_unbound, tlsa, policy and dane: with
+ * libdanepolicy.a holds dns, dns_unbound, tlsa, policy, dane and
+ * stspolicy: with
  * libcommon.a, enough to resolve a destination's policy and judge a TLS
  * peer.
  *

@@ -231,6 +231,11 @@ sts_txt_done(void *arg, struct dns_answer *a)
 	case STS_STEP_FETCH:
 		break;
 	}
+	if (!dns_valid_hostname(j->host)) {
+		sts_failed(j, RT(STS_POLICY_FETCH_ERROR), "the policy host "
+		    "name is not a host name");
+		return;
+	}
 	j->pending = 2;
 	dns_resolve(j->ctx.dns, j->host, DNS_T_A, sts_addr_done, j);
 	dns_resolve(j->ctx.dns, j->host, DNS_T_AAAA, sts_addr_done, j);

@@ -325,8 +325,10 @@ stspolicy_parse(const char *body, size_t len, struct sts_policy *p,
 			    lineno);
 			goto fail;
 		}
-		if (strspn(s, " \t") < llen && stspolicy_line(p, s, llen,
-		    seen, err, errlen, lineno) == -1)
+		for (i = 0; i < llen && stspolicy_blank(s[i]); i++)
+			;
+		if (i < llen && stspolicy_line(p, s, llen, seen, err, errlen,
+		    lineno) == -1)
 			goto fail;
 		s = nl ? nl + 1 : end;
 	}

@@ -227,6 +227,19 @@ test_sts_octets(void)
 	buf_free(&b);
 	/* Empty. */
 	CU_ASSERT(stspolicy_parse("", 0, &p, err, sizeof(err)) == -1);
+	/* Exactly len octets are read, never a byte after them (no NUL at
+	 * the end: a heap copy of exactly that size, for ASan). */
+	s = xmalloc(1);
+	s[0] = '\t';
+	CU_ASSERT(stspolicy_parse(s, 1, &p, err, sizeof(err)) == -1);
+	free(s);
+	s = xmalloc(strlen(good));
+	memcpy(s, good, strlen(good));
+	CU_ASSERT(stspolicy_parse(s, strlen(good) - 2, &p, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(p.max_age == 60 && p.nlines == 4);
+	stspolicy_clear(&p);
+	free(s);
 }
 
 static void
