@@ -6,6 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> (hosts with per-connection profiles: pass 2, and more passes with
+      nothing changed while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -23,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fakemx, probe, tlsrpt_grade
+from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dns.universe import Universe
 from .errors import LabError
-from .grader import Grade, Observation, grade, not_graded, \
+from .expose import Exposure
+from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
@@ -127,6 +130,7 @@ class _Lab:
     daemons: list[Tracked]             # stopped last to first
     ctx: LabContext
     dns: dict[str, dict[str, Any]]     # probe.probe() per scenario
+    sts: Tracked | None = None         # the MTA-STS policy server
 
 
 @dataclass
@@ -138,6 +142,8 @@ class _Passes:
     first: dict[str, SenderOutcome]    # by Message-ID, after pass 1
     second: dict[str, SenderOutcome] = field(default_factory=dict)
     boundary: float | None = None      # when pass 2 began (None: no pass 2)
+    plan2: LabPlan | None = None       # the [fix] plan of pass 2
+    advanced: bool = True              # the sender's clock was advanced
     reported: bool = False             # the sender sent TLSRPT reports
     report_error: str | None = None    # why its reporter failed
 
@@ -156,15 +162,17 @@ def _deliveries(sess: dict[str, Session], mid: str, until: float | None
 
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
-                 run_dir: Path, progress: Callable[[str], None] | None = None
-                 ) -> None:
+                 run_dir: Path, progress: Callable[[str], None] | None = None,
+                 expose: Exposure | None = None) -> None:
         self.scenarios = scenarios
+        self.expose = expose            # None: everything on loopback
         self.adapter = adapter
         self.run = Path(run_dir)
         self.say = progress or (lambda s: None)
         self.timings: dict[str, float] = {}
         self.expired = False        # the adapter took expire()
         self.mine: dict[str, list[Session]] = {}   # sessions by scenario
+        self.fetches: dict[str, list[dict[str, Any]]] = {}  # sts_lab
 
     def _t(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 3)
@@ -184,6 +192,8 @@ class LabRun:
                     self.adapter.stop()
                     for d in reversed(lab.daemons):
                         ns.sup.stop(d)
+                    if self.expose:
+                        self.expose.close()
         self._t("total", t0)
         return self._result(plan, passes)
 
@@ -192,7 +202,8 @@ class LabRun:
     def _plan(self) -> LabPlan:
         t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
-        plan = make_plan(self.scenarios)
+        plan = make_plan(self.scenarios,
+                         net=self.expose.net if self.expose else None)
         plan.pki.write(self.run / "pki")
         self._t("plan", t)
         return plan
@@ -201,32 +212,53 @@ class LabRun:
         """NSD and Unbound with the universe, fake-mx, the HTTPS report
         receiver; then the DNS probe and the sender's context."""
         t = time.monotonic()
-        uni = Universe(plan.zones, self.run, ns)
-        uni.start()
+        exposed = None
+        if self.expose:
+            self.expose.setup(ns, self.run)
+            exposed = (plan.addrs.resolver, str(self.expose.net.v4))
+            self.say(f"lab exposed ({self.expose.mode}): resolver "
+                     f"{plan.addrs.resolver}, the sender's link "
+                     f"{self.expose.net.link4}")
+        try:
+            uni = Universe(plan.zones, self.run, ns, exposed)
+            uni.start()
+        except BaseException:
+            if self.expose:
+                self.expose.close()
+            raise
         assert uni.built
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
                  f"in {ns.mode} mode")
         daemons = [fakemx.start(ns, plan, self.run)]
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
+        webpki = sts_lab.write_trust(plan.pki, self.run / "webpki")
+        sts_lab.mount_trust(ns, webpki.parent)
+        sts = sts_lab.start(ns, plan, self.run) if plan.sts else None
+        if sts is not None:
+            daemons.append(sts)
         self._t("universe", t)
         dns = probe.probe(ns, plan)
-        ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+        ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
                          {sc.rcpt_domain: sc.policy
                           for sc in self.scenarios if sc.policy != "dane"},
-                         plan.infra.write(self.run / "pki"))
-        return _Lab(ns, uni, daemons, ctx, dns)
+                         plan.infra.write(self.run / "pki"),
+                         exposure=self.expose.facts if self.expose else None,
+                         webpki_ca=webpki)
+        return _Lab(ns, uni, daemons, ctx, dns, sts)
 
     # -- the sender --------------------------------------------------------
 
     def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
-        """Pass 1 for every scenario, pass 2 when a scenario has [fix] or
-        [expect.after_limit], then the sender's TLSRPT reports."""
+        """Pass 1 for every scenario, pass 2 when a scenario has [fix],
+        [expect.after_limit] or per-connection profiles, passes 3 and on
+        for the last while they need it, then the sender's TLSRPT
+        reports."""
         passes = self._pass1(lab)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
-               for sc in self.scenarios):
+               or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
@@ -263,15 +295,48 @@ class LabRun:
             self._expire(limit, p.subs)
         if fix:
             self.say(f"fixing {len(fix)} scenario(s)")
-            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki)
+            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
+                              infra=plan.infra, net=plan.net)
+            plan2.pki.write(self.run / "pki")
             lab.uni.rebuild(plan2.zones)
+            if lab.sts is not None:
+                sts_lab.reload(lab.sts, plan2, self.run)
+            p.plan2 = plan2
             p.dns2 = probe.probe(lab.ns, plan2)
             self.adapter.reload()
+            advance = max(sc.fix_advance for sc in fix)
+            if advance:
+                p.advanced = self.adapter.advance_clock(advance)
+                self.say(f"{self.adapter.name}: clock advanced {advance} s"
+                         if p.advanced else f"{self.adapter.name}'s clock "
+                         "cannot be advanced: those after-fix phases are "
+                         "not graded")
         self.say("queue pass 2")
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
+        self._retry_passes(p.subs)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
+
+    def _retry_passes(self, subs: list[Submission]) -> None:
+        """Passes 3 and on, for hosts whose first connections have their
+        own profiles (a sender that makes one connection a pass needs one
+        pass per such connection, and one more), only while some of these
+        scenarios' messages are still queued."""
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
+        mid_of = {s.scenario: s.message_id for s in subs}
+        want = max((sc.retry_passes for sc in retry), default=0) + 1
+        for n in range(3, want + 1):
+            out = self.adapter.outcomes()
+            queued = [sc.id for sc in retry if sc.retry_passes + 1 >= n
+                      and (o := out.get(mid_of[sc.id])) is not None
+                      and o.state == "deferred"]
+            if not queued:
+                return
+            self.say(f"queue pass {n}: {len(queued)} scenario(s) with "
+                     "per-connection profiles still queued")
+            with Ticker(self.run, f"pass {n}", len(subs), self.say):
+                self.adapter.run_queue()
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:
@@ -319,10 +384,28 @@ class LabRun:
     def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
                ) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in p.subs}
+        self.fetches = sts_lab.fetches(self.run)
         grades = []
+        feats = tuple(getattr(self.adapter, "features", ()))
         for sc in self.scenarios:
-            grades += self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            gs = self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            phases = [sc.expect, sc.expect_after_fix or
+                      sc.expect_after_limit]
+            grades += [feature_gate(sc, phases[min(i, 1)] or sc.expect, g,
+                                    feats) for i, g in enumerate(gs)]
         return grades
+
+    def _sts_obs(self, obs: Observation, sc: Scenario, plan: LabPlan,
+                 until: float | None = None, since: float | None = None
+                 ) -> Observation:
+        """OBS with the policy PLAN serves for SC and the fetches of it
+        (between SINCE and UNTIL)."""
+        obs.sts = plan.sts.get(sc.id)
+        obs.sts_fetches = [
+            f for f in self.fetches.get(sc.id, [])
+            if (until is None or f.get("ts", 0) < until) and
+            (since is None or f.get("ts", 0) >= since)]
+        return obs
 
     def _grade_scenario(self, sc: Scenario, plan: LabPlan,
                         sess: dict[str, Session], p: _Passes, mid: str
@@ -334,18 +417,25 @@ class LabRun:
         later = sc.expect_after_fix or sc.expect_after_limit
         if later is None or p.boundary is None:
             out = p.second.get(mid) or p.first.get(mid)
-            return [grade(sc, plan, sc.expect,
-                          Observation(mine, _deliveries(sess, mid, None),
-                                      status, out))]
+            return [grade(sc, plan, sc.expect, self._sts_obs(
+                Observation(mine, _deliveries(sess, mid, None), status,
+                            out), sc, plan))]
         early = [s for s in mine if s.events and
                  s.events[0]["ts"] < p.boundary]
+        obs1 = Observation(early, _deliveries(sess, mid, p.boundary), status,
+                           p.first.get(mid))
         g1 = grade(sc, plan, sc.expect,
-                   Observation(early, _deliveries(sess, mid, p.boundary),
-                               status, p.first.get(mid)), "first")
+                   self._sts_obs(obs1, sc, plan, until=p.boundary), "first")
         phase = "after-fix" if sc.expect_after_fix else "after-limit"
-        obs = Observation(mine, _deliveries(sess, mid, None),
-                          p.dns2[sc.id]["hosts"], p.second.get(mid))
-        if phase == "after-limit" and not self.expired:
+        obs = self._sts_obs(
+            Observation(mine, _deliveries(sess, mid, None),
+                        p.dns2[sc.id]["hosts"], p.second.get(mid)),
+            sc, p.plan2 or plan, since=p.boundary)
+        if phase == "after-fix" and sc.fix_advance and not p.advanced:
+            g2 = not_graded(sc, later, obs, phase, "the lab cannot advance "
+                            f"{self.adapter.name}'s clock (adapter has no "
+                            "advance_clock)")
+        elif phase == "after-limit" and not self.expired:
             g2 = not_graded(sc, later, obs, phase, "the lab cannot drive "
                             f"{self.adapter.name} to its retry limit "
                             "(adapter has no expire)")
@@ -371,4 +461,11 @@ class LabRun:
             if error:
                 tg.checks.append(("MUST", False, f"reporter failed: {error}"))
                 tg.verdict = "fail"
+            missing = [f for f in sc.requires if f not in
+                       getattr(self.adapter, "features", ())]
+            if missing:
+                tg.checks.append(("MAY", False, "not graded: the sender "
+                                  f"does not implement {', '.join(missing)}"
+                                  f" (the grade would be {tg.verdict})"))
+                tg.verdict = "info"
             last[sc.id].tlsrpt = tg.as_dict()

@@ -64,6 +64,7 @@ static const char *const events[] = {
 	"{\"ts\":1795392020,\"event\":\"policy\",\"queue_id\":\"q3\","
 	    "\"domain\":\"c.test\",\"host\":\"mx.c.test\",\"level\":\"dane\","
 	    "\"tlsa\":[\"0 0 1 cc\"],\"mode\":\"encrypt\","
+	    "\"tlsa_unusable\":[\"usage-pkix\"],"
 	    "\"result_type\":\"tlsa-invalid\"}",
 	"{\"ts\":1795392021,\"event\":\"session\",\"queue_id\":\"q3\","
 	    "\"host\":\"mx.c.test\",\"address\":\"127.25.3.1\",\"tls\":true,"
@@ -161,6 +162,7 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL(n, 7);
 	CU_ASSERT_EQUAL(agg_skipped(a), 2);
 	CU_ASSERT_DOUBLE_EQUAL(agg_first_ts(a), 1795392000.5, 0.001);
+	CU_ASSERT_DOUBLE_EQUAL(agg_last_ts(a), 1795392090, 0.001);
 	/* a.test: one policy, both hosts, sorted policy strings. */
 	d = find(ds, n, "a.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
@@ -188,7 +190,8 @@ test_agg_counts(void)
 	CU_ASSERT_STRING_EQUAL(p->failures[1].mx_host, "mx2.a.test");
 	CU_ASSERT_STRING_EQUAL(p->failures[1].receiving_ip, "127.25.1.2");
 	CU_ASSERT_STRING_EQUAL(p->failures[1].mx_helo, "mx2");
-	CU_ASSERT_STRING_EQUAL(p->failures[1].info, "no match");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].reason, "no match");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].reason, "expired");
 	/* b.test: no policy; cleartext is starttls-not-supported; a
 	 * refused connection does not count. */
 	d = find(ds, n, "b.test");
@@ -201,19 +204,21 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL_FATAL(p->nfailures, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
 	    "starttls-not-supported");
-	/* c.test: no usable TLSA: the policy is tlsa-invalid, the TLS
-	 * session itself a success. */
+	/* c.test: no usable TLSA: the TLS session is one tlsa-invalid
+	 * failure at its address, not also a success. */
 	d = find(ds, n, "c.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(d->npolicies, 1);
 	p = &d->policies[0];
 	CU_ASSERT_STRING_EQUAL(p->type, "tlsa");
-	CU_ASSERT_EQUAL(p->ok, 1);
+	CU_ASSERT_EQUAL(p->ok, 0);
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_EQUAL_FATAL(p->nfailures, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "tlsa-invalid");
-	CU_ASSERT_PTR_NULL(p->failures[0].receiving_ip);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.3.1");
 	CU_ASSERT_STRING_EQUAL(p->failures[0].mx_host, "mx.c.test");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].reason, "no usable TLSA record "
+	    "(usage-pkix): TLS without authentication");
 	/* d.test: one failure per attempt, not per recipient. */
 	d = find(ds, n, "d.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
@@ -233,20 +238,22 @@ test_agg_counts(void)
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_PTR_NULL(p->failures[0].receiving_ip);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].mx_host, "mx.e.test");
-	/* g.test: TLS counted, tlsa-invalid for the refused records. */
+	/* g.test: the refused records make the session one tlsa-invalid
+	 * failure, not a success. */
 	d = find(ds, n, "g.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	p = &d->policies[0];
-	CU_ASSERT_EQUAL(p->ok, 1);
+	CU_ASSERT_EQUAL(p->ok, 0);
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "tlsa-invalid");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.7.1");
 	/* h.test */
 	d = find(ds, n, "h.test");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	p = &d->policies[0];
 	CU_ASSERT_EQUAL(p->failed, 1);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type, "dnssec-invalid");
-	CU_ASSERT_STRING_EQUAL(p->failures[0].info, "TLSA lookup failed");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].reason, "TLSA lookup failed");
 	/* f.test: nothing to report. */
 	CU_ASSERT_PTR_NULL(find(ds, n, "f.test"));
 	agg_free(a);
