@@ -452,7 +452,7 @@ test_agg_sts(void)
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
 	    "validation-failure");
 	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.2.9");
-	CU_ASSERT_STRING_EQUAL(p->failures[0].info, "outside the policy");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].reason, "outside the policy");
 	CU_ASSERT_STRING_EQUAL(p->failures[1].result_type,
 	    "certificate-expired");
 	/* s3.test: the fetch error under an empty "sts" policy; the TLS
