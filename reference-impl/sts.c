@@ -25,8 +25,9 @@
  *    never overrides), is governed by DANE, whatever the MTA-STS policy
  *    says, also about its name;
  *  - otherwise, in mode enforce (section 4.2): a host whose name matches
- *    none of the policy's patterns is not used (validation-failure,
- *    4.7.5); one that matches gets mode "sts": STARTTLS required and a
+ *    none of the policy's patterns is not used (reason sts-mx-mismatch,
+ *    4.7.5; not an RFC 8460 failure: no session is attempted, so there is
+ *    nothing to report); one that matches gets mode "sts": STARTTLS required and a
  *    certificate that verifies against the sender's CAs (sts_ca_file) and
  *    names the MX host; a failure defers, never a cleartext retry;
  *  - in mode testing: the host is used as without a policy, but its
@@ -371,7 +372,7 @@ sts_apply(struct policy *p, const struct sts_result *r)
 		    ": used all the same");
 		if (enforce) {
 			h->mode = HOST_SKIP;
-			h->reason = RT(VALIDATION_FAILURE);
+			h->reason = "sts-mx-mismatch";
 			h->dsn = "4.7.5";
 		} else
 			h->sts_failure = RT(VALIDATION_FAILURE);

@@ -22,13 +22,18 @@
  * A pattern is a host name, or "*." and a host name: the wildcard stands
  * for exactly one left-most label, never for none (the base name itself)
  * and never for two.  Names compare without case and without a final dot.
- * A pattern that is not of that form is kept, and matches nothing.
+ * A pattern written with U-labels (RFC 8461 section 3.2 allows them) is
+ * kept in A-labels (libidn2, IDNA2008 with the UTS #46 mapping), the form
+ * of MX host names in DNS and of TLSRPT's mx-host.  A pattern that is not
+ * of that form is kept, and matches nothing.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <idn2.h>
 
 #include "refsend.h"
 
@@ -216,6 +221,28 @@ stspolicy_norm(const char *in, char *out, size_t outlen)
 		out[n - 1] = '\0';
 }
 
+/* A pattern with non-ASCII labels, in A-labels (in place; left as it is
+ * when it does not convert). */
+static void
+stspolicy_alabels(char *pat, size_t len)
+{
+	char	*out = NULL, *name = pat;
+	size_t	 i;
+
+	for (i = 0; pat[i] != '\0'; i++)
+		if ((unsigned char)pat[i] >= 0x80)
+			break;
+	if (pat[i] == '\0')
+		return;
+	if (strncmp(pat, "*.", 2) == 0)
+		name = pat + 2;
+	if (idn2_to_ascii_8z(name, &out, IDN2_NFC_INPUT |
+	    IDN2_NONTRANSITIONAL) == IDN2_OK && strlen(out) + (size_t)(name -
+	    pat) < len)
+		snprintf(name, len - (size_t)(name - pat), "%s", out);
+	idn2_free(out);
+}
+
 static void
 stspolicy_add(char ***v, size_t *n, const char *s, size_t len)
 {
@@ -285,6 +312,7 @@ stspolicy_line(struct sts_policy *p, const char *line, size_t len,
 	} else if (klen == 2 && strncmp(line, "mx", 2) == 0) {
 		stspolicy_norm(vlen < sizeof(value) ? value : "", name,
 		    sizeof(name));
+		stspolicy_alabels(name, sizeof(name));
 		stspolicy_add(&p->mx, &p->nmx, name, strlen(name));
 	}
 	return 0;

@@ -259,7 +259,7 @@ def test_enforce_mx_not_in_policy_is_not_used(lab: Lab, sender: Sender
                                               ) -> None:
     qid = sender.send("a@notlisted.test")
     (d,) = sender.ev("deferred", qid)
-    assert d["reason"] == "validation-failure" and d["dsn"] == "4.7.5"
+    assert d["reason"] == "sts-mx-mismatch" and d["dsn"] == "4.7.5"
     assert sender.ev("session", qid) == []
     (p,) = sender.ev("policy", qid)
     assert p["mode"] == "skip" and p["governed"] == "sts-enforce"

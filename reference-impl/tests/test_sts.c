@@ -88,6 +88,9 @@ static const struct gen_case gen_cases[] = {
 	    { "k23456789012345678901234567890123: v" }, "invalid" },
 	{ "UTF-8 in an extension", "STSv1", "enforce", "60", { "mx.d.test" },
 	    { "note: caf\xc3\xa9" }, "ok enforce 60 mx.d.test" },
+	{ "U-label patterns kept in A-labels", "STSv1", "enforce", "60",
+	    { "m\xc3\xa4x.d.test", "*.M\xc3\x84X.d.test" }, { NULL },
+	    "ok enforce 60 xn--mx-via.d.test,*.xn--mx-via.d.test" },
 	{ NULL, NULL, NULL, NULL, { NULL }, { NULL }, NULL }
 };
 
