@@ -347,6 +347,7 @@ deliver_next_host(struct deliver_domain *dd)
 	par.tls_timeout = ctx->conf->tls_timeout;
 	par.ssl_ctx = ctx->ssl_ctx;
 	par.sts_check = h->sts_check;
+	par.sts_mismatch = h->sts_mismatch;
 	par.governed = h->governed;
 	par.sts = dd->sts;
 	if (h->mode == HOST_STS || h->sts_check)

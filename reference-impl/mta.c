@@ -309,6 +309,13 @@ mta_handshake_done(struct mta_session *s)
 	mta_set_timeout(s, s->par.command_timeout);
 	if (s->par.sts_check) {
 		dane_verdict(s->ssl, HOST_STS, &s->res.sts);
+		if (s->res.sts.ok && s->par.sts_mismatch) {
+			s->res.sts.ok = 0;
+			s->res.sts.result_type = RT(VALIDATION_FAILURE);
+			free(s->res.sts.detail);
+			xasprintf(&s->res.sts.detail, "MTA-STS: %s matches no "
+			    "mx pattern of the policy", s->par.host);
+		}
 		if (!s->res.sts.ok)
 			mta_log(s, "sts testing result_type=%s (delivering "
 			    "all the same)", s->res.sts.result_type);
@@ -318,6 +325,13 @@ mta_handshake_done(struct mta_session *s)
 		/* Reported in the handshake state; QUIT goes over TLS. */
 		mta_fail(s, MTA_HOSTFAIL, s->res.dane.result_type, "4.7.5",
 		    "%s", s->res.dane.detail);
+		return;
+	}
+	if (s->mode == HOST_STS && s->par.sts_mismatch) {
+		/* MTA-STS enforce: no mail for a host outside the policy. */
+		mta_fail(s, MTA_HOSTFAIL, RT(VALIDATION_FAILURE), "4.7.5",
+		    "MTA-STS: %s matches no mx pattern of the policy",
+		    s->par.host);
 		return;
 	}
 	mta_enter_state(s, MTA_EHLO_TLS);

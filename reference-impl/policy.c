@@ -446,8 +446,9 @@ policy_event(struct policy *p, struct policy_host *h)
 	json_object_set_new(o, "governed", h->governed ?
 	    json_string(h->governed) : json_null());
 	json_object_set_new(o, "sts", stspolicy_brief(p->sts));
-	if (h->sts_failure != NULL) {
-		json_object_set_new(o, "result_type",
+	if (h->sts_failure != NULL && h->mode != HOST_SKIP) {
+		/* Outside the MTA-STS policy: its session will say so. */
+		json_object_set_new(o, "sts_failure",
 		    json_string(h->sts_failure));
 		json_object_set_new(o, "detail", json_string(h->detail));
 	}

@@ -275,8 +275,9 @@ struct policy_host {
 					 * none */
 	int		 sts_check;	/* MTA-STS testing: judge the
 					 * certificate, report, deliver */
-	const char	*sts_failure;	/* testing: RFC 8460 type of a
-					 * failure found before connecting */
+	int		 sts_mismatch;	/* the name fits no pattern */
+	const char	*sts_failure;	/* its RFC 8460 type (detail says
+					 * why), found before connecting */
 	/* private: lookups in flight */
 	int		 pending;
 	struct dns_answer *ans_a;
@@ -534,9 +535,10 @@ void		 sts_resolve(const struct sts_ctx *, const char *,
 void		 sts_result_free(struct sts_result *);
 /*
  * sts_apply(p, r): which policy governs each host of p (r may be NULL: no
- * MTA-STS), setting governed, and per r's mode: HOST_STS or HOST_SKIP
- * (enforce), sts_check and sts_failure (testing).  p keeps a pointer to r,
- * which must outlive p's use.
+ * MTA-STS), setting governed, and per r's mode: HOST_STS (enforce) or
+ * sts_check (testing), and sts_mismatch with sts_failure and detail for a
+ * host outside the policy.  p keeps a pointer to r, which must outlive
+ * p's use.
  */
 void		 sts_apply(struct policy *, const struct sts_result *);
 
@@ -699,6 +701,10 @@ struct mta_params {
 						 * dane_pkix_ctx_new() one */
 	int			 sts_check;	/* judge the certificate
 						 * (PKIX), report, go on */
+	int			 sts_mismatch;	/* MTA-STS: the host fits
+						 * no pattern: HOST_STS ends
+						 * after the handshake,
+						 * sts_check reports it */
 	const char		*governed;	/* for the session event */
 	const struct sts_result	*sts;		/* NULL: no MTA-STS */
 	struct event_base	*base;

@@ -24,12 +24,15 @@
  *    whose TLSA lookup was bogus or failed (a DANE failure, which MTA-STS
  *    never overrides), is governed by DANE, whatever the MTA-STS policy
  *    says, also about its name;
- *  - otherwise, in mode enforce (section 4.2): a host whose name matches
- *    none of the policy's patterns is not used (reason sts-mx-mismatch,
- *    4.7.5; not an RFC 8460 failure: no session is attempted, so there is
- *    nothing to report); one that matches gets mode "sts": STARTTLS required and a
- *    certificate that verifies against the sender's CAs (sts_ca_file) and
- *    names the MX host; a failure defers, never a cleartext retry;
+ *  - otherwise, in mode enforce (section 4.2): mode "sts": STARTTLS
+ *    required and a certificate that verifies against the sender's CAs
+ *    (sts_ca_file) and names the MX host; a failure defers, never a
+ *    cleartext retry.  A host whose name matches none of the policy's
+ *    patterns (sts_mismatch) gets no mail either: it is dialled and
+ *    judged like the others, and then its session ends after the
+ *    handshake with validation-failure (4.7.5), before any MAIL command
+ *    (section 5.1 checks a candidate when delivery to it is attempted;
+ *    RFC 8460 reports sessions, so that failure has one to be told in);
  *  - in mode testing: the host is used as without a policy, but its
  *    certificate is judged the same way, and the failures (a name not in
  *    the policy, a certificate that does not verify) are reported;
@@ -358,23 +361,18 @@ sts_apply(struct policy *p, const struct sts_result *r)
 		h->governed = enforce ? "sts-enforce" : "sts-testing";
 		if (h->mode == HOST_SKIP)
 			continue;	/* unusable anyway */
-		if (!enforce)
+		if (enforce)
+			h->mode = HOST_STS;
+		else
 			h->sts_check = 1;
-		if (stspolicy_match(&r->policy, h->name)) {
-			if (enforce)
-				h->mode = HOST_STS;
+		if (stspolicy_match(&r->policy, h->name))
 			continue;
-		}
+		h->sts_mismatch = 1;
+		h->sts_failure = RT(VALIDATION_FAILURE);
 		free(h->detail);
 		xasprintf(&h->detail, "MX host %s matches no mx pattern of "
 		    "the MTA-STS policy of %s (mode %s)%s", h->name, p->domain,
-		    stspolicy_mode_name(r->policy.mode), enforce ? "" :
-		    ": used all the same");
-		if (enforce) {
-			h->mode = HOST_SKIP;
-			h->reason = "sts-mx-mismatch";
-			h->dsn = "4.7.5";
-		} else
-			h->sts_failure = RT(VALIDATION_FAILURE);
+		    stspolicy_mode_name(r->policy.mode), enforce ? ": no mail "
+		    "for it" : ": used all the same");
 	}
 }

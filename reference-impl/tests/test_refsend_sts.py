@@ -255,16 +255,23 @@ def test_enforce_wrong_certificate_name_defers_nothing_in_clear(
     assert not {"mail", "rcpt", "message"} & set(kinds)
 
 
-def test_enforce_mx_not_in_policy_is_not_used(lab: Lab, sender: Sender
-                                              ) -> None:
+def test_enforce_mx_not_in_policy_gets_no_mail(lab: Lab, sender: Sender
+                                               ) -> None:
+    """Dialled and judged (for the report), then left after the
+    handshake: no MAIL, no RCPT, nothing in the clear."""
     qid = sender.send("a@notlisted.test")
     (d,) = sender.ev("deferred", qid)
-    assert d["reason"] == "sts-mx-mismatch" and d["dsn"] == "4.7.5"
-    assert sender.ev("session", qid) == []
+    assert d["reason"] == "validation-failure" and d["dsn"] == "4.7.5"
     (p,) = sender.ev("policy", qid)
-    assert p["mode"] == "skip" and p["governed"] == "sts-enforce"
+    assert p["mode"] == "sts" and p["governed"] == "sts-enforce"
+    assert p["sts_failure"] == "validation-failure"
     assert "matches no mx pattern" in p["detail"]
-    assert lab.fakemx("notlisted-mx1") == []
+    (s,) = sender.ev("session", qid)
+    assert s["state"] == "handshake" and s["tls"] is True
+    assert s["result_type"] == "validation-failure"
+    kinds = [e["event"] for e in lab.fakemx("notlisted-mx1")]
+    assert "tls" in kinds
+    assert not {"mail", "rcpt", "message"} & set(kinds)
 
 
 def test_testing_mode_delivers_and_logs_the_failure(lab: Lab, sender: Sender
@@ -342,8 +349,8 @@ def test_tlsrpt_reports_sts_policies(lab: Lab, sender: Sender,
     conf.write_text("\n".join(
         [f"events = {sender.events}", f"state_dir = {tmp_path / 'state'}",
          "reporting_domain = sender.test", "organization_name = refsend",
-         "contact_info = mailto:r@sender.test", "timeout = 2",
-         "sending_mta_ip = 127.0.0.1",
+         "contact_info = r@sender.test", "timeout = 2",
+         "sending_mta_ip = 127.0.0.1", "period = flush",
          "static_route = reports.test 127.0.0.1:9"] +
         [f"static_txt = _smtp._tls.{d}.test v=TLSRPTv1; "
          "rua=https://reports.test/r" for d in doms]) + "\n")
@@ -353,7 +360,8 @@ def test_tlsrpt_reports_sts_policies(lab: Lab, sender: Sender,
     reports = {}
     for f in (tmp_path / "state" / "reports").glob("*.json"):
         doc = json.loads(f.read_text())
-        assert check_json(doc) == []
+        # every MUST of RFC 8460 section 4 (period = flush: not a day)
+        assert [p for p in check_json(doc) if p.level == "MUST"] == []
         dom = doc["policies"][0]["policy"]["policy-domain"]
         reports[dom] = {(p["policy"]["policy-type"],
                          tuple(p["policy"].get("mx-host", []))): p

@@ -40,10 +40,12 @@
  * patterns.  What counts there:
  *  - the sts event's failure: one failure without receiving-mx-hostname
  *    (the policy it names, or none when no policy applies);
- *  - sessions and skipped hosts as above (an MX host outside an enforce
- *    policy is skipped: validation-failure);
+ *  - sessions and skipped hosts as above (refsend ends the session of an
+ *    MX host outside an enforce policy after the handshake, with
+ *    validation-failure);
  *  - a session to a host outside a testing policy (its policy event has
- *    a result_type): a failure of that type unless the session has its own.
+ *    an sts_failure): a failure of that type unless the session has its
+ *    own (one with TLS has: refsend's check of the testing policy).
  */
 #include <ctype.h>
 #include <math.h>
@@ -423,9 +425,10 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	pol->governed = agg_dup(agg_str(o, "governed"));
 	if (strcmp(pol->mode, "may") == 0 && pol->governed != NULL &&
 	    strcmp(pol->governed, "sts-testing") == 0 &&
-	    agg_result_type(agg_str(o, "result_type")) != NULL) {
-		/* Outside the testing policy: told with its session. */
-		pol->sts_failure = xstrdup(agg_str(o, "result_type"));
+	    agg_result_type(agg_str(o, "sts_failure")) != NULL) {
+		/* Outside the testing policy: told with its sessions (those
+		 * with TLS say it themselves). */
+		pol->sts_failure = xstrdup(agg_str(o, "sts_failure"));
 		pol->sts_detail = agg_dup(agg_str(o, "detail"));
 	}
 	pol->tlsa = xcalloc(json_array_size(tlsa) + 1, sizeof(*pol->tlsa));

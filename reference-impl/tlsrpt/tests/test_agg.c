@@ -328,8 +328,8 @@ static const char *const sts_events[] = {
 	    "\"governed\":\"sts-enforce\"}",
 	"{\"ts\":2,\"event\":\"policy\",\"queue_id\":\"q1\",\"domain\":"
 	    "\"s1.test\",\"host\":\"mx9.other.test\",\"tlsa\":[],\"mode\":"
-	    "\"skip\",\"reason\":\"sts-mx-mismatch\",\"detail\":\"matches "
-	    "no mx pattern\",\"governed\":\"sts-enforce\"}",
+	    "\"sts\",\"sts_failure\":\"validation-failure\",\"detail\":"
+	    "\"matches no mx pattern\",\"governed\":\"sts-enforce\"}",
 	"{\"ts\":2,\"event\":\"policy\",\"queue_id\":\"q1\",\"domain\":"
 	    "\"s1.test\",\"host\":\"mx0.s1.test\",\"tlsa\":[\"3 1 1 aa\"],"
 	    "\"mode\":\"dane\",\"governed\":\"dane\"}",
@@ -344,12 +344,18 @@ static const char *const sts_events[] = {
 	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
 	    "\"s1.test\",\"host\":\"mx0.s1.test\",\"address\":\"127.25.1.2\","
 	    "\"tls\":true,\"result_type\":null,\"mode\":\"dane\"}",
+	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx9.other.test\",\"address\":"
+	    "\"127.25.1.9\",\"tls\":true,\"result_type\":"
+	    "\"validation-failure\",\"detail\":\"no mx pattern\",\"mode\":"
+	    "\"sts\",\"reason\":\"validation-failure\",\"state\":"
+	    "\"handshake\"}",
 	/* s2.test: testing */
 	"{\"ts\":4,\"event\":\"sts\",\"queue_id\":\"q2\",\"domain\":"
 	    "\"S2.test\",\"policy\":" S2_POLICY "}",
 	"{\"ts\":4,\"event\":\"policy\",\"queue_id\":\"q2\",\"domain\":"
 	    "\"s2.test\",\"host\":\"mx.other.test\",\"tlsa\":[],\"mode\":"
-	    "\"may\",\"governed\":\"sts-testing\",\"result_type\":"
+	    "\"may\",\"governed\":\"sts-testing\",\"sts_failure\":"
 	    "\"validation-failure\",\"detail\":\"outside the policy\"}",
 	"{\"ts\":4,\"event\":\"policy\",\"queue_id\":\"q2\",\"domain\":"
 	    "\"s2.test\",\"host\":\"mx2.s2.test\",\"tlsa\":[],\"mode\":"
@@ -414,14 +420,17 @@ test_agg_sts(void)
 	CU_ASSERT_EQUAL_FATAL(p->nmx, 2);
 	CU_ASSERT_STRING_EQUAL(p->mx[0], "mx1.s1.test");
 	CU_ASSERT_STRING_EQUAL(p->mx[1], "*.s1.test");
-	/* The host outside the policy was never dialled: no session, no
-	 * failure to report (sts-mx-mismatch is refsend's own reason). */
+	/* The host outside the policy: its session's validation-failure. */
 	CU_ASSERT_EQUAL(p->ok, 1);
-	CU_ASSERT_EQUAL(p->failed, 1);
-	CU_ASSERT_EQUAL_FATAL(p->nfailures, 1);
+	CU_ASSERT_EQUAL(p->failed, 2);
+	CU_ASSERT_EQUAL_FATAL(p->nfailures, 2);
 	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
 	    "certificate-host-mismatch");
 	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.1.1");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].result_type,
+	    "validation-failure");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].mx_host, "mx9.other.test");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].receiving_ip, "127.25.1.9");
 	CU_ASSERT_STRING_EQUAL(t->type, "tlsa");
 	CU_ASSERT_EQUAL(t->ok, 1);
 	CU_ASSERT_EQUAL(t->failed, 0);
