@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # the senders' configuration files, where a quote, a space or a '#' breaks
 # the syntax and Unbound takes '*', '?', '[', '{' and '~' for glob patterns.
 SAFE_PATH_RE = re.compile(r"[\w./+@-]+")
+# smtp://USER:PASS@HOST: the password never goes into a report
+SMTP_PASSWORD_RE = re.compile(r"(smtp://[^:/@\s]*:)\S*@")
 
 
 def prog_name() -> str:
@@ -156,7 +159,12 @@ def cmd_explain(a: argparse.Namespace) -> int:
     from .labplan import make_plan
     plan = make_plan(group)
     print(f"{sc.id}: {sc.title}\n  {sc.rfc}; case {sc.section}{sc.case} in "
-          f"docs/cases.md; sender policy {sc.policy}\n\n{sc.explain}\n")
+          f"docs/cases.md; sender policy {sc.policy}")
+    if sc.refs:
+        print("  Reproduces a bug seen in real senders (refs):")
+        for r in sc.refs:
+            print(f"    {r}")
+    print(f"\n{sc.explain}\n")
     e = sc.expect
     print(f"Expected: {' or '.join(e.outcome)}"
           + (f" (SHOULD: {' or '.join(e.prefer)})"
@@ -230,7 +238,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
-    from .report import write_reports
+    from .report import load_runs, write_reports
     from .results import write_merged, write_results, write_setup_error
     from .runner import LabRun, RunResult
     scs = _selected(a)
@@ -286,11 +294,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     for i, r in enumerate(results):
         assert r
         f = run / f"group{i + 1}" / "results.json"
-        write_results(r, f)
+        write_results(r, f, command_line(a))
         files.append(f)
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
-    write_merged(out / "results.json", a.sender, cases, problems)
+    write_merged(out / "results.json", a.sender, cases, problems,
+                 load_runs(files).get(a.sender))
     prog.done()
     counts: dict[str, int] = {}
     tl: dict[str, int] = {}
@@ -324,6 +333,14 @@ def cmd_run(a: argparse.Namespace) -> int:
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
     return 1 if failed else 0
+
+
+def command_line(a: argparse.Namespace) -> str:
+    """The command line that ran this (for the report: how to reproduce
+    it), as a shell would take it; the password of an smtp:// sender is
+    replaced by PASSWORD."""
+    return shlex.join([prog_name(), *(SMTP_PASSWORD_RE.sub(
+        r"\1PASSWORD@", w) for w in getattr(a, "argv", []))])
 
 
 def _hooks(items: list[str] | None) -> dict[str, str]:
@@ -627,6 +644,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         return int(a.fn(a))

@@ -22,6 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .certify import HEADLINE_DOCUMENTS
+from .certify import documents as tally
+
 KEYWORDS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 LAB = "danelab"
 RFC_RE = re.compile(r"^RFC [1-9][0-9]{2,4}$")
@@ -644,43 +647,16 @@ def parse(value: Any) -> tuple[Ground | None, list[str]]:
 
 
 def documents(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per document (an RFC, or the lab's own rules): which cases failed a
-    MUST resting on it and which warned on a SHOULD, from results.json
-    case records (TLSRPT checks included; a case or TLSRPT grade whose
-    verdict is info counts for nothing).  A case counts once per
-    document and verdict kind, whatever its number of checks there."""
-    out: dict[str, dict[str, set[str]]] = {}
-
-    def add(rfc: str, what: str, case: str) -> None:
-        d = out.setdefault(rfc, {"fail": set(), "warn": set()})
-        d[what].add(case)
-
-    for c in cases:
-        key = c["id"] + ("" if c.get("phase", "first") == "first"
-                         else f"[{c['phase']}]")
-        # A verdict of info is a recorded choice or a case not graded (the
-        # sender lacks a feature it requires): nothing of it counts.
-        checks = list(c.get("checks") or []) \
-            if c.get("verdict") != "info" else []
-        t = c.get("tlsrpt") or {}
-        if t.get("verdict") != "info":
-            checks += list(t.get("checks") or [])
-        for ch in checks:
-            g = ch.get("ground") or {}
-            if ch.get("ok") or not g:
-                continue
-            if ch.get("level") == "MUST":
-                add(g["rfc"], "fail", key)
-            elif ch.get("level") == "SHOULD":
-                add(g["rfc"], "warn", key)
-    return {rfc: {"fail": len(d["fail"]), "warn": len(d["warn"]),
-                  "fail_cases": sorted(d["fail"]),
+    """Per document (an RFC, or the lab's own rules): how many cases were
+    graded on a MUST resting on it, which failed one and which warned on a
+    SHOULD, from results.json case records (TLSRPT checks included; cases
+    not graded count for nothing).  The tally is certify.documents(), the
+    one the report's header shows; this is its form for results.json."""
+    return {doc: {"must": len(d["must"]), "fail": len(d["fail"]),
+                  "warn": len(d["warn"]), "fail_cases": sorted(d["fail"]),
                   "warn_cases": sorted(d["warn"])}
-            for rfc, d in sorted(out.items(), key=lambda kv: _doc_key(kv[0]))}
-
-
-HEADLINE_DOCUMENTS = ("RFC 7672", "RFC 7671", "RFC 8460", "RFC 8996",
-                      "RFC 5321", "RFC 8461")
+            for doc, d in sorted(tally(cases).items(),
+                                 key=lambda kv: _doc_key(kv[0]))}
 
 
 def _doc_key(rfc: str) -> tuple[int, str]:
@@ -701,7 +677,7 @@ def headline(docs: dict[str, dict[str, Any]],
         names[len(HEADLINE_DOCUMENTS):], key=_doc_key)
     rows = []
     for rfc in names:
-        d = docs.get(rfc, {"fail": 0, "warn": 0, "fail_cases": [],
-                           "warn_cases": []})
+        d = docs.get(rfc, {"must": 0, "fail": 0, "warn": 0,
+                           "fail_cases": [], "warn_cases": []})
         rows.append({"document": rfc, **d, "conforms": d["fail"] == 0})
     return rows

@@ -139,15 +139,16 @@ def test_documents_count_cases_per_rfc() -> None:
         case("b", ("MUST", True, "7672-no-unauthenticated"),
              ("SHOULD", False, "7672-fallback-or-delay")),
         case("c", ("MUST", False, "lab-once")),
-        case("d", ("MUST", False, "8461-enforce")),     # not graded: info
+        case("d", ("MUST", False, "8461-enforce"),      # not graded
+             ("MAY", False, "lab-not-graded")),
     ]
-    cases[3]["verdict"] = "info"
+    cases[3]["checks"][1]["kind"] = "not-graded"
     cases[1]["tlsrpt"] = {"checks": [{"level": "MUST", "ok": False,
                                       "text": "", "ground":
                                       G["8460-one-record"].as_dict()}]}
     docs = gr.documents(cases)
-    assert docs["RFC 7672"] == {"fail": 1, "warn": 1, "fail_cases": ["a"],
-                                "warn_cases": ["b"]}
+    assert docs["RFC 7672"] == {"must": 2, "fail": 1, "warn": 1,
+                                "fail_cases": ["a"], "warn_cases": ["b"]}
     assert docs["RFC 7671"]["warn_cases"] == ["a"]
     assert docs["RFC 8460"]["fail_cases"] == ["b"]
     assert docs["danelab"]["fail_cases"] == ["c"]
