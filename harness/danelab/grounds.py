@@ -535,13 +535,16 @@ _ALL = [
        domain that asks for them. RFC 8460 §3 lets it deliver to one of
        several rua endpoints (each one is a MAY), so one report by any of
        them is enough."""),
-    _g("lab-tlsrpt-form", LAB, "tlsrpt", "MUST", """
-       The report meets the MUSTs of RFC 8460 (the DKIM signature of §3, the
-       report headers of §5.3, ...) and the form §4.4 defines: the lab reads
-       that template as the definition of a report, so a key of the wrong
-       type, or missing where the report has something to put in it, makes
-       no RFC 8460 report. docs/tlsrpt-grading.md lists each item with its
-       section and level."""),
+    _g("8460-form", "RFC 8460", "3, 4, 5.3", "MUST", """
+       The report is one RFC 8460 defines: a mail report carries a DKIM
+       signature of the reporting domain (§3) and the TLS-Report-Domain and
+       TLS-Report-Submitter header fields, the latter the domain of the
+       report's contact-info (§5.3); the report's policies are an array
+       (§4). The lab also holds the report to the JSON form of §4.4, which
+       has no keyword of its own: it reads that form as the definition of a
+       report, so a key of the wrong type, or missing where the report has
+       something to put in it, makes no RFC 8460 report.
+       docs/tlsrpt-grading.md lists each item with its section."""),
     _g("8460-form-should", "RFC 8460", "4.1, 4.3, 5.1, 5.3", "SHOULD", """
        A report should cover one full UTC day (§4.1), give a failure reason
        code where §4.3 asks for one, and carry the recommended file name
@@ -582,7 +585,7 @@ TLSRPT_GROUNDS: dict[str, str] = {
     "no-report": "8460-one-record",
     "nothing-due": "lab-tlsrpt-nothing-due",
     "sent": "lab-tlsrpt-sent",
-    "form-must": "lab-tlsrpt-form",
+    "form-must": "8460-form",
     "form-should": "8460-form-should",
     "content": "lab-tlsrpt-content",
     "type": "lab-tlsrpt-type",
@@ -649,12 +652,14 @@ def parse(value: Any) -> tuple[Ground | None, list[str]]:
 def documents(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per document (an RFC, or the lab's own rules): how many cases were
     graded on a MUST resting on it, which failed one and which warned on a
-    SHOULD, from results.json case records (TLSRPT checks included; cases
-    not graded count for nothing).  The tally is certify.documents(), the
-    one the report's header shows; this is its form for results.json."""
+    SHOULD, from results.json case records (TLSRPT checks included), and
+    how many were not graded (the sender lacks a feature they need: no
+    MUST of theirs counts).  The tally is certify.documents(), the one the
+    report's header shows; this is its form for results.json."""
     return {doc: {"must": len(d["must"]), "fail": len(d["fail"]),
                   "warn": len(d["warn"]), "fail_cases": sorted(d["fail"]),
-                  "warn_cases": sorted(d["warn"])}
+                  "warn_cases": sorted(d["warn"]),
+                  "not_graded": len(d["not_graded"] - d["must"])}
             for doc, d in sorted(tally(cases).items(),
                                  key=lambda kv: _doc_key(kv[0]))}
 
@@ -668,7 +673,7 @@ def headline(docs: dict[str, dict[str, Any]],
              also: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per headline document, per other one with a finding and per
     name in ALSO: its failed and warned cases, and whether the sender
-    conforms to it (no failed MUST resting on it)."""
+    conforms to it (cases graded on a MUST resting on it, none failed)."""
     names = list(HEADLINE_DOCUMENTS)
     for doc in list(docs) + list(also or []):
         if doc not in names:
@@ -678,6 +683,9 @@ def headline(docs: dict[str, dict[str, Any]],
     rows = []
     for rfc in names:
         d = docs.get(rfc, {"must": 0, "fail": 0, "warn": 0,
-                           "fail_cases": [], "warn_cases": []})
-        rows.append({"document": rfc, **d, "conforms": d["fail"] == 0})
+                           "fail_cases": [], "warn_cases": [],
+                           "not_graded": 0})
+        # conforming needs a MUST graded: nothing graded is not a pass
+        rows.append({"document": rfc, **d,
+                     "conforms": d["fail"] == 0 and d["must"] > 0})
     return rows

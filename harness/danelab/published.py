@@ -194,15 +194,23 @@ def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
     names = [r["document"] for r in rows[senders[0]]] if senders else []
     out = ["", "## Findings per document", "",
            "Each cell: cases with a failed MUST / with a warned SHOULD whose "
-           "ground is that document (`danelab`: the lab's own evidence "
-           "rules). 0 failed means the sender conforms to it, as far as the "
-           "catalog reaches.", "",
+           "ground is that document, of the cases graded on a MUST resting "
+           "on it (`danelab`: the lab's own evidence rules). 0 failed means "
+           "the sender conforms to it, as far as the catalog reaches; "
+           "\"not graded\": no MUST of it was graded (the sender lacks the "
+           "feature, or no case was run).", "",
            "| sender | " + " | ".join(names) + " |",
            "| --- |" + " --- |" * len(names)]
     for s in senders:
         out.append(f"| `{s}` | " + " | ".join(
-            f"{r['fail']} / {r['warn']}" for r in rows[s]) + " |")
+            _cell(r) for r in rows[s]) + " |")
     return out
+
+
+def _cell(r: dict[str, Any]) -> str:
+    if not r["must"] and not r["fail"]:
+        return "not graded" + (f", {r['warn']} warned" if r["warn"] else "")
+    return f"{r['fail']} / {r['warn']} (of {r['must']})"
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ as a whole that no case owns (traffic to an address no scenario declared).
 Each becomes a failed junit test case (classname danelab.SENDER.run) and a
 list above the matrix, and fails the run like a failed MUST.
 
-Every check shows the ground it rests on (RFC, section, keyword); above the
-matrix, each sender gets its findings per document (grounds.headline()):
-the cases with a failed MUST and with a warned SHOULD per RFC.
+Every check shows the ground it rests on (RFC, section, keyword) beside it;
+the header's table counts, per document its checks rest on, the cases with
+a failed MUST and with a warned SHOULD (certify.documents()).
 """
 from __future__ import annotations
 

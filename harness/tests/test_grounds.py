@@ -141,6 +141,7 @@ def test_documents_count_cases_per_rfc() -> None:
         case("c", ("MUST", False, "lab-once")),
         case("d", ("MUST", False, "8461-enforce"),      # not graded
              ("MAY", False, "lab-not-graded")),
+        case("e", ("MUST", True, "8996-old-tls")),
     ]
     cases[3]["checks"][1]["kind"] = "not-graded"
     cases[1]["tlsrpt"] = {"checks": [{"level": "MUST", "ok": False,
@@ -148,11 +149,35 @@ def test_documents_count_cases_per_rfc() -> None:
                                       G["8460-one-record"].as_dict()}]}
     docs = gr.documents(cases)
     assert docs["RFC 7672"] == {"must": 2, "fail": 1, "warn": 1,
-                                "fail_cases": ["a"], "warn_cases": ["b"]}
+                                "fail_cases": ["a"], "warn_cases": ["b"],
+                                "not_graded": 0}
     assert docs["RFC 7671"]["warn_cases"] == ["a"]
     assert docs["RFC 8460"]["fail_cases"] == ["b"]
     assert docs["danelab"]["fail_cases"] == ["c"]
-    assert "RFC 8461" not in docs
+    # a case not graded counts for nothing but its own tally
+    assert docs["RFC 8461"] == {"must": 0, "fail": 0, "warn": 0,
+                                "fail_cases": [], "warn_cases": [],
+                                "not_graded": 1}
     rows = {r["document"]: r for r in gr.headline(docs)}
     assert not rows["RFC 7672"]["conforms"] and rows["RFC 8996"]["conforms"]
+    # nothing graded on a MUST is no conformance: a warned SHOULD alone,
+    # a case not graded, a document no case rests on
+    assert not rows["RFC 7671"]["conforms"]
+    assert not rows["RFC 8461"]["conforms"]
+    assert not rows["RFC 5321"]["conforms"] and rows["RFC 5321"]["must"] == 0
     assert list(rows)[:6] == list(gr.HEADLINE_DOCUMENTS)
+
+
+def test_published_cells_tell_not_graded_from_conforming() -> None:
+    from danelab.published import per_document
+    cases = [case("a", ("MUST", False, "7672-no-unauthenticated")),
+             case("b", ("MUST", True, "8996-old-tls"),
+                  ("SHOULD", False, "7671-agility"))]
+    lines = per_document(["s"], {"s": {"documents": gr.documents(cases)}})
+    head = [x.strip() for x in lines[-3].strip("|").split("|")]
+    row = [x.strip() for x in lines[-1].strip("|").split("|")]
+    cells = dict(zip(head, row))
+    assert cells["RFC 7672"] == "1 / 0 (of 1)"
+    assert cells["RFC 8996"] == "0 / 0 (of 1)"
+    assert cells["RFC 7671"] == "not graded, 1 warned"
+    assert cells["RFC 8461"] == "not graded"
