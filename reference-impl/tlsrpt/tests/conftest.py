@@ -18,7 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+# refsend's tests/hostile.py, the scripted misbehaving SMTP server (last on
+# the path: refsend's conftest.py there must not shadow this one)
+sys.path.append(str(pathlib.Path(__file__).parent.parent.parent / "tests"))
 from sinks import HTTPSSink, SMTPSink  # noqa: E402
+from hostile import Hostile  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILD = os.environ.get("DANELAB_BUILD", "build")
@@ -179,3 +183,18 @@ def dns_sink():
     yield make
     for s in sinks:
         s.close()
+
+
+@pytest.fixture
+def hostile():
+    """Factory: hostile(**script) -> a started SMTP server that misbehaves
+    on command (refsend's ../../tests/hostile.py); closed at teardown."""
+    servers = []
+
+    def make(**script):
+        h = Hostile(**script)
+        servers.append(h)
+        return h
+    yield make
+    for h in servers:
+        h.close()
