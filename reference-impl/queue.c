@@ -48,12 +48,28 @@ queue_write_file(const char *tmpdir, const char *dir, const char *name,
 	return file_write(tmp, final, 0600, data, len);
 }
 
+/*
+ * A folder of the queue.  A new one is made durable like a file: its
+ * parent folder is fsync'ed, or a crash could take the folder (and all
+ * that was renamed into it since) away.
+ */
 static int
 queue_mkdir(const char *path)
 {
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
+	char	*parent, *slash;
+	int	 r;
+
+	if (mkdir(path, 0700) == -1)
+		return errno == EEXIST ? 0 : -1;
+	parent = xstrdup(path);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		r = file_fsync_dir(".");
+	else {
+		slash[slash == parent] = '\0';
+		r = file_fsync_dir(parent);
+	}
+	free(parent);
+	return r;
 }
 
 int

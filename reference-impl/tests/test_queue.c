@@ -3,8 +3,10 @@
  * from what a crash leaves behind.
  */
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,39 @@
 #include "tests.h"
 
 static char	qdir[256];
+
+/*
+ * A seam on fsync(2): this definition takes the C library's place in the
+ * test program; it notes the path of each file or folder synced, then
+ * makes the real system call.
+ */
+#define SYNCED_MAX	64
+static char	synced[SYNCED_MAX][PATH_MAX];
+static size_t	nsynced;
+
+int
+fsync(int fd)
+{
+	char	link[64];
+	ssize_t	n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (nsynced < SYNCED_MAX && (n = readlink(link, synced[nsynced],
+	    sizeof(synced[nsynced]) - 1)) > 0)
+		synced[nsynced++][n] = '\0';
+	return (int)syscall(SYS_fsync, fd);
+}
+
+static int
+test_queue_synced(const char *path)
+{
+	size_t	i;
+
+	for (i = 0; i < nsynced; i++)
+		if (strcmp(synced[i], path) == 0)
+			return 1;
+	return 0;
+}
 
 static void
 test_queue_dir(void)
@@ -35,6 +70,26 @@ test_queue_rmrf(void)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", qdir);
 	free(cmd);
+}
+
+/* A new queue's folders are durable: the folder each was made in is
+ * fsync'ed. */
+static void
+test_queue_init_durable(void)
+{
+	char	base[256];
+
+	test_queue_dir();
+	snprintf(base, sizeof(base), "%.*s", (int)(strrchr(qdir, '/') - qdir),
+	    qdir);
+	nsynced = 0;
+	CU_ASSERT_FATAL(queue_init(qdir) == 0);
+	CU_ASSERT(test_queue_synced(base));	/* for q */
+	CU_ASSERT(test_queue_synced(qdir));	/* for q/tmp, q/msg, q/env */
+	nsynced = 0;
+	CU_ASSERT_FATAL(queue_init(qdir) == 0);	/* nothing new */
+	CU_ASSERT(nsynced == 0);
+	test_queue_rmrf();
 }
 
 static void
@@ -189,6 +244,7 @@ tests_queue(void)
 	CU_pSuite	s;
 
 	s = CU_add_suite("queue", NULL, NULL);
+	CU_add_test(s, "new folders are durable", test_queue_init_durable);
 	CU_add_test(s, "submit, load, save, remove", test_queue_roundtrip);
 	CU_add_test(s, "crash leftovers, bad input, lock",
 	    test_queue_crash_leftovers);
