@@ -9,10 +9,14 @@
  * and no failure leads to cleartext or to skipping authentication).
  *
  * Recipient results, per attempt:
- *	delivered	saved to the queue at once, "delivered" event
+ *	delivered	saved to the queue at once, the moment the server
+ *			gives its final reply (before QUIT), then the
+ *			"delivered" event
  *	5xx / null MX	bounced at the end of the attempt, DSN written
  *	anything else	deferred; after max_attempts, bounced with the
  *			same status code in class 5
+ *	interrupted	(deliver_interrupt(): the runner is stopping)
+ *			deferred, the attempt not counted
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -44,6 +48,8 @@ struct deliver_domain {
 	char			*fhost;
 	char			*fsession;	/* mta_id(), NULL: none */
 	char			 fdsnbuf[16];
+	struct mta_session	*session;	/* under way, or NULL */
+	int			 settled;	/* deliver_settled() ran */
 };
 
 struct deliver_job {
@@ -52,8 +58,10 @@ struct deliver_job {
 	struct deliver_domain	*domains;
 	size_t			 ndomains;
 	size_t			 pending;
+	int			 interrupted;	/* a domain was */
 	void			(*done)(void *, struct qmsg *);
 	void			*arg;
+	LIST_ENTRY(deliver_job)	 entry;		/* in ctx->jobs */
 };
 
 static void	deliver_next_host(struct deliver_domain *);
@@ -160,12 +168,27 @@ deliver_defer_all(struct deliver_domain *dd, enum rcpt_state st,
 			    reason, detail, host, session);
 }
 
+/* The runner is stopping: what is left of the domain waits for the next
+ * run. */
+static void
+deliver_interrupted(struct deliver_domain *dd)
+{
+	dd->job->interrupted = 1;
+	deliver_defer_all(dd, RCPT_PENDING, "interrupted", "4.3.0",
+	    "the runner stopped before this domain was done", NULL, NULL);
+	deliver_domain_done(dd);
+}
+
 static void
 deliver_policy_done(void *arg, struct policy *p)
 {
 	struct deliver_domain	*dd = arg;
 
 	dd->policy = p;
+	if (dd->job->ctx->stopping) {
+		deliver_interrupted(dd);
+		return;
+	}
 	switch (p->outcome) {
 	case POLICY_DEFER:
 		deliver_defer_all(dd, RCPT_PENDING, p->reason, p->dsn,
@@ -185,29 +208,25 @@ deliver_policy_done(void *arg, struct policy *p)
 
 /*
  * Record a delivery before anything else happens, so that a runner killed
- * right after it restarts knowing it.  When every recipient is delivered
- * the envelope is simply unlinked (atomic, and cheap: no fsync, no
- * rewrite); otherwise the envelope is rewritten durably.  A power loss
- * may undo an unlink: then the message is sent once more (a duplicate,
- * never a loss).
+ * right after it restarts knowing it: one durable write of the envelope
+ * with the recipients' new states (written under tmp/, fsync'ed, renamed,
+ * the folder fsync'ed: queue_save()).  The files go at the end of the
+ * attempt once no recipient is pending; should that unlink be undone by
+ * a power loss, the envelope still says delivered.
  */
 static void
 deliver_record(const struct config *conf, struct qmsg *m)
 {
-	size_t	i;
-
-	for (i = 0; i < m->nrcpts; i++)
-		if (m->rcpts[i].state != RCPT_DELIVERED)
-			break;
-	if (i == m->nrcpts) {
-		if (queue_remove(conf->queue_dir, m->id) == -1)
-			log_warnx("queue %s: cannot remove", m->id);
-	} else if (queue_save(conf->queue_dir, m) == -1)
+	if (queue_save(conf->queue_dir, m) == -1)
 		log_warnx("queue %s: cannot save state", m->id);
 }
 
+/*
+ * The transaction's result (mta.c's settled(), before QUIT): each
+ * recipient's, recorded durably first, then told in "delivered" events.
+ */
 static void
-deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
+deliver_settled(void *arg, struct mta_session *s, struct mta_result *res)
 {
 	struct deliver_domain	*dd = arg;
 	struct qmsg		*m = dd->job->m;
@@ -218,6 +237,49 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	char			 buf[16];
 	size_t			 i, ndelivered = 0;
 
+	dd->settled = 1;
+	for (i = 0; i < dd->nmrcpts; i++) {
+		mr = &dd->mrcpts[i];
+		r = &m->rcpts[dd->idx[i]];
+		deliver_status_of_reply(mr->code, mr->reply, buf, sizeof(buf));
+		if (mr->delivered) {
+			deliver_rcpt_result(r, RCPT_DELIVERED, buf, NULL,
+			    mr->reply, h->name, sid);
+			free(r->reason);
+			r->reason = NULL;
+			ndelivered++;
+		} else if (mr->code / 100 == 5)
+			deliver_rcpt_result(r, RCPT_BOUNCED, buf, "smtp",
+			    mr->reply, h->name, sid);
+		else
+			deliver_rcpt_result(r, RCPT_PENDING, buf, "smtp",
+			    mr->reply ? mr->reply : "no reply", h->name, sid);
+	}
+	if (ndelivered == 0)
+		return;
+	/* Durable first, then told. */
+	deliver_record(dd->job->ctx->conf, m);
+	for (i = 0; i < dd->nmrcpts; i++) {
+		mr = &dd->mrcpts[i];
+		if (!mr->delivered)
+			continue;
+		log_event("delivered", json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
+		    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
+		    "host", h->name, "address", h->addrs[dd->addri],
+		    "tls", res->tls, "dane", res->dane.authenticated,
+		    "reply", mr->reply ? mr->reply : ""));
+	}
+}
+
+static void
+deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
+{
+	struct deliver_domain	*dd = arg;
+	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
+	const char		*sid = mta_id(s);
+
+	dd->session = NULL;
 	switch (res->outcome) {
 	case MTA_HOSTFAIL:
 		deliver_note_failure(dd, h->name, sid, res->reason, res->dsn,
@@ -231,40 +293,8 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 		    res->detail, h->name, sid);
 		break;
 	case MTA_OK:
-		for (i = 0; i < dd->nmrcpts; i++) {
-			mr = &dd->mrcpts[i];
-			r = &m->rcpts[dd->idx[i]];
-			deliver_status_of_reply(mr->code, mr->reply, buf,
-			    sizeof(buf));
-			if (mr->delivered) {
-				deliver_rcpt_result(r, RCPT_DELIVERED, buf,
-				    NULL, mr->reply, h->name, sid);
-				free(r->reason);
-				r->reason = NULL;
-				ndelivered++;
-			} else if (mr->code / 100 == 5)
-				deliver_rcpt_result(r, RCPT_BOUNCED, buf,
-				    "smtp", mr->reply, h->name, sid);
-			else
-				deliver_rcpt_result(r, RCPT_PENDING, buf,
-				    "smtp", mr->reply ? mr->reply :
-				    "no reply", h->name, sid);
-		}
-		if (ndelivered == 0)
-			break;
-		/* Durable first, then told. */
-		deliver_record(dd->job->ctx->conf, m);
-		for (i = 0; i < dd->nmrcpts; i++) {
-			mr = &dd->mrcpts[i];
-			if (!mr->delivered)
-				continue;
-			log_event("delivered", json_pack(
-			    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
-			    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
-			    "host", h->name, "address", h->addrs[dd->addri],
-			    "tls", res->tls, "dane", res->dane.authenticated,
-			    "reply", mr->reply ? mr->reply : ""));
-		}
+		if (!dd->settled)
+			deliver_settled(dd, s, res);
 		break;
 	}
 	mta_free(s);
@@ -281,6 +311,10 @@ deliver_next_host(struct deliver_domain *dd)
 	struct mta_params	 par;
 	size_t			 i, n;
 
+	if (ctx->stopping) {
+		deliver_interrupted(dd);
+		return;
+	}
 	for (; dd->hosti < p->nhosts; dd->hosti++, dd->addri = 0) {
 		h = &p->hosts[dd->hosti];
 		if (h->mode == HOST_SKIP) {
@@ -326,10 +360,14 @@ deliver_next_host(struct deliver_domain *dd)
 	par.connect_timeout = ctx->conf->connect_timeout;
 	par.command_timeout = ctx->conf->command_timeout;
 	par.tls_timeout = ctx->conf->tls_timeout;
+	par.session_timeout = ctx->conf->session_timeout;
 	par.ssl_ctx = ctx->ssl_ctx;
 	par.base = ctx->base;
 	par.fd = -1;
-	mta_start(&par, dd->mrcpts, dd->nmrcpts, deliver_session_done, dd);
+	par.settled = deliver_settled;
+	dd->settled = 0;
+	dd->session = mta_start(&par, dd->mrcpts, dd->nmrcpts,
+	    deliver_session_done, dd);
 }
 
 static void
@@ -391,14 +429,18 @@ deliver_job_finish(struct deliver_job *job)
 	size_t		 i, nbounced = 0, nopen = 0;
 	time_t		 now = time(NULL);
 
-	m->attempts++;
+	LIST_REMOVE(job, entry);
+	/* An interrupted attempt is not counted: the next run makes it
+	 * again, as soon as it can. */
+	if (!job->interrupted)
+		m->attempts++;
 	for (i = 0; i < m->nrcpts; i++) {
 		r = &m->rcpts[i];
 		if (!r->done)
 			continue;
 		if (r->bounce)
 			r->state = RCPT_BOUNCED;
-		if (r->state == RCPT_PENDING &&
+		if (r->state == RCPT_PENDING && !job->interrupted &&
 		    m->attempts >= conf->max_attempts) {
 			/* Out of attempts: the last cause, made permanent. */
 			if (r->dsn[0] == '4' || r->dsn[0] == '2')
@@ -443,7 +485,8 @@ deliver_job_finish(struct deliver_job *job)
 			    "session", r->session));
 	}
 	free(dsnfile);
-	m->next_try = now + deliver_retry_delay(conf, m->attempts);
+	if (!job->interrupted)
+		m->next_try = now + deliver_retry_delay(conf, m->attempts);
 	if (nopen == 0) {
 		if (queue_remove(conf->queue_dir, m->id) == -1)
 			log_warnx("queue %s: cannot remove", m->id);
@@ -492,6 +535,7 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	job->m = m;
 	job->done = done;
 	job->arg = arg;
+	LIST_INSERT_HEAD(&ctx->jobs, job, entry);
 	for (i = 0; i < m->nrcpts; i++) {
 		m->rcpts[i].done = m->rcpts[i].bounce = 0;
 		if (m->rcpts[i].state != RCPT_PENDING)
@@ -530,4 +574,22 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	/* Drop the hold taken above. */
 	if (--job->pending == 0)
 		deliver_job_finish(job);
+}
+
+int
+deliver_interrupt(struct deliver_ctx *ctx, int force)
+{
+	struct deliver_job	*job;
+	size_t			 i;
+	int			 spared = 0;
+
+	ctx->stopping = 1;
+	dns_interrupt(ctx->dns);
+	/* mta_interrupt() calls nothing back from here: the list holds. */
+	LIST_FOREACH(job, &ctx->jobs, entry)
+		for (i = 0; i < job->ndomains; i++)
+			if (job->domains[i].session != NULL)
+				spared += mta_interrupt(
+				    job->domains[i].session, force);
+	return spared;
 }
