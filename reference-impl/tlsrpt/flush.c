@@ -218,8 +218,8 @@ flush_mailto(const struct config *c, struct dns *dns, const char *addr,
 		}
 		for (j = 0; j < ad.n && st == DELIVER_PENDING; j++) {
 			if (smtp_send(ad.items[j], port, c->helo_name,
-			    c->report_from, addr, msg, c->timeout, &res)
-			    == 0)
+			    c->report_from, addr, msg, c->timeout,
+			    c->session_timeout, &res) == 0)
 				st = DELIVER_SENT;
 			else if (res.permanent)
 				st = DELIVER_FAILED;
