@@ -10,10 +10,10 @@
  *
  * retry: every pending delivery that is due (pending.c) is tried again.
  *
- * state_dir/state.json holds {"offset", "inode", "last_flush"}: a flush
- * covers from the previous flush (or the first event read) to now.  With
- * period = daily, only events before today 00:00 UTC are read, and each
- * UTC day is its own report.  state_dir/lock keeps two runs apart.
+ * state_dir/state.json (state.c) holds {"offset", "inode", "last_flush"}:
+ * a flush covers from the previous flush (or the first event read) to
+ * now.  With period = daily, only events before today 00:00 UTC are read,
+ * and each UTC day is its own report.  state_dir/lock keeps two runs apart.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,12 +31,6 @@
 #include <unistd.h>
 
 #include "tlsrpt.h"
-
-struct flush_state {
-	long long	offset;
-	long long	inode;
-	time_t		last_flush;
-};
 
 static int
 flush_setup(const struct config *c)
@@ -68,54 +62,13 @@ flush_setup(const struct config *c)
 	return fd;	/* held until exit */
 }
 
-static void
-flush_state_load(const struct config *c, struct flush_state *st)
-{
-	json_t		*o;
-	json_error_t	 jerr;
-	char		*p;
-
-	memset(st, 0, sizeof(*st));
-	xasprintf(&p, "%s/state.json", c->state_dir);
-	o = json_load_file(p, 0, &jerr);
-	free(p);
-	if (o == NULL)
-		return;
-	st->offset = json_integer_value(json_object_get(o, "offset"));
-	st->inode = json_integer_value(json_object_get(o, "inode"));
-	st->last_flush = (time_t)json_integer_value(json_object_get(o,
-	    "last_flush"));
-	json_decref(o);
-}
-
-static int
-flush_state_save(const struct config *c, const struct flush_state *st)
-{
-	json_t	*o;
-	char	*p, *text;
-	int	 r;
-
-	o = json_pack("{s:I,s:I,s:I}", "offset", (json_int_t)st->offset,
-	    "inode", (json_int_t)st->inode, "last_flush",
-	    (json_int_t)st->last_flush);
-	text = report_dump(o);
-	json_decref(o);
-	xasprintf(&p, "%s/state.json", c->state_dir);
-	r = file_write(NULL, p, 0644, text, strlen(text));
-	if (r == -1)
-		log_warnx("%s: %s", p, strerror(errno));
-	free(p);
-	free(text);
-	return r;
-}
-
 /*
  * Feed the complete lines after st->offset; *end gets the offset after
  * the last line consumed.  With limit (daily), stop at the first event at
  * or after limit.
  */
 static int
-flush_read(const struct config *c, struct flush_state *st, struct agg *a,
+flush_read(const struct config *c, struct state *st, struct agg *a,
     time_t limit, long long *end)
 {
 	struct stat	 sb;
@@ -540,7 +493,7 @@ flush_domain(const struct config *c, struct dns *dns,
 int
 flush_run(const struct config *c, struct dns *dns, time_t now)
 {
-	struct flush_state	 st;
+	struct state	 st;
 	struct agg		*a;
 	struct agg_domain	*ds;
 	long long		 end;
@@ -550,7 +503,7 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 
 	if ((lock = flush_setup(c)) == -1)
 		return -1;
-	flush_state_load(c, &st);
+	state_load(c->state_dir, &st);
 	if (c->period == PERIOD_DAILY)
 		limit = now - now % 86400;
 	a = agg_new(c->sending_mta_ip, c->period == PERIOD_DAILY);
@@ -580,7 +533,7 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 		st.last_flush = now;
 	else
 		st.last_flush = limit;
-	if (flush_state_save(c, &st) == -1) {
+	if (state_save(c->state_dir, &st) == -1) {
 		close(lock);
 		return -1;
 	}

@@ -22,6 +22,7 @@
  *	smtp.c		a plain SMTP client for mailto: delivery
  *	https.c		https: delivery (libcurl POST)
  *	pending.c	deliveries waiting for a retry, in state_dir
+ *	state.c		state_dir/state.json: how far events were reported
  *	flush.c		the flush and retry commands
  *	tlsrpt.c	main()
  *
@@ -129,6 +130,13 @@ int		 record_parse(const char *, struct record *, char *, size_t);
 enum record_verdict record_select(char *const *, size_t, struct record *,
 		    char *, size_t);
 void		 record_clear(struct record *);
+/*
+ * record_join(): the character-strings of one TXT rdata (wire format)
+ * joined into one string (RFC 8460 section 3: a record may be split
+ * into several strings), a NUL made DEL; NULL when a string's length runs
+ * past the end.  The caller frees it.
+ */
+char		*record_join(const unsigned char *, size_t);
 const char	*record_verdict_name(enum record_verdict);
 /* 1 for a "mailto:" or "https:" URI we can deliver to, else 0. */
 int		 record_uri_ok(const char *);
@@ -416,6 +424,13 @@ char		**pending_list(const char *);
 void		 pending_list_free(char **);
 int		 pending_load(const char *, const char *, struct pending *,
 		    struct buf *);
+/*
+ * pending_parse(text, len, name, pe): the text of NAME.json into pe (owned
+ * by pe: pending_clear()); -1, pe empty, when it is not what
+ * pending_save() writes, or a time or the attempt count is out of range.
+ */
+int		 pending_parse(const char *, size_t, const char *,
+		    struct pending *);
 int		 pending_remove(const char *, const char *);
 void		 pending_clear(struct pending *);
 /*
@@ -424,6 +439,26 @@ void		 pending_clear(struct pending *);
  * first_try + give_up.
  */
 time_t		 pending_next(const struct config *, time_t, int, time_t);
+
+/* ------------------------------------------------------------------ state */
+
+/* How far refsend's events file has been reported. */
+struct state {
+	long long	offset;		/* bytes consumed */
+	long long	inode;		/* of the file they were read from */
+	time_t		last_flush;	/* 0: none yet */
+};
+
+/*
+ * state_parse(): the text of state.json into st; -1 (st zeroed) when it
+ * is not an object with the three fields as integers, offset and inode
+ * >= 0, last_flush in [0, year 9999].  state_load(): dir/state.json into
+ * st (zeroed, with a warning, when missing or unusable: the events are
+ * then read from their start).  state_save(): dir/state.json, durably.
+ */
+int		 state_parse(const char *, size_t, struct state *);
+void		 state_load(const char *, struct state *);
+int		 state_save(const char *, const struct state *);
 
 /* ------------------------------------------------------------------ flush */
 

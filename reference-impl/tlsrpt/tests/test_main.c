@@ -13,6 +13,7 @@ main(void)
 		tests_record,
 		tests_report,
 		tests_mime,
+		tests_state,
 		NULL
 	};
 

@@ -69,3 +69,21 @@ def test_peer_bytes_keep_every_delivery_field(reporter, hostile):
     assert d["status"] == "failed" and d["code"] == 550
     assert d["transport"] == "mailto" and "mailbox" in d["detail"]
     assert "\r" not in d["detail"] and "\x01" not in d["detail"]
+
+
+def test_8bit_txt_record_keeps_every_record_field(reporter, smtp_sink):
+    """The _smtp._tls record comes from the recipient domain's DNS: a
+    record that does not parse because of an 8-bit byte is reported in a
+    record event that keeps all its fields."""
+    reporter.configure(static_route="reports.test 127.0.0.1",
+                       smtp_port=smtp_sink.port)
+    with open(reporter.conf, "ab") as f:
+        f.write(b"static_txt = _smtp._tls.a.test v=TLSRPTv1; "
+                b"rua=mailto:r\xc3@reports.test\n")
+    reporter.add_events(dane_events("a.test"))
+    reporter.run("flush")
+    (rec,) = reporter.log("record")
+    assert rec["policy_domain"] == "a.test"
+    assert rec["decision"] == "malformed"
+    assert "\\xc3" in rec["detail"]
+    assert smtp_sink.messages == []

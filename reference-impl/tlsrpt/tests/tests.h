@@ -16,5 +16,6 @@ void	tests_config(void);
 void	tests_record(void);
 void	tests_report(void);
 void	tests_mime(void);
+void	tests_state(void);
 
 #endif /* TESTS_H */
