@@ -406,6 +406,22 @@ void		 qmsg_free(struct qmsg *);
  * -1 (errno) when one could not be saved.
  */
 int		 queue_expire(const char *, const char *, int);
+/*
+ * The two readers, without I/O (queue_load() and queue_submit() use them,
+ * and so does the fuzz target).  queue_env_parse(id, text, len): the text
+ * of env/ID into a new message (caller frees with qmsg_free()), or NULL
+ * (EINVAL) when it is not what queue_save() writes: only printable ASCII
+ * lines, known keys, the right id, numbers in range (times in [0, year
+ * 9999], attempts in [0, 1000000]), addresses refsend can send to, at
+ * least one recipient.  queue_message(data, len, id, helo, &outlen,
+ * &message_id): a submitted message as queued: CRLF line ends and a final
+ * CRLF, a "Message-ID: <ID@HELO>" header added when it has none;
+ * *message_id gets the Message-ID without <> and made safe (log_safe()).
+ * The caller frees both.
+ */
+struct qmsg	*queue_env_parse(const char *, const char *, size_t);
+char		*queue_message(const char *, size_t, const char *, const char *,
+		    size_t *, char **);
 /* Durable write (file_write()) of dir/name through a tmp file in tmpdir. */
 int		 queue_write_file(const char *, const char *, const char *,
 		    const char *, size_t);

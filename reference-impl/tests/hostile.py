@@ -204,7 +204,8 @@ class Hostile:
     def _keep(self, mail_from: str, rcpts: List[str], body: bytes) -> None:
         m = re.search(rb"^Message-ID:\s*<?([^>\r\n]*)>?", body,
                       re.I | re.M)
-        msgid: Optional[str] = m.group(1).decode() if m else None
+        msgid: Optional[str] = \
+            m.group(1).decode("utf-8", "replace") if m else None
         with self._lock:
             self.messages.append({"from": mail_from, "to": list(rcpts),
                                   "data": body, "message_id": msgid})

@@ -238,6 +238,87 @@ test_queue_expire(void)
 	test_queue_rmrf();
 }
 
+/*
+ * An envelope is read back only when it is what queue_save() writes: a
+ * damaged one (by a crash, a disk, a hand) is refused, never half used.
+ */
+static void
+test_queue_env_parse(void)
+{
+	static const char	*head = "version 1\nid Q1\nfrom s@x.test\n"
+	    "message_id m@x.test\ncreated 1700000000\n";
+	static const struct {
+		const char	*rest;
+		int		 ok;
+	} cases[] = {
+		{ "attempts 2\nnext_try 1700000060\n"
+		    "rcpt pending 4.4.1 connect-failed a@y.test\n", 1 },
+		{ "attempts 0\nnext_try 0\nrcpt delivered 2.0.0 - a@y.test", 1 },
+		{ "attempts 2147483647\nrcpt pending - - a@y.test\n", 0 },
+		{ "attempts -1\nrcpt pending - - a@y.test\n", 0 },
+		{ "attempts 2x\nrcpt pending - - a@y.test\n", 0 },
+		{ "next_try 99999999999999999999\n"
+		    "rcpt pending - - a@y.test\n", 0 },
+		{ "rcpt pending - - a\r@y.test\n", 0 },
+		{ "rcpt pending - - a\xe9@y.test\n", 0 },
+		{ "rcpt pending - - <a@y.test>\n", 0 },
+		{ "rcpt pending - - no-at-sign\n", 0 },
+		{ "rcpt pending - -\n", 0 },
+		{ "rcpt waiting - - a@y.test\n", 0 },
+		{ "rcpt pending - - a@y.test\nsurprise 1\n", 0 },
+		{ "", 0 },
+		{ NULL, 0 }
+	};
+	struct qmsg	*m;
+	char		*text;
+	size_t		 i;
+
+	for (i = 0; cases[i].rest != NULL; i++) {
+		xasprintf(&text, "%s%s", head, cases[i].rest);
+		m = queue_env_parse("Q1", text, strlen(text));
+		if (cases[i].ok != (m != NULL))
+			fprintf(stderr, "\n  env case %zu: %s\n", i,
+			    m ? "taken" : "refused");
+		CU_ASSERT(cases[i].ok == (m != NULL));
+		qmsg_free(m);
+		free(text);
+	}
+	/* Another id, a NUL, a line of another version. */
+	m = queue_env_parse("Q2", head, strlen(head));
+	CU_ASSERT(m == NULL);
+	m = queue_env_parse("Q1", "version 1\nid Q1\0\nfrom s@x.test\n"
+	    "rcpt pending - - a@y.test\n", 49);
+	CU_ASSERT(m == NULL);
+	m = queue_env_parse("Q1", "version 2\nid Q1\nfrom s@x.test\n"
+	    "rcpt pending - - a@y.test\n", 55);
+	CU_ASSERT(m == NULL);
+}
+
+/* A message as queued: CRLF, a Message-ID, and that id made safe. */
+static void
+test_queue_message(void)
+{
+	static const char	 in[] = "Message-ID:  <a\xff b@x.test> \n"
+	    "Subject: s\n\nbody\r\nlast";
+	char			*out, *mid;
+	size_t			 len;
+
+	out = queue_message(in, sizeof(in) - 1, "Q1", "h.test", &len, &mid);
+	CU_ASSERT(strcmp(mid, "a\\xff b@x.test") == 0);
+	CU_ASSERT(len == strlen(out));
+	CU_ASSERT(strcmp(out, "Message-ID:  <a\xff b@x.test> \r\n"
+	    "Subject: s\r\n\r\nbody\r\nlast\r\n") == 0);
+	free(out);
+	free(mid);
+	out = queue_message("Subject: s\n\nx", 13, "Q1", "h.test", &len,
+	    &mid);
+	CU_ASSERT(strcmp(mid, "Q1@h.test") == 0);
+	CU_ASSERT(strcmp(out, "Message-ID: <Q1@h.test>\r\nSubject: s\r\n"
+	    "\r\nx\r\n") == 0);
+	free(out);
+	free(mid);
+}
+
 void
 tests_queue(void)
 {
@@ -249,4 +330,6 @@ tests_queue(void)
 	CU_add_test(s, "crash leftovers, bad input, lock",
 	    test_queue_crash_leftovers);
 	CU_add_test(s, "forced expiry", test_queue_expire);
+	CU_add_test(s, "envelope reader", test_queue_env_parse);
+	CU_add_test(s, "message as queued", test_queue_message);
 }
