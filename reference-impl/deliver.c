@@ -67,21 +67,44 @@ struct deliver_job {
 static void	deliver_next_host(struct deliver_domain *);
 static void	deliver_domain_done(struct deliver_domain *);
 
+/* 1..3 digits at *p: their value, and *p moved past them; -1 if none. */
+static int
+deliver_digits(const char **p)
+{
+	int	v = 0, n = 0;
+
+	while (n < 3 && **p >= '0' && **p <= '9') {
+		v = v * 10 + (*(*p)++ - '0');
+		n++;
+	}
+	return n == 0 || (**p >= '0' && **p <= '9') ? -1 : v;
+}
+
+/*
+ * The enhanced code (RFC 3463: class "." 1*3digit "." 1*3digit) right
+ * after the basic code and one space, when its class is the basic code's;
+ * else one made from the basic code, class 4 when that is not 2, 4 or 5.
+ */
 const char *
 deliver_status_of_reply(int code, const char *text, char *buf, size_t len)
 {
 	const char	*p;
-	int		 a, b, c, n;
+	int		 a, b, c;
 
 	p = text != NULL && strlen(text) > 4 ? text + 4 : "";
-	if (sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
-	    a == code / 100 && (p[n] == '\0' || p[n] == ' ') && (a == 2 ||
-	    a == 4 || a == 5)) {
-		snprintf(buf, len, "%d.%d.%d", a, b, c);
-		return buf;
+	if (*p >= '0' && *p <= '9') {
+		a = *p++ - '0';
+		if (a == code / 100 && (a == 2 || a == 4 || a == 5) &&
+		    *p++ == '.' && (b = deliver_digits(&p)) != -1 &&
+		    *p++ == '.' && (c = deliver_digits(&p)) != -1 &&
+		    (*p == '\0' || *p == ' ')) {
+			snprintf(buf, len, "%d.%d.%d", a, b, c);
+			return buf;
+		}
 	}
-	snprintf(buf, len, "%d.0.0", code >= 200 && code < 600 ?
-	    code / 100 : 4);
+	a = code / 100;
+	snprintf(buf, len, "%d.0.0", code >= 200 && code < 600 &&
+	    (a == 2 || a == 4 || a == 5) ? a : 4);
 	return buf;
 }
 
