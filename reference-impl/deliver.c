@@ -19,6 +19,8 @@
  *			deferred, the attempt not counted
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,8 @@ struct deliver_domain {
 	char			 fdsnbuf[16];
 	struct mta_session	*session;	/* under way, or NULL */
 	int			 settled;	/* deliver_settled() ran */
+	char			 prepared[PATH_MAX];	/* queue_prepare() */
+	unsigned		 prepared_gen;	/* job->gen then */
 };
 
 struct deliver_job {
@@ -59,6 +63,7 @@ struct deliver_job {
 	size_t			 ndomains;
 	size_t			 pending;
 	int			 interrupted;	/* a domain was */
+	unsigned		 gen;		/* envelope writes so far */
 	void			(*done)(void *, struct qmsg *);
 	void			*arg;
 	LIST_ENTRY(deliver_job)	 entry;		/* in ctx->jobs */
@@ -230,18 +235,59 @@ deliver_policy_done(void *arg, struct policy *p)
 }
 
 /*
- * Record a delivery before anything else happens, so that a runner killed
- * right after it restarts knowing it: one durable write of the envelope
- * with the recipients' new states (written under tmp/, fsync'ed, renamed,
- * the folder fsync'ed: queue_save()).  The files go at the end of the
- * attempt once no recipient is pending; should that unlink be undone by
- * a power loss, the envelope still says delivered.
+ * The whole message is on its way to the server (mta.c's sent()): the
+ * envelope as it will be if the server takes it (the recipients it
+ * accepted delivered) is written and fsync'ed now, under tmp/, while the
+ * server works, so that its 250 leaves only a rename to do.
  */
 static void
-deliver_record(const struct config *conf, struct qmsg *m)
+deliver_sent(void *arg, struct mta_session *s)
 {
-	if (queue_save(conf->queue_dir, m) == -1)
-		log_warnx("queue %s: cannot save state", m->id);
+	struct deliver_domain	*dd = arg;
+	struct deliver_job	*job = dd->job;
+	int			*delivered;
+	size_t			 i, n = 0;
+
+	(void)s;
+	delivered = xcalloc(job->m->nrcpts, sizeof(*delivered));
+	for (i = 0; i < dd->nmrcpts; i++)
+		if (dd->mrcpts[i].code / 100 == 2) {
+			delivered[dd->idx[i]] = 1;
+			n++;
+		}
+	if (n > 0 && queue_prepare(job->ctx->conf->queue_dir, job->m,
+	    delivered, dd->prepared, sizeof(dd->prepared)) == 0)
+		dd->prepared_gen = job->gen;
+	else if (n > 0)
+		log_warnx("queue %s: cannot prepare the envelope: %s",
+		    job->m->id, strerror(errno));
+	free(delivered);
+}
+
+/*
+ * Record a delivery before anything else happens, so that a runner killed
+ * right after it restarts knowing it: one durable step.  Normally the
+ * envelope prepared by deliver_sent() is renamed into place (it was
+ * fsync'ed before the 250; the rename and an fsync of the folder are all
+ * that is left); when it is missing, or another session of the message
+ * has written the envelope since, the envelope is written anew
+ * (queue_save(): under tmp/, fsync'ed, renamed, the folder fsync'ed).
+ * The files go at the end of the attempt once no recipient is pending;
+ * should that unlink be undone by a power loss, the envelope still says
+ * delivered.
+ */
+static void
+deliver_record(struct deliver_domain *dd)
+{
+	struct deliver_job	*job = dd->job;
+	const char		*dir = job->ctx->conf->queue_dir;
+
+	if (dd->prepared[0] != '\0' && dd->prepared_gen == job->gen &&
+	    queue_commit(dir, job->m, dd->prepared) == 0)
+		dd->prepared[0] = '\0';
+	else if (queue_save(dir, job->m) == -1)
+		log_warnx("queue %s: cannot save state", job->m->id);
+	job->gen++;
 }
 
 /*
@@ -281,7 +327,7 @@ deliver_settled(void *arg, struct mta_session *s, struct mta_result *res)
 	if (ndelivered == 0)
 		return;
 	/* Durable first, then told. */
-	deliver_record(dd->job->ctx->conf, m);
+	deliver_record(dd);
 	for (i = 0; i < dd->nmrcpts; i++) {
 		mr = &dd->mrcpts[i];
 		if (!mr->delivered)
@@ -303,6 +349,9 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	const char		*sid = mta_id(s);
 
 	dd->session = NULL;
+	/* A prepared envelope the session did not use. */
+	queue_discard(dd->prepared);
+	dd->prepared[0] = '\0';
 	switch (res->outcome) {
 	case MTA_HOSTFAIL:
 		deliver_note_failure(dd, h->name, sid, res->reason, res->dsn,
@@ -388,7 +437,9 @@ deliver_next_host(struct deliver_domain *dd)
 	par.base = ctx->base;
 	par.fd = -1;
 	par.settled = deliver_settled;
+	par.sent = deliver_sent;
 	dd->settled = 0;
+	dd->prepared[0] = '\0';
 	dd->session = mta_start(&par, dd->mrcpts, dd->nmrcpts,
 	    deliver_session_done, dd);
 }

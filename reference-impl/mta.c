@@ -746,6 +746,8 @@ mta_written(struct bufferevent *bev, void *arg)
 		return;
 	s->body_sent = 1;
 	mta_deadline(s, s->par.command_timeout);
+	if (s->par.sent != NULL)
+		s->par.sent(s->arg, s);
 }
 
 /* The TCP connection is up: wait for the banner. */

@@ -179,23 +179,35 @@ queue_message(const char *data, size_t len, const char *id,
 	return out;
 }
 
+/*
+ * env/ID's text.  With delivered (NULL: none), the recipients i where
+ * delivered[i] is set are written as delivered, status 2.0.0 (the text
+ * prepared before the server's reply, which is not known yet).
+ */
 static char *
-queue_env_text(const struct qmsg *m)
+queue_env_text(const struct qmsg *m, const int *delivered)
 {
-	char	*text, *line;
-	size_t	 i;
+	char		*text, *line;
+	const char	*state, *dsn, *reason;
+	size_t		 i;
 
 	xasprintf(&text, "version 1\nid %s\nfrom %s\nmessage_id %s\n"
 	    "created %lld\nattempts %d\nnext_try %lld\n", m->id, m->from,
 	    m->message_id ? m->message_id : "", (long long)m->created,
 	    m->attempts, (long long)m->next_try);
 	for (i = 0; i < m->nrcpts; i++) {
-		xasprintf(&line, "%srcpt %s %s %s %s\n", text,
-		    m->rcpts[i].state == RCPT_PENDING ? "pending" :
+		state = m->rcpts[i].state == RCPT_PENDING ? "pending" :
 		    m->rcpts[i].state == RCPT_DELIVERED ? "delivered" :
-		    "bounced", m->rcpts[i].dsn[0] ? m->rcpts[i].dsn : "-",
-		    m->rcpts[i].reason ? m->rcpts[i].reason : "-",
-		    m->rcpts[i].addr);
+		    "bounced";
+		dsn = m->rcpts[i].dsn[0] ? m->rcpts[i].dsn : "-";
+		reason = m->rcpts[i].reason ? m->rcpts[i].reason : "-";
+		if (delivered != NULL && delivered[i]) {
+			state = "delivered";
+			dsn = "2.0.0";
+			reason = "-";
+		}
+		xasprintf(&line, "%srcpt %s %s %s %s\n", text, state, dsn,
+		    reason, m->rcpts[i].addr);
 		free(text);
 		text = line;
 	}
@@ -210,10 +222,76 @@ queue_save(const char *dir, const struct qmsg *m)
 
 	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
 	snprintf(env, sizeof(env), "%s/env", dir);
-	text = queue_env_text(m);
+	text = queue_env_text(m, NULL);
 	r = queue_write_file(tmp, env, m->id, text, strlen(text));
 	free(text);
 	return r;
+}
+
+int
+queue_prepare(const char *dir, const struct qmsg *m, const int *delivered,
+    char *path, size_t pathlen)
+{
+	static unsigned	 count;
+	char		*text;
+	size_t		 off = 0, len;
+	ssize_t		 n;
+	int		 fd, e;
+
+	snprintf(path, pathlen, "%s/tmp/%s.%ld.%u.next", dir, m->id,
+	    (long)getpid(), count++);
+	text = queue_env_text(m, delivered);
+	len = strlen(text);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
+	    == -1)
+		goto fail;
+	while (off < len) {
+		n = write(fd, text + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	e = close(fd);
+	fd = -1;
+	if (e == -1)
+		goto fail;
+	free(text);
+	return 0;
+ fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(path);
+	free(text);
+	path[0] = '\0';
+	errno = e;
+	return -1;
+}
+
+int
+queue_commit(const char *dir, const struct qmsg *m, const char *path)
+{
+	char	env[PATH_MAX];
+
+	snprintf(env, sizeof(env), "%s/env/%s", dir, m->id);
+	if (rename(path, env) == -1)
+		return -1;
+	snprintf(env, sizeof(env), "%s/env", dir);
+	return file_fsync_dir(env);
+}
+
+void
+queue_discard(const char *path)
+{
+	if (path[0] != '\0')
+		(void)unlink(path);
 }
 
 /* An address refsend can send to: printable ASCII (no SMTPUTF8), no

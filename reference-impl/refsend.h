@@ -394,6 +394,19 @@ struct qmsg	*queue_submit(const char *, const char *, char *const *,
 struct qmsg	*queue_load(const char *, const char *);
 int		 queue_load_data(const char *, struct qmsg *);
 int		 queue_save(const char *, const struct qmsg *);
+/*
+ * A delivery recorded in the shortest time after the server's 250:
+ * queue_prepare(dir, m, delivered, path, len) writes env/ID's next text
+ * (m, with the recipients i where delivered[i] is set marked delivered,
+ * status 2.0.0) under tmp/ and fsyncs it, before the reply; path gets its
+ * name ("" on -1).  queue_commit(dir, m, path) puts it in place: a rename
+ * and an fsync of env/, the one step left after the 250.
+ * queue_discard(path) removes one that is not needed ("" : nothing).
+ */
+int		 queue_prepare(const char *, const struct qmsg *, const int *,
+		    char *, size_t);
+int		 queue_commit(const char *, const struct qmsg *, const char *);
+void		 queue_discard(const char *);
 int		 queue_remove(const char *, const char *);
 char		**queue_list(const char *);
 void		 queue_list_free(char **);
@@ -519,6 +532,9 @@ struct mta_params {
 	 */
 	void			(*settled)(void *, struct mta_session *,
 				    struct mta_result *);
+	/* NULL, or called once, with mta_start()'s arg, when the whole
+	 * message has been written and its reply not yet read. */
+	void			(*sent)(void *, struct mta_session *);
 };
 
 enum mta_outcome {

@@ -13,7 +13,8 @@ a test can kill the client while messages are in flight; --gate FILE holds
 every final reply while FILE exists.
 
 Usage: smtpsink.py --port N --log FILE [--pidfile F] [--eom-delay S]
-                   [--tls-cert C --tls-key K] [--rcpt-reply CODE]
+                   [--quit-delay S] [--tls-cert C --tls-key K]
+                   [--rcpt-reply CODE]
 """
 import argparse
 import json
@@ -135,6 +136,8 @@ class Handler(socketserver.StreamRequestHandler):
             elif verb == "NOOP":
                 self.reply("250 ok")
             elif verb == "QUIT":
+                if opts.quit_delay:
+                    time.sleep(opts.quit_delay)
                 self.reply("221 bye")
                 return
             else:
@@ -154,6 +157,8 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--pidfile")
     ap.add_argument("--eom-delay", type=float, default=0.0)
+    ap.add_argument("--quit-delay", type=float, default=0.0,
+                    help="seconds before the reply to QUIT")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--rcpt-reply", type=int, default=250)

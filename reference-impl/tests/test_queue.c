@@ -239,6 +239,55 @@ test_queue_expire(void)
 }
 
 /*
+ * A delivery prepared before the server's reply: written and fsync'ed
+ * under tmp/, the envelope untouched until the commit, which is a rename
+ * and an fsync of env/.
+ */
+static void
+test_queue_prepare_commit(void)
+{
+	char *const	 rcpts[] = { "a@x.test", "b@y.test" };
+	const char	*msg = "Subject: t\n\nline\n";
+	struct qmsg	*m, *l;
+	char		 path[PATH_MAX], envdir[PATH_MAX];
+	int		 delivered[2] = { 0, 1 };
+	struct stat	 st;
+
+	test_queue_dir();
+	m = queue_submit(qdir, "s@z.test", rcpts, 2, msg, strlen(msg),
+	    "h.test");
+	CU_ASSERT_FATAL(m != NULL);
+	snprintf(envdir, sizeof(envdir), "%s/env", qdir);
+	nsynced = 0;
+	CU_ASSERT_FATAL(queue_prepare(qdir, m, delivered, path,
+	    sizeof(path)) == 0);
+	CU_ASSERT(strncmp(path, qdir, strlen(qdir)) == 0 &&
+	    strstr(path, "/tmp/") != NULL && stat(path, &st) == 0);
+	CU_ASSERT(test_queue_synced(path));
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->rcpts[1].state == RCPT_PENDING);	/* not yet */
+	qmsg_free(l);
+	nsynced = 0;
+	CU_ASSERT(queue_commit(qdir, m, path) == 0);
+	CU_ASSERT(test_queue_synced(envdir));
+	CU_ASSERT(stat(path, &st) == -1);
+	l = queue_load(qdir, m->id);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->rcpts[0].state == RCPT_PENDING);
+	CU_ASSERT(l->rcpts[1].state == RCPT_DELIVERED &&
+	    strcmp(l->rcpts[1].dsn, "2.0.0") == 0);
+	qmsg_free(l);
+	/* One not needed goes. */
+	CU_ASSERT_FATAL(queue_prepare(qdir, m, delivered, path,
+	    sizeof(path)) == 0);
+	queue_discard(path);
+	CU_ASSERT(stat(path, &st) == -1);
+	qmsg_free(m);
+	test_queue_rmrf();
+}
+
+/*
  * An envelope is read back only when it is what queue_save() writes: a
  * damaged one (by a crash, a disk, a hand) is refused, never half used.
  */
@@ -331,5 +380,7 @@ tests_queue(void)
 	    test_queue_crash_leftovers);
 	CU_add_test(s, "forced expiry", test_queue_expire);
 	CU_add_test(s, "envelope reader", test_queue_env_parse);
+	CU_add_test(s, "delivery prepared, then committed",
+	    test_queue_prepare_commit);
 	CU_add_test(s, "message as queued", test_queue_message);
 }
