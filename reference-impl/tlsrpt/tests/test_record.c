@@ -259,8 +259,8 @@ test_record_join(void)
 	}
 	/* "...mailto:a@x.test" NUL "garbage": not the valid record it would
 	 * be if cut at the NUL. */
-	t = record_join((const unsigned char *)"\x28v=TLSRPTv1;rua=mailto:"
-	    "a@x.test\0garbage", 41);
+	t = record_join((const unsigned char *)"\x26v=TLSRPTv1;rua=mailto:"
+	    "a@x.test\0garbage", 39);
 	CU_ASSERT_FATAL(t != NULL);
 	CU_ASSERT(record_parse(t, &rec, err, sizeof(err)) == -1);
 	record_clear(&rec);
