@@ -120,7 +120,7 @@ class _Handler(socketserver.StreamRequestHandler):
         return line
 
     def _data(self) -> bytes:
-        out = []
+        out: List[bytes] = []
         while True:
             line = self._line(1 << 20)
             if line in (b".\r\n", b".\n"):

@@ -37,9 +37,8 @@ def _run_timed(rs, *args, timeout=30):
     {"quit": b"\xff\xfe\r"},
 ], ids=["empty-line", "garbage-after-250", "garbage-quit", "long-quit",
         "endless-quit-line", "close-at-quit", "binary-quit"])
-def test_nothing_after_the_final_250_undoes_delivery(hostile,
-                                                      refsend_factory,
-                                                      script):
+def test_nothing_after_the_final_250_undoes_delivery(
+        hostile, refsend_factory, script):
     srv = hostile(**script)
     rs = refsend_factory(srv.port, ["command_timeout = 2"])
     rs.submit(["user@sink.test"], msgid="once@refsend.test")
@@ -65,9 +64,8 @@ def test_nothing_after_the_final_250_undoes_delivery(hostile,
     # the final reply, dripped
     ({"eom": Drip("250 2.0.0 " + "a" * 60)}, "body"),
 ], ids=["drip-banner", "endless-ehlo", "drip-eom"])
-def test_reply_deadline_is_not_restarted_by_each_byte(hostile,
-                                                       refsend_factory,
-                                                       script, state):
+def test_reply_deadline_is_not_restarted_by_each_byte(
+        hostile, refsend_factory, script, state):
     srv = hostile(**script)
     rs = refsend_factory(srv.port, ["command_timeout = 2"])
     rs.submit(["user@sink.test"])
@@ -152,7 +150,8 @@ def test_peer_bytes_keep_every_event_field(hostile, refsend_factory):
 def test_peer_bytes_never_reach_a_dsn_raw(hostile, refsend_factory):
     """A 5xx with a bare CR, a control character and 8-bit bytes: the
     bounce event keeps its fields and the DSN holds none of those."""
-    srv = hostile(rcpt=b"550 5.1.1 no such user\rX-Injected: yes\x07 \xe9t\xe9")
+    srv = hostile(
+        rcpt=b"550 5.1.1 no such user\rX-Injected: yes\x07 \xe9t\xe9")
     rs = refsend_factory(srv.port)
     qid = rs.submit(["nobody@sink.test"])
     assert rs.cmd("run").returncode == 0
