@@ -2,11 +2,16 @@
 fake-mx, one sender under test; then grading.
 
   plan -> PKI + zones on disk -> namespace -> NSD, Unbound, fake-mx
-  -> DNS probe (what the universe really says about each host's TLSA)
-  -> submit one message per scenario -> queue pass 1
-  -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
-      [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> DNS probe (what the universe really says about each host's TLSA),
+     while the sender starts and takes one message per scenario
+  -> queue pass 1
+  -> (scenarios with [fix]: rebuild their zones, probe them again, reload
+      the sender; scenarios with [expect.after_limit]: the sender expires
+      their messages; queue pass 2)
+  -> the sender's TLSRPT reports
   -> stop everything -> fold fake-mx events -> grade.
+
+RunResult.timings has the seconds of each phase (docs/cli.md lists them).
 
 Connections fake-mx's catch-all took count for the scenario whose address
 range they hit; those in no range are the run's `problems` (results.json,
@@ -19,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -127,7 +133,7 @@ class _Lab:
     uni: Universe
     daemons: list[Tracked]             # stopped last to first
     ctx: LabContext
-    dns: dict[str, dict[str, Any]]     # probe.probe() per scenario
+    dns: "Future[dict[str, dict[str, Any]]]"   # probe.probe(), under way
 
 
 @dataclass
@@ -177,8 +183,11 @@ class LabRun:
         self.run.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         plan = self._plan()
-        with LabNamespace(self.run / "ns") as ns:
-            lab = self._start_lab(ns, plan)
+        # bg (the DNS probe) is shut down, waiting for it, before the
+        # namespace closes
+        with LabNamespace(self.run / "ns") as ns, \
+                ThreadPoolExecutor(1, thread_name_prefix="probe") as bg:
+            lab = self._start_lab(ns, plan, bg)
             try:
                 passes = self._drive(lab, plan)
             finally:
@@ -188,8 +197,11 @@ class LabRun:
                         ns.sup.stop(d)
                     if self.expose:
                         self.expose.close()
+        t = time.monotonic()
+        result = self._result(plan, passes)
+        self._t("grade", t)
         self._t("total", t0)
-        return self._result(plan, passes)
+        return result
 
     # -- the lab -----------------------------------------------------------
 
@@ -202,9 +214,11 @@ class LabRun:
         self._t("plan", t)
         return plan
 
-    def _start_lab(self, ns: LabNamespace, plan: LabPlan) -> _Lab:
+    def _start_lab(self, ns: LabNamespace, plan: LabPlan,
+                   bg: ThreadPoolExecutor) -> _Lab:
         """NSD and Unbound with the universe, fake-mx, the HTTPS report
-        receiver; then the DNS probe and the sender's context."""
+        receiver; then the DNS probe (started in BG: pass 1 waits for it)
+        and the sender's context."""
         t = time.monotonic()
         exposed = None
         if self.expose:
@@ -227,7 +241,7 @@ class LabRun:
         daemons = [fakemx.start(ns, plan, self.run)]
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
         self._t("universe", t)
-        dns = probe.probe(ns, plan)
+        dns = bg.submit(self._probe, ns, plan)
         ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
@@ -236,6 +250,13 @@ class LabRun:
                          plan.infra.write(self.run / "pki"),
                          exposure=self.expose.facts if self.expose else None)
         return _Lab(ns, uni, daemons, ctx, dns)
+
+    def _probe(self, ns: LabNamespace, plan: LabPlan
+               ) -> dict[str, dict[str, Any]]:
+        t = time.monotonic()
+        dns = probe.probe(ns, plan)
+        self._t("probe", t)
+        return dns
 
     # -- the sender --------------------------------------------------------
 
@@ -251,7 +272,7 @@ class LabRun:
 
     def _pass1(self, lab: _Lab) -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario, run its queue once."""
+        scenario (while the DNS probe runs), run its queue once."""
         t = time.monotonic()
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
@@ -261,11 +282,15 @@ class LabRun:
             f"-{int(time.time() * 1e3) % 1000:03d}"
         subs = [message_for(sc, run_id) for sc in self.scenarios]
         self.adapter.submit(subs)
+        self._t("submit", t)
+        dns = lab.dns.result()
         self.say(f"submitted {len(subs)} messages to "
                  f"{self.adapter.name}; queue pass 1")
+        q = time.monotonic()
         with Ticker(self.run, "pass 1", len(subs), self.say):
             self.adapter.run_queue()
-        passes = _Passes(subs, lab.dns, lab.dns, self.adapter.outcomes())
+        passes = _Passes(subs, dns, dns, self.adapter.outcomes())
+        self._t("queue1", q)
         self._t("pass1", t)
         return passes
 
@@ -283,13 +308,21 @@ class LabRun:
             self.say(f"fixing {len(fix)} scenario(s)")
             plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
                               infra=plan.infra, net=plan.net)
-            lab.uni.rebuild(plan2.zones)
-            p.dns2 = probe.probe(lab.ns, plan2)
+            changed = lab.uni.rebuild(plan2.zones)
+            # rebuild() built only the zones that changed: the [fix]
+            # scenarios' own (and their delegations), so the other
+            # scenarios' first probe still holds.
+            p.dns2 = {**p.dns, **probe.probe(lab.ns, plan2,
+                                             {sc.id for sc in fix})}
             self.adapter.reload()
+            self.say(f"{len(changed)} zone(s) rebuilt")
+        self._t("fix", t)
         self.say("queue pass 2")
+        q = time.monotonic()
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
         p.second = self.adapter.outcomes()
+        self._t("queue2", q)
         self._t("pass2", t)
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
@@ -328,7 +361,7 @@ class LabRun:
                                [p.dns, p.dns2])
         evidence = {sid: {"first": probe.as_json(d),
                           **({"after_fix": probe.as_json(p.dns2[sid])}
-                             if p.dns2 is not p.dns else {})}
+                             if p.dns2[sid] is not d else {})}
                     for sid, d in p.dns.items()}
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
