@@ -2,15 +2,19 @@
 leaf certificates as scenarios ask for them; and TLSA data for any of them.
 
 Certificates are made at build time with `cryptography`.  EC P-256 keys are
-cheap and made per certificate; RSA keys are slow to make, so a run shares a
-small pool of them.  Files are written as PEM: <name>.crt, <name>.key and
-<name>.chain.pem (leaf first, then its issuers up to the root, or what the
-certificate's spec lists instead).
+cheap and made per certificate; RSA keys are slow to make (a tenth of a
+second to seconds), so a run shares a pool of two, made in background
+threads as soon as the plan knows it needs them (expect_rsa).  Files are
+written as PEM: <name>.crt, <name>.key and <name>.chain.pem (leaf first,
+then its issuers up to the root, or what the certificate's spec lists
+instead).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +43,7 @@ BUILTIN_CAS: dict[str, tuple[str, str | None]] = {
 }
 SELF_SIGNED = "self"         # as an issuer: the certificate signs itself
 VALIDITIES = ("valid", "expired", "not-yet-valid")
+RSA_POOL = 2                 # RSA keys a run makes; certificates share them
 KEY_TYPES = ("ec", "rsa")
 
 
@@ -71,18 +76,43 @@ class Issued:
     cert_file: Path | None = None
     key_file: Path | None = None
     chain_file: Path | None = None
+    _sha256: str | None = field(default=None, repr=False, compare=False)
 
     def sha256(self) -> str:
-        return hashlib.sha256(
-            self.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.cert.public_bytes(
+                serialization.Encoding.DER)).hexdigest()
+        return self._sha256
+
+
+def _der_item(der: bytes, at: int) -> tuple[int, int]:
+    """(start of the contents, end) of the DER item at AT."""
+    n = der[at + 1]
+    at += 2
+    if n & 0x80:
+        width = n & 0x7F
+        n = int.from_bytes(der[at:at + width], "big")
+        at += width
+    return at, at + n
+
+
+def spki_der(cert: x509.Certificate) -> bytes:
+    """CERT's SubjectPublicKeyInfo, the very bytes it holds (what TLSA
+    selector 1 digests), read from its DER: asking `cryptography` for the
+    public key parses and checks the key, a millisecond per certificate."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    start, _ = _der_item(der, 0)             # Certificate
+    at, _ = _der_item(der, start)            # TBSCertificate
+    fields = 6 if der[at] == 0xA0 else 5     # [0] version first, if any
+    for _ in range(fields):                  # version?, serial, signature,
+        at = _der_item(der, at)[1]           # issuer, validity, subject
+    return der[at:_der_item(der, at)[1]]
 
 
 def _der(cert: x509.Certificate, selector: int) -> bytes:
     if selector == 0:
         return cert.public_bytes(serialization.Encoding.DER)
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER,
-        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return spki_der(cert)
 
 
 def tlsa_data(cert: x509.Certificate, selector: int, mtype: int) -> str:
@@ -102,6 +132,20 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
+def rsa_key_later() -> "Future[rsa.RSAPrivateKey]":
+    """A 2048-bit RSA key, made in a background thread (OpenSSL works
+    without the GIL meanwhile); .result() waits for it."""
+    f: Future[rsa.RSAPrivateKey] = Future()
+
+    def make() -> None:
+        try:
+            f.set_result(rsa.generate_private_key(65537, 2048))
+        except BaseException as e:          # handed to whoever waits
+            f.set_exception(e)
+    threading.Thread(target=make, name="rsa-key", daemon=True).start()
+    return f
+
+
 def cert_file(folder: Path, name: str) -> Path:
     """Where LabPKI.write(FOLDER) puts certificate NAME (PEM)."""
     return folder / f"{name}.crt"
@@ -114,20 +158,30 @@ class LabPKI:
         self.now = now or dt.datetime.now(dt.timezone.utc).replace(
             microsecond=0)
         self.issued: dict[str, Issued] = {}
-        self._rsa_pool: list[rsa.RSAPrivateKey] = []
+        self._rsa_pool: list[Future[rsa.RSAPrivateKey]] = []
+        self._rsa_used = 0
+        self._by_sha256: dict[str, x509.Certificate] = {}
         self._serial = 1000
         for name, (cn, issuer) in BUILTIN_CAS.items():
             self._make(name, [cn], self.issued[issuer] if issuer else None,
                        "ec", "valid", ca=True)
 
+    def expect_rsa(self, n: int) -> None:
+        """N certificates with RSA keys are coming: start making the keys
+        they will use (at most the pool's two) in the background now."""
+        while len(self._rsa_pool) < min(n, RSA_POOL):
+            self._rsa_pool.append(rsa_key_later())
+
     def _key(self, kind: str) -> Key:
         if kind == "ec":
             return ec.generate_private_key(ec.SECP256R1())
-        if len(self._rsa_pool) < 2:
-            self._rsa_pool.append(rsa.generate_private_key(65537, 2048))
-            return self._rsa_pool[-1]
+        if self._rsa_used < RSA_POOL:        # a key of its own
+            if self._rsa_used == len(self._rsa_pool):
+                self._rsa_pool.append(rsa_key_later())
+            self._rsa_used += 1
+            return self._rsa_pool[self._rsa_used - 1].result()
         self._serial += 1
-        return self._rsa_pool[self._serial % 2]
+        return self._rsa_pool[self._serial % RSA_POOL].result()
 
     def _validity(self, v: str) -> tuple[dt.datetime, dt.datetime]:
         day = dt.timedelta(days=1)
@@ -178,6 +232,14 @@ class LabPKI:
         it = Issued(name, cert, key, chain)
         self.issued[name] = it
         return it
+
+    def by_sha256(self) -> dict[str, x509.Certificate]:
+        """Every certificate issued so far, by the SHA-256 of its DER
+        (how fake-mx's events name what a server presented)."""
+        if len(self._by_sha256) != len(self.issued):
+            self._by_sha256 = {it.sha256(): it.cert
+                               for it in self.issued.values()}
+        return self._by_sha256
 
     def issue(self, spec: CertSpec) -> Issued:
         """Issue SPEC (once; a second call with the same name returns it)."""

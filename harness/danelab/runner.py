@@ -149,16 +149,24 @@ class _Passes:
     report_error: str | None = None    # why its reporter failed
 
 
-def _deliveries(sess: dict[str, Session], mid: str, until: float | None
-                ) -> list[tuple[Session, dict[str, Any]]]:
-    """The messages with Message-ID MID fake-mx accepted (before UNTIL)."""
-    out = []
+Accepted = dict[str, list[tuple[Session, dict[str, Any]]]]
+
+
+def _accepted(sess: dict[str, Session]) -> Accepted:
+    """Every message fake-mx accepted, with its session, by Message-ID."""
+    out: Accepted = {}
     for s in sess.values():
         for m in s.messages:
-            if (m.get("message_id") or "").strip("<>") == mid \
-                    and (until is None or m["ts"] < until):
-                out.append((s, m))
+            mid = (m.get("message_id") or "").strip("<>")
+            out.setdefault(mid, []).append((s, m))
     return out
+
+
+def _deliveries(acc: Accepted, mid: str, until: float | None
+                ) -> list[tuple[Session, dict[str, Any]]]:
+    """The messages with Message-ID MID fake-mx accepted (before UNTIL)."""
+    return [(s, m) for s, m in acc.get(mid, [])
+            if until is None or m["ts"] < until]
 
 
 class LabRun:
@@ -371,14 +379,14 @@ class LabRun:
     def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
                ) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in p.subs}
+        acc = _accepted(sess)
         grades = []
         for sc in self.scenarios:
-            grades += self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            grades += self._grade_scenario(sc, plan, acc, p, mid_of[sc.id])
         return grades
 
-    def _grade_scenario(self, sc: Scenario, plan: LabPlan,
-                        sess: dict[str, Session], p: _Passes, mid: str
-                        ) -> list[Grade]:
+    def _grade_scenario(self, sc: Scenario, plan: LabPlan, acc: Accepted,
+                        p: _Passes, mid: str) -> list[Grade]:
         """One grade, or two (first pass, then after-fix / after-limit)
         for a scenario with a second expectation."""
         status = p.dns[sc.id]["hosts"]
@@ -387,15 +395,15 @@ class LabRun:
         if later is None or p.boundary is None:
             out = p.second.get(mid) or p.first.get(mid)
             return [grade(sc, plan, sc.expect,
-                          Observation(mine, _deliveries(sess, mid, None),
+                          Observation(mine, _deliveries(acc, mid, None),
                                       status, out))]
         early = [s for s in mine if s.events and
                  s.events[0]["ts"] < p.boundary]
         g1 = grade(sc, plan, sc.expect,
-                   Observation(early, _deliveries(sess, mid, p.boundary),
+                   Observation(early, _deliveries(acc, mid, p.boundary),
                                status, p.first.get(mid)), "first")
         phase = "after-fix" if sc.expect_after_fix else "after-limit"
-        obs = Observation(mine, _deliveries(sess, mid, None),
+        obs = Observation(mine, _deliveries(acc, mid, None),
                           p.dns2[sc.id]["hosts"], p.second.get(mid))
         if phase == "after-limit" and not self.expired:
             g2 = not_graded(sc, later, obs, phase, "the lab cannot drive "

@@ -9,6 +9,7 @@ agree with the sessions fake-mx logged; is the expected result type there.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class Received:
     doc: dict[str, Any] | None
     problems: list[str]
 
+    @functools.cached_property
     def domains(self) -> set[str]:
         out = set()
         for p in (self.doc or {}).get("policies", []) or []:
@@ -134,7 +136,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    ) -> TlsrptGrade:
     """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.rcpt_domain.rstrip(".")
-    reps = [r for r in received if dom in r.domains()]
+    reps = [r for r in received if dom in r.domains]
     checks: list[tuple[str, bool, str]] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
         else [DEFAULT_TLSRPT]
@@ -203,7 +205,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
 def no_loops(received: list[Received]) -> list[str]:
     """Report traffic must not itself be reported."""
     dom = REPORTS_DOMAIN.rstrip(".")
-    return [r.source for r in received if dom in r.domains()]
+    return [r.source for r in received if dom in r.domains]
 
 
 def _verdict(checks: list[tuple[str, bool, str]],
