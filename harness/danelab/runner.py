@@ -1,9 +1,10 @@
 """One conformance run: one universe for every selected scenario, one
 fake-mx, one sender under test; then grading.
 
-  plan -> PKI + zones on disk -> namespace -> NSD, Unbound, fake-mx
-  -> DNS probe (what the universe really says about each host's TLSA),
-     while the sender starts and takes one message per scenario
+  plan -> PKI + zones on disk -> namespace -> NSD, Unbound
+  -> DNS probe (what the universe really says about each host's TLSA; in
+     the background, done before anything uses it)
+  -> fake-mx -> the sender starts, takes one message per scenario
   -> queue pass 1
   -> (scenarios with [fix]: rebuild their zones, probe them again, reload
       the sender; scenarios with [expect.after_limit]: the sender expires
@@ -224,9 +225,9 @@ class LabRun:
 
     def _start_lab(self, ns: LabNamespace, plan: LabPlan,
                    bg: ThreadPoolExecutor) -> _Lab:
-        """NSD and Unbound with the universe, fake-mx, the HTTPS report
-        receiver; then the DNS probe (started in BG: pass 1 waits for it)
-        and the sender's context."""
+        """NSD and Unbound with the universe, the DNS probe (started in
+        BG: pass 1 waits for it), fake-mx, the HTTPS report receiver; and
+        the sender's context."""
         t = time.monotonic()
         exposed = None
         if self.expose:
@@ -246,10 +247,14 @@ class LabRun:
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
                  f"in {ns.mode} mode")
+        # The zones do not change before the fix of pass 2: the probe's
+        # answers are the same whenever it asks, so it asks meanwhile
+        # (its slowest question waits out a TLSA lookup that never gets
+        # an answer, case 12h).
+        dns = bg.submit(self._probe, ns, plan)
         daemons = [fakemx.start(ns, plan, self.run)]
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
         self._t("universe", t)
-        dns = bg.submit(self._probe, ns, plan)
         ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
@@ -280,7 +285,8 @@ class LabRun:
 
     def _pass1(self, lab: _Lab) -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario (while the DNS probe runs), run its queue once."""
+        scenario, run its queue once (while the DNS probe runs), then
+        wait for the probe."""
         t = time.monotonic()
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
@@ -291,14 +297,14 @@ class LabRun:
         subs = [message_for(sc, run_id) for sc in self.scenarios]
         self.adapter.submit(subs)
         self._t("submit", t)
-        dns = lab.dns.result()
         self.say(f"submitted {len(subs)} messages to "
                  f"{self.adapter.name}; queue pass 1")
         q = time.monotonic()
         with Ticker(self.run, "pass 1", len(subs), self.say):
             self.adapter.run_queue()
-        passes = _Passes(subs, dns, dns, self.adapter.outcomes())
         self._t("queue1", q)
+        dns = lab.dns.result()
+        passes = _Passes(subs, dns, dns, self.adapter.outcomes())
         self._t("pass1", t)
         return passes
 

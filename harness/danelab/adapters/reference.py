@@ -19,6 +19,8 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 PASS_TIMEOUT = 300
 SUBMIT_WORKERS = 8             # refsend submit processes at once
 MAX_PARALLEL = 200
+REPORTERS = 6                  # refsend-tlsrpt processes at once
+RETRY_SCHEDULE = (1, 1, 2)     # the reporter's, in seconds
 
 
 class ReferenceAdapter(Adapter):
@@ -114,17 +116,66 @@ class ReferenceAdapter(Adapter):
 
     def flush_reports(self) -> bool:
         """Run the reference sender's TLSRPT reporter (refsend-tlsrpt):
-        flush, then retry pending HTTPS deliveries a few times."""
+        flush, then retry the pending deliveries (twice at most) as soon
+        as the retry schedule makes them due.
+
+        REPORTERS reporters run at once, each over its share of the
+        recipient domains: each reads the events of its domains' messages
+        (a copy of refsend's events, split by message: every report is
+        about one domain, built from that domain's messages only) and
+        keeps its own state folder (tlsrpt/N); they share one log.  One
+        after another they would wait, report by report, on the
+        receivers, the disk and the DNS."""
         assert self.ctx
         rep = binary("reference-impl/tlsrpt", "refsend-tlsrpt",
                      required=False)
         if rep is None:
             return False
+        confs = [self._reporter_conf(k, lines)
+                 for k, lines in enumerate(self._split_events(REPORTERS))]
+        self._run_reporters(rep, [(c, "flush") for c in confs])
+        for _ in range(2):
+            due = self._pending_due()
+            if not due:
+                break
+            time.sleep(max(0.0, max(due.values()) + 0.01 - time.time()))
+            self._run_reporters(rep, [(confs[k], "retry") for k in due])
+        return True
+
+    def _split_events(self, n: int) -> list[list[bytes]]:
+        """refsend's event lines in N parts, each message's lines in one
+        part, the messages of one recipient domain together."""
+        assert self.ctx
+        p = self.ctx.run / "events.jsonl"
+        lines = p.read_bytes().splitlines(keepends=True) if p.exists() \
+            else []
+        domain: dict[str, str] = {}
+        events = []
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                e = {}
+            q = str(e.get("queue_id") or "")
+            if e.get("event") == "queued" and e.get("to"):
+                domain[q] = str(e["to"][0]).rpartition("@")[2].lower()
+            events.append((q, line))
+        part = {d: i % n for i, d in enumerate(sorted(set(domain.values())))}
+        out: list[list[bytes]] = [[] for _ in range(n)]
+        for q, line in events:
+            out[part.get(domain.get(q, ""), 0)].append(line)
+        return out
+
+    def _reporter_conf(self, k: int, events: list[bytes]) -> Path:
+        assert self.ctx
         ctx = self.ctx
-        conf = ctx.run / "tlsrpt.conf"
+        d = ctx.run / "tlsrpt" / str(k)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "events.jsonl").write_bytes(b"".join(events))
+        conf = d / "tlsrpt.conf"
         conf.write_text("\n".join([
-            f"events = {ctx.run / 'events.jsonl'}",
-            f"state_dir = {ctx.run / 'tlsrpt'}",
+            f"events = {d / 'events.jsonl'}",
+            f"state_dir = {d}",
             f"log = {ctx.run / 'tlsrpt-events.jsonl'}",
             f"resolver = {ctx.resolver}",
             f"trust_anchor = {ctx.trust_anchor}",
@@ -135,36 +186,59 @@ class ReferenceAdapter(Adapter):
             f"dkim_key = {ctx.dkim_key}",
             "helo_name = refsend.sender.test",
             f"https_ca = {ctx.lab_ca}",
-            "retry_schedule = 1,1,2"]) + "\n")
-        for cmd in ("flush", "retry", "retry"):
-            if cmd == "retry":
-                if not self._pending():
-                    break
-                time.sleep(1.1)
+            "retry_schedule = " + ",".join(map(str, RETRY_SCHEDULE))])
+            + "\n")
+        return conf
+
+    def _run_reporters(self, rep: Path, jobs: list[tuple[Path, str]]
+                       ) -> None:
+        """refsend-tlsrpt -c CONF CMD for every (CONF, CMD), all at once."""
+        assert self.ctx
+        ctx = self.ctx
+
+        def one(job: tuple[Path, str]) -> None:
+            conf, cmd = job
             cp = ctx.ns.run([str(rep), "-c", str(conf), cmd],
                             timeout=PASS_TIMEOUT)
-            (ctx.run / "tlsrpt.log").open("ab").write(cp.stdout + cp.stderr)
+            with (ctx.run / "tlsrpt.log").open("ab") as f:
+                f.write(cp.stdout + cp.stderr)
             if cp.returncode != 0:
-                raise LabError(f"refsend-tlsrpt {cmd} exited "
-                               f"{cp.returncode}: "
+                raise LabError(f"refsend-tlsrpt {cmd} ({conf.parent.name}) "
+                               f"exited {cp.returncode}: "
                                f"{cp.stderr.decode(errors='replace')[-500:]}")
-        return True
+        with ThreadPoolExecutor(len(jobs)) as ex:
+            list(ex.map(one, jobs))
 
-    def _pending(self) -> bool:
+    def _pending_due(self) -> dict[int, float]:
+        """Reporter number -> when its first pending delivery is due, from
+        the log: a delivery left pending at attempt N (event time T) is
+        due RETRY_SCHEDULE[N-1] seconds after T's second (the reporter
+        counts from when it started, in whole seconds)."""
         assert self.ctx
-        state: dict[tuple[str, str], str] = {}
+        state: dict[tuple[str, str], tuple[str, float, int]] = {}
+        where: dict[str, int] = {}
         p = self.ctx.run / "tlsrpt-events.jsonl"
         if not p.exists():
-            return False
+            return {}
+        for f in (self.ctx.run / "tlsrpt").glob("*/reports/*.json"):
+            where[f.stem] = int(f.parent.parent.name)
         for line in p.read_text(errors="replace").splitlines():
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue
             if e.get("event") == "delivery":
-                state[(e.get("report_id", ""), e.get("rua", ""))] = \
-                    e.get("status", "")
-        return any(v == "pending" for v in state.values())
+                state[(e.get("report_id", ""), e.get("rua", ""))] = (
+                    e.get("status", ""), float(e.get("ts") or 0),
+                    int(e.get("attempts") or 1))
+        due: dict[int, float] = {}
+        for (rid, _), (status, ts, n) in state.items():
+            if status != "pending":
+                continue
+            k = where.get(rid, 0)
+            at = int(ts) + RETRY_SCHEDULE[min(n, len(RETRY_SCHEDULE)) - 1]
+            due[k] = min(due.get(k, at), at)
+        return due
 
     def version(self) -> str:
         return "refsend (danelab reference sender)"
