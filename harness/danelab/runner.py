@@ -1,10 +1,11 @@
 """One conformance run: one universe for every selected scenario, one
 fake-mx, one sender under test; then grading.
 
-  plan -> PKI + zones on disk -> namespace -> NSD, Unbound
+  plan -> PKI + zones on disk -> namespace -> NSD, Unbound (fake-mx starts
+     meanwhile)
   -> DNS probe (what the universe really says about each host's TLSA; in
      the background, done before anything uses it)
-  -> fake-mx -> the sender starts, takes one message per scenario
+  -> the sender starts, takes one message per scenario
   -> queue pass 1
   -> (scenarios with [fix]: rebuild their zones, probe them again, reload
       the sender; scenarios with [expect.after_limit]: the sender expires
@@ -225,9 +226,9 @@ class LabRun:
 
     def _start_lab(self, ns: LabNamespace, plan: LabPlan,
                    bg: ThreadPoolExecutor) -> _Lab:
-        """NSD and Unbound with the universe, the DNS probe (started in
-        BG: pass 1 waits for it), fake-mx, the HTTPS report receiver; and
-        the sender's context."""
+        """NSD and Unbound with the universe (fake-mx and the HTTPS report
+        receiver start meanwhile), the DNS probe (started in BG: pass 1
+        waits for it); and the sender's context."""
         t = time.monotonic()
         exposed = None
         if self.expose:
@@ -237,23 +238,27 @@ class LabRun:
                      f"{plan.addrs.resolver}, the sender's link "
                      f"{self.expose.net.link4}")
         try:
-            uni = Universe(plan.zones, self.run, ns, exposed)
-            uni.start()
+            # fake-mx and the HTTPS receiver need no DNS: they start while
+            # the zones are signed
+            with ThreadPoolExecutor(1, thread_name_prefix="daemons") as ex:
+                side = ex.submit(self._receivers, ns, plan)
+                uni = Universe(plan.zones, self.run, ns, exposed)
+                uni.start()
+                # The zones do not change before the fix of pass 2: the
+                # probe's answers are the same whenever it asks, so it
+                # asks meanwhile (its slowest question waits out a TLSA
+                # lookup that never gets an answer, case 12h).
+                dns = bg.submit(self._probe, ns, plan)
+                daemons = side.result()
         except BaseException:
             if self.expose:
                 self.expose.close()
             raise
         assert uni.built
+        self.timings["zones"] = round(uni.timings["build"], 3)
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
                  f"in {ns.mode} mode")
-        # The zones do not change before the fix of pass 2: the probe's
-        # answers are the same whenever it asks, so it asks meanwhile
-        # (its slowest question waits out a TLSA lookup that never gets
-        # an answer, case 12h).
-        dns = bg.submit(self._probe, ns, plan)
-        daemons = [fakemx.start(ns, plan, self.run)]
-        daemons.append(fakemx.start_https_sink(ns, plan, self.run))
         self._t("universe", t)
         ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
@@ -263,6 +268,13 @@ class LabRun:
                          plan.infra.write(self.run / "pki"),
                          exposure=self.expose.facts if self.expose else None)
         return _Lab(ns, uni, daemons, ctx, dns)
+
+    def _receivers(self, ns: LabNamespace, plan: LabPlan) -> list[Tracked]:
+        """fake-mx (every MX host, the report and DSN sinks) and the HTTPS
+        report receiver, up."""
+        daemons = [fakemx.start(ns, plan, self.run)]
+        daemons.append(fakemx.start_https_sink(ns, plan, self.run))
+        return daemons
 
     def _probe(self, ns: LabNamespace, plan: LabPlan
                ) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,7 @@ NS_NAME = "ns.test."
 NSD_ADDR = "127.53.0.1"
 DAY = 86400
 SOA_TTL_NEG = 30
+SIGN_JOBS = min(16, 4 * (os.cpu_count() or 2))   # zones made at once
 
 
 @dataclass
@@ -152,13 +153,17 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
             continue
         changed.append(bz)
         serials[bz.spec.name] = serial
+
+    def make(bz: BuiltZone) -> None:
         bz.unsigned_file.write_text(_zone_text(bz, zones, serial))
-    signed = [bz for bz in changed if bz.key]
-    with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2)) as ex:
-        list(ex.map(lambda bz: _sign(bz, keydir), signed))
-    for bz in signed:
-        if any(f.kind not in ("ds-mismatch",) for f in bz.spec.faults):
-            apply_faults(bz)
+        if bz.key:
+            _sign(bz, keydir)
+            if any(f.kind != "ds-mismatch" for f in bz.spec.faults):
+                apply_faults(bz)
+    # Each zone in a thread of its own while ldns-signzone runs: Python's
+    # share (text, faults) overlaps the other zones' signing processes.
+    with ThreadPoolExecutor(max_workers=jobs or SIGN_JOBS) as ex:
+        list(ex.map(make, changed))
     root = zones["."]
     assert root.key
     ta = folder / "root.ds"
