@@ -17,7 +17,7 @@ from ..fakemx import binary
 from .base import Adapter, LabContext, SenderOutcome, Submission
 
 PASS_TIMEOUT = 300
-SUBMIT_WORKERS = 8             # refsend submit processes at once
+SUBMIT_WORKERS = 16            # refsend submit processes at once
 MAX_PARALLEL = 200
 REPORTERS = 6                  # refsend-tlsrpt processes at once
 RETRY_SCHEDULE = (1, 1, 2)     # the reporter's, in seconds
