@@ -20,6 +20,8 @@ BENCHES = [
      [PY, "fake-mx/bench/bench.py"]),
     ("reference sender: messages per second (vs Postfix)",
      [PY, "bench/delivery.py"]),
+    ("MTA-STS policy server: policy fetches per second",
+     [PY, "bench/sts_policy.py"]),
     ("the catalog against the reference sender, phase by phase",
      [PY, "bench/catalog.py"]),
     ("catalog wall time, senders side by side", [PY, "bench/senders.py"]),

@@ -3,6 +3,8 @@ script (non-zero exit, a hang, garbage, a stray daemon) gets a clear error
 within its time limit while the lab still tears everything down."""
 from __future__ import annotations
 
+import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -21,6 +23,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "refsend-command.sh"
 # The build this session tests (DANELAB_BUILD: build-asan under `make
 # sanitize`), handed to the example as $REFSEND by every wrapper below.
 REFSEND = binary("reference-impl", "refsend", required=False)
+REPORTER = binary("reference-impl/tlsrpt", "refsend-tlsrpt", required=False)
 IDS = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest"]
 
 
@@ -34,7 +37,7 @@ def wrapper(tmp_path: Path, broken_action: str = "", body: str = "") -> Path:
     broken = (f'if [ "$1" = {broken_action} ]; then\n{body}\nfi\n'
               if broken_action else "")
     p.write_text("#!/bin/sh\n"
-                 f"export REFSEND={REFSEND}\n{broken}"
+                 f"export REFSEND={REFSEND} REPORTER={REPORTER}\n{broken}"
                  f'exec {EXAMPLE} "$@"\n')
     p.chmod(p.stat().st_mode | stat.S_IXUSR)
     return p
@@ -75,6 +78,23 @@ def test_example_script_runs(tmp_path: Path) -> None:
     assert {g.scenario: g.sender.state for g in r.grades if g.sender} == {
         "a01-secure-dane-ee": "delivered", "a03-mx-insecure": "delivered",
         "d16-dane-ee-wrong-digest": "deferred"}
+    # `describe`: the report's version and configuration digest
+    info = r.sender_info
+    assert info["version"].startswith("refsend ") and \
+        info["version"].endswith(" (example script)")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", info["config_digest"])
+
+
+def test_describe_absent_or_failing_keeps_defaults(tmp_path: Path) -> None:
+    """A script without `describe` (or whose describe fails) still runs;
+    the report shows the script's path and no configuration digest."""
+    for body in ("exit 3", "echo 'version: x'; exit 1"):
+        s = wrapper(tmp_path, "describe", body)
+        r = run_clean(CommandAdapter(s), IDS[:1], tmp_path / "run")
+        assert [g.verdict for g in r.grades] == ["pass"]
+        assert r.sender_info["version"] == f"command adapter {s}"
+        assert r.sender_info["config_digest"] == ""
+        shutil.rmtree(tmp_path / "run")
 
 
 def test_start_exits_nonzero(tmp_path: Path) -> None:
@@ -175,3 +195,25 @@ def test_expire_failing_is_an_error(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "expire", "exit 5")
     with pytest.raises(LabError, match="'expire' exited 5"):
         run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")
+
+
+def test_example_reports_are_graded(tmp_path: Path) -> None:
+    """flush-reports: the example's reports (refsend-tlsrpt) reach the
+    lab's receivers and get the same checks as the reference adapter's;
+    they pass them all, SHOULDs included."""
+    ids = ["h36b-report-validation-failure", "c13-tlsa-only-pkix-usages"]
+    r = run_clean(CommandAdapter(wrapper(tmp_path)), ids, tmp_path / "run")
+    got = {g.scenario: g.tlsrpt for g in r.grades}
+    assert set(got) == set(ids)
+    for sid, t in got.items():
+        assert t is not None, f"{sid}: TLSRPT not graded"
+        assert t["verdict"] == "pass", [c for c in t["checks"]
+                                        if not c["ok"]]
+        assert any("report(s) by mailto" in c["text"] for c in t["checks"])
+
+
+def test_flush_reports_unsupported_is_not_graded(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "flush-reports", "exit 3")
+    r = run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+    assert [g.verdict for g in r.grades] == ["pass", "pass"]
+    assert [g.tlsrpt for g in r.grades] == [None, None]

@@ -181,7 +181,7 @@ def test_rsa_certificates_share_two_keys() -> None:
     """RSA keys come from a pool of two, made ahead once expected: the
     first two RSA certificates get a key each, the third one of those."""
     p = LabPKI()
-    p.expect_rsa(3)
+    p.expect_rsa(["rsa"] * 3)
     keys = [p.issue(CertSpec(f"r{i}", ["mx1.a.test"], key="rsa")).key
             for i in range(3)]
     nums = [k.private_numbers().d for k in keys]  # type: ignore[union-attr]

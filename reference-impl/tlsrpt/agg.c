@@ -9,15 +9,16 @@
  * policy event of the same (queue id, host, domain) -- the domain when the
  * session names it -- which gives the domain and the TLSA records.
  *
- * What counts (docs/refsend-tlsrpt.md has the table):
+ * What counts (docs/refsend-tlsrpt.md has the table); every session is
+ * counted once at most, as one success or as one failure:
  *  - a session with an RFC 8460 result_type: one failure of that type;
- *  - any other session that did TLS: one success (also in mode "encrypt",
- *    TLS without authentication: the failure is the policy's, below);
+ *  - a session that did TLS under a TLSA policy none of whose records
+ *    could be used (the policy event's mode "encrypt", or a session that
+ *    fell back to "encrypt" because OpenSSL refused every record): one
+ *    tlsa-invalid failure at the session's address, not a success;
+ *  - any other session that did TLS: one success;
  *  - a session in mode "may" that sent in the clear: one
  *    starttls-not-supported failure;
- *  - a policy event with mode "encrypt" (TLSA records, none usable): one
- *    tlsa-invalid failure without receiving-ip; the same for a session
- *    that fell back to "encrypt" because OpenSSL refused every record;
  *  - a policy event with mode "skip" and an RFC 8460 reason (TLSA bogus,
  *    dane-required, ...): one failure without receiving-ip; when the TLSA
  *    lookup itself failed or was bogus, the type is dnssec-invalid;
@@ -29,6 +30,22 @@
  * The policy is "tlsa" with the host's TLSA records (sorted) when it had
  * any, else "no-policy-found"; hosts with the same policy share one
  * policies[] entry and are listed in its mx-host.
+ *
+ * MTA-STS (RFC 8461): refsend's "sts" event, one per attempt and domain
+ * before its policy events, carries the policy that applies (its lines and
+ * mx patterns), and the failure to get one (an sts-* result type).  A host
+ * whose policy event says it was governed by MTA-STS ("governed":
+ * "sts-enforce" or "sts-testing") counts under the policy "sts": its
+ * policy-string is the policy's lines in order, its mx-host the policy's
+ * patterns.  What counts there:
+ *  - the sts event's failure: one failure without receiving-mx-hostname
+ *    (the policy it names, or none when no policy applies);
+ *  - sessions and skipped hosts as above (refsend ends the session of an
+ *    MX host outside an enforce policy after the handshake, with
+ *    validation-failure);
+ *  - a session to a host outside a testing policy (its policy event has
+ *    an sts_failure): a failure of that type unless the session has its
+ *    own (one with TLS has: refsend's check of the testing policy).
  */
 #include <ctype.h>
 #include <math.h>
@@ -44,8 +61,12 @@ struct agg_pol {
 	char	*host;
 	char	*domain;
 	char	*mode;
+	char	*unusable;	/* mode "encrypt": why no record is usable */
 	char	**tlsa;
 	size_t	 ntlsa;
+	char	*governed;	/* NULL: not said (older refsend) */
+	char	*sts_failure;	/* testing: a failure before connecting */
+	char	*sts_detail;
 };
 
 /* One (queue id, domain) delivery attempt. */
@@ -54,6 +75,12 @@ struct agg_attempt {
 	char	*domain;
 	int	 policy_seen;
 	int	 counted;
+	/* the MTA-STS policy of its latest sts event, if one applied */
+	int	 sts_have;
+	char	**sts_lines;
+	size_t	 nsts_lines;
+	char	**sts_mx;
+	size_t	 nsts_mx;
 };
 
 struct agg {
@@ -66,6 +93,7 @@ struct agg {
 	struct agg_attempt	*atts;
 	size_t			 natts;
 	double			 first_ts;
+	double			 last_ts;
 	size_t			 skipped;
 };
 
@@ -124,10 +152,35 @@ agg_attempt(struct agg *a, const char *qid, const char *domain)
 			return &a->atts[i];
 	a->atts = xreallocarray(a->atts, a->natts + 1, sizeof(*a->atts));
 	t = &a->atts[a->natts++];
+	memset(t, 0, sizeof(*t));
 	t->qid = xstrdup(qid);
 	t->domain = xstrdup(domain);
-	t->policy_seen = t->counted = 0;
 	return t;
+}
+
+static void
+agg_strings_free(char ***v, size_t *n)
+{
+	while (*n > 0)
+		free((*v)[--*n]);
+	free(*v);
+	*v = NULL;
+}
+
+/* The strings of a JSON array (others skipped), into a new vector. */
+static char **
+agg_strings(const json_t *arr, size_t *n)
+{
+	char	**v;
+	json_t	 *x;
+	size_t	  i;
+
+	v = xcalloc(json_array_size(arr) + 1, sizeof(*v));
+	*n = 0;
+	json_array_foreach(arr, i, x)
+		if (json_is_string(x))
+			v[(*n)++] = xstrdup(json_string_value(x));
+	return v;
 }
 
 /* domain may be NULL (older refsend sessions do not name it). */
@@ -155,9 +208,13 @@ agg_pol_clear(struct agg_pol *p)
 	free(p->host);
 	free(p->domain);
 	free(p->mode);
+	free(p->unusable);
 	for (i = 0; i < p->ntlsa; i++)
 		free(p->tlsa[i]);
 	free(p->tlsa);
+	free(p->governed);
+	free(p->sts_failure);
+	free(p->sts_detail);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -180,7 +237,8 @@ agg_domain(struct agg *a, const char *domain, time_t day)
 	return d;
 }
 
-/* The policies[] entry for (type, strings) in d, made if needed. */
+/* The policies[] entry for (type, strings) in d, made if needed.  TLSA
+ * records are sorted; an MTA-STS policy's lines keep their order. */
 static struct agg_policy *
 agg_policy(struct agg_domain *d, const char *type, char *const *strings,
     size_t n)
@@ -192,7 +250,8 @@ agg_policy(struct agg_domain *d, const char *type, char *const *strings,
 	sorted = xcalloc(n ? n : 1, sizeof(*sorted));
 	for (i = 0; i < n; i++)
 		sorted[i] = xstrdup(strings[i]);
-	qsort(sorted, n, sizeof(*sorted), agg_strcmp);
+	if (strcmp(type, "sts") != 0)
+		qsort(sorted, n, sizeof(*sorted), agg_strcmp);
 	for (i = 0; i < d->npolicies; i++) {
 		p = &d->policies[i];
 		if (strcmp(p->type, type) != 0 || p->nstrings != n)
@@ -215,6 +274,22 @@ agg_policy(struct agg_domain *d, const char *type, char *const *strings,
 	p->strings = sorted;
 	p->nstrings = n;
 	return p;
+}
+
+/* mx-host: the hosts of a DANE (or no) policy; for "sts", the policy's
+ * patterns (agg_sts_policy()) and nothing else. */
+static void
+agg_policy_host(struct agg_policy *p, const char *host)
+{
+	size_t	i;
+
+	if (host == NULL || strcmp(p->type, "sts") == 0)
+		return;
+	for (i = 0; i < p->nmx; i++)
+		if (strcasecmp(p->mx[i], host) == 0)
+			return;
+	p->mx = xreallocarray(p->mx, p->nmx + 1, sizeof(*p->mx));
+	p->mx[p->nmx++] = agg_lower(host);
 }
 
 static void
@@ -245,21 +320,28 @@ agg_dup(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/*
+ * One failed session (or policy failure) of this type.  reason is the
+ * failure-reason-code: refsend's detail, which says what went wrong in
+ * its words; NULL only if refsend logged none.
+ */
 static void
 agg_failure(struct agg_policy *p, const char *type, const char *sip,
-    const char *host, const char *rip, const char *helo, const char *info)
+    const char *host, const char *rip, const char *helo, const char *reason)
 {
 	struct agg_failure	*f;
 	char			*lhost = host ? agg_lower(host) : NULL;
 	size_t			 i;
 
+	if (reason == NULL)
+		reason = "no detail logged by the sender";
 	p->failed++;
 	for (i = 0; i < p->nfailures; i++) {
 		f = &p->failures[i];
 		if (strcmp(f->result_type, type) == 0 &&
 		    agg_eq(f->sending_ip, sip) && agg_eq(f->mx_host, lhost) &&
 		    agg_eq(f->receiving_ip, rip) &&
-		    agg_eq(f->mx_helo, helo) && agg_eq(f->info, info)) {
+		    agg_eq(f->mx_helo, helo) && agg_eq(f->reason, reason)) {
 			f->count++;
 			free(lhost);
 			return;
@@ -273,7 +355,7 @@ agg_failure(struct agg_policy *p, const char *type, const char *sip,
 	f->mx_host = lhost;
 	f->receiving_ip = agg_dup(rip);
 	f->mx_helo = agg_dup(helo);
-	f->info = agg_dup(info);
+	f->reason = xstrdup(reason);
 	f->count = 1;
 }
 
@@ -283,12 +365,30 @@ agg_day(const struct agg *a, double ts)
 	return a->daily ? (time_t)floor(ts / 86400.0) * 86400 : 0;
 }
 
+/* The "sts" entry of d for the policy of attempt t (none: no policy). */
+static struct agg_policy *
+agg_sts_policy(struct agg_domain *d, const struct agg_attempt *t)
+{
+	struct agg_policy	*p;
+	size_t			 i;
+
+	if (t == NULL || !t->sts_have)
+		return agg_policy(d, "sts", NULL, 0);
+	p = agg_policy(d, "sts", t->sts_lines, t->nsts_lines);
+	for (i = 0; i < t->nsts_mx; i++)
+		agg_policy_mx(p, t->sts_mx[i]);
+	return p;
+}
+
 static struct agg_policy *
 agg_policy_of(struct agg *a, const struct agg_pol *pol, double ts)
 {
 	struct agg_domain	*d;
 
 	d = agg_domain(a, pol->domain, agg_day(a, ts));
+	if (pol->governed != NULL && strncmp(pol->governed, "sts-", 4) == 0)
+		return agg_sts_policy(d, agg_attempt(a, pol->qid,
+		    pol->domain));
 	if (pol->ntlsa > 0)
 		return agg_policy(d, "tlsa", pol->tlsa, pol->ntlsa);
 	return agg_policy(d, "no-policy-found", NULL, 0);
@@ -303,6 +403,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	struct agg_pol	*pol;
 	struct agg_policy *p;
 	json_t		*tlsa = json_object_get(o, "tlsa"), *v;
+	struct buf	 why = { NULL, 0, 0 };
 	size_t		 i;
 
 	if (qid == NULL || host == NULL || domain == NULL) {
@@ -321,6 +422,15 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	pol->host = xstrdup(host);
 	pol->domain = agg_lower(domain);
 	pol->mode = xstrdup(mode ? mode : "may");
+	pol->governed = agg_dup(agg_str(o, "governed"));
+	if (strcmp(pol->mode, "may") == 0 && pol->governed != NULL &&
+	    strcmp(pol->governed, "sts-testing") == 0 &&
+	    agg_result_type(agg_str(o, "sts_failure")) != NULL) {
+		/* Outside the testing policy: told with its sessions (those
+		 * with TLS say it themselves). */
+		pol->sts_failure = xstrdup(agg_str(o, "sts_failure"));
+		pol->sts_detail = agg_dup(agg_str(o, "detail"));
+	}
 	pol->tlsa = xcalloc(json_array_size(tlsa) + 1, sizeof(*pol->tlsa));
 	json_array_foreach(tlsa, i, v)
 		if (json_is_string(v))
@@ -340,16 +450,27 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		    strcmp(ts_status, "bogus") == 0))
 			rt = RT(DNSSEC_INVALID);
 	} else if (strcmp(pol->mode, "encrypt") == 0) {
-		/* TLSA records, none usable: the policy failed, whatever
-		 * becomes of the (unauthenticated) TLS sessions. */
-		rt = RT(TLSA_INVALID);
-		if (detail == NULL)
-			detail = "no usable TLSA record: TLS without "
-			    "authentication";
+		/* TLSA records, none usable: each session that follows is a
+		 * tlsa-invalid failure (agg_ev_session), never a success. */
+		if (detail != NULL)
+			buf_addf(&why, "%s", detail);
+		else {
+			buf_addf(&why, "no usable TLSA record");
+			json_array_foreach(json_object_get(o, "tlsa_unusable"),
+			    i, v)
+				if (json_is_string(v))
+					buf_addf(&why, "%s%s", i ? ", " : " (",
+					    json_string_value(v));
+			if (json_array_size(json_object_get(o,
+			    "tlsa_unusable")) > 0)
+				buf_addf(&why, ")");
+			buf_addf(&why, ": TLS without authentication");
+		}
+		pol->unusable = why.data;
 	}
 	if (rt != NULL) {
 		p = agg_policy_of(a, pol, ts);
-		agg_policy_mx(p, host);
+		agg_policy_host(p, host);
 		agg_failure(p, rt, a->sending_ip, host, NULL, NULL, detail);
 	}
 }
@@ -381,7 +502,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	const char	*mode, *rt, *sip, *helo, *detail;
 	struct agg_pol	*pol;
 	struct agg_policy *p;
-	int		 tls, refused;
+	int		 tls;
 
 	if (qid == NULL || host == NULL ||
 	    (pol = agg_pol_find(a, qid, host, agg_str(o, "domain"))) ==
@@ -399,25 +520,34 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 		sip = a->sending_ip;
 	helo = agg_str(o, "mx_helo");
 	detail = agg_str(o, "detail");
-	refused = strcmp(mode, "encrypt") == 0 &&
-	    strcmp(pol->mode, "dane") == 0;
-	if (rt == NULL && !tls) {
-		if (strcmp(mode, "may") == 0 && agg_cleartext(o)) {
-			rt = RT(STARTTLS_NOT_SUPPORTED);
-			detail = "mail sent in the clear: no TLS session";
-		} else if (!refused)
+	if (rt == NULL && pol->sts_failure != NULL) {
+		/* A host outside an MTA-STS testing policy, used. */
+		rt = agg_result_type(pol->sts_failure);
+		detail = pol->sts_detail;
+	}
+	if (rt == NULL && tls && pol->unusable != NULL) {
+		/* TLS without authentication: the policy's records were
+		 * all unusable.  The session is that failure. */
+		rt = RT(TLSA_INVALID);
+		detail = pol->unusable;
+	} else if (rt == NULL && tls && strcmp(mode, "encrypt") == 0 &&
+	    strcmp(pol->mode, "dane") == 0) {
+		/* OpenSSL refused every record the policy found usable: in
+		 * effect an unusable RRset (no policy event says so). */
+		rt = RT(TLSA_INVALID);
+		detail = "no TLSA record accepted: TLS without "
+		    "authentication";
+	} else if (rt == NULL && !tls) {
+		if (strcmp(mode, "may") != 0 || !agg_cleartext(o))
 			return;		/* not a TLS matter */
+		rt = RT(STARTTLS_NOT_SUPPORTED);
+		detail = "mail sent in the clear: no TLS session";
 	}
 	p = agg_policy_of(a, pol, ts);
-	agg_policy_mx(p, host);
-	if (refused)
-		/* OpenSSL refused every record the policy found usable:
-		 * in effect an unusable RRset (no policy event says so). */
-		agg_failure(p, RT(TLSA_INVALID), sip, host, addr, helo,
-		    "no TLSA record accepted: TLS without authentication");
+	agg_policy_host(p, host);
 	if (rt != NULL)
 		agg_failure(p, rt, sip, host, addr, helo, detail);
-	else if (tls)
+	else
 		p->ok++;
 }
 
@@ -445,6 +575,40 @@ agg_ev_rcpt(struct agg *a, const json_t *o, double ts)
 	free(domain);
 }
 
+/* The sts event: the attempt's MTA-STS policy, and a failure to get it. */
+static void
+agg_ev_sts(struct agg *a, const json_t *o, double ts)
+{
+	const char		*qid = agg_str(o, "queue_id"), *domain =
+				    agg_str(o, "domain"), *rt;
+	const json_t		*pol = json_object_get(o, "policy");
+	struct agg_attempt	*t;
+	struct agg_domain	*d;
+	char			*dom;
+
+	if (qid == NULL || domain == NULL) {
+		a->skipped++;
+		return;
+	}
+	dom = agg_lower(domain);
+	t = agg_attempt(a, qid, dom);
+	agg_strings_free(&t->sts_lines, &t->nsts_lines);
+	agg_strings_free(&t->sts_mx, &t->nsts_mx);
+	t->sts_have = json_is_object(pol);
+	if (t->sts_have) {
+		t->sts_lines = agg_strings(json_object_get(pol, "lines"),
+		    &t->nsts_lines);
+		t->sts_mx = agg_strings(json_object_get(pol, "mx"),
+		    &t->nsts_mx);
+	}
+	if ((rt = agg_result_type(agg_str(o, "result_type"))) != NULL) {
+		d = agg_domain(a, dom, agg_day(a, ts));
+		agg_failure(agg_sts_policy(d, t), rt, a->sending_ip, NULL,
+		    NULL, NULL, agg_str(o, "detail"));
+	}
+	free(dom);
+}
+
 int
 agg_feed_line(struct agg *a, const char *line, size_t len)
 {
@@ -464,6 +628,8 @@ agg_feed_line(struct agg *a, const char *line, size_t len)
 	ts = json_number_value(json_object_get(o, "ts"));
 	if (ts > 0 && (a->first_ts == 0 || ts < a->first_ts))
 		a->first_ts = ts;
+	if (ts > a->last_ts)
+		a->last_ts = ts;
 	if (strcmp(ev, "dns") == 0) {
 		qid = agg_str(o, "queue_id");
 		qname = agg_str(o, "qname");
@@ -475,7 +641,9 @@ agg_feed_line(struct agg *a, const char *line, size_t len)
 			t->policy_seen = t->counted = 0;
 			free(domain);
 		}
-	} else if (strcmp(ev, "policy") == 0)
+	} else if (strcmp(ev, "sts") == 0)
+		agg_ev_sts(a, o, ts);
+	else if (strcmp(ev, "policy") == 0)
 		agg_ev_policy(a, o, ts);
 	else if (strcmp(ev, "session") == 0)
 		agg_ev_session(a, o, ts);
@@ -511,6 +679,12 @@ agg_first_ts(const struct agg *a)
 	return a->first_ts;
 }
 
+double
+agg_last_ts(const struct agg *a)
+{
+	return a->last_ts;
+}
+
 size_t
 agg_skipped(const struct agg *a)
 {
@@ -544,7 +718,7 @@ agg_free(struct agg *a)
 				free(f->mx_host);
 				free(f->receiving_ip);
 				free(f->mx_helo);
-				free(f->info);
+				free(f->reason);
 			}
 			free(p->failures);
 			free(p->type);
@@ -559,6 +733,9 @@ agg_free(struct agg *a)
 	for (i = 0; i < a->natts; i++) {
 		free(a->atts[i].qid);
 		free(a->atts[i].domain);
+		agg_strings_free(&a->atts[i].sts_lines,
+		    &a->atts[i].nsts_lines);
+		agg_strings_free(&a->atts[i].sts_mx, &a->atts[i].nsts_mx);
 	}
 	free(a->atts);
 	free(a->sending_ip);

@@ -5,6 +5,7 @@
  * start of a line or after a blank, so that values (TXT records, URLs) may
  * hold one.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,33 @@ config_line(struct config *c, const char *k, char *v)
 	return "unknown key";
 }
 
+/*
+ * contact-info is an RFC 5322 addr-spec (RFC 8460 section 4.4), here a
+ * dot-atom local part, and its domain is the one TLS-Report-Submitter
+ * names, reporting_domain (section 5.3: MUST match).  NULL if v is one,
+ * else why not.
+ */
+static const char *
+config_contact(const char *v, const char *domain)
+{
+	static const char	 atext[] = "!#$%&'*+-/=?^_`{|}~";
+	const char		*at = strrchr(v, '@'), *p;
+
+	if (strncasecmp(v, "mailto:", 7) == 0)
+		return "an address (local@domain), not a mailto: URI";
+	if (at == NULL || at == v || *v == '.' || at[-1] == '.')
+		return "not an address (local@domain)";
+	for (p = v; p < at; p++)
+		if (!isalnum((unsigned char)*p) && strchr(atext, *p) == NULL &&
+		    (*p != '.' || p[1] == '.'))
+			return "not an address (local@domain)";
+	if (strcasecmp(at + 1, domain) != 0)
+		return "its domain is not reporting_domain, which "
+		    "TLS-Report-Submitter names (RFC 8460 section 5.3: they "
+		    "must match)";
+	return NULL;
+}
+
 /* conf_set_fn: config_line(), its message prefixed with the key. */
 static int
 config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
@@ -122,6 +150,7 @@ struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*c;
+	const char	*why;
 
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
@@ -149,6 +178,12 @@ config_load(const char *path, char *err, size_t errlen)
 		c->organization_name = xstrdup(c->reporting_domain);
 	if (c->contact_info == NULL)
 		xasprintf(&c->contact_info, "tlsrpt@%s", c->reporting_domain);
+	if ((why = config_contact(c->contact_info, c->reporting_domain)) !=
+	    NULL) {
+		snprintf(err, errlen, "%s: contact_info %s: %s", path,
+		    c->contact_info, why);
+		goto fail;
+	}
 	if (c->report_from == NULL)
 		xasprintf(&c->report_from, "tlsrpt@%s", c->reporting_domain);
 	if (c->helo_name == NULL)

@@ -58,8 +58,8 @@ struct static_route {
 };
 
 enum period {
-	PERIOD_FLUSH = 0,	/* one report per flush, up to now */
-	PERIOD_DAILY		/* complete UTC days only */
+	PERIOD_DAILY = 0,	/* complete UTC days only (the default) */
+	PERIOD_FLUSH		/* one report per flush, up to now */
 };
 
 struct config {
@@ -148,7 +148,7 @@ struct agg_failure {
 	char		*mx_host;	/* NULL: no MX host (MX bogus) */
 	char		*receiving_ip;	/* NULL: no connection */
 	char		*mx_helo;	/* NULL: unknown */
-	char		*info;		/* additional-information */
+	char		*reason;	/* failure-reason-code, never NULL */
 	long long	 count;
 };
 
@@ -180,12 +180,15 @@ struct agg;
  * count and how); malformed lines are counted and skipped: it returns -1
  * for them, 0 otherwise.  With daily set, each report key is the UTC day
  * of the event.  agg_domains() gives the aggregates (owned by the
- * aggregator) sorted by (day, domain); agg_free() releases everything.
+ * aggregator) sorted by (day, domain); agg_first_ts() and agg_last_ts()
+ * the earliest and latest "ts" of the lines fed; agg_free() releases
+ * everything.
  */
 struct agg	*agg_new(const char *, int);
 int		 agg_feed_line(struct agg *, const char *, size_t);
 struct agg_domain *agg_domains(struct agg *, size_t *);
 double		 agg_first_ts(const struct agg *);	/* 0: none */
+double		 agg_last_ts(const struct agg *);	/* 0: none */
 size_t		 agg_skipped(const struct agg *);
 void		 agg_free(struct agg *);
 

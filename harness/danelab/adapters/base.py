@@ -1,6 +1,7 @@
 """The adapter interface between the lab and a sender under test."""
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ class LabContext:
     dkim_key: Path | None = None   # PEM key for signing TLSRPT mail
     reporting_domain: str = "sender.test"
     dkim_selector: str = "lab"
+    # the lab's WebPKI root as a CA bundle (MTA-STS, RFC 8461 §4.2); the
+    # same bundle is bind-mounted over /etc/ssl/certs in the namespace
+    webpki_ca: Path | None = None
     # an exposed lab (expose.py): the link, the SUT's addresses, the lab's
     # service addresses; None when everything is on loopback
     exposure: dict[str, Any] | None = None
@@ -50,6 +54,9 @@ class Adapter(ABC):
     outcomes, stop (always, also after a failure)."""
 
     name = "?"
+    # What the sender implements beyond DANE, from scenario.FEATURES: a
+    # scenario that `requires` one it lacks is graded `info`, never pass.
+    features: tuple[str, ...] = ()
 
     @abstractmethod
     def start(self, ctx: LabContext) -> None: ...
@@ -90,8 +97,37 @@ class Adapter(ABC):
         driven there: the after-limit expectation is then not graded."""
         return False
 
+    def advance_clock(self, seconds: int) -> bool:
+        """Make the sender's clock run SECONDS ahead from now on (its
+        policy caches then expire as they would that much later; RFC 8461
+        §3.3 max_age).  Return False if the sender cannot be driven so:
+        the phases that need it are then not graded."""
+        return False
+
     def stop(self) -> None:
         """Stop whatever start() started."""
 
     def version(self) -> str:
+        """The sender's name and version as the report shows it (for a
+        real MTA, its own version string and the mode it runs in).  Called
+        after start().  The default is the adapter's name."""
         return self.name
+
+    def config_digest(self) -> str:
+        """A digest of the sender's configuration ("sha256:HEX"), stable
+        from run to run: what the lab writes for it, with the run folder's
+        paths and the catalog's per-domain policies (which depend on the
+        selection, not on the sender) left out.  Called after start().
+        The default, "", means the adapter cannot tell."""
+        return ""
+
+
+RUN_DIR = "$RUN"           # what a run folder's path becomes in a digest
+
+
+def text_digest(*parts: str) -> str:
+    """"sha256:HEX" over PARTS (each followed by a NUL byte)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() + b"\0")
+    return "sha256:" + h.hexdigest()

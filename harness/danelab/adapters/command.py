@@ -3,7 +3,8 @@ contract of docs/adapters.md.
 
 `danelab run --sender command:PATH` runs `PATH ACTION` inside the lab
 namespace for each step (start, preflight, submit, run-queue, status,
-reload, stop), with the lab's facts in DANELAB_* environment variables.
+reload, expire, flush-reports, stop), with the lab's facts in DANELAB_*
+environment variables.
 Each action runs in its own session under the lab's supervisor with a time
 limit; when the limit passes, the action's whole process group is killed
 and the run stops with an error naming the action and its log.  The
@@ -34,8 +35,9 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUTS = {"start": 60.0, "preflight": 30.0, "submit": 30.0,
             "run-queue": 300.0, "status": 30.0, "reload": 60.0,
-            "expire": 30.0, "stop": 30.0}
-OPTIONAL = ("preflight", "reload", "expire")
+            "expire": 30.0, "flush-reports": 300.0, "stop": 30.0,
+            "describe": 30.0}
+OPTIONAL = ("preflight", "reload", "expire", "flush-reports", "describe")
 UNSUPPORTED = 3                        # exit status: optional action absent
 STATES = ("delivered", "deferred", "bounced")
 
@@ -49,6 +51,7 @@ class CommandAdapter(Adapter):
         self.ctx: LabContext | None = None
         self.sessions: list[int] = []
         self.stopped = False
+        self.described: dict[str, str] | None = None
 
     # -- running one action -----------------------------------------------
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -172,6 +175,25 @@ class CommandAdapter(Adapter):
     def outcomes(self) -> dict[str, SenderOutcome]:
         return parse_status(self._must("status"), self.name)
 
+    def flush_reports(self) -> bool:
+        """`flush-reports`: send every TLSRPT report due now (whatever
+        closes the reporting period: the lab is about to stop), signed
+        with the lab's DKIM key for DANELAB_REPORTING_DOMAIN; exit 3 when
+        the MTA sends no TLSRPT (then TLSRPT is not graded).  The reports
+        get the same checks as the reference's (tlsrpt_grade)."""
+        assert self.ctx
+        c = self.ctx
+        rc, _ = self._act("flush-reports", {
+            "DANELAB_REPORTING_DOMAIN": c.reporting_domain,
+            "DANELAB_DKIM_SELECTOR": c.dkim_selector,
+            "DANELAB_DKIM_KEY": str(c.dkim_key or "")})
+        if rc == UNSUPPORTED:
+            return False
+        if rc != 0:
+            raise LabError(f"{self.name}: action 'flush-reports' exited "
+                           f"{rc}; see {c.run / 'command.log'}")
+        return True
+
     def stop(self) -> None:
         """The script's `stop`, then the sweep.  Never raises: teardown
         must go on, and the error that ended the run must stay the one
@@ -217,8 +239,32 @@ class CommandAdapter(Adapter):
                           3):
                 break
 
+    def describe(self) -> dict[str, str]:
+        """The optional `describe` action's answer (once per run): lines
+        `version: TEXT` and `config: TEXT` (a digest of the MTA's
+        configuration).  An MTA that does not answer (any exit status but
+        0, or no such line) leaves the lab's defaults: describing is for
+        the report only and never stops a run."""
+        if self.described is None:
+            self.described = {}
+            if self.ctx is not None:
+                try:
+                    rc, text = self._act("describe")
+                except LabError:
+                    rc, text = 1, ""
+                for line in text.splitlines() if rc == 0 else []:
+                    key, colon, val = line.partition(":")
+                    if colon and key.strip() in ("version", "config") \
+                            and val.strip():
+                        self.described[key.strip()] = val.strip()[:200]
+        return self.described
+
     def version(self) -> str:
-        return f"command adapter {self.script}"
+        return self.describe().get("version") or \
+            f"command adapter {self.script}"
+
+    def config_digest(self) -> str:
+        return self.describe().get("config", "")
 
 
 def _pgid(pid: int) -> int:

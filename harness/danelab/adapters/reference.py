@@ -6,6 +6,7 @@ from refsend's JSON-lines events (docs/interfaces.md).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,47 +15,79 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..fakemx import binary
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 
 PASS_TIMEOUT = 300
 SUBMIT_WORKERS = 16            # refsend submit processes at once
-MAX_PARALLEL = 200
+MAX_PARALLEL = 200             # deliveries in flight: the whole catalog
 REPORTERS = 6                  # refsend-tlsrpt processes at once
-RETRY_SCHEDULE = (1, 1, 2)     # the reporter's, in seconds
+
+
+def refsend_conf(run: str, resolver: str, trust_anchor: str,
+                 policies: dict[str, str], sts_ca: str | None = None,
+                 clock_offset: int = 0) -> str:
+    """refsend.conf for a sender folder RUN (docs/refsend.md).  STS_CA: the
+    lab's WebPKI root that MTA-STS trusts (policy hosts and MX hosts);
+    CLOCK_OFFSET moves the MTA-STS policy cache's clock (advance_clock)."""
+    lines = [f"queue_dir = {run}/queue",
+             f"events = {run}/events.jsonl",
+             f"dsn_dir = {run}/dsn",
+             f"resolver = {resolver}",
+             f"trust_anchor = {trust_anchor}",
+             "helo_name = refsend.sender.test",
+             # Lab timeouts: everything is on loopback, where a TLS
+             # handshake takes milliseconds (under 1.1 s on a 2-core
+             # machine at load 24, the whole catalog in flight) and the
+             # slowest DNS answer a second and a half; the stalled
+             # handshake (case 25) and the TLSA lookup that never gets an
+             # answer (case 12h) wait this long in each pass.
+             "connect_timeout = 3", "command_timeout = 10",
+             "tls_timeout = 2", "dns_timeout = 3",
+             "retry_schedule = 1", "max_attempts = 10",
+             f"max_parallel = {MAX_PARALLEL}",
+             "default_policy = dane"]
+    if sts_ca:
+        # a shorter fetch limit than the default 60 s: the lab's slow and
+        # black-holed policy hosts would otherwise hold a pass that long
+        lines += [f"sts_ca_file = {sts_ca}", "sts_timeout = 10"]
+    if clock_offset:
+        lines.append(f"clock_offset = {clock_offset}")
+    for dom, level in sorted(policies.items()):
+        lines.append(f"policy = {dom.rstrip('.')} {level}")
+    return "\n".join(lines) + "\n"
 
 
 class ReferenceAdapter(Adapter):
     name = "reference"
+    features = ("mta-sts",)
 
     def __init__(self) -> None:
         self.ctx: LabContext | None = None
         self.conf: Path | None = None
         self.bin = binary("reference-impl", "refsend")
+        self.clock_offset = 0
+
+    def _write_conf(self) -> None:
+        assert self.ctx and self.conf
+        ctx = self.ctx
+        self.conf.write_text(refsend_conf(
+            str(ctx.run), ctx.resolver, str(ctx.trust_anchor), ctx.policies,
+            str(ctx.webpki_ca) if ctx.webpki_ca else None,
+            self.clock_offset))
 
     def start(self, ctx: LabContext) -> None:
         self.ctx = ctx
         ctx.run.mkdir(parents=True, exist_ok=True)
-        lines = [f"queue_dir = {ctx.run / 'queue'}",
-                 f"events = {ctx.run / 'events.jsonl'}",
-                 f"dsn_dir = {ctx.run / 'dsn'}",
-                 f"resolver = {ctx.resolver}",
-                 f"trust_anchor = {ctx.trust_anchor}",
-                 "helo_name = refsend.sender.test",
-                 # Lab timeouts: everything is on loopback, where a
-                 # TLS handshake takes milliseconds (under 0.6 s on a
-                 # 2-core machine at load 15, every message in flight);
-                 # the stalled handshake (case 25) and the TLSA lookup
-                 # that never gets an answer (case 12) wait this long.
-                 "connect_timeout = 3", "command_timeout = 10",
-                 "tls_timeout = 2", "dns_timeout = 3",
-                 "retry_schedule = 1", "max_attempts = 10",
-                 # every message of the catalog in flight at once
-                 f"max_parallel = {MAX_PARALLEL}",
-                 "default_policy = dane"]
-        for dom, level in sorted(ctx.policies.items()):
-            lines.append(f"policy = {dom.rstrip('.')} {level}")
         self.conf = ctx.run / "refsend.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
+        self._write_conf()
+
+    def advance_clock(self, seconds: int) -> bool:
+        """refsend's `clock_offset` moves the MTA-STS policy cache's clock
+        (nothing else); each call adds to it."""
+        self.clock_offset += seconds
+        self._write_conf()
+        return True
 
     def _argv(self, *args: str) -> list[str]:
         assert self.conf
@@ -115,16 +148,19 @@ class ReferenceAdapter(Adapter):
         return {qid_to_mid.get(q, q): o for q, o in last.items()}
 
     def flush_reports(self) -> bool:
-        """Run the reference sender's TLSRPT reporter (refsend-tlsrpt):
-        flush, then retry the pending deliveries (twice at most) as soon
-        as the retry schedule makes them due.
+        """Run the reference sender's TLSRPT reporter (refsend-tlsrpt) in
+        its real-use set-up, whole UTC days (`period = daily`, the
+        default), with its clock advanced to just after the next UTC
+        midnight so that today is a complete day: flush, then retry
+        pending deliveries up to twice, the clock a few seconds later
+        each time (past the retry schedule's 1 s and 2 s).
 
         REPORTERS reporters run at once, each over its share of the
         recipient domains: each reads the events of its domains' messages
         (a copy of refsend's events, split by message: every report is
-        about one domain, built from that domain's messages only) and
-        keeps its own state folder (tlsrpt/N); they share one log.  One
-        after another they would wait, report by report, on the
+        about one domain and one day, built from that domain's messages
+        only) and keeps its own state folder (tlsrpt/N); they share one
+        log.  One after another they would wait, report by report, on the
         receivers, the disk and the DNS."""
         assert self.ctx
         rep = binary("reference-impl/tlsrpt", "refsend-tlsrpt",
@@ -133,13 +169,15 @@ class ReferenceAdapter(Adapter):
             return False
         confs = [self._reporter_conf(k, lines)
                  for k, lines in enumerate(self._split_events(REPORTERS))]
-        self._run_reporters(rep, [(c, "flush") for c in confs])
-        for _ in range(2):
-            due = self._pending_due()
-            if not due:
-                break
-            time.sleep(max(0.0, max(due.values()) + 0.01 - time.time()))
-            self._run_reporters(rep, [(confs[k], "retry") for k in due])
+        midnight = (int(time.time()) // 86400 + 1) * 86400
+        todo = list(range(len(confs)))
+        for i, cmd in enumerate(("flush", "retry", "retry")):
+            if cmd == "retry":
+                todo = self._pending()
+                if not todo:
+                    break
+            clock = str(midnight + 1 + 4 * i)
+            self._run_reporters(rep, clock, cmd, [confs[k] for k in todo])
         return True
 
     def _split_events(self, n: int) -> list[list[bytes]]:
@@ -180,65 +218,75 @@ class ReferenceAdapter(Adapter):
             f"resolver = {ctx.resolver}",
             f"trust_anchor = {ctx.trust_anchor}",
             "organization_name = danelab reference sender",
-            f"contact_info = mailto:tlsrpt@{ctx.reporting_domain}",
+            f"contact_info = tlsrpt@{ctx.reporting_domain}",
             f"reporting_domain = {ctx.reporting_domain}",
             f"dkim_selector = {ctx.dkim_selector}",
             f"dkim_key = {ctx.dkim_key}",
             "helo_name = refsend.sender.test",
             f"https_ca = {ctx.lab_ca}",
-            "retry_schedule = " + ",".join(map(str, RETRY_SCHEDULE))])
-            + "\n")
+            "retry_schedule = 1,1,2"]) + "\n")
         return conf
 
-    def _run_reporters(self, rep: Path, jobs: list[tuple[Path, str]]
-                       ) -> None:
-        """refsend-tlsrpt -c CONF CMD for every (CONF, CMD), all at once."""
+    def _run_reporters(self, rep: Path, clock: str, cmd: str,
+                       confs: list[Path]) -> None:
+        """refsend-tlsrpt -T CLOCK -c CONF CMD for every CONF, all at
+        once."""
         assert self.ctx
         ctx = self.ctx
 
-        def one(job: tuple[Path, str]) -> None:
-            conf, cmd = job
-            cp = ctx.ns.run([str(rep), "-c", str(conf), cmd],
+        def one(conf: Path) -> None:
+            cp = ctx.ns.run([str(rep), "-T", clock, "-c", str(conf), cmd],
                             timeout=PASS_TIMEOUT)
             with (ctx.run / "tlsrpt.log").open("ab") as f:
                 f.write(cp.stdout + cp.stderr)
             if cp.returncode != 0:
-                raise LabError(f"refsend-tlsrpt {cmd} ({conf.parent.name}) "
-                               f"exited {cp.returncode}: "
-                               f"{cp.stderr.decode(errors='replace')[-500:]}")
-        with ThreadPoolExecutor(len(jobs)) as ex:
-            list(ex.map(one, jobs))
+                err = cp.stderr.decode(errors="replace")[-500:]
+                raise LabError(f"refsend-tlsrpt {cmd} (tlsrpt/"
+                               f"{conf.parent.name}) exited "
+                               f"{cp.returncode}: {err}")
+        with ThreadPoolExecutor(len(confs)) as ex:
+            list(ex.map(one, confs))
 
-    def _pending_due(self) -> dict[int, float]:
-        """Reporter number -> when its first pending delivery is due, from
-        the log: a delivery left pending at attempt N (event time T) is
-        due RETRY_SCHEDULE[N-1] seconds after T's second (the reporter
-        counts from when it started, in whole seconds)."""
+    def _pending(self) -> list[int]:
+        """The reporters (their numbers) with a delivery still pending, as
+        the log says; a report's reporter is the state folder its copy
+        (the "report" event's file) lies in."""
         assert self.ctx
-        state: dict[tuple[str, str], tuple[str, float, int]] = {}
-        where: dict[str, int] = {}
+        state: dict[tuple[str, str], str] = {}
+        owner: dict[str, int] = {}
         p = self.ctx.run / "tlsrpt-events.jsonl"
         if not p.exists():
-            return {}
-        for f in (self.ctx.run / "tlsrpt").glob("*/reports/*.json"):
-            where[f.stem] = int(f.parent.parent.name)
+            return []
         for line in p.read_text(errors="replace").splitlines():
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if e.get("event") == "delivery":
-                state[(e.get("report_id", ""), e.get("rua", ""))] = (
-                    e.get("status", ""), float(e.get("ts") or 0),
-                    int(e.get("attempts") or 1))
-        due: dict[int, float] = {}
-        for (rid, _), (status, ts, n) in state.items():
-            if status != "pending":
-                continue
-            k = where.get(rid, 0)
-            at = int(ts) + RETRY_SCHEDULE[min(n, len(RETRY_SCHEDULE)) - 1]
-            due[k] = min(due.get(k, at), at)
-        return due
+            if e.get("event") == "report" and e.get("file"):
+                owner[e.get("report_id", "")] = \
+                    int(Path(e["file"]).parent.parent.name)
+            elif e.get("event") == "delivery":
+                state[(e.get("report_id", ""), e.get("rua", ""))] = \
+                    e.get("status", "")
+        return sorted({owner.get(rid, 0) for (rid, _), v in state.items()
+                       if v == "pending"})
 
     def version(self) -> str:
-        return "refsend (danelab reference sender)"
+        """refsend has no version of its own: it is danelab's, at the
+        checkout's commit, and its binary is named by its digest (a
+        sanitizer build differs from a plain one)."""
+        from ..suite import danelab_commit
+        try:
+            digest = hashlib.sha256(self.bin.read_bytes()).hexdigest()
+        except OSError:
+            digest = "unknown"
+        return (f"refsend (danelab reference sender), danelab "
+                f"{danelab_commit()}, binary sha256:{digest[:16]}")
+
+    def config_digest(self) -> str:
+        """refsend.conf as start() writes it, without the run folder's
+        paths and the catalog's per-domain policies."""
+        assert self.ctx
+        return text_digest(refsend_conf(
+            RUN_DIR, self.ctx.resolver, f"{RUN_DIR}/trust-anchor", {},
+            f"{RUN_DIR}/webpki-root.crt" if self.ctx.webpki_ca else None))

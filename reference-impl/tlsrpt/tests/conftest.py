@@ -133,6 +133,8 @@ class Reporter:
                  "contact_info = tlsrpt-contact@sender.test",
                  "timeout = 5"]
         kv.setdefault("sending_mta_ip", "127.0.0.1")
+        # Most tests report at once; period=None tests the default (daily).
+        kv.setdefault("period", "flush")
         for k, v in kv.items():
             if v is None:       # None: leave the key out
                 continue
@@ -144,9 +146,12 @@ class Reporter:
         with open(self.events, "a") as f:
             f.write(text)
 
-    def run(self, *args, check=True):
-        r = subprocess.run([str(self.binary), "-c", str(self.conf), *args],
-                           capture_output=True, text=True, timeout=60)
+    def run(self, *args, check=True, clock=None):
+        """The reporter; clock: run as if the time were this (-T)."""
+        opt = ["-T", str(int(clock))] if clock is not None else []
+        r = subprocess.run([str(self.binary), *opt, "-c", str(self.conf),
+                            *args], capture_output=True, text=True,
+                           timeout=60)
         if check:
             assert r.returncode == 0, r.stderr
         return r

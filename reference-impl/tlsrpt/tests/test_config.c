@@ -60,6 +60,15 @@ static const struct conf_case conf_cases[] = {
 	{ CONF_BASE "log =\n", "empty value" },
 	{ CONF_BASE "smtp_port = # none\n", ":4: smtp_port: empty value" },
 	{ CONF_BASE "retry_schedule = 60 300\n", "retry_schedule" },
+	{ CONF_BASE "contact_info = Ops.Team+tls@R.test\n", NULL },
+	{ CONF_BASE "contact_info = mailto:tlsrpt@r.test\n",
+	    "not a mailto: URI" },
+	{ CONF_BASE "contact_info = TLS <tlsrpt@r.test>\n", "not an address" },
+	{ CONF_BASE "contact_info = a..b@r.test\n", "not an address" },
+	{ CONF_BASE "contact_info = .a@r.test\n", "not an address" },
+	{ CONF_BASE "contact_info = r.test\n", "not an address" },
+	{ CONF_BASE "contact_info = tlsrpt@other.test\n",
+	    "TLS-Report-Submitter" },
 	{ NULL, NULL }
 };
 
@@ -98,7 +107,7 @@ test_config_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c->report_from, "tlsrpt@r.test");
 	CU_ASSERT_EQUAL(c->smtp_port, 25);
 	CU_ASSERT_EQUAL(c->give_up, 86400);
-	CU_ASSERT_EQUAL(c->period, PERIOD_FLUSH);
+	CU_ASSERT_EQUAL(c->period, PERIOD_DAILY);
 	CU_ASSERT_EQUAL(c->nretry, 6);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(config_route(c, "b.TEST"));
 	CU_ASSERT_EQUAL(config_route(c, "b.test")->port, 2525);

@@ -75,10 +75,16 @@ def check_report(rep, domain):
                 assert re.match(r"^\d+ \d+ \d+ [0-9a-f]+$", s)
         assert set(p["summary"]) == {"total-successful-session-count",
                                      "total-failure-session-count"}
+        assert isinstance(pol["policy-string"], list)
         nfail = 0
-        for f in p.get("failure-details", []):
+        for f in p["failure-details"]:
             assert REQUIRED_FAILURE <= set(f)
             assert f["result-type"] in RESULT_TYPES
+            # The reason in failure-reason-code; additional-information
+            # would have to be a URI, and we have none.
+            assert isinstance(f["failure-reason-code"], str)
+            assert f["failure-reason-code"]
+            assert "additional-information" not in f
             nfail += f["failed-session-count"]
         assert nfail == p["summary"]["total-failure-session-count"]
 
@@ -176,7 +182,8 @@ def test_mailto_report_content(mailto):
     assert f["sending-mta-ip"] == "127.0.0.1"
     assert f["receiving-mx-hostname"] == "mx1.a.test"
     assert f["receiving-ip"] == "127.25.1.1"
-    assert "additional-information" in f
+    assert f["failure-reason-code"] == \
+        "DANE verification failed: no TLSA record matched"
 
 
 def test_mailto_file_name_is_the_date_range(mailto):
@@ -431,7 +438,7 @@ def test_insecure_domain_no_policy_found(reporter, smtp_sink):
     check_report(rep, "b.test")
     (p,) = rep["policies"]
     assert p["policy"]["policy-type"] == "no-policy-found"
-    assert "policy-string" not in p["policy"]
+    assert p["policy"]["policy-string"] == []
     assert p["summary"] == {"total-successful-session-count": 1,
                             "total-failure-session-count": 1}
     assert p["failure-details"][0]["result-type"] == "starttls-not-supported"
@@ -530,7 +537,8 @@ def test_real_refsend_events(reporter, smtp_sink, tmp_path):
 
 def test_lab_grader_checks(reporter, smtp_sink, https_sink, pki, dkim_key):
     """The lab's own receiver-side checks (harness/danelab/tlsrpt_check.py)
-    find nothing wrong with our mail and HTTPS reports."""
+    find nothing wrong, MUST or SHOULD, with our mail and HTTPS reports in
+    the default set-up: yesterday's UTC day, reported after midnight."""
     key_path, key_record = dkim_key
     sink = https_sink()
     url = f"https://reports.example.test:{sink.port}/r"
@@ -540,18 +548,19 @@ def test_lab_grader_checks(reporter, smtp_sink, https_sink, pki, dkim_key):
         static_route=["reports.test 127.0.0.1",
                       "reports.example.test 127.0.0.1"],
         smtp_port=smtp_sink.port, https_ca=pki["ca"],
-        dkim_selector="s1", dkim_key=key_path)
-    reporter.add_events(dane_events("a.test", ok=3, bad=2))
+        dkim_selector="s1", dkim_key=key_path, period=None)
+    day = int(time.time()) // 86400 * 86400 - 86400
+    reporter.add_events(dane_events("a.test", ok=3, bad=2, t=day + 7200))
     reporter.run("flush")
 
     def dnsfunc(name, timeout=5):
         return key_record.encode()
     doc, problems = tlsrpt_check.check_mail(smtp_sink.messages[0]["data"],
                                             dnsfunc, "sender.test")
-    assert problems == [] and doc is not None
+    assert [str(p) for p in problems] == [] and doc is not None
     doc2, problems = tlsrpt_check.check_https(
         sink.posts[0]["body"], sink.posts[0]["headers"]["Content-Type"])
-    assert problems == [] and doc2 == doc
+    assert [str(p) for p in problems] == [] and doc2 == doc
 
 
 def test_odd_domain_not_reported(reporter, smtp_sink):
@@ -565,13 +574,24 @@ def test_odd_domain_not_reported(reporter, smtp_sink):
     assert reporter.log() == [] and smtp_sink.messages == []
 
 
-def test_period_daily(reporter, smtp_sink):
-    """period = daily: complete UTC days only, one report per day; today's
-    events wait for tomorrow."""
+def _reports(reporter):
+    return [json.loads((reporter.state / "reports" /
+                        (e["report_id"] + ".json")).read_text())
+            for e in reporter.log("report")]
+
+
+def _utc_day(t):
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+def test_period_daily_is_the_default(reporter, smtp_sink):
+    """No period key: complete UTC days only, one report per day, each
+    from its 00:00:00Z to the next day's 00:00:00Z (RFC 8460 section 4.1's
+    00:00-24:00); today's events wait for tomorrow."""
     reporter.configure(
         static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
         static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
-        period="daily")
+        period=None)
     today = int(time.time()) // 86400 * 86400
     reporter.add_events(dane_events("a.test", qid="y2", ok=1, bad=0,
                                     t=today - 2 * 86400 + 100) +
@@ -580,20 +600,88 @@ def test_period_daily(reporter, smtp_sink):
                         dane_events("a.test", qid="t0", ok=5, bad=0,
                                     t=today + 1))
     reporter.run("flush")
-    reps = [json.loads((reporter.state / "reports" /
-                        (e["report_id"] + ".json")).read_text())
-            for e in reporter.log("report")]
+    reps = _reports(reporter)
     assert len(reps) == 2 and len(smtp_sink.messages) == 2
-    day = time.strftime("%Y-%m-%d", time.gmtime(today - 86400))
-    assert reps[1]["date-range"] == {"start-datetime": f"{day}T00:00:00Z",
-                                     "end-datetime": f"{day}T23:59:59Z"}
+    assert reps[1]["date-range"] == {
+        "start-datetime": f"{_utc_day(today - 86400)}T00:00:00Z",
+        "end-datetime": f"{_utc_day(today)}T00:00:00Z"}
     assert reps[1]["policies"][0]["summary"] == \
         {"total-successful-session-count": 2,
          "total-failure-session-count": 1}
     assert reps[0]["policies"][0]["summary"][
         "total-successful-session-count"] == 1
+    # The file name says the same range in Unix seconds.
+    msg = email.message_from_bytes(smtp_sink.messages[1]["data"],
+                                   policy=email.policy.default)
+    assert list(msg.iter_parts())[1].get_filename() == \
+        f"sender.test!a.test!{today - 86400}!{today}.json.gz"
     # Today's events are still unread.
     state = json.loads((reporter.state / "state.json").read_text())
     assert 0 < state["offset"] < reporter.events.stat().st_size
     reporter.run("flush")
     assert len(reporter.log("report")) == 2
+
+
+def test_day_boundary_with_the_clock_advanced(reporter, smtp_sink):
+    """Sessions in the last half second of a UTC day and the first of the
+    next: each day's report holds its own, inside its date-range, and the
+    later day is only reported once the (advanced) clock has left it."""
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port,
+        period=None)
+    day = (int(time.time()) // 86400 + 3) * 86400     # in the future
+    reporter.add_events(
+        dane_events("a.test", qid="d1", ok=1, bad=1, t=day - 2.6) +
+        dane_events("a.test", qid="d2", ok=2, bad=0, t=day - 1.2))
+    reporter.run("flush", clock=day - 1)   # the day is not over yet
+    assert reporter.log("report") == []
+    reporter.run("flush", clock=day + 43200)
+    (first,) = _reports(reporter)
+    assert first["date-range"] == {
+        "start-datetime": f"{_utc_day(day - 86400)}T00:00:00Z",
+        "end-datetime": f"{_utc_day(day)}T00:00:00Z"}
+    # d1's sessions at day-1.6 and day-0.6, d2's at day-0.2: all of the
+    # old day (the last 0.2 s after the end's second 23:59:59).
+    assert first["policies"][0]["summary"] == \
+        {"total-successful-session-count": 3,
+         "total-failure-session-count": 1}
+    reporter.add_events(dane_events("a.test", qid="d3", ok=1, bad=0,
+                                    t=day + 0.1))
+    reporter.run("flush", clock=day + 43300)     # still that next day
+    assert len(reporter.log("report")) == 1
+    reporter.run("flush", clock=day + 86400 + 5)
+    second = _reports(reporter)[1]
+    assert second["date-range"] == {
+        "start-datetime": f"{_utc_day(day)}T00:00:00Z",
+        "end-datetime": f"{_utc_day(day + 86400)}T00:00:00Z"}
+    assert second["policies"][0]["summary"][
+        "total-successful-session-count"] == 1
+    (d,) = {e["status"] for e in reporter.log("delivery")}
+    assert d == "sent"
+
+
+def test_period_flush_end_covers_the_last_session(reporter, smtp_sink):
+    """period = flush: a session logged at T+0.25 is inside a report made
+    at T: the end is rounded up to the next second, not truncated."""
+    reporter.configure(
+        static_txt="_smtp._tls.a.test v=TLSRPTv1; rua=mailto:r@reports.test",
+        static_route="reports.test 127.0.0.1", smtp_port=smtp_sink.port)
+    t = int(time.time()) - 100
+    reporter.add_events(dane_events("a.test", ok=1, bad=0, t=t - 0.75))
+    reporter.run("flush", clock=t)
+    (rep,) = _reports(reporter)
+    assert rep["date-range"] == {"start-datetime": iso(t - 1),
+                                 "end-datetime": iso(t + 1)}
+    state = json.loads((reporter.state / "state.json").read_text())
+    assert state["last_flush"] == t + 1
+
+
+def test_contact_info_is_an_address(reporter, binary):
+    reporter.configure(contact_info="mailto:tlsrpt@sender.test")
+    r = reporter.run("flush", check=False)
+    assert r.returncode == 1
+    assert "not a mailto: URI" in r.stderr
+    reporter.configure(contact_info="tlsrpt@elsewhere.test")
+    r = reporter.run("flush", check=False)
+    assert r.returncode == 1 and "TLS-Report-Submitter" in r.stderr
