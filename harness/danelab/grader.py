@@ -381,7 +381,7 @@ def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
 
 def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
           phase: str = "first") -> Grade:
-    by_sha = {it.sha256(): it.cert for it in plan.pki.issued.values()}
+    by_sha = plan.pki.by_sha256()
     observed, to = _classify(sc, plan, obs, by_sha)
     checks: list[Check] = []
     lvl = "MAY" if exp.choice else "MUST"

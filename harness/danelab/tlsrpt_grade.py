@@ -13,6 +13,7 @@ sent the reports, they get the same checks.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class Received:
     doc: dict[str, Any] | None
     problems: list[Problem]
 
+    @functools.cached_property
     def domains(self) -> set[str]:
         out = set()
         for p in (self.doc or {}).get("policies", []) or []:
@@ -126,7 +128,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    ) -> TlsrptGrade:
     """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.rcpt_domain.rstrip(".")
-    reps = [r for r in received if dom in r.domains()]
+    reps = [r for r in received if dom in r.domains]
     checks: list[tuple[str, bool, str]] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
         else [DEFAULT_TLSRPT]
@@ -192,7 +194,7 @@ def each_report_once(reps: list[Received]) -> list[dict[str, Any] | None]:
 def no_loops(received: list[Received]) -> list[str]:
     """Report traffic must not itself be reported."""
     dom = REPORTS_DOMAIN.rstrip(".")
-    return [r.source for r in received if dom in r.domains()]
+    return [r.source for r in received if dom in r.domains]
 
 
 def _verdict(checks: list[tuple[str, bool, str]],
