@@ -39,6 +39,9 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
     if name in BROKEN_DANE:
         from .danebroken import BrokenDaneAdapter
         return BrokenDaneAdapter(name)
+    if name in BROKEN_STS:
+        from .stsbroken import BrokenStsAdapter
+        return BrokenStsAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
                    f"{', '.join(sorted(KNOWN))}, command:SCRIPT, "
                    "smtp://[USER:PASS@]HOST[:PORT]")
@@ -49,9 +52,13 @@ NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
 # danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
 BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
                "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
+# stsbroken.py: the same DANE sender with MTA-STS, each wrong in one way
+BROKEN_STS = ("broken-sts-overrides-dane", "broken-sts-enforce-as-testing",
+              "broken-sts-follows-redirect", "broken-sts-wildcard-base")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
 EXIM = {"exim": False, "exim-require-dane": True}
-KNOWN = ("reference",) + NAIVE + BROKEN_DANE + tuple(POSTFIX) + tuple(EXIM)
+KNOWN = ("reference",) + NAIVE + BROKEN_DANE + BROKEN_STS + \
+    tuple(POSTFIX) + tuple(EXIM)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
-           "get_adapter", "KNOWN"]
+           "get_adapter", "KNOWN", "BROKEN_DANE", "BROKEN_STS"]
