@@ -40,9 +40,12 @@ def sender_summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary of one sender's case records."""
     neg = [c for c in cases if _forbids_delivery(c)
            and c["verdict"] != "info"]
+    # a case graded info (a feature the sender lacks, e.g. MTA-STS) tells
+    # nothing about it, whatever its checks say
     leaked = sorted({c["id"] for c in neg
                      if c["observed"].startswith("delivered")} |
-                    {c["id"] for c in cases if _failed(c, "hosts")})
+                    {c["id"] for c in cases if _failed(c, "hosts")
+                     and c["verdict"] != "info"})
     envelope = sorted({c["id"] for c in cases if _failed(c, "envelope")})
     plain = sorted({c["id"] for c in cases if _failed(c, "cleartext")})
     canary = next((c["verdict"] for c in cases

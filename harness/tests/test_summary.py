@@ -73,3 +73,16 @@ def test_summaries_per_sender() -> None:
     out = summaries(cases)
     assert set(out) == {"s", "t"}
     assert out["t"]["authenticates"] == "unknown"
+
+
+def test_a_case_graded_info_tells_nothing() -> None:
+    """A sender without MTA-STS delivers to a host only the policy forbids:
+    the case is `info` (the feature gate), not a DANE leak."""
+    cases = GOOD + [case("i39-mx-not-listed", ["deferred"], "delivered-tls",
+                         "info", failed=("outcome", "hosts"))]
+    s = sender_summary(cases)
+    assert s["authenticates"] == "yes"
+    assert s["delivered_where_forbidden"] == []
+    cases[-1]["verdict"] = "fail"
+    assert sender_summary(cases)["delivered_where_forbidden"] == \
+        ["i39-mx-not-listed"]
