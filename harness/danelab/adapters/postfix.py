@@ -82,7 +82,7 @@ maillog_file_prefixes = {run}
 smtp_dns_support_level = dnssec
 smtp_host_lookup = dns
 smtp_tls_security_level = {level}
-smtp_tls_policy_maps = texthash:{run}/conf/tls_policy
+smtp_tls_policy_maps = {policy_maps}
 smtp_tls_loglevel = 1
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
@@ -107,7 +107,7 @@ smtp_quit_timeout = 5s
 default_process_limit = {procs}
 default_destination_concurrency_limit = {dest}
 initial_destination_concurrency = {initial}
-"""
+{extra}"""
 
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
@@ -237,7 +237,9 @@ class PostfixAdapter(Adapter):
         assert self.home
         (conf / "main.cf").write_text(MAIN_CF.format(
             run=self.home.path, level=self.level, procs=self.procs,
-            dest=self.dest, initial=min(5, self.dest)))
+            dest=self.dest, initial=min(5, self.dest),
+            policy_maps=", ".join(self.policy_maps()),
+            extra=self.extra_main_cf()))
         (conf / "master.cf").write_text(MASTER_CF)
         (conf / "tls_policy").write_text(tls_policy(self.ctx.policies))
         # Postfix re-reads a main.cf younger than a second or two, in
@@ -247,6 +249,15 @@ class PostfixAdapter(Adapter):
         for cf in conf.iterdir():
             if cf.is_file():
                 os.utime(cf, (old, old))
+
+    def policy_maps(self) -> list[str]:
+        """The tables of smtp_tls_policy_maps, searched in this order."""
+        assert self.home
+        return [f"texthash:{self.home.path}/conf/tls_policy"]
+
+    def extra_main_cf(self) -> str:
+        """main.cf lines a variant adds (postfix_sts.py)."""
+        return ""
 
     def _make_queue(self) -> None:
         assert self.ctx
