@@ -33,6 +33,9 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
     if name == "postfix-mta-sts":
         from .postfix_sts import PostfixStsAdapter
         return PostfixStsAdapter(name)
+    if name == "chasquid":
+        from .chasquid import ChasquidAdapter
+        return ChasquidAdapter(name)
     if name in EXIM:
         from .exim import EximAdapter
         return EximAdapter(name, EXIM[name])
@@ -61,7 +64,7 @@ BROKEN_STS = ("broken-sts-overrides-dane", "broken-sts-enforce-as-testing",
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
 EXIM = {"exim": False, "exim-require-dane": True}
 KNOWN = ("reference",) + NAIVE + BROKEN_DANE + BROKEN_STS + \
-    tuple(POSTFIX) + ("postfix-mta-sts",) + tuple(EXIM)
+    tuple(POSTFIX) + ("postfix-mta-sts",) + tuple(EXIM) + ("chasquid",)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN", "BROKEN_DANE", "BROKEN_STS"]
