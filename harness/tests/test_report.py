@@ -1,9 +1,12 @@
 """Reports: results.json, junit.xml, and report.html as a browser renders
 it (headless Chromium: a screenshot kept with the test's files, and the
-rendered matrix checked)."""
+rendered matrix checked); the certification header, the filter with and
+without script, a self-contained page, and the same verdicts from the same
+sender run twice."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -18,6 +21,7 @@ from danelab.report import load_results, write_reports
 from danelab.results import write_results
 from danelab.runner import LabRun
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
@@ -99,3 +103,206 @@ def test_html_renders_in_chromium(report: Path) -> None:
     assert got.get("fail", 0) == data["counts"].get("fail", 0)
     assert "<svg" in dom, "sequence diagrams are drawn"
     print(f"screenshot: {shot}")
+
+
+# The reference sender twice over a few scenarios, by the command line:
+# pass, TLSRPT, a MAY choice.  The broken sender's report above ran three
+# of them, so the merged report has rows every sender passed.
+TWICE = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest", "e24-no-starttls",
+         "h36b-report-validation-failure", "a04-mx-insecure-host-secure"]
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    base = tmp_path_factory.mktemp("twice")
+    out = []
+    for n in (1, 2):
+        sel = [w for i in TWICE for w in ("-s", i)]
+        cp = subprocess.run([str(ROOT / "bin" / "danelab"), "run",
+                             "--sender", "reference", *sel,
+                             "--report", str(base / f"report{n}"),
+                             "--run-dir", str(base / f"run{n}")],
+                            capture_output=True, text=True, timeout=600)
+        assert cp.returncode == 0, cp.stderr[:3000]
+        out.append(base / f"report{n}" / "results.json")
+    return out
+
+
+def _verdicts(path: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
+    data = json.loads(path.read_text())
+    return {(c["id"], c.get("phase", "first")):
+            (c["verdict"], c["observed"],
+             (c.get("tlsrpt") or {}).get("verdict", "-"))
+            for c in data["cases"]}
+
+
+def test_same_sender_twice_same_verdicts(twice: list[Path]) -> None:
+    """Determinism: the same sender over the same scenarios gives the same
+    verdicts, outcomes and TLSRPT grades, and the same suite version,
+    sender version and configuration digest; only dates and paths
+    differ."""
+    a, b = _verdicts(twice[0]), _verdicts(twice[1])
+    assert a == b
+    assert len(a) == len(TWICE)
+    assert {v for v, _, _ in a.values()} <= {"pass", "info"}
+    assert any(v == "info" for v, _, _ in a.values()), "a04 is a MAY"
+    ra, rb = (json.loads(p.read_text())["run"] for p in twice)
+    assert ra["suite"] == rb["suite"] and ra["sender"] == rb["sender"]
+    assert ra["suite"]["catalog_files"] == len(load_catalog())
+    assert ra["sender"]["version"].startswith("refsend (danelab reference")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}",
+                        ra["sender"]["config_digest"])
+    assert ra["scenarios"] == len(TWICE)
+    # the commands differ in the two folders only
+    ca, cb = (re.sub(r" --(report|run-dir) \S+", "", r["command"])
+              for r in (ra, rb))
+    assert ca == cb and ca.endswith(" run --sender reference "
+                                    "-s a01-secure-dane-ee -s "
+                                    "d16-dane-ee-wrong-digest -s "
+                                    "e24-no-starttls -s "
+                                    "h36b-report-validation-failure -s "
+                                    "a04-mx-insecure-host-secure")
+
+
+@pytest.fixture(scope="module")
+def merged(report: Path, twice: list[Path]) -> Path:
+    """The reference's first run and the broken sender's run, merged by
+    `danelab report` as CI would merge shards or senders."""
+    out = report / "merged"
+    cp = subprocess.run([str(ROOT / "bin" / "danelab"), "report",
+                         str(twice[0]), str(report / "results.json"),
+                         "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 1, cp.stdout + cp.stderr     # broken fails
+    return out
+
+
+def test_junit_carries_the_suite_and_sender(merged: Path,
+                                            twice: list[Path]) -> None:
+    run = json.loads(twice[0].read_text())["run"]
+    suites = {s.get("name"): s for s in
+              ET.parse(merged / "junit.xml").getroot()}
+    props = {p.get("name"): p.get("value") for p in
+             suites["danelab.reference"].iter("property")}
+    assert props["danelab.suite"] == run["suite"]["label"]
+    assert props["danelab.sender.version"] == run["sender"]["version"]
+    assert props["danelab.sender.config_digest"] == \
+        run["sender"]["config_digest"]
+    assert props["danelab.command"] == run["command"]
+
+
+class Page(HTMLParser):
+    """What the certification report shows: the header of each sender,
+    the tally rows, the filter, which case rows and sections are hidden,
+    and every address the page would load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.certs: dict[str, str] = {}
+        self.lines: list[tuple[str, str]] = []
+        self.tallies: list[str] = []
+        self.filter_hidden: bool | None = None
+        self.rows: dict[str, bool] = {}
+        self.sections: dict[str, bool] = {}
+        self.loads: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "section" and "cert" in (a.get("class") or ""):
+            self.certs[a["data-sender"]] = a["data-passed"]
+        if tag == "li" and "data-document" in a:
+            self.lines.append((a["data-document"], a["data-state"]))
+        if tag == "tr" and "data-section" in a:
+            self.tallies.append(a["data-section"])
+        if tag == "p" and a.get("id") == "filter":
+            self.filter_hidden = "hidden" in a
+        if tag == "tr" and "data-worst" in a:
+            self.rows[a["data-id"]] = "hidden" in a
+        if tag == "section" and "data-worst" in a:
+            self.sections[a["id"]] = "hidden" in a
+        for k in ("src", "href"):
+            v = a.get(k) or ""
+            if v and not v.startswith("#"):
+                self.loads.append(v)
+        if tag in ("link", "iframe", "object", "embed", "img"):
+            self.loads.append(f"<{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> Page:
+    p = Page()
+    p.feed(html)
+    return p
+
+
+def test_report_is_self_contained_and_readable_without_script(
+        merged: Path) -> None:
+    """What a browser without script shows is the file itself: the filter
+    stays hidden and no case is; nothing is loaded from anywhere."""
+    html = (merged / "report.html").read_text()
+    p = _parse(html)
+    assert p.loads == [], p.loads
+    assert "@import" not in html and "url(" not in html
+    assert p.filter_hidden is True
+    assert p.rows and not any(p.rows.values())
+    assert p.sections and not any(p.sections.values())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by "
+                    "ci/deps; without it this check cannot run")
+def test_certification_report_in_chromium(merged: Path,
+                                          twice: list[Path]) -> None:
+    """The merged report as Chromium renders it: the header of each
+    sender (PASS for the reference, FAIL for the broken one, per RFC),
+    the suite and sender facts, the tallies failures first, the failing
+    cases first; the filter shown by its script and, with #show=fail,
+    hiding exactly the rows and sections without a failure."""
+    html = merged / "report.html"
+    prof = merged.parent / "chromium-profile-cert"
+    base = [str(CHROMIUM), *FLAGS, f"--user-data-dir={prof}"]
+    for name, frag in (("top", ""), ("failures", "#show=fail")):
+        shot = merged / f"report-{name}.png"
+        subprocess.run(base + ["--window-size=1400,1400",
+                               f"--screenshot={shot}", html.as_uri() + frag],
+                       capture_output=True, timeout=120, check=True)
+        assert shot.stat().st_size > 10_000
+        print(f"screenshot: {shot}")
+    dom = subprocess.run(base + ["--dump-dom", html.as_uri()],
+                         capture_output=True, timeout=120, check=True,
+                         text=True).stdout
+    p = _parse(dom)
+    assert p.certs == {"reference": "yes", "broken-no-dane": "no"}
+    assert ("RFC 7672", "pass") in p.lines and \
+        ("RFC 7672", "fail") in p.lines
+    assert ("RFC 8460", "pass") in p.lines          # the reference reports
+    assert ("RFC 8460", "not-graded") in p.lines    # the broken one not
+    text = " ".join(p.text)
+    run = json.loads(twice[0].read_text())["run"]
+    for fact in (run["suite"]["label"], run["sender"]["version"],
+                 run["sender"]["config_digest"], run["command"],
+                 run["started"]):
+        assert fact in text, fact
+    assert "passes every MUST of RFC 7672 and RFC 8460 in 5 of the" in text
+    # the broken sender's failures are the report's (the reference's
+    # run passed every case)
+    broken = json.loads((merged.parent / "results.json").read_text())
+    bad = {c["id"] for c in broken["cases"] if c["verdict"] == "fail"}
+    failed = sorted({c["section"] for c in broken["cases"]
+                     if c["verdict"] == "fail"})
+    assert bad and sorted(p.tallies[:len(failed)]) == failed
+    assert set(p.tallies[len(failed):]).isdisjoint(failed)
+    assert p.filter_hidden is False                 # the script shows it
+    assert not any(p.rows.values())
+    order = list(p.sections)
+    assert set(order[:len(bad)]) == bad             # failures first
+    dom = subprocess.run(base + ["--dump-dom", html.as_uri() + "#show=fail"],
+                         capture_output=True, timeout=120, check=True,
+                         text=True).stdout
+    p = _parse(dom)
+    assert {k for k, hid in p.rows.items() if not hid} == bad
+    assert {k for k, hid in p.sections.items() if not hid} == bad
+    assert len(p.rows) == len(TWICE)
+    assert f"{len(bad)} case(s) shown" in dom

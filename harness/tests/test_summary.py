@@ -75,14 +75,15 @@ def test_summaries_per_sender() -> None:
     assert out["t"]["authenticates"] == "unknown"
 
 
-def test_a_case_graded_info_tells_nothing() -> None:
-    """A sender without MTA-STS delivers to a host only the policy forbids:
-    the case is `info` (the feature gate), not a DANE leak."""
-    cases = GOOD + [case("i39-mx-not-listed", ["deferred"], "delivered-tls",
-                         "info", failed=("outcome", "hosts"))]
-    s = sender_summary(cases)
+def test_cases_not_graded_say_nothing() -> None:
+    """An MTA-STS case a DANE-only sender is not graded on (info, with a
+    `not-graded` check) keeps its failed checks in the record; they must
+    not make the sender look as if it delivered where DANE forbids it."""
+    gated = case("i39-enforce-no-starttls", ["deferred"], "delivered-plain",
+                 "info", failed=("outcome", "hosts", "cleartext"))
+    gated["checks"].append({"level": "MAY", "ok": False, "kind": "not-graded",
+                            "text": "not graded: the sender does not "
+                                    "implement mta-sts"})
+    s = sender_summary(GOOD + [gated])
+    assert s == sender_summary(GOOD)
     assert s["authenticates"] == "yes"
-    assert s["delivered_where_forbidden"] == []
-    cases[-1]["verdict"] = "fail"
-    assert sender_summary(cases)["delivered_where_forbidden"] == \
-        ["i39-mx-not-listed"]

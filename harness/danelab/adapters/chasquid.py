@@ -47,7 +47,8 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..proc import Tracked
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 from .mtalog import LogTail, wait_for
 
 CHASQUID = Path("/usr/bin/chasquid")
@@ -135,9 +136,7 @@ class ChasquidAdapter(Adapter):
                   conf / "domains" / "sender.test", run / "data",
                   run / "dsn"):
             d.mkdir(parents=True, exist_ok=True)
-        (conf / "chasquid.conf").write_text(CONF.format(
-            run=run, sub=f"{SUBMISSION[0]}:{SUBMISSION[1]}",
-            mon=f"{MONITORING[0]}:{MONITORING[1]}"))
+        (conf / "chasquid.conf").write_text(self._conf(str(run)))
         cert = conf / "certs" / "chasquid.sender.test"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
                         "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -153,6 +152,11 @@ class ChasquidAdapter(Adapter):
                            f"{cp.stderr.decode(errors='replace')}")
         self.tail = LogTail(run / "mail.log")
         self._launch()
+
+    @staticmethod
+    def _conf(run: str) -> str:
+        return CONF.format(run=run, sub=f"{SUBMISSION[0]}:{SUBMISSION[1]}",
+                           mon=f"{MONITORING[0]}:{MONITORING[1]}")
 
     def _launch(self) -> None:
         """Start chasquid; return once its submission port listens."""
@@ -318,3 +322,7 @@ class ChasquidAdapter(Adapter):
 
     def version(self) -> str:
         return f"chasquid {chasquid_version()} (MTA-STS, no DANE)"
+
+    def config_digest(self) -> str:
+        """chasquid.conf as start() writes it, without the run folder."""
+        return text_digest(self._conf(RUN_DIR))

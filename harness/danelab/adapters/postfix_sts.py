@@ -31,8 +31,8 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..proc import Tracked
-from .base import LabContext
-from .postfix import PostfixAdapter, postfix_version
+from .base import RUN_DIR, LabContext, text_digest
+from .postfix import MASTER_CF, PostfixAdapter, postfix_version
 
 DAEMON = Path("/usr/bin/mta-sts-daemon")
 PORT = 8461
@@ -71,8 +71,8 @@ class PostfixStsAdapter(PostfixAdapter):
         super().__init__(name, "dane")
         self.daemon: Tracked | None = None
 
-    def policy_maps(self) -> list[str]:
-        return super().policy_maps() + \
+    def policy_maps(self, run: str) -> list[str]:
+        return super().policy_maps(run) + \
             [f"socketmap:inet:127.0.0.1:{PORT}:postfix"]
 
     def extra_main_cf(self) -> str:
@@ -108,3 +108,8 @@ class PostfixStsAdapter(PostfixAdapter):
     def version(self) -> str:
         return f"Postfix {postfix_version()} (smtp_tls_security_level = " \
             f"dane) with postfix-mta-sts-resolver {resolver_version()}"
+
+    def config_digest(self) -> str:
+        """Postfix's main.cf and master.cf, and the daemon's configuration."""
+        return text_digest(self._main_cf(RUN_DIR), MASTER_CF,
+                           DAEMON_YML.format(port=PORT))
