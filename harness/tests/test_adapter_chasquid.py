@@ -78,8 +78,17 @@ def test_small_run(tmp_path: Path) -> None:
     assert log.count("daemon listening on 127.0.0.1:2525") == 3
 
 
+# Cases whose verdict chasquid leaves to chance (docs/results/README.md).
+CHANCE = {
+    "f32c-host-two-addresses-cert-differs":
+        "mx has two addresses, one server with the TLSA key and one with "
+        "another; chasquid dials the first address the resolver lists (the "
+        "lab's Unbound rotates them) and, doing no DANE, delivers there",
+}
+
+
 @needs_chasquid
 @pytest.mark.parametrize("sender", ["chasquid"])
 def test_catalog_matches_published(sender: str,
                                    request: pytest.FixtureRequest) -> None:
-    check_published(sender, request)
+    check_published(sender, request, CHANCE)
