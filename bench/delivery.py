@@ -85,11 +85,15 @@ def main() -> None:
             except LabError as e:
                 print(f"   postfix: not measured ({e})")
     if "postfix" in res:
+        ratios = []
         for n in FLIGHT:
             p = res["postfix"][n]
             r = res["reference"][n]
+            ratios.append(f"{r / p if p else float('inf'):.2f} at {n}")
             print(f"in-flight {n:>4}: reference/postfix = "
                   f"{r / p if p else float('inf'):.2f}")
+        print("summary: reference / Postfix, messages/s delivered: "
+              + ", ".join(ratios) + " in flight (goal: at least 2)")
 
 
 if __name__ == "__main__":

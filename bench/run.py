@@ -1,7 +1,8 @@
 """`make bench`: every benchmark of the project, one after the other.
 
 Figures are printed, never asserted: the machines are shared and noisy.
-Compare ratios measured within one run.
+Compare ratios measured within one run.  The benchmarks' `summary:` lines
+(the catalog's total, the goals' ratios) are printed again at the end.
 """
 from __future__ import annotations
 
@@ -21,14 +22,30 @@ BENCHES = [
      [PY, "bench/delivery.py"]),
     ("MTA-STS policy server: policy fetches per second",
      [PY, "bench/sts_policy.py"]),
-    ("catalog wall time per sender", [PY, "bench/catalog.py"]),
+    ("the catalog against the reference sender, phase by phase",
+     [PY, "bench/catalog.py"]),
     ("catalog wall time, senders side by side", [PY, "bench/senders.py"]),
 ]
+
+
+def run(argv: list[str]) -> tuple[int, list[str]]:
+    """Run one benchmark, its output shown as it comes; return its exit
+    status and its `summary:` lines."""
+    summary = []
+    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                          text=True, bufsize=1) as p:
+        assert p.stdout
+        for line in p.stdout:
+            print(line, end="", flush=True)
+            if line.startswith("summary: "):
+                summary.append(line.removeprefix("summary: ").rstrip())
+    return p.returncode, summary
 
 
 def main() -> int:
     only = sys.argv[1:]
     rc = 0
+    summary: list[str] = []
     for title, argv in BENCHES:
         script = ROOT / argv[1]
         if only and not any(o in argv[1] for o in only):
@@ -38,9 +55,14 @@ def main() -> int:
             print("    (not present)")
             continue
         t = time.monotonic()
-        cp = subprocess.run(argv, cwd=ROOT)
-        print(f"    [{time.monotonic() - t:.1f} s, exit {cp.returncode}]")
-        rc = rc or cp.returncode
+        code, lines = run(argv)
+        summary += lines
+        print(f"    [{time.monotonic() - t:.1f} s, exit {code}]")
+        rc = rc or code
+    if summary:
+        print("\n=== summary (this run; compare figures of one run only)")
+        for line in summary:
+            print(f"  {line}")
     return rc
 
 

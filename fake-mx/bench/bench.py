@@ -189,24 +189,34 @@ def main() -> int:
                 p.unlink()
 
         print("plain SMTP sessions/s (100 concurrent, one message):")
+        c0 = cpu_s(fm.pid)
         r_fm = loadgen(build, plain_host, plain_port, "plain", 100,
                        args.seconds)
+        per_fm = (cpu_s(fm.pid) - c0) / max(r_fm["sessions"], 1)
         for p in (work / "spool").glob("*.eml"):
             p.unlink()
         print(f"  fake-mx:    {r_fm['rate']:8.1f} sessions/s "
-              f"({int(r_fm['errors'])} errors)")
+              f"({int(r_fm['errors'])} errors; CPU "
+              f"{per_fm * 1e6:.0f} us/session)")
         sink = subprocess.Popen(
             ["/usr/sbin/smtp-sink", "-u", "nobody", "-m", "2000",
              f"{sink_host}:{sink_port}", "1024"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_host, sink_port)
+        c0 = cpu_s(sink.pid)
         r_sk = loadgen(build, sink_host, sink_port, "plain", 100,
                        args.seconds)
+        per_sk = (cpu_s(sink.pid) - c0) / max(r_sk["sessions"], 1)
         print(f"  smtp-sink:  {r_sk['rate']:8.1f} sessions/s "
-              f"({int(r_sk['errors'])} errors)")
+              f"({int(r_sk['errors'])} errors; CPU "
+              f"{per_sk * 1e6:.0f} us/session)")
         if r_sk["rate"] > 0:
-            print(f"  ratio fake-mx / smtp-sink: "
-                  f"{r_fm['rate'] / r_sk['rate']:.2f}")
+            ratio = r_fm["rate"] / r_sk["rate"]
+            print(f"  ratio fake-mx / smtp-sink: {ratio:.2f} (CPU per "
+                  f"session: smtp-sink / fake-mx "
+                  f"{per_sk / per_fm if per_fm else 0:.2f})")
+            print(f"summary: fake-mx / smtp-sink, plain SMTP sessions/s: "
+                  f"{ratio:.2f} (goal: at least 1.0)")
         stop(sink)
         sink = None
 

@@ -526,7 +526,7 @@ def outcome_checks(exp: Expect, observed: str) -> list[Check]:
 
 def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
           phase: str = "first") -> Grade:
-    by_sha = {it.sha256(): it.cert for it in plan.pki.issued.values()}
+    by_sha = plan.pki.by_sha256()
     observed, to = _classify(sc, plan, obs, by_sha)
     checks = outcome_checks(exp, observed)
     mine = {h.name for h in plan.scenario_hosts(sc.id)}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import functools
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .dns.zonespec import Record, ZoneSpec
 from .labnet import LOOPBACK_INFRA, InfraAddrs
-from .pki import CertSpec, Issued, LabPKI
+from .pki import CertSpec, Issued, LabPKI, rsa_key_later
 
 REPORTS_DOMAIN = "reports.test."
 SENDER_DOMAIN = "sender.test."
@@ -56,11 +57,24 @@ def txt_rdata(text: str) -> str:
 
 @dataclass
 class LabInfra:
-    dkim_key_pem: bytes
-    dkim_public_b64: str
+    dkim_key: "Future[rsa.RSAPrivateKey]"      # being made (dkim_key_later)
     sink_cert: Issued
     https_cert: Issued
     sender_cert: Issued
+
+    @property
+    def dkim_key_pem(self) -> bytes:
+        return self.dkim_key.result().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+
+    @property
+    def dkim_public_b64(self) -> str:
+        return base64.b64encode(self.dkim_key.result().public_key()
+                                .public_bytes(
+                                    serialization.Encoding.DER,
+                                    serialization.PublicFormat
+                                    .SubjectPublicKeyInfo)).decode()
 
     def dkim_txt(self) -> str:
         return f"v=DKIM1; k=rsa; s=tlsrpt; p={self.dkim_public_b64}"
@@ -90,20 +104,17 @@ class LabInfra:
 
 
 @functools.lru_cache(maxsize=1)
-def _dkim_key() -> rsa.RSAPrivateKey:
-    """One DKIM key per process: RSA keys are slow to make."""
-    return rsa.generate_private_key(65537, 2048)
+def dkim_key_later() -> "Future[rsa.RSAPrivateKey]":
+    """One DKIM key per process, made in the background from the first
+    call on: RSA keys are slow to make."""
+    return rsa_key_later()
 
 
 def make_infra(pki: LabPKI) -> LabInfra:
-    key = _dkim_key()
-    pem = key.private_bytes(serialization.Encoding.PEM,
-                            serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    pub = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER,
-        serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    """The lab's own certificates, and its DKIM key (still being made
+    when this returns: what needs it waits)."""
+    key = dkim_key_later()
     sink = pki.issue(CertSpec("lab--reports-mx", [SINK_MX]))
     https = pki.issue(CertSpec("lab--tlsrpt-https", [HTTPS_HOST]))
     sender = pki.issue(CertSpec("lab--sender-mx", [SENDER_MX]))
-    return LabInfra(pem, pub, sink, https, sender)
+    return LabInfra(key, sink, https, sender)

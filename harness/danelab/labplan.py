@@ -318,10 +318,9 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
     Pass the PKI and infra of an earlier plan to keep the same keys; NET
     for an exposed lab's addresses (None: loopback)."""
     pki = pki or LabPKI()
-    infra = infra or make_infra(pki)
-    plan = LabPlan(scenarios, infra.zones(net.infra if net
-                                          else LOOPBACK_INFRA),
-                   pki, infra, net=net)
+    pki.expect_rsa([c.key for sc in scenarios for c in sc.certs])
+    infra = infra or make_infra(pki)        # its DKIM key is being made
+    plan = LabPlan(scenarios, [], pki, infra, net=net)
     for s_index, sc in enumerate(scenarios, 1):
         _issue_certs(sc, pki)
         for k, h in enumerate(sc.hosts):
@@ -359,4 +358,6 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
                 by_name[z.name] = z
             decls = list(by_name.values())
         plan.zones += _scenario_zones(sc, s_index, pki, plan, decls, sts)
+    # last: they hold the DKIM key, made meanwhile
+    plan.zones[:0] = infra.zones(net.infra if net else LOOPBACK_INFRA)
     return plan

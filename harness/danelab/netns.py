@@ -27,6 +27,7 @@ from .proc import Supervisor, Tracked, pid_alive, shielded, wait_until
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
+CALL_THREADS = 16         # call()s that run at once
 
 # Every namespace open in this process, so that an interrupt or SIGTERM in
 # the main thread can stop all of them, whichever thread opened them.
@@ -183,7 +184,7 @@ class LabNamespace:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
-                    max_workers=4, thread_name_prefix="labns",
+                    max_workers=CALL_THREADS, thread_name_prefix="labns",
                     initializer=self._join_netns)
         return self._pool.submit(fn, *args, **kw).result()
 

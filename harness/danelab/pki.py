@@ -3,16 +3,21 @@ WebPKI root and issuing CA for MTA-STS, and leaf certificates as scenarios
 ask for them; and TLSA data for any of them.
 
 Certificates are made at build time with `cryptography`.  EC and Ed25519
-keys are cheap and made per certificate; RSA keys are slow to make, so the
-process keeps a small pool of them per size.  Files are written as PEM:
-<name>.crt, <name>.key and <name>.chain.pem (leaf first, then its issuers up
-to the root, or what the certificate's spec lists instead).
+keys are cheap and made per certificate; RSA keys are slow to make (a tenth
+of a second to seconds), so the process keeps a pool of two per size, made
+in background threads as soon as a plan knows it needs them (expect_rsa).
+Files are written as PEM: <name>.crt, <name>.key and <name>.chain.pem (leaf
+first, then its issuers up to the root, or what the certificate's spec lists
+instead).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import re
+import threading
+from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +54,7 @@ BUILTIN_CAS: dict[str, tuple[str, str | None]] = {
 }
 SELF_SIGNED = "self"         # as an issuer: the certificate signs itself
 VALIDITIES = ("valid", "expired", "not-yet-valid")
+RSA_POOL = 2                 # RSA keys of one size a process makes
 # Key types: "ec" is P-256, "rsa" is 2048 bits.
 KEY_TYPES = ("ec", "ec-p384", "rsa", "rsa-1024", "rsa-3072", "rsa-4096",
              "ed25519")
@@ -57,7 +63,7 @@ RSA_BITS = {"rsa": 2048, "rsa-1024": 1024, "rsa-3072": 3072,
 # "now", "+30d", "-400d", "+12h", "-90m" (from the build time), or an
 # RFC 3339 date or UTC time: "2030-01-01", "2030-01-01T00:00:00Z".
 WHEN_RE = re.compile(r"^(now|[+-]\d{1,5}[dhm])$")
-_RSA_POOL: dict[int, list[rsa.RSAPrivateKey]] = {}
+_RSA_POOL: dict[int, list[Future[rsa.RSAPrivateKey]]] = {}
 
 
 def key_family(kind: str) -> str:
@@ -120,10 +126,37 @@ class Issued:
     cert_file: Path | None = None
     key_file: Path | None = None
     chain_file: Path | None = None
+    _sha256: str | None = field(default=None, repr=False, compare=False)
 
     def sha256(self) -> str:
-        return hashlib.sha256(
-            self.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.cert.public_bytes(
+                serialization.Encoding.DER)).hexdigest()
+        return self._sha256
+
+
+def _der_item(der: bytes, at: int) -> tuple[int, int]:
+    """(start of the contents, end) of the DER item at AT."""
+    n = der[at + 1]
+    at += 2
+    if n & 0x80:
+        width = n & 0x7F
+        n = int.from_bytes(der[at:at + width], "big")
+        at += width
+    return at, at + n
+
+
+def spki_der(cert: x509.Certificate) -> bytes:
+    """CERT's SubjectPublicKeyInfo, the very bytes it holds (what TLSA
+    selector 1 digests), read from its DER: asking `cryptography` for the
+    public key parses and checks the key, a millisecond per certificate."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    start, _ = _der_item(der, 0)             # Certificate
+    at, _ = _der_item(der, start)            # TBSCertificate
+    fields = 6 if der[at] == 0xA0 else 5     # [0] version first, if any
+    for _ in range(fields):                  # version?, serial, signature,
+        at = _der_item(der, at)[1]           # issuer, validity, subject
+    return der[at:_der_item(der, at)[1]]
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
@@ -133,9 +166,7 @@ def _naive_utc(when: dt.datetime) -> dt.datetime:
 def _der(cert: x509.Certificate, selector: int) -> bytes:
     if selector == 0:
         return cert.public_bytes(serialization.Encoding.DER)
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER,
-        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return spki_der(cert)
 
 
 def tlsa_data(cert: x509.Certificate, selector: int, mtype: int) -> str:
@@ -155,6 +186,20 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
+def rsa_key_later(bits: int = 2048) -> "Future[rsa.RSAPrivateKey]":
+    """An RSA key, made in a background thread (OpenSSL works without the
+    GIL meanwhile); .result() waits for it."""
+    f: Future[rsa.RSAPrivateKey] = Future()
+
+    def make() -> None:
+        try:
+            f.set_result(rsa.generate_private_key(65537, bits))
+        except BaseException as e:          # handed to whoever waits
+            f.set_exception(e)
+    threading.Thread(target=make, name="rsa-key", daemon=True).start()
+    return f
+
+
 def cert_file(folder: Path, name: str) -> Path:
     """Where LabPKI.write(FOLDER) puts certificate NAME (PEM)."""
     return folder / f"{name}.crt"
@@ -167,10 +212,22 @@ class LabPKI:
         self.now = now or dt.datetime.now(dt.timezone.utc).replace(
             microsecond=0)
         self.issued: dict[str, Issued] = {}
+        self._rsa_used: dict[int, int] = {}      # by size
+        self._by_sha256: dict[str, x509.Certificate] = {}
         self._serial = 1000
         for name, (cn, issuer) in BUILTIN_CAS.items():
             self._make(name, [cn], self.issued[issuer] if issuer else None,
                        "ec", "valid", ca=True)
+
+    def expect_rsa(self, kinds: list[str]) -> None:
+        """Certificates with keys of KINDS are coming: start making the RSA
+        keys they will use (at most the pool's two per size) now, in the
+        background."""
+        for bits, n in Counter(RSA_BITS[k] for k in kinds
+                               if k in RSA_BITS).items():
+            pool = _RSA_POOL.setdefault(bits, [])
+            while len(pool) < min(n, RSA_POOL):
+                pool.append(rsa_key_later(bits))
 
     def _key(self, kind: str) -> Key:
         if kind == "ec":
@@ -181,11 +238,14 @@ class LabPKI:
             return ed25519.Ed25519PrivateKey.generate()
         bits = RSA_BITS[kind]
         pool = _RSA_POOL.setdefault(bits, [])
-        if len(pool) < 2:
-            pool.append(rsa.generate_private_key(65537, bits))
-            return pool[-1]
+        used = self._rsa_used.get(bits, 0)
+        if used < RSA_POOL:             # the first two: a key each
+            if used == len(pool):
+                pool.append(rsa_key_later(bits))
+            self._rsa_used[bits] = used + 1
+            return pool[used].result()
         self._serial += 1
-        return pool[self._serial % 2]
+        return pool[self._serial % RSA_POOL].result()
 
     def _validity(self, v: str) -> tuple[dt.datetime, dt.datetime]:
         day = dt.timedelta(days=1)
@@ -246,6 +306,14 @@ class LabPKI:
         it = Issued(name, cert, key, chain)
         self.issued[name] = it
         return it
+
+    def by_sha256(self) -> dict[str, x509.Certificate]:
+        """Every certificate issued so far, by the SHA-256 of its DER
+        (how fake-mx's events name what a server presented)."""
+        if len(self._by_sha256) != len(self.issued):
+            self._by_sha256 = {it.sha256(): it.cert
+                               for it in self.issued.values()}
+        return self._by_sha256
 
     def issue(self, spec: CertSpec) -> Issued:
         """Issue SPEC (once; a second call with the same name returns it)."""

@@ -6,6 +6,7 @@ found here, not the ones the scenario file meant to publish.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,9 @@ from .dns.dnsq import Answer, query_in
 from .dns.zonespec import absolute
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
+from .scenario import Scenario
+
+PARALLEL = 16        # scenarios probed at once
 
 
 def status(a: Answer, rtype: str) -> str:
@@ -100,19 +104,27 @@ def probe_host(ns: LabNamespace, plan: LabPlan, hp: HostPlan,
     return first
 
 
-def probe(ns: LabNamespace, plan: LabPlan) -> dict[str, dict[str, Any]]:
-    """Per scenario: {"MX": ..., "hosts": {name: HostDns}, "tlsa":
-    {name: status}} (the last for readers of results.json)."""
-    out: dict[str, dict[str, Any]] = {}
-    for sc in plan.scenarios:
-        mx = describe(query_in(ns, sc.rcpt_domain, "MX"), "MX")
-        hosts = {hp.name: probe_host(ns, plan, hp, mx["status"])
-                 for hp in plan.scenario_hosts(sc.id)}
-        out[sc.id] = {
-            "MX": mx,
-            "hosts": hosts,
+def probe_scenario(ns: LabNamespace, plan: LabPlan, sc: Scenario
+                   ) -> dict[str, Any]:
+    """What the lab resolver says about scenario SC: {"MX": ..., "hosts":
+    {name: HostDns}, "tlsa": {name: status}} (the last for readers of
+    results.json)."""
+    mx = describe(query_in(ns, sc.rcpt_domain, "MX"), "MX")
+    hosts = {hp.name: probe_host(ns, plan, hp, mx["status"])
+             for hp in plan.scenario_hosts(sc.id)}
+    return {"MX": mx, "hosts": hosts,
             "tlsa": {n: h.tlsa_status for n, h in hosts.items()}}
-    return out
+
+
+def probe(ns: LabNamespace, plan: LabPlan, only: set[str] | None = None
+          ) -> dict[str, dict[str, Any]]:
+    """probe_scenario() for every scenario of PLAN (or those in ONLY),
+    PARALLEL at a time: each one's questions follow one another, as a
+    sender's do, and the lab resolver answers many scenarios at once."""
+    scs = [sc for sc in plan.scenarios if only is None or sc.id in only]
+    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="probe") as ex:
+        found = ex.map(lambda sc: probe_scenario(ns, plan, sc), scs)
+        return {sc.id: d for sc, d in zip(scs, found)}
 
 
 def as_json(d: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,20 @@
 """One conformance run: one universe for every selected scenario, one
 fake-mx, one sender under test; then grading.
 
-  plan -> PKI + zones on disk -> namespace -> NSD, Unbound, fake-mx
-  -> DNS probe (what the universe really says about each host's TLSA)
-  -> submit one message per scenario -> queue pass 1
-  -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
-      [expect.after_limit]: the sender expires their messages; queue pass 2)
+  plan -> PKI + zones on disk -> namespace -> NSD, Unbound (fake-mx, the
+     report receiver and the MTA-STS policy server start meanwhile)
+  -> DNS probe (what the universe really says about each host's TLSA; in
+     the background, done before anything uses it)
+  -> the sender starts, takes one message per scenario -> queue pass 1
+  -> (scenarios with [fix]: rebuild the zones that changed, probe them
+      again, reload the sender; scenarios with [expect.after_limit]: the
+      sender expires their messages; queue pass 2)
   -> (hosts with per-connection profiles: pass 2, and more passes with
       nothing changed while such a scenario's message is still queued)
+  -> the sender's TLSRPT reports
   -> stop everything -> fold fake-mx events -> grade.
+
+RunResult.timings has the seconds of each phase (docs/cli.md lists them).
 
 Connections fake-mx's catch-all took count for the scenario whose address
 range they hit; those in no range are the run's `problems` (results.json,
@@ -21,6 +27,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -134,7 +141,7 @@ class _Lab:
     uni: Universe
     daemons: list[Tracked]             # stopped last to first
     ctx: LabContext
-    dns: dict[str, dict[str, Any]]     # probe.probe() per scenario
+    dns: "Future[dict[str, dict[str, Any]]]"   # probe.probe(), under way
     sts: Tracked | None = None         # the MTA-STS policy server
 
 
@@ -153,16 +160,24 @@ class _Passes:
     report_error: str | None = None    # why its reporter failed
 
 
-def _deliveries(sess: dict[str, Session], mid: str, until: float | None
-                ) -> list[tuple[Session, dict[str, Any]]]:
-    """The messages with Message-ID MID fake-mx accepted (before UNTIL)."""
-    out = []
+Accepted = dict[str, list[tuple[Session, dict[str, Any]]]]
+
+
+def _accepted(sess: dict[str, Session]) -> Accepted:
+    """Every message fake-mx accepted, with its session, by Message-ID."""
+    out: Accepted = {}
     for s in sess.values():
         for m in s.messages:
-            if (m.get("message_id") or "").strip("<>") == mid \
-                    and (until is None or m["ts"] < until):
-                out.append((s, m))
+            mid = (m.get("message_id") or "").strip("<>")
+            out.setdefault(mid, []).append((s, m))
     return out
+
+
+def _deliveries(acc: Accepted, mid: str, until: float | None
+                ) -> list[tuple[Session, dict[str, Any]]]:
+    """The messages with Message-ID MID fake-mx accepted (before UNTIL)."""
+    return [(s, m) for s, m in acc.get(mid, [])
+            if until is None or m["ts"] < until]
 
 
 class LabRun:
@@ -191,8 +206,11 @@ class LabRun:
         t0 = time.monotonic()
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         plan = self._plan()
-        with LabNamespace(self.run / "ns") as ns:
-            lab = self._start_lab(ns, plan)
+        # bg (the DNS probe) is shut down, waiting for it, before the
+        # namespace closes
+        with LabNamespace(self.run / "ns") as ns, \
+                ThreadPoolExecutor(1, thread_name_prefix="probe") as bg:
+            lab = self._start_lab(ns, plan, bg)
             try:
                 passes = self._drive(lab, plan)
             finally:
@@ -202,9 +220,11 @@ class LabRun:
                         ns.sup.stop(d)
                     if self.expose:
                         self.expose.close()
-        self._t("total", t0)
+        t = time.monotonic()
         res = self._result(plan, passes)
         res.started, res.sender_info = self.started, self.sender_info
+        self._t("grade", t)
+        self._t("total", t0)
         return res
 
     # -- the lab -----------------------------------------------------------
@@ -218,9 +238,12 @@ class LabRun:
         self._t("plan", t)
         return plan
 
-    def _start_lab(self, ns: LabNamespace, plan: LabPlan) -> _Lab:
-        """NSD and Unbound with the universe, fake-mx, the HTTPS report
-        receiver; then the DNS probe and the sender's context."""
+    def _start_lab(self, ns: LabNamespace, plan: LabPlan,
+                   bg: ThreadPoolExecutor) -> _Lab:
+        """NSD and Unbound with the universe (fake-mx, the HTTPS report
+        receiver and the MTA-STS policy server start meanwhile), the DNS
+        probe (started in BG: pass 1 waits for it); and the sender's
+        context."""
         t = time.monotonic()
         exposed = None
         if self.expose:
@@ -230,25 +253,28 @@ class LabRun:
                      f"{plan.addrs.resolver}, the sender's link "
                      f"{self.expose.net.link4}")
         try:
-            uni = Universe(plan.zones, self.run, ns, exposed)
-            uni.start()
+            # the receivers need no DNS: they start while the zones are
+            # signed
+            with ThreadPoolExecutor(1, thread_name_prefix="daemons") as ex:
+                side = ex.submit(self._receivers, ns, plan)
+                uni = Universe(plan.zones, self.run, ns, exposed)
+                uni.start()
+                # The zones do not change before the fix of pass 2: the
+                # probe's answers are the same whenever it asks, so it
+                # asks meanwhile (its slowest question waits out a TLSA
+                # lookup that never gets an answer, case 12h).
+                dns = bg.submit(self._probe, ns, plan)
+                daemons, webpki, sts = side.result()
         except BaseException:
             if self.expose:
                 self.expose.close()
             raise
         assert uni.built
+        self.timings["zones"] = round(uni.timings["build"], 3)
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
                  f"in {ns.mode} mode")
-        daemons = [fakemx.start(ns, plan, self.run)]
-        daemons.append(fakemx.start_https_sink(ns, plan, self.run))
-        webpki = sts_lab.write_trust(plan.pki, self.run / "webpki")
-        sts_lab.mount_trust(ns, webpki.parent)
-        sts = sts_lab.start(ns, plan, self.run) if plan.sts else None
-        if sts is not None:
-            daemons.append(sts)
         self._t("universe", t)
-        dns = probe.probe(ns, plan)
         ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
@@ -258,6 +284,28 @@ class LabRun:
                          exposure=self.expose.facts if self.expose else None,
                          webpki_ca=webpki)
         return _Lab(ns, uni, daemons, ctx, dns, sts)
+
+    def _receivers(self, ns: LabNamespace, plan: LabPlan
+                   ) -> tuple[list[Tracked], Path, Tracked | None]:
+        """fake-mx (every MX host, the report and DSN sinks), the HTTPS
+        report receiver, the WebPKI trust of the namespace and the MTA-STS
+        policy server, up: (daemons, the WebPKI bundle, the policy
+        server)."""
+        daemons = [fakemx.start(ns, plan, self.run)]
+        daemons.append(fakemx.start_https_sink(ns, plan, self.run))
+        webpki = sts_lab.write_trust(plan.pki, self.run / "webpki")
+        sts_lab.mount_trust(ns, webpki.parent)
+        sts = sts_lab.start(ns, plan, self.run) if plan.sts else None
+        if sts is not None:
+            daemons.append(sts)
+        return daemons, webpki, sts
+
+    def _probe(self, ns: LabNamespace, plan: LabPlan
+               ) -> dict[str, dict[str, Any]]:
+        t = time.monotonic()
+        dns = probe.probe(ns, plan)
+        self._t("probe", t)
+        return dns
 
     # -- the sender --------------------------------------------------------
 
@@ -275,7 +323,8 @@ class LabRun:
 
     def _pass1(self, lab: _Lab) -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario, run its queue once."""
+        scenario, run its queue once (while the DNS probe runs), then
+        wait for the probe."""
         t = time.monotonic()
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
@@ -288,11 +337,15 @@ class LabRun:
             f"-{int(time.time() * 1e3) % 1000:03d}"
         subs = [message_for(sc, run_id) for sc in self.scenarios]
         self.adapter.submit(subs)
+        self._t("submit", t)
         self.say(f"submitted {len(subs)} messages to "
                  f"{self.adapter.name}; queue pass 1")
+        q = time.monotonic()
         with Ticker(self.run, "pass 1", len(subs), self.say):
             self.adapter.run_queue()
-        passes = _Passes(subs, lab.dns, lab.dns, self.adapter.outcomes())
+        self._t("queue1", q)
+        dns = lab.dns.result()
+        passes = _Passes(subs, dns, dns, self.adapter.outcomes())
         self._t("pass1", t)
         return passes
 
@@ -311,12 +364,20 @@ class LabRun:
             plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
                               infra=plan.infra, net=plan.net)
             plan2.pki.write(self.run / "pki")
-            lab.uni.rebuild(plan2.zones)
+            changed = lab.uni.rebuild(plan2.zones)
             if lab.sts is not None:
                 sts_lab.reload(lab.sts, plan2, self.run)
             p.plan2 = plan2
-            p.dns2 = probe.probe(lab.ns, plan2)
+            # rebuild() built only the zones that changed: the [fix]
+            # scenarios' own and their delegations; the other scenarios'
+            # first probe still holds
+            again = {sc.id for sc in fix} | {
+                sc.id for sc in self.scenarios
+                if any(z == sc.domain or z.endswith("." + sc.domain)
+                       for z in changed)}
+            p.dns2 = {**p.dns, **probe.probe(lab.ns, plan2, again)}
             self.adapter.reload()
+            self.say(f"{len(changed)} zone(s) rebuilt")
             advance = max(sc.fix_advance for sc in fix)
             if advance:
                 p.advanced = self.adapter.advance_clock(advance)
@@ -324,10 +385,15 @@ class LabRun:
                          if p.advanced else f"{self.adapter.name}'s clock "
                          "cannot be advanced: those after-fix phases are "
                          "not graded")
+        self._t("fix", t)
         self.say("queue pass 2")
+        q = time.monotonic()
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
+        self._t("queue2", q)
+        r = time.monotonic()
         self._retry_passes(p.subs)
+        self._t("retry_passes", r)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
 
@@ -387,7 +453,7 @@ class LabRun:
                                [p.dns, p.dns2])
         evidence = {sid: {"first": probe.as_json(d),
                           **({"after_fix": probe.as_json(p.dns2[sid])}
-                             if p.dns2 is not p.dns else {})}
+                             if p.dns2[sid] is not d else {})}
                     for sid, d in p.dns.items()}
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
@@ -398,10 +464,11 @@ class LabRun:
                ) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in p.subs}
         self.fetches = sts_lab.fetches(self.run)
+        acc = _accepted(sess)
         grades = []
         feats = tuple(getattr(self.adapter, "features", ()))
         for sc in self.scenarios:
-            gs = self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            gs = self._grade_scenario(sc, plan, acc, p, mid_of[sc.id])
             phases = [sc.expect, sc.expect_after_fix or
                       sc.expect_after_limit]
             grades += [feature_gate(sc, phases[min(i, 1)] or sc.expect, g,
@@ -420,9 +487,8 @@ class LabRun:
             (since is None or f.get("ts", 0) >= since)]
         return obs
 
-    def _grade_scenario(self, sc: Scenario, plan: LabPlan,
-                        sess: dict[str, Session], p: _Passes, mid: str
-                        ) -> list[Grade]:
+    def _grade_scenario(self, sc: Scenario, plan: LabPlan, acc: Accepted,
+                        p: _Passes, mid: str) -> list[Grade]:
         """One grade, or two (first pass, then after-fix / after-limit)
         for a scenario with a second expectation."""
         status = p.dns[sc.id]["hosts"]
@@ -431,17 +497,17 @@ class LabRun:
         if later is None or p.boundary is None:
             out = p.second.get(mid) or p.first.get(mid)
             return [grade(sc, plan, sc.expect, self._sts_obs(
-                Observation(mine, _deliveries(sess, mid, None), status,
+                Observation(mine, _deliveries(acc, mid, None), status,
                             out), sc, plan))]
         early = [s for s in mine if s.events and
                  s.events[0]["ts"] < p.boundary]
-        obs1 = Observation(early, _deliveries(sess, mid, p.boundary), status,
+        obs1 = Observation(early, _deliveries(acc, mid, p.boundary), status,
                            p.first.get(mid))
         g1 = grade(sc, plan, sc.expect,
                    self._sts_obs(obs1, sc, plan, until=p.boundary), "first")
         phase = "after-fix" if sc.expect_after_fix else "after-limit"
         obs = self._sts_obs(
-            Observation(mine, _deliveries(sess, mid, None),
+            Observation(mine, _deliveries(acc, mid, None),
                         p.dns2[sc.id]["hosts"], p.second.get(mid)),
             sc, p.plan2 or plan, since=p.boundary)
         if phase == "after-fix" and sc.fix_advance and not p.advanced:

@@ -14,6 +14,7 @@ sent the reports, they get the same checks.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Received:
     doc: dict[str, Any] | None
     problems: list[Problem]
 
+    @functools.cached_property
     def domains(self) -> set[str]:
         out = set()
         for p in (self.doc or {}).get("policies", []) or []:
@@ -136,7 +138,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    ) -> TlsrptGrade:
     """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.rcpt_domain.rstrip(".")
-    reps = [r for r in received if dom in r.domains()]
+    reps = [r for r in received if dom in r.domains]
     checks: list[TCheck] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
         else [DEFAULT_TLSRPT]
@@ -208,7 +210,7 @@ def each_report_once(reps: list[Received]) -> list[dict[str, Any] | None]:
 def no_loops(received: list[Received]) -> list[str]:
     """Report traffic must not itself be reported."""
     dom = REPORTS_DOMAIN.rstrip(".")
-    return [r.source for r in received if dom in r.domains()]
+    return [r.source for r in received if dom in r.domains]
 
 
 def _verdict(checks: list[TCheck], reps: list[Received]) -> TlsrptGrade:

@@ -199,3 +199,34 @@ def test_rebuild_fixes_a_fault(tmp_path: Path, labns: LabNamespace) -> None:
     u.rebuild([dom("fixme")])
     a = query_in(labns, "fixme.test.", "MX")
     assert (a.rcode, a.ad) == ("NOERROR", True)
+
+
+def test_rebuild_touches_only_what_changed(tmp_path: Path,
+                                           labns: LabNamespace) -> None:
+    """A rebuild signs again only the zones whose spec, key or delegations
+    changed (a DS withdrawn changes the parent too), gives them the old
+    serial + 1, and leaves every other zone file as it was."""
+    u = Universe([dom("keep"), dom("fix", [Fault("rrsig-expired", "@",
+                                                 "MX")]), dom("island")],
+                 tmp_path, labns)
+    u.start()
+    assert u.built
+    before = {n: (bz.file.stat().st_mtime_ns, u.built.serials[n])
+              for n, bz in u.built.zones.items()}
+    old_serial = u.built.serial
+    changed = u.rebuild([dom("keep"), dom("fix"),
+                         dom("island", ds_in_parent=False)])
+    assert sorted(changed) == ["fix.test.", "island.test.", "test."]
+    assert u.built.serial == old_serial + 1
+    for n, bz in u.built.zones.items():
+        if n in changed:
+            assert u.built.serials[n] == old_serial + 1
+        else:
+            assert (bz.file.stat().st_mtime_ns, u.built.serials[n]) == \
+                before[n], n
+    assert query_in(labns, "fix.test.", "MX").ad
+    assert query_in(labns, "keep.test.", "MX").ad
+    a = query_in(labns, "island.test.", "MX")
+    assert (a.rcode, a.ad) == ("NOERROR", False)
+    assert u.rebuild([dom("keep"), dom("fix"),
+                      dom("island", ds_in_parent=False)]) == []

@@ -97,7 +97,7 @@ maillog_file_prefixes = {run}
 smtp_dns_support_level = dnssec
 smtp_host_lookup = dns
 smtp_tls_security_level = {level}
-smtp_tls_policy_maps = texthash:{run}/conf/tls_policy
+smtp_tls_policy_maps = {policy_maps}
 smtp_tls_loglevel = 1
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
@@ -122,7 +122,7 @@ smtp_quit_timeout = 5s
 default_process_limit = {procs}
 default_destination_concurrency_limit = {dest}
 initial_destination_concurrency = {initial}
-"""
+{extra}"""
 
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
@@ -265,7 +265,17 @@ class PostfixAdapter(Adapter):
 
     def _main_cf(self, run: str) -> str:
         return MAIN_CF.format(run=run, level=self.level, procs=self.procs,
-                              dest=self.dest, initial=min(5, self.dest))
+                              dest=self.dest, initial=min(5, self.dest),
+                              policy_maps=", ".join(self.policy_maps(run)),
+                              extra=self.extra_main_cf())
+
+    def policy_maps(self, run: str) -> list[str]:
+        """The tables of smtp_tls_policy_maps, searched in this order."""
+        return [f"texthash:{run}/conf/tls_policy"]
+
+    def extra_main_cf(self) -> str:
+        """main.cf lines a variant adds (postfix_sts.py)."""
+        return ""
 
     def _make_queue(self) -> None:
         assert self.ctx

@@ -9,15 +9,16 @@ default refusal of `test.`.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import dns.exception
 import dns.message
 import dns.query
 
-from ..errors import LabError
+from ..errors import DaemonError, LabError
 from ..netns import LabNamespace
-from ..proc import Tracked
+from ..proc import READY_LIMIT, Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
 
 UNBOUND_ADDR = "127.53.0.53"
@@ -141,9 +142,32 @@ def _ready(ns: LabNamespace, addr: str, name: str) -> bool:
     return cp.returncode == 0
 
 
-def unbound_flush(ns: LabNamespace, run: Path) -> None:
-    """Make Unbound forget everything it cached (after a zone change)."""
-    conf = str(run / "unbound.conf")
-    for args in (["flush_zone", "."], ["flush_bogus"], ["flush_negative"],
-                 ["flush_infra", "all"], ["flush_requestlist"]):
-        ns.run(["unbound-control", "-c", conf, *args], check=True)
+def unbound_control(run: Path, *args: str) -> str:
+    """One unbound-control command, spoken straight to Unbound's control
+    socket (run/unbound.ctl: a file, reachable from outside the lab
+    namespace; no certificates): "UBCT1 <command>" and the reply until
+    Unbound closes.  A reply starting with "error" raises DaemonError."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(READY_LIMIT)
+        s.connect(str(run / "unbound.ctl"))
+        s.sendall(("UBCT1 " + " ".join(args) + "\n").encode())
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    text = reply.decode(errors="replace")
+    if text.startswith("error"):
+        raise DaemonError(f"unbound-control {' '.join(args)}: "
+                          f"{text.strip()}")
+    return text
+
+
+def unbound_flush(ns: LabNamespace, run: Path,
+                  zones: list[str] | None = None) -> None:
+    """Make Unbound forget what it cached of ZONES (every name at or below
+    each; None: everything), every bogus and negative answer, and what it
+    learnt of the name servers (after a zone change)."""
+    for z in zones if zones is not None else ["."]:
+        unbound_control(run, "flush_zone", z)
+    for args in (["flush_bogus"], ["flush_negative"], ["flush_infra", "all"],
+                 ["flush_requestlist"]):
+        unbound_control(run, *args)

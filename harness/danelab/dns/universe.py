@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import DaemonError
 from ..netns import LabNamespace
-from ..proc import Tracked, wait_until
+from ..proc import READY_LIMIT, Tracked, wait_until
 from . import dnsd
 from .dnsq import query_in
 from .zonebuild import NSD_ADDR, BuiltUniverse, build_universe
@@ -61,24 +61,31 @@ class Universe:
                                           self.exposed)
         self.timings["unbound"] = time.monotonic() - t
 
-    def rebuild(self, specs: list[ZoneSpec]) -> None:
-        """Rebuild every zone from SPECS with the same keys, make NSD load
-        them and Unbound forget its cache."""
+    def rebuild(self, specs: list[ZoneSpec]) -> list[str]:
+        """Build the zones of SPECS that changed, with the same keys (the
+        others' files stay as they are), make NSD load them and Unbound
+        forget what it knew of them.  Returns the changed zones' names."""
         assert self.built and self.nsd
-        keys = {n: bz.key for n, bz in self.built.zones.items() if bz.key}
-        old = self.built.serial
+        t = time.monotonic()
         self.specs = specs
-        time.sleep(max(0.0, old + 1 - time.time()))   # a new SOA serial
-        self.built = build_universe(specs, self.run / "zones", keys=keys)
+        self.built = build_universe(specs, self.run / "zones",
+                                    previous=self.built)
+        changed = self.built.changed
+        self.timings["rebuild"] = time.monotonic() - t
+        if not changed:
+            return changed
         self.nsd.popen.send_signal(signal.SIGHUP)
-        serial = self.built.serial
-        if not wait_until(lambda: self._nsd_serial() == serial, 10):
+        want = {z: self.built.serials[z] for z in changed}
+        if not wait_until(lambda: all(self._nsd_serial(z) == s
+                                      for z, s in want.items()),
+                          READY_LIMIT):
             raise DaemonError("NSD did not load the rebuilt zones; see "
                               f"{self.run / 'nsd.log'}")
-        dnsd.unbound_flush(self.ns, self.run)
+        dnsd.unbound_flush(self.ns, self.run, changed)
+        return changed
 
-    def _nsd_serial(self) -> int | None:
-        a = query_in(self.ns, "test.", "SOA", server=NSD_ADDR)
+    def _nsd_serial(self, zone: str) -> int | None:
+        a = query_in(self.ns, zone, "SOA", server=NSD_ADDR)
         for line in a.answer:
             parts = line.split()
             if len(parts) >= 7 and parts[3] == "SOA":

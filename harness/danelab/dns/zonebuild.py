@@ -5,6 +5,11 @@ from its closest enclosing zone.  All keys are made first, so every DS is known
 before any zone is signed and the zones can be signed in parallel (one
 `ldns-signzone` per zone: it builds the NSEC/NSEC3 chains).  Faults are then
 applied per RRset with dnspython, to the signed files.
+
+A rebuild (build_universe with PREVIOUS) keeps every zone whose spec, key
+and zone text (its delegations and DS records included) are what they were:
+its files are left as they are, so neither ldns-signzone nor NSD reads them
+again.  The zones that changed get the previous serial + 1.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ SOA_TTL_NEG = 30
 EMPTY_TLSA_RE = re.compile(
     r"^(\S+[ \t]+\d+[ \t]+IN[ \t]+TLSA[ \t]+)(\d+)[ \t]+(\d+)[ \t]+(\d+)"
     r"[ \t]*$", re.M)
+SIGN_JOBS = min(16, 4 * (os.cpu_count() or 2))   # zones made at once
 
 
 @dataclass
@@ -60,8 +66,10 @@ class BuiltUniverse:
     trust_anchor: Path              # root DS, for resolvers
     root_hints: Path
     root_key: ZoneKey
-    serial: int
+    serial: int                     # the highest SOA serial
     seconds: float = 0.0
+    changed: list[str] = field(default_factory=list)   # (re)built zones
+    serials: dict[str, int] = field(default_factory=dict)  # per zone
 
 
 def _root_specs() -> list[ZoneSpec]:
@@ -113,14 +121,19 @@ def _damage_hex_tail(ds: str) -> str:
 
 def build_universe(specs: list[ZoneSpec], folder: Path,
                    jobs: int | None = None,
-                   keys: dict[str, ZoneKey] | None = None) -> BuiltUniverse:
+                   keys: dict[str, ZoneKey] | None = None,
+                   previous: BuiltUniverse | None = None) -> BuiltUniverse:
     """Validate SPECS and build every zone file into FOLDER.
 
     KEYS (zone name -> key) are reused where given, so a rebuild after a
-    change keeps every DS and the trust anchor as they were.
+    change keeps every DS and the trust anchor as they were.  PREVIOUS (the
+    universe built before in FOLDER): only the zones that differ from it
+    are written and signed again, with a serial above its own.
     """
+    if keys is None and previous is not None:
+        keys = {n: z.key for n, z in previous.zones.items() if z.key}
     keys = keys or {}
-    serial = int(time.time())
+    serial = previous.serial + 1 if previous else int(time.time())
     t0 = time.monotonic()
     validate_universe(specs)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,14 +152,25 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     for bz in zones.values():
         if bz.parent:
             zones[bz.parent].children.append(bz.spec.name)
+    changed, serials = [], {}
     for bz in zones.values():
+        kept = _unchanged(bz, zones, previous)
+        if kept is not None:
+            serials[bz.spec.name] = kept
+            continue
+        changed.append(bz)
+        serials[bz.spec.name] = serial
+
+    def make(bz: BuiltZone) -> None:
         bz.unsigned_file.write_text(_zone_text(bz, zones, serial))
-    signed = [bz for bz in zones.values() if bz.key]
-    with ThreadPoolExecutor(max_workers=jobs or (os.cpu_count() or 2)) as ex:
-        list(ex.map(lambda bz: _sign(bz, keydir), signed))
-    for bz in signed:
-        if any(f.kind not in ("ds-mismatch",) for f in bz.spec.faults):
-            apply_faults(bz)
+        if bz.key:
+            _sign(bz, keydir)
+            if any(f.kind != "ds-mismatch" for f in bz.spec.faults):
+                apply_faults(bz)
+    # Each zone in a thread of its own while ldns-signzone runs: Python's
+    # share (text, faults) overlaps the other zones' signing processes.
+    with ThreadPoolExecutor(max_workers=jobs or SIGN_JOBS) as ex:
+        list(ex.map(make, changed))
     root = zones["."]
     assert root.key
     ta = folder / "root.ds"
@@ -154,8 +178,27 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     hints = folder / "root.hints"
     hints.write_text(f". 3600000 IN NS {NS_NAME}\n"
                      f"{NS_NAME} 3600000 IN A {NSD_ADDR}\n")
-    return BuiltUniverse(folder, zones, ta, hints, root.key, serial,
-                         time.monotonic() - t0)
+    return BuiltUniverse(folder, zones, ta, hints, root.key,
+                         max(serials.values()), time.monotonic() - t0,
+                         [bz.spec.name for bz in changed], serials)
+
+
+def _unchanged(bz: BuiltZone, zones: dict[str, BuiltZone],
+               previous: BuiltUniverse | None) -> int | None:
+    """The serial BZ was built with in PREVIOUS when that build is still
+    right for it (same spec, key and zone text, files in place); None when
+    it has to be built."""
+    old = previous.zones.get(bz.spec.name) if previous else None
+    if previous is None or old is None or old.spec != bz.spec or \
+            old.key is not bz.key or old.file != bz.file or \
+            not bz.file.exists():
+        return None
+    was = previous.serials.get(bz.spec.name, previous.serial)
+    try:
+        text = old.unsigned_file.read_text()
+    except OSError:
+        return None
+    return was if text == _zone_text(bz, zones, was) else None
 
 
 def _sign(bz: BuiltZone, keydir: Path) -> None:

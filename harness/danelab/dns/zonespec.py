@@ -9,6 +9,7 @@ the field and the reason.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -91,29 +92,56 @@ def _check_name(where: str, fld: str, name: str) -> str:
     return n.to_text().lower()
 
 
-def _check_record(z: ZoneSpec, i: int, r: Record) -> str:
-    where, fld = z.label(), f"records[{i}]"
-    owner = _check_name(where, f"{fld}.owner", absolute(r.owner, z.name))
-    if not is_below(owner, z.name):
-        raise SpecError(where, f"{fld}.owner",
-                        f"{owner} is not inside zone {z.name}")
+class _BadRecord(Exception):
+    """A record that does not parse: (field suffix, reason)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_record(zone: str, owner: str, rtype: str, rdata: str) -> str:
+    """The record's absolute owner name; _BadRecord if it does not parse.
+    Cached: a rebuild checks the same records again."""
     try:
-        rt = dns.rdatatype.from_text(r.rtype)
+        n = dns.name.from_text(absolute(owner, zone))
+    except dns.exception.DNSException as e:
+        raise _BadRecord(".owner", f"{absolute(owner, zone)!r} is not a "
+                         f"domain name ({e})")
+    name = n.to_text().lower()
+    if not is_below(name, zone):
+        raise _BadRecord(".owner", f"{name} is not inside zone {zone}")
+    try:
+        rt = dns.rdatatype.from_text(rtype)
     except dns.exception.DNSException:
-        raise SpecError(where, f"{fld}.rtype", f"unknown type {r.rtype!r}")
+        raise _BadRecord(".rtype", f"unknown type {rtype!r}")
     if rt in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3,
               dns.rdatatype.DNSKEY, dns.rdatatype.SOA, dns.rdatatype.DS):
-        raise SpecError(where, f"{fld}.rtype", f"{r.rtype} records are made "
-                        "by the universe builder; declare faults instead")
+        raise _BadRecord(".rtype", f"{rtype} records are made by the "
+                         "universe builder; declare faults instead")
     try:
-        dns.rdata.from_text(dns.rdataclass.IN, rt, r.rdata,
-                            origin=dns.name.from_text(z.name))
+        dns.rdata.from_text(dns.rdataclass.IN, rt, rdata,
+                            origin=dns.name.from_text(zone))
     except (dns.exception.DNSException, ValueError) as e:
-        raise SpecError(where, f"{fld}.rdata",
-                        f"{r.rtype} {r.rdata!r} does not parse: {e}")
+        raise _BadRecord(".rdata", f"{rtype} {rdata!r} does not parse: {e}")
+    return name
+
+
+def _check_record(z: ZoneSpec, i: int, r: Record) -> str:
+    fld = f"records[{i}]"
+    try:
+        owner = _parse_record(z.name, r.owner, r.rtype, r.rdata)
+    except _BadRecord as e:
+        raise SpecError(z.label(), fld + e.args[0], e.args[1])
     if not 0 <= r.ttl < 2**31:
-        raise SpecError(where, f"{fld}.ttl", f"{r.ttl} is out of range")
+        raise SpecError(z.label(), f"{fld}.ttl", f"{r.ttl} is out of range")
     return owner
+
+
+def _child_zone(owner: str, zone: str, names: set[str]) -> str | None:
+    """The zone of NAMES, below ZONE, that OWNER (in ZONE) lies in."""
+    while owner not in (zone, "."):
+        if owner in names:
+            return owner
+        owner = owner.split(".", 1)[1] or "."
+    return None
 
 
 def validate_universe(zones: list[ZoneSpec]) -> None:
@@ -133,14 +161,14 @@ def validate_universe(zones: list[ZoneSpec]) -> None:
                             f"{z.denial!r}: must be nsec or nsec3")
         seen[z.name] = z
     owners: dict[str, dict[str, str]] = {}   # name -> {rtype: zone}
+    names = set(seen)
     for z in zones:
-        children = [c for c in seen if c != z.name and is_below(c, z.name)]
         for i, r in enumerate(z.records):
             owner = _check_record(z, i, r)
-            for c in children:
-                if is_below(owner, c):
-                    raise SpecError(z.label(), f"records[{i}].owner",
-                                    f"{owner} lies in child zone {c}")
+            c = _child_zone(owner, z.name, names)
+            if c is not None:
+                raise SpecError(z.label(), f"records[{i}].owner",
+                                f"{owner} lies in child zone {c}")
             owners.setdefault(owner, {})[r.rtype.upper()] = z.name
         _check_faults(z)
     for name, types in owners.items():
