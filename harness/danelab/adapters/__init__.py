@@ -35,7 +35,8 @@ def get_adapter(name: str) -> Adapter:
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
-POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
+POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only",
+           "postfix-may": "may"}
 EXIM = {"exim": False, "exim-require-dane": True}
 KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)
 

@@ -6,7 +6,9 @@ namespace has a private mount table), its own queue in RUN/queue and its
 log in RUN/maillog (postlogd, no syslog).  Settings that matter for DANE:
 
   smtp_dns_support_level = dnssec     trust the resolver's AD bit
-  smtp_tls_security_level = dane      (or dane-only for `postfix-dane-only`)
+  smtp_tls_security_level = dane      (dane-only for `postfix-dane-only`;
+                                      may, opportunistic TLS without DANE,
+                                      for `postfix-may`)
   smtp_tls_policy_maps                per-destination levels from the
                                       scenario catalog (dane, dane-only,
                                       may; exclude is `may`)
