@@ -329,8 +329,8 @@ def _relay_steps(en: dict[str, Any], lane: str) -> list[Step]:
                     out.append(Step(ts, SENDER, lane, ". (end of the "
                                     "message)", "c"))
                 continue
-            out.append(Step(ts, SENDER, lane, _short(line, 36) +
-                            "  [read by the attacker]", "err"))
+            out.append(Step(ts, SENDER, lane, _short(line, 34) +
+                            " [read]", "err"))
             if line.upper() == "DATA":
                 in_data = True
                 out.append(Step(ts, lane, lane, "reads the message text "

@@ -89,5 +89,11 @@ class Adapter(ABC):
     def stop(self) -> None:
         """Stop whatever start() started."""
 
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """The sender's own log lines about the message MESSAGE_ID to
+        DOMAIN (for people: the teaching demos show them); [] when the
+        adapter cannot tell.  Callable after stop()."""
+        return []
+
     def version(self) -> str:
         return self.name

@@ -406,6 +406,25 @@ class PostfixAdapter(Adapter):
         self._read_log()
         return self.ledger.outcomes()
 
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """The maillog lines of the message's queue id, and those of the
+        smtp(8) processes that tried it which name DOMAIN (its TLS lines
+        carry no queue id)."""
+        if not self.ctx or not (self.ctx.run / "maillog").exists():
+            return []
+        self._read_log()
+        qid = self.ledger.qid_of(message_id)
+        if not qid:
+            return []
+        lines = (self.ctx.run / "maillog").read_text(
+            errors="replace").splitlines()
+        pids = {m.group(1) for ln in lines if f"{qid}: " in ln
+                and (m := re.search(r"/smtp\[(\d+)\]", ln))}
+        dom = domain.rstrip(".")
+        return [ln for ln in lines if "(deferred transport)" not in ln
+                and (f"{qid}: " in ln or (dom in ln and any(
+                    f"/smtp[{p}]" in ln for p in pids)))]
+
     # -- checks -----------------------------------------------------------
     def preflight(self, ctx: LabContext) -> list[str]:
         from ..preflight import check_resolver_path
