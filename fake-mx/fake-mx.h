@@ -350,7 +350,19 @@ struct session {
 	char			 peer[64];
 	char			 local[64];
 	struct relay		*relay;
+	/* event log budget: see session_emit() */
+	unsigned long		 nevents;
+	unsigned long		 suppressed;
 };
+
+/*
+ * Per session, the event log keeps every event up to SESSION_EVENTS_MAX;
+ * past it, only the evidence the grader needs (connect, TLS, envelope,
+ * message, close) until SESSION_EVENTS_HARD.  What is dropped is counted:
+ * one "events-truncated" event says so, and "close" carries the count.
+ */
+#define SESSION_EVENTS_MAX	2000
+#define SESSION_EVENTS_HARD	20000
 
 TAILQ_HEAD(sessionlist, session);
 

@@ -60,9 +60,49 @@ static const char *const session_ext[] = {
 	"STARTTLS"
 };
 
+/* Events the grader needs whatever the session did before them. */
+static int
+session_event_vital(const char *kind)
+{
+	static const char *const vital[] = {
+		"connect", "starttls", "tls", "tls-failed", "mail", "rcpt",
+		"message", "close"
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(vital) / sizeof(vital[0]); i++)
+		if (strcmp(kind, vital[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Log one event of S; FIELDS is consumed.  A client that floods the
+ * session (pipelined NOOPs, endless RSET loops) cannot flood the log: past
+ * the budget (SESSION_EVENTS_MAX, fake-mx.h) events are dropped and
+ * counted, the vital ones last, and "close" always gets through.
+ */
 void
 session_emit(struct session *s, const char *kind, json_t *o)
 {
+	json_t	*t;
+	int	 close = strcmp(kind, "close") == 0;
+
+	if (!close && (s->nevents >= SESSION_EVENTS_HARD ||
+	    (s->nevents >= SESSION_EVENTS_MAX && !session_event_vital(kind)))) {
+		if (s->suppressed++ == 0) {
+			t = json_object();
+			json_object_set_new(t, "after",
+			    json_integer((json_int_t)s->nevents));
+			events_emit(s->id, s->l->conf, "events-truncated", t);
+		}
+		json_decref(o);
+		return;
+	}
+	if (close && s->suppressed > 0)
+		json_object_set_new(o, "events_suppressed",
+		    json_integer((json_int_t)s->suppressed));
+	s->nevents++;
 	events_emit(s->id, s->l->conf, kind, o);
 }
 

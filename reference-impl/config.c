@@ -172,42 +172,26 @@ config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
 {
 	struct config		*c = arg;
 	const struct config_key	*key;
-	char			*a, *b, *port;
+	char			*a, *b;
+	int			 port;
 
 	for (key = config_keys; key->name != NULL; key++)
 		if (strcmp(k, key->name) == 0)
 			return key->set(c, key, v, err, errlen);
 	if (strcmp(k, "static_route") == 0) {
-		if (config_two(v, &a, &b) == -1)
-			goto badroute;
+		/* The syntax is common/conf.c's, shared with the reporter. */
+		if (conf_route(v, &a, &b, &port) == -1) {
+			snprintf(err, errlen, "static_route: want 'DOMAIN "
+			    "ADDRESS[:PORT]' (ADDRESS numeric; IPv6 with a "
+			    "port: [ADDRESS]:PORT)");
+			return -1;
+		}
 		c->routes = xreallocarray(c->routes, c->nroutes + 1,
 		    sizeof(*c->routes));
-		c->routes[c->nroutes].port = 0;
-		/* ADDRESS or [ADDRESS]:PORT or IPv4:PORT */
-		if (*b == '[') {
-			b++;
-			if ((port = strchr(b, ']')) == NULL)
-				goto badroute;
-			*port++ = '\0';
-			if (*port == ':' && conf_int(port + 1, 1, 65535,
-			    &c->routes[c->nroutes].port) == -1)
-				goto badroute;
-		} else if ((port = strchr(b, ':')) != NULL &&
-		    strchr(port + 1, ':') == NULL) {
-			*port++ = '\0';
-			if (conf_int(port, 1, 65535,
-			    &c->routes[c->nroutes].port) == -1)
-				goto badroute;
-		}
-		if (!conf_is_address(b))
-			goto badroute;
-		c->routes[c->nroutes].domain = config_lower(xstrdup(a));
-		c->routes[c->nroutes++].address = xstrdup(b);
+		c->routes[c->nroutes].domain = xstrdup(a);
+		c->routes[c->nroutes].address = xstrdup(b);
+		c->routes[c->nroutes++].port = port;
 		return 0;
- badroute:
-		snprintf(err, errlen, "static_route: want 'DOMAIN ADDRESS' "
-		    "(ADDRESS numeric, optional :PORT)");
-		return -1;
 	}
 	snprintf(err, errlen, "unknown key '%s'", k);
 	return -1;

@@ -82,19 +82,10 @@ deliver_status_of_reply(int code, const char *text, char *buf, size_t len)
 static int
 deliver_prio(const char *reason)
 {
-	static const char *security[] = {
-		"starttls-not-supported", "certificate-host-mismatch",
-		"certificate-expired", "certificate-not-trusted",
-		"validation-failure", "tlsa-invalid", "dnssec-invalid",
-		"dane-required", NULL
-	};
-	size_t	i;
-
 	if (reason == NULL)
 		return 0;
-	for (i = 0; security[i] != NULL; i++)
-		if (strcmp(reason, security[i]) == 0)
-			return 3;
+	if (result_type_from_name(reason) != RESULT_TYPE_NONE)
+		return 3;
 	return strcmp(reason, "smtp") == 0 ? 2 : 1;
 }
 

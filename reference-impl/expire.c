@@ -1,7 +1,7 @@
 /*
  * expire.c -- forced expiry of queued messages (`refsend expire ID...`).
  *
- * An administrator (or the lab, for CASES.md case 35) can tell the sender
+ * An administrator (or the lab, for docs/cases.md case 35) can tell the sender
  * that a message has used up its retry budget: its attempt counter is set
  * to one below max_attempts and it is due at once.  The next run then makes
  * one last attempt; if that one fails too, the ordinary out-of-attempts path

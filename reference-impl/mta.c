@@ -415,7 +415,7 @@ mta_reply_ehlo(struct mta_session *s)
 {
 	if (!mta_reply_ok(s)) {
 		if (mta_tls_required(s))
-			mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported",
+			mta_fail(s, MTA_HOSTFAIL, RT(STARTTLS_NOT_SUPPORTED),
 			    "4.7.4", "%s rejected EHLO, TLS is required: %s",
 			    s->par.host, s->reply);
 		else
@@ -425,7 +425,7 @@ mta_reply_ehlo(struct mta_session *s)
 	if (s->starttls_offered)
 		mta_enter_state(s, MTA_STARTTLS);
 	else if (mta_tls_required(s))
-		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		mta_fail(s, MTA_HOSTFAIL, RT(STARTTLS_NOT_SUPPORTED), "4.7.4",
 		    "%s does not offer STARTTLS and TLS is required (%s)",
 		    s->par.host, host_mode_name(s->mode));
 	else
@@ -448,7 +448,7 @@ mta_reply_starttls(struct mta_session *s)
 	if (s->code == 220)
 		mta_enter_state(s, MTA_HANDSHAKE);
 	else if (mta_tls_required(s))
-		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		mta_fail(s, MTA_HOSTFAIL, RT(STARTTLS_NOT_SUPPORTED), "4.7.4",
 		    "%s refused STARTTLS and TLS is required: %s", s->par.host,
 		    s->reply);
 	else
@@ -636,7 +636,7 @@ mta_handshake_failed(struct mta_session *s, short what)
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	s->ssl = NULL;
-	mta_fail(s, MTA_HOSTFAIL, "validation-failure", "4.7.5",
+	mta_fail(s, MTA_HOSTFAIL, RT(VALIDATION_FAILURE), "4.7.5",
 	    "TLS handshake with %s failed: %s", s->par.host, buf);
 }
 
@@ -663,7 +663,7 @@ mta_lost(struct mta_session *s, short what)
 		    "cannot connect to %s [%s]: %s", s->par.host,
 		    s->par.address, buf);
 	else if (s->state == MTA_STARTTLS && mta_tls_required(s))
-		mta_fail(s, MTA_HOSTFAIL, "starttls-not-supported", "4.7.4",
+		mta_fail(s, MTA_HOSTFAIL, RT(STARTTLS_NOT_SUPPORTED), "4.7.4",
 		    "%s gave no answer to STARTTLS and TLS is required: %s",
 		    s->par.host, buf);
 	else
@@ -706,20 +706,9 @@ mta_done_cb(evutil_socket_t fd, short what, void *arg)
 static const char *
 mta_result_type(const struct mta_session *s)
 {
-	static const char *types[] = {
-		"starttls-not-supported", "certificate-host-mismatch",
-		"certificate-expired", "certificate-not-trusted",
-		"validation-failure", "tlsa-invalid", "dnssec-invalid",
-		"dane-required", NULL
-	};
-	size_t	i;
-
-	if (!s->failed || s->res.reason == NULL)
+	if (!s->failed)
 		return NULL;
-	for (i = 0; types[i] != NULL; i++)
-		if (strcmp(s->res.reason, types[i]) == 0)
-			return types[i];
-	return NULL;
+	return result_type_name(result_type_from_name(s->res.reason));
 }
 
 static void

@@ -232,7 +232,7 @@ policy_mx_done(void *arg, struct dns_answer *a)
 	p->mx_status = a->status;
 	switch (a->status) {
 	case DNS_BOGUS:
-		policy_defer(p, POLICY_DEFER, "dnssec-invalid", "4.4.3",
+		policy_defer(p, POLICY_DEFER, RT(DNSSEC_INVALID), "4.4.3",
 		    "MX RRset of %s is bogus (RFC 7672 section 2.2.1)",
 		    p->domain);
 		goto done;
@@ -251,7 +251,7 @@ policy_mx_done(void *arg, struct dns_answer *a)
 		goto done;
 	}
 	if (p->level == LEVEL_DANE_ONLY && a->status != DNS_SECURE) {
-		policy_defer(p, POLICY_DEFER, "dane-required", "4.7.5",
+		policy_defer(p, POLICY_DEFER, RT(DANE_REQUIRED), "4.7.5",
 		    "policy dane-only: MX lookup of %s is not DNSSEC-secure",
 		    p->domain);
 		goto done;
@@ -340,7 +340,7 @@ static void
 policy_no_dane(struct policy *p, struct policy_host *h, const char *why)
 {
 	if (p->level == LEVEL_DANE_ONLY)
-		policy_skip(h, "dane-required", "4.7.5",
+		policy_skip(h, RT(DANE_REQUIRED), "4.7.5",
 		    "policy dane-only: %s", why);
 	else
 		h->mode = HOST_MAY;
@@ -384,7 +384,7 @@ policy_addr_done(void *arg, struct dns_answer *a)
 		bad = !ok4 && (a4->status == DNS_BOGUS || ok6) ? a4 : aa;
 		h->addr_status = bad->status;
 		if (bad->status == DNS_BOGUS)
-			policy_skip(h, "dnssec-invalid", "4.4.3",
+			policy_skip(h, RT(DNSSEC_INVALID), "4.4.3",
 			    "address records of %s are bogus", h->name);
 		else
 			policy_skip(h, "dns-error", "4.4.3",
@@ -455,7 +455,7 @@ policy_event(struct policy *p, struct policy_host *h)
 	}
 	if (h->mode == HOST_ENCRYPT)
 		json_object_set_new(o, "result_type",
-		    json_string("tlsa-invalid"));
+		    json_string(RT(TLSA_INVALID)));
 	log_event("policy", o);
 }
 
@@ -476,11 +476,11 @@ policy_tlsa_done(void *arg, struct dns_answer *a)
 	h->tlsa_qname = xstrdup(a->qname);
 	switch (a->status) {
 	case DNS_BOGUS:
-		policy_skip(h, "dnssec-invalid", "4.7.5",
+		policy_skip(h, RT(DNSSEC_INVALID), "4.7.5",
 		    "TLSA RRset %s is bogus: not using this host", a->qname);
 		break;
 	case DNS_ERROR:
-		policy_skip(h, "tlsa-invalid", "4.7.5",
+		policy_skip(h, RT(TLSA_INVALID), "4.7.5",
 		    "TLSA lookup %s failed: not using this host", a->qname);
 		break;
 	case DNS_INSECURE:
@@ -512,7 +512,7 @@ policy_tlsa_done(void *arg, struct dns_answer *a)
 		if (h->nusable > 0)
 			h->mode = HOST_DANE;
 		else if (p->level == LEVEL_DANE_ONLY)
-			policy_skip(h, "dane-required", "4.7.5",
+			policy_skip(h, RT(DANE_REQUIRED), "4.7.5",
 			    "policy dane-only: %s", "no usable TLSA record");
 		else
 			h->mode = HOST_ENCRYPT;

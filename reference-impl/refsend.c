@@ -8,9 +8,15 @@
  *	refsend [-v] -c CONF expire ID...
  *	refsend [-v] -c CONF daemon
  *
- * Exit status: 0 when the command ran (whatever the delivery outcomes),
- * 1 on a usage or configuration error, 2 on a fatal error (out of memory),
- * 75 (EX_TEMPFAIL) when submit could not queue the message durably.
+ * Exit status (docs/refsend.md): 0 when the command ran, whatever the
+ * delivery outcomes (also when run or daemon finds another runner holding
+ * the queue); 1 on a usage or configuration error, an events file that
+ * cannot be opened, a queue folder or resolver set-up (trust anchor) run
+ * and daemon cannot use, an address submit refuses, an ID expire finds
+ * nowhere or a queue expire finds busy; 2 on a fatal error (out of
+ * memory, a library that cannot set up: fatalx()); 75 (EX_TEMPFAIL) when
+ * submit could not read or queue the message durably, or expire could
+ * not rewrite a queued message.
  */
 #include <errno.h>
 #include <signal.h>

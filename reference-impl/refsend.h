@@ -4,12 +4,13 @@
  * The sender is split, OpenSMTPD-like, into one file per concern; the file
  * name is the prefix of the functions it exports:
  *
- *	common.h	the code shared with refsend-tlsrpt (libcommon.a):
- *			xmalloc.c (allocation that never returns NULL),
- *			log.c (JSON-lines events, stderr diagnostics),
- *			conf.c (the key = value lexer), file.c (durable
- *			writes, folder lists), rdata.c (wire names, MX),
- *			ubctx.c (the libunbound set-up)
+ *	common.h	the code shared with refsend-tlsrpt, in common/
+ *			(common/$(BUILD)/libcommon.a): xmalloc.c (allocation
+ *			that never returns NULL), log.c (JSON-lines events,
+ *			stderr diagnostics), conf.c (the key = value lexer),
+ *			file.c (durable writes, folder lists), rdata.c (wire
+ *			names, MX), ubctx.c (the libunbound set-up),
+ *			result_type.c (the RFC 8460 result types)
  *	config.c	the configuration keys, defaults and checks
  *	dns.c		the thin DNS interface (answers carry DNSSEC status)
  *	dns_unbound.c	its libunbound implementation (async, libevent)
@@ -23,9 +24,9 @@
  *	runner.c	the queue runner (run / daemon), max_parallel
  *	refsend.c	main(): submit, run, status, daemon
  *
- * libdanepolicy.a holds the shared code (libcommon.a: xmalloc, log), dns,
- * dns_unbound, tlsa, policy and dane: enough to resolve a destination's
- * policy and judge a TLS peer.
+ * libdanepolicy.a holds dns, dns_unbound, tlsa, policy and dane: with
+ * libcommon.a, enough to resolve a destination's policy and judge a TLS
+ * peer.
  *
  * Conventions used by every function below:
  *  - "tempfail" means: the operation could not be completed now and must be

@@ -7,6 +7,7 @@
 set -eu
 
 REFSEND=${REFSEND:-$DANELAB_ROOT/reference-impl/build/refsend}
+REPORTER=${REPORTER:-$DANELAB_ROOT/reference-impl/tlsrpt/build/refsend-tlsrpt}
 CONF=$DANELAB_RUN_DIR/refsend.conf
 EVENTS=$DANELAB_RUN_DIR/events.jsonl
 IDS=$DANELAB_RUN_DIR/queue-ids          # "QUEUE-ID MESSAGE-ID" per line
@@ -63,6 +64,32 @@ expire)
 	# The lab's forced expiry (case 35): one attempt left, due now.
 	# shellcheck disable=SC2086
 	"$REFSEND" -c "$CONF" expire $DANELAB_MESSAGE_IDS
+	;;
+flush-reports)
+	# TLSRPT: refsend-tlsrpt reads refsend's events and reports whole
+	# UTC days, so its clock (-T) is set just past the next midnight:
+	# today is then complete.  Retries move the clock on, past the
+	# retry schedule, instead of waiting.
+	[ -x "$REPORTER" ] || exit 3
+	rconf=$DANELAB_RUN_DIR/tlsrpt.conf
+	{
+		echo "events = $EVENTS"
+		echo "state_dir = $DANELAB_RUN_DIR/tlsrpt"
+		echo "resolver = $DANELAB_RESOLVER"
+		echo "trust_anchor = $DANELAB_TRUST_ANCHOR"
+		echo "organization_name = refsend behind the command adapter"
+		echo "reporting_domain = $DANELAB_REPORTING_DOMAIN"
+		echo "contact_info = tlsrpt@$DANELAB_REPORTING_DOMAIN"
+		echo "dkim_selector = $DANELAB_DKIM_SELECTOR"
+		echo "dkim_key = $DANELAB_DKIM_KEY"
+		echo "helo_name = refsend-command.$DANELAB_HELO"
+		echo "https_ca = $DANELAB_LAB_CA"
+		echo "retry_schedule = 1,1,2"
+	} >"$rconf"
+	at=$(( ($(date +%s) / 86400 + 1) * 86400 + 1 ))
+	"$REPORTER" -T "$at" -c "$rconf" flush
+	"$REPORTER" -T $((at + 4)) -c "$rconf" retry
+	"$REPORTER" -T $((at + 8)) -c "$rconf" retry
 	;;
 stop)
 	exit 0          # nothing runs between actions

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY
+from fmx_daemon import BINARY
 from fmx_util import Raw, by_kind
 
 PLAIN = {"starttls": "withhold", "hostname": "mx1.a01.test"}
@@ -40,7 +40,7 @@ def wildcard_port() -> int:
 
 
 def our_net() -> str:
-    """127.25.N (this process's own /24, as conftest.free_addr uses)."""
+    """127.25.N (this process's own /24, as fmx_daemon.free_addr uses)."""
     return f"127.25.{(os.getpid() % 200) + 1}"
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, free_addr
+from fmx_daemon import BINARY, free_addr
 from fmx_util import Raw, by_kind
 
 

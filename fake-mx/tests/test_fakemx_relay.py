@@ -8,7 +8,7 @@ from fmx_util import Raw, by_kind, one_session, wait_read_by_peer
 
 def relay_pair(fakemx, pki, upstream_extra=None, relay_extra=None):
     # bind the upstream first so the relay knows where it is
-    from conftest import free_addr
+    from fmx_daemon import free_addr
     up_host, up_port = free_addr()
     upstream = {"name": "real", "address": up_host, "port": up_port,
                 "hostname": "mx1.a01.test",
@@ -72,7 +72,7 @@ def test_strip_relay_refuses_starttls_itself(fakemx, pki):
 
 
 def test_strip_relay_upstream_down(fakemx):
-    from conftest import free_addr
+    from fmx_daemon import free_addr
     host, port = free_addr()                  # nothing listens there
     fm = fakemx([{"name": "mitm", "mode": "strip-relay",
                   "relay_to": {"address": host, "port": port}}])

@@ -433,3 +433,28 @@ def test_shutdown_during_data_leaves_no_spool(fakemx):
     assert [(e["reason"], e["state"]) for e in closes] == [
         ("shutdown", "data")]
     assert not list(fm.spool.iterdir())
+
+
+def test_flood_is_counted_not_logged(fakemx):
+    """A client that pipelines thousands of NOOPs cannot flood the event
+    log: past the budget (2000 events) fake-mx drops chatter, says so once,
+    still logs the envelope, and the close event carries the count."""
+    fm = fakemx([dict(PLAIN)])
+    c = Raw(fm.addr("plain"), timeout=30)
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO c.test")[0] == 250
+    n = 3000
+    c.send(b"NOOP\r\n" * n)
+    for _ in range(n):
+        assert c.reply()[0] == 250
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<b@a01.test>")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    evs = one_session(fm.wait_closed("plain"), "plain")
+    assert len(evs) <= 2000 + 10
+    trunc = by_kind(evs, "events-truncated")
+    assert len(trunc) == 1 and trunc[0]["after"] == 2000
+    assert by_kind(evs, "mail") and by_kind(evs, "rcpt")   # kept: evidence
+    close = evs[-1]
+    assert close["event"] == "close"
+    assert close["events_suppressed"] >= n - 2000

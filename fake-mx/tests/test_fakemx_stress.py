@@ -14,7 +14,7 @@ from fmx_util import Raw, by_kind, wait_until
 
 
 def profiles(pki):
-    from conftest import free_addr
+    from fmx_daemon import free_addr
     up_host, up_port = free_addr()
     tls = {"certs": [{"chain": str(pki["ec"].chain_path),
                       "key": str(pki["ec"].key_path)}]}

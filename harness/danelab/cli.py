@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from . import catalog
 from .adapters import KNOWN
 from .errors import LabError
+from .labnet import DEFAULT_RANGE
 from .netns import LabNamespace, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,15 +217,28 @@ def _run_dir(a: argparse.Namespace) -> Path:
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
     from .report import write_reports
-    from .results import write_merged, write_results
+    from .results import write_merged, write_results, write_setup_error
     from .runner import LabRun, RunResult
     scs = _selected(a)
     groups = run_groups(scs, a.jobs)
     jobs = len(groups)
     # Every check of the input before the run folder exists: an unknown
-    # sender or a missing script leaves nothing behind.
-    adapters = [get_adapter(a.sender) for _ in groups]
-    run = _run_dir(a)
+    # sender or a missing script leaves nothing behind but the report that
+    # says so, when --report names where.
+    try:
+        hooks = _hooks(a.hook)
+        expose = _exposure(a)
+        if expose and jobs > 1:
+            raise LabError("--expose runs one group (no -j): one sender "
+                           "under test, one link")
+        adapters = [get_adapter(a.sender, hooks, a.pass_seconds)
+                    for _ in groups]
+        run = _run_dir(a)
+    except LabError as e:
+        if a.report:
+            write_setup_error(Path(a.report), a.sender, e)
+        raise
+    out = Path(a.report) if a.report else run / "report"
     prog = Progress()
     results: list[RunResult | None] = [None] * jobs
     errors: list[BaseException] = []
@@ -234,7 +248,8 @@ def cmd_run(a: argparse.Namespace) -> int:
             prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
             results[i] = LabRun(groups[i], adapters[i],
-                                run / f"group{i + 1}", say).execute()
+                                run / f"group{i + 1}", say,
+                                expose).execute()
         except BaseException as e:          # reported below
             errors.append(e)
     prog(f"{len(scs)} scenario(s), sender {a.sender}, {jobs} group(s), "
@@ -249,6 +264,9 @@ def cmd_run(a: argparse.Namespace) -> int:
             t.join()
     if errors:
         prog.done()
+        write_setup_error(out, a.sender, errors[0])
+        print(f"set-up error written to {out}/results.json and "
+              f"{out}/junit.xml", file=sys.stderr)
         raise errors[0]
     files = []
     for i, r in enumerate(results):
@@ -256,7 +274,6 @@ def cmd_run(a: argparse.Namespace) -> int:
         f = run / f"group{i + 1}" / "results.json"
         write_results(r, f)
         files.append(f)
-    out = Path(a.report) if a.report else run / "report"
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
     write_merged(out / "results.json", a.sender, cases, problems)
@@ -295,6 +312,32 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _hooks(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for it in items or []:
+        name, eq, cmd = it.partition("=")
+        if not eq or not cmd:
+            raise LabError(f"--hook {it!r}: use NAME=COMMAND (flush, expire, "
+                           "reload)")
+        out[name] = cmd
+    return out
+
+
+def _exposure(a: argparse.Namespace) -> Any:
+    """The Exposure --expose asks for (None: loopback only)."""
+    if not getattr(a, "expose", None):
+        return None
+    from .expose import Exposure, range_on_host
+    from .labnet import LabNet
+    net = LabNet.parse(a.lab_range)
+    clash = range_on_host(net)
+    if clash:
+        raise LabError(f"lab range {net.describe()} is in use in this "
+                       f"namespace ({clash[0]}); choose another with "
+                       "--lab-range")
+    return Exposure.parse(a.expose, net)
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from .report import write_reports
     cases, problems = write_reports([Path(p) for p in a.results],
@@ -326,36 +369,58 @@ def cmd_universe(a: argparse.Namespace) -> int:
                            f"{prog_name()} universe down --run-dir {run}` "
                            "first")
         scs = _selected(a)
+        expose = _exposure(a)
         run.mkdir(parents=True, exist_ok=True)
-        plan = make_plan(scs)
+        plan = make_plan(scs, net=expose.net if expose else None)
         plan.pki.write(run / "pki")
         ns = LabNamespace(run / "ns")
         ns.open()
         try:
-            u = Universe(plan.zones, run, ns)
+            if expose:
+                expose.setup(ns, run)
+            u = Universe(plan.zones, run, ns,
+                         (plan.addrs.resolver, str(expose.net.v4))
+                         if expose else None)
             u.start()
             fakemx.start(ns, plan, run)
+            write_env(run, plan, u.trust_anchor, expose)
         except BaseException:
+            if expose:
+                expose.close()
             ns.close()
             raise
         assert ns.holder
+        procs = [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]
+        if expose and expose.sut_ns and expose.sut_ns.holder:
+            procs.insert(0, {"name": "sut-ns-holder",
+                             "pid": expose.sut_ns.holder.pid,
+                             "ns_id": expose.sut_ns.ns_id})
         up: dict[str, Any] = {
             "run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
-            "ns_id": ns.ns_id,
-            "procs": [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]}
+            "ns_id": ns.ns_id, "procs": procs}
         sf.write_text(json.dumps(up, indent=1))
         print(f"universe up: {len(scs)} scenario(s), "
               f"{len(u.built.zones) if u.built else 0} zones, "
               f"{ns.mode} mode, folder {run}\n"
-              f"  NSD 127.53.0.1, Unbound 127.53.0.53, trust anchor "
-              f"{u.trust_anchor}\n"
-              f"  enter it: {prog_name()} shell --run-dir {run}\n"
+              f"  NSD 127.53.0.1, Unbound {plan.addrs.resolver}, trust "
+              f"anchor {u.trust_anchor}\n"
+              + (f"  exposed ({expose.mode}): what a sender needs: "
+                 f"{prog_name()} universe env --run-dir {run}\n"
+                 if expose else "")
+              + f"  enter it: {prog_name()} shell --run-dir {run}\n"
               f"  stop it:  {prog_name()} universe down --run-dir {run}")
         return 0
     if not sf.exists():
         print(f"no universe in {run}")
         return 0 if a.action == "down" else 1
     state = json.loads(sf.read_text())
+    if a.action == "env":
+        env = json.loads((run / "env.json").read_text())
+        if a.json:
+            print(json.dumps(env, indent=1))
+        else:
+            print(env_text(env))
+        return 0
     if a.action == "status":
         for p in state["procs"]:
             alive = _proc_ok(p["pid"], state["ns_id"]) or \
@@ -378,9 +443,65 @@ def cmd_universe(a: argparse.Namespace) -> int:
     for pid in left:
         if pid in [p["pid"] for p in state["procs"]]:
             os.kill(pid, signal.SIGKILL)
+    for p in state["procs"]:
+        sut_ns = p.get("ns_id", "")
+        if p["name"] == "sut-ns-holder" and _proc_ok(p["pid"], sut_ns):
+            try:
+                os.kill(p["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
     sf.unlink()
     print(f"universe down ({run})")
     return 0
+
+
+def write_env(run: Path, plan: Any, trust_anchor: Path, expose: Any) -> None:
+    """What a sender under test needs, for `universe env`: env.json, and
+    the trust anchor as a BIND trust-anchors clause."""
+    from .pki import LAB_ROOT, cert_file
+    ds = trust_anchor.read_text().split(None, 4)[4].strip()
+    tag, alg, dt, digest = ds.split(None, 3)
+    bind = run / "trust-anchors.conf"
+    bind.write_text(f'trust-anchors {{\n  . initial-ds {tag} {alg} {dt} '
+                    f'"{digest.replace(" ", "")}";\n}};\n')
+    env: dict[str, Any] = {
+        "resolver": plan.addrs.resolver,
+        "trust_anchor_ds": f". IN DS {ds}",
+        "trust_anchor_file": str(trust_anchor),
+        "trust_anchor_bind": str(bind),
+        "lab_ca": str(cert_file(run / "pki", LAB_ROOT)),
+        "envelope_sender": "tester@sender.test",
+        "sender_mailbox_mx": plan.addrs.sender_mx,
+        "exposure": expose.facts if expose else None}
+    if expose:
+        sut = expose.facts["sut"]["ipv4"]
+        env["submit"] = (f"the lab submits to smtp://{sut}:25 "
+                         f"(danelab run --sender smtp://{sut}:25)")
+    (run / "env.json").write_text(json.dumps(env, indent=1))
+
+
+def env_text(env: dict[str, Any]) -> str:
+    ex = env.get("exposure") or {}
+    lines = [f"resolver          {env['resolver']} (validating; use it, "
+             "and only it)",
+             f"trust anchor      {env['trust_anchor_ds']}",
+             f"  Unbound file    {env['trust_anchor_file']}",
+             f"  BIND file       {env['trust_anchor_bind']}",
+             f"lab CA bundle     {env['lab_ca']}",
+             f"bounces go to     {env['envelope_sender']} (MX "
+             f"{env['sender_mailbox_mx']})"]
+    if ex:
+        sut = ex["sut"]
+        lines += [f"exposed           {ex['mode']}, range {ex['range']}",
+                  f"namespace         {ex.get('namespace') or '-'}"
+                  + (f" (bridge {ex['bridge']})" if ex.get("bridge") else ""),
+                  f"SUT addresses     {sut['ipv4']}/24, {sut['ipv6']}/64 on "
+                  f"{ex['link']['sut_interface']}"
+                  + ("" if sut["configured"] else " (configure them on the "
+                     "SUT)"),
+                  f"SUT routes        {'; '.join(sut['routes'])} (no default)",
+                  f"submit            {env.get('submit', '')}"]
+    return "\n".join(lines)
 
 
 def _proc_ok(pid: int, ns_id: str) -> bool:
@@ -431,6 +552,15 @@ def parser() -> argparse.ArgumentParser:
                         help="id or glob (repeatable)")
         sp.add_argument("--section", help="section letters, e.g. AC")
 
+    def expose_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--expose", metavar="MODE",
+                        help="give the lab routable addresses for a sender "
+                        "in another network stack: veth, netns:PATH, "
+                        "bridge:NAME[@NETNS-PATH] (docs/remote.md)")
+        sp.add_argument("--lab-range", default=DEFAULT_RANGE,
+                        metavar="V4,V6", help="the exposed lab's private "
+                        f"range (default {DEFAULT_RANGE})")
+
     sp = sub.add_parser("list", help="list scenarios")
     select_args(sp)
     sp.set_defaults(fn=cmd_list)
@@ -457,6 +587,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-dir", help="run folder (default runs/<time>)")
     sp.add_argument("--keep", action="store_true",
                     help="keep keys and namespace files even on success")
+    expose_args(sp)
+    sp.add_argument("--hook", action="append", metavar="NAME=CMD",
+                    help="smtp:// sender: a vendor command for flush, "
+                    "expire (gets the Message-IDs) or reload (repeatable)")
+    sp.add_argument("--pass-seconds", type=float, default=60.0,
+                    help="smtp:// sender: how long one queue pass waits for "
+                    "every message to be delivered or bounced (default 60)")
     sp.set_defaults(fn=cmd_run)
     sp = sub.add_parser("report", help="merge results.json files into one "
                         "report")
@@ -464,9 +601,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.set_defaults(fn=cmd_report)
     sp = sub.add_parser("universe", help="bring a lab universe up or down")
-    sp.add_argument("action", choices=("up", "down", "status"))
+    sp.add_argument("action", choices=("up", "down", "status", "env"))
     select_args(sp)
     sp.add_argument("--run-dir", help="default runs/universe")
+    expose_args(sp)
+    sp.add_argument("--json", action="store_true",
+                    help="env: as JSON")
     sp.set_defaults(fn=cmd_universe)
     sp = sub.add_parser("shell", help="a shell (or command) inside the "
                         "running universe's namespace")

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator, overload
 
 from .errors import DaemonError
-from .labinfra import CATCH_ALL_LISTENERS, HTTPS_ADDR, SINK_LISTENER, \
-    SINK_MX, SINK_MX_ADDR
+from .labinfra import CATCH_ALL_LISTENERS, SENDER_LISTENER, SENDER_MX, \
+    SINK_LISTENER, SINK_MX
 from .labplan import HostPlan, LabPlan
 from .netns import LabNamespace
 from .proc import Tracked
@@ -79,9 +79,22 @@ def relay_attack_config(attack: str, inject: str | None) -> dict[str, Any]:
 def sink_config(plan: LabPlan) -> dict[str, Any]:
     """The report sink: the MX of reports.test, keeping TLSRPT mail."""
     c = plan.infra.sink_cert
-    return {"name": SINK_LISTENER, "address": SINK_MX_ADDR, "port": 25,
+    return {"name": SINK_LISTENER, "address": plan.addrs.sink_mx, "port": 25,
             "hostname": SINK_MX, "mode": "sink",
             "banner": f"220 {SINK_MX} ESMTP danelab report sink",
+            "starttls": "offer",
+            "tls": {"certs": [{"chain": str(c.chain_file),
+                               "key": str(c.key_file)}]}}
+
+
+def sender_sink_config(plan: LabPlan) -> dict[str, Any]:
+    """The MX of sender.test: keeps the delivery status notifications a
+    sender returns to the envelope sender (the smtp:// adapter reads
+    them)."""
+    c = plan.infra.sender_cert
+    return {"name": SENDER_LISTENER, "address": plan.addrs.sender_mx,
+            "port": 25, "hostname": SENDER_MX, "mode": "sink",
+            "banner": f"220 {SENDER_MX} ESMTP danelab sender mailbox",
             "starttls": "offer",
             "tls": {"certs": [{"chain": str(c.chain_file),
                                "key": str(c.key_file)}]}}
@@ -93,13 +106,14 @@ def start_https_sink(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
     ready.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "harness"))
     t = ns.spawn("https-sink", ["/usr/bin/python3", "-m",
-                                "danelab.https_sink", "--addr", HTTPS_ADDR,
+                                "danelab.https_sink", "--addr",
+                                plan.addrs.https,
                                 "--cert", str(c.chain_file), "--key",
                                 str(c.key_file), "--store",
                                 str(run / "https-sink"), "--ready",
                                 str(ready)],
                  log=run / "https-sink.log", env=env)
-    ns.sup.wait_ready(t, ready.exists, 15)
+    ns.sup.wait_ready(t, ready.exists)
     return t
 
 
@@ -124,6 +138,7 @@ def write_config(plan: LabPlan, run: Path, ipv6: bool = True) -> Path:
                                      "key": str(hp.cert6.key_file)}
             listeners.append(v6)
     listeners.append(sink_config(plan))
+    listeners.append(sender_sink_config(plan))
     listeners += catch_all_config(ipv6)
     cfg = {"events": str(run / "fakemx-events.jsonl"), "spool": str(spool),
            "timeouts": {"command_ms": 20000, "data_ms": 30000,
@@ -139,10 +154,13 @@ def add_ipv6_addresses(ns: LabNamespace, plan: LabPlan) -> bool:
     is: a connection to any of it reaches fake-mx, its catch-all if no
     host listens there) and put every IPv6 host address of the plan on lo
     (a specific listener can only bind an assigned address).  False when
-    the namespace has no IPv6 and no host needs it."""
+    the namespace has no IPv6 and no host needs it.  An exposed lab's
+    range is made local by expose.py instead (in the main table, so that
+    the link to the sender under test stays routed)."""
     route = ns.run(["ip", "-6", "route", "add", "local", "fd25::/16", "dev",
                     "lo"], check=any(hp.address6
-                                     for hp in plan.hosts.values()))
+                                     for hp in plan.hosts.values())) \
+        if plan.net is None else ns.run(["true"])
     for hp in plan.hosts.values():
         if hp.address6:
             ns.run(["ip", "-6", "addr", "add", f"{hp.address6}/128", "dev",
@@ -158,7 +176,7 @@ def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
     t = ns.spawn("fake-mx", [str(binary("fake-mx", "fake-mx")), "-c",
                              str(conf), "-p", str(pidfile)],
                  log=run / "fakemx.log")
-    ns.sup.wait_ready(t, pidfile.exists, 15)
+    ns.sup.wait_ready(t, pidfile.exists)
     return t
 
 

@@ -31,6 +31,11 @@ from .scenario import Expect, Scenario
 
 
 STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# Every Check.kind this module emits, in the order grade() adds them
+# (test_catalog.py reads the module's Check(...) calls to keep it in step).
+CHECK_KINDS = ("outcome", "prefer", "foreign-host", "stray", "hosts",
+               "no-connection", "cleartext", "envelope", "duplicate", "sni",
+               "dsn", "sender-word", "flood", "not-graded")
 
 
 @dataclass
@@ -368,6 +373,13 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                             f"{want}", "sni"))
     if exp.dsn is not None and observed == "bounced":
         checks += dsn_checks(exp.dsn, obs.sender)
+    flooded = [s for s in obs.sessions if s.events_dropped]
+    if flooded:
+        checks.append(Check("SHOULD", False, "the sender flooded the "
+                            "server: fake-mx stopped logging chatter in " +
+                            ", ".join(f"{s.id} ({s.events_dropped} events "
+                                      f"dropped)" for s in flooded),
+                            "flood"))
     if obs.sender and obs.deliveries and obs.sender.state != "delivered":
         checks.append(Check("SHOULD", False, "message arrived but the "
                             f"sender reports {obs.sender.state}",

@@ -19,7 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = 10 * 1024 * 1024        # a report POST larger than this is refused
+READ_TIMEOUT = 30.0                # seconds a client may leave a read waiting
+
+
+class BodyError(Exception):
+    """A request body the sink refuses: (HTTP status, what was wrong)."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status, self.why = status, why
 
 
 class Sink(ThreadingHTTPServer):
@@ -44,16 +53,69 @@ class Sink(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     server: Sink
+    timeout = READ_TIMEOUT          # the socket's: no read waits forever
 
     def log_message(self, fmt: str, *args: Any) -> None:
         pass
 
+    def _read_exact(self, n: int) -> bytes:
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise BodyError(400, f"body ended after {len(data)} of {n} "
+                            "bytes")
+        return data
+
+    def _chunked(self) -> bytes:
+        """A chunked body (RFC 9112 §7.1), at most MAX_BODY bytes."""
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BodyError(400, f"bad chunk size line {line[:40]!r}")
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass                    # trailer fields
+                return bytes(out)
+            if len(out) + size > MAX_BODY:
+                raise BodyError(413, f"chunked body over {MAX_BODY} bytes")
+            out += self._read_exact(size)
+            self._read_exact(2)             # CRLF after the chunk
+
+    def read_body(self) -> bytes:
+        """The request body by Content-Length or chunked encoding; a
+        BodyError when it is too large, malformed, or stalls."""
+        try:
+            if "chunked" in self.headers.get("Transfer-Encoding",
+                                             "").lower():
+                return self._chunked()
+            n = int(self.headers.get("Content-Length") or 0)
+            if n > MAX_BODY:
+                raise BodyError(413, f"Content-Length {n} over {MAX_BODY} "
+                                "bytes")
+            return self._read_exact(n)
+        except (TimeoutError, OSError) as e:
+            raise BodyError(408, f"body not received within "
+                            f"{self.timeout:.0f} s ({e})")
+        except ValueError:
+            raise BodyError(400, "bad Content-Length")
+
     def do_POST(self) -> None:
-        n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
-            self.send_error(413)
+        try:
+            body = self.read_body()
+        except BodyError as e:
+            # kept as evidence: the grader reports a refused report POST
+            self.server.keep({"ts": time.time(), "path": self.path,
+                              "content_type": self.headers.get(
+                                  "Content-Type", ""), "size": 0,
+                              "status": e.status, "problem": e.why}, b"")
+            self.close_connection = True
+            try:
+                self.send_error(e.status, e.why)
+            except OSError:
+                pass
             return
-        body = self.rfile.read(n)
         status = 200
         with self.server.lock:
             if "/fail-once/" in self.path and \
@@ -80,7 +142,9 @@ def main() -> None:
     ap.add_argument("--key", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--ready", required=True)
+    ap.add_argument("--read-timeout", type=float, default=READ_TIMEOUT)
     a = ap.parse_args()
+    Handler.timeout = a.read_timeout
     store = Path(a.store)
     store.mkdir(parents=True, exist_ok=True)
     srv = Sink((a.addr, a.port), store)

@@ -5,7 +5,13 @@
                  `tlsrpt.reports.test` (127.43.0.43:443, the HTTPS receiver)
                  for https: rua;
   sender.test.   the sender's own domain: the DKIM key its reports are signed
-                 with (`lab._domainkey.sender.test`, service type tlsrpt).
+                 with (`lab._domainkey.sender.test`, service type tlsrpt),
+                 and its MX `mx.sender.test` (127.43.0.26, a fake-mx sink)
+                 where delivery status notifications to the envelope sender
+                 arrive (what the smtp:// black-box adapter reads).
+
+The addresses are those of the loopback plan; an exposed lab uses routable
+ones (labnet.py).
 
 Every scenario domain publishes DEFAULT_TLSRPT at `_smtp._tls` unless its
 file says otherwise.
@@ -21,14 +27,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .dns.zonespec import Record, ZoneSpec
+from .labnet import LOOPBACK_INFRA, InfraAddrs
 from .pki import CertSpec, Issued, LabPKI
 
 REPORTS_DOMAIN = "reports.test."
 SENDER_DOMAIN = "sender.test."
 SINK_MX = "mx.reports.test"
-SINK_MX_ADDR = "127.43.0.25"
+SINK_MX_ADDR = LOOPBACK_INFRA.sink_mx
 HTTPS_HOST = "tlsrpt.reports.test"
-HTTPS_ADDR = "127.43.0.43"
+HTTPS_ADDR = LOOPBACK_INFRA.https
+SENDER_MX = "mx.sender.test"
+SENDER_LISTENER = "lab:sender-mx"
 DKIM_SELECTOR = "lab"
 SINK_LISTENER = "lab:reports-mx"
 # fake-mx's catch-all listeners: port 25 of every address nobody serves
@@ -51,20 +60,23 @@ class LabInfra:
     dkim_public_b64: str
     sink_cert: Issued
     https_cert: Issued
+    sender_cert: Issued
 
     def dkim_txt(self) -> str:
         return f"v=DKIM1; k=rsa; s=tlsrpt; p={self.dkim_public_b64}"
 
-    def zones(self) -> list[ZoneSpec]:
+    def zones(self, addrs: InfraAddrs = LOOPBACK_INFRA) -> list[ZoneSpec]:
         return [
             ZoneSpec(REPORTS_DOMAIN, [
                 Record("@", "MX", f"10 {SINK_MX}."),
-                Record(SINK_MX + ".", "A", SINK_MX_ADDR),
-                Record(HTTPS_HOST + ".", "A", HTTPS_ADDR)],
+                Record(SINK_MX + ".", "A", addrs.sink_mx),
+                Record(HTTPS_HOST + ".", "A", addrs.https)],
                 where="lab infrastructure"),
             ZoneSpec(SENDER_DOMAIN, [
                 Record(f"{DKIM_SELECTOR}._domainkey", "TXT",
-                       txt_rdata(self.dkim_txt()))],
+                       txt_rdata(self.dkim_txt())),
+                Record("@", "MX", f"10 {SENDER_MX}."),
+                Record(SENDER_MX + ".", "A", addrs.sender_mx)],
                      where="lab infrastructure"),
         ]
 
@@ -93,4 +105,5 @@ def make_infra(pki: LabPKI) -> LabInfra:
         serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
     sink = pki.issue(CertSpec("lab--reports-mx", [SINK_MX]))
     https = pki.issue(CertSpec("lab--tlsrpt-https", [HTTPS_HOST]))
-    return LabInfra(pem, pub, sink, https)
+    sender = pki.issue(CertSpec("lab--sender-mx", [SENDER_MX]))
+    return LabInfra(pem, pub, sink, https, sender)

@@ -4,7 +4,8 @@ addresses and fake-mx listeners, all in one universe.
 Scenario number S (1-based, in the order given) owns the addresses
 127.25.S.H (and 127.26.S-250.H past 250), H being the host's position, and
 their IPv6 twins fd25::S:H: all of 127.25.S.0/24 and fd25::S:0/112 is its
-range, declared host or not.
+range, declared host or not.  An exposed lab (a LabNet) maps the same S and
+H one to one into its routable range (labnet.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
 from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
+from .labnet import LOOPBACK_INFRA, InfraAddrs, LabNet
 from .pki import BUILTIN_CAS, SELF_SIGNED, CertSpec, Issued, LabPKI, \
     tlsa_data
 from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
@@ -49,6 +51,7 @@ class LabPlan:
     pki: LabPKI
     infra: LabInfra
     hosts: dict[tuple[str, str], HostPlan] = field(default_factory=dict)
+    net: LabNet | None = None          # None: the loopback plan
     by_address: dict[str, HostPlan] = field(default_factory=dict)
     by_listener: dict[str, HostPlan] = field(default_factory=dict)
 
@@ -62,10 +65,24 @@ class LabPlan:
 
     def scenario_of_address(self, address: str) -> str | None:
         """The scenario whose address range holds ADDRESS, if any."""
-        s_index = scenario_index(address)
+        s_index = self.net.scenario_index(address) if self.net \
+            else scenario_index(address)
         if s_index is None or not 1 <= s_index <= len(self.scenarios):
             return None
         return self.scenarios[s_index - 1].id
+
+    @property
+    def addrs(self) -> InfraAddrs:
+        """The lab's own service addresses in this plan."""
+        return self.net.infra if self.net else LOOPBACK_INFRA
+
+    def host_address(self, s_index: int, h_index: int) -> str:
+        return self.net.host(s_index, h_index) if self.net \
+            else host_address(s_index, h_index)
+
+    def host_address6(self, s_index: int, h_index: int) -> str:
+        return self.net.host6(s_index, h_index) if self.net \
+            else host_address6(s_index, h_index)
 
 
 def host_address(s_index: int, h_index: int) -> str:
@@ -107,7 +124,9 @@ def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
             c, name=_cert_id(sc, c.name),
             names=[sc.fqdn(n).rstrip(".") for n in c.names],
             issuer=c.issuer if c.issuer == SELF_SIGNED
-            else _cert_id(sc, c.issuer)))
+            else _cert_id(sc, c.issuer),
+            chain=[_cert_id(sc, n) for n in c.chain]
+            if c.chain is not None else None))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
@@ -163,7 +182,7 @@ def _zone_specs(sc: Scenario, decls: list[ZoneDecl],
 
 def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
                     plan: LabPlan, decls: list[ZoneDecl]) -> list[ZoneSpec]:
-    addrs = {h.name: host_address(s_index, k + 1)
+    addrs = {h.name: plan.host_address(s_index, k + 1)
              for k, h in enumerate(sc.hosts)}
     zones = _zone_specs(sc, decls, addrs)
     apex = next(z for z in zones if z.name == sc.rcpt_domain)
@@ -183,7 +202,7 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
             z.records.append(Record(fq, "A", addrs[h.name]))
             if h.ipv6:
                 z.records.append(Record(fq, "AAAA",
-                                        host_address6(s_index, k + 1)))
+                                        plan.host_address6(s_index, k + 1)))
         hp = plan.hosts[(sc.id, h.name)]
         if h.tlsa:
             owner = sc.fqdn(h.tlsa_owner) if h.tlsa_owner \
@@ -200,12 +219,16 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
 
 def make_plan(scenarios: list[Scenario], fixed: bool = False,
               pki: LabPKI | None = None,
-              infra: LabInfra | None = None) -> LabPlan:
+              infra: LabInfra | None = None,
+              net: LabNet | None = None) -> LabPlan:
     """Plan one universe for SCENARIOS (with their [fix] zones if FIXED).
-    Pass the PKI and infra of an earlier plan to keep the same keys."""
+    Pass the PKI and infra of an earlier plan to keep the same keys; NET
+    for an exposed lab's addresses (None: loopback)."""
     pki = pki or LabPKI()
     infra = infra or make_infra(pki)
-    plan = LabPlan(scenarios, infra.zones(), pki, infra)
+    plan = LabPlan(scenarios, infra.zones(net.infra if net
+                                          else LOOPBACK_INFRA),
+                   pki, infra, net=net)
     for s_index, sc in enumerate(scenarios, 1):
         _issue_certs(sc, pki)
         for k, h in enumerate(sc.hosts):
@@ -220,10 +243,11 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
             tlsa = [_tlsa_rdata(sc, t, own, pki) for t in h.tlsa]
             owner = sc.fqdn(h.tlsa_owner) if h.tlsa_owner \
                 else f"_25._tcp.{fq}"
-            hp = HostPlan(sc.id, h.name, fq, host_address(s_index, k + 1),
+            hp = HostPlan(sc.id, h.name, fq,
+                          plan.host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
             if h.ipv6:
-                hp.address6 = host_address6(s_index, k + 1)
+                hp.address6 = plan.host_address6(s_index, k + 1)
                 hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \
                     if h.cert_v6 else own
                 plan.by_address[hp.address6] = hp

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from .errors import LabError
-from .proc import Supervisor, Tracked, pid_alive, wait_until
+from .proc import Supervisor, Tracked, pid_alive, shielded, wait_until
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -104,12 +104,14 @@ class LabNamespace:
             raise
 
     def close(self) -> None:
-        """Stop every process started inside, then the holder."""
-        if self._pool:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        self.sup.stop_all()
-        self.holder = None
+        """Stop every process started inside, then the holder; a Ctrl-C
+        meanwhile waits until this is done (proc.shielded)."""
+        with shielded():
+            if self._pool:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            self.sup.stop_all()
+            self.holder = None
 
     # -- running things inside ----------------------------------------------
     def enter_argv(self) -> list[str]:

@@ -41,6 +41,7 @@ class Session:
     rcpts: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     close: str | None = None
+    events_dropped: int = 0           # fake-mx's log budget ran out
     catch_all: bool = False           # caught: nothing listens at `local`
     impostor: bool = False            # an attacker's own server
     relay: bool = False               # an on-path relay (the sender's leg)
@@ -151,6 +152,7 @@ def sessions(events: Iterable[dict[str, Any]]) -> dict[str, Session]:
             s.messages.append(e)
         elif k == "close":
             s.close = e.get("reason")
+            s.events_dropped = int(e.get("events_suppressed") or 0)
         elif k == "upstream":
             s.relay, s.upstream_local = True, str(e.get("local", ""))
         elif k == "relay":

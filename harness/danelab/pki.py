@@ -4,7 +4,8 @@ leaf certificates as scenarios ask for them; and TLSA data for any of them.
 Certificates are made at build time with `cryptography`.  EC P-256 keys are
 cheap and made per certificate; RSA keys are slow to make, so a run shares a
 small pool of them.  Files are written as PEM: <name>.crt, <name>.key and
-<name>.chain.pem (leaf first, then issuers, the root last when asked for).
+<name>.chain.pem (leaf first, then its issuers up to the root, or what the
+certificate's spec lists instead).
 """
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ class CertSpec:
     key: str = "ec"
     validity: str = "valid"
     ca: bool = False
+    # what a server presenting it sends after it (names of certificates
+    # issued before); None: its issuers up to the root, root included
+    chain: list[str] | None = None
     where: str = ""
 
 
@@ -196,8 +200,15 @@ class LabPKI:
             raise SpecError(where, "issuer", f"{spec.issuer!r} is not a CA "
                             f"issued before (built-in: "
                             f"{', '.join(BUILTIN_CAS)}, or {SELF_SIGNED!r})")
-        return self._make(spec.name, spec.names, issuer, spec.key,
-                          spec.validity, spec.ca)
+        missing = [n for n in spec.chain or [] if n not in self.issued]
+        if missing:
+            raise SpecError(where, "chain", f"{missing[0]!r} was not "
+                            "issued before")
+        it = self._make(spec.name, spec.names, issuer, spec.key,
+                        spec.validity, spec.ca)
+        if spec.chain is not None:
+            it.chain = [it.cert] + [self.issued[n].cert for n in spec.chain]
+        return it
 
     def write(self, folder: Path) -> None:
         """Write every certificate, key and chain file into FOLDER."""

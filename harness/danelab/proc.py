@@ -7,13 +7,15 @@ a grace period, then SIGKILL.  Nothing else is ever signalled.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Callable, Iterator, Sequence
 
 from .errors import DaemonError
 
@@ -45,6 +47,21 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def group_alive(pgid: int) -> bool:
+    """True while some process of group PGID exists and is not a zombie."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", encoding="ascii") as f:
+                state, _, pgrp = f.read().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
 def wait_until(pred: Callable[[], bool], timeout: float,
                interval: float = 0.005) -> bool:
     """Poll PRED until it is true or TIMEOUT seconds passed."""
@@ -56,6 +73,34 @@ def wait_until(pred: Callable[[], bool], timeout: float,
             return False
         time.sleep(interval)
         interval = min(interval * 1.5, 0.1)
+
+
+# How long a daemon may take to become ready.  Generous: waiting ends as
+# soon as it is ready, and a machine busy with parallel runs is slow.
+READY_LIMIT = 30.0
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Teardown that no Ctrl-C (or SIGTERM) cuts short: in the main thread,
+    SIGINT and SIGTERM are held while the block runs; if one came, a
+    KeyboardInterrupt is raised once the block is done (unless an exception
+    is already on its way out).  Other threads never get signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    old = {sig: signal.signal(sig, lambda n, f: came.append(n))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if came and ok:
+            raise KeyboardInterrupt
 
 
 @dataclass
@@ -85,7 +130,7 @@ class Supervisor:
         return t
 
     def wait_ready(self, t: Tracked, ready: Callable[[], bool],
-                   timeout: float = 10.0) -> None:
+                   timeout: float = READY_LIMIT) -> None:
         """Wait for READY(); raise DaemonError naming the log if the
         process dies first or READY() stays false."""
         def check() -> bool:
@@ -117,11 +162,15 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self._signal(t, signal.SIGKILL)
                 t.popen.wait(5)
-        # Children it forked (NSD's server processes) share its group.
+        # Children it forked (NSD's server processes) share its group.  A
+        # killed process dies asynchronously: wait until the group is gone,
+        # so that nothing of it is still exiting when stop() returns.
         try:
             os.killpg(t.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        else:
+            wait_until(lambda: not group_alive(t.pid), 5)
         if t in self.procs:
             self.procs.remove(t)
 
@@ -136,9 +185,10 @@ class Supervisor:
                 pass
 
     def stop_all(self) -> None:
-        """Stop every tracked process, newest first."""
-        for t in reversed(list(self.procs)):
-            self.stop(t)
+        """Stop every tracked process, newest first (shielded())."""
+        with shielded():
+            for t in reversed(list(self.procs)):
+                self.stop(t)
 
     def pids(self) -> list[int]:
         return [t.pid for t in self.procs]

@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 import jinja2
 
 from . import transcript
+from .summary import OUTCOME_TEXT, headline, summaries
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -186,9 +187,12 @@ def write_html(cases: list[dict[str, Any]], path: Path,
               for s in senders}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=True)
+    sums = summaries(cases)
     page = env.get_template("report.html.j2").render(
         title=title, senders=senders, ids=ids, cell=cell, info=info,
-        totals=totals, problems=problems or [])
+        totals=totals, problems=problems or [], summaries=sums,
+        headlines={s: headline(x) for s, x in sums.items()},
+        outcome_text=OUTCOME_TEXT)
     path.write_text(page, encoding="utf-8")
 
 

@@ -12,11 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .errors import LabError
 from .grader import session_host
 from .labplan import LabPlan
 from .observe import Session
 from .runner import RunResult
 from .scenario import Scenario
+from .summary import sender_summary
 
 
 def _records(plan: LabPlan, sc: Scenario) -> list[str]:
@@ -99,7 +101,32 @@ def write_results(result: RunResult, path: Path) -> None:
 
 def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                  problems: list[dict[str, Any]]) -> None:
-    """The results.json of a whole run: every group's cases and the run's
-    problems, as report.load_results() gave them."""
-    path.write_text(json.dumps({"sender": sender, "problems": problems,
+    """The results.json of a whole run: the sender's summary (summary.py),
+    every group's cases and the run's problems, as report.load_results()
+    gave them."""
+    path.write_text(json.dumps({"sender": sender,
+                                "summary": sender_summary(cases),
+                                "problems": problems,
                                 "cases": cases}, indent=1))
+
+
+def error_text(e: BaseException) -> str:
+    """What a set-up error says, for people and for CI."""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted before the run could be graded"
+    if isinstance(e, LabError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def write_setup_error(out: Path, sender: str, e: BaseException) -> None:
+    """A run that could not be set up or finished still leaves results:
+    results.json, junit.xml and report.html in OUT with one problem (kind
+    `setup-error`) naming what went wrong, so CI has something to show."""
+    from .report import write_html, write_junit
+    out.mkdir(parents=True, exist_ok=True)
+    problems = [{"sender": sender, "kind": "setup-error",
+                 "text": error_text(e)}]
+    write_merged(out / "results.json", sender, [], problems)
+    write_junit([], out / "junit.xml", problems)
+    write_html([], out / "report.html", problems=problems)

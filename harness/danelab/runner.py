@@ -27,13 +27,14 @@ from . import fakemx, probe, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dns.universe import Universe
 from .errors import LabError
+from .expose import Exposure
 from .grader import Grade, Observation, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
 from .pki import LAB_ROOT, cert_file
-from .proc import Tracked
+from .proc import Tracked, shielded
 from .scenario import Scenario
 
 SENDER_ADDR = "tester@sender.test"
@@ -157,9 +158,10 @@ def _deliveries(sess: dict[str, Session], mid: str, until: float | None
 
 class LabRun:
     def __init__(self, scenarios: list[Scenario], adapter: Adapter,
-                 run_dir: Path, progress: Callable[[str], None] | None = None
-                 ) -> None:
+                 run_dir: Path, progress: Callable[[str], None] | None = None,
+                 expose: Exposure | None = None) -> None:
         self.scenarios = scenarios
+        self.expose = expose            # None: everything on loopback
         self.adapter = adapter
         self.run = Path(run_dir)
         self.say = progress or (lambda s: None)
@@ -181,9 +183,12 @@ class LabRun:
             try:
                 passes = self._drive(lab, plan)
             finally:
-                self.adapter.stop()
-                for d in reversed(lab.daemons):
-                    ns.sup.stop(d)
+                with shielded():
+                    self.adapter.stop()
+                    for d in reversed(lab.daemons):
+                        ns.sup.stop(d)
+                    if self.expose:
+                        self.expose.close()
         self._t("total", t0)
         return self._result(plan, passes)
 
@@ -192,7 +197,8 @@ class LabRun:
     def _plan(self) -> LabPlan:
         t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
-        plan = make_plan(self.scenarios)
+        plan = make_plan(self.scenarios,
+                         net=self.expose.net if self.expose else None)
         plan.pki.write(self.run / "pki")
         self._t("plan", t)
         return plan
@@ -201,8 +207,20 @@ class LabRun:
         """NSD and Unbound with the universe, fake-mx, the HTTPS report
         receiver; then the DNS probe and the sender's context."""
         t = time.monotonic()
-        uni = Universe(plan.zones, self.run, ns)
-        uni.start()
+        exposed = None
+        if self.expose:
+            self.expose.setup(ns, self.run)
+            exposed = (plan.addrs.resolver, str(self.expose.net.v4))
+            self.say(f"lab exposed ({self.expose.mode}): resolver "
+                     f"{plan.addrs.resolver}, the sender's link "
+                     f"{self.expose.net.link4}")
+        try:
+            uni = Universe(plan.zones, self.run, ns, exposed)
+            uni.start()
+        except BaseException:
+            if self.expose:
+                self.expose.close()
+            raise
         assert uni.built
         self.say(f"universe up: {len(uni.built.zones)} zones "
                  f"({uni.timings['build']:.2f} s build), lab namespace "
@@ -211,12 +229,13 @@ class LabRun:
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
         self._t("universe", t)
         dns = probe.probe(ns, plan)
-        ctx = LabContext(ns, self.run / "sender", "127.53.0.53",
+        ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
                          uni.trust_anchor,
                          cert_file(self.run / "pki", LAB_ROOT),
                          {sc.rcpt_domain: sc.policy
                           for sc in self.scenarios if sc.policy != "dane"},
-                         plan.infra.write(self.run / "pki"))
+                         plan.infra.write(self.run / "pki"),
+                         exposure=self.expose.facts if self.expose else None)
         return _Lab(ns, uni, daemons, ctx, dns)
 
     # -- the sender --------------------------------------------------------
@@ -263,7 +282,8 @@ class LabRun:
             self._expire(limit, p.subs)
         if fix:
             self.say(f"fixing {len(fix)} scenario(s)")
-            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki)
+            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
+                              infra=plan.infra, net=plan.net)
             lab.uni.rebuild(plan2.zones)
             p.dns2 = probe.probe(lab.ns, plan2)
             self.adapter.reload()

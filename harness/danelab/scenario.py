@@ -361,6 +361,8 @@ def _cert(f: _Fields) -> CertSpec:
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
                  ca=f.get("ca", bool, False),
                  where=f"{f.path}: {f.where}")
+    if "chain" in f.t:
+        c.chain = f.strings("chain")
     f.finish()
     return c
 
@@ -565,6 +567,11 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
         if c.issuer not in certs | {SELF_SIGNED, *BUILTIN_CAS}:
             bad(f"cert[{i}].issuer", f"{_short(c.issuer)} is not a CA of "
                 "this file or a built-in one")
+        before = {x.name for x in sc.certs[:i]} | set(BUILTIN_CAS)
+        for n in c.chain or []:
+            if n not in before:
+                bad(f"cert[{i}].chain", f"{_short(n)} is not a [[cert]] "
+                    "declared before this one or a built-in CA")
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):

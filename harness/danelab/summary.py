@@ -1,9 +1,10 @@
 """An honest summary of one sender, from its graded cases (results.json
 records): does it authenticate DANE hosts at all, does it ever give the
 envelope to a host it could not authenticate, does it ever fall back to
-cleartext.  Each answer rests on the negative cases, the ones a sender that
-does no DANE would fail, not on the label of a delivery: "delivered-dane"
-only says what the server presented, never what the sender checked.
+cleartext.  Each answer rests on the negative cases (those where DNSSEC
+or DANE forbids any delivery, and the allowed-host lists), not on the label
+of a delivery: "delivered-dane" only says what the server presented, never
+what the sender checked.
 
 Answers are "yes", "no" or "unknown" (the run had no case that could tell),
 each with the case ids behind it.
@@ -35,20 +36,13 @@ def _forbids_delivery(c: dict[str, Any]) -> bool:
     return not any(o.startswith("delivered") for o in c.get("expected", []))
 
 
-def _negative(c: dict[str, Any]) -> bool:
-    """A case a sender without DANE fails: no delivery allowed, or only to
-    some hosts, or an envelope discipline to keep."""
-    return _forbids_delivery(c) or any(
-        ch.get("kind") in ("hosts", "envelope")
-        for ch in c.get("checks", []))
-
-
 def sender_summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary of one sender's case records."""
-    neg = [c for c in cases if _negative(c) and c["verdict"] != "info"]
+    neg = [c for c in cases if _forbids_delivery(c)
+           and c["verdict"] != "info"]
     leaked = sorted({c["id"] for c in neg
-                     if (c["observed"].startswith("delivered")
-                         and _forbids_delivery(c)) or _failed(c, "hosts")})
+                     if c["observed"].startswith("delivered")} |
+                    {c["id"] for c in cases if _failed(c, "hosts")})
     envelope = sorted({c["id"] for c in cases if _failed(c, "envelope")})
     plain = sorted({c["id"] for c in cases if _failed(c, "cleartext")})
     canary = next((c["verdict"] for c in cases
@@ -96,5 +90,6 @@ def headline(s: dict[str, Any]) -> str:
         return "does NOT authenticate DANE hosts: " + "; ".join(why)
     if s["authenticates"] == "unknown":
         return "no case in this run could tell whether it authenticates"
-    return (f"authenticates DANE hosts: held {s['negative_cases_held']} of "
-            f"{s['negative_cases']} cases that a sender without DANE fails")
+    return (f"authenticates DANE hosts: it delivered in none of the "
+            f"{s['negative_cases']} cases where DNSSEC or DANE forbids "
+            f"delivery, and only to allowed hosts everywhere")

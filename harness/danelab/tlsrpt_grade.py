@@ -2,15 +2,18 @@
 
 collect() gathers every report that reached the lab's receivers (the
 report-sink MX's spool, the HTTPS receiver's store) and checks each one's
-form (tlsrpt_check).  grade_scenario() then asks, per scenario domain:
-was a report due and did one arrive by every rua transport; are the
-policy strings the TLSA records the domain published; do the session counts
-agree with the sessions fake-mx logged; is the expected result type there.
+form (tlsrpt_check, tlsrpt_doc).  grade_scenario() then asks, per scenario
+domain: was a report due and did one arrive by every rua transport; is
+each well-formed (its MUST problems fail, its SHOULD problems warn); and,
+per transport over all its reports (each report-id once): are the policy
+strings the TLSA records the domain published; do the session counts and
+date ranges agree with the sessions fake-mx logged (tlsrpt_count); is the
+expected result type there.  The adapter plays no part: whatever sender
+sent the reports, they get the same checks.
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ from .labplan import LabPlan
 from .observe import Session
 from .probe import HostDns
 from .scenario import Scenario
-from .tlsrpt_check import check_https, check_mail
+from .tlsrpt_check import Problem, check_https, check_mail
+from .tlsrpt_count import count_checks, entries, failures, \
+    published_check
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Received:
     transport: str                    # mailto | https
     source: str                       # spool file or stored POST
     doc: dict[str, Any] | None
-    problems: list[str]
+    problems: list[Problem]
 
     def domains(self) -> set[str]:
         out = set()
@@ -69,7 +74,8 @@ def collect(run: Path, plan: LabPlan,
             p = Path(m.get("spool") or "")
             if not p.is_file():
                 out.append(Received("mailto", str(p), None,
-                                    ["spooled report mail is missing"]))
+                                    [Problem("MUST", "spooled report mail "
+                                             "is missing")]))
                 continue
             doc, probs = check_mail(p.read_bytes(), dnsfunc,
                                     SENDER_DOMAIN.rstrip("."))
@@ -78,6 +84,11 @@ def collect(run: Path, plan: LabPlan,
     if log.exists():
         for line in log.read_text().splitlines():
             rec = json.loads(line)
+            if rec.get("problem"):          # the sink refused the body
+                out.append(Received("https", rec.get("file", ""), None,
+                                    [f"report POST refused "
+                                     f"({rec['status']}): {rec['problem']}"]))
+                continue
             if rec.get("status") != 200:
                 continue            # refused on purpose; the retry counts
             body = Path(rec["file"]).read_bytes()
@@ -108,26 +119,6 @@ def _rua_transports(records: list[str]) -> list[str] | None:
     return out
 
 
-def sessions_accepted(sess: list[Session]) -> tuple[int, int]:
-    """(sessions where the sender went on after TLS, sessions that ended in
-    a TLS failure or without any command after TLS)."""
-    ok = bad = 0
-    for s in sess:
-        if s.tls:
-            after = False
-            seen_tls = False
-            for e in s.events:
-                if e.get("event") == "tls":
-                    seen_tls = True
-                elif seen_tls and e.get("event") in ("ehlo", "mail"):
-                    after = True
-            ok += after
-            bad += not after
-        elif s.tls_failed:
-            bad += 1
-    return ok, bad
-
-
 def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                    mine: list[Session],
                    dns: list[dict[str, HostDns]] | None = None
@@ -149,55 +140,52 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
         n = sum(1 for r in reps if r.transport == t)
         checks.append(("MUST", n >= 1, f"{n} report(s) by {t}"))
     for r in reps:
-        checks.append(("MUST", not r.problems,
-                       f"{r.transport} report well-formed" if not r.problems
-                       else f"{r.transport} report: "
-                       + "; ".join(r.problems)))
+        checks += _form_checks(r)
     published = {t.lower() for hp in plan.scenario_hosts(sc.id)
                  for t in hp.tlsa}
     published |= {t for phase in dns or [] for h in phase.values()
                   for t in h.tlsa}
-    ok_sess, bad_sess = sessions_accepted(mine)
-    for r in reps[:1] + [x for x in reps[1:] if x.transport != reps[0]
-                         .transport][:1]:
-        entries = [p for p in (r.doc or {}).get("policies", [])
-                   if isinstance(p, dict) and isinstance(p.get("policy"),
-                                                         dict) and
-                   str(p["policy"].get("policy-domain", "")).lower()
-                   .rstrip(".") == dom]
-        strings = {re.sub(r"\s+", " ", s.strip().lower())
-                   for p in entries if p["policy"].get("policy-type") ==
-                   "tlsa" for s in p["policy"].get("policy-string") or []
-                   if isinstance(s, str)}
-        alien = sorted(strings - published)
-        checks.append(("MUST", not alien, "policy strings are the "
-                       "published TLSA records" if not alien else
-                       f"policy strings not published: {alien}"))
-        succ = sum(int(p.get("summary", {}).get(
-            "total-successful-session-count", 0) or 0) for p in entries)
-        fail = sum(int(p.get("summary", {}).get(
-            "total-failure-session-count", 0) or 0) for p in entries)
-        # A session that went on after TLS may be counted as a success, or
-        # as a failure (tlsa-invalid: TLS without a usable record); one that
-        # never got past TLS can only be a failure.
-        checks.append(("MUST", succ <= ok_sess and
-                       succ + fail >= ok_sess + bad_sess,
-                       f"{succ} successful and {fail} failed session(s) "
-                       f"reported; fake-mx saw {ok_sess} continue after "
-                       f"TLS and {bad_sess} stop"))
-        checks.append(("MUST", fail >= bad_sess,
-                       f"{fail} failed session(s) reported, at least "
-                       f"{bad_sess} seen"))
-        types = {f.get("result-type") for p in entries
-                 for f in p.get("failure-details", []) or []
-                 if isinstance(f, dict)}
+    for t in sorted({r.transport for r in reps}):
+        docs = each_report_once([r for r in reps if r.transport == t])
+        checks.append(published_check(docs, dom, published, t))
+        checks += count_checks(docs, mine, dom, t)
         if sc.expect.tlsrpt:
-            checks.append(("MUST", fail >= 1, "failures reported"
-                           if fail else "no failure reported"))
+            fail = failures(docs, dom)
+            types = {f.get("result-type") for d in docs
+                     for p in entries(d, dom)
+                     for f in p.get("failure-details", []) or []
+                     if isinstance(f, dict)}
+            checks.append(("MUST", fail >= 1, f"{t}: failures reported"
+                           if fail else f"{t}: no failure reported"))
             checks.append(("SHOULD", sc.expect.tlsrpt in types,
-                           f"result types {sorted(map(str, types))}, "
+                           f"{t}: result types {sorted(map(str, types))}, "
                            f"expected {sc.expect.tlsrpt}"))
     return _verdict(checks, reps)
+
+
+def _form_checks(r: Received) -> list[tuple[str, bool, str]]:
+    out = []
+    for lv in ("MUST", "SHOULD"):
+        ps = [str(p) for p in r.problems if p.level == lv]
+        if lv == "MUST" or ps:
+            out.append((lv, not ps, f"{r.transport} report well-formed"
+                        if not ps else f"{r.transport} report ({lv}): "
+                        + "; ".join(ps)))
+    return out
+
+
+def each_report_once(reps: list[Received]) -> list[dict[str, Any] | None]:
+    """The documents of REPS, each report-id once (a report delivered twice
+    to one transport is one report, RFC 8460 §5.3's Report-ID)."""
+    seen: set[str] = set()
+    out = []
+    for r in reps:
+        rid = (r.doc or {}).get("report-id")
+        key = rid if isinstance(rid, str) and rid else r.source
+        if key not in seen:
+            seen.add(key)
+            out.append(r.doc)
+    return out
 
 
 def no_loops(received: list[Received]) -> list[str]:

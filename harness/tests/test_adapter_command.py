@@ -12,22 +12,29 @@ from test_adapter_util import run_clean
 from danelab.adapters import get_adapter
 from danelab.adapters.command import CommandAdapter, parse_status
 from danelab.errors import LabError
+from danelab.fakemx import binary
 from danelab.proc import pid_alive
 from danelab.runner import SetupError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "refsend-command.sh"
-REFSEND = ROOT / "reference-impl" / "build" / "refsend"
-needs_refsend = pytest.mark.skipif(not REFSEND.exists(),
-                                   reason="reference sender not built")
+# The build this session tests (DANELAB_BUILD: build-asan under `make
+# sanitize`), handed to the example as $REFSEND by every wrapper below.
+REFSEND = binary("reference-impl", "refsend", required=False)
 IDS = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest"]
 
 
-def wrapper(tmp_path: Path, broken_action: str, body: str) -> Path:
-    """A script that behaves like the example except for one action."""
+def wrapper(tmp_path: Path, broken_action: str = "", body: str = "") -> Path:
+    """A script that runs the example on the refsend under test, except
+    for one action (none when broken_action is empty)."""
+    if REFSEND is None:
+        pytest.fail("reference-impl/$DANELAB_BUILD/refsend is missing: "
+                    "run `make` first")
     p = tmp_path / "vendor.sh"
+    broken = (f'if [ "$1" = {broken_action} ]; then\n{body}\nfi\n'
+              if broken_action else "")
     p.write_text("#!/bin/sh\n"
-                 f'if [ "$1" = {broken_action} ]; then\n{body}\nfi\n'
+                 f"export REFSEND={REFSEND}\n{broken}"
                  f'exec {EXAMPLE} "$@"\n')
     p.chmod(p.stat().st_mode | stat.S_IXUSR)
     return p
@@ -61,24 +68,21 @@ def test_registered_by_name() -> None:
     assert isinstance(a, CommandAdapter) and a.script == EXAMPLE
 
 
-@needs_refsend
 def test_example_script_runs(tmp_path: Path) -> None:
-    r = run_clean(CommandAdapter(EXAMPLE), IDS + ["a03-mx-insecure"],
-                  tmp_path)
+    r = run_clean(CommandAdapter(wrapper(tmp_path)),
+                  IDS + ["a03-mx-insecure"], tmp_path / "run")
     assert [g.verdict for g in r.grades] == ["pass"] * 3
     assert {g.scenario: g.sender.state for g in r.grades if g.sender} == {
         "a01-secure-dane-ee": "delivered", "a03-mx-insecure": "delivered",
         "d16-dane-ee-wrong-digest": "deferred"}
 
 
-@needs_refsend
 def test_start_exits_nonzero(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "start", "echo 'no licence key' >&2; exit 7")
     with pytest.raises(LabError, match=r"'start' exited 7.*no licence key"):
         run_clean(CommandAdapter(s), IDS, tmp_path / "run")
 
 
-@needs_refsend
 def test_run_queue_hangs(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "run-queue", "sleep 600 & sleep 600")
     a = CommandAdapter(s, timeouts={"run-queue": 2})
@@ -87,21 +91,18 @@ def test_run_queue_hangs(tmp_path: Path) -> None:
         run_clean(a, IDS, tmp_path / "run")
 
 
-@needs_refsend
 def test_status_prints_garbage(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "status", "echo 'All good!'; exit 0")
     with pytest.raises(LabError, match="status line 1"):
         run_clean(CommandAdapter(s), IDS, tmp_path / "run")
 
 
-@needs_refsend
 def test_preflight_problem_is_setup_error(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "preflight", "echo 'resolver strips AD'; exit 0")
     with pytest.raises(SetupError, match="resolver strips AD"):
         run_clean(CommandAdapter(s), IDS, tmp_path / "run")
 
 
-@needs_refsend
 def test_stray_daemon_is_stopped(tmp_path: Path) -> None:
     """start leaves a daemon in its own session, not in the PID file, and
     stop fails: teardown still ends it (run_clean asserts nothing left)."""
@@ -128,14 +129,12 @@ def test_stray_daemon_is_stopped(tmp_path: Path) -> None:
     assert str(stray) in td and not pid_alive(stray)
 
 
-@needs_refsend
 def test_optional_reload_may_be_absent(tmp_path: Path) -> None:
     """reload answering 3 (not supported) is fine: a [fix] scenario still
     gets its second pass."""
     from danelab.catalog import load_catalog
     fix = [sc.id for sc in load_catalog() if sc.fix_zones is not None][:1]
-    if not fix:
-        pytest.skip("no [fix] scenario in the catalog")
+    assert fix, "no [fix] scenario in the catalog"
     s = wrapper(tmp_path, "reload", "exit 3")
     r = run_clean(CommandAdapter(s), fix, tmp_path / "run")
     assert [g.phase for g in r.grades] == ["first", "after-fix"]
@@ -146,11 +145,11 @@ def test_optional_reload_may_be_absent(tmp_path: Path) -> None:
 LIMIT = "g35d-retry-limit-tlsa-mismatch"
 
 
-@needs_refsend
 def test_expire_through_the_example(tmp_path: Path) -> None:
     """The example's `expire` drives refsend to its retry limit: the
     after-limit phase is graded, the message bounced with a 5.7.x DSN."""
-    r = run_clean(CommandAdapter(EXAMPLE), [LIMIT], tmp_path)
+    r = run_clean(CommandAdapter(wrapper(tmp_path)), [LIMIT],
+                  tmp_path / "run")
     g = {x.phase: x for x in r.grades}
     assert set(g) == {"first", "after-limit"}
     assert g["first"].observed == "deferred"
@@ -160,7 +159,6 @@ def test_expire_through_the_example(tmp_path: Path) -> None:
         g["after-limit"].sender.dsn.startswith("5.7.")
 
 
-@needs_refsend
 def test_expire_unsupported_is_not_graded(tmp_path: Path) -> None:
     """expire answering 3: the after-limit phase is `info`, never a pass,
     and says why."""
@@ -173,8 +171,35 @@ def test_expire_unsupported_is_not_graded(tmp_path: Path) -> None:
     assert "retry limit" in g["after-limit"].checks[0].text
 
 
-@needs_refsend
 def test_expire_failing_is_an_error(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "expire", "exit 5")
     with pytest.raises(LabError, match="'expire' exited 5"):
         run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")
+
+
+REPORTER = ROOT / "reference-impl" / "tlsrpt" / "build" / "refsend-tlsrpt"
+
+
+@needs_refsend
+@pytest.mark.skipif(not REPORTER.exists(), reason="reporter not built")
+def test_example_reports_are_graded(tmp_path: Path) -> None:
+    """flush-reports: the example's reports (refsend-tlsrpt) reach the
+    lab's receivers and get the same checks as the reference adapter's;
+    they pass them all, SHOULDs included."""
+    ids = ["h36b-report-validation-failure", "c13-tlsa-only-pkix-usages"]
+    r = run_clean(CommandAdapter(EXAMPLE), ids, tmp_path)
+    got = {g.scenario: g.tlsrpt for g in r.grades}
+    assert set(got) == set(ids)
+    for sid, t in got.items():
+        assert t is not None, f"{sid}: TLSRPT not graded"
+        assert t["verdict"] == "pass", [c for c in t["checks"]
+                                        if not c["ok"]]
+        assert any("report(s) by mailto" in c["text"] for c in t["checks"])
+
+
+@needs_refsend
+def test_flush_reports_unsupported_is_not_graded(tmp_path: Path) -> None:
+    s = wrapper(tmp_path, "flush-reports", "exit 3")
+    r = run_clean(CommandAdapter(s), IDS, tmp_path / "run")
+    assert [g.verdict for g in r.grades] == ["pass", "pass"]
+    assert [g.tlsrpt for g in r.grades] == [None, None]

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 from danelab.netns import pids_in_netns
 from danelab.proc import pid_alive
@@ -51,6 +52,11 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
         'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
     (tmp_path / "e24-syntax.toml").write_text('title = "unterminated\n')
+    (tmp_path / "d20x-bad-chain.toml").write_text(
+        'title = "t"\nsection = "D"\ncase = 20\nrfc = "x"\nexplain = "x"\n'
+        '[[cert]]\nname = "leaf"\nchain = ["lab-int", "later"]\n'
+        '[[cert]]\nname = "later"\nca = true\n'
+        '[expect]\noutcome = ["deferred"]\n')
     head = ('title = "t"\nsection = "G"\ncase = 35\nrfc = "x"\n'
             'explain = "x"\n[[host]]\nname = "mx1"\nmx = 10\n')
     (tmp_path / "g35x-limit-not-deferred.toml").write_text(
@@ -79,7 +85,9 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         "not an enhanced status code pattern" in err
     assert "g35z-limit-and-fix.toml: expect.after_limit: a scenario has " \
         "[fix] or [expect.after_limit], not both" in err
-    assert "7 scenario file(s) checked, 6 error(s)" in cp.stdout
+    assert "d20x-bad-chain.toml: cert[0].chain: 'later' is not a " \
+        "[[cert]] declared before this one or a built-in CA" in err
+    assert "8 scenario file(s) checked, 7 error(s)" in cp.stdout
 
 
 def test_run_refuses_bad_catalog(tmp_path: Path) -> None:
@@ -378,3 +386,44 @@ def test_explain_shows_the_addresses_of_the_run(tmp_path: Path) -> None:
                        "fakemx.json").read_text())
     where = {li["name"]: li["address"] for li in conf["listeners"]}
     assert where["d16a-dane-ee-3-0-1:mx1"] == addr
+
+
+def _setup_error_reports(out: Path) -> tuple[dict, ET.Element]:
+    res = json.loads((out / "results.json").read_text())
+    junit = ET.parse(out / "junit.xml").getroot()
+    return res, junit
+
+
+def test_setup_error_writes_results_and_junit(tmp_path: Path) -> None:
+    """A sender whose start fails: the exit status is unchanged (2), and
+    results.json, junit.xml and report.html say what went wrong."""
+    script = tmp_path / "vendor.sh"
+    script.write_text("#!/bin/sh\n[ \"$1\" = start ] && "
+                      "{ echo 'no licence key' >&2; exit 7; }\nexit 0\n")
+    script.chmod(0o755)
+    out = tmp_path / "report"
+    cp = danelab("run", "-s", "a01-secure-dane-ee", "--sender",
+                 f"command:{script}", "--run-dir", str(tmp_path / "r"),
+                 "--report", str(out))
+    assert cp.returncode == 2, cp.stderr
+    res, junit = _setup_error_reports(out)
+    assert res["cases"] == []
+    [pr] = res["problems"]
+    assert pr["kind"] == "setup-error" and "no licence key" in pr["text"]
+    [tc] = junit.iter("testcase")
+    assert tc.get("classname").endswith(".run")
+    fail = tc.find("failure")
+    assert fail is not None and "no licence key" in fail.get("message")
+    assert "no licence key" in (out / "report.html").read_text()
+
+
+def test_unknown_sender_with_report_folder_writes_the_error(
+        tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    cp = danelab("run", "-s", "a01-secure-dane-ee", "--sender", "nosuch",
+                 "--run-dir", str(tmp_path / "r"), "--report", str(out))
+    assert cp.returncode == 2
+    assert not (tmp_path / "r").exists()
+    res, junit = _setup_error_reports(out)
+    assert "unknown sender 'nosuch'" in res["problems"][0]["text"]
+    assert junit.find(".//failure") is not None

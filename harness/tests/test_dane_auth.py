@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 
 from danelab.dane_auth import Tlsa, authenticate, name_matches, ta_path
-from danelab.pki import LAB_INT, LAB_ROOT, ROGUE_INT, ROGUE_ROOT, CertSpec, \
-    Issued, LabPKI, tlsa_rdata
+from danelab.pki import LAB_INT, LAB_ROOT, ROGUE_INT, ROGUE_ROOT, \
+    SELF_SIGNED, CertSpec, Issued, LabPKI, tlsa_rdata
 
 HOST = "mx1.d.test"
 
@@ -27,7 +27,7 @@ def pki() -> LabPKI:
     p.issue(CertSpec("wild-deep", ["*.test"]))
     p.issue(CertSpec("expired", [HOST], validity="expired"))
     p.issue(CertSpec("future", [HOST], validity="not-yet-valid"))
-    p.issue(CertSpec("self", [HOST], issuer="self"))
+    p.issue(CertSpec("self", [HOST], issuer=SELF_SIGNED))
     p.issue(CertSpec("rsa", [HOST], key="rsa"))
     p.issue(CertSpec("int2", ["Second Intermediate"], issuer=LAB_INT,
                      ca=True))

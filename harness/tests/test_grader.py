@@ -392,3 +392,18 @@ def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
     assert g.observed == "delivered-tls"
     assert not any(c.kind == "envelope" for c in g.checks)
     assert g.verdict == "warn"
+
+
+def test_flooded_session_warns(tmp_path: Path) -> None:
+    """A session whose chatter fake-mx stopped logging is a finding."""
+    sc, plan = scenario(tmp_path)
+    s = session(plan, "mx1")
+    s.events.append({"event": "close", "events_suppressed": 5000})
+    folded = sessions([{"session": s.id, "listener": s.listener,
+                        "event": "close", "reason": "quit",
+                        "events_suppressed": 5000}])[s.id]
+    s.events_dropped = folded.events_dropped
+    g = grade(sc, plan, sc.expect, obs(plan, [s]))
+    bad = [c for c in g.checks if not c.ok]
+    assert [c.kind for c in bad] == ["flood"] and g.verdict == "warn"
+    assert "5000 events dropped" in bad[0].text

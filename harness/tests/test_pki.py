@@ -32,6 +32,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[LabPKI, Path]:
     p.issue(CertSpec("rogue", ["mx1.a.test"], issuer=ROGUE_INT))
     p.issue(CertSpec("myca", ["My CA"], issuer=LAB_ROOT, ca=True))
     p.issue(CertSpec("under-myca", ["mx2.a.test"], issuer="myca"))
+    p.issue(CertSpec("bare", ["mx1.a.test"], chain=[]))
+    p.issue(CertSpec("no-root", ["mx1.a.test"], chain=[LAB_INT]))
+    p.issue(CertSpec("padded", ["mx1.a.test"], issuer=ROGUE_INT,
+                     chain=[ROGUE_INT, ROGUE_ROOT, LAB_INT]))
     d = tmp_path_factory.mktemp("pki")
     p.write(d)
     return p, d
@@ -100,6 +104,30 @@ def test_chain_is_leaf_then_intermediate_then_root(
         p.issued[LAB_ROOT].cert.subject]
 
 
+def test_chain_files(pki: tuple[LabPKI, Path]) -> None:
+    """The chain file holds the leaf and, after it, exactly what the spec's
+    chain lists (by default the issuers up to the root)."""
+    p, d = pki
+
+    def names(name: str) -> list[str]:
+        end = b"-----END CERTIFICATE-----\n"
+        pems = (d / f"{name}.chain.pem").read_bytes().split(end)[:-1]
+        return [x509.load_pem_x509_certificate(pem + end).subject
+                .rfc4514_string() for pem in pems]
+
+    def subject(name: str) -> str:
+        return p.issued[name].cert.subject.rfc4514_string()
+
+    assert names("ok") == [subject(n) for n in ("ok", LAB_INT, LAB_ROOT)]
+    assert names("bare") == [subject("bare")]
+    assert names("no-root") == [subject("no-root"), subject(LAB_INT)]
+    assert names("padded") == [subject(n) for n in (
+        "padded", ROGUE_INT, ROGUE_ROOT, LAB_INT)]
+    assert verify(d, "no-root", LAB_ROOT) and not verify(d, "bare", LAB_ROOT)
+    assert not verify(d, "padded", LAB_ROOT)
+    assert verify(d, "padded", ROGUE_ROOT)
+
+
 @pytest.mark.parametrize("selector", [0, 1])
 @pytest.mark.parametrize("mtype", [0, 1, 2])
 def test_tlsa_data_matches_openssl(pki: tuple[LabPKI, Path], selector: int,
@@ -128,7 +156,9 @@ def test_tlsa_data_matches_openssl(pki: tuple[LabPKI, Path], selector: int,
     (CertSpec("y", ["a.test"], validity="sometimes"), "validity"),
     (CertSpec("k", ["a.test"], key="dsa"), "key"),
     (CertSpec("z", ["a.test"], issuer="leaf"), "not a CA"),   # a leaf
-], ids=["unknown-issuer", "bad-validity", "bad-key", "leaf-as-issuer"])
+    (CertSpec("w", ["a.test"], chain=[LAB_INT, "nobody"]), "chain"),
+], ids=["unknown-issuer", "bad-validity", "bad-key", "leaf-as-issuer",
+        "unknown-chain-cert"])
 def test_bad_certificate_spec(spec: CertSpec, why: str) -> None:
     p = LabPKI()
     p.issue(CertSpec("leaf", ["a.test"]))

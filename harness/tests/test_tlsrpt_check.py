@@ -1,6 +1,9 @@
-"""The TLSRPT report checks catch each known defect: a good report passes,
-and each mutation of it (mx-host as a string, no policy-domain, counts that
-disagree, bad gzip, no or broken DKIM, wrong type or file name) is caught."""
+"""The TLSRPT report checks on the way in: a good report passes by mail and
+by HTTPS, and each defect of the mail or the POST (bad gzip, no or broken
+DKIM, wrong type or file name, a submitter that is not contact-info's
+domain) is caught at its level; defects of the JSON document are caught
+through the mail too.  The document checks one by one: the mutation
+corpus, test_tlsrpt_mutations.py."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +20,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from danelab.tlsrpt_check import check_https, check_json, check_mail
+from danelab.tlsrpt_check import Problem, check_https, check_json, \
+    check_mail
 
 KEY = rsa.generate_private_key(65537, 2048)
 PEM = KEY.private_bytes(serialization.Encoding.PEM,
@@ -37,8 +41,8 @@ def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
 GOOD: dict[str, Any] = {
     "organization-name": "danelab reference sender",
     "date-range": {"start-datetime": "2026-11-22T00:00:00Z",
-                   "end-datetime": "2026-11-22T23:59:59Z"},
-    "contact-info": "mailto:tlsrpt@sender.test",
+                   "end-datetime": "2026-11-23T00:00:00Z"},
+    "contact-info": "tlsrpt@sender.test",
     "report-id": "2026-11-22T00:00:00Z_d16.test",
     "policies": [{
         "policy": {"policy-type": "tlsa",
@@ -51,19 +55,26 @@ GOOD: dict[str, Any] = {
                              "sending-mta-ip": "127.0.0.1",
                              "receiving-ip": "127.25.1.1",
                              "receiving-mx-hostname": "mx1.d16.test",
-                             "failed-session-count": 2}]}]}
+                             "failed-session-count": 2,
+                             "failure-reason-code": "no TLSA record "
+                             "matched"}]}]}
+
+
+def texts(problems: list[Problem], level: str | None = None) -> list[str]:
+    return [p.text for p in problems if level in (None, p.level)]
 
 
 def mail(doc: dict[str, Any], sign: bool = True, gz: bool = True,
-         filename: str = "sender.test!d16.test!1795305600!1795391999"
-         ".json.gz", ctype: str = "tlsrpt+gzip") -> bytes:
+         filename: str = "sender.test!d16.test!1795305600!1795392000"
+         ".json.gz", ctype: str = "tlsrpt+gzip",
+         submitter: str = "sender.test") -> bytes:
     m = MIMEMultipart("report", report_type="tlsrpt")
     m["From"] = "tlsrpt@sender.test"
     m["To"] = "tlsrpt@reports.test"
     m["Subject"] = ("Report Domain: d16.test Submitter: sender.test "
                     "Report-ID: <x@sender.test>")
     m["TLS-Report-Domain"] = "d16.test"
-    m["TLS-Report-Submitter"] = "sender.test"
+    m["TLS-Report-Submitter"] = submitter
     m.attach(MIMEText("TLS report"))
     body = json.dumps(doc).encode()
     part = MIMEApplication(gzip.compress(body) if gz else body, ctype)
@@ -81,7 +92,7 @@ def mail(doc: dict[str, Any], sign: bool = True, gz: bool = True,
 
 def test_good_report_passes() -> None:
     doc, problems = check_mail(mail(GOOD), dnsfunc, "sender.test")
-    assert problems == []
+    assert texts(problems) == []
     assert doc == GOOD
     doc, problems = check_https(gzip.compress(json.dumps(GOOD).encode()),
                                 "application/tlsrpt+gzip")
@@ -104,16 +115,16 @@ JSON_DEFECTS = [
     ("counts disagree", mutate(lambda d: d["policies"][0]["summary"]
                                .__setitem__("total-failure-session-count",
                                             1)),
-     "more failures than the summary"),
+     "even where types overlap, its summary only 1"),
     ("unknown result type", mutate(lambda d: d["policies"][0]
                                    ["failure-details"][0]
                                    .__setitem__("result-type", "oops")),
-     "is not registered"),
+     "is not a registered result type"),
     ("no report-id", mutate(lambda d: d.pop("report-id")),
      "report-id missing"),
     ("bad date", mutate(lambda d: d["date-range"]
                         .__setitem__("start-datetime", "yesterday")),
-     "not RFC 3339"),
+     "is not an RFC 3339 date-time"),
     ("policy-string not array", mutate(lambda d: d["policies"][0]["policy"]
                                        .__setitem__("policy-string",
                                                     "3 1 1 ab")),
@@ -129,43 +140,59 @@ JSON_DEFECTS = [
 @pytest.mark.parametrize("doc,why", [d[1:] for d in JSON_DEFECTS],
                          ids=[d[0] for d in JSON_DEFECTS])
 def test_json_defect_caught(doc: dict[str, Any], why: str) -> None:
-    assert any(why in p for p in check_json(doc)), check_json(doc)
+    assert any(why in p for p in texts(check_json(doc), "MUST")), \
+        check_json(doc)
     _, problems = check_mail(mail(doc), dnsfunc, "sender.test")
-    assert any(why in p for p in problems)
+    assert any(why in p for p in texts(problems, "MUST"))
 
 
 def test_bad_gzip_caught() -> None:
     _, problems = check_mail(mail(GOOD, gz=False), dnsfunc, "sender.test")
-    assert any("not valid gzip" in p for p in problems)
+    assert any("not valid gzip" in p for p in texts(problems, "MUST"))
 
 
 def test_no_dkim_caught() -> None:
     _, problems = check_mail(mail(GOOD, sign=False), dnsfunc, "sender.test")
-    assert "no DKIM-Signature" in problems
+    assert "no DKIM-Signature (RFC 8460 §3)" in texts(problems, "MUST")
 
 
 def test_broken_dkim_caught() -> None:
     raw = mail(GOOD).replace(b"TLS report", b"TLS rep0rt")
     _, problems = check_mail(raw, dnsfunc, "sender.test")
-    assert "DKIM signature does not verify" in problems
+    assert "DKIM signature does not verify (RFC 8460 §3)" in \
+        texts(problems, "MUST")
 
 
 def test_wrong_file_name_and_type_caught() -> None:
     _, problems = check_mail(mail(GOOD, filename="report.json.gz"),
                              dnsfunc, "sender.test")
-    assert any("file name" in p for p in problems)
+    # §5.1: the file name is RECOMMENDED, so a SHOULD.
+    assert [p for p in texts(problems, "SHOULD") if "file name" in p]
+    assert texts(problems, "MUST") == []
     _, problems = check_mail(mail(GOOD, ctype="gzip"), dnsfunc,
                              "sender.test")
-    assert any("application/tlsrpt+gzip parts" in p for p in problems)
+    assert any("application/tlsrpt+gzip parts" in p
+               for p in texts(problems, "MUST"))
+
+
+def test_submitter_is_the_contact_domain() -> None:
+    """§5.3: TLS-Report-Submitter MUST match contact-info's domain."""
+    _, problems = check_mail(mail(GOOD, submitter="other.test"), dnsfunc,
+                             "sender.test")
+    assert texts(problems) == [
+        "TLS-Report-Submitter other.test is not the domain of contact-info "
+        "(sender.test) (RFC 8460 §5.3: MUST match)"]
+    assert problems[0].level == "MUST"
 
 
 def test_duplicate_keys_are_not_ijson() -> None:
     body = b'{"report-id": "a", "report-id": "b"}'
     _, problems = check_https(gzip.compress(body), "application/tlsrpt+gzip")
-    assert any("duplicate keys" in p for p in problems)
+    assert any("duplicate member names" in p
+               for p in texts(problems, "MUST"))
 
 
 def test_https_wrong_content_type() -> None:
     _, problems = check_https(gzip.compress(json.dumps(GOOD).encode()),
                               "application/json")
-    assert any("Content-Type" in p for p in problems)
+    assert any("Content-Type" in p for p in texts(problems, "MUST"))

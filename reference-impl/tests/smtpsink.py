@@ -10,10 +10,14 @@ A message counts as accepted only once the final 250 has been written;
 a client that vanishes before that has delivered nothing (RFC 5321 4.1.1.4
 semantics).  --eom-delay makes the server wait before that final reply, so
 a test can kill the client while messages are in flight; --gate FILE holds
-every final reply while FILE exists.
+every final reply while FILE exists, and once no final reply is on its way
+any more (every session is held or has written its reply and its log line)
+the sink writes FILE's content into FILE.held: a test that writes a fresh
+token into FILE and waits for FILE.held to hold it knows that nothing more
+will be accepted until FILE goes.
 
 Usage: smtpsink.py --port N --log FILE [--pidfile F] [--eom-delay S]
-                   [--tls-cert C --tls-key K] [--rcpt-reply CODE]
+                   [--tls-cert C --tls-key K] [--rcpt-reply CODE] [--gate F]
 """
 import argparse
 import json
@@ -28,6 +32,55 @@ import threading
 import time
 
 LOCK = threading.Lock()
+
+
+class Gate:
+    """--gate FILE: final replies wait while FILE exists.  `inside` counts
+    the sessions past the gate whose reply and log line are not yet
+    written; FILE.held acknowledges a closed gate once it is 0."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.inside = 0
+
+    def enter(self):
+        while True:
+            with self.lock:
+                if not self.path or not os.path.exists(self.path):
+                    self.inside += 1
+                    return
+            time.sleep(0.01)
+
+    def leave(self):
+        with self.lock:
+            self.inside -= 1
+
+    def watch(self):
+        """Thread: write FILE.held (FILE's token) when the gate is closed
+        and no session is inside; remove it when the gate opens."""
+        held = self.path + ".held"
+        while True:
+            with self.lock:
+                try:
+                    with open(self.path) as f:
+                        token = f.read()
+                except FileNotFoundError:
+                    token = None
+                if token is None:
+                    if os.path.exists(held):
+                        os.unlink(held)
+                elif self.inside == 0:
+                    try:
+                        with open(held) as f:
+                            done = f.read() == token
+                    except FileNotFoundError:
+                        done = False
+                    if not done:
+                        with open(held + ".tmp", "w") as f:
+                            f.write(token)
+                        os.rename(held + ".tmp", held)
+            time.sleep(0.01)
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -48,6 +101,30 @@ class Handler(socketserver.StreamRequestHandler):
             return self.connection.recv(1, socket.MSG_PEEK) == b""
         except (OSError, ValueError):
             return True
+
+    def final_reply(self, body, mail_from, rcpts, tls):
+        """The reply to the end of data, and the log line of an accepted
+        message.  False when the session is over."""
+        opts = self.server.opts
+        if self.client_gone():
+            return False    # client vanished: nothing accepted
+        m = re.search(rb"^Message-ID:\s*<?([^>\r\n]*)>?", body,
+                      re.I | re.M)
+        rec = {"message_id": m.group(1).decode() if m else None,
+               "from": mail_from, "to": rcpts, "size": len(body),
+               "tls": tls}
+        if not opts.eom_reply.startswith("2"):
+            self.reply(opts.eom_reply)
+            return True
+        try:
+            self.reply("250 2.0.0 accepted")
+        except OSError:
+            return False
+        with LOCK:
+            with open(opts.log, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+        return True
 
     def handle(self):
         opts = self.server.opts
@@ -109,26 +186,12 @@ class Handler(socketserver.StreamRequestHandler):
                 body = b"".join(data)
                 if opts.eom_delay:
                     time.sleep(opts.eom_delay)
-                while opts.gate and os.path.exists(opts.gate):
-                    time.sleep(0.01)
-                if self.client_gone():
-                    return      # client vanished: nothing accepted
-                m = re.search(rb"^Message-ID:\s*<?([^>\r\n]*)>?", body,
-                              re.I | re.M)
-                rec = {"message_id": m.group(1).decode() if m else None,
-                       "from": mail_from, "to": rcpts, "size": len(body),
-                       "tls": tls}
-                if not opts.eom_reply.startswith("2"):
-                    self.reply(opts.eom_reply)
-                    continue
+                self.server.gate.enter()
                 try:
-                    self.reply("250 2.0.0 accepted")
-                except OSError:
-                    return
-                with LOCK:
-                    with open(opts.log, "a") as f:
-                        f.write(json.dumps(rec) + "\n")
-                        f.flush()
+                    if not self.final_reply(body, mail_from, rcpts, tls):
+                        return
+                finally:
+                    self.server.gate.leave()
             elif verb == "RSET":
                 mail_from, rcpts = None, []
                 self.reply("250 ok")
@@ -163,12 +226,16 @@ def main():
                     help="a non-2xx reply here refuses every message")
     ap.add_argument("--gate", help="while this file exists, hold every "
                     "final reply (then accept only if the client is "
-                    "still there)")
+                    "still there); FILE.held gets FILE's content once no "
+                    "final reply is on its way")
     opts = ap.parse_args()
     if not opts.address.startswith("127."):
         sys.exit("smtpsink: only 127.0.0.0/8 addresses")
     srv = Server((opts.address, opts.port), Handler)
     srv.opts = opts
+    srv.gate = Gate(opts.gate)
+    if opts.gate:
+        threading.Thread(target=srv.gate.watch, daemon=True).start()
     if opts.pidfile:
         with open(opts.pidfile + ".tmp", "w") as f:
             f.write("%d\n" % os.getpid())

@@ -1,6 +1,6 @@
 /*
  * test_main.c -- refsend's CUnit tests, suite by suite (the runner is
- * cunit_run.c).  Exit status 0 only when every test passed.
+ * ../common/tests/cunit_run.c).  Exit status 0 only when every test passed.
  */
 #include "tests.h"
 
@@ -8,12 +8,13 @@ int
 main(void)
 {
 	static void (*const suites[])(void) = {
-		tests_common,
+		tests_dns,
 		tests_tlsa,
 		tests_config,
 		tests_policy,
 		tests_dane,
 		tests_mta,
+		tests_deliver,
 		tests_queue,
 		tests_dsn,
 		NULL

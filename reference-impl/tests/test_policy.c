@@ -331,40 +331,6 @@ test_policy_usable_count(void)
 	event_base_free(base);
 }
 
-/* The "status" of dns events (docs/interfaces.md). */
-static void
-test_policy_dns_status(void)
-{
-	static const struct {
-		enum dns_sec	 status;
-		int		 nxdomain, nodata;
-		const char	*text;
-	} texts[] = {
-		{ DNS_SECURE, 0, 0, "secure" },
-		{ DNS_SECURE, 1, 0, "nxdomain-secure" },
-		{ DNS_SECURE, 0, 1, "nodata-secure" },
-		{ DNS_INSECURE, 0, 0, "insecure" },
-		{ DNS_INSECURE, 1, 0, "nxdomain-insecure" },
-		{ DNS_INSECURE, 0, 1, "nodata-insecure" },
-		{ DNS_BOGUS, 0, 0, "bogus" },
-		{ DNS_BOGUS, 1, 0, "bogus" },
-		{ DNS_ERROR, 0, 0, "error" },
-		{ DNS_ERROR, 0, 1, "error" },
-		{ DNS_ERROR, 0, 0, NULL }
-	};
-	struct dns_answer	a;
-	size_t			i;
-
-	for (i = 0; texts[i].text != NULL; i++) {
-		memset(&a, 0, sizeof(a));
-		a.status = texts[i].status;
-		a.nxdomain = texts[i].nxdomain;
-		a.nodata = texts[i].nodata;
-		CU_ASSERT_STRING_EQUAL(dns_status_text(&a), texts[i].text);
-	}
-	CU_ASSERT_STRING_EQUAL(dns_sec_name(DNS_INSECURE), "insecure");
-}
-
 void
 tests_policy(void)
 {
@@ -374,5 +340,4 @@ tests_policy(void)
 	CU_add_test(s, "RFC 7672 section 2 cases", test_policy_table);
 	CU_add_test(s, "records, addresses, usable count",
 	    test_policy_usable_count);
-	CU_add_test(s, "DNS status texts", test_policy_dns_status);
 }

@@ -5,8 +5,11 @@ The sink holds its final replies behind a gate while the runner is killed,
 so the kill lands while sessions are in flight (connected, message sent,
 waiting for the end-of-data reply) and never inside SMTP's own unavoidable
 window between the server's final 250 and the client's record of it
-(RFC 1047; docs/refsend.md).  A second test kills at random instants,
-window included, and checks the weaker at-least-once property.
+(RFC 1047; docs/refsend.md): the test waits until the sink says no final
+reply is on its way (smtpsink.py --gate) and refsend's events show every
+accepted message delivered (refsend records a delivery before it logs
+it).  A second test kills at random points of progress, window included,
+and checks the weaker at-least-once property.
 """
 import collections
 import os
@@ -40,6 +43,26 @@ def _queued_pending(rs):
     return pending
 
 
+def _close_gate(sink, token):
+    """Hold the sink's final replies; True once none is on its way."""
+    held = sink.gate.with_name(sink.gate.name + ".held")
+    sink.gate.write_text(token)
+
+    def acknowledged():
+        try:
+            return held.read_text() == token
+        except FileNotFoundError:
+            return False
+    return _wait_for(acknowledged)
+
+
+def _recorded(rs, sink):
+    """Every message the sink accepted has refsend's delivered event."""
+    mid = {e["queue_id"]: e["message_id"] for e in rs.events_of("queued")}
+    done = {mid.get(e["queue_id"]) for e in rs.events_of("delivered")}
+    return {r["message_id"] for r in sink.received()} <= done
+
+
 def _wait_for(pred, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -60,8 +83,9 @@ def test_kill9_mid_run_exactly_once(sink_factory, refsend_factory, procs):
         target = (rnd + 1) * N // 5
         assert _wait_for(lambda: len(sink.received()) >= target or
                          proc.poll() is not None)
-        sink.gate.write_text("hold")        # no more final replies
-        time.sleep(0.3)                     # in-flight sessions now wait
+        assert _close_gate(sink, f"round-{rnd}")   # no more final replies
+        assert _wait_for(lambda: _recorded(rs, sink) or
+                         proc.poll() is not None)
         _kill9(proc)
         sink.gate.unlink()
         # every message: delivered exactly once, or still queued, never
@@ -92,7 +116,11 @@ def test_kill9_at_random_instants_loses_nothing(sink_factory,
     kills = 0
     for _ in range(4):
         proc = _start_run(rs, procs)
-        time.sleep(rng.uniform(0.05, 0.3))
+        # Killed as soon as the sink has accepted a few more messages:
+        # often before refsend has recorded the last of them.
+        target = len(sink.received()) + rng.randint(1, 8)
+        assert _wait_for(lambda: len(sink.received()) >= target or
+                         proc.poll() is not None)
         if proc.poll() is None:
             kills += 1
         _kill9(proc)

@@ -3,6 +3,8 @@ to a local SMTP sink, per docs/interfaces.md."""
 import re
 import subprocess
 
+import pytest
+
 
 def test_submit_run_delivers_once(sink_factory, refsend_factory):
     sink = sink_factory()
@@ -212,8 +214,9 @@ def test_opportunistic_starttls(sink_factory, refsend_factory, tmp_path):
 
 def test_silent_resolver_defers_within_dns_timeout(refsend_factory,
                                                    sink_factory):
+    """A resolver that never answers: refsend's own dns_timeout ends the
+    query (the dns event says so), and the message is deferred."""
     import socket
-    import time
     sink = sink_factory()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))      # receives queries, never answers
@@ -221,11 +224,11 @@ def test_silent_resolver_defers_within_dns_timeout(refsend_factory,
         rs = refsend_factory(sink.port, [f"resolver = 127.0.0.1@{port}",
                                          "dns_timeout = 2"])
         rs.submit(["user@nodns.test"])
-        t = time.monotonic()
         cp = rs.cmd("run", timeout=30)
-        took = time.monotonic() - t
     assert cp.returncode == 0, cp.stderr
-    assert took < 10
+    (q,) = rs.events_of("dns")
+    assert (q["qname"], q["status"]) == ("nodns.test", "error")
+    assert q["why_bogus"] == "timeout after 2 s"
     d = rs.events_of("deferred")
     assert len(d) == 1 and d[0]["reason"] == "dns-error"
     assert d[0]["dsn"] == "4.4.3"
@@ -254,26 +257,26 @@ def test_crash_leftovers_are_cleaned(sink_factory, refsend_factory):
     assert [r["message_id"] for r in sink.received()] == ["keep@t"]
 
 
-def test_smtp_replies_drive_the_outcome(sink_factory, refsend_factory):
-    """Permanent 5xx bounces at once, 4xx defers, EHLO refused -> HELO."""
-    cases = [
-        ({"eom_reply": "554 5.7.1 rejected content"}, "bounced", "5.7.1"),
-        ({"mail_reply": "553 5.1.8 bad sender"}, "bounced", "5.1.8"),
-        ({"mail_reply": "451 4.3.0 try later"}, "deferred", "4.3.0"),
-        ({"eom_reply": "452 4.3.1 full"}, "deferred", "4.3.1"),
-    ]
-    for opts, kind, dsn in cases:
-        sink = sink_factory(**opts)
-        rs = refsend_factory(sink.port)
-        rs.events.unlink(missing_ok=True)
-        rs.submit(["a@sink.test"])
-        rs.cmd("run", "--all")
-        ev = rs.events_of(kind)
-        assert len(ev) == 1 and ev[0]["dsn"] == dsn, (opts, rs.events_of())
-        assert sink.received() == []
-        # leave an empty queue for the next case
-        for f in (rs.queue / "env").iterdir():
-            f.unlink()
+@pytest.mark.parametrize("opts,kind,dsn", [
+    ({"eom_reply": "554 5.7.1 rejected content"}, "bounced", "5.7.1"),
+    ({"mail_reply": "553 5.1.8 bad sender"}, "bounced", "5.1.8"),
+    ({"mail_reply": "451 4.3.0 try later"}, "deferred", "4.3.0"),
+    ({"eom_reply": "452 4.3.1 full"}, "deferred", "4.3.1"),
+], ids=["eom-5xx", "mail-5xx", "mail-4xx", "eom-4xx"])
+def test_smtp_reply_drives_the_outcome(sink_factory, refsend_factory, opts,
+                                       kind, dsn):
+    """A permanent 5xx bounces at once, a 4xx defers; the reply's enhanced
+    status code is the outcome's."""
+    sink = sink_factory(**opts)
+    rs = refsend_factory(sink.port)
+    rs.submit(["a@sink.test"])
+    rs.cmd("run", "--all")
+    ev = rs.events_of(kind)
+    assert len(ev) == 1 and ev[0]["dsn"] == dsn, rs.events_of()
+    assert sink.received() == []
+
+
+def test_ehlo_refused_falls_back_to_helo(sink_factory, refsend_factory):
     sink = sink_factory(ehlo_reply="502 5.5.2 no EHLO here")
     rs = refsend_factory(sink.port)
     rs.submit(["a@sink.test"], msgid="helo@t")

@@ -106,50 +106,6 @@ test_tlsa_full(void)
 	certs_free(&c);
 }
 
-static void
-test_dns_names(void)
-{
-	static const unsigned char mx[] = { 0, 10, 3, 'm', 'x', '1', 1, 'D',
-	    4, 't', 'e', 's', 't', 0 };
-	static const unsigned char bad[] = { 0, 10, 3, 'm', 'x' };
-	static const unsigned char root[] = { 0, 0, 0 };
-	char	name[256];
-	int	pref;
-
-	CU_ASSERT(rdata_mx(mx, sizeof(mx), &pref, name,
-	    sizeof(name)) == 0);
-	CU_ASSERT(pref == 10 && strcmp(name, "mx1.d.test") == 0);
-	CU_ASSERT(rdata_mx(bad, sizeof(bad), &pref, name,
-	    sizeof(name)) == -1);
-	CU_ASSERT(rdata_mx(root, sizeof(root), &pref, name,
-	    sizeof(name)) == 0);
-	CU_ASSERT(pref == 0 && strcmp(name, ".") == 0);
-	CU_ASSERT(dns_valid_hostname("mx1.example.test"));
-	CU_ASSERT(dns_valid_hostname("a-b.c"));
-	CU_ASSERT(!dns_valid_hostname("127.0.0.1"));
-	CU_ASSERT(!dns_valid_hostname("-a.test"));
-	CU_ASSERT(!dns_valid_hostname("a..test"));
-	CU_ASSERT(!dns_valid_hostname("a b.test"));
-	CU_ASSERT(!dns_valid_hostname(""));
-}
-
-static void
-test_reply_status(void)
-{
-	char	b[16];
-
-	CU_ASSERT(strcmp(deliver_status_of_reply(550, "550 5.1.1 no", b,
-	    sizeof(b)), "5.1.1") == 0);
-	CU_ASSERT(strcmp(deliver_status_of_reply(450, "450 try later", b,
-	    sizeof(b)), "4.0.0") == 0);
-	CU_ASSERT(strcmp(deliver_status_of_reply(451, "451 5.1.1 mixed", b,
-	    sizeof(b)), "4.0.0") == 0);
-	CU_ASSERT(strcmp(deliver_status_of_reply(250, "250 2.0.0", b,
-	    sizeof(b)), "2.0.0") == 0);
-	CU_ASSERT(strcmp(deliver_status_of_reply(0, NULL, b, sizeof(b)),
-	    "4.0.0") == 0);
-}
-
 void
 tests_tlsa(void)
 {
@@ -158,6 +114,4 @@ tests_tlsa(void)
 	s = CU_add_suite("tlsa", NULL, NULL);
 	CU_add_test(s, "rdata table", test_tlsa_table);
 	CU_add_test(s, "full data parses", test_tlsa_full);
-	CU_add_test(s, "MX rdata and host names", test_dns_names);
-	CU_add_test(s, "status code of a reply", test_reply_status);
 }

@@ -47,8 +47,9 @@ void		 certs_free(struct chain *);
 unsigned char	*certs_tlsa_data(X509 *, int, int, size_t *);
 char		*certs_hex(const unsigned char *, size_t);
 
-void		 tests_common(void);
 void		 tests_tlsa(void);
+void		 tests_dns(void);
+void		 tests_deliver(void);
 void		 tests_policy(void);
 void		 tests_dane(void);
 void		 tests_queue(void);

@@ -9,15 +9,16 @@
  * policy event of the same (queue id, host, domain) -- the domain when the
  * session names it -- which gives the domain and the TLSA records.
  *
- * What counts (docs/refsend-tlsrpt.md has the table):
+ * What counts (docs/refsend-tlsrpt.md has the table); every session is
+ * counted once at most, as one success or as one failure:
  *  - a session with an RFC 8460 result_type: one failure of that type;
- *  - any other session that did TLS: one success (also in mode "encrypt",
- *    TLS without authentication: the failure is the policy's, below);
+ *  - a session that did TLS under a TLSA policy none of whose records
+ *    could be used (the policy event's mode "encrypt", or a session that
+ *    fell back to "encrypt" because OpenSSL refused every record): one
+ *    tlsa-invalid failure at the session's address, not a success;
+ *  - any other session that did TLS: one success;
  *  - a session in mode "may" that sent in the clear: one
  *    starttls-not-supported failure;
- *  - a policy event with mode "encrypt" (TLSA records, none usable): one
- *    tlsa-invalid failure without receiving-ip; the same for a session
- *    that fell back to "encrypt" because OpenSSL refused every record;
  *  - a policy event with mode "skip" and an RFC 8460 reason (TLSA bogus,
  *    dane-required, ...): one failure without receiving-ip; when the TLSA
  *    lookup itself failed or was bogus, the type is dnssec-invalid;
@@ -38,20 +39,13 @@
 
 #include "tlsrpt.h"
 
-const char *const agg_result_types[] = {
-	"starttls-not-supported", "certificate-host-mismatch",
-	"certificate-expired", "certificate-not-trusted",
-	"validation-failure", "tlsa-invalid", "dnssec-invalid",
-	"dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
-	"sts-webpki-invalid", NULL
-};
-
 /* The latest policy event of one (queue id, host). */
 struct agg_pol {
 	char	*qid;
 	char	*host;
 	char	*domain;
 	char	*mode;
+	char	*unusable;	/* mode "encrypt": why no record is usable */
 	char	**tlsa;
 	size_t	 ntlsa;
 };
@@ -74,20 +68,14 @@ struct agg {
 	struct agg_attempt	*atts;
 	size_t			 natts;
 	double			 first_ts;
+	double			 last_ts;
 	size_t			 skipped;
 };
 
 const char *
 agg_result_type(const char *s)
 {
-	size_t	i;
-
-	if (s == NULL)
-		return NULL;
-	for (i = 0; agg_result_types[i] != NULL; i++)
-		if (strcmp(s, agg_result_types[i]) == 0)
-			return agg_result_types[i];
-	return NULL;
+	return result_type_name(result_type_from_name(s));
 }
 
 struct agg *
@@ -170,6 +158,7 @@ agg_pol_clear(struct agg_pol *p)
 	free(p->host);
 	free(p->domain);
 	free(p->mode);
+	free(p->unusable);
 	for (i = 0; i < p->ntlsa; i++)
 		free(p->tlsa[i]);
 	free(p->tlsa);
@@ -260,21 +249,28 @@ agg_dup(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/*
+ * One failed session (or policy failure) of this type.  reason is the
+ * failure-reason-code: refsend's detail, which says what went wrong in
+ * its words; NULL only if refsend logged none.
+ */
 static void
 agg_failure(struct agg_policy *p, const char *type, const char *sip,
-    const char *host, const char *rip, const char *helo, const char *info)
+    const char *host, const char *rip, const char *helo, const char *reason)
 {
 	struct agg_failure	*f;
 	char			*lhost = host ? agg_lower(host) : NULL;
 	size_t			 i;
 
+	if (reason == NULL)
+		reason = "no detail logged by the sender";
 	p->failed++;
 	for (i = 0; i < p->nfailures; i++) {
 		f = &p->failures[i];
 		if (strcmp(f->result_type, type) == 0 &&
 		    agg_eq(f->sending_ip, sip) && agg_eq(f->mx_host, lhost) &&
 		    agg_eq(f->receiving_ip, rip) &&
-		    agg_eq(f->mx_helo, helo) && agg_eq(f->info, info)) {
+		    agg_eq(f->mx_helo, helo) && agg_eq(f->reason, reason)) {
 			f->count++;
 			free(lhost);
 			return;
@@ -288,7 +284,7 @@ agg_failure(struct agg_policy *p, const char *type, const char *sip,
 	f->mx_host = lhost;
 	f->receiving_ip = agg_dup(rip);
 	f->mx_helo = agg_dup(helo);
-	f->info = agg_dup(info);
+	f->reason = xstrdup(reason);
 	f->count = 1;
 }
 
@@ -318,6 +314,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	struct agg_pol	*pol;
 	struct agg_policy *p;
 	json_t		*tlsa = json_object_get(o, "tlsa"), *v;
+	struct buf	 why = { NULL, 0, 0 };
 	size_t		 i;
 
 	if (qid == NULL || host == NULL || domain == NULL) {
@@ -353,14 +350,25 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 		if (rt != NULL && ts_status != NULL &&
 		    (strcmp(ts_status, "error") == 0 ||
 		    strcmp(ts_status, "bogus") == 0))
-			rt = "dnssec-invalid";
+			rt = RT(DNSSEC_INVALID);
 	} else if (strcmp(pol->mode, "encrypt") == 0) {
-		/* TLSA records, none usable: the policy failed, whatever
-		 * becomes of the (unauthenticated) TLS sessions. */
-		rt = "tlsa-invalid";
-		if (detail == NULL)
-			detail = "no usable TLSA record: TLS without "
-			    "authentication";
+		/* TLSA records, none usable: each session that follows is a
+		 * tlsa-invalid failure (agg_ev_session), never a success. */
+		if (detail != NULL)
+			buf_addf(&why, "%s", detail);
+		else {
+			buf_addf(&why, "no usable TLSA record");
+			json_array_foreach(json_object_get(o, "tlsa_unusable"),
+			    i, v)
+				if (json_is_string(v))
+					buf_addf(&why, "%s%s", i ? ", " : " (",
+					    json_string_value(v));
+			if (json_array_size(json_object_get(o,
+			    "tlsa_unusable")) > 0)
+				buf_addf(&why, ")");
+			buf_addf(&why, ": TLS without authentication");
+		}
+		pol->unusable = why.data;
 	}
 	if (rt != NULL) {
 		p = agg_policy_of(a, pol, ts);
@@ -396,7 +404,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 	const char	*mode, *rt, *sip, *helo, *detail;
 	struct agg_pol	*pol;
 	struct agg_policy *p;
-	int		 tls, refused;
+	int		 tls;
 
 	if (qid == NULL || host == NULL ||
 	    (pol = agg_pol_find(a, qid, host, agg_str(o, "domain"))) ==
@@ -414,25 +422,29 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 		sip = a->sending_ip;
 	helo = agg_str(o, "mx_helo");
 	detail = agg_str(o, "detail");
-	refused = strcmp(mode, "encrypt") == 0 &&
-	    strcmp(pol->mode, "dane") == 0;
-	if (rt == NULL && !tls) {
-		if (strcmp(mode, "may") == 0 && agg_cleartext(o)) {
-			rt = "starttls-not-supported";
-			detail = "mail sent in the clear: no TLS session";
-		} else if (!refused)
+	if (rt == NULL && tls && pol->unusable != NULL) {
+		/* TLS without authentication: the policy's records were
+		 * all unusable.  The session is that failure. */
+		rt = RT(TLSA_INVALID);
+		detail = pol->unusable;
+	} else if (rt == NULL && tls && strcmp(mode, "encrypt") == 0 &&
+	    strcmp(pol->mode, "dane") == 0) {
+		/* OpenSSL refused every record the policy found usable: in
+		 * effect an unusable RRset (no policy event says so). */
+		rt = RT(TLSA_INVALID);
+		detail = "no TLSA record accepted: TLS without "
+		    "authentication";
+	} else if (rt == NULL && !tls) {
+		if (strcmp(mode, "may") != 0 || !agg_cleartext(o))
 			return;		/* not a TLS matter */
+		rt = RT(STARTTLS_NOT_SUPPORTED);
+		detail = "mail sent in the clear: no TLS session";
 	}
 	p = agg_policy_of(a, pol, ts);
 	agg_policy_mx(p, host);
-	if (refused)
-		/* OpenSSL refused every record the policy found usable:
-		 * in effect an unusable RRset (no policy event says so). */
-		agg_failure(p, "tlsa-invalid", sip, host, addr, helo,
-		    "no TLSA record accepted: TLS without authentication");
 	if (rt != NULL)
 		agg_failure(p, rt, sip, host, addr, helo, detail);
-	else if (tls)
+	else
 		p->ok++;
 }
 
@@ -479,6 +491,8 @@ agg_feed_line(struct agg *a, const char *line, size_t len)
 	ts = json_number_value(json_object_get(o, "ts"));
 	if (ts > 0 && (a->first_ts == 0 || ts < a->first_ts))
 		a->first_ts = ts;
+	if (ts > a->last_ts)
+		a->last_ts = ts;
 	if (strcmp(ev, "dns") == 0) {
 		qid = agg_str(o, "queue_id");
 		qname = agg_str(o, "qname");
@@ -526,6 +540,12 @@ agg_first_ts(const struct agg *a)
 	return a->first_ts;
 }
 
+double
+agg_last_ts(const struct agg *a)
+{
+	return a->last_ts;
+}
+
 size_t
 agg_skipped(const struct agg *a)
 {
@@ -559,7 +579,7 @@ agg_free(struct agg *a)
 				free(f->mx_host);
 				free(f->receiving_ip);
 				free(f->mx_helo);
-				free(f->info);
+				free(f->reason);
 			}
 			free(p->failures);
 			free(p->type);

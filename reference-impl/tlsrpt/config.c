@@ -1,10 +1,11 @@
 /*
  * config.c -- the reporter's configuration: its keys and their defaults
  * (docs/refsend-tlsrpt.md), unknown keys are an error.  The "key = value"
- * lexer is refsend's (../conf.c); here a '#' starts a comment only at the
+ * lexer is shared with refsend (../common/conf.c); here a '#' starts a comment only at the
  * start of a line or after a blank, so that values (TXT records, URLs) may
  * hold one.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,9 @@ config_line(struct config *c, const char *k, char *v)
 		{ NULL, 0 }
 	};
 	struct static_route	*r;
-	char			*sp, *name;
+	char			*sp, *name, *addr;
 	size_t			 i;
+	int			 port;
 
 	for (i = 0; strs[i].key != NULL; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -90,30 +92,46 @@ config_line(struct config *c, const char *k, char *v)
 		return NULL;
 	}
 	if (strcmp(k, "static_route") == 0) {
-		char	*f[3] = { NULL, NULL, NULL }, *p = v, *tok;
-		int	 n = 0, port = 0;
-
-		while ((tok = strsep(&p, " \t")) != NULL) {
-			if (*tok == '\0')
-				continue;
-			if (n == 3)
-				return "static_route = NAME ADDRESS [PORT]";
-			f[n++] = tok;
-		}
-		if (n < 2 || !conf_is_address(f[1]))
-			return "static_route = NAME ADDRESS [PORT] (numeric "
-			    "address)";
-		if (f[2] != NULL && conf_int(f[2], 1, 65535, &port) == -1)
-			return "static_route: bad port";
+		/* The syntax is ../common/conf.c's, shared with refsend. */
+		if (conf_route(v, &name, &addr, &port) == -1)
+			return "want 'NAME ADDRESS[:PORT]' (ADDRESS numeric; "
+			    "IPv6 with a port: [ADDRESS]:PORT)";
 		c->routes = xreallocarray(c->routes, c->nroutes + 1,
 		    sizeof(*c->routes));
 		r = &c->routes[c->nroutes++];
-		r->name = xstrdup(f[0]);
-		r->address = xstrdup(f[1]);
+		r->name = xstrdup(name);
+		r->address = xstrdup(addr);
 		r->port = port;
 		return NULL;
 	}
 	return "unknown key";
+}
+
+/*
+ * contact-info is an RFC 5322 addr-spec (RFC 8460 section 4.4), here a
+ * dot-atom local part, and its domain is the one TLS-Report-Submitter
+ * names, reporting_domain (section 5.3: MUST match).  NULL if v is one,
+ * else why not.
+ */
+static const char *
+config_contact(const char *v, const char *domain)
+{
+	static const char	 atext[] = "!#$%&'*+-/=?^_`{|}~";
+	const char		*at = strrchr(v, '@'), *p;
+
+	if (strncasecmp(v, "mailto:", 7) == 0)
+		return "an address (local@domain), not a mailto: URI";
+	if (at == NULL || at == v || *v == '.' || at[-1] == '.')
+		return "not an address (local@domain)";
+	for (p = v; p < at; p++)
+		if (!isalnum((unsigned char)*p) && strchr(atext, *p) == NULL &&
+		    (*p != '.' || p[1] == '.'))
+			return "not an address (local@domain)";
+	if (strcasecmp(at + 1, domain) != 0)
+		return "its domain is not reporting_domain, which "
+		    "TLS-Report-Submitter names (RFC 8460 section 5.3: they "
+		    "must match)";
+	return NULL;
 }
 
 /* conf_set_fn: config_line(), its message prefixed with the key. */
@@ -132,6 +150,7 @@ struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*c;
+	const char	*why;
 
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
@@ -159,6 +178,12 @@ config_load(const char *path, char *err, size_t errlen)
 		c->organization_name = xstrdup(c->reporting_domain);
 	if (c->contact_info == NULL)
 		xasprintf(&c->contact_info, "tlsrpt@%s", c->reporting_domain);
+	if ((why = config_contact(c->contact_info, c->reporting_domain)) !=
+	    NULL) {
+		snprintf(err, errlen, "%s: contact_info %s: %s", path,
+		    c->contact_info, why);
+		goto fail;
+	}
 	if (c->report_from == NULL)
 		xasprintf(&c->report_from, "tlsrpt@%s", c->reporting_domain);
 	if (c->helo_name == NULL)

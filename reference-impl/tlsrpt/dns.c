@@ -4,8 +4,10 @@
  *
  * Two lab/test knobs answer before any DNS is asked:
  *	static_txt = NAME TEXT		TXT records of NAME (may repeat)
- *	static_route = NAME ADDRESS	NAME's mail goes to ADDRESS; an https
- *					host NAME is at ADDRESS
+ *	static_route = NAME ADDRESS[:PORT]
+ *					NAME's mail goes to ADDRESS (on PORT,
+ *					else smtp_port); an https host NAME
+ *					is at ADDRESS
  * The libunbound backend (dns_unbound.c) is only made when a question is
  * not covered by them, so tests run without any resolver.  Unit tests
  * swap the backend with dns_set_ops().

@@ -1,6 +1,6 @@
 /*
  * dns_unbound.c -- the reporter's DNS through libunbound, synchronously
- * (ub_resolve), with refsend's own set-up (../ubctx.c): forward to
+ * (ub_resolve), with refsend's own set-up (../common/ubctx.c): forward to
  * `resolver` (else /etc/resolv.conf), validate with `trust_anchor` when
  * given, and resolve the lab's names under "test." (RFC 6761 would have
  * libunbound answer NXDOMAIN for them).  DNSSEC is not required for

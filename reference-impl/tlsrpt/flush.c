@@ -10,10 +10,14 @@
  *
  * retry: every pending delivery that is due (pending.c) is tried again.
  *
- * state_dir/state.json holds {"offset", "inode", "last_flush"}: a flush
- * covers from the previous flush (or the first event read) to now.  With
- * period = daily, only events before today 00:00 UTC are read, and each
- * UTC day is its own report.  state_dir/lock keeps two runs apart.
+ * state_dir/state.json holds {"offset", "inode", "last_flush"}.  With
+ * period = daily (the default), only events before today 00:00 UTC are
+ * read, and each UTC day is its own report, from its 00:00:00Z to the next
+ * day's 00:00:00Z (RFC 8460 section 4.1's "00:00-24:00": a session in the
+ * day's last second is inside).  With period = flush, a report covers
+ * from the previous flush (or the first event read, if earlier) to now,
+ * or to the last event read if that is later, rounded up to the second.
+ * state_dir/lock keeps two runs apart.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -544,7 +548,7 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 	struct agg		*a;
 	struct agg_domain	*ds;
 	long long		 end;
-	time_t			 limit = 0, start;
+	time_t			 limit = 0, start, stop;
 	size_t			 n, i;
 	int			 lock;
 
@@ -562,22 +566,28 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 	if (agg_skipped(a) > 0)
 		log_warnx("%zu event line(s) not understood or not joined "
 		    "to a policy event", agg_skipped(a));
+	/* PERIOD_FLUSH: every event read inside [start, stop]. */
 	start = st.last_flush;
-	if (start == 0 || c->period == PERIOD_DAILY)
-		start = agg_first_ts(a) > 0 ? (time_t)floor(agg_first_ts(a)) :
-		    now;
+	if (agg_first_ts(a) > 0 && (start == 0 ||
+	    (time_t)floor(agg_first_ts(a)) < start))
+		start = (time_t)floor(agg_first_ts(a));
+	if (start == 0)
+		start = now;
+	stop = now;
+	if ((time_t)ceil(agg_last_ts(a)) > stop)
+		stop = (time_t)ceil(agg_last_ts(a));
 	ds = agg_domains(a, &n);
 	for (i = 0; i < n; i++) {
 		if (c->period == PERIOD_DAILY)
 			flush_domain(c, dns, &ds[i], ds[i].day,
-			    ds[i].day + 86399, now);
+			    ds[i].day + 86400, now);
 		else
-			flush_domain(c, dns, &ds[i], start, now, now);
+			flush_domain(c, dns, &ds[i], start, stop, now);
 	}
 	agg_free(a);
 	st.offset = end;
 	if (c->period == PERIOD_FLUSH)
-		st.last_flush = now;
+		st.last_flush = stop;
 	else
 		st.last_flush = limit;
 	if (flush_state_save(c, &st) == -1) {

@@ -1,9 +1,14 @@
 /*
  * report.c -- one RFC 8460 section 4 report (JSON) from one policy
  * domain's aggregate.  Keys appear in the RFC's order; "mx-host" is an
- * array (erratum 6241); "policy-string" is present for "tlsa" (one
- * "u s m hex" string per TLSA record, possibly none when the records could
- * not be had) and absent for "no-policy-found".
+ * array (erratum 6241); "policy-string" is always an array: one "u s m
+ * hex" string per TLSA record for "tlsa", empty for "no-policy-found".
+ * "failure-details" is always there (empty without failures), and every
+ * failure has a "failure-reason-code" (refsend's words for what went
+ * wrong).  "additional-information" is never written: the RFC wants a
+ * URI to more information there, and the reporter publishes none.
+ * docs/refsend-tlsrpt.md says which of these real report consumers need
+ * although the RFC leaves them optional.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,7 +58,7 @@ report_failure(const struct agg_failure *f)
 	report_set_str(o, "receiving-ip", f->receiving_ip);
 	json_object_set_new(o, "failed-session-count",
 	    json_integer(f->count));
-	report_set_str(o, "additional-information", f->info);
+	report_set_str(o, "failure-reason-code", f->reason);
 	return o;
 }
 
@@ -65,9 +70,8 @@ report_policy(const struct agg_domain *d, const struct agg_policy *p)
 
 	pol = json_object();
 	json_object_set_new(pol, "policy-type", json_string(p->type));
-	if (strcmp(p->type, "no-policy-found") != 0)
-		json_object_set_new(pol, "policy-string",
-		    report_strings(p->strings, p->nstrings));
+	json_object_set_new(pol, "policy-string",
+	    report_strings(p->strings, p->nstrings));
 	json_object_set_new(pol, "policy-domain", json_string(d->domain));
 	if (p->nmx > 0)
 		json_object_set_new(pol, "mx-host",
@@ -80,13 +84,10 @@ report_policy(const struct agg_domain *d, const struct agg_policy *p)
 	o = json_object();
 	json_object_set_new(o, "policy", pol);
 	json_object_set_new(o, "summary", sum);
-	if (p->nfailures > 0) {
-		fails = json_array();
-		for (i = 0; i < p->nfailures; i++)
-			json_array_append_new(fails,
-			    report_failure(&p->failures[i]));
-		json_object_set_new(o, "failure-details", fails);
-	}
+	fails = json_array();
+	for (i = 0; i < p->nfailures; i++)
+		json_array_append_new(fails, report_failure(&p->failures[i]));
+	json_object_set_new(o, "failure-details", fails);
 	return o;
 }
 

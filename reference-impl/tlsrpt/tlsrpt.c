@@ -6,6 +6,11 @@
  *	refsend-tlsrpt -c CONF retry [--all]	retry pending deliveries
  *						that are due (--all: every one)
  *
+ * -T SECONDS runs either command as if the clock read SECONDS (Unix
+ * time): which days are complete, the date ranges, the retry schedule.
+ * A test and lab knob (the lab closes the current UTC day with it); the
+ * DKIM signature keeps the real time.
+ *
  * Exit status: 0 when the command ran (whatever became of each delivery:
  * see the log), 1 on a usage, config or state error.
  */
@@ -25,8 +30,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: refsend-tlsrpt -c CONF flush\n"
-	    "       refsend-tlsrpt -c CONF retry [--all]\n");
+	fprintf(stderr, "usage: refsend-tlsrpt [-T SECONDS] -c CONF flush\n"
+	    "       refsend-tlsrpt [-T SECONDS] -c CONF retry [--all]\n");
 	exit(1);
 }
 
@@ -36,14 +41,22 @@ main(int argc, char *argv[])
 	struct config	*conf;
 	struct dns	*dns;
 	const char	*path = NULL;
-	char		 err[512];
+	char		 err[512], *end;
 	int		 ch, r, all = 0;
+	long long	 at = 0;
 
 	log_progname("refsend-tlsrpt");
-	while ((ch = getopt(argc, argv, "+c:")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:T:")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'T':
+			errno = 0;
+			at = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    at <= 0)
+				usage();
 			break;
 		default:
 			usage();
@@ -80,9 +93,10 @@ main(int argc, char *argv[])
 	}
 	dns = dns_new(conf);
 	if (strcmp(argv[0], "flush") == 0)
-		r = flush_run(conf, dns, time(NULL));
+		r = flush_run(conf, dns, at ? (time_t)at : time(NULL));
 	else
-		r = retry_run(conf, dns, time(NULL), all);
+		r = retry_run(conf, dns, at ? (time_t)at : time(NULL),
+		    all);
 	dns_free(dns);
 	log_close();
 	config_free(conf);

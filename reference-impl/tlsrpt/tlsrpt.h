@@ -4,12 +4,14 @@
  *
  * One file per concern; the file name is the prefix of what it exports:
  *
- *	../common.h	the code shared with refsend, in ../: xmalloc.c
- *			(allocation that never returns NULL), log.c (JSON-lines
- *			events, stderr diagnostics), conf.c (the key = value
- *			lexer), file.c (durable writes, folder lists), rdata.c
- *			(wire names, MX), ubctx.c (the libunbound set-up);
- *			linked from ../$(BUILD)/libcommon.a
+ *	common.h	the code shared with refsend, in ../common/:
+ *			xmalloc.c (allocation that never returns NULL), log.c
+ *			(JSON-lines events, stderr diagnostics), conf.c (the
+ *			key = value lexer), file.c (durable writes, folder
+ *			lists), rdata.c (wire names, MX), ubctx.c (the
+ *			libunbound set-up), result_type.c (the RFC 8460
+ *			result types); linked from
+ *			../common/$(BUILD)/libcommon.a
  *	config.c	the configuration keys, defaults and checks
  *	record.c	the _smtp._tls TXT record (RFC 8460 section 3)
  *	agg.c		refsend's events -> per policy domain aggregates
@@ -50,14 +52,14 @@ struct static_txt {
 };
 
 struct static_route {
-	char	*name;		/* mail domain or https host */
+	char	*name;		/* mail domain or https host, lower case */
 	char	*address;	/* numeric */
 	int	 port;		/* 0: smtp_port / the URL's port */
 };
 
 enum period {
-	PERIOD_FLUSH = 0,	/* one report per flush, up to now */
-	PERIOD_DAILY		/* complete UTC days only */
+	PERIOD_DAILY = 0,	/* complete UTC days only (the default) */
+	PERIOD_FLUSH		/* one report per flush, up to now */
 };
 
 struct config {
@@ -135,10 +137,9 @@ int		 record_uri_ok(const char *);
 /* -------------------------------------------------------------------- agg */
 
 /*
- * The RFC 8460 result types (IANA registry).  agg_result_type() returns
- * the registry's own string for s, or NULL when s is not one of them.
+ * agg_result_type() returns the RFC 8460 registry's own string for s
+ * (../common/result_types.def), or NULL when s is not a result type.
  */
-extern const char *const agg_result_types[];
 const char	*agg_result_type(const char *);
 
 struct agg_failure {
@@ -147,7 +148,7 @@ struct agg_failure {
 	char		*mx_host;	/* NULL: no MX host (MX bogus) */
 	char		*receiving_ip;	/* NULL: no connection */
 	char		*mx_helo;	/* NULL: unknown */
-	char		*info;		/* additional-information */
+	char		*reason;	/* failure-reason-code, never NULL */
 	long long	 count;
 };
 
@@ -179,12 +180,15 @@ struct agg;
  * count and how); malformed lines are counted and skipped: it returns -1
  * for them, 0 otherwise.  With daily set, each report key is the UTC day
  * of the event.  agg_domains() gives the aggregates (owned by the
- * aggregator) sorted by (day, domain); agg_free() releases everything.
+ * aggregator) sorted by (day, domain); agg_first_ts() and agg_last_ts()
+ * the earliest and latest "ts" of the lines fed; agg_free() releases
+ * everything.
  */
 struct agg	*agg_new(const char *, int);
 int		 agg_feed_line(struct agg *, const char *, size_t);
 struct agg_domain *agg_domains(struct agg *, size_t *);
 double		 agg_first_ts(const struct agg *);	/* 0: none */
+double		 agg_last_ts(const struct agg *);	/* 0: none */
 size_t		 agg_skipped(const struct agg *);
 void		 agg_free(struct agg *);
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 from .base import Adapter, LabContext, SenderOutcome, Submission
 
 
-def get_adapter(name: str) -> Adapter:
+def get_adapter(name: str, hooks: dict[str, str] | None = None,
+                pass_seconds: float = 60.0) -> Adapter:
     """The adapter for NAME; LabError for an unknown name, or for a
-    command:SCRIPT whose script is not an executable file."""
+    command:SCRIPT whose script is not an executable file.  HOOKS and
+    PASS_SECONDS are for the smtp:// black-box adapter only."""
     from ..errors import LabError
+    if hooks and not name.startswith("smtp://"):
+        raise LabError("--hook is for an smtp:// sender only")
+    if name.startswith("smtp://"):
+        from .smtp import SmtpAdapter
+        return SmtpAdapter(name, hooks, pass_seconds)
     if name == "reference":
         from .reference import ReferenceAdapter
         return ReferenceAdapter()
@@ -29,16 +36,23 @@ def get_adapter(name: str) -> Adapter:
     if name in NAIVE:
         from .naive import NaiveAdapter
         return NaiveAdapter(name)
+    if name in BROKEN_DANE:
+        from .danebroken import BrokenDaneAdapter
+        return BrokenDaneAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
-                   f"{', '.join(sorted(KNOWN))}, command:SCRIPT")
+                   f"{', '.join(sorted(KNOWN))}, command:SCRIPT, "
+                   "smtp://[USER:PASS@]HOST[:PORT]")
 
 
 NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
+# danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
+BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
+               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only",
            "postfix-may": "may"}
 EXIM = {"exim": False, "exim-require-dane": True}
-KNOWN = ("reference",) + NAIVE + tuple(POSTFIX) + tuple(EXIM)
+KNOWN = ("reference",) + NAIVE + BROKEN_DANE + tuple(POSTFIX) + tuple(EXIM)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
            "get_adapter", "KNOWN"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..netns import LabNamespace
 
@@ -21,6 +22,9 @@ class LabContext:
     dkim_key: Path | None = None   # PEM key for signing TLSRPT mail
     reporting_domain: str = "sender.test"
     dkim_selector: str = "lab"
+    # an exposed lab (expose.py): the link, the SUT's addresses, the lab's
+    # service addresses; None when everything is on loopback
+    exposure: dict[str, Any] | None = None
 
 
 @dataclass

@@ -3,7 +3,8 @@ contract of docs/adapters.md.
 
 `danelab run --sender command:PATH` runs `PATH ACTION` inside the lab
 namespace for each step (start, preflight, submit, run-queue, status,
-reload, stop), with the lab's facts in DANELAB_* environment variables.
+reload, expire, flush-reports, stop), with the lab's facts in DANELAB_*
+environment variables.
 Each action runs in its own session under the lab's supervisor with a time
 limit; when the limit passes, the action's whole process group is killed
 and the run stops with an error naming the action and its log.  The
@@ -34,8 +35,8 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUTS = {"start": 60.0, "preflight": 30.0, "submit": 30.0,
             "run-queue": 300.0, "status": 30.0, "reload": 60.0,
-            "expire": 30.0, "stop": 30.0}
-OPTIONAL = ("preflight", "reload", "expire")
+            "expire": 30.0, "flush-reports": 300.0, "stop": 30.0}
+OPTIONAL = ("preflight", "reload", "expire", "flush-reports")
 UNSUPPORTED = 3                        # exit status: optional action absent
 STATES = ("delivered", "deferred", "bounced")
 
@@ -171,6 +172,25 @@ class CommandAdapter(Adapter):
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         return parse_status(self._must("status"), self.name)
+
+    def flush_reports(self) -> bool:
+        """`flush-reports`: send every TLSRPT report due now (whatever
+        closes the reporting period: the lab is about to stop), signed
+        with the lab's DKIM key for DANELAB_REPORTING_DOMAIN; exit 3 when
+        the MTA sends no TLSRPT (then TLSRPT is not graded).  The reports
+        get the same checks as the reference's (tlsrpt_grade)."""
+        assert self.ctx
+        c = self.ctx
+        rc, _ = self._act("flush-reports", {
+            "DANELAB_REPORTING_DOMAIN": c.reporting_domain,
+            "DANELAB_DKIM_SELECTOR": c.dkim_selector,
+            "DANELAB_DKIM_KEY": str(c.dkim_key or "")})
+        if rc == UNSUPPORTED:
+            return False
+        if rc != 0:
+            raise LabError(f"{self.name}: action 'flush-reports' exited "
+                           f"{rc}; see {c.run / 'command.log'}")
+        return True
 
     def stop(self) -> None:
         """The script's `stop`, then the sweep.  Never raises: teardown

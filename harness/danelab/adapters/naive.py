@@ -23,7 +23,8 @@ them as it would a non-validating stub) and TLSA records:
                              fallback relay, STRAY_RELAY (in no scenario's
                              range).  Only fake-mx's catch-all sees either.
 
-They run in harness threads inside the lab namespace (root mode only).
+They run in harness threads inside the lab namespace (root mode only); the
+queue, lookups, host walk and SMTP session are pysender.py's.
 """
 from __future__ import annotations
 
@@ -31,89 +32,43 @@ import re
 import smtplib
 import socket
 import ssl
-from concurrent.futures import ThreadPoolExecutor
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rcode
-import dns.rdatatype
-
-from ..errors import LabError
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import SenderOutcome, Submission
+from .pysender import Perm, Temp, ThreadedSender, connect, lookup, \
+    mx_hosts, send, starttls_any_cert, walk
 
 
 # broken-stray's fallback relay: an address no scenario declares
 STRAY_RELAY = "127.99.0.25"
 
 
-class _Temp(Exception):
-    pass
-
-
-class _Perm(Exception):
-    pass
-
-
-class NaiveAdapter(Adapter):
+class NaiveAdapter(ThreadedSender):
     def __init__(self, name: str) -> None:
-        self.name = name
+        super().__init__(name)
         self.fallback = name == "broken-plaintext-fallback"
         self.no_tls = name == "broken-no-tls"
         self.require_tls = name == "broken-require-tls"
         self.stray = name == "broken-stray"
-        self.queue: list[Submission] = []
-        self.results: dict[str, SenderOutcome] = {}
-        self.ctx: LabContext | None = None
-
-    def start(self, ctx: LabContext) -> None:
-        if ctx.ns.mode != "root":
-            raise LabError(f"the {self.name} sender needs root mode")
-        self.ctx = ctx
-
-    def submit(self, subs: list[Submission]) -> None:
-        self.queue += subs
-        for s in subs:
-            self.results[s.message_id] = SenderOutcome("deferred", "queued")
-
-    def run_queue(self) -> None:
-        assert self.ctx
-        todo = [s for s in self.queue
-                if self.results[s.message_id].state == "deferred"]
-        self.ctx.ns.call(self._all, todo)
-
-    def _all(self, todo: list[Submission]) -> None:
-        with ThreadPoolExecutor(16) as ex:
-            for s, out in zip(todo, ex.map(self._one, todo)):
-                self.results[s.message_id] = out
-
-    def outcomes(self) -> dict[str, SenderOutcome]:
-        return dict(self.results)
 
     # -- delivery --------------------------------------------------------
     def _q(self, name: str, rtype: str) -> list[str]:
-        assert self.ctx
-        q = dns.message.make_query(name, rtype)
-        q.flags |= dns.flags.CD
-        try:
-            r = dns.query.udp(q, self.ctx.resolver, timeout=3)
-        except dns.exception.Timeout:
-            raise _Temp(f"timeout {name}/{rtype}")
-        if r.rcode() == dns.rcode.NXDOMAIN:
+        """NAME's RTYPE records as a stub that ignores DNSSEC sees them
+        (NXDOMAIN: none; any other failure: Temp)."""
+        r = lookup(self.resolver, name, rtype, validate=False)
+        if r.rcode == "TIMEOUT":
+            raise Temp(f"timeout {name}/{rtype}")
+        if r.rcode == "NXDOMAIN":
             return []
-        if r.rcode() != dns.rcode.NOERROR:
-            raise _Temp(f"{dns.rcode.to_text(r.rcode())} {name}/{rtype}")
-        want = dns.rdatatype.from_text(rtype)
-        return [rd.to_text() for rrs in r.answer if rrs.rdtype == want
-                for rd in rrs]
+        if r.failed:
+            raise Temp(f"{r.rcode} {name}/{rtype}")
+        return r.records
 
-    def _one(self, s: Submission) -> SenderOutcome:
+    def deliver(self, s: Submission) -> SenderOutcome:
         out = self._mx(s)
         if self.stray and out.state == "deferred":
             try:
                 return self._send(STRAY_RELAY, s)
-            except (_Temp, _Perm, OSError, smtplib.SMTPException) as e:
+            except (Temp, Perm, OSError, smtplib.SMTPException) as e:
                 return SenderOutcome("deferred", f"{out.reason}; fallback "
                                      f"relay {STRAY_RELAY}: {e}", out.dsn)
         return out
@@ -132,37 +87,32 @@ class NaiveAdapter(Adapter):
     def _mx(self, s: Submission) -> SenderOutcome:
         domain = s.rcpt.split("@", 1)[1]
         try:
-            mx = sorted((int(p), h) for p, h in
-                        (x.split() for x in self._q(domain, "MX")))
+            mx = mx_hosts(self._q(domain, "MX"))
             if mx == [(0, ".")]:
                 if not self.no_tls:
                     return SenderOutcome("bounced", "null MX", "5.1.10")
                 mx = []
             hosts = [h for _, h in mx] or [domain]
-        except _Temp as e:
+        except Temp as e:
             return SenderOutcome("deferred", str(e), "4.4.3")
-        last = "no usable host"
         if self.no_tls and hosts != [domain]:
             hosts = hosts + [domain]          # sloppy: implicit MX fallback
-        for h in hosts:
-            try:
-                addrs = self._q(h, "A")
-                if not addrs and self.no_tls and \
-                        re.fullmatch(r"\d+\.\d+\.\d+\.\d+\.?", h):
-                    addrs = [h.rstrip(".")]   # sloppy: IP literal as MX
-            except _Temp as e:
-                last = str(e)
-                continue
-            for a in addrs:
-                if self.stray:
-                    self._probe(a)
-                try:
-                    return self._send(a, s)
-                except _Perm as e:
-                    return SenderOutcome("bounced", str(e), "5.0.0")
-                except (_Temp, OSError, smtplib.SMTPException) as e:
-                    last = f"{h}[{a}]: {e}"
-        return SenderOutcome("deferred", last, "4.0.0")
+        out = walk(hosts, self._addresses, lambda _h, a: self._attempt(a, s))
+        if out.state == "deferred":
+            out.dsn = "4.0.0"
+        return out
+
+    def _addresses(self, h: str) -> list[str]:
+        addrs = self._q(h, "A")
+        if not addrs and self.no_tls and \
+                re.fullmatch(r"\d+\.\d+\.\d+\.\d+\.?", h):
+            addrs = [h.rstrip(".")]   # sloppy: IP literal as MX
+        return addrs
+
+    def _attempt(self, addr: str, s: Submission) -> SenderOutcome:
+        if self.stray:
+            self._probe(addr)
+        return self._send(addr, s)
 
     def _send(self, addr: str, s: Submission) -> SenderOutcome:
         if self.no_tls:
@@ -171,8 +121,8 @@ class NaiveAdapter(Adapter):
             return self._session(addr, s, tls=True)
         except (ssl.SSLError, smtplib.SMTPResponseException,
                 smtplib.SMTPServerDisconnected, socket.timeout) as e:
-            if self.require_tls and not isinstance(e, _Perm):
-                raise _Perm(f"TLS required, not had: {e}")
+            if self.require_tls and not isinstance(e, Perm):
+                raise Perm(f"TLS required, not had: {e}")
             return self._fallback(addr, s, e)
 
     def _fallback(self, addr: str, s: Submission,
@@ -183,33 +133,17 @@ class NaiveAdapter(Adapter):
                 err.smtp_code >= 500:
             raise err
         if not self.fallback:
-            raise _Temp(f"TLS failed: {err}")
+            raise Temp(f"TLS failed: {err}")
         return self._session(addr, s, tls=False)
 
     def _session(self, addr: str, s: Submission,
                  tls: bool) -> SenderOutcome:
-        with smtplib.SMTP(addr, 25, local_hostname="naive.sender.test",
-                          timeout=8) as c:
-            c.ehlo()
+        with connect(addr, "naive.sender.test") as c:
             used_tls = False
             if tls and self.require_tls and not c.has_extn("starttls"):
-                raise _Perm("STARTTLS not offered; TLS required")
+                raise Perm("STARTTLS not offered; TLS required")
             if tls and c.has_extn("starttls"):
-                ctx = ssl.create_default_context()
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-                c.starttls(context=ctx)
-                c.ehlo()
+                starttls_any_cert(c)
                 used_tls = True
-            try:
-                c.sendmail(s.sender, [s.rcpt], s.data)
-            except smtplib.SMTPRecipientsRefused as e:
-                code = list(e.recipients.values())[0][0]
-                if code >= 500:
-                    raise _Perm(f"{code} recipient refused")
-                raise _Temp(f"{code} recipient refused")
-            except smtplib.SMTPResponseException as e:
-                if e.smtp_code >= 500:
-                    raise _Perm(f"{e.smtp_code} {e.smtp_error!r}")
-                raise _Temp(f"{e.smtp_code}")
+            send(c, s)
             return SenderOutcome("delivered", "tls" if used_tls else "plain")

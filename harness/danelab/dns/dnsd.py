@@ -39,9 +39,16 @@ def nsd_conf(u: BuiltUniverse, run: Path) -> Path:
     return p
 
 
-def unbound_conf(u: BuiltUniverse, run: Path) -> Path:
+def unbound_conf(u: BuiltUniverse, run: Path,
+                 exposed: tuple[str, str] | None = None) -> Path:
+    """EXPOSED: (address, range) of an exposed lab: Unbound answers there
+    too, to the range's clients (docs/remote.md)."""
+    more = ""
+    if exposed:
+        more = (f"\n  interface: {exposed[0]}\n  access-control: "
+                f"{exposed[1]} allow")
     text = f"""server:
-  interface: {UNBOUND_ADDR}
+  interface: {UNBOUND_ADDR}{more}
   port: 53
   do-ip6: no
   username: ""
@@ -91,15 +98,16 @@ def _answers(addr: str, name: str) -> bool:
 def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
     conf = nsd_conf(u, run)
     t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=run / "nsd.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."), 10)
+    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."))
     return t
 
 
-def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
-    conf = unbound_conf(u, run)
+def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,
+                  exposed: tuple[str, str] | None = None) -> Tracked:
+    conf = unbound_conf(u, run, exposed)
     t = ns.spawn("unbound", ["unbound", "-d", "-p", "-c", str(conf)],
                  log=run / "unbound.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."), 10)
+    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."))
     return t
 
 

@@ -24,8 +24,12 @@ from .zonespec import ZoneSpec
 
 class Universe:
     def __init__(self, specs: list[ZoneSpec], run: Path,
-                 ns: LabNamespace) -> None:
+                 ns: LabNamespace,
+                 exposed: tuple[str, str] | None = None) -> None:
+        """EXPOSED: (address, IPv4 range) where Unbound also answers in an
+        exposed lab."""
         self.specs = specs
+        self.exposed = exposed
         self.run = Path(run)
         self.ns = ns
         self.built: BuiltUniverse | None = None
@@ -53,7 +57,8 @@ class Universe:
         self.nsd = dnsd.start_nsd(self.ns, self.built, self.run)
         self.timings["nsd"] = time.monotonic() - t
         t = time.monotonic()
-        self.unbound = dnsd.start_unbound(self.ns, self.built, self.run)
+        self.unbound = dnsd.start_unbound(self.ns, self.built, self.run,
+                                          self.exposed)
         self.timings["unbound"] = time.monotonic() - t
 
     def rebuild(self, specs: list[ZoneSpec]) -> None:

@@ -2,14 +2,14 @@
 
 DNS is replaced by the reporter's test-only knobs `static_txt` and
 `static_route` (docs/refsend-tlsrpt.md); report sinks are SMTP and HTTPS
-servers running as threads of the test process on 127.0.0.1 (sinks.py),
-so nothing outlives a test.  Keys and certificates are made at test time.
+servers running as threads of the test process on 127.0.0.1
+(tlsrpt_sinks.py), so nothing outlives a test.  Keys and certificates are
+made at test time.
 """
 import datetime
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
 from cryptography import x509
@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from sinks import HTTPSSink, SMTPSink  # noqa: E402
+from tlsrpt_sinks import DNSSink, HTTPSSink, SMTPSink
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILD = os.environ.get("DANELAB_BUILD", "build")
@@ -134,6 +133,8 @@ class Reporter:
                  "contact_info = tlsrpt-contact@sender.test",
                  "timeout = 5"]
         kv.setdefault("sending_mta_ip", "127.0.0.1")
+        # Most tests report at once; period=None tests the default (daily).
+        kv.setdefault("period", "flush")
         for k, v in kv.items():
             if v is None:       # None: leave the key out
                 continue
@@ -145,9 +146,12 @@ class Reporter:
         with open(self.events, "a") as f:
             f.write(text)
 
-    def run(self, *args, check=True):
-        r = subprocess.run([str(self.binary), "-c", str(self.conf), *args],
-                           capture_output=True, text=True, timeout=60)
+    def run(self, *args, check=True, clock=None):
+        """The reporter; clock: run as if the time were this (-T)."""
+        opt = ["-T", str(int(clock))] if clock is not None else []
+        r = subprocess.run([str(self.binary), *opt, "-c", str(self.conf),
+                            *args], capture_output=True, text=True,
+                           timeout=60)
         if check:
             assert r.returncode == 0, r.stderr
         return r
@@ -169,7 +173,6 @@ def reporter(binary, tmp_path):
 @pytest.fixture
 def dns_sink():
     """Factory: dns_sink(records) -> a started DNSSink."""
-    from sinks import DNSSink
     sinks = []
 
     def make(records):

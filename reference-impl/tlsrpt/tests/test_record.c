@@ -142,84 +142,6 @@ test_record_select(void)
 	    "several-records");
 }
 
-struct mailto_case {
-	const char	*uri;
-	const char	*addr;		/* NULL: refused */
-};
-
-static const struct mailto_case mailto_cases[] = {
-	{ "mailto:a@x.test", "a@x.test" },
-	{ "MAILTO:a@x.test", "a@x.test" },
-	{ "mailto:tls%2Brpt@x.test?subject=x", "tls+rpt@x.test" },
-	{ "mailto:a@x.test,b@y.test", NULL },
-	{ "mailto:a%2C@x.test", NULL },
-	{ "mailto:a%0d%0aRCPT@x.test", NULL },
-	{ "mailto:<a@x.test>", NULL },
-	{ "mailto:@x.test", NULL },
-	{ "mailto:a@", NULL },
-	{ "mailto:a@b@c", NULL },
-	{ "https://x.test/", NULL },
-	{ NULL, NULL }
-};
-
-static void
-test_record_mailto(void)
-{
-	const struct mailto_case	*c;
-	char				*a;
-
-	for (c = mailto_cases; c->uri != NULL; c++) {
-		a = mime_mailto_addr(c->uri);
-		if (c->addr == NULL) {
-			CU_ASSERT_PTR_NULL(a);
-		} else {
-			CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-			CU_ASSERT_STRING_EQUAL(a, c->addr);
-		}
-		free(a);
-	}
-}
-
-struct url_case {
-	const char	*url;
-	const char	*host;		/* NULL: refused */
-	int		 port;
-};
-
-static const struct url_case url_cases[] = {
-	{ "https://r.x.test/v1/tlsrpt", "r.x.test", 443 },
-	{ "https://r.x.test:8443/", "r.x.test", 8443 },
-	{ "https://r.x.test", "r.x.test", 443 },
-	{ "https://[::1]:9/", "::1", 9 },
-	{ "https://127.0.0.1:4443?x", "127.0.0.1", 4443 },
-	{ "https://u@r.x.test/", NULL, 0 },
-	{ "https://r.x.test:0/", NULL, 0 },
-	{ "https://r.x.test:99999/", NULL, 0 },
-	{ "https://r.x.test:/", NULL, 0 },
-	{ "https:///", NULL, 0 },
-	{ "http://r.x.test/", NULL, 0 },
-	{ NULL, NULL, 0 }
-};
-
-static void
-test_record_https_url(void)
-{
-	const struct url_case	*c;
-	char			 host[256];
-	int			 port, r;
-
-	for (c = url_cases; c->url != NULL; c++) {
-		r = https_url_host(c->url, host, sizeof(host), &port);
-		if (c->host == NULL) {
-			CU_ASSERT_EQUAL(r, -1);
-		} else {
-			CU_ASSERT_EQUAL_FATAL(r, 0);
-			CU_ASSERT_STRING_EQUAL(host, c->host);
-			CU_ASSERT_EQUAL(port, c->port);
-		}
-	}
-}
-
 void
 tests_record(void)
 {
@@ -228,6 +150,4 @@ tests_record(void)
 	s = CU_add_suite("record", NULL, NULL);
 	CU_add_test(s, "parse (RFC 8460 section 3)", test_record_parse);
 	CU_add_test(s, "select among TXT records", test_record_select);
-	CU_add_test(s, "mailto: address", test_record_mailto);
-	CU_add_test(s, "https: host and port", test_record_https_url);
 }

@@ -1,7 +1,7 @@
 /*
  * rdata.c -- wire-format DNS data both programs decode themselves, as
  * libunbound hands it over (uncompressed): domain names and MX rdata.
- * Fuzzed by fuzz/fuzz_rdata.c.
+ * Fuzzed by ../fuzz/fuzz_rdata.c (refsend's make fuzz).
  */
 #include <ctype.h>
 #include <stddef.h>

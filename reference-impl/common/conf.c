@@ -136,3 +136,48 @@ conf_is_address(const char *s)
 	return inet_pton(AF_INET, s, &a4) == 1 ||
 	    inet_pton(AF_INET6, s, &a6) == 1;
 }
+
+int
+conf_route(char *v, char **name, char **address, int *port)
+{
+	char	*n, *a, *p;
+	size_t	 len;
+
+	*port = 0;
+	n = strsep(&v, " \t");
+	if (v == NULL)
+		return -1;
+	a = v + strspn(v, " \t");
+	if (*n == '\0' || *a == '\0' || strpbrk(a, " \t") != NULL)
+		return -1;
+	if (*a == '[') {
+		/* [ADDRESS] or [ADDRESS]:PORT */
+		a++;
+		if ((p = strchr(a, ']')) == NULL)
+			return -1;
+		*p++ = '\0';
+		if (*p == ':') {
+			if (conf_int(p + 1, 1, 65535, port) == -1)
+				return -1;
+		} else if (*p != '\0')
+			return -1;
+	} else if ((p = strchr(a, ':')) != NULL && strchr(p + 1, ':') ==
+	    NULL) {
+		/* IPv4:PORT (a bare IPv6 address has several colons) */
+		*p++ = '\0';
+		if (conf_int(p, 1, 65535, port) == -1)
+			return -1;
+	}
+	if (!conf_is_address(a))
+		return -1;
+	for (p = n; *p != '\0'; p++)
+		*p = tolower((unsigned char)*p);
+	len = strlen(n);
+	if (n[len - 1] == '.')
+		n[--len] = '\0';
+	if (len == 0)
+		return -1;
+	*name = n;
+	*address = a;
+	return 0;
+}

@@ -1,6 +1,6 @@
 /*
- * cunit_run.c -- the CUnit runner of refsend's and refsend-tlsrpt's unit
- * tests (cunit_run.h).
+ * cunit_run.c -- the CUnit runner of the unit tests of common/, refsend and
+ * refsend-tlsrpt (cunit_run.h).
  */
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 /*
  * test_common.c -- the code refsend shares with refsend-tlsrpt (common.h)
  * where the two programs' own tests do not reach it: durable writes,
- * folder listings, the list parser's ownership rules, the growable
- * buffer.
+ * folder listings, the list parser's ownership rules, the static_route
+ * syntax, the growable buffer.
  */
 #include <sys/stat.h>
 
@@ -161,6 +161,52 @@ test_common_intlist(void)
 }
 
 static void
+test_common_route(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*name;		/* NULL: refused */
+		const char	*address;
+		int		 port;
+	} cases[] = {
+		{ "sink.test 127.0.0.1", "sink.test", "127.0.0.1", 0 },
+		{ "sink.test 127.0.0.1:2525", "sink.test", "127.0.0.1", 2525 },
+		{ "Sink.TEST. \t 127.0.0.1", "sink.test", "127.0.0.1", 0 },
+		{ "six.test ::1", "six.test", "::1", 0 },
+		{ "six.test [::1]", "six.test", "::1", 0 },
+		{ "six.test [2001:db8::1]:26", "six.test", "2001:db8::1", 26 },
+		{ "sink.test", NULL, NULL, 0 },
+		{ "sink.test mx.sink.test", NULL, NULL, 0 },
+		{ "sink.test 127.0.0.1 2525", NULL, NULL, 0 },
+		{ "sink.test 127.0.0.1:0", NULL, NULL, 0 },
+		{ "sink.test 127.0.0.1:65536", NULL, NULL, 0 },
+		{ "sink.test 127.0.0.1:", NULL, NULL, 0 },
+		{ "six.test [::1", NULL, NULL, 0 },
+		{ "six.test [::1]x", NULL, NULL, 0 },
+		{ "six.test [::1]:x", NULL, NULL, 0 },
+		{ ". 127.0.0.1", NULL, NULL, 0 },
+		{ NULL, NULL, NULL, 0 }
+	};
+	char	*v, *name, *address;
+	size_t	 i;
+	int	 port, r;
+
+	for (i = 0; cases[i].text != NULL; i++) {
+		v = xstrdup(cases[i].text);
+		r = conf_route(v, &name, &address, &port);
+		if (cases[i].name == NULL) {
+			CU_ASSERT_EQUAL(r, -1);
+		} else {
+			CU_ASSERT_EQUAL_FATAL(r, 0);
+			CU_ASSERT_STRING_EQUAL(name, cases[i].name);
+			CU_ASSERT_STRING_EQUAL(address, cases[i].address);
+			CU_ASSERT_EQUAL(port, cases[i].port);
+		}
+		free(v);
+	}
+}
+
+static void
 test_common_buf(void)
 {
 	struct buf	b = { NULL, 0, 0 };
@@ -185,5 +231,6 @@ tests_common(void)
 	CU_add_test(s, "file_write", test_common_file_write);
 	CU_add_test(s, "file_list, file_read", test_common_file_list);
 	CU_add_test(s, "conf_intlist", test_common_intlist);
+	CU_add_test(s, "conf_route", test_common_route);
 	CU_add_test(s, "buf", test_common_buf);
 }

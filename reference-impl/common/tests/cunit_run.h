@@ -1,6 +1,6 @@
 /*
- * cunit_run.h -- the CUnit runner shared by refsend's tests (tests/) and
- * refsend-tlsrpt's (tlsrpt/tests/).
+ * cunit_run.h -- the CUnit runner shared by the tests of common/ (tests/),
+ * refsend (../../tests/) and refsend-tlsrpt (../../tlsrpt/tests/).
  */
 #ifndef CUNIT_RUN_H
 #define CUNIT_RUN_H

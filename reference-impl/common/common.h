@@ -1,8 +1,9 @@
 /*
  * common.h -- the code the reference sender (refsend) and its TLSRPT
- * reporter (tlsrpt/, refsend-tlsrpt) share.  It is compiled once, into
- * $(BUILD)/libcommon.a of reference-impl/Makefile, and linked into both
- * programs; refsend.h and tlsrpt/tlsrpt.h include this header.
+ * reporter (tlsrpt/, refsend-tlsrpt) share, in reference-impl/common/.  It
+ * is compiled once, into common/$(BUILD)/libcommon.a by common/Makefile,
+ * and linked into both programs; refsend.h and tlsrpt/tlsrpt.h include
+ * this header (-I common).  Its CUnit tests are common/tests/.
  *
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
@@ -11,6 +12,7 @@
  *			reading a whole file, listing a folder
  *	rdata.c		wire-format names and MX rdata
  *	ubctx.c		a libunbound context set up for the lab
+ *	result_type.c	the RFC 8460 result types (result_types.def)
  *
  * Conventions: functions returning int return 0 on success and -1 on
  * failure unless said otherwise.  Returned pointers belong to the caller
@@ -106,6 +108,15 @@ int	 conf_int(const char *, int, int, int *);
 int	 conf_intlist(const char *, int, int, int **, size_t *);
 /* 1 if the string is a numeric IPv4 or IPv6 address, else 0. */
 int	 conf_is_address(const char *);
+/*
+ * conf_route() parses the value of the static_route test knob, the same
+ * in both programs: "NAME ADDRESS[:PORT]", ADDRESS numeric, an IPv6
+ * ADDRESS with a port written "[ADDRESS]:PORT" ("[ADDRESS]" and a bare
+ * IPv6 ADDRESS also do).  It cuts v in place: *name (lower-cased, without
+ * a final dot) and *address point into v, *port is PORT or 0 when none
+ * is given.  -1 if v is not of that form.
+ */
+int	 conf_route(char *, char **, char **, int *);
 
 /* ------------------------------------------------------------------- file */
 
@@ -162,5 +173,27 @@ int	 rdata_mx(const unsigned char *, size_t, int *, char *, size_t);
 #define UBCTX_ASYNC	0x01
 #define UBCTX_WHY_BOGUS	0x02
 struct ub_ctx	*ubctx_new(const char *, const char *, int, char *, size_t);
+
+/* ------------------------------------------------------------ result_type */
+
+/*
+ * The RFC 8460 result types, one per line of result_types.def (the only
+ * list of them in the C code), in its order.  result_type_name() gives
+ * the type's registry string (a literal), NULL for RESULT_TYPE_NONE or
+ * any other value out of range; RT(STARTTLS_NOT_SUPPORTED) is short for
+ * result_type_name(RESULT_TYPE_STARTTLS_NOT_SUPPORTED), where a reason
+ * string is wanted.  result_type_from_name() is the type whose string is
+ * exactly s, RESULT_TYPE_NONE when there is none (or s is NULL).
+ */
+enum result_type {
+	RESULT_TYPE_NONE = -1,
+#define RESULT_TYPE(id, name)	RESULT_TYPE_##id,
+#include "result_types.def"
+#undef RESULT_TYPE
+	RESULT_TYPE_COUNT
+};
+#define RT(id)	result_type_name(RESULT_TYPE_##id)
+const char		*result_type_name(enum result_type);
+enum result_type	 result_type_from_name(const char *);
 
 #endif /* COMMON_H */

@@ -1,0 +1,121 @@
+"""A real MTA as a black box ("the appliance") in its own network namespace,
+for the black-box tests and published results: the lab reaches it only
+through `--expose netns:PATH` and grades it only through `smtp://`.
+
+PostfixAppliance: Debian's Postfix, configured as a vendor would set up a
+relay for the lab (docs/remote.md, "What the SUT needs"): the lab resolver
+in resolv.conf, DANE on, mail relayed for the lab's range, bounces to the
+envelope sender by SMTP.  It keeps the DANE settings of the in-namespace
+`postfix` sender (adapters/postfix.py) so the two sets of verdicts compare;
+unlike it, it delivers at once on submission and retries on its own
+schedule (once an hour here), and offers the vendor hooks:
+
+  flush   nsenter ... postqueue -f
+  expire  a script: the queue ids of the given Message-IDs from the
+          appliance's maillog, then postsuper -e
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from .adapters.base import LabContext
+from .adapters.postfix import PostfixAdapter
+from .labnet import LabNet
+from .netns import LabNamespace
+
+APPLIANCE_CF = """
+# -- the appliance: a relay for the lab, bounces by SMTP
+inet_interfaces = all
+mydestination =
+local_recipient_maps =
+mynetworks = 127.0.0.0/8 {v4} [{v6net}]/{v6len}
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_recipient_restrictions = permit_mynetworks, reject
+defer_transports =
+"""
+
+SMTPD = "smtp      inet  n       -       n       -       -       smtpd\n"
+
+EXPIRE_SH = """#!/bin/sh
+# expire hook: Message-IDs in, `postsuper -e QID` for each
+set -e
+for mid in "$@"; do
+  qid=$(sed -n "s/.*postfix\\/cleanup\\[[0-9]*\\]: \\([0-9A-Za-z]*\\): \
+message-id=<$mid>.*/\\1/p" {log} | tail -1)
+  [ -n "$qid" ] || {{ echo "no queue id for $mid" >&2; exit 1; }}
+  {enter} /usr/sbin/postsuper -e "$qid"
+done
+"""
+
+
+class _Relay(PostfixAdapter):
+    """The postfix adapter's instance with the appliance's settings."""
+
+    def __init__(self, net: LabNet) -> None:
+        super().__init__("postfix-appliance", "dane")
+        self.net = net
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        assert self.ctx
+        conf = self.ctx.run / "conf"
+        with (conf / "main.cf").open("a") as f:
+            f.write(APPLIANCE_CF.format(
+                v4=self.net.v4, v6net=self.net.v6.network_address,
+                v6len=self.net.v6.prefixlen))
+        with (conf / "master.cf").open("a") as f:
+            f.write(SMTPD)
+
+
+class PostfixAppliance:
+    """Postfix in a namespace of its own.  Use as a context manager; then
+    hand `netns_path` to --expose netns: and `hooks` to the smtp sender."""
+
+    def __init__(self, run: Path, net: LabNet,
+                 policies: dict[str, str] | None = None) -> None:
+        self.run = Path(run).resolve()
+        self.net = net
+        self.policies = policies or {}
+        self.ns = LabNamespace(self.run / "ns", nameserver=net.infra.resolver)
+        self.mta = _Relay(net)
+
+    def __enter__(self) -> "PostfixAppliance":
+        self.ns.open()
+        try:
+            ctx = LabContext(self.ns, self.run / "postfix",
+                             self.net.infra.resolver, Path("/dev/null"),
+                             Path("/dev/null"), self.policies)
+            self.mta.start(ctx)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.mta.stop()
+        self.ns.close()
+
+    @property
+    def netns_path(self) -> str:
+        assert self.ns.holder
+        return f"/proc/{self.ns.holder.pid}/ns/net"
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.net.sut(0)[0]}:25"
+
+    def hooks(self) -> dict[str, str]:
+        enter = " ".join(shlex.quote(a) for a in self.ns.enter_argv())
+        script = self.run / "expire.sh"
+        script.write_text(EXPIRE_SH.format(
+            log=shlex.quote(str(self.run / "postfix" / "maillog")),
+            enter=enter))
+        script.chmod(0o755)
+        return {"flush": f"{enter} /usr/sbin/postqueue -f",
+                "expire": shlex.quote(str(script)),
+                "reload": f"kill -HUP {self.mta.master.pid}"
+                if self.mta.master else "true"}

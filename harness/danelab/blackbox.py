@@ -1,0 +1,90 @@
+"""Published black-box results: a real MTA as an appliance in its own
+network namespace, graded through `--expose netns:PATH` and `--sender
+smtp://` only, next to its in-namespace results.
+
+    /usr/bin/python3 -m danelab.blackbox [--pass-seconds N] [postfix]
+
+writes docs/results/<mta>-blackbox.json (the format of <mta>.json, plus
+`differences`: every case whose verdict or observed outcome differs from
+the in-namespace file).  Needs root and Postfix (ci/deps).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .appliance import PostfixAppliance
+from .catalog import DEFAULT_DIR, load_catalog
+from .labnet import LabNet
+from .published import RESULTS, ROOT, catalog_commit, compare, counts, \
+    problem_keys, summarize
+
+APPLIANCES = {"postfix": PostfixAppliance}
+
+
+def run_blackbox(mta: str, run: Path, pass_seconds: float,
+                 ids: list[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The merged results.json of one black-box run, and the appliance's
+    version line."""
+    net = LabNet.parse()
+    scs = load_catalog(DEFAULT_DIR)
+    policies = {sc.rcpt_domain: sc.policy for sc in scs
+                if sc.policy != "dane"}
+    with APPLIANCES[mta](run / "appliance", net, policies) as app:
+        argv = ["/usr/bin/python3", "-m", "danelab", "run", "--sender",
+                app.url, "--expose", f"netns:{app.netns_path}",
+                "--pass-seconds", str(pass_seconds),
+                "--run-dir", str(run / "lab")]
+        for k, v in app.hooks().items():
+            argv += ["--hook", f"{k}={v}"]
+        for i in ids or []:
+            argv += ["-s", i]
+        cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ,
+                                 "PYTHONPATH": str(ROOT / "harness")})
+        version = app.mta.version()
+    res = run / "lab" / "report" / "results.json"
+    if cp.returncode not in (0, 1) or not res.exists():
+        raise RuntimeError(f"black-box run of {mta} exited {cp.returncode}: "
+                           f"{cp.stderr[-1500:]}")
+    return dict(json.loads(res.read_text())), version
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="danelab.blackbox")
+    ap.add_argument("mta", nargs="*", default=list(APPLIANCES))
+    ap.add_argument("--pass-seconds", type=float, default=90.0)
+    a = ap.parse_args()
+    for mta in a.mta:
+        t = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"blackbox-{mta}-") as d:
+            res, version = run_blackbox(mta, Path(d), a.pass_seconds)
+        cases = summarize(res)
+        inside = json.loads((RESULTS / f"{mta}.json").read_text())
+        doc = {"sender": f"{mta} (black box, smtp://, --expose netns)",
+               "version": version, "catalog_commit": catalog_commit(),
+               "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                          time.gmtime()),
+               "wall_seconds": round(time.monotonic() - t, 1),
+               "pass_seconds": a.pass_seconds,
+               "in_namespace_wall_seconds": inside.get("wall_seconds"),
+               "counts": counts(cases), "problems": problem_keys(res),
+               "differences": compare(inside["cases"], cases),
+               "cases": cases}
+        (RESULTS / f"{mta}-blackbox.json").write_text(
+            json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        print(f"{mta}: {doc['counts']} in {doc['wall_seconds']} s; "
+              f"{len(doc['differences'])} difference(s)", flush=True)
+        for line in doc["differences"]:
+            print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,260 @@
+"""The exposed lab (--expose) and the smtp:// black-box adapter.
+
+Every namespace here is made by the lab or the test; no address of the
+range is ever put on the host's namespace and no packet is sent outside
+the lab's namespaces (the "outside" checks ask the routing table, they do
+not send)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from danelab import catalog, dsn
+from danelab.errors import LabError
+from danelab.expose import Exposure, range_on_host
+from danelab.labnet import LabNet
+from danelab.labplan import make_plan
+from danelab.netns import LabNamespace
+
+ROOT = Path(__file__).resolve().parents[2]
+NET = LabNet.parse()
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+# -- the address plan --------------------------------------------------------
+
+def test_labnet_addresses():
+    assert NET.host(7, 1) == "10.25.7.1"
+    assert NET.host6(7, 1) == "fd25::7:1"
+    assert NET.scenario_index("10.25.7.200") == 7
+    assert NET.scenario_index("fd25::7:9") == 7
+    assert NET.scenario_index("10.25.0.53") is None      # the lab's own
+    assert NET.scenario_index("10.25.255.2") is None     # the SUT link
+    assert NET.scenario_index("127.25.7.1") is None
+    assert NET.infra.resolver == "10.25.0.53"
+    assert NET.sut(0) == ("10.25.255.2", "fd25:0:0:ffff::2")
+    other = LabNet.parse("172.20.0.0/16,fd99:1::/48")
+    assert other.host(3, 2) == "172.20.3.2"
+    assert other.host6(3, 2) == "fd99:1::3:2"
+
+
+@pytest.mark.parametrize("bad", ["10.25.0.0/24,fd25::/48",
+                                 "8.8.0.0/16,fd25::/48",
+                                 "10.25.0.0/16,2001:db8::/48",
+                                 "10.25.0.0/16"])
+def test_labnet_refuses(bad):
+    with pytest.raises(LabError):
+        LabNet.parse(bad)
+
+
+def test_exposed_plan_points_dns_at_routable_addresses():
+    scs = catalog.select(catalog.load_catalog(catalog.DEFAULT_DIR),
+                         ["a01-secure-dane-ee"], None, None)
+    plan = make_plan(scs, net=NET)
+    records = [(r.owner, r.rtype, r.rdata) for z in plan.zones
+               for r in z.records if r.rtype in ("A", "AAAA")]
+    assert ("mx1.a01-secure-dane-ee.test.", "A", "10.25.1.1") in records
+    assert ("mx.sender.test.", "A", "10.25.0.26") in records
+    assert not [r for r in records if r[2].startswith("127.25.")]
+    assert plan.scenario_of_address("10.25.1.77") == "a01-secure-dane-ee"
+
+
+# -- DSNs --------------------------------------------------------------------
+
+DSN_MAIL = b"""\
+From: MAILER-DAEMON@mta.example
+To: tester@sender.test
+Message-ID: <dsn-1@mta.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+ boundary="B"
+
+--B
+Content-Type: text/plain
+
+undeliverable
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mta.example
+
+Final-Recipient: rfc822; user@x.test
+Action: failed
+Status: 5.7.5
+Diagnostic-Code: smtp; 550 TLSA
+  records do not match
+
+--B
+Content-Type: text/rfc822-headers
+
+Message-ID: <orig-1@danelab.test>
+Subject: danelab x
+
+--B--
+"""
+
+
+def test_dsn_parse():
+    d = dsn.parse(DSN_MAIL)
+    assert d is not None
+    assert (d.message_id, d.action, d.status, d.diagnostic, d.problems) == \
+        ("orig-1@danelab.test", "failed", "5.7.5",
+         "smtp; 550 TLSA records do not match", [])
+    assert dsn.parse(b"Subject: hello\r\n\r\nnot a report\r\n") is None
+    bad = DSN_MAIL.replace(b"Status: 5.7.5", b"Status: broken")
+    assert dsn.parse(bad).problems == ["Status 'broken' is no RFC 3463 code"]
+
+
+# -- the routed lab ----------------------------------------------------------
+
+def _routes(ns_path: str, fam: str) -> str:
+    return subprocess.run(["nsenter", f"--net={ns_path}", "ip", fam,
+                           "route", "show", "table", "all"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def _connect(addr: str, port: int) -> bool:
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(fam) as s:
+        s.settimeout(3)
+        try:
+            s.connect((addr, port))
+            return True
+        except OSError:
+            return False
+
+
+def _listen(addr: str, port: int) -> socket.socket:
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen()
+    return s
+
+
+@root_only
+def test_veth_exposure_routes_the_range_and_nothing_else(tmp_path):
+    assert range_on_host(NET) == []
+    with LabNamespace(tmp_path / "lab") as lab:
+        ex = Exposure.parse("veth", NET)
+        ex.setup(lab, tmp_path)
+        try:
+            assert ex.sut_ns and lab.holder
+            sut = ex.target
+            lab_path = f"/proc/{lab.holder.pid}/ns/net"
+            facts = json.loads((tmp_path / "exposure.json").read_text())
+            assert facts["sut"]["ipv4"] == "10.25.255.2"
+            assert facts["namespace"] == sut
+            # a host's own address, and a wildcard (as fake-mx's
+            # catch-all) that gets every other address of the range
+            lst = [lab.call(_listen, a, p) for a, p in
+                   (("10.25.3.1", 25), ("fd25::3:1", 25), ("0.0.0.0", 26))]
+            for a, p in (("10.25.3.1", 25), ("fd25::3:1", 25),
+                         ("10.25.9.9", 26), ("10.25.0.53", 26)):
+                assert ex.sut_ns.call(_connect, a, p), a
+            for s in lst:
+                lab.call(s.close)
+            # no default route, no forwarding, in either namespace
+            for p in (lab_path, sut):
+                for fam in ("-4", "-6"):
+                    assert "default" not in _routes(p, fam), (p, fam)
+            fwd = lab.run(["sysctl", "-n", "net.ipv4.ip_forward",
+                           "net.ipv6.conf.all.forwarding"], check=True)
+            assert fwd.stdout.split() == [b"0", b"0"]
+            # outside the range is unreachable from the SUT (asked of the
+            # routing table: nothing is sent)
+            for dst in ("192.0.2.1", "10.26.0.1", "2001:db8::1"):
+                cp = ex.sut_ns.run(["ip", "route", "get", dst])
+                assert cp.returncode != 0, dst
+            # and the host namespace holds nothing of the range
+            assert range_on_host(NET) == []
+        finally:
+            ex.close()
+    assert range_on_host(NET) == []
+
+
+@root_only
+def test_expose_refuses_the_host_namespace(tmp_path):
+    with LabNamespace(tmp_path / "lab") as lab:
+        ex = Exposure.parse(f"netns:/proc/{os.getpid()}/ns/net", NET)
+        with pytest.raises(LabError, match="host"):
+            ex.setup(lab, tmp_path)
+    assert range_on_host(NET) == []
+
+
+@root_only
+def test_bridge_exposure(tmp_path):
+    """A bridge inside a lab-made namespace (where a VM's tap would be),
+    a SUT namespace on it that takes the address handed out."""
+    with LabNamespace(tmp_path / "lab") as lab, \
+            LabNamespace(tmp_path / "br") as br, \
+            LabNamespace(tmp_path / "sut") as sut:
+        assert br.holder and sut.holder
+        br.run(["ip", "link", "add", "brlab", "type", "bridge"], check=True)
+        br.run(["ip", "link", "set", "brlab", "up"], check=True)
+        br.run(["ip", "link", "add", "tap0", "type", "veth", "peer", "name",
+                "eth0", "netns", f"/proc/{sut.holder.pid}/ns/net"],
+               check=True)
+        br.run(["ip", "link", "set", "tap0", "master", "brlab", "up"],
+               check=True)
+        ex = Exposure.parse(f"bridge:brlab@/proc/{br.holder.pid}/ns/net",
+                            NET)
+        ex.setup(lab, tmp_path)
+        try:
+            f = ex.facts
+            assert f["sut"]["configured"] is False
+            s4, s6 = f["sut"]["ipv4"], f["sut"]["ipv6"]
+            gw4, gw6 = f["link"]["lab"]
+            for argv in (["ip", "addr", "add", f"{s4}/24", "dev", "eth0"],
+                         ["ip", "addr", "add", f"{s6}/64", "dev", "eth0",
+                          "nodad"],
+                         ["ip", "link", "set", "eth0", "up"],
+                         ["ip", "route", "add", str(NET.v4), "via", gw4],
+                         ["ip", "-6", "route", "add", str(NET.v6), "via",
+                          gw6]):
+                sut.run(argv, check=True)
+            lst = lab.call(_listen, "0.0.0.0", 25)
+            assert sut.call(_connect, "10.25.4.2", 25)
+            lab.call(lst.close)
+            # the bridge namespace holds no address of the range
+            addrs = br.run(["ip", "-o", "addr"], check=True).stdout
+            assert b"10.25." not in addrs and b"fd25:" not in addrs
+        finally:
+            ex.close()
+    assert range_on_host(NET) == []
+
+
+# -- a sender as a black box -------------------------------------------------
+
+needs_postfix = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("postconf"),
+    reason="needs root and Postfix (ci/deps)")
+
+CASES = ["a01-secure-dane-ee", "a07-null-mx", "a02-mx-rrsig-expired"]
+
+
+@needs_postfix
+def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
+    """Postfix in its own namespace, reached through --expose netns: and
+    graded through smtp:// only (the CLI end to end): delivered, bounced
+    (the DSN's status) and deferred as published for in-namespace
+    Postfix."""
+    from danelab.blackbox import run_blackbox
+    res, _ = run_blackbox("postfix", tmp_path, pass_seconds=15, ids=CASES)
+    got = {c["id"]: c for c in res["cases"]}
+    pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
+    for cid in CASES:
+        want = pub["cases"][cid]
+        assert got[cid]["verdict"] == want["verdict"], got[cid]
+        assert got[cid]["observed"] == want["observed"], got[cid]
+    assert got["a07-null-mx"]["sender_outcome"]["dsn"].startswith("5.")
+    assert "nullMX" in got["a07-null-mx"]["sender_outcome"]["reason"]
+    assert res.get("problems") == []
+    assert range_on_host(NET) == []

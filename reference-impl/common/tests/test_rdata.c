@@ -1,0 +1,38 @@
+/*
+ * test_rdata.c -- wire-format names and MX rdata (rdata.c).
+ */
+#include <string.h>
+
+#include "tests.h"
+
+static void
+test_rdata_mx(void)
+{
+	static const unsigned char mx[] = { 0, 10, 3, 'm', 'x', '1', 1, 'D',
+	    4, 't', 'e', 's', 't', 0 };
+	static const unsigned char bad[] = { 0, 10, 3, 'm', 'x' };
+	static const unsigned char root[] = { 0, 0, 0 };
+	static const unsigned char trailing[] = { 0, 10, 2, 'm', 'x', 0, 'x' };
+	char	name[256];
+	int	pref;
+
+	CU_ASSERT(rdata_mx(mx, sizeof(mx), &pref, name,
+	    sizeof(name)) == 0);
+	CU_ASSERT(pref == 10 && strcmp(name, "mx1.d.test") == 0);
+	CU_ASSERT(rdata_mx(bad, sizeof(bad), &pref, name,
+	    sizeof(name)) == -1);
+	CU_ASSERT(rdata_mx(root, sizeof(root), &pref, name,
+	    sizeof(name)) == 0);
+	CU_ASSERT(pref == 0 && strcmp(name, ".") == 0);
+	CU_ASSERT(rdata_mx(trailing, sizeof(trailing), &pref, name,
+	    sizeof(name)) == -1);
+}
+
+void
+tests_rdata(void)
+{
+	CU_pSuite	s;
+
+	s = CU_add_suite("rdata", NULL, NULL);
+	CU_add_test(s, "MX rdata", test_rdata_mx);
+}
