@@ -49,6 +49,7 @@ class Session:
     upstream: str | None = None       # relay: the real server's session
     via: str | None = None            # 2nd leg: the relay's session
     via_listener: str | None = None   # ... and its listener
+    via_local: str = ""               # ... and the address:port it serves
     stripped: list[str] = field(default_factory=list)   # lines removed
     injected: list[str] = field(default_factory=list)   # lines made up
     tunnel: bool = False              # relay: TLS passed through unread
@@ -57,8 +58,10 @@ class Session:
 
     @property
     def local_address(self) -> str:
-        """The address the sender dialled, without the port."""
-        host = self.local.rsplit(":", 1)[0]
+        """The address the sender dialled, without the port: for the
+        second leg of a relayed session, the relay's (`local` is the
+        leg's own)."""
+        host = (self.via_local or self.local).rsplit(":", 1)[0]
         return host[1:-1] if host.startswith("[") else host
 
     def transcript(self) -> list[str]:
@@ -111,7 +114,7 @@ def _join_legs(out: dict[str, Session]) -> None:
         leg = min(legs, key=lambda x: abs(
             (x.events[0].get("ts", 0.0) if x.events else 0.0) - t0))
         r.upstream = leg.id
-        leg.via, leg.via_listener = r.id, r.listener
+        leg.via, leg.via_listener, leg.via_local = r.id, r.listener, r.local
 
 
 def sessions(events: Iterable[dict[str, Any]]) -> dict[str, Session]:
