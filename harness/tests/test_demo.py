@@ -13,10 +13,12 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -38,6 +40,15 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the demo's "
                                 "senders besides refsend need root")
 
 
+@pytest.fixture
+def runs() -> Iterator[Path]:
+    """A short folder for DANELAB_RUNS (pytest's tmp_path is too deep for
+    the unix sockets the lab puts below a demo's run folder)."""
+    d = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def danelab(*args: str, runs: Path, stdin: str | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, DANELAB_RUNS=str(runs))
@@ -52,8 +63,8 @@ def handout_of(out: str) -> Path:
     return Path(m.group(1))
 
 
-def test_list_shows_the_demos(tmp_path: Path) -> None:
-    cp = danelab("demo", "list", runs=tmp_path)
+def test_list_shows_the_demos(runs: Path) -> None:
+    cp = danelab("demo", "list", runs=runs)
     assert cp.returncode == 0, cp.stderr
     rows = cp.stdout.splitlines()[1:]
     names = [r.split()[0] for r in rows]
@@ -62,10 +73,19 @@ def test_list_shows_the_demos(tmp_path: Path) -> None:
         "mta-sts")]
 
 
-def test_unknown_demo_is_refused(tmp_path: Path) -> None:
-    cp = danelab("demo", "nosuch", runs=tmp_path)
+def test_unknown_demo_is_refused(runs: Path) -> None:
+    cp = danelab("demo", "nosuch", runs=runs)
     assert cp.returncode == 2 and "demo list" in cp.stderr
-    assert not (tmp_path / "demo").exists()
+    assert not (runs / "demo").exists()
+
+
+def test_too_deep_a_folder_is_refused(tmp_path: Path) -> None:
+    """A run folder so deep that the lab's unix sockets would not fit is
+    refused before anything is made, with the way out."""
+    deep = tmp_path / ("x" * 60)
+    cp = danelab("demo", "strip", runs=deep)
+    assert cp.returncode == 2 and "DANELAB_RUNS" in cp.stderr
+    assert not deep.exists()
 
 
 class Handout(HTMLParser):
@@ -147,19 +167,19 @@ def render(page: Path, shot: Path) -> Handout:
 
 @needs_root
 @pytest.mark.parametrize("name", list(DEMOS))
-def test_demo_runs_unattended(name: str, tmp_path: Path) -> None:
+def test_demo_runs_unattended(name: str, runs: Path) -> None:
     """The demo as CI runs it: no --step, default senders (Postfix at may,
     refsend, Postfix at dane); exit 0 means the run showed what it must;
     the handout shows it too, in a browser."""
     t0 = time.monotonic()
-    cp = danelab("demo", name, runs=tmp_path)
+    cp = danelab("demo", name, runs=runs)
     wall = time.monotonic() - t0
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-2000:]
     demo = DEMOS[name]
     for i, st in enumerate(demo.stages, 1):
         assert f"== {name} {i}/{len(demo.stages)}: {st.title} " in cp.stdout
     page = handout_of(cp.stdout)
-    assert page.parent.parent == tmp_path / "demo"
+    assert page.parent.parent == runs / "demo"
     h = render(page, page.with_suffix(".png"))
     print(f"{name}: {wall:.1f} s wall; handout {page}; screenshot "
           f"{page.with_suffix('.png')}")
@@ -206,10 +226,10 @@ def test_step_pauses_after_each_stage() -> None:
 
 
 @needs_root
-def test_step_on_the_command_line(tmp_path: Path) -> None:
+def test_step_on_the_command_line(runs: Path) -> None:
     """The real command with --step, Enter typed five times: five
     prompts, each after its stage; stdin ending early does not hang."""
-    cp = danelab("demo", "strip", "--step", *LIGHT, runs=tmp_path,
+    cp = danelab("demo", "strip", "--step", *LIGHT, runs=runs,
                  stdin="\n" * 5)
     assert cp.returncode == 0, cp.stdout[-2000:] + cp.stderr[-2000:]
     prompts = [m.start() for m in re.finditer(r"\[Enter: next stage\]",
@@ -218,25 +238,25 @@ def test_step_on_the_command_line(tmp_path: Path) -> None:
     assert len(prompts) == len(heads) == 5
     assert all(h < p for h, p in zip(heads, prompts))
     assert all(p < h for p, h in zip(prompts, heads[1:]))
-    cp = danelab("demo", "strip", "--step", *LIGHT, runs=tmp_path,
+    cp = danelab("demo", "strip", "--step", *LIGHT, runs=runs,
                  stdin="")
     assert cp.returncode == 0 and cp.stdout.count("[Enter") == 5
 
 
 @needs_root
-def test_two_students_at_once(tmp_path: Path) -> None:
+def test_two_students_at_once(runs: Path) -> None:
     """Two students run the same demo at the same moment: each gets a
     folder of their own, both runs succeed on the very same lab addresses
     (each in its own namespaces), and neither sees the other's traffic."""
     with ThreadPoolExecutor(2) as ex:
         cps = list(ex.map(lambda n: danelab(
-            "demo", "strip", "--student", str(n), *LIGHT, runs=tmp_path),
+            "demo", "strip", "--student", str(n), *LIGHT, runs=runs),
             (1, 2)))
     pages = []
     for n, cp in zip((1, 2), cps):
         assert cp.returncode == 0, cp.stdout[-2000:] + cp.stderr[-2000:]
         page = handout_of(cp.stdout)
-        assert page.parent.parent == tmp_path / "demo" / f"student-{n}"
+        assert page.parent.parent == runs / "demo" / f"student-{n}"
         assert f"student {n}" in page.read_text()
         pages.append(page)
     seen = []

@@ -39,13 +39,26 @@ def student_dir(student: int | None) -> Path:
     return base / f"student-{student}" if student else base
 
 
+# The longest path below a demo run folder that must fit a unix socket
+# address (108 octets with its NUL): a sender's Unbound control socket.
+DEEPEST = "/postfix-dane-only/unbound.ctl"
+SUN_PATH_MAX = 107
+
+
 def new_folder(name: str, student: int | None) -> Path:
-    """A new, empty folder for one run of demo NAME."""
+    """A new, empty folder for one run of demo NAME (a short name: the
+    lab puts unix sockets below it)."""
     from ..cli import _safe_run_dir
     parent = _safe_run_dir(student_dir(student))
+    longest = len(str(parent)) + len(f"/{name}-HHMMSS-xxxxxxxx") + \
+        len(DEEPEST)
+    if longest > SUN_PATH_MAX:
+        raise LabError(f"{parent} is too deep for the lab's unix sockets "
+                       f"({longest} octets, at most {SUN_PATH_MAX}): set "
+                       "DANELAB_RUNS to a shorter folder")
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{name}-" + time.strftime(
-        "%Y%m%d-%H%M%S-"), dir=parent))
+        "%H%M%S-"), dir=parent))
 
 
 def _cmdline(pid: int) -> str:
