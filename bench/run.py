@@ -19,6 +19,8 @@ BENCHES = [
      [PY, "fake-mx/bench/bench.py"]),
     ("reference sender: messages per second (vs Postfix)",
      [PY, "bench/delivery.py"]),
+    ("MTA-STS policy server: policy fetches per second",
+     [PY, "bench/sts_policy.py"]),
     ("catalog wall time per sender", [PY, "bench/catalog.py"]),
     ("catalog wall time, senders side by side", [PY, "bench/senders.py"]),
 ]

@@ -217,12 +217,29 @@ config_addr(struct cfgerr *e, const char *field, const char *s)
 	return 0;
 }
 
+/* One chain/key pair of a cert entry (also of its "also" list). */
+static int
+config_pair(struct cfgerr *e, const char *field, json_t *o, char **chain,
+    char **key)
+{
+	static const char *const keys[] = { "chain", "key", NULL };
+
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1 ||
+	    config_str(e, field, o, "chain", 1, chain) == -1 ||
+	    config_str(e, field, o, "key", 1, key) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 config_cert(struct cfgerr *e, const char *field, json_t *o,
     struct cert_conf *c)
 {
-	static const char *const keys[] = { "chain", "key", "sni", NULL };
-	json_t	*sni, *v;
+	static const char *const keys[] = { "chain", "key", "sni", "also",
+	    NULL };
+	json_t	*sni, *also, *v;
 	size_t	 i;
 	char	 f[256];
 
@@ -232,6 +249,21 @@ config_cert(struct cfgerr *e, const char *field, json_t *o,
 	    config_str(e, field, o, "chain", 1, &c->chain) == -1 ||
 	    config_str(e, field, o, "key", 1, &c->key) == -1)
 		return -1;
+	if ((also = json_object_get(o, "also")) != NULL) {
+		config_fld(f, sizeof(f), "%s.also", field);
+		if (!json_is_array(also) || json_array_size(also) == 0 ||
+		    json_array_size(also) > 3)
+			return config_err(e, f, "must be an array of 1 to 3 "
+			    "{chain, key} objects");
+		c->also = xcalloc(json_array_size(also), sizeof(*c->also));
+		json_array_foreach(also, i, v) {
+			config_fld(f, sizeof(f), "%s.also[%zu]", field, i);
+			c->nalso++;
+			if (config_pair(e, f, v, &c->also[i].chain,
+			    &c->also[i].key) == -1)
+				return -1;
+		}
+	}
 	if ((sni = json_object_get(o, "sni")) == NULL)
 		return 0;
 	config_fld(f, sizeof(f), "%s.sni", field);
@@ -248,14 +280,42 @@ config_cert(struct cfgerr *e, const char *field, json_t *o,
 	return 0;
 }
 
+/* The handshake fault of a profile: "fault" and "alert" of a tls object. */
 static int
-config_tls(struct cfgerr *e, const char *field, json_t *o,
-    struct tls_conf *t)
+config_tls_fault(struct cfgerr *e, const char *field, json_t *o,
+    struct profile *p)
 {
-	static const char *const keys[] = { "certs", "min_version",
-	    "max_version", "fault", NULL };
 	static const char *const faults[] = { "none", "alert", "abort",
 	    "stall", NULL };
+	char	 f[256], *s;
+	int	 r;
+
+	if ((r = config_keyword(e, field, o, "fault", faults,
+	    (int)p->fault)) == -1)
+		return -1;
+	p->fault = (enum tls_fault)r;
+	if (config_str(e, field, o, "alert", 0, &s) == -1)
+		return -1;
+	if (s == NULL)
+		return 0;
+	config_fld(f, sizeof(f), "%s.alert", field);
+	r = profile_alert(s);
+	free(s);
+	if (r == -1)
+		return config_err(e, f, "not a fatal TLS alert name of RFC "
+		    "8446 (e.g. handshake_failure, internal_error)");
+	if (p->fault != FAULT_ALERT)
+		return config_err(e, f, "needs fault \"alert\"");
+	p->alert = r;
+	return 0;
+}
+
+static int
+config_tls(struct cfgerr *e, const char *field, json_t *o,
+    struct tls_conf *t, struct profile *p)
+{
+	static const char *const keys[] = { "certs", "min_version",
+	    "max_version", "fault", "alert", NULL };
 	static const char *const vnames[] = { "TLSv1", "TLSv1.1", "TLSv1.2",
 	    "TLSv1.3", NULL };
 	static const int versions[] = { TLS1_VERSION, TLS1_1_VERSION,
@@ -267,7 +327,6 @@ config_tls(struct cfgerr *e, const char *field, json_t *o,
 
 	t->min_version = TLS1_2_VERSION;
 	t->max_version = TLS1_3_VERSION;
-	t->fault = FAULT_NONE;
 	if (!json_is_object(o))
 		return config_err(e, field, "must be an object");
 	if (config_keys(e, field, o, keys) == -1)
@@ -302,52 +361,229 @@ config_tls(struct cfgerr *e, const char *field, json_t *o,
 		config_fld(f, sizeof(f), "%s.max_version", field);
 		return config_err(e, f, "lower than min_version");
 	}
-	if ((r = config_keyword(e, field, o, "fault", faults, 0)) == -1)
+	return config_tls_fault(e, field, o, p);
+}
+
+/* A reply line, or "drop" (NULL: close without a reply). */
+static int
+config_reply_or_drop(struct cfgerr *e, const char *field, json_t *o,
+    const char *key, char **line)
+{
+	char	 f[256], *s;
+
+	if (json_object_get(o, key) == NULL)
+		return 0;			/* keep what is there */
+	if (config_str(e, field, o, key, 1, &s) == -1)
 		return -1;
-	t->fault = (enum tls_fault)r;
-	return 0;
+	free(*line);
+	*line = NULL;
+	if (strcmp(s, "drop") == 0) {
+		free(s);
+		return 0;
+	}
+	*line = s;
+	config_fld(f, sizeof(f), "%s%s%s", field, *field ? "." : "", key);
+	return config_reply_line(e, f, s);
 }
 
 static int
 config_replies(struct cfgerr *e, const char *field, json_t *o,
-    struct listener_conf *l)
+    struct profile *p)
 {
 	static const char *const keys[] = { "ehlo", "mail", "rcpt", "data",
 	    "eom", NULL };
 	char	 f[256];
 	int	 i, code;
 
-	if (o != NULL) {
-		if (!json_is_object(o))
-			return config_err(e, field, "must be an object");
-		if (config_keys(e, field, o, keys) == -1)
-			return -1;
-	}
+	if (o == NULL)
+		return 0;
+	if (!json_is_object(o))
+		return config_err(e, field, "must be an object");
+	if (config_keys(e, field, o, keys) == -1)
+		return -1;
 	for (i = 0; i < RS_MAX; i++) {
 		config_fld(f, sizeof(f), "%s.%s", field, config_reply_keys[i]);
-		if (o != NULL && config_str(e, field, o, config_reply_keys[i],
-		    0, &l->replies[i]) == -1)
+		if (config_reply_or_drop(e, field, o, config_reply_keys[i],
+		    &p->replies[i]) == -1)
 			return -1;
-		if (l->replies[i] == NULL) {
-			if (config_reply_defaults[i] != NULL)
-				l->replies[i] =
-				    xstrdup(config_reply_defaults[i]);
-			else {
-				size_t n = strlen(l->hostname) + 5;
-
-				l->replies[i] = xmalloc(n);
-				snprintf(l->replies[i], n, "250 %s",
-				    l->hostname);
-			}
-		}
-		if (config_reply_line(e, f, l->replies[i]) == -1)
-			return -1;
-		code = reply_code(l->replies[i]);
+		if (p->replies[i] == NULL)
+			continue;
+		code = reply_code(p->replies[i]);
 		if (i == RS_DATA && code / 100 != 3 && code / 100 != 4 &&
 		    code / 100 != 5)
 			return config_err(e, f, "must be 354, 4xx or 5xx");
 		if (i != RS_DATA && code / 100 == 3)
 			return config_err(e, f, "3xx makes no sense here");
+	}
+	return 0;
+}
+
+/*
+ * The STARTTLS reply: "220" (handshake), "454" (refused with the standard
+ * 454 line), "drop", the number 220 or 454, or any 4xx/5xx reply line.
+ */
+static int
+config_starttls_reply(struct cfgerr *e, const char *field, json_t *o,
+    struct profile *p)
+{
+	static const char	 std454[] =
+	    "454 4.7.0 TLS not available due to temporary reason";
+	json_t	*v;
+	char	 f[256], *s;
+	int	 code;
+
+	config_fld(f, sizeof(f), "%s.starttls_reply", field);
+	if ((v = json_object_get(o, "starttls_reply")) == NULL)
+		return 0;
+	if (json_is_integer(v) && (json_integer_value(v) == 220 ||
+	    json_integer_value(v) == 454))
+		s = xstrdup(json_integer_value(v) == 220 ? "220" : "454");
+	else if (config_str(e, field, o, "starttls_reply", 1, &s) == -1)
+		return -1;
+	free(p->starttls_line);
+	p->starttls_line = NULL;
+	if (strcmp(s, "220") == 0)
+		p->starttls_reply = STLS_REPLY_220;
+	else if (strcmp(s, "drop") == 0)
+		p->starttls_reply = STLS_REPLY_DROP;
+	else {
+		code = strcmp(s, "454") == 0 ? 454 : reply_code(s);
+		if (code / 100 != 4 && code / 100 != 5) {
+			config_err(e, f, "unknown value \"%s\" (220, 454, drop "
+			    "or a 4xx/5xx reply line)", s);
+			free(s);
+			return -1;
+		}
+		p->starttls_reply = STLS_REPLY_REFUSE;
+		p->starttls_line = strcmp(s, "454") == 0 ? xstrdup(std454) :
+		    xstrdup(s);
+		free(s);
+		return config_reply_line(e, f, p->starttls_line);
+	}
+	free(s);
+	return 0;
+}
+
+static int
+config_close_after(struct cfgerr *e, const char *field, json_t *o,
+    struct profile *p)
+{
+	char	 f[256], *s;
+	int	 r;
+
+	if (config_str(e, field, o, "close_after", 0, &s) == -1)
+		return -1;
+	if (s == NULL)
+		return 0;
+	config_fld(f, sizeof(f), "%s.close_after", field);
+	r = profile_close_point(s);
+	free(s);
+	if (r <= 0)
+		return config_err(e, f, "must be one of banner, ehlo, "
+		    "starttls, tls, mail, rcpt, data, eom");
+	p->close_after = (enum close_point)r;
+	return 0;
+}
+
+/*
+ * The behaviour keys every profile has (a listener's and a step's):
+ * banner, starttls, starttls_reply, replies, close_after.  Keys that are
+ * absent keep what p holds.
+ */
+static int
+config_profile(struct cfgerr *e, const char *field, json_t *o,
+    struct profile *p)
+{
+	static const char *const offers[] = { "offer", "withhold", NULL };
+	char	 f[256];
+	int	 r;
+
+	if (config_reply_or_drop(e, field, o, "banner", &p->banner) == -1)
+		return -1;
+	if ((r = config_keyword(e, field, o, "starttls", offers,
+	    (int)p->starttls)) == -1)
+		return -1;
+	p->starttls = (enum starttls_policy)r;
+	if (config_starttls_reply(e, field, o, p) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.replies", field);
+	if (config_replies(e, f, json_object_get(o, "replies"), p) == -1)
+		return -1;
+	return config_close_after(e, field, o, p);
+}
+
+/* The listener's own profile, with its defaults. */
+static int
+config_own_profile(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	struct profile	*p = &l->prof;
+	size_t		 n;
+	int		 i;
+
+	n = strlen(l->hostname) + 32;
+	p->banner = xmalloc(n);
+	snprintf(p->banner, n, "220 %s ESMTP fake-mx", l->hostname);
+	p->alert = SSL_AD_HANDSHAKE_FAILURE;
+	for (i = 0; i < RS_MAX; i++) {
+		if (config_reply_defaults[i] != NULL)
+			p->replies[i] = xstrdup(config_reply_defaults[i]);
+		else {
+			n = strlen(l->hostname) + 5;
+			p->replies[i] = xmalloc(n);
+			snprintf(p->replies[i], n, "250 %s", l->hostname);
+		}
+	}
+	return config_profile(e, field, o, p);
+}
+
+/*
+ * "connections": profiles for the first connections, each a copy of the
+ * listener's own with the keys it gives changed (its "tls" holds only
+ * fault and alert), serving "count" connections (default 1).
+ */
+static int
+config_steps(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const keys[] = { "count", "banner", "starttls",
+	    "starttls_reply", "replies", "close_after", "tls", NULL };
+	static const char *const tkeys[] = { "fault", "alert", NULL };
+	json_t	*a, *v, *t;
+	size_t	 i;
+	char	 f[256], ft[256];
+	int	 count;
+
+	config_fld(f, sizeof(f), "%s.connections", field);
+	if ((a = json_object_get(o, "connections")) == NULL)
+		return 0;
+	if (l->mode == MODE_STRIP_RELAY)
+		return config_err(e, f, "not used by a strip-relay");
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > 16)
+		return config_err(e, f, "must be an array of 1 to 16 "
+		    "profiles");
+	l->steps = xcalloc(json_array_size(a), sizeof(*l->steps));
+	json_array_foreach(a, i, v) {
+		config_fld(f, sizeof(f), "%s.connections[%zu]", field, i);
+		profile_copy(&l->steps[i], &l->prof);
+		l->nsteps++;
+		if (!json_is_object(v))
+			return config_err(e, f, "must be an object");
+		count = 1;
+		if (config_keys(e, f, v, keys) == -1 ||
+		    config_int(e, f, v, "count", 1, 1000000, &count) == -1 ||
+		    config_profile(e, f, v, &l->steps[i]) == -1)
+			return -1;
+		l->steps[i].count = (unsigned int)count;
+		if ((t = json_object_get(v, "tls")) == NULL)
+			continue;
+		config_fld(ft, sizeof(ft), "%s.tls", f);
+		if (!json_is_object(t))
+			return config_err(e, ft, "must be an object");
+		if (config_keys(e, ft, t, tkeys) == -1 ||
+		    config_tls_fault(e, ft, t, &l->steps[i]) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -402,13 +638,12 @@ config_listener_id(struct cfgerr *e, const char *field, json_t *o,
 	return 0;
 }
 
-/* How it greets: hostname and banner (defaults from the hostname). */
+/* The host name it greets with (the default banner and EHLO use it). */
 static int
-config_greeting(struct cfgerr *e, const char *field, json_t *o,
+config_hostname(struct cfgerr *e, const char *field, json_t *o,
     struct listener_conf *l)
 {
 	char	f[256];
-	size_t	n;
 
 	if (config_str(e, field, o, "hostname", 0, &l->hostname) == -1)
 		return -1;
@@ -418,56 +653,43 @@ config_greeting(struct cfgerr *e, const char *field, json_t *o,
 	if (*l->hostname == '\0' || strlen(l->hostname) > 255 ||
 	    strpbrk(l->hostname, " \t\r\n") != NULL)
 		return config_err(e, f, "must be a host name");
-	if (config_str(e, field, o, "banner", 0, &l->banner) == -1)
-		return -1;
-	if (l->banner == NULL) {
-		n = strlen(l->hostname) + 32;
-		l->banner = xmalloc(n);
-		snprintf(l->banner, n, "220 %s ESMTP fake-mx", l->hostname);
-	}
-	config_fld(f, sizeof(f), "%s.banner", field);
-	return config_reply_line(e, f, l->banner);
+	return 0;
 }
 
-/*
- * STARTTLS: offered or not, its reply, and the TLS profile (required when
- * a server offers STARTTLS and answers 220).
- */
+/* The TLS profile: certificates, versions and the handshake fault. */
 static int
-config_starttls(struct cfgerr *e, const char *field, json_t *o,
+config_listener_tls(struct cfgerr *e, const char *field, json_t *o,
     struct listener_conf *l)
 {
-	static const char *const offers[] = { "offer", "withhold", NULL };
-	static const char *const sreplies[] = { "220", "454", "drop", NULL };
 	json_t	*v;
 	char	 f[256];
-	int	 r;
-
-	if ((r = config_keyword(e, field, o, "starttls", offers, 0)) == -1)
-		return -1;
-	l->starttls = (enum starttls_policy)r;
-	/* the reply is a string, or the number 220 or 454 */
-	if ((v = json_object_get(o, "starttls_reply")) != NULL &&
-	    json_is_integer(v)) {
-		config_fld(f, sizeof(f), "%s.starttls_reply", field);
-		r = config_enum(e, f, json_integer_value(v) == 220 ? "220" :
-		    json_integer_value(v) == 454 ? "454" : "?", sreplies);
-	} else
-		r = config_keyword(e, field, o, "starttls_reply", sreplies, 0);
-	if (r == -1)
-		return -1;
-	l->starttls_reply = (enum starttls_reply)r;
 
 	config_fld(f, sizeof(f), "%s.tls", field);
-	if ((v = json_object_get(o, "tls")) != NULL && !json_is_null(v)) {
-		l->has_tls = 1;
-		return config_tls(e, f, v, &l->tls);
-	}
-	if (l->mode != MODE_STRIP_RELAY && l->starttls == STARTTLS_OFFER &&
-	    l->starttls_reply == STLS_REPLY_220)
-		return config_err(e, f, "missing (starttls is offered with "
-		    "reply 220)");
-	return 0;
+	if ((v = json_object_get(o, "tls")) == NULL || json_is_null(v))
+		return 0;
+	l->has_tls = 1;
+	return config_tls(e, f, v, &l->tls, &l->prof);
+}
+
+/* TLS is required when some profile offers STARTTLS and answers 220. */
+static int
+config_tls_needed(struct cfgerr *e, const char *field,
+    const struct listener_conf *l)
+{
+	char	 f[256];
+	size_t	 i;
+	int	 need;
+
+	need = l->prof.starttls == STARTTLS_OFFER &&
+	    l->prof.starttls_reply == STLS_REPLY_220;
+	for (i = 0; i < l->nsteps; i++)
+		need |= l->steps[i].starttls == STARTTLS_OFFER &&
+		    l->steps[i].starttls_reply == STLS_REPLY_220;
+	if (l->has_tls || l->mode == MODE_STRIP_RELAY || !need)
+		return 0;
+	config_fld(f, sizeof(f), "%s.tls", field);
+	return config_err(e, f, "missing (starttls is offered with reply "
+	    "220)");
 }
 
 /*
@@ -552,17 +774,20 @@ config_relay(struct cfgerr *e, const char *field, json_t *o,
 	return config_addr(e, f, l->relay_address);
 }
 
+/*
+ * A listener.  Its own profile is complete (tls fault included) before
+ * the steps copy it.
+ */
 static int
 config_listener(struct cfgerr *e, const char *field, json_t *o,
     struct listener_conf *l)
 {
 	static const char *const keys[] = { "name", "address", "port",
 	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
-	    "replies", "relay_to", "relay_strip", "relay_starttls",
-	    "relay_inject", NULL };
+	    "replies", "relay_to", "close_after", "connections",
+	    "relay_strip", "relay_starttls", "relay_inject", NULL };
 	static const char *const modes[] = { "server", "sink", "strip-relay",
 	    "impostor", "catch-all", NULL };
-	char	f[256];
 	int	r;
 
 	if (!json_is_object(o))
@@ -574,11 +799,11 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 	l->mode = (enum listener_mode)r;
 	if (l->mode == MODE_CATCH_ALL)
 		return config_catchall(e, field, o, l);
-	if (config_greeting(e, field, o, l) == -1 ||
-	    config_starttls(e, field, o, l) == -1)
-		return -1;
-	config_fld(f, sizeof(f), "%s.replies", field);
-	if (config_replies(e, f, json_object_get(o, "replies"), l) == -1)
+	if (config_hostname(e, field, o, l) == -1 ||
+	    config_own_profile(e, field, o, l) == -1 ||
+	    config_listener_tls(e, field, o, l) == -1 ||
+	    config_steps(e, field, o, l) == -1 ||
+	    config_tls_needed(e, field, l) == -1)
 		return -1;
 	return config_relay(e, field, o, l);
 }
@@ -745,15 +970,21 @@ config_free(struct config *c)
 		free(l->name);
 		free(l->address);
 		free(l->hostname);
-		free(l->banner);
-		for (j = 0; j < RS_MAX; j++)
-			free(l->replies[j]);
+		profile_clear(&l->prof);
+		for (j = 0; j < l->nsteps; j++)
+			profile_clear(&l->steps[j]);
+		free(l->steps);
 		for (j = 0; j < l->tls.ncerts; j++) {
 			free(l->tls.certs[j].chain);
 			free(l->tls.certs[j].key);
 			for (k = 0; k < l->tls.certs[j].nsni; k++)
 				free(l->tls.certs[j].sni[k]);
 			free(l->tls.certs[j].sni);
+			for (k = 0; k < l->tls.certs[j].nalso; k++) {
+				free(l->tls.certs[j].also[k].chain);
+				free(l->tls.certs[j].also[k].key);
+			}
+			free(l->tls.certs[j].also);
 		}
 		free(l->tls.certs);
 		free(l->relay_address);

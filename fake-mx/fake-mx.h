@@ -58,9 +58,9 @@ enum starttls_policy {
 };
 
 enum starttls_reply {
-	STLS_REPLY_220,
-	STLS_REPLY_454,
-	STLS_REPLY_DROP
+	STLS_REPLY_220,		/* 220, then the handshake */
+	STLS_REPLY_REFUSE,	/* the 4xx/5xx line profile.starttls_line */
+	STLS_REPLY_DROP		/* close without a reply */
 };
 
 enum tls_fault {
@@ -87,11 +87,51 @@ enum reply_stage {
 	RS_MAX
 };
 
+/* Where a profile closes the connection once its reply has been sent. */
+enum close_point {
+	CLOSE_NONE,
+	CLOSE_BANNER,		/* after the banner */
+	CLOSE_EHLO,		/* after the EHLO/HELO reply */
+	CLOSE_STARTTLS,		/* after the 220 to STARTTLS, no handshake */
+	CLOSE_TLS,		/* once the TLS handshake is done */
+	CLOSE_MAIL,		/* after the MAIL reply */
+	CLOSE_RCPT,		/* after the (first) RCPT reply */
+	CLOSE_DATA,		/* after the DATA reply */
+	CLOSE_EOM,		/* after the end-of-message reply */
+	CLOSE_MAX
+};
+
+/*
+ * How a server behaves on one connection.  A listener has its own profile
+ * and may have profiles for its first connections (listener_conf.steps).
+ * A profile owns its strings.  A reply that is NULL (banner, replies[])
+ * means "drop": close the connection instead of answering.
+ */
+struct profile {
+	char			*banner;	/* full reply line, or NULL */
+	enum starttls_policy	 starttls;
+	enum starttls_reply	 starttls_reply;
+	char			*starttls_line;	/* the refusal (REFUSE) */
+	enum tls_fault		 fault;
+	int			 alert;		/* TLS alert number (alert) */
+	char			*replies[RS_MAX];	/* lines, or NULL */
+	enum close_point	 close_after;
+	unsigned int		 count;		/* connections a step serves */
+};
+
+/* A further certificate and key in the same TLS context. */
+struct cert_pair {
+	char		 *chain;	/* PEM file: leaf first, then chain */
+	char		 *key;		/* PEM private key */
+};
+
 struct cert_conf {
 	char		 *chain;	/* PEM file: leaf first, then chain */
 	char		 *key;		/* PEM private key */
 	char		**sni;		/* names choosing this cert, or NULL */
 	size_t		  nsni;
+	struct cert_pair *also;		/* other key types, same context */
+	size_t		  nalso;
 };
 
 struct tls_conf {
@@ -99,7 +139,6 @@ struct tls_conf {
 	size_t		  ncerts;
 	int		  min_version;	/* OpenSSL TLS1_x_VERSION */
 	int		  max_version;
-	enum tls_fault	  fault;
 };
 
 struct listener_conf {
@@ -108,12 +147,11 @@ struct listener_conf {
 	int			 port;
 	char			*hostname;
 	enum listener_mode	 mode;
-	char			*banner;	/* full reply line */
-	enum starttls_policy	 starttls;
-	enum starttls_reply	 starttls_reply;
+	struct profile		 prof;		/* the listener's own */
+	struct profile		*steps;		/* first connections */
+	size_t			 nsteps;
 	int			 has_tls;
 	struct tls_conf		 tls;
-	char			*replies[RS_MAX];	/* full reply lines */
 	int			 has_relay;
 	char			*relay_address;
 	int			 relay_port;
@@ -145,6 +183,26 @@ struct config	*config_load(const char *, char *, size_t);
 void		 config_free(struct config *);
 const char	*config_strmode(enum listener_mode);
 const char	*config_strfault(enum tls_fault);
+
+/* ---------------------------------------------------------------- profile */
+/*
+ * The profile serving connection number n (1-based) of a listener: the
+ * step whose count covers n, else the listener's own.  *step is set to the
+ * step's index, or -1 for the listener's own profile.
+ */
+const struct profile *profile_pick(const struct listener_conf *,
+		    unsigned long, int *);
+/* Copy src into dst (every string duplicated); dst owns its copies. */
+void		 profile_copy(struct profile *, const struct profile *);
+/* Free the strings a profile owns (not the profile itself). */
+void		 profile_clear(struct profile *);
+/* A TLS alert by its RFC 8446 name: its number, or -1 if unknown. */
+int		 profile_alert(const char *);
+/* The RFC 8446 name of a fatal alert number ("?" if not in the table). */
+const char	*profile_stralert(int);
+/* A close point by name ("mail"): its value, or -1 if unknown. */
+int		 profile_close_point(const char *);
+const char	*profile_strclose(enum close_point);
 
 /* ------------------------------------------------------------------ reply */
 /* Code of a reply line "250 text" (or "250"): 200..599, or -1. */
@@ -278,16 +336,30 @@ void		 spool_free(struct spool_msg *);
 
 /* -------------------------------------------------------------------- tls */
 /*
- * Build the TLS contexts of a listener (one SSL_CTX per certificate).
- * NULL with "listeners[i].tls....: problem" in err on error.
+ * What one connection's handshake needs from its session and tells it:
+ * the session owns it; tls_server_ssl() borrows it as the SSL's app data.
+ */
+struct tls_peer {
+	char	sni[256];	/* from the ClientHello, "" if none */
+	int	alert;		/* refuse the ClientHello with it; 0: no */
+};
+
+/*
+ * Build the TLS contexts of a listener (one SSL_CTX per certificate entry,
+ * holding its "also" pairs too).  NULL with "listeners[i].tls....:
+ * problem" in err on error.
  */
 struct tls_server *tls_server_new(const struct listener_conf *, size_t,
 		    char *, size_t);
 void		 tls_server_free(struct tls_server *);
-/* A new server SSL whose app data is the owner's sni buffer (256 bytes). */
-struct ssl_st	*tls_server_ssl(struct tls_server *, char *);
-/* Fields of the "tls" event for an established connection. */
-json_t		*tls_info(struct tls_server *, struct ssl_st *, const char *);
+/* A new server SSL whose app data is peer (the caller keeps owning it). */
+struct ssl_st	*tls_server_ssl(struct tls_server *, struct tls_peer *);
+/*
+ * Fields of the "tls" event for an established connection: the leaf and
+ * chain digests of the certificate OpenSSL really sent (with several key
+ * types in a context, the one the client's signature algorithms chose).
+ */
+json_t		*tls_info(struct ssl_st *, const char *);
 /*
  * Look at raw bytes from the client: returns 1 when buf starts with a
  * complete TLS ClientHello record (sni filled, "" if none), 0 when more
@@ -321,6 +393,7 @@ struct session {
 	struct listener		*l;
 	struct event_base	*base;
 	char			 id[160];	/* "<name>#<n>", name <= 128 */
+	const struct profile	*p;		/* this connection's behaviour */
 	enum session_state	 state;		/* set by session_enter() */
 	struct bufferevent	*bev;
 	struct event		*timer;
@@ -334,7 +407,7 @@ struct session {
 	int			 closing;	/* close once output sent */
 	int			 tls_shutdown;	/* close_notify sent */
 	const char		*close_reason;	/* ... with this reason */
-	char			*sni;		/* 256 bytes once STARTTLS */
+	struct tls_peer		*tlsp;		/* once STARTTLS */
 	char			*helo;
 	char			*from;
 	char		       **rcpts;

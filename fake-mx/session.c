@@ -7,10 +7,18 @@
  * command line is parsed (smtp_parse()), checked against the state
  * (smtp_fsm_check()) and served by what session_verbs[] names for its
  * verb.  DATA content goes line by line to a spool file; STARTTLS is
- * answered as the profile says (220 and a handshake or a TLS fault, 454,
- * or a silent close).  Every state change goes through session_enter(),
- * which takes the next state from smtp_fsm_next() and logs a "state"
- * event; no other code writes session->state.
+ * answered as the profile says (220 and a handshake or a TLS fault, a
+ * 4xx/5xx refusal, or a silent close).  Every state change goes through
+ * session_enter(), which takes the next state from smtp_fsm_next() and
+ * logs a "state" event; no other code writes session->state.
+ *
+ * The profile (struct profile) is chosen once per connection by
+ * profile_pick(): the listener's own, or one of its first-connection
+ * steps.  A reply the profile gives as NULL ("drop") closes the
+ * connection instead of answering; a 421 reply is followed by a close
+ * (RFC 5321 section 3.8), and so is the reply at the profile's
+ * close_after point.  These closes have reason "fault" ("protocol" for
+ * 421 and a 4xx banner).
  *
  * A session lives until session_close(), which logs "close" (reason and
  * last state) and frees everything the session owns: bufferevent and
@@ -54,6 +62,7 @@ static void	session_event_cb(struct bufferevent *, short, void *);
 static void	session_timeout_cb(evutil_socket_t, short, void *);
 static void	session_input(struct session *);
 static void	session_close_after(struct session *, const char *);
+static int	session_after(struct session *, enum close_point, int);
 
 static const char *const session_ext[] = {
 	"PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
@@ -200,7 +209,7 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	json_t			*o;
-	int			 code, one = 1;
+	int			 code, step, one = 1;
 
 	(void)salen;
 	/* replies are small and the client waits for each: no Nagle */
@@ -210,6 +219,7 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	s->base = fakemx.base;
 	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
 	    ++l->nsessions);
+	s->p = profile_pick(l->conf, l->nsessions, &step);
 	listener_fmtaddr(sa, s->peer, sizeof(s->peer));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listener_fmtaddr(&ss, s->local, sizeof(s->local));
@@ -227,6 +237,13 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	o = json_object();
 	json_object_set_new(o, "peer", json_string(s->peer));
 	json_object_set_new(o, "local", json_string(s->local));
+	if (l->conf->nsteps > 0 && step >= 0) {
+		char	name[32];
+
+		snprintf(name, sizeof(name), "connections[%d]", step);
+		json_object_set_new(o, "profile", json_string(name));
+	} else if (l->conf->nsteps > 0)
+		json_object_set_new(o, "profile", json_string("default"));
 	session_emit(s, "connect", o);
 
 	if (l->conf->mode == MODE_STRIP_RELAY) {
@@ -236,13 +253,19 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	session_reply(s, "banner", l->conf->banner);
-	code = reply_code(l->conf->banner);
+	if (s->p->banner == NULL) {
+		session_close_after(s, "fault");
+		return;
+	}
+	session_reply(s, "banner", s->p->banner);
+	code = reply_code(s->p->banner);
 	session_enter(s, FSM_BANNER, code);
 	if (code / 100 == 4) {
 		session_close_after(s, "protocol");
 		return;
 	}
+	if (session_after(s, CLOSE_BANNER, code))
+		return;
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -267,7 +290,7 @@ session_close(struct session *s, const char *reason)
 		SSL_free(s->ssl);
 	event_free(s->timer);
 	session_reset(s);
-	free(s->sni);
+	free(s->tlsp);
 	free(s->helo);
 	free(s);
 }
@@ -320,20 +343,35 @@ session_close_after(struct session *s, const char *reason)
 	session_timer(s, 0);
 }
 
+/*
+ * After the reply (code) at point cp: close once it is sent if it was a
+ * 421 or the profile closes there.  Returns 1 when the session closes.
+ */
+static int
+session_after(struct session *s, enum close_point cp, int code)
+{
+	if (code == 421)
+		session_close_after(s, "protocol");
+	else if (s->p->close_after == cp)
+		session_close_after(s, "fault");
+	else
+		return 0;
+	return 1;
+}
+
 static void
 session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 {
-	const struct listener_conf	*lc = s->l->conf;
-	const char			*line = lc->replies[RS_EHLO];
-	int				 code, offer;
-	size_t				 next = 0;
-	json_t				*o;
+	const char	*line = s->p->replies[RS_EHLO];
+	int		 code, offer;
+	size_t		 next = 0;
+	json_t		*o;
 
-	offer = lc->starttls == STARTTLS_OFFER && !s->tls;
+	offer = s->p->starttls == STARTTLS_OFFER && !s->tls;
 	free(s->helo);
 	s->helo = xstrdup(cmd->arg);
 	session_reset(s);
-	code = reply_code(line);
+	code = line != NULL ? reply_code(line) : 0;
 	if (cmd->verb == V_EHLO && code / 100 == 2)
 		next = offer ? 5 : 4;
 	else
@@ -344,8 +382,13 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 	json_object_set_new(o, "esmtp", json_boolean(cmd->verb == V_EHLO));
 	json_object_set_new(o, "starttls_offered", json_boolean(offer));
 	session_emit(s, "ehlo", o);
+	if (line == NULL) {
+		session_close_after(s, "fault");
+		return;
+	}
 	session_reply_ext(s, "ehlo", line, session_ext, next);
 	session_enter(s, FSM_HELO, code);
+	session_after(s, CLOSE_EHLO, code);
 }
 
 /*
@@ -365,8 +408,7 @@ session_tls_begin(struct session *s)
 	ssize_t			 sent;
 	int			 fault;
 
-	fault = s->l->conf->tls.fault == FAULT_ABORT ||
-	    s->l->conf->tls.fault == FAULT_STALL;
+	fault = s->p->fault == FAULT_ABORT || s->p->fault == FAULT_STALL;
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
 	if (!fault &&
@@ -375,8 +417,15 @@ session_tls_begin(struct session *s)
 		sent = 0;
 	session_reply_log(s, "starttls", readyline);
 	session_enter(s, FSM_STARTTLS, 220);
+	if (s->p->close_after == CLOSE_STARTTLS) {
+		if (sent != (ssize_t)sizeof(ready) - 1)
+			bufferevent_write(s->bev, ready + sent,
+			    sizeof(ready) - 1 - (size_t)sent);
+		session_close_after(s, "fault");
+		return;
+	}
 	if (sent == (ssize_t)sizeof(ready) - 1) {
-		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		s->ssl = tls_server_ssl(s->l->tls, s->tlsp);
 		bufferevent_setfd(s->bev, -1);
 		bufferevent_free(s->bev);
 		nb = s->ssl ? bufferevent_openssl_socket_new(s->base, fd,
@@ -387,7 +436,7 @@ session_tls_begin(struct session *s)
 		    sizeof(ready) - 1 - (size_t)sent);
 		if (fault)
 			return;
-		s->ssl = tls_server_ssl(s->l->tls, s->sni);
+		s->ssl = tls_server_ssl(s->l->tls, s->tlsp);
 		nb = s->ssl ? bufferevent_openssl_filter_new(s->base, s->bev,
 		    s->ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) :
 		    NULL;
@@ -403,22 +452,24 @@ session_tls_begin(struct session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-/* STARTTLS as the profile says: 454, drop, or 220 and a handshake. */
+/* STARTTLS as the profile says: a refusal, drop, or 220 and a handshake. */
 static void
 session_starttls(struct session *s, const struct smtp_cmd *cmd)
 {
 	struct evbuffer	*in;
 	json_t		*o;
+	int		 code;
 
 	(void)cmd;
 	o = json_object();
-	switch (s->l->conf->starttls_reply) {
-	case STLS_REPLY_454:
-		json_object_set_new(o, "reply", json_integer(454));
+	switch (s->p->starttls_reply) {
+	case STLS_REPLY_REFUSE:
+		code = reply_code(s->p->starttls_line);
+		json_object_set_new(o, "reply", json_integer(code));
 		session_emit(s, "starttls", o);
-		session_reply(s, "starttls",
-		    "454 4.7.0 TLS not available due to temporary reason");
-		session_enter(s, FSM_STARTTLS, 454);
+		session_reply(s, "starttls", s->p->starttls_line);
+		session_enter(s, FSM_STARTTLS, code);
+		session_after(s, CLOSE_STARTTLS, code);
 		return;
 	case STLS_REPLY_DROP:
 		json_object_set_new(o, "reply", json_string("drop"));
@@ -436,7 +487,10 @@ session_starttls(struct session *s, const struct smtp_cmd *cmd)
 	session_reset(s);
 	free(s->helo);
 	s->helo = NULL;
-	s->sni = xcalloc(1, 256);
+	free(s->tlsp);
+	s->tlsp = xcalloc(1, sizeof(*s->tlsp));
+	if (s->p->fault == FAULT_ALERT)
+		s->tlsp->alert = s->p->alert;
 	session_timer(s, fakemx.conf->tls_ms);
 	session_tls_begin(s);
 }
@@ -448,8 +502,11 @@ session_tls_failed(struct session *s, const char *reason)
 
 	o = json_object();
 	json_object_set_new(o, "reason", json_string(reason));
-	json_object_set_new(o, "sni", s->sni && *s->sni ?
-	    json_string(s->sni) : json_null());
+	json_object_set_new(o, "sni", s->tlsp && *s->tlsp->sni ?
+	    json_string(s->tlsp->sni) : json_null());
+	if (s->p->fault == FAULT_ALERT)
+		json_object_set_new(o, "alert",
+		    json_string(profile_stralert(s->p->alert)));
 	session_emit(s, "tls-failed", o);
 }
 
@@ -469,7 +526,7 @@ session_tls_raw(struct session *s, struct evbuffer *in)
 	if (n > SESSION_HELLO_MAX)
 		n = SESSION_HELLO_MAX;
 	p = evbuffer_pullup(in, (ssize_t)n);
-	r = tls_hello_sni(p, n, s->sni, 256);
+	r = tls_hello_sni(p, n, s->tlsp->sni, sizeof(s->tlsp->sni));
 	if (r == 0 && n < SESSION_HELLO_MAX)
 		return;
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -478,7 +535,7 @@ session_tls_raw(struct session *s, struct evbuffer *in)
 		session_close(s, "tls-failed");
 		return;
 	}
-	if (s->l->conf->tls.fault == FAULT_ABORT) {
+	if (s->p->fault == FAULT_ABORT) {
 		snprintf(reason, sizeof(reason), "fault:abort");
 		session_tls_failed(s, reason);
 		session_close(s, "tls-failed");
@@ -490,26 +547,32 @@ session_tls_raw(struct session *s, struct evbuffer *in)
 static void
 session_mail(struct session *s, const struct smtp_cmd *cmd)
 {
-	const char	*line = s->l->conf->replies[RS_MAIL];
-	int		 code = reply_code(line);
+	const char	*line = s->p->replies[RS_MAIL];
+	int		 code;
 	json_t		*o;
 
 	o = json_object();
 	json_object_set_new(o, "from", events_str(cmd->path,
 	    strlen(cmd->path)));
 	session_emit(s, "mail", o);
+	if (line == NULL) {
+		session_close_after(s, "fault");
+		return;
+	}
+	code = reply_code(line);
 	if (code / 100 == 2) {
 		free(s->from);
 		s->from = xstrdup(cmd->path);
 	}
 	session_reply(s, "mail", line);
 	session_enter(s, FSM_MAIL, code);
+	session_after(s, CLOSE_MAIL, code);
 }
 
 static void
 session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
-	const char	*line = s->l->conf->replies[RS_RCPT];
+	const char	*line = s->p->replies[RS_RCPT];
 	int		 code;
 	json_t		*o;
 
@@ -517,6 +580,10 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	json_object_set_new(o, "to", events_str(cmd->path,
 	    strlen(cmd->path)));
 	session_emit(s, "rcpt", o);
+	if (line == NULL) {
+		session_close_after(s, "fault");
+		return;
+	}
 	if (s->nrcpt >= SMTP_RCPT_MAX)
 		line = "452 4.5.3 Too many recipients";
 	code = reply_code(line);
@@ -527,15 +594,21 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 	}
 	session_reply(s, "rcpt", line);
 	session_enter(s, FSM_RCPT, code);
+	session_after(s, CLOSE_RCPT, code);
 }
 
 static void
 session_data(struct session *s, const struct smtp_cmd *cmd)
 {
-	const char	*line = s->l->conf->replies[RS_DATA];
-	int		 code = reply_code(line);
+	const char	*line = s->p->replies[RS_DATA];
+	int		 code;
 
 	(void)cmd;
+	if (line == NULL) {
+		session_close_after(s, "fault");
+		return;
+	}
+	code = reply_code(line);
 	if (code == 354) {
 		spool_free(s->msg);
 		s->msg = spool_open(fakemx.conf->spool, s->id, s->nmsg + 1);
@@ -546,7 +619,7 @@ session_data(struct session *s, const struct smtp_cmd *cmd)
 	}
 	session_reply(s, "data", line);
 	session_enter(s, FSM_DATA, code);
-	if (code != 354)
+	if (session_after(s, CLOSE_DATA, code) || code != 354)
 		return;
 	s->nmsg++;
 	s->msg_size = 0;
@@ -602,12 +675,17 @@ session_header(struct session *s, const char *p, size_t n)
 static void
 session_eom(struct session *s)
 {
-	const char	*line = s->l->conf->replies[RS_EOM];
+	const char	*line = s->p->replies[RS_EOM];
 	const char	*path = NULL;
-	int		 code = reply_code(line);
+	int		 code;
 	json_t		*o, *a;
 	size_t		 i;
 
+	if (line == NULL && s->msg_err == 0) {
+		session_reset(s);	/* the message is not accepted */
+		session_close_after(s, "fault");
+		return;
+	}
 	switch (s->msg_err) {
 	case 0:
 		break;
@@ -648,6 +726,8 @@ session_eom(struct session *s)
 	session_reply(s, "eom", line);
 	session_reset(s);
 	session_enter(s, FSM_EOM, code);
+	if (session_after(s, CLOSE_EOM, code))
+		return;
 	session_timer(s, fakemx.conf->command_ms);
 }
 
@@ -799,7 +879,7 @@ session_command(struct session *s, const char *line, size_t len)
 		    memchr(line, '\0', len) != NULL);
 		return;
 	}
-	offer = s->l->conf->starttls == STARTTLS_OFFER;
+	offer = s->p->starttls == STARTTLS_OFFER;
 	if ((code = smtp_fsm_check(s->state, cmd.verb, s->tls, offer)) != 0) {
 		session_refuse(s, v->stage, code, 0);
 		return;
@@ -912,11 +992,11 @@ session_ssl_reason(struct session *s, char *buf, size_t len)
 		last = e;
 	}
 	if (last == 0) {
-		snprintf(buf, len, "%s", s->l->conf->tls.fault == FAULT_ALERT ?
+		snprintf(buf, len, "%s", s->p->fault == FAULT_ALERT ?
 		    "fault:alert" : "handshake aborted by peer");
 		return;
 	}
-	if (s->l->conf->tls.fault == FAULT_ALERT)
+	if (s->p->fault == FAULT_ALERT)
 		snprintf(buf, len, "fault:alert");
 	else
 		snprintf(buf, len, "%s", r ? r : "unknown TLS error");
@@ -936,9 +1016,11 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == S_TLS && s->ssl != NULL) {
 			s->tls = 1;
-			o = tls_info(s->l->tls, s->ssl, s->sni);
+			o = tls_info(s->ssl, s->tlsp->sni);
 			session_emit(s, "tls", o);
 			session_enter(s, FSM_TLS_UP, 0);
+			if (session_after(s, CLOSE_TLS, 0))
+				return;
 			session_timer(s, fakemx.conf->command_ms);
 			session_input(s);
 		}

@@ -2,16 +2,21 @@
  * tls.c -- server-side TLS: contexts per certificate, SNI choice, faults.
  *
  * \file
- * A struct tls_server holds one SSL_CTX per configured certificate.  The
- * first certificate without "sni" is the default context every SSL starts
- * on; the servername callback switches to the context whose names match
- * the client's SNI (case-insensitive).  The ClientHello callback records
- * the SNI for the events (into the owner's buffer set as app data) and
- * implements the "alert" fault.  The "abort" and "stall" faults never
- * reach OpenSSL: session.c reads the raw ClientHello with tls_hello_sni().
+ * A struct tls_server holds one SSL_CTX per configured certificate entry;
+ * an entry's "also" pairs (other key types) go into the same context, and
+ * OpenSSL picks the one the client's signature algorithms allow.  The
+ * first entry without "sni" is the default context every SSL starts on;
+ * the servername callback switches to the context whose names match the
+ * client's SNI (case-insensitive).  The ClientHello callback records the
+ * SNI for the events (into the session's struct tls_peer, the SSL's app
+ * data) and implements the "alert" fault with the session's alert.  The
+ * "abort" and "stall" faults never reach OpenSSL: session.c reads the raw
+ * ClientHello with tls_hello_sni().
  *
- * SHA-256 digests of each certificate (DER) and its chain are computed
- * once at load time.  tls_server_free() frees every context.
+ * Each context sends exactly the configured chain (no chain building,
+ * security level 0: a scenario's weak key is the client's to judge).
+ * tls_info() digests the certificate and chain the handshake really used.
+ * tls_server_free() frees every context.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +33,12 @@
 struct tls_cert {
 	SSL_CTX		 *ctx;
 	const struct cert_conf *conf;
-	char		  leaf[65];
-	char		**chain;	/* hex digests, leaf first */
-	size_t		  nchain;
 };
 
 struct tls_server {
 	struct tls_cert	*certs;
 	size_t		 ncerts;
 	size_t		 def;		/* index of the default */
-	enum tls_fault	 fault;
 };
 
 static int	tls_ex_server = -1;
@@ -164,17 +165,18 @@ tls_hello_sni(const unsigned char *b, size_t len, char *sni, size_t snilen)
 static int
 tls_hello_cb(SSL *ssl, int *al, void *arg)
 {
-	struct tls_server	*ts = arg;
+	struct tls_peer		*peer;
 	const unsigned char	*p;
 	size_t			 n;
-	char			*sni;
 
-	sni = SSL_get_app_data(ssl);
-	if (sni != NULL && SSL_client_hello_get0_ext(ssl,
-	    TLSEXT_TYPE_server_name, &p, &n) == 1)
-		tls_sni_ext(p, n, sni, 256);
-	if (ts->fault == FAULT_ALERT) {
-		*al = SSL_AD_HANDSHAKE_FAILURE;
+	(void)arg;
+	if ((peer = SSL_get_app_data(ssl)) == NULL)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p,
+	    &n) == 1)
+		tls_sni_ext(p, n, peer->sni, sizeof(peer->sni));
+	if (peer->alert != 0) {
+		*al = peer->alert;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	return SSL_CLIENT_HELLO_SUCCESS;
@@ -201,58 +203,105 @@ tls_servername_cb(SSL *ssl, int *al, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Load one chain file and its key into ctx; error text names field. */
 static int
-tls_cert_load(struct tls_server *ts, struct tls_cert *c,
-    const struct tls_conf *tc, const char *field, char *err, size_t errlen)
+tls_pair_load(SSL_CTX *ctx, const char *chain, const char *key,
+    const char *field, char *err, size_t errlen)
 {
-	STACK_OF(X509)	*chain = NULL;
-	X509		*leaf;
 	unsigned long	 e;
-	int		 i;
 
-	if ((c->ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		snprintf(err, errlen, "%s: SSL_CTX_new failed", field);
-		return -1;
-	}
-	SSL_CTX_set_min_proto_version(c->ctx, tc->min_version);
-	SSL_CTX_set_max_proto_version(c->ctx, tc->max_version);
-	if (tc->min_version < TLS1_2_VERSION)
-		SSL_CTX_set_cipher_list(c->ctx, "DEFAULT:@SECLEVEL=0");
-	SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_num_tickets(c->ctx, 0);
-	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_ex_data(c->ctx, tls_ex_server, ts);
 	ERR_clear_error();
-	if (SSL_CTX_use_certificate_chain_file(c->ctx, c->conf->chain) != 1) {
+	if (SSL_CTX_use_certificate_chain_file(ctx, chain) != 1) {
 		e = ERR_peek_last_error();
 		snprintf(err, errlen, "%s.chain: cannot read file (%s)", field,
 		    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
 		    "?");
 		return -1;
 	}
-	if (SSL_CTX_use_PrivateKey_file(c->ctx, c->conf->key,
-	    SSL_FILETYPE_PEM) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		e = ERR_peek_last_error();
 		snprintf(err, errlen, "%s.key: cannot read file (%s)", field,
 		    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
 		    "?");
 		return -1;
 	}
-	if (SSL_CTX_check_private_key(c->ctx) != 1) {
+	if (SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, errlen, "%s.key: does not match the certificate",
 		    field);
 		return -1;
 	}
-	leaf = SSL_CTX_get0_certificate(c->ctx);
-	tls_hex_digest(leaf, c->leaf);
-	SSL_CTX_get0_chain_certs(c->ctx, &chain);
-	c->nchain = 1 + (chain ? (size_t)sk_X509_num(chain) : 0);
-	c->chain = xcalloc(c->nchain, sizeof(char *));
-	c->chain[0] = xstrdup(c->leaf);
-	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
-		c->chain[i + 1] = xmalloc(65);
-		tls_hex_digest(sk_X509_value(chain, i), c->chain[i + 1]);
+	return 0;
+}
+
+/* The key type of the certificate loaded last (EVP_PKEY_EC, ...). */
+static int
+tls_key_type(SSL_CTX *ctx)
+{
+	X509	*x = SSL_CTX_get0_certificate(ctx);
+
+	return x != NULL ? EVP_PKEY_get_base_id(X509_get0_pubkey(x)) : -1;
+}
+
+/* A key type's name in events and errors. */
+static const char *
+tls_strkey(int type)
+{
+	switch (type) {
+	case EVP_PKEY_RSA:
+		return "rsa";
+	case EVP_PKEY_RSA_PSS:
+		return "rsa-pss";
+	case EVP_PKEY_EC:
+		return "ec";
+	case EVP_PKEY_ED25519:
+		return "ed25519";
+	case EVP_PKEY_ED448:
+		return "ed448";
+	default:
+		return "other";
+	}
+}
+
+static int
+tls_cert_load(struct tls_server *ts, struct tls_cert *c,
+    const struct tls_conf *tc, const char *field, char *err, size_t errlen)
+{
+	char	 f[160];
+	int	 types[4];
+	size_t	 i, j;
+
+	if ((c->ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		snprintf(err, errlen, "%s: SSL_CTX_new failed", field);
+		return -1;
+	}
+	SSL_CTX_set_security_level(c->ctx, 0);
+	SSL_CTX_set_min_proto_version(c->ctx, tc->min_version);
+	SSL_CTX_set_max_proto_version(c->ctx, tc->max_version);
+	if (tc->min_version < TLS1_2_VERSION)
+		SSL_CTX_set_cipher_list(c->ctx, "DEFAULT:@SECLEVEL=0");
+	SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_NO_AUTO_CHAIN);
+	SSL_CTX_set_num_tickets(c->ctx, 0);
+	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_ex_data(c->ctx, tls_ex_server, ts);
+	if (tls_pair_load(c->ctx, c->conf->chain, c->conf->key, field, err,
+	    errlen) == -1)
+		return -1;
+	types[0] = tls_key_type(c->ctx);
+	for (i = 0; i < c->conf->nalso && i < 3; i++) {
+		snprintf(f, sizeof(f), "%s.also[%zu]", field, i);
+		if (tls_pair_load(c->ctx, c->conf->also[i].chain,
+		    c->conf->also[i].key, f, err, errlen) == -1)
+			return -1;
+		types[i + 1] = tls_key_type(c->ctx);
+		for (j = 0; j <= i; j++)
+			if (types[j] == types[i + 1]) {
+				snprintf(err, errlen, "%s.chain: a second "
+				    "certificate with an %s key (one per key "
+				    "type)", f, tls_strkey(types[j]));
+				return -1;
+			}
 	}
 	SSL_CTX_set_client_hello_cb(c->ctx, tls_hello_cb, ts);
 	SSL_CTX_set_tlsext_servername_callback(c->ctx, tls_servername_cb);
@@ -272,7 +321,6 @@ tls_server_new(const struct listener_conf *l, size_t idx, char *err,
 
 	tls_init();
 	ts = xcalloc(1, sizeof(*ts));
-	ts->fault = l->tls.fault;
 	ts->certs = xcalloc(l->tls.ncerts, sizeof(*ts->certs));
 	for (i = 0; i < l->tls.ncerts; i++) {
 		snprintf(field, sizeof(field), "listeners[%zu].tls.certs[%zu]",
@@ -295,52 +343,59 @@ tls_server_new(const struct listener_conf *l, size_t idx, char *err,
 void
 tls_server_free(struct tls_server *ts)
 {
-	size_t	i, j;
+	size_t	i;
 
 	if (ts == NULL)
 		return;
-	for (i = 0; i < ts->ncerts; i++) {
+	for (i = 0; i < ts->ncerts; i++)
 		SSL_CTX_free(ts->certs[i].ctx);
-		for (j = 0; j < ts->certs[i].nchain; j++)
-			free(ts->certs[i].chain[j]);
-		free(ts->certs[i].chain);
-	}
 	free(ts->certs);
 	free(ts);
 }
 
 SSL *
-tls_server_ssl(struct tls_server *ts, char *sni)
+tls_server_ssl(struct tls_server *ts, struct tls_peer *peer)
 {
 	SSL	*ssl;
 
 	if ((ssl = SSL_new(ts->certs[ts->def].ctx)) == NULL)
 		return NULL;
-	SSL_set_app_data(ssl, sni);
+	SSL_set_app_data(ssl, peer);
 	return ssl;
 }
 
 json_t *
-tls_info(struct tls_server *ts, SSL *ssl, const char *sni)
+tls_info(SSL *ssl, const char *sni)
 {
+	STACK_OF(X509)	*chain = NULL;
+	X509		*leaf;
 	json_t		*o, *a;
-	SSL_CTX		*ctx = SSL_get_SSL_CTX(ssl);
-	struct tls_cert	*c = &ts->certs[ts->def];
-	size_t		 i;
+	char		 hex[65];
+	int		 i;
 
-	for (i = 0; i < ts->ncerts; i++)
-		if (ts->certs[i].ctx == ctx)
-			c = &ts->certs[i];
 	o = json_object();
 	json_object_set_new(o, "version", json_string(SSL_get_version(ssl)));
 	json_object_set_new(o, "cipher",
 	    json_string(SSL_get_cipher_name(ssl)));
 	json_object_set_new(o, "sni", sni && *sni ? json_string(sni) :
 	    json_null());
-	json_object_set_new(o, "cert_sha256", json_string(c->leaf));
 	a = json_array();
-	for (i = 0; i < c->nchain; i++)
-		json_array_append_new(a, json_string(c->chain[i]));
+	/* after the handshake, the current certificate is the one used */
+	if ((leaf = SSL_get_certificate(ssl)) != NULL) {
+		tls_hex_digest(leaf, hex);
+		json_object_set_new(o, "cert_sha256", json_string(hex));
+		json_object_set_new(o, "key_type", json_string(tls_strkey(
+		    EVP_PKEY_get_base_id(X509_get0_pubkey(leaf)))));
+		json_object_set_new(o, "key_bits", json_integer(
+		    EVP_PKEY_get_bits(X509_get0_pubkey(leaf))));
+		json_array_append_new(a, json_string(hex));
+		SSL_get0_chain_certs(ssl, &chain);
+	} else
+		json_object_set_new(o, "cert_sha256", json_null());
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		tls_hex_digest(sk_X509_value(chain, i), hex);
+		json_array_append_new(a, json_string(hex));
+	}
 	json_object_set_new(o, "chain_sha256", a);
 	return o;
 }

@@ -75,8 +75,67 @@ static const struct {
 	    "listeners[0].mode: unknown value \"proxy\"" },
 	{ HEAD "\"listeners\":[" L1 ",\"starttls\":\"maybe\"}]}",
 	    "listeners[0].starttls: unknown value" },
-	{ HEAD "\"listeners\":[" L1 ",\"starttls_reply\":\"500\"}]}",
-	    "listeners[0].starttls_reply: unknown value" },
+	{ HEAD "\"listeners\":[" L1 ",\"starttls_reply\":\"250 ok\"}]}",
+	    "listeners[0].starttls_reply: unknown value \"250 ok\" (220, 454, "
+	    "drop or a 4xx/5xx reply line)" },
+	{ HEAD "\"listeners\":[" L1 ",\"starttls_reply\":\"554 \\u0001\"}]}",
+	    "listeners[0].starttls_reply: control characters" },
+	{ HEAD "\"listeners\":[" L1 ",\"starttls_reply\":\"554 5.7.0 "
+	    "no\",\"close_after\":\"starttls\",\"banner\":\"drop\","
+	    "\"replies\":{\"ehlo\":\"421 4.3.2 bye\",\"rcpt\":\"drop\"}}]}",
+	    NULL },
+	{ HEAD "\"listeners\":[" L1 ",\"close_after\":\"quit\"}]}",
+	    "listeners[0].close_after: must be one of banner, ehlo, starttls, "
+	    "tls, mail, rcpt, data, eom" },
+	{ HEAD "\"listeners\":[" L1 ",\"close_after\":\"none\"}]}",
+	    "listeners[0].close_after: must be one of" },
+	{ HEAD "\"listeners\":[" L1 ",\"replies\":{\"mail\":\"Drop\"}}]}",
+	    "listeners[0].replies.mail: must start" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"}],"
+	    "\"alert\":\"internal_error\"}}]}",
+	    "listeners[0].tls.alert: needs fault \"alert\"" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"}],"
+	    "\"fault\":\"alert\",\"alert\":\"close_notify\"}}]}",
+	    "listeners[0].tls.alert: not a fatal TLS alert name" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"also\":[]}]}}]}",
+	    "listeners[0].tls.certs[0].also: must be an array of 1 to 3" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"also\":[{\"chain\":\"c2\"}]}]}}]}",
+	    "listeners[0].tls.certs[0].also[0].key: missing" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"also\":[{\"chain\":\"c2\",\"key\":\"k2\",\"sni\":[]}]}]}}]}",
+	    "listeners[0].tls.certs[0].also[0].sni: unknown key" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[]}]}",
+	    "listeners[0].connections: must be an array of 1 to 16" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[1]}]}",
+	    "listeners[0].connections[0]: must be an object" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[{\"count\":0}]}]}",
+	    "listeners[0].connections[0].count: must be between 1" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[{},{\"mode\":"
+	    "\"sink\"}]}]}", "listeners[0].connections[1].mode: unknown key" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[{\"tls\":"
+	    "{\"certs\":[]}}]}]}",
+	    "listeners[0].connections[0].tls.certs: unknown key" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[{\"tls\":"
+	    "{\"alert\":\"unknown_ca\"}}]}]}",
+	    "listeners[0].connections[0].tls.alert: needs fault" },
+	{ HEAD "\"listeners\":[" L1 ",\"connections\":[{\"starttls_reply\":"
+	    "\"maybe\"}]}]}",
+	    "listeners[0].connections[0].starttls_reply: unknown value" },
+	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
+	    "\"starttls_reply\":\"454\",\"connections\":[{\"count\":2,"
+	    "\"starttls_reply\":\"220\"}]}]}",
+	    "listeners[0].tls: missing (starttls is offered with reply 220)" },
+	{ HEAD "\"listeners\":[{\"name\":\"m\",\"address\":\"127.0.0.1\","
+	    "\"mode\":\"strip-relay\",\"relay_to\":{\"address\":"
+	    "\"127.0.0.2\"},\"connections\":[{}]}]}",
+	    "listeners[0].connections: not used by a strip-relay" },
 	{ HEAD "\"listeners\":[" L1 ",\"banner\":\"hello\"}]}",
 	    "listeners[0].banner: must start with a 3-digit code" },
 	{ HEAD "\"listeners\":[" L1 ",\"banner\":\"220 a\\r\\nb\"}]}",
@@ -210,20 +269,24 @@ test_config_defaults(void)
 	CU_ASSERT_EQUAL(c->tls_ms, 10000);
 	CU_ASSERT_EQUAL(c->listeners[0].port, 25);
 	CU_ASSERT_EQUAL(c->listeners[0].mode, MODE_SERVER);
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].banner,
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.banner,
 	    "220 mx.a.test ESMTP fake-mx");
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_EHLO],
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.replies[RS_EHLO],
 	    "250 mx.a.test");
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_MAIL],
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.replies[RS_MAIL],
 	    "250 2.1.0 ok");
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_RCPT],
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.replies[RS_RCPT],
 	    "250 2.1.5 ok");
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_DATA],
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.replies[RS_DATA],
 	    "354 go ahead");
-	CU_ASSERT_STRING_EQUAL(c->listeners[0].replies[RS_EOM],
+	CU_ASSERT_STRING_EQUAL(c->listeners[0].prof.replies[RS_EOM],
 	    "250 2.0.0 queued");
-	CU_ASSERT_EQUAL(c->listeners[0].starttls, STARTTLS_WITHHOLD);
-	CU_ASSERT_EQUAL(c->listeners[0].starttls_reply, STLS_REPLY_220);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.starttls, STARTTLS_WITHHOLD);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.starttls_reply, STLS_REPLY_220);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.fault, FAULT_NONE);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.alert, 40);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.close_after, CLOSE_NONE);
+	CU_ASSERT_EQUAL(c->listeners[0].nsteps, 0);
 	CU_ASSERT_EQUAL(c->listeners[0].has_tls, 0);
 	CU_ASSERT_STRING_EQUAL(config_strmode(MODE_STRIP_RELAY),
 	    "strip-relay");
@@ -250,8 +313,100 @@ test_config_tls_values(void)
 	CU_ASSERT_PTR_NULL(c->listeners[0].tls.certs[1].sni);
 	CU_ASSERT_EQUAL(c->listeners[0].tls.min_version, TLS1_1_VERSION);
 	CU_ASSERT_EQUAL(c->listeners[0].tls.max_version, TLS1_2_VERSION);
-	CU_ASSERT_EQUAL(c->listeners[0].tls.fault, FAULT_ALERT);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.fault, FAULT_ALERT);
+	CU_ASSERT_EQUAL(c->listeners[0].prof.alert, 40);
 	config_free(c);
+}
+
+/*
+ * Per-connection profiles: each step is the listener's own profile with
+ * the keys it gives changed; profile_pick() walks the counts.
+ */
+static void
+test_config_steps(void)
+{
+	const char	*j = HEAD "\"listeners\":[{\"name\":\"a\","
+	    "\"address\":\"127.25.1.1\",\"hostname\":\"mx.a.test\","
+	    "\"replies\":{\"rcpt\":\"550 5.1.1 no\"},"
+	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\","
+	    "\"also\":[{\"chain\":\"r\",\"key\":\"rk\"}]}],"
+	    "\"fault\":\"alert\",\"alert\":\"unrecognized_name\"},"
+	    "\"connections\":["
+	    "{\"count\":2,\"starttls_reply\":\"454\"},"
+	    "{\"banner\":\"drop\",\"tls\":{\"fault\":\"none\"}},"
+	    "{\"starttls_reply\":\"554 5.7.0 go away\",\"close_after\":"
+	    "\"starttls\",\"replies\":{\"mail\":\"drop\"}}]}]}";
+	const struct profile	*p;
+	struct config		*c;
+	struct listener_conf	*l;
+	char			 err[256];
+	int			 step;
+
+	c = config_parse(j, strlen(j), err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	l = &c->listeners[0];
+	CU_ASSERT_EQUAL(l->tls.certs[0].nalso, 1);
+	CU_ASSERT_STRING_EQUAL(l->tls.certs[0].also[0].chain, "r");
+	CU_ASSERT_EQUAL(l->prof.fault, FAULT_ALERT);
+	CU_ASSERT_EQUAL(l->prof.alert, 112);
+	CU_ASSERT_EQUAL_FATAL(l->nsteps, 3);
+	/* connections 1 and 2: step 0, a 454, the rest inherited */
+	p = profile_pick(l, 1, &step);
+	CU_ASSERT_EQUAL(step, 0);
+	CU_ASSERT_PTR_EQUAL(profile_pick(l, 2, &step), p);
+	CU_ASSERT_EQUAL(p->starttls_reply, STLS_REPLY_REFUSE);
+	CU_ASSERT_STRING_EQUAL(p->starttls_line,
+	    "454 4.7.0 TLS not available due to temporary reason");
+	CU_ASSERT_STRING_EQUAL(p->replies[RS_RCPT], "550 5.1.1 no");
+	CU_ASSERT_STRING_EQUAL(p->banner, "220 mx.a.test ESMTP fake-mx");
+	CU_ASSERT_EQUAL(p->fault, FAULT_ALERT);
+	CU_ASSERT_EQUAL(p->alert, 112);
+	/* connection 3: no banner, no fault */
+	p = profile_pick(l, 3, &step);
+	CU_ASSERT_EQUAL(step, 1);
+	CU_ASSERT_PTR_NULL(p->banner);
+	CU_ASSERT_EQUAL(p->fault, FAULT_NONE);
+	CU_ASSERT_EQUAL(p->starttls_reply, STLS_REPLY_220);
+	/* connection 4: refused STARTTLS, then closed; MAIL dropped */
+	p = profile_pick(l, 4, &step);
+	CU_ASSERT_EQUAL(step, 2);
+	CU_ASSERT_STRING_EQUAL(p->starttls_line, "554 5.7.0 go away");
+	CU_ASSERT_EQUAL(p->close_after, CLOSE_STARTTLS);
+	CU_ASSERT_PTR_NULL(p->replies[RS_MAIL]);
+	CU_ASSERT_STRING_EQUAL(p->replies[RS_EOM], "250 2.0.0 queued");
+	/* then the listener's own profile, forever */
+	CU_ASSERT_PTR_EQUAL(profile_pick(l, 5, &step), &l->prof);
+	CU_ASSERT_EQUAL(step, -1);
+	CU_ASSERT_PTR_EQUAL(profile_pick(l, 1000, &step), &l->prof);
+	config_free(c);
+}
+
+/* Alert and close-point names, both ways. */
+static void
+test_config_names(void)
+{
+	static const struct {
+		const char	*name;
+		int		 code;
+	} alerts[] = {
+		{ "handshake_failure", 40 }, { "internal_error", 80 },
+		{ "protocol_version", 70 }, { "unrecognized_name", 112 },
+		{ "access_denied", 49 }, { "close_notify", -1 },
+		{ "user_canceled", -1 }, { "", -1 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++) {
+		CU_ASSERT_EQUAL(profile_alert(alerts[i].name), alerts[i].code);
+		if (alerts[i].code > 0)
+			CU_ASSERT_STRING_EQUAL(profile_stralert(
+			    alerts[i].code), alerts[i].name);
+	}
+	CU_ASSERT_STRING_EQUAL(profile_stralert(0), "?");
+	CU_ASSERT_EQUAL(profile_close_point("rcpt"), CLOSE_RCPT);
+	CU_ASSERT_EQUAL(profile_close_point("RCPT"), -1);
+	CU_ASSERT_STRING_EQUAL(profile_strclose(CLOSE_TLS), "tls");
+	CU_ASSERT_STRING_EQUAL(profile_strclose(CLOSE_MAX), "?");
 }
 
 /* Every listener on a catch-all's port gets SO_REUSEPORT, no other. */
@@ -306,6 +461,8 @@ test_config_suite(void)
 	CU_add_test(s, "validation table", test_config_table);
 	CU_add_test(s, "defaults", test_config_defaults);
 	CU_add_test(s, "tls values", test_config_tls_values);
+	CU_add_test(s, "per-connection profiles", test_config_steps);
+	CU_add_test(s, "alert and close names", test_config_names);
 	CU_add_test(s, "catch-all and SO_REUSEPORT",
 	    test_config_catchall_reuseport);
 	CU_add_test(s, "missing file", test_config_load_missing);

@@ -185,10 +185,24 @@ def cmd_explain(a: argparse.Namespace) -> int:
     for hp in plan.scenario_hosts(sc.id):
         h = hp.decl
         v6 = f" [{hp.address6}]:25" if hp.address6 else ""
+        certs = ",".join(it.name for it in [hp.cert] + hp.cert_also)
         print(f"  {hp.fqdn} {hp.address}:25{v6} starttls={h.starttls}"
               f" reply={h.starttls_reply} tls_fault={h.tls_fault} "
-              f"mode={h.mode} cert={hp.cert.name} "
+              f"mode={h.mode} cert={certs} "
               f"listen={'yes' if h.listen else 'no'}")
+        first = 1
+        for c in h.connections:
+            what = {k: v for k, v in (
+                ("starttls", c.starttls), ("reply", c.starttls_reply),
+                ("tls_fault", c.tls_fault), ("tls_alert", c.tls_alert),
+                ("close_after", c.close_after)) if v is not None}
+            what.update(c.replies)
+            span = f"{first}" if c.count == 1 else \
+                f"{first}-{first + c.count - 1}"
+            print(f"    connection {span}: " + " ".join(
+                f"{k}={v!r}" if " " in v else f"{k}={v}"
+                for k, v in what.items()))
+            first += c.count
     return 0
 
 

@@ -13,6 +13,7 @@ from .errors import DaemonError
 from .labinfra import CATCH_ALL_LISTENERS, SENDER_LISTENER, SENDER_MX, \
     SINK_LISTENER, SINK_MX
 from .labplan import HostPlan, LabPlan
+from .pki import Issued
 from .netns import LabNamespace
 from .proc import Tracked
 
@@ -37,25 +38,69 @@ def binary(component: str, name: str, required: bool = True) -> Path | None:
     return b
 
 
-def listener_config(hp: HostPlan, plan: LabPlan) -> dict[str, Any]:
+def _cert_entry(leaf: Issued, also: list[Issued]) -> dict[str, Any]:
+    """One tls.certs entry: LEAF (and the other key types ALSO), each
+    with its chain file."""
+    def pair(it: Issued) -> dict[str, Any]:
+        return {"chain": str(it.chain_file), "key": str(it.key_file)}
+    entry = pair(leaf)
+    if also:
+        entry["also"] = [pair(it) for it in also]
+    return entry
+
+
+def _behaviour(replies: dict[str, str], starttls: str | None,
+               starttls_reply: str | None, fault: str | None,
+               alert: str | None, close_after: str | None
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile keys of a host or connection entry as fake-mx spells
+    them: (listener keys, tls keys).  None values are left out."""
+    out: dict[str, Any] = {}
+    if "banner" in replies:
+        out["banner"] = replies["banner"]
+    rest = {k: v for k, v in replies.items() if k != "banner"}
+    if rest:
+        out["replies"] = rest
+    for key, v in (("starttls", starttls),
+                   ("starttls_reply", starttls_reply),
+                   ("close_after", close_after)):
+        if v is not None:
+            out[key] = v
+    tls = {k: v for k, v in (("fault", fault), ("alert", alert))
+           if v is not None}
+    return out, tls
+
+
+def listener_config(hp: HostPlan, plan: LabPlan,
+                    v6: bool = False) -> dict[str, Any]:
+    """HP's listener; V6: its IPv6 twin, whose default certificate is
+    cert_v6 when the host names one (then alone, without cert_also)."""
     h = hp.decl
     fq = hp.fqdn.rstrip(".")
-    certs: list[dict[str, Any]] = [{"chain": str(hp.cert.chain_file),
-                                    "key": str(hp.cert.key_file)}]
+    if v6 and h.cert_v6 and hp.cert6:
+        certs = [_cert_entry(hp.cert6, [])]
+    else:
+        certs = [_cert_entry(hp.cert, hp.cert_also)]
     for name, it in hp.sni_certs.items():
-        certs.append({"chain": str(it.chain_file), "key": str(it.key_file),
-                      "sni": [name]})
+        certs.append(dict(_cert_entry(it, []), sni=[name]))
     mode = "impostor" if h.mode == "impostor" else h.mode
+    own, fault = _behaviour(h.replies, h.starttls, h.starttls_reply,
+                            h.tls_fault, h.tls_alert, h.close_after)
     cfg: dict[str, Any] = {
         "name": hp.listener, "address": hp.address, "port": 25,
         "hostname": fq, "mode": mode,
-        "banner": f"220 {fq} ESMTP fake-mx",
-        "starttls": h.starttls, "starttls_reply": h.starttls_reply,
+        "banner": f"220 {fq} ESMTP fake-mx", **own,
         "tls": {"certs": certs, "min_version": h.tls_versions[0],
-                "max_version": h.tls_versions[-1], "fault": h.tls_fault},
+                "max_version": h.tls_versions[-1], **fault},
     }
-    if h.replies:
-        cfg["replies"] = dict(h.replies)
+    steps: list[dict[str, Any]] = []
+    for c in h.connections:
+        step, tls = _behaviour(c.replies, c.starttls, c.starttls_reply,
+                               c.tls_fault, c.tls_alert, c.close_after)
+        steps.append({"count": c.count, **step,
+                      **({"tls": tls} if tls else {})})
+    if steps:
+        cfg["connections"] = steps
     if h.mode == "strip-relay" and h.relay_to:
         target = plan.hosts[(hp.scenario, h.relay_to)]
         cfg["relay_to"] = {"address": target.address, "port": 25}
@@ -132,10 +177,8 @@ def write_config(plan: LabPlan, run: Path, ipv6: bool = True) -> Path:
                  if hp.decl.listen]
     for hp in plan.hosts.values():
         if hp.decl.listen and hp.address6 and hp.cert6:
-            v6 = listener_config(hp, plan)
+            v6 = listener_config(hp, plan, v6=True)
             v6["name"], v6["address"] = hp.listener6, hp.address6
-            v6["tls"]["certs"][0] = {"chain": str(hp.cert6.chain_file),
-                                     "key": str(hp.cert6.key_file)}
             listeners.append(v6)
     listeners.append(sink_config(plan))
     listeners.append(sender_sink_config(plan))

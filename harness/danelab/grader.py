@@ -24,10 +24,13 @@ from cryptography import x509
 
 from .adapters.base import SenderOutcome
 from .dane_auth import Verdict, authenticate, usable_records
-from .labplan import HostPlan, LabPlan
+from .labplan import HostPlan, LabPlan, StsPlan
 from .observe import Session
+from .pki import WEBPKI_ROOT
 from .probe import HostDns
 from .scenario import Expect, Scenario
+from .sts_auth import webpki_valid
+from .sts_policy import parse_policy
 
 
 STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
@@ -35,7 +38,8 @@ STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # (test_catalog.py reads the module's Check(...) calls to keep it in step).
 CHECK_KINDS = ("outcome", "prefer", "foreign-host", "stray", "hosts",
                "no-connection", "cleartext", "envelope", "duplicate", "sni",
-               "dsn", "sender-word", "flood", "not-graded")
+               "dsn", "sender-word", "flood", "sts-policy", "sts-redirect",
+               "not-graded")
 
 
 @dataclass
@@ -163,6 +167,8 @@ class Observation:
     deliveries: list[tuple[Session, dict[str, Any]]]   # its message, anywhere
     dns: dict[str, HostDns]                   # host name -> what DNS says
     sender: SenderOutcome | None
+    sts: StsPlan | None = None                # the MTA-STS policy served
+    sts_fetches: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
@@ -303,6 +309,71 @@ def no_connection_check(sc: Scenario, plan: LabPlan, exp: Expect,
                   f"connected to {', '.join(hit)}", "no-connection")]
 
 
+def session_time(s: Session) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(s.events[0]["ts"], dt.timezone.utc) \
+        if s.events and "ts" in s.events[0] else None
+
+
+def sts_checks(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
+               by_sha: dict[str, x509.Certificate]) -> list[Check]:
+    """`policy = "sts-enforce"`: the served policy governs (RFC 8461 §4,
+    §5): every envelope went to a host one of its mx patterns fits, over
+    TLS, with a certificate the lab's WebPKI judges valid for that host's
+    name (sts_auth).  Any STS scenario: a redirect is never followed
+    (RFC 8461 §3.3)."""
+    out: list[Check] = []
+    if obs.sts is not None and any(f.get("followed_redirect")
+                                   for f in obs.sts_fetches):
+        out.append(Check("MUST", False, "the sender followed the policy "
+                         "host's HTTP redirect", "sts-redirect"))
+    if exp.policy != "sts-enforce" or obs.sts is None:
+        return out
+    pol = parse_policy(obs.sts.policy).policy
+    if pol is None or pol.mode != "enforce":
+        return out      # the linter test keeps catalog files from this
+    root = plan.pki.issued[WEBPKI_ROOT].cert
+    bad = []
+    for s in obs.sessions:
+        hp = session_host(plan, s)
+        if hp is None or hp.scenario != sc.id or not s.mail:
+            continue
+        host = hp.fqdn.rstrip(".")
+        if not pol.matches(host):
+            bad.append(f"{hp.name} is not listed by the policy "
+                       f"(fake-mx session {s.id})")
+        elif not s.tls:
+            bad.append(f"{hp.name} got the envelope without TLS "
+                       f"(fake-mx session {s.id})")
+        else:
+            v = webpki_valid(session_chain(s, by_sha), root, host,
+                             session_time(s))
+            if not v.ok:
+                bad.append(f"{hp.name}: {v.why} (fake-mx session {s.id})")
+    out.append(Check("MUST", not bad, "MTA-STS enforce: every envelope "
+                     "went to a listed MX over TLS with a WebPKI-valid "
+                     "certificate" if not bad else "MTA-STS enforce "
+                     "violated: " + "; ".join(bad), "sts-policy"))
+    return out
+
+
+def feature_gate(sc: Scenario, exp: Expect, g: Grade,
+                 features: tuple[str, ...]) -> Grade:
+    """A scenario that `requires` what the sender does not implement is
+    never passed: its grade becomes `info`.  A failure stays a failure
+    where the expectation does not rest on the missing feature (DANE or no
+    policy governs: every sender must get those right)."""
+    missing = [f for f in sc.requires if f not in features]
+    if not missing:
+        return g
+    if g.verdict == "fail" and exp.policy in ("dane", "none"):
+        return g
+    g.checks.append(Check("MAY", False, f"not graded: the sender does not "
+                          f"implement {', '.join(missing)} (the grade "
+                          f"would be {g.verdict})", "not-graded"))
+    g.verdict = "info"
+    return g
+
+
 def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
                why: str) -> Grade:
     """A phase the lab could not set up for this sender: recorded, as
@@ -356,6 +427,7 @@ def grade(sc: Scenario, plan: LabPlan, exp: Expect, obs: Observation,
                             f"envelope sent in cleartext to "
                             f"{', '.join(sorted(set(plain)))}", "cleartext"))
     checks += envelope_checks(sc, plan, exp, obs, by_sha)
+    checks += sts_checks(sc, plan, exp, obs, by_sha)
     if len(obs.deliveries) > 1:
         checks.append(Check("MUST", False, f"delivered "
                             f"{len(obs.deliveries)} times", "duplicate"))

@@ -5,7 +5,10 @@ Scenario number S (1-based, in the order given) owns the addresses
 127.25.S.H (and 127.26.S-250.H past 250), H being the host's position, and
 their IPv6 twins fd25::S:H: all of 127.25.S.0/24 and fd25::S:0/112 is its
 range, declared host or not.  An exposed lab (a LabNet) maps the same S and
-H one to one into its routable range (labnet.py).
+H one to one into its routable range (labnet.py).  A scenario with [sts]
+also has its MTA-STS policy host `mta-sts.<domain>` at 127.44.S.1
+(127.45.S-250.1 past 250), port 443, served by the lab's policy server
+(sts_server; on loopback only, also in an exposed lab).
 """
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
 from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
 from .labnet import LOOPBACK_INFRA, InfraAddrs, LabNet
-from .pki import BUILTIN_CAS, SELF_SIGNED, CertSpec, Issued, LabPKI, \
-    tlsa_data
-from .scenario import HostDecl, Scenario, TlsaDecl, ZoneDecl
+from .pki import BUILTIN_CAS, SELF_SIGNED, WEBPKI_INT, CertSpec, Issued, \
+    LabPKI, tlsa_data
+from .scenario import HostDecl, Scenario, StsDecl, TlsaDecl, ZoneDecl
 
 ADDR_RE = re.compile(r"\{addr:([A-Za-z0-9_.-]+)\}")
 
@@ -38,10 +41,41 @@ class HostPlan:
     decl: HostDecl
     address6: str | None = None
     cert6: Issued | None = None
+    cert_also: list[Issued] = field(default_factory=list)  # other key types
 
     @property
     def listener6(self) -> str:
         return self.listener + "~v6"
+
+
+STS_NOSNI_NAME = "www.sts-hosting.test"   # shown to a fetch without SNI
+
+
+@dataclass
+class StsPlan:
+    """One scenario's MTA-STS policy host, as the policy server runs it."""
+    scenario: str
+    domain: str                 # the policy domain, no trailing dot
+    fqdn: str                   # mta-sts.<domain>, no trailing dot
+    address: str
+    cert: Issued
+    policy: str                 # the policy file's text
+    fault: str
+    decl: StsDecl
+    nosni_cert: Issued | None = None   # fault sni-required
+
+    def config(self) -> dict[str, object]:
+        """This host's entry in the policy server's JSON configuration."""
+        cfg: dict[str, object] = {
+            "scenario": self.scenario, "name": self.fqdn,
+            "address": self.address, "fault": self.fault,
+            "policy": self.policy,
+            "chain": str(self.cert.chain_file),
+            "key": str(self.cert.key_file)}
+        if self.nosni_cert is not None:
+            cfg["nosni_chain"] = str(self.nosni_cert.chain_file)
+            cfg["nosni_key"] = str(self.nosni_cert.key_file)
+        return cfg
 
 
 @dataclass
@@ -54,6 +88,7 @@ class LabPlan:
     net: LabNet | None = None          # None: the loopback plan
     by_address: dict[str, HostPlan] = field(default_factory=dict)
     by_listener: dict[str, HostPlan] = field(default_factory=dict)
+    sts: dict[str, StsPlan] = field(default_factory=dict)   # by scenario
 
     def scenario_hosts(self, sid: str) -> list[HostPlan]:
         return [h for (s, _), h in self.hosts.items() if s == sid]
@@ -95,6 +130,54 @@ def host_address6(s_index: int, h_index: int) -> str:
     return f"fd25::{s_index:x}:{h_index:x}"
 
 
+def sts_address(s_index: int) -> str:
+    """The address of scenario S's MTA-STS policy host."""
+    block, s = divmod(s_index - 1, 250)
+    return f"127.{44 + block}.{s + 1}.1"
+
+
+def policy_pattern(sc: Scenario, name: str) -> str:
+    """An [sts] mx entry as the policy file spells it: a relative name is
+    made absolute (without a trailing dot); one ending in a dot is kept."""
+    if name.endswith("."):
+        return name
+    return sc.fqdn(name).rstrip(".")
+
+
+def policy_text(sc: Scenario, d: StsDecl) -> str:
+    """The policy file the lab serves for D (RFC 8461 §3.2, CRLF lines)."""
+    dom = sc.rcpt_domain.rstrip(".")
+    if d.policy is not None:
+        return d.policy.replace("{domain}", dom)
+    lines = ["version: STSv1"]
+    if d.mode:
+        lines.append(f"mode: {d.mode}")
+    mx = d.mx if d.mx is not None else [h.name for h in sc.hosts
+                                        if h.mx is not None]
+    lines += [f"mx: {policy_pattern(sc, p)}" for p in mx]
+    lines.append(f"max_age: {d.max_age}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _sts_plan(sc: Scenario, s_index: int, d: StsDecl, pki: LabPKI
+              ) -> StsPlan:
+    dom = sc.rcpt_domain.rstrip(".")
+    fq = f"mta-sts.{dom}"
+    if d.cert:
+        cert = pki.issued[_cert_id(sc, d.cert)]
+    else:
+        cert = pki.issue(CertSpec(f"{sc.id}--mta-sts", [fq],
+                                  issuer=WEBPKI_INT,
+                                  where=f"{sc.path}: sts"))
+    sp = StsPlan(sc.id, dom, fq, sts_address(s_index), cert,
+                 policy_text(sc, d), d.fault, d)
+    if d.fault == "sni-required":
+        sp.nosni_cert = pki.issue(CertSpec("lab--sts-nosni",
+                                           [STS_NOSNI_NAME],
+                                           issuer=WEBPKI_INT))
+    return sp
+
+
 def scenario_index(address: str) -> int | None:
     """S when ADDRESS lies in scenario S's range (127.25.S.x, 127.26.x.x
     past 250, fd25::S:x), whatever the host part; None otherwise."""
@@ -118,7 +201,8 @@ def _cert_id(sc: Scenario, name: str) -> str:
 
 
 def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
-    """The scenario's [[cert]]s with absolute names and run-wide ids."""
+    """The scenario's [[cert]]s with absolute names and run-wide ids
+    ({domain} in a cn: the scenario domain, without the final dot)."""
     for c in sc.certs:
         pki.issue(replace(
             c, name=_cert_id(sc, c.name),
@@ -126,7 +210,9 @@ def _issue_certs(sc: Scenario, pki: LabPKI) -> None:
             issuer=c.issuer if c.issuer == SELF_SIGNED
             else _cert_id(sc, c.issuer),
             chain=[_cert_id(sc, n) for n in c.chain]
-            if c.chain is not None else None))
+            if c.chain is not None else None,
+            cn=c.cn.replace("{domain}", sc.domain.rstrip("."))
+            if c.cn else None))
 
 
 def _tlsa_rdata(sc: Scenario, t: TlsaDecl, own: Issued, pki: LabPKI) -> str:
@@ -181,7 +267,8 @@ def _zone_specs(sc: Scenario, decls: list[ZoneDecl],
 
 
 def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
-                    plan: LabPlan, decls: list[ZoneDecl]) -> list[ZoneSpec]:
+                    plan: LabPlan, decls: list[ZoneDecl],
+                    sts: StsDecl | None = None) -> list[ZoneSpec]:
     addrs = {h.name: plan.host_address(s_index, k + 1)
              for k, h in enumerate(sc.hosts)}
     zones = _zone_specs(sc, decls, addrs)
@@ -189,6 +276,12 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
     for text in (sc.tlsrpt_records if sc.tlsrpt_records is not None
                  else [DEFAULT_TLSRPT]):
         apex.records.append(Record("_smtp._tls", "TXT", txt_rdata(text)))
+    if sts is not None:
+        for text in sts.txt:
+            apex.records.append(Record("_mta-sts", "TXT", txt_rdata(text)))
+        if sts.host:
+            apex.records.append(Record(f"mta-sts.{sc.rcpt_domain}", "A",
+                                       sts_address(s_index)))
     for k, h in enumerate(sc.hosts):
         fq = sc.fqdn(h.name)
         where = f"host[{k}]"
@@ -246,6 +339,7 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
             hp = HostPlan(sc.id, h.name, fq,
                           plan.host_address(s_index, k + 1),
                           f"{sc.id}:{h.name}", own, sni, tlsa, owner, h)
+            hp.cert_also = [pki.issued[_cert_id(sc, c)] for c in h.cert_also]
             if h.ipv6:
                 hp.address6 = plan.host_address6(s_index, k + 1)
                 hp.cert6 = pki.issued[_cert_id(sc, h.cert_v6)] \
@@ -255,11 +349,14 @@ def make_plan(scenarios: list[Scenario], fixed: bool = False,
             plan.hosts[(sc.id, h.name)] = hp
             plan.by_address[hp.address] = hp
             plan.by_listener[hp.listener] = hp
+        sts = sc.fix_sts if fixed and sc.fix_sts is not None else sc.sts
+        if sts is not None:
+            plan.sts[sc.id] = _sts_plan(sc, s_index, sts, pki)
         decls = sc.zones
         if fixed and sc.fix_zones is not None:
             by_name = {z.name: z for z in sc.zones}
             for z in sc.fix_zones:
                 by_name[z.name] = z
             decls = list(by_name.values())
-        plan.zones += _scenario_zones(sc, s_index, pki, plan, decls)
+        plan.zones += _scenario_zones(sc, s_index, pki, plan, decls, sts)
     return plan

@@ -6,6 +6,8 @@ fake-mx, one sender under test; then grading.
   -> submit one message per scenario -> queue pass 1
   -> (scenarios with [fix]: rebuild zones, reload sender; scenarios with
       [expect.after_limit]: the sender expires their messages; queue pass 2)
+  -> (hosts with per-connection profiles: pass 2, and more passes with
+      nothing changed while such a scenario's message is still queued)
   -> stop everything -> fold fake-mx events -> grade.
 
 Connections fake-mx's catch-all took count for the scenario whose address
@@ -23,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import fakemx, probe, tlsrpt_grade
+from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
 from .dns.universe import Universe
 from .errors import LabError
 from .expose import Exposure
-from .grader import Grade, Observation, grade, not_graded, \
+from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
@@ -129,6 +131,7 @@ class _Lab:
     daemons: list[Tracked]             # stopped last to first
     ctx: LabContext
     dns: dict[str, dict[str, Any]]     # probe.probe() per scenario
+    sts: Tracked | None = None         # the MTA-STS policy server
 
 
 @dataclass
@@ -140,6 +143,8 @@ class _Passes:
     first: dict[str, SenderOutcome]    # by Message-ID, after pass 1
     second: dict[str, SenderOutcome] = field(default_factory=dict)
     boundary: float | None = None      # when pass 2 began (None: no pass 2)
+    plan2: LabPlan | None = None       # the [fix] plan of pass 2
+    advanced: bool = True              # the sender's clock was advanced
     reported: bool = False             # the sender sent TLSRPT reports
     report_error: str | None = None    # why its reporter failed
 
@@ -168,6 +173,7 @@ class LabRun:
         self.timings: dict[str, float] = {}
         self.expired = False        # the adapter took expire()
         self.mine: dict[str, list[Session]] = {}   # sessions by scenario
+        self.fetches: dict[str, list[dict[str, Any]]] = {}  # sts_lab
 
     def _t(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 3)
@@ -227,6 +233,11 @@ class LabRun:
                  f"in {ns.mode} mode")
         daemons = [fakemx.start(ns, plan, self.run)]
         daemons.append(fakemx.start_https_sink(ns, plan, self.run))
+        webpki = sts_lab.write_trust(plan.pki, self.run / "webpki")
+        sts_lab.mount_trust(ns, webpki.parent)
+        sts = sts_lab.start(ns, plan, self.run) if plan.sts else None
+        if sts is not None:
+            daemons.append(sts)
         self._t("universe", t)
         dns = probe.probe(ns, plan)
         ctx = LabContext(ns, self.run / "sender", plan.addrs.resolver,
@@ -235,17 +246,20 @@ class LabRun:
                          {sc.rcpt_domain: sc.policy
                           for sc in self.scenarios if sc.policy != "dane"},
                          plan.infra.write(self.run / "pki"),
-                         exposure=self.expose.facts if self.expose else None)
-        return _Lab(ns, uni, daemons, ctx, dns)
+                         exposure=self.expose.facts if self.expose else None,
+                         webpki_ca=webpki)
+        return _Lab(ns, uni, daemons, ctx, dns, sts)
 
     # -- the sender --------------------------------------------------------
 
     def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
-        """Pass 1 for every scenario, pass 2 when a scenario has [fix] or
-        [expect.after_limit], then the sender's TLSRPT reports."""
+        """Pass 1 for every scenario, pass 2 when a scenario has [fix],
+        [expect.after_limit] or per-connection profiles, passes 3 and on
+        for the last while they need it, then the sender's TLSRPT
+        reports."""
         passes = self._pass1(lab)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
-               for sc in self.scenarios):
+               or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
@@ -284,14 +298,46 @@ class LabRun:
             self.say(f"fixing {len(fix)} scenario(s)")
             plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
                               infra=plan.infra, net=plan.net)
+            plan2.pki.write(self.run / "pki")
             lab.uni.rebuild(plan2.zones)
+            if lab.sts is not None:
+                sts_lab.reload(lab.sts, plan2, self.run)
+            p.plan2 = plan2
             p.dns2 = probe.probe(lab.ns, plan2)
             self.adapter.reload()
+            advance = max(sc.fix_advance for sc in fix)
+            if advance:
+                p.advanced = self.adapter.advance_clock(advance)
+                self.say(f"{self.adapter.name}: clock advanced {advance} s"
+                         if p.advanced else f"{self.adapter.name}'s clock "
+                         "cannot be advanced: those after-fix phases are "
+                         "not graded")
         self.say("queue pass 2")
         with Ticker(self.run, "pass 2", len(p.subs), self.say):
             self.adapter.run_queue()
+        self._retry_passes(p.subs)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
+
+    def _retry_passes(self, subs: list[Submission]) -> None:
+        """Passes 3 and on, for hosts whose first connections have their
+        own profiles (a sender that makes one connection a pass needs one
+        pass per such connection, and one more), only while some of these
+        scenarios' messages are still queued."""
+        retry = [sc for sc in self.scenarios if sc.retry_passes]
+        mid_of = {s.scenario: s.message_id for s in subs}
+        want = max((sc.retry_passes for sc in retry), default=0) + 1
+        for n in range(3, want + 1):
+            out = self.adapter.outcomes()
+            queued = [sc.id for sc in retry if sc.retry_passes + 1 >= n
+                      and (o := out.get(mid_of[sc.id])) is not None
+                      and o.state == "deferred"]
+            if not queued:
+                return
+            self.say(f"queue pass {n}: {len(queued)} scenario(s) with "
+                     "per-connection profiles still queued")
+            with Ticker(self.run, f"pass {n}", len(subs), self.say):
+                self.adapter.run_queue()
 
     def _expire(self, limit: list[Scenario], subs: list[Submission]
                 ) -> None:
@@ -340,10 +386,28 @@ class LabRun:
     def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
                ) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in p.subs}
+        self.fetches = sts_lab.fetches(self.run)
         grades = []
+        feats = tuple(getattr(self.adapter, "features", ()))
         for sc in self.scenarios:
-            grades += self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            gs = self._grade_scenario(sc, plan, sess, p, mid_of[sc.id])
+            phases = [sc.expect, sc.expect_after_fix or
+                      sc.expect_after_limit]
+            grades += [feature_gate(sc, phases[min(i, 1)] or sc.expect, g,
+                                    feats) for i, g in enumerate(gs)]
         return grades
+
+    def _sts_obs(self, obs: Observation, sc: Scenario, plan: LabPlan,
+                 until: float | None = None, since: float | None = None
+                 ) -> Observation:
+        """OBS with the policy PLAN serves for SC and the fetches of it
+        (between SINCE and UNTIL)."""
+        obs.sts = plan.sts.get(sc.id)
+        obs.sts_fetches = [
+            f for f in self.fetches.get(sc.id, [])
+            if (until is None or f.get("ts", 0) < until) and
+            (since is None or f.get("ts", 0) >= since)]
+        return obs
 
     def _grade_scenario(self, sc: Scenario, plan: LabPlan,
                         sess: dict[str, Session], p: _Passes, mid: str
@@ -355,18 +419,25 @@ class LabRun:
         later = sc.expect_after_fix or sc.expect_after_limit
         if later is None or p.boundary is None:
             out = p.second.get(mid) or p.first.get(mid)
-            return [grade(sc, plan, sc.expect,
-                          Observation(mine, _deliveries(sess, mid, None),
-                                      status, out))]
+            return [grade(sc, plan, sc.expect, self._sts_obs(
+                Observation(mine, _deliveries(sess, mid, None), status,
+                            out), sc, plan))]
         early = [s for s in mine if s.events and
                  s.events[0]["ts"] < p.boundary]
+        obs1 = Observation(early, _deliveries(sess, mid, p.boundary), status,
+                           p.first.get(mid))
         g1 = grade(sc, plan, sc.expect,
-                   Observation(early, _deliveries(sess, mid, p.boundary),
-                               status, p.first.get(mid)), "first")
+                   self._sts_obs(obs1, sc, plan, until=p.boundary), "first")
         phase = "after-fix" if sc.expect_after_fix else "after-limit"
-        obs = Observation(mine, _deliveries(sess, mid, None),
-                          p.dns2[sc.id]["hosts"], p.second.get(mid))
-        if phase == "after-limit" and not self.expired:
+        obs = self._sts_obs(
+            Observation(mine, _deliveries(sess, mid, None),
+                        p.dns2[sc.id]["hosts"], p.second.get(mid)),
+            sc, p.plan2 or plan, since=p.boundary)
+        if phase == "after-fix" and sc.fix_advance and not p.advanced:
+            g2 = not_graded(sc, later, obs, phase, "the lab cannot advance "
+                            f"{self.adapter.name}'s clock (adapter has no "
+                            "advance_clock)")
+        elif phase == "after-limit" and not self.expired:
             g2 = not_graded(sc, later, obs, phase, "the lab cannot drive "
                             f"{self.adapter.name} to its retry limit "
                             "(adapter has no expire)")
@@ -392,4 +463,11 @@ class LabRun:
             if error:
                 tg.checks.append(("MUST", False, f"reporter failed: {error}"))
                 tg.verdict = "fail"
+            missing = [f for f in sc.requires if f not in
+                       getattr(self.adapter, "features", ())]
+            if missing:
+                tg.checks.append(("MAY", False, "not graded: the sender "
+                                  f"does not implement {', '.join(missing)}"
+                                  f" (the grade would be {tg.verdict})"))
+                tg.verdict = "info"
             last[sc.id].tlsrpt = tg.as_dict()

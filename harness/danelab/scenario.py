@@ -7,6 +7,7 @@ load_scenario() raises the first.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
-    CertSpec
+    CertSpec, key_family, parse_when
 
 OUTCOMES = ("delivered-dane", "delivered-tls", "delivered-plain", "deferred",
             "bounced")
@@ -33,6 +34,17 @@ RESULT_TYPES = (
 STARTTLS = ("offer", "withhold")
 STARTTLS_REPLIES = ("220", "454", "drop")
 TLS_FAULTS = ("none", "alert", "abort", "stall")
+# The fatal alerts of RFC 8446 §6 that fake-mx can send (fake-mx/profile.c).
+TLS_ALERTS = (
+    "unexpected_message", "bad_record_mac", "record_overflow",
+    "handshake_failure", "bad_certificate", "unsupported_certificate",
+    "certificate_revoked", "certificate_expired", "certificate_unknown",
+    "illegal_parameter", "unknown_ca", "access_denied", "decode_error",
+    "decrypt_error", "protocol_version", "insufficient_security",
+    "internal_error", "inappropriate_fallback", "missing_extension",
+    "unsupported_extension", "unrecognized_name",
+    "bad_certificate_status_response", "unknown_psk_identity",
+    "certificate_required", "no_application_protocol")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 MODES = ("server", "strip-relay", "impostor")
 # What a strip-relay does to STARTTLS (docs/scenarios.md, [[host]])
@@ -42,7 +54,19 @@ RELAY_ATTACKS = ("strip", "refuse-starttls", "inject")
 # first command inside TLS (RFC 3207 §4.2; the CVE-2011-0411 class).
 DEFAULT_INJECT = ("554 5.7.0 injected in plaintext by the on-path attacker "
                   "after STARTTLS\r\n")
-REPLY_STAGES = ("mail", "rcpt", "data", "eom")
+REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data", "eom")
+CLOSE_POINTS = ("banner", "ehlo", "starttls", "tls", "mail", "rcpt", "data",
+                "eom")
+MAX_CONNECTIONS = 5     # connection profiles a host's list may cover
+# MTA-STS (docs/mta-sts.md): how the lab's policy server answers a fetch
+STS_FAULTS = ("none", "not-found", "redirect", "content-type", "oversize",
+              "oversize-chunked", "slow", "blackhole", "sni-required",
+              "refused")
+STS_MODES = ("enforce", "testing", "none")
+# Which policy governs a delivery (expect.policy)
+GOVERNING = ("dane", "sts-enforce", "sts-testing", "none")
+# What a sender must implement for a scenario to be graded (requires)
+FEATURES = ("mta-sts",)
 ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
 TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
 
@@ -67,6 +91,19 @@ class TlsaDecl:
 
 
 @dataclass
+class ConnDecl:
+    """The behaviour of some of a host's first connections: each key that is
+    not None replaces the host's own."""
+    count: int = 1
+    starttls: str | None = None
+    starttls_reply: str | None = None
+    tls_fault: str | None = None
+    tls_alert: str | None = None
+    replies: dict[str, str] = field(default_factory=dict)
+    close_after: str | None = None
+
+
+@dataclass
 class HostDecl:
     name: str
     mx: int | None = None
@@ -88,6 +125,29 @@ class HostDecl:
     listen: bool = True
     ipv6: bool = False              # also an AAAA record and a v6 listener
     cert_v6: str | None = None      # the certificate the v6 listener shows
+    cert_also: list[str] = field(default_factory=list)  # other key types
+    tls_alert: str | None = None    # the alert of tls_fault "alert"
+    close_after: str | None = None  # close once that reply is sent
+    connections: list[ConnDecl] = field(default_factory=list)
+
+    @property
+    def connection_count(self) -> int:
+        """How many first connections have their own profile."""
+        return sum(c.count for c in self.connections)
+
+
+@dataclass
+class StsDecl:
+    """The recipient domain's MTA-STS set-up: the `_mta-sts` TXT RRset and
+    the policy host `mta-sts.<domain>` with its policy file and fault."""
+    txt: list[str] = field(default_factory=lambda: ["v=STSv1; id=1;"])
+    mode: str | None = "enforce"    # None: no mode line
+    mx: list[str] | None = None     # None: every host with an MX record
+    max_age: str = "86400"
+    policy: str | None = None       # literal policy text instead
+    fault: str = "none"
+    cert: str | None = None         # [[cert]] the policy host shows
+    host: bool = True               # mta-sts.<domain> has an address
 
 
 @dataclass
@@ -100,6 +160,7 @@ class Expect:
     tlsrpt: str | None = None
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
     no_connection: list[str] = field(default_factory=list)  # never dialled
+    policy: str | None = None       # which policy governs (GOVERNING)
 
     @property
     def level(self) -> str:
@@ -132,6 +193,10 @@ class Scenario:
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
     rcpt_domain_rel: str = "@"                  # [message] domain
+    sts: StsDecl | None = None                  # [sts]
+    fix_sts: StsDecl | None = None              # [fix.sts]
+    fix_advance: int = 0                        # [fix] advance: seconds
+    requires: list[str] = field(default_factory=list)   # FEATURES
 
     @property
     def level(self) -> str:
@@ -149,6 +214,12 @@ class Scenario:
     @property
     def domain(self) -> str:
         return f"{self.id}.test."
+
+    @property
+    def retry_passes(self) -> int:
+        """Queue passes after the first that the lab runs for this
+        scenario's per-connection profiles (0: none)."""
+        return max((h.connection_count for h in self.hosts), default=0)
 
     def fqdn(self, rel: str) -> str:
         """A scenario-relative name ("mx1", "@", "x.other.test.") absolute."""
@@ -302,29 +373,31 @@ def _host(f: _Fields) -> HostDecl:
         if t is not None:
             h.tlsa.append(t)
     h.tlsa_owner = f.get("tlsa_owner", str)
-    h.cert = f.get("cert", str)
+    certs = f.get("cert", (str, list))
+    if isinstance(certs, list):
+        if not 1 <= len(certs) <= 3 or \
+                not all(isinstance(c, str) for c in certs):
+            f.bad("cert", "a list holds 1 to 3 certificate names (one per "
+                  "key type)")
+        else:
+            h.cert, h.cert_also = certs[0], list(certs[1:])
+    else:
+        h.cert = certs
     sc = f.get("sni_certs", dict, {})
     for k, v in sc.items():
         if not isinstance(v, str):
             f.bad(f"sni_certs.{k}", "must be a certificate name")
     h.sni_certs = {k: v for k, v in sc.items() if isinstance(v, str)}
     h.starttls = f.get("starttls", str, "offer", choices=STARTTLS)
-    h.starttls_reply = f.get("starttls_reply", str, "220",
-                             choices=STARTTLS_REPLIES)
+    h.starttls_reply = _starttls_reply(f, "220") or "220"
     h.tls_fault = f.get("tls_fault", str, "none", choices=TLS_FAULTS)
     h.tls_versions = f.strings("tls_versions", ["TLSv1.2", "TLSv1.3"],
                                choices=TLS_VERSIONS)
     if not h.tls_versions:
         f.bad("tls_versions", "needs at least one version")
-    rp = f.get("replies", dict, {})
-    for k, v in rp.items():
-        if k not in REPLY_STAGES:
-            f.bad(f"replies.{k}", f"unknown stage; known: "
-                  f"{', '.join(REPLY_STAGES)}")
-        elif not isinstance(v, str) or not re.match(r"^[2-5]\d\d( |$)", v):
-            f.bad(f"replies.{k}", f"{_short(v)}: a reply starts with "
-                  "a 3-digit code")
-    h.replies = dict(rp)
+    h.replies = _replies(f)
+    h.tls_alert = _tls_alert(f, h.tls_fault)
+    h.close_after = f.get("close_after", str, choices=CLOSE_POINTS)
     h.mode = f.get("mode", str, "server", choices=MODES)
     h.relay_to = f.get("relay_to", str)
     if h.mode == "strip-relay" and not h.relay_to:
@@ -349,8 +422,74 @@ def _host(f: _Fields) -> HostDecl:
         f.bad("cert_v6", "needs ipv6 = true")
     if h.mx is not None and not 0 <= h.mx <= 65535:
         f.bad("mx", f"{h.mx}: a preference is 0..65535")
+    h.connections = [_connection(cf, h) for cf in f.tables("connections")]
+    if h.connections and h.mode == "strip-relay":
+        f.bad("connections", "a strip-relay has no profile of its own to "
+              "vary")
+    if h.connection_count > MAX_CONNECTIONS:
+        f.bad("connections", f"the profiles cover {h.connection_count} "
+              f"connections; at most {MAX_CONNECTIONS} (each may cost a "
+              "queue pass)")
     f.finish()
     return h
+
+
+def _replies(f: _Fields) -> dict[str, str]:
+    """replies = { STAGE = "CODE text" or "drop" }; bad entries left out."""
+    out = {}
+    for k, v in f.get("replies", dict, {}).items():
+        if k not in REPLY_STAGES:
+            f.bad(f"replies.{k}", f"unknown stage; known: "
+                  f"{', '.join(REPLY_STAGES)}")
+        elif v == "drop":
+            out[k] = v
+        elif not isinstance(v, str) or \
+                not re.match(r"^[2-5]\d\d( [ -~]*)?$", v):
+            f.bad(f"replies.{k}", f"{_short(v)}: a reply starts with a "
+                  "3-digit code (printable text after a space), or is "
+                  "\"drop\" (close instead of answering)")
+        elif k == "data" and v[0] == "2" or k != "data" and v[0] == "3":
+            f.bad(f"replies.{k}", f"{_short(v)}: DATA is answered 354, "
+                  "4xx or 5xx; other stages never 3xx")
+        else:
+            out[k] = v
+    return out
+
+
+def _starttls_reply(f: _Fields, default: str | None) -> str | None:
+    """"220", "454", "drop", or any 4xx/5xx reply line."""
+    v = f.get("starttls_reply", str, default)
+    if v is None or v in STARTTLS_REPLIES:
+        return v
+    if not re.match(r"^[45]\d\d( [ -~]*)?$", v):
+        f.bad("starttls_reply", f"{_short(v)} is not one of: "
+              f"{', '.join(STARTTLS_REPLIES)}, or a 4xx/5xx reply line")
+        return default
+    return v
+
+
+def _tls_alert(f: _Fields, fault: str | None) -> str | None:
+    alert = f.get("tls_alert", str, choices=TLS_ALERTS)
+    if alert is not None and fault != "alert":
+        f.bad("tls_alert", "needs tls_fault = \"alert\"")
+        return None
+    return alert
+
+
+def _connection(f: _Fields, h: HostDecl) -> ConnDecl:
+    """One entry of a host's `connections`."""
+    c = ConnDecl(count=f.get("count", int, 1))
+    if not 1 <= c.count <= MAX_CONNECTIONS:
+        f.bad("count", f"{c.count}: 1..{MAX_CONNECTIONS}")
+        c.count = 1
+    c.starttls = f.get("starttls", str, choices=STARTTLS)
+    c.starttls_reply = _starttls_reply(f, None)
+    c.tls_fault = f.get("tls_fault", str, choices=TLS_FAULTS)
+    c.tls_alert = _tls_alert(f, c.tls_fault or h.tls_fault)
+    c.replies = _replies(f)
+    c.close_after = f.get("close_after", str, choices=CLOSE_POINTS)
+    f.finish()
+    return c
 
 
 def _cert(f: _Fields) -> CertSpec:
@@ -360,11 +499,45 @@ def _cert(f: _Fields) -> CertSpec:
                  key=f.get("key", str, "ec", choices=KEY_TYPES),
                  validity=f.get("validity", str, "valid", choices=VALIDITIES),
                  ca=f.get("ca", bool, False),
-                 where=f"{f.path}: {f.where}")
+                 where=f"{f.path}: {f.where}",
+                 cn=f.get("cn", str))
     if "chain" in f.t:
         c.chain = f.strings("chain")
+    for key in ("not_before", "not_after"):
+        v = f.get(key, (str, dt.datetime, dt.date))
+        if v is None:
+            continue
+        text = v if isinstance(v, str) else v.isoformat()
+        try:
+            parse_when(text, dt.datetime.now(dt.timezone.utc))
+        except ValueError as e:
+            f.bad(key, str(e))
+            continue
+        if "validity" in f.t:
+            f.bad(key, "give validity or not_before/not_after, not both")
+        setattr(c, key, text)
+    if c.cn is not None and not 0 < len(c.cn) <= 64:
+        f.bad("cn", "1 to 64 characters (RFC 5280 ub-common-name)")
+        c.cn = None
     f.finish()
     return c
+
+
+def _sts(f: _Fields) -> StsDecl:
+    d = StsDecl()
+    d.txt = f.strings("txt", d.txt)
+    d.mode = f.get("mode", str, "enforce")
+    if "mode" in f.t and d.mode == "":
+        d.mode = None
+    d.mx = f.strings("mx") if "mx" in f.t else None
+    age = f.get("max_age", (int, str), 86400)
+    d.max_age = str(age)
+    d.policy = f.get("policy", str)
+    d.fault = f.get("fault", str, "none", choices=STS_FAULTS)
+    d.cert = f.get("cert", str)
+    d.host = f.get("host", bool, True)
+    f.finish()
+    return d
 
 
 def _expect(f: _Fields) -> Expect:
@@ -379,6 +552,7 @@ def _expect(f: _Fields) -> Expect:
                f.get("sni", str),
                f.get("tlsrpt", str, choices=RESULT_TYPES))
     e.no_connection = f.strings("no_connection")
+    e.policy = f.get("policy", str, choices=GOVERNING)
     if "dsn" in f.t:
         e.dsn = f.strings("dsn")
         for d in e.dsn:
@@ -467,10 +641,18 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
     ex.finish()
     fix_zones = None
     expect_after = None
+    fix_sts, fix_advance = None, 0
     fix = top.get("fix", dict)
     if fix is not None:
         ff = _Fields(path, "fix", fix, errs)
         fix_zones = [_zone(z) for z in ff.tables("zones")]
+        fs = ff.get("sts", dict)
+        if fs is not None:
+            fix_sts = _sts(_Fields(path, "fix.sts", fs, errs))
+        fix_advance = ff.get("advance", int, 0)
+        if fix_advance < 0:
+            ff.bad("advance", "seconds to advance the sender's clock: "
+                   "not negative")
         ff.finish()
         if after is None:
             errs.append(SpecError(str(path), "expect.after_fix",
@@ -508,6 +690,10 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         mf = _Fields(path, "message", msg, errs)
         rcpt_rel = mf.get("domain", str, "@")
         mf.finish()
+    sts = None
+    st = top.get("sts", dict)
+    if st is not None:
+        sts = _sts(_Fields(path, "sts", st, errs))
     sc = Scenario(
         id=sid, path=path,
         title=top.get("title", str, "", required=True),
@@ -519,10 +705,13 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         expect_after_limit=expect_limit,
         tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
-        tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel)
+        tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel, sts=sts,
+        fix_sts=fix_sts, fix_advance=fix_advance,
+        requires=top.strings("requires", choices=FEATURES))
     top.get("fix", dict)
     top.finish()
     _check_refs(sc, errs)
+    _check_presented(sc, errs)
     return sc
 
 
@@ -572,6 +761,7 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             if n not in before:
                 bad(f"cert[{i}].chain", f"{_short(n)} is not a [[cert]] "
                     "declared before this one or a built-in CA")
+    _check_sts(sc, certs, bad)
     for key, e in (("expect", sc.expect),
                    ("expect.after_fix", sc.expect_after_fix),
                    ("expect.after_limit", sc.expect_after_limit)):
@@ -585,3 +775,49 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             elif e and e.hosts is not None and hn in e.hosts:
                 bad(f"{key}.no_connection",
                     f"{_short(hn)} is also an allowed delivery host")
+
+
+def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:
+    """Several certificates on one host need distinct key types: a TLS
+    server holds one of each, and the client's signature algorithms pick."""
+    decl = {c.name: c for c in sc.certs}
+    for i, h in enumerate(sc.hosts):
+        seen: dict[str, str] = {}
+        for cn in [h.cert or ""] + h.cert_also if h.cert_also else []:
+            if cn not in decl:
+                errs.append(SpecError(str(sc.path), f"host[{i}].cert",
+                                      f"no [[cert]] named {_short(cn)}"))
+                continue
+            fam = key_family(decl[cn].key)
+            if fam in seen:
+                errs.append(SpecError(
+                    str(sc.path), f"host[{i}].cert", f"{seen[fam]!r} and "
+                    f"{cn!r} both have {fam} keys: a server holds one "
+                    "certificate per key type"))
+            seen[fam] = cn
+
+
+def _check_sts(sc: Scenario, certs: set[str], bad: Any) -> None:
+    """[sts], [fix.sts], expect.policy and requires fit together."""
+    for key, d in (("sts", sc.sts), ("fix.sts", sc.fix_sts)):
+        if d is None:
+            continue
+        if d.cert and d.cert not in certs:
+            bad(f"{key}.cert", f"no [[cert]] named {_short(d.cert)}")
+        if d.policy is not None and (d.mx is not None or
+                                     d.mode != "enforce"):
+            bad(f"{key}.policy", "a literal policy replaces mode and mx: "
+                "give one or the other")
+    if sc.fix_sts is not None and sc.sts is None:
+        bad("fix.sts", "changes an [sts] the scenario does not have")
+    phases = [e for e in (sc.expect, sc.expect_after_fix,
+                          sc.expect_after_limit) if e is not None]
+    for e in phases:
+        if e.policy in ("sts-enforce", "sts-testing") and sc.sts is None:
+            bad("expect.policy", f"{e.policy} needs an [sts] table")
+    if (sc.sts is not None or sc.section == "I") and \
+            "mta-sts" not in sc.requires:
+        bad("requires", 'an MTA-STS scenario says requires = ["mta-sts"]')
+    if sc.section == "I" and any(e.policy is None for e in phases):
+        bad("expect.policy", "section I says which policy governs each "
+            "phase (dane, sts-enforce, sts-testing or none)")

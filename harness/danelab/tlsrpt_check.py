@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import gzip
+import zlib
 import re
 from typing import Callable
 
@@ -34,10 +34,29 @@ def _must(text: str) -> Problem:
     return Problem("MUST", text)
 
 
+# A report larger than this once decompressed is refused: the sender under
+# test writes it, and a gzip bomb must not exhaust the lab's grader.
+MAX_REPORT = 16 * 1024 * 1024
+
+
 def _gunzip(raw: bytes) -> tuple[bytes | None, list[Problem]]:
+    """RAW decompressed (gzip, RFC 1952: one member or several), at most
+    MAX_REPORT bytes; a problem for anything else."""
+    out, rest = b"", raw
     try:
-        return gzip.decompress(raw), []
-    except (OSError, EOFError) as e:
+        while True:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += d.decompress(rest, MAX_REPORT + 1 - len(out))
+            if len(out) > MAX_REPORT:
+                return None, [_must(f"report is over {MAX_REPORT} bytes "
+                                    "once decompressed (a gzip bomb?)")]
+            if not d.eof:
+                return None, [_must("report is not valid gzip: the stream "
+                                    "is truncated")]
+            rest = d.unused_data
+            if not rest:
+                return out, []
+    except zlib.error as e:
         return None, [_must(f"report is not valid gzip: {e}")]
 
 

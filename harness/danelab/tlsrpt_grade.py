@@ -86,8 +86,9 @@ def collect(run: Path, plan: LabPlan,
             rec = json.loads(line)
             if rec.get("problem"):          # the sink refused the body
                 out.append(Received("https", rec.get("file", ""), None,
-                                    [f"report POST refused "
-                                     f"({rec['status']}): {rec['problem']}"]))
+                                    [Problem("MUST", f"report POST refused "
+                                             f"({rec['status']}): "
+                                             f"{rec['problem']}")]))
                 continue
             if rec.get("status") != 200:
                 continue            # refused on purpose; the retry counts

@@ -21,6 +21,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "refsend-command.sh"
 # The build this session tests (DANELAB_BUILD: build-asan under `make
 # sanitize`), handed to the example as $REFSEND by every wrapper below.
 REFSEND = binary("reference-impl", "refsend", required=False)
+REPORTER = binary("reference-impl/tlsrpt", "refsend-tlsrpt", required=False)
 IDS = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest"]
 
 
@@ -34,7 +35,7 @@ def wrapper(tmp_path: Path, broken_action: str = "", body: str = "") -> Path:
     broken = (f'if [ "$1" = {broken_action} ]; then\n{body}\nfi\n'
               if broken_action else "")
     p.write_text("#!/bin/sh\n"
-                 f"export REFSEND={REFSEND}\n{broken}"
+                 f"export REFSEND={REFSEND} REPORTER={REPORTER}\n{broken}"
                  f'exec {EXAMPLE} "$@"\n')
     p.chmod(p.stat().st_mode | stat.S_IXUSR)
     return p
@@ -177,17 +178,12 @@ def test_expire_failing_is_an_error(tmp_path: Path) -> None:
         run_clean(CommandAdapter(s), [LIMIT], tmp_path / "run")
 
 
-REPORTER = ROOT / "reference-impl" / "tlsrpt" / "build" / "refsend-tlsrpt"
-
-
-@needs_refsend
-@pytest.mark.skipif(not REPORTER.exists(), reason="reporter not built")
 def test_example_reports_are_graded(tmp_path: Path) -> None:
     """flush-reports: the example's reports (refsend-tlsrpt) reach the
     lab's receivers and get the same checks as the reference adapter's;
     they pass them all, SHOULDs included."""
     ids = ["h36b-report-validation-failure", "c13-tlsa-only-pkix-usages"]
-    r = run_clean(CommandAdapter(EXAMPLE), ids, tmp_path)
+    r = run_clean(CommandAdapter(wrapper(tmp_path)), ids, tmp_path / "run")
     got = {g.scenario: g.tlsrpt for g in r.grades}
     assert set(got) == set(ids)
     for sid, t in got.items():
@@ -197,7 +193,6 @@ def test_example_reports_are_graded(tmp_path: Path) -> None:
         assert any("report(s) by mailto" in c["text"] for c in t["checks"])
 
 
-@needs_refsend
 def test_flush_reports_unsupported_is_not_graded(tmp_path: Path) -> None:
     s = wrapper(tmp_path, "flush-reports", "exit 3")
     r = run_clean(CommandAdapter(s), IDS, tmp_path / "run")

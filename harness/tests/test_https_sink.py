@@ -128,4 +128,4 @@ def test_refused_post_is_a_tlsrpt_finding(sink, tmp_path: Path) -> None:
         (store / "posts.jsonl").read_text())
     [r] = collect(run, make_plan([]), {})
     assert r.transport == "https" and r.doc is None
-    assert r.problems and "refused (413)" in r.problems[0]
+    assert r.problems and "refused (413)" in r.problems[0].text

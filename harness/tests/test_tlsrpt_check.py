@@ -196,3 +196,31 @@ def test_https_wrong_content_type() -> None:
     _, problems = check_https(gzip.compress(json.dumps(GOOD).encode()),
                               "application/json")
     assert any("Content-Type" in p for p in texts(problems, "MUST"))
+
+
+def test_gzip_bomb_is_refused_not_inflated() -> None:
+    """A report that inflates past the limit is a MUST problem, found
+    without decompressing it all (the sender under test wrote it)."""
+    import gzip as gz
+
+    from danelab.tlsrpt_check import MAX_REPORT, check_https
+    bomb = gz.compress(b"\0" * (MAX_REPORT + 1024 * 1024), 9)
+    assert len(bomb) < 100_000
+    doc, probs = check_https(bomb, "application/tlsrpt+gzip")
+    assert doc is None
+    assert [p.level for p in probs] == ["MUST"]
+    assert "gzip bomb" in probs[0].text
+
+
+def test_corrupt_and_multi_member_gzip() -> None:
+    import gzip as gz
+
+    from danelab.tlsrpt_check import _gunzip
+    raw = gz.compress(b'{"a": 1}')
+    assert _gunzip(raw[:-6])[0] is None               # truncated
+    bad = bytearray(raw)
+    bad[12] ^= 0xFF
+    out, probs = _gunzip(bytes(bad))
+    assert out is None and "not valid gzip" in probs[0].text
+    two = gz.compress(b'{"a": ') + gz.compress(b'1}')
+    assert _gunzip(two) == (b'{"a": 1}', [])          # RFC 1952 members

@@ -22,6 +22,9 @@ class LabContext:
     dkim_key: Path | None = None   # PEM key for signing TLSRPT mail
     reporting_domain: str = "sender.test"
     dkim_selector: str = "lab"
+    # the lab's WebPKI root as a CA bundle (MTA-STS, RFC 8461 §4.2); the
+    # same bundle is bind-mounted over /etc/ssl/certs in the namespace
+    webpki_ca: Path | None = None
     # an exposed lab (expose.py): the link, the SUT's addresses, the lab's
     # service addresses; None when everything is on loopback
     exposure: dict[str, Any] | None = None
@@ -50,6 +53,9 @@ class Adapter(ABC):
     outcomes, stop (always, also after a failure)."""
 
     name = "?"
+    # What the sender implements beyond DANE, from scenario.FEATURES: a
+    # scenario that `requires` one it lacks is graded `info`, never pass.
+    features: tuple[str, ...] = ()
 
     @abstractmethod
     def start(self, ctx: LabContext) -> None: ...
@@ -88,6 +94,13 @@ class Adapter(ABC):
         the last attempt and, if it fails, bounces them with a DSN
         (case 35 in docs/cases.md).  Return False if this sender cannot be
         driven there: the after-limit expectation is then not graded."""
+        return False
+
+    def advance_clock(self, seconds: int) -> bool:
+        """Make the sender's clock run SECONDS ahead from now on (its
+        policy caches then expire as they would that much later; RFC 8461
+        §3.3 max_age).  Return False if the sender cannot be driven so:
+        the phases that need it are then not graded."""
         return False
 
     def stop(self) -> None:
