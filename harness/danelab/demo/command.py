@@ -22,7 +22,7 @@ from .place import new_folder, reset
 from .run import run_demo, scenarios_of
 
 NOT_YET = [("mta-sts", "MTA-STS testing vs enforce under the strip "
-            "attack: waits for MTA-STS in the lab")]
+            "attack: waits for a sender that applies MTA-STS")]
 
 
 def cmd_list(out: TextIO) -> int:

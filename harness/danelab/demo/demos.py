@@ -455,4 +455,4 @@ TLSRPT = Demo(
 DEMOS: dict[str, Demo] = {d.name: d for d in (STRIP, IMPOSTOR, SPOOF_MX,
                                               TLSRPT)}
 # Not yet: `mta-sts` (testing vs enforce under the strip attack) waits for
-# MTA-STS in the lab (docs/teaching.md says so).
+# a sender that applies MTA-STS (docs/teaching.md says so).
