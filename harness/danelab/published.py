@@ -3,11 +3,13 @@
     /usr/bin/python3 -m danelab.published [SENDER ...]
 
 runs the whole catalog against each sender (default: postfix,
-postfix-dane-only, exim, exim-require-dane, and reference for comparison)
-with `danelab run`, and writes docs/results/<sender>.json (per case: verdict,
-observed outcome, the sender's own state and status code) and
-docs/results/summary.md (the counts and a matrix of the cases where the
-senders differ).  docs/results/regenerate.sh is the one command.
+postfix-dane-only, postfix-may, exim, exim-require-dane, and reference for
+comparison) with `danelab run`, and writes docs/results/<sender>.json (per
+case: verdict, observed outcome, the sender's own state and status code)
+and docs/results/summary.md (the counts and a matrix of the cases where the
+senders differ, over every sender with a published file: those not named
+keep their last results, each row saying which catalog it covers).
+docs/results/regenerate.sh is the one command.
 
 The adapter tests run the published cases again and compare with
 compare(): a change in an MTA's verdict or outcome fails and shows the
@@ -29,8 +31,8 @@ from .adapters import get_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-SENDERS = ["reference", "postfix", "postfix-dane-only", "exim",
-           "exim-require-dane"]
+SENDERS = ["reference", "postfix", "postfix-dane-only", "postfix-may",
+           "exim", "exim-require-dane"]
 KEYS = ("verdict", "observed")
 
 
@@ -145,21 +147,46 @@ def publish(senders: list[str]) -> None:
         table[s], meta[s] = cases, doc
         print(f"{s:>20}: {doc['counts']} in {doc['wall_seconds']} s",
               flush=True)
-    (RESULTS / "summary.md").write_text(matrix(table, meta, commit))
+    for s in SENDERS:
+        old = None if s in table else load(s)
+        if old is not None:
+            table[s], meta[s] = old["cases"], old
+    order = [s for s in SENDERS if s in table] + \
+        [s for s in table if s not in SENDERS]
+    (RESULTS / "summary.md").write_text(matrix(
+        {s: table[s] for s in order}, meta, commit))
+
+
+def short_commit(text: str) -> str:
+    """A catalog_commit line shortened: commit prefix and file count."""
+    parts = text.split()
+    files = next((parts[i - 1] for i, w in enumerate(parts)
+                  if w.startswith("files")), "?")
+    return f"{parts[0][:7] if parts else '?'}, {files} files"
 
 
 def matrix(table: dict[str, dict[str, dict[str, str]]],
            meta: dict[str, dict[str, Any]], commit: str) -> str:
     senders = list(table)
+    commits = {meta[s].get("catalog_commit", commit) for s in senders}
+    same = commits == {commit}
     lines = ["# Published results: summary (generated)", "",
-             f"Catalog: commit {commit} of `scenarios/`.", "",
-             "| sender | version | pass | fail | warn | info | wall s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"Catalog: commit {commit} of `scenarios/`." if same else
+             "Catalogs differ by sender (the last column says which "
+             "catalog each covers; a case one sender's catalog did not have "
+             "shows —).", "",
+             "| sender | version | pass | fail | warn | info | wall s |"
+             + ("" if same else " catalog |"),
+             "| --- | --- | --- | --- | --- | --- | --- |"
+             + ("" if same else " --- |")]
     for s in senders:
         c = meta[s]["counts"]
         lines.append(f"| `{s}` | {meta[s]['version']} | {c.get('pass', 0)} "
                      f"| {c.get('fail', 0)} | {c.get('warn', 0)} | "
-                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |")
+                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |"
+                     + ("" if same else
+                        f" {short_commit(meta[s].get('catalog_commit', ''))}"
+                        " |"))
     keys = sorted(set().union(*[set(t) for t in table.values()]))
     lines += ["", "## Cases where the senders differ", "",
               "Each cell: verdict, observed outcome.", "",

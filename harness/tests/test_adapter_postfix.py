@@ -86,7 +86,8 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
 
 
 @needs_postfix
-@pytest.mark.parametrize("sender", ["postfix", "postfix-dane-only"])
+@pytest.mark.parametrize("sender", ["postfix", "postfix-dane-only",
+                                    "postfix-may"])
 def test_catalog_matches_published(sender: str,
                                    request: pytest.FixtureRequest) -> None:
     check_published(sender, request)
