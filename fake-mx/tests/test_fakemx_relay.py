@@ -198,8 +198,8 @@ def test_relay_passes_tls_and_injects(fakemx, pki):
     assert c2s == ["EHLO c.test", "STARTTLS"]
     tls = by_kind(real, "tls")[0]
     assert tls["sni"] == "mx1.a01.test"
-    assert [e["name"] for e in by_kind(real, "ehlo")] == ["c.test",
-                                                         "c.test"]
+    names = [e["name"] for e in by_kind(real, "ehlo")]
+    assert names == ["c.test", "c.test"]
     assert mitm[-1]["reason"] == "upstream-eof"
 
 
