@@ -111,6 +111,18 @@ default_destination_concurrency_limit = {dest}
 initial_destination_concurrency = {initial}
 """
 
+# At `may` nothing is authenticated, so the address Postfix tries first
+# decides where a message goes when a host's addresses serve different
+# certificates (f32c-f32e); by default the order is random (IPv4 or IPv6,
+# and among equal ones).  Fixed here, the results are reproducible.  (The
+# DANE levels go on to the next address after a failed match: the order
+# does not change their outcome, so they keep Postfix's defaults.)
+MAY_ORDER = """\
+# -- a fixed address order at `may` (danelab: reproducible results)
+smtp_address_preference = ipv4
+smtp_randomize_addresses = no
+"""
+
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
 pickup    unix  n       -       n       60      1       pickup
@@ -239,7 +251,8 @@ class PostfixAdapter(Adapter):
         assert self.home
         (conf / "main.cf").write_text(MAIN_CF.format(
             run=self.home.path, level=self.level, procs=self.procs,
-            dest=self.dest, initial=min(5, self.dest)))
+            dest=self.dest, initial=min(5, self.dest))
+            + (MAY_ORDER if self.level == "may" else ""))
         (conf / "master.cf").write_text(MASTER_CF)
         (conf / "tls_policy").write_text(tls_policy(self.ctx.policies))
         # Postfix re-reads a main.cf younger than a second or two, in
