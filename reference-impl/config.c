@@ -13,6 +13,7 @@
 #include "refsend.h"
 
 #define RETRY_MAX	(86400 * 30)	/* seconds, one retry_schedule step */
+#define CLOCK_OFFSET_MAX (86400 * 3660)	/* seconds: ten years */
 
 /* Split "A B" into two words; -1 unless there are exactly two. */
 static int
@@ -106,16 +107,17 @@ config_set_default_policy(struct config *c, const struct config_key *key,
 }
 
 static int
-config_set_half_dane(struct config *c, const struct config_key *key,
+config_set_bool(struct config *c, const struct config_key *key,
     char *v, char *err, size_t errlen)
 {
-	(void)key;
+	int	*field = (int *)((char *)c + key->off);
+
 	if (strcmp(v, "yes") == 0)
-		c->half_dane = 1;
+		*field = 1;
 	else if (strcmp(v, "no") == 0)
-		c->half_dane = 0;
+		*field = 0;
 	else {
-		snprintf(err, errlen, "half_dane: yes or no");
+		snprintf(err, errlen, "%s: yes or no", key->name);
 		return -1;
 	}
 	return 0;
@@ -160,7 +162,12 @@ static const struct config_key config_keys[] = {
 	{ "dns_timeout",	config_set_int, OFF(dns_timeout), 1, 3600 },
 	{ "retry_schedule",	config_set_retry, 0, 0, 0 },
 	{ "default_policy",	config_set_default_policy, 0, 0, 0 },
-	{ "half_dane",		config_set_half_dane, 0, 0, 0 },
+	{ "half_dane",		config_set_bool, OFF(half_dane), 0, 0 },
+	{ "sts",		config_set_bool, OFF(sts), 0, 0 },
+	{ "sts_ca_file",	config_set_str, OFF(sts_ca_file), 0, 0 },
+	{ "sts_timeout",	config_set_int, OFF(sts_timeout), 1, 3600 },
+	{ "clock_offset",	config_set_int, OFF(clock_offset), 0,
+	    CLOCK_OFFSET_MAX },
 	{ "policy",		config_set_policy, 0, 0, 0 },
 	{ NULL,			NULL, 0, 0, 0 }
 };
@@ -214,6 +221,8 @@ config_load(const char *path, char *err, size_t errlen)
 	c->half_dane = 1;
 	c->daemon_interval = 1;
 	c->dns_timeout = 30;
+	c->sts = 1;
+	c->sts_timeout = 60;
 	conf_intlist("60,300,900,3600", 0, RETRY_MAX, &c->retry, &c->nretry);
 	if (conf_read(path, 0, config_set, c, err, errlen) == -1)
 		goto fail;
@@ -253,6 +262,7 @@ config_free(struct config *c)
 	free(c->resolver);
 	free(c->trust_anchor);
 	free(c->helo_name);
+	free(c->sts_ca_file);
 	free(c->retry);
 	for (i = 0; i < c->npolicies; i++)
 		free(c->policies[i].domain);

@@ -13,6 +13,13 @@
  *    (RFC 7672 sections 3.2.2 and 3.2.3), wildcards only as a whole
  *    left-most label.
  *  - SNI is the TLSA base domain (RFC 7672 section 8.1).
+ *
+ * For an MX host governed by an MTA-STS policy (HOST_STS, or a host of a
+ * policy in testing mode) the verdict is PKIX instead (RFC 8461 section
+ * 4.2): a chain to one of the CAs of dane_pkix_ctx_new(), valid dates,
+ * and the MX host name among the certificate's names (wildcards only as a
+ * whole left-most label); SNI is the MX host name.  OpenSSL's X.509
+ * verification does all of it (SSL_set1_host()).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +53,27 @@ dane_ctx_new(void)
 	return ctx;
 }
 
+SSL_CTX *
+dane_pkix_ctx_new(const char *ca)
+{
+	SSL_CTX	*ctx;
+	int	 r;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return NULL;
+	r = ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) :
+	    SSL_CTX_set_default_verify_paths(ctx);
+	if (r != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Judged after the handshake, as for DANE (dane_verdict()). */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+}
+
 SSL *
 dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
     const char *mxname, const struct tlsa *tlsa, size_t ntlsa, size_t *added,
@@ -64,6 +92,12 @@ dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
 		snprintf(sni, sizeof(sni), "%s", base);
 		if (SSL_set_tlsext_host_name(ssl, sni) != 1)
 			goto fail;
+	}
+	if (mode == HOST_STS) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (mxname == NULL || SSL_set1_host(ssl, mxname) != 1)
+			goto fail;
+		return ssl;
 	}
 	if (mode != HOST_DANE)
 		return ssl;
@@ -114,6 +148,28 @@ dane_result_type(long err)
 	return "validation-failure";
 }
 
+/* MTA-STS: the chain, the dates and the MX host name, by OpenSSL. */
+static void
+dane_verdict_pkix(SSL *ssl, struct dane_result *r)
+{
+	long	err;
+
+	err = SSL_get_verify_result(ssl);
+	r->verify_error = err;
+	if (err == X509_V_OK && SSL_get0_peer_certificate(ssl) != NULL) {
+		r->ok = 1;
+		r->pkix = 1;
+		xasprintf(&r->detail, "certificate verified (PKIX) for %s",
+		    SSL_get0_peername(ssl) ? SSL_get0_peername(ssl) : "?");
+		return;
+	}
+	r->result_type = err == X509_V_OK ? "validation-failure" :
+	    dane_result_type(err);
+	xasprintf(&r->detail, "MTA-STS: the certificate does not verify: %s "
+	    "(%ld)", err == X509_V_OK ? "no certificate" :
+	    X509_verify_cert_error_string(err), err);
+}
+
 void
 dane_verdict(SSL *ssl, enum host_mode mode, struct dane_result *r)
 {
@@ -125,6 +181,10 @@ dane_verdict(SSL *ssl, enum host_mode mode, struct dane_result *r)
 
 	memset(r, 0, sizeof(*r));
 	r->depth = -1;
+	if (mode == HOST_STS) {
+		dane_verdict_pkix(ssl, r);
+		return;
+	}
 	if (mode != HOST_DANE) {
 		/* Opportunistic or mandatory-unauthenticated: encryption
 		 * is all that is asked for. */

@@ -8,6 +8,10 @@
  * judged on its own TLSA records; a host that fails DANE is never used,
  * and no failure leads to cleartext or to skipping authentication).
  *
+ * MTA-STS (sts.c) is looked up beside the DANE policy, for levels dane,
+ * may and exclude; once both are known, sts_apply() says which governs
+ * each host, and the policy events are written (policy_log()).
+ *
  * Recipient results, per attempt:
  *	delivered	saved to the queue at once, "delivered" event
  *	5xx / null MX	bounced at the end of the attempt, DSN written
@@ -31,6 +35,8 @@ struct deliver_domain {
 	size_t			*idx;		/* into job->m->rcpts */
 	size_t			 nidx;
 	struct policy		*policy;
+	struct sts_result	*sts;		/* NULL: none looked up */
+	int			 waiting;	/* policy, MTA-STS lookups */
 	int			 port;
 	size_t			 hosti;
 	size_t			 addri;
@@ -151,12 +157,14 @@ deliver_defer_all(struct deliver_domain *dd, enum rcpt_state st,
 			    reason, detail, host, session);
 }
 
+/* The DANE policy and the MTA-STS one are both known: deliver. */
 static void
-deliver_policy_done(void *arg, struct policy *p)
+deliver_resolved(struct deliver_domain *dd)
 {
-	struct deliver_domain	*dd = arg;
+	struct policy	*p = dd->policy;
 
-	dd->policy = p;
+	sts_apply(p, dd->sts);
+	policy_log(p);
 	switch (p->outcome) {
 	case POLICY_DEFER:
 		deliver_defer_all(dd, RCPT_PENDING, p->reason, p->dsn,
@@ -172,6 +180,26 @@ deliver_policy_done(void *arg, struct policy *p)
 		break;
 	}
 	deliver_next_host(dd);
+}
+
+static void
+deliver_policy_done(void *arg, struct policy *p)
+{
+	struct deliver_domain	*dd = arg;
+
+	dd->policy = p;
+	if (--dd->waiting == 0)
+		deliver_resolved(dd);
+}
+
+static void
+deliver_sts_done(void *arg, struct sts_result *r)
+{
+	struct deliver_domain	*dd = arg;
+
+	dd->sts = r;
+	if (--dd->waiting == 0)
+		deliver_resolved(dd);
 }
 
 /*
@@ -318,6 +346,12 @@ deliver_next_host(struct deliver_domain *dd)
 	par.command_timeout = ctx->conf->command_timeout;
 	par.tls_timeout = ctx->conf->tls_timeout;
 	par.ssl_ctx = ctx->ssl_ctx;
+	par.sts_check = h->sts_check;
+	par.sts_mismatch = h->sts_mismatch;
+	par.governed = h->governed;
+	par.sts = dd->sts;
+	if (h->mode == HOST_STS || h->sts_check)
+		par.ssl_ctx = ctx->sts_ssl_ctx;
 	par.base = ctx->base;
 	par.fd = -1;
 	mta_start(&par, dd->mrcpts, dd->nmrcpts, deliver_session_done, dd);
@@ -444,6 +478,7 @@ deliver_job_finish(struct deliver_job *job)
 		free(job->domains[i].domain);
 		free(job->domains[i].idx);
 		policy_free(job->domains[i].policy);
+		sts_result_free(job->domains[i].sts);
 		free(job->domains[i].fdetail);
 		free(job->domains[i].fhost);
 		free(job->domains[i].fsession);
@@ -475,6 +510,7 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	struct deliver_job	*job;
 	struct deliver_domain	*dd;
 	const struct route	*rt;
+	enum level		 level;
 	char			*dom;
 	size_t			 i, j;
 
@@ -510,13 +546,20 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	job->pending = job->ndomains + 1;
 	for (i = 0; i < job->ndomains; i++) {
 		dd = &job->domains[i];
-		if ((rt = config_route(ctx->conf, dd->domain)) != NULL)
+		if ((rt = config_route(ctx->conf, dd->domain)) != NULL) {
 			deliver_static(dd, rt);
-		else
-			policy_resolve(ctx->dns, dd->domain,
-			    config_level(ctx->conf, dd->domain),
-			    ctx->conf->half_dane, ctx->conf->smtp_port, m->id,
-			    deliver_policy_done, dd);
+			continue;
+		}
+		level = config_level(ctx->conf, dd->domain);
+		/* dane-only needs no MTA-STS: it uses DANE hosts only. */
+		dd->waiting = ctx->conf->sts && level != LEVEL_DANE_ONLY ?
+		    2 : 1;
+		if (dd->waiting == 2)
+			sts_resolve(&ctx->sts, dd->domain, m->id,
+			    deliver_sts_done, dd);
+		policy_resolve(ctx->dns, dd->domain, level,
+		    ctx->conf->half_dane, ctx->conf->smtp_port, m->id,
+		    deliver_policy_done, dd);
 	}
 	/* Drop the hold taken above. */
 	if (--job->pending == 0)

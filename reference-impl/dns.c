@@ -4,6 +4,10 @@
  * indeterminate (error).  The real resolver is dns_unbound.c; unit tests
  * plug in a table of canned answers through struct dns_ops.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +106,8 @@ dns_type_name(int t)
 		return "A";
 	case DNS_T_MX:
 		return "MX";
+	case DNS_T_TXT:
+		return "TXT";
 	case DNS_T_AAAA:
 		return "AAAA";
 	case DNS_T_TLSA:
@@ -136,4 +142,35 @@ dns_valid_hostname(const char *s)
 	}
 	/* A name made of digits and dots only is an address literal. */
 	return total > 0 && total < 254 && prev != '-' && alpha;
+}
+
+int
+dns_address(const struct dns_answer *a, size_t i, char *buf, size_t len)
+{
+	int	af;
+
+	if (a->qtype == DNS_T_A && a->len[i] == 4)
+		af = AF_INET;
+	else if (a->qtype == DNS_T_AAAA && a->len[i] == 16)
+		af = AF_INET6;
+	else
+		return -1;
+	return inet_ntop(af, a->data[i], buf, (socklen_t)len) == NULL ? -1 :
+	    0;
+}
+
+void
+dns_event(const char *tag, const struct dns_answer *a)
+{
+	json_t	*o;
+
+	o = json_pack("{s:s?,s:s,s:s,s:s}", "queue_id", tag,
+	    "qname", a->qname, "qtype", dns_type_name(a->qtype),
+	    "status", dns_status_text(a));
+	json_object_set_new(o, "why_bogus", a->why_bogus ?
+	    json_string(a->why_bogus) : json_null());
+	if (a->canonname)
+		json_object_set_new(o, "canonname", json_string(a->canonname));
+	json_object_set_new(o, "count", json_integer((json_int_t)a->count));
+	log_event("dns", o);
 }

@@ -261,7 +261,8 @@ mta_fail_reply(struct mta_session *s, enum mta_outcome o)
 static int
 mta_tls_required(const struct mta_session *s)
 {
-	return s->mode == HOST_DANE || s->mode == HOST_ENCRYPT;
+	return s->mode == HOST_DANE || s->mode == HOST_ENCRYPT ||
+	    s->mode == HOST_STS;
 }
 
 static void
@@ -273,7 +274,10 @@ mta_handshake_start(struct mta_session *s)
 
 	sni = s->par.tlsa_base ? s->par.tlsa_base : s->par.host;
 	s->ssl_started = 1;
-	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode, sni, s->par.host,
+	/* MTA-STS testing: an opportunistic session whose certificate is
+	 * judged (PKIX) all the same, for the report. */
+	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode == HOST_MAY &&
+	    s->par.sts_check ? HOST_STS : s->mode, sni, s->par.host,
 	    s->par.tlsa, s->par.ntlsa, &added, s->id);
 	if (s->ssl == NULL)
 		fatalx("cannot set up a TLS session (out of memory?)");
@@ -303,11 +307,31 @@ mta_handshake_done(struct mta_session *s)
 	s->tls_version = SSL_get_version(s->ssl);
 	s->cipher = SSL_get_cipher_name(s->ssl);
 	mta_set_timeout(s, s->par.command_timeout);
+	if (s->par.sts_check) {
+		dane_verdict(s->ssl, HOST_STS, &s->res.sts);
+		if (s->res.sts.ok && s->par.sts_mismatch) {
+			s->res.sts.ok = 0;
+			s->res.sts.result_type = RT(VALIDATION_FAILURE);
+			free(s->res.sts.detail);
+			xasprintf(&s->res.sts.detail, "MTA-STS: %s matches no "
+			    "mx pattern of the policy", s->par.host);
+		}
+		if (!s->res.sts.ok)
+			mta_log(s, "sts testing result_type=%s (delivering "
+			    "all the same)", s->res.sts.result_type);
+	}
 	dane_verdict(s->ssl, s->mode, &s->res.dane);
 	if (!s->res.dane.ok) {
 		/* Reported in the handshake state; QUIT goes over TLS. */
 		mta_fail(s, MTA_HOSTFAIL, s->res.dane.result_type, "4.7.5",
 		    "%s", s->res.dane.detail);
+		return;
+	}
+	if (s->mode == HOST_STS && s->par.sts_mismatch) {
+		/* MTA-STS enforce: no mail for a host outside the policy. */
+		mta_fail(s, MTA_HOSTFAIL, RT(VALIDATION_FAILURE), "4.7.5",
+		    "MTA-STS: %s matches no mx pattern of the policy",
+		    s->par.host);
 		return;
 	}
 	mta_enter_state(s, MTA_EHLO_TLS);
@@ -702,12 +726,13 @@ mta_done_cb(evutil_socket_t fd, short what, void *arg)
 	s->done(s->arg, s, &s->res);
 }
 
-/* The RFC 8460 result type of a failed session, NULL otherwise. */
+/* The RFC 8460 result type of a failed session, or of the failed check
+ * of an MTA-STS testing session; NULL otherwise. */
 static const char *
 mta_result_type(const struct mta_session *s)
 {
 	if (!s->failed)
-		return NULL;
+		return s->res.sts.result_type;
 	return result_type_name(result_type_from_name(s->res.reason));
 }
 
@@ -719,10 +744,11 @@ mta_session_event(struct mta_session *s)
 	o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:s?,s:i,s:s?,s:s?}",
 	    "session", s->id, "queue_id", s->par.queue_id, "host", s->par.host,
 	    "address", s->par.address, "tls", s->res.tls,
-	    "authenticated", s->res.dane.authenticated,
+	    "authenticated", s->res.dane.authenticated || s->res.dane.pkix,
 	    "matched", s->res.dane.matched, "depth", s->res.dane.depth,
 	    "result_type", mta_result_type(s),
-	    "detail", s->failed ? s->res.detail : s->res.dane.detail);
+	    "detail", s->failed ? s->res.detail : s->res.sts.result_type ?
+	    s->res.sts.detail : s->res.dane.detail);
 	json_object_set_new(o, "domain", s->par.domain ?
 	    json_string(s->par.domain) : json_null());
 	json_object_set_new(o, "mode", json_string(host_mode_name(s->mode)));
@@ -735,6 +761,15 @@ mta_session_event(struct mta_session *s)
 	    json_string(s->cipher) : json_null());
 	json_object_set_new(o, "outcome",
 	    json_string(mta_outcome_name(s->res.outcome)));
+	/* Which policy governed the host (sts.c); an MTA-STS testing
+	 * session's own check of the certificate, which never ends it. */
+	json_object_set_new(o, "governed", s->par.governed ?
+	    json_string(s->par.governed) : json_null());
+	json_object_set_new(o, "sts", stspolicy_brief(s->par.sts));
+	json_object_set_new(o, "sts_check", s->par.sts_check && s->res.tls ?
+	    json_pack("{s:b,s:s?,s:s?}", "ok", s->res.sts.ok,
+	    "result_type", s->res.sts.result_type, "detail",
+	    s->res.sts.detail) : json_null());
 	if (s->failed) {
 		json_object_set_new(o, "reason", json_string(s->res.reason));
 		json_object_set_new(o, "dsn", json_string(s->res.dsn));
@@ -869,6 +904,7 @@ mta_free(struct mta_session *s)
 	if (s->ev_done != NULL)
 		event_free(s->ev_done);
 	dane_result_clear(&s->res.dane);
+	dane_result_clear(&s->res.sts);
 	free(s->res.detail);
 	free(s);
 }

@@ -85,26 +85,12 @@ host_mode_name(enum host_mode m)
 		return "encrypt";
 	case HOST_MAY:
 		return "may";
+	case HOST_STS:
+		return "sts";
 	case HOST_SKIP:
 		break;
 	}
 	return "skip";
-}
-
-static void
-policy_dns_event(struct policy *p, const struct dns_answer *a)
-{
-	json_t	*o;
-
-	o = json_pack("{s:s?,s:s,s:s,s:s}", "queue_id", p->tag,
-	    "qname", a->qname, "qtype", dns_type_name(a->qtype),
-	    "status", dns_status_text(a));
-	json_object_set_new(o, "why_bogus", a->why_bogus ?
-	    json_string(a->why_bogus) : json_null());
-	if (a->canonname)
-		json_object_set_new(o, "canonname", json_string(a->canonname));
-	json_object_set_new(o, "count", json_integer((json_int_t)a->count));
-	log_event("dns", o);
 }
 
 static void
@@ -228,7 +214,7 @@ policy_mx_done(void *arg, struct dns_answer *a)
 	size_t		 i;
 	int		 pref;
 
-	policy_dns_event(p, a);
+	dns_event(p->tag, a);
 	p->mx_status = a->status;
 	switch (a->status) {
 	case DNS_BOGUS:
@@ -356,7 +342,7 @@ policy_addr_done(void *arg, struct dns_answer *a)
 	char			*qname;
 	int			 ok4, ok6;
 
-	policy_dns_event(p, a);
+	dns_event(p->tag, a);
 	if (q->qtype == DNS_T_A)
 		h->ans_a = a;
 	else
@@ -456,6 +442,16 @@ policy_event(struct policy *p, struct policy_host *h)
 	if (h->mode == HOST_ENCRYPT)
 		json_object_set_new(o, "result_type",
 		    json_string(RT(TLSA_INVALID)));
+	/* Which policy governs the host (sts.c), and the MTA-STS one. */
+	json_object_set_new(o, "governed", h->governed ?
+	    json_string(h->governed) : json_null());
+	json_object_set_new(o, "sts", stspolicy_brief(p->sts));
+	if (h->sts_failure != NULL && h->mode != HOST_SKIP) {
+		/* Outside the MTA-STS policy: its session will say so. */
+		json_object_set_new(o, "sts_failure",
+		    json_string(h->sts_failure));
+		json_object_set_new(o, "detail", json_string(h->detail));
+	}
 	log_event("policy", o);
 }
 
@@ -469,7 +465,7 @@ policy_tlsa_done(void *arg, struct dns_answer *a)
 	char			*qname;
 	size_t			 i;
 
-	policy_dns_event(p, a);
+	dns_event(p->tag, a);
 	h->pending--;
 	h->tlsa_status = a->status;
 	free(h->tlsa_qname);
@@ -550,17 +546,13 @@ policy_mx_event(struct policy *p)
 static void
 policy_finish(struct policy *p)
 {
-	struct policy_host	*first = NULL;
-	size_t			 i;
+	size_t	i;
 
 	if (p->outcome == POLICY_OK) {
-		policy_mx_event(p);
-		for (i = 0; i < p->nhosts; i++) {
-			policy_event(p, &p->hosts[i]);
-			if (first == NULL && p->hosts[i].mode != HOST_SKIP)
-				first = &p->hosts[i];
-		}
-		if (first == NULL) {
+		for (i = 0; i < p->nhosts; i++)
+			if (p->hosts[i].mode != HOST_SKIP)
+				break;
+		if (i == p->nhosts) {
 			/* Every host unusable: defer with the reason of
 			 * the most preferred one. */
 			policy_defer(p, POLICY_DEFER, p->hosts[0].reason,
@@ -568,6 +560,18 @@ policy_finish(struct policy *p)
 		}
 	}
 	p->cb(p->arg, p);
+}
+
+void
+policy_log(struct policy *p)
+{
+	size_t	i;
+
+	if (p->nhosts == 0)
+		return;		/* the MX step ended it: no hosts to tell */
+	policy_mx_event(p);
+	for (i = 0; i < p->nhosts; i++)
+		policy_event(p, &p->hosts[i]);
 }
 
 void

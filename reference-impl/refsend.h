@@ -16,7 +16,13 @@
  *	dns_unbound.c	its libunbound implementation (async, libevent)
  *	tlsa.c		TLSA record parsing, usability, "u s m hex" text
  *	policy.c	a destination's DANE policy (RFC 7672 section 2)
- *	dane.c		OpenSSL DANE set-up and verdict (RFC 7672 section 3)
+ *	dane.c		OpenSSL DANE set-up and verdict (RFC 7672 section 3),
+ *			the PKIX verdict for MTA-STS hosts
+ *	stspolicy.c	MTA-STS text: TXT record, policy file, MX patterns
+ *	stscache.c	the MTA-STS policy cache (durable, per domain)
+ *	stsfetch.c	the thin policy-fetch interface
+ *	stsfetch_curl.c	its libcurl implementation (multi, libevent)
+ *	sts.c		a domain's MTA-STS policy, found and applied
  *	mta.c		one SMTP client session, an explicit state machine
  *	queue.c		the durable on-disk queue
  *	dsn.c		RFC 3464 delivery status notifications
@@ -24,7 +30,8 @@
  *	runner.c	the queue runner (run / daemon), max_parallel
  *	refsend.c	main(): submit, run, status, daemon
  *
- * libdanepolicy.a holds dns, dns_unbound, tlsa, policy and dane: with
+ * libdanepolicy.a holds dns, dns_unbound, tlsa, policy, dane and
+ * stspolicy: with
  * libcommon.a, enough to resolve a destination's policy and judge a TLS
  * peer.
  *
@@ -51,6 +58,7 @@
 struct event_base;
 struct ssl_ctx_st;
 struct ssl_st;
+struct sts_result;
 
 /* ----------------------------------------------------------------- config */
 
@@ -97,6 +105,12 @@ struct config {
 	int			 half_dane;
 	int			 daemon_interval;
 	int			 dns_timeout;
+	int			 sts;		/* MTA-STS on (RFC 8461) */
+	char			*sts_ca_file;	/* NULL: system bundle */
+	int			 sts_timeout;	/* one policy fetch */
+	int			 clock_offset;	/* test knob: the MTA-STS
+						 * cache's clock is time() +
+						 * this */
 };
 
 /*
@@ -163,6 +177,7 @@ struct dns {
 
 #define DNS_T_A		1
 #define DNS_T_MX	15
+#define DNS_T_TXT	16
 #define DNS_T_AAAA	28
 #define DNS_T_TLSA	52
 
@@ -177,6 +192,11 @@ const char	*dns_status_text(const struct dns_answer *);
 const char	*dns_type_name(int);
 /* 1 if the string is a syntactically valid host name (LDH labels). */
 int		 dns_valid_hostname(const char *);
+/* Record i of an A or AAAA answer as a numeric address in buf; -1 if it
+ * is not one or does not fit. */
+int		 dns_address(const struct dns_answer *, size_t, char *, size_t);
+/* The "dns" event of an answer; tag (the queue id) may be NULL. */
+void		 dns_event(const char *, const struct dns_answer *);
 
 /*
  * dns_unbound_new(): the libunbound implementation, integrated into the
@@ -227,6 +247,8 @@ enum host_mode {
 	HOST_DANE = 0,	/* usable TLSA: TLS required, peer authenticated */
 	HOST_ENCRYPT,	/* TLSA present, none usable: TLS required, no auth */
 	HOST_MAY,	/* no DANE: opportunistic TLS, cleartext allowed */
+	HOST_STS,	/* MTA-STS enforce: TLS required, PKIX-authenticated
+			 * for the MX host name (sts_apply()) */
 	HOST_SKIP	/* must not be used in this attempt */
 };
 
@@ -248,6 +270,14 @@ struct policy_host {
 	const char	*reason;	/* HOST_SKIP: RFC 8460 type or text */
 	const char	*dsn;		/* HOST_SKIP: "4.7.5" ... */
 	char		*detail;
+	/* set by sts_apply(): */
+	const char	*governed;	/* dane, sts-enforce, sts-testing,
+					 * none */
+	int		 sts_check;	/* MTA-STS testing: judge the
+					 * certificate, report, deliver */
+	int		 sts_mismatch;	/* the name fits no pattern */
+	const char	*sts_failure;	/* its RFC 8460 type (detail says
+					 * why), found before connecting */
 	/* private: lookups in flight */
 	int		 pending;
 	struct dns_answer *ans_a;
@@ -274,6 +304,7 @@ struct policy {
 	char			*detail;
 	struct policy_host	*hosts;		/* preference order */
 	size_t			 nhosts;
+	const struct sts_result	*sts;		/* sts_apply(): not owned */
 	/* private */
 	struct dns		*dns;
 	int			 pending;
@@ -284,16 +315,232 @@ struct policy {
 /*
  * policy_resolve() starts resolving the DANE policy of a destination
  * domain at the given level: MX (or implicit MX), each host's A/AAAA, and
- * TLSA where RFC 7672 section 2.2 says so.  It emits dns, mx and policy
- * events tagged with tag.  cb(arg, policy) is called exactly once, later;
- * the callback owns the policy and frees it with policy_free().  A DNS
+ * TLSA where RFC 7672 section 2.2 says so.  It emits the dns events,
+ * tagged with tag.  cb(arg, policy) is called exactly once, later; the
+ * callback owns the policy and frees it with policy_free().  A DNS
  * failure is never an error here: it becomes POLICY_DEFER or a HOST_SKIP.
+ * policy_log() emits the mx event and one policy event per host, once
+ * the caller has applied what else governs the hosts (sts_apply()); it
+ * emits nothing when the MX step ended the resolution (no hosts).
  */
 void		 policy_resolve(struct dns *, const char *, enum level, int,
 		    int, const char *, void (*)(void *, struct policy *),
 		    void *);
+void		 policy_log(struct policy *);
 void		 policy_free(struct policy *);
 const char	*host_mode_name(enum host_mode);
+
+/* -------------------------------------------------------------- stspolicy */
+
+#define STS_MAX_BODY	65536		/* RFC 8461 section 3.2: 64 KiB */
+#define STS_MAX_AGE	31557600	/* RFC 8461 section 3.2: a year */
+#define STS_ID_MAX	32		/* RFC 8461 section 3.1 */
+
+enum sts_mode {
+	STS_MODE_NONE = 0,	/* as if there were no policy */
+	STS_MODE_TESTING,	/* deliver as without one, report failures */
+	STS_MODE_ENFORCE	/* matching MX hosts, PKIX-valid TLS, or wait */
+};
+
+/*
+ * A parsed MTA-STS policy (RFC 8461 section 3.2).  mx: the patterns, lower
+ * case, without a final dot; lines: the file's lines without their
+ * terminators, as published (the TLSRPT policy-string).  Everything is
+ * owned by the struct: stspolicy_clear() frees it and zeroes the struct.
+ */
+struct sts_policy {
+	enum sts_mode	 mode;
+	int		 max_age;	/* seconds */
+	char		**mx;
+	size_t		 nmx;
+	char		**lines;
+	size_t		 nlines;
+};
+
+/*
+ * stspolicy_parse(body, len, p, err, errlen) reads a policy file (its
+ * rules are at the top of stspolicy.c).  Returns 0 and fills p, or -1 with
+ * why in err and p empty.  Pure: no I/O.
+ */
+int		 stspolicy_parse(const char *, size_t, struct sts_policy *,
+		    char *, size_t);
+void		 stspolicy_clear(struct sts_policy *);
+/* "none", "testing", "enforce". */
+const char	*stspolicy_mode_name(enum sts_mode);
+/* 1 when MX host name host fits pattern (RFC 8461 section 4.1), else 0. */
+int		 stspolicy_pattern_match(const char *, const char *);
+/* 1 when host fits one of the policy's patterns. */
+int		 stspolicy_match(const struct sts_policy *, const char *);
+
+enum sts_txt {
+	STS_TXT_OK = 0,		/* one v=STSv1 record with a good id */
+	STS_TXT_NONE,		/* no record begins with v=STSv1; */
+	STS_TXT_SEVERAL,	/* more than one does */
+	STS_TXT_MALFORMED	/* the one that does has no good id */
+};
+
+/*
+ * stspolicy_txt(recs, n, id, err, errlen): RFC 8461 section 3.1 over the
+ * TXT records of _mta-sts.<domain> (each record's strings joined).  On
+ * STS_TXT_OK the id is copied into id (STS_ID_MAX + 1 bytes); otherwise
+ * err says why there is no record to use.
+ */
+enum sts_txt	 stspolicy_txt(char *const *, size_t, char *, char *,
+		    size_t);
+/* "ok", "none", "several", "malformed". */
+const char	*stspolicy_txt_name(enum sts_txt);
+/* {"mode": ..., "id": ...} of the policy that applies, or JSON null when
+ * r is NULL or none applies.  A new reference. */
+json_t		*stspolicy_brief(const struct sts_result *);
+
+/* --------------------------------------------------------------- stsfetch */
+
+/*
+ * The result of one policy fetch (RFC 8461 section 3.3).  ok: a 200
+ * answer, media type text/plain, at most STS_MAX_BODY octets, now in body
+ * (len octets, NUL-terminated).  Otherwise result_type is the RFC 8460
+ * type of the failure: sts-webpki-invalid (the certificate of the policy
+ * host does not verify) or sts-policy-fetch-error (anything else).
+ * detail always says what happened.  Owned by the callback that receives
+ * it, which frees it with stsfetch_result_free().
+ */
+struct sts_fetched {
+	int		 ok;
+	long		 http_code;	/* 0: no HTTP answer */
+	const char	*result_type;
+	char		*body;
+	size_t		 len;
+	char		*detail;
+};
+
+typedef void (*stsfetch_cb)(void *, struct sts_fetched *);
+
+struct stsfetch;
+struct stsfetch_ops {
+	/* Fetch https://HOST/.well-known/mta-sts.txt from one of the
+	 * numeric addresses; cb is called exactly once, later (never from
+	 * inside get). */
+	void	(*get)(struct stsfetch *, const char *, char *const *,
+		    size_t, stsfetch_cb, void *);
+	void	(*free)(struct stsfetch *);
+};
+
+struct stsfetch {
+	const struct stsfetch_ops	*ops;
+	void				*impl;
+};
+
+void		 stsfetch_get(struct stsfetch *, const char *, char *const *,
+		    size_t, stsfetch_cb, void *);
+/* Fetches still pending are dropped: their callbacks are never called. */
+void		 stsfetch_free(struct stsfetch *);
+void		 stsfetch_result_free(struct sts_fetched *);
+/*
+ * stsfetch_curl_new(base, ca, timeout): the libcurl fetcher on the event
+ * base (stsfetch_curl.c says how it fetches).  ca: a PEM file of the CAs
+ * to trust (NULL: libcurl's default bundle); timeout: seconds for a whole
+ * fetch.  Free it with stsfetch_free().
+ */
+struct stsfetch	*stsfetch_curl_new(struct event_base *, const char *, int);
+
+/* --------------------------------------------------------------- stscache */
+
+/*
+ * One cached MTA-STS policy (stscache.c says where and how it is kept):
+ * the policy domain, the id of the TXT record it was fetched under, when
+ * it was fetched (the sender's clock: time() + clock_offset), the text as
+ * fetched and that text parsed.  text and policy are owned by the struct;
+ * stscache_clear() frees them.
+ */
+struct sts_cached {
+	char			 domain[256];
+	char			 id[STS_ID_MAX + 1];
+	time_t			 fetched;
+	char			*text;
+	size_t			 len;
+	struct sts_policy	 policy;
+};
+
+/* What to do about a domain's policy (RFC 8461 section 5.1). */
+enum sts_step {
+	STS_STEP_CACHED = 0,	/* apply the cached policy, fetch nothing */
+	STS_STEP_FETCH,		/* fetch the policy now */
+	STS_STEP_NONE		/* no policy applies */
+};
+
+/*
+ * stscache_load(dir, domain, c): the entry of domain (lower case) in dir.
+ * 0, or -1 with errno ENOENT (none) or EINVAL (unreadable, not a policy,
+ * or a domain that is not a host name); c is then empty.
+ * stscache_save(dir, tmpdir, c): write c durably into dir (created if
+ * missing) through a temporary file in tmpdir.  -1 with errno on failure.
+ */
+int		 stscache_load(const char *, const char *, struct sts_cached *);
+int		 stscache_save(const char *, const char *,
+		    const struct sts_cached *);
+void		 stscache_clear(struct sts_cached *);
+/* 1 when c (may be NULL) is younger than its max_age at now. */
+int		 stscache_fresh(const struct sts_cached *, time_t);
+/*
+ * stscache_decide(c, txt_id, now): c is the cached entry (NULL: none),
+ * txt_id the id of the domain's one usable v=STSv1 TXT record (NULL: no
+ * usable record, or its lookup failed).  A fresh entry with that id (or
+ * with no usable record at all) is applied as it is; a new id, an expired
+ * entry or none is fetched; no record and nothing fresh means no policy.
+ * stscache_fallback(c, now): after a failed fetch, the fresh cached entry
+ * if there is one (STS_STEP_CACHED), else STS_STEP_NONE.
+ */
+enum sts_step	 stscache_decide(const struct sts_cached *, const char *,
+		    time_t);
+enum sts_step	 stscache_fallback(const struct sts_cached *, time_t);
+
+/* -------------------------------------------------------------------- sts */
+
+/* What sts_resolve() works with: borrowed, valid while it runs. */
+struct sts_ctx {
+	struct dns	*dns;
+	struct stsfetch	*fetch;
+	const char	*cache_dir;	/* <queue_dir>/sts */
+	const char	*tmp_dir;	/* <queue_dir>/tmp */
+	int		 clock_offset;	/* seconds added to time() */
+};
+
+/*
+ * A domain's MTA-STS policy for one delivery attempt.  have: a policy
+ * applies (id, policy; its mode may be none), from source "cache" or
+ * "fetch".  result_type: the RFC 8460 type of a failure to get the policy
+ * this time (sts-policy-fetch-error, sts-webpki-invalid,
+ * sts-policy-invalid; NULL: none), detail what it was; a fresh cached
+ * policy may still apply then.  Freed with sts_result_free().
+ */
+struct sts_result {
+	char			*domain;
+	int			 have;
+	char			 id[STS_ID_MAX + 1];
+	struct sts_policy	 policy;
+	const char		*source;
+	const char		*result_type;
+	char			*detail;
+};
+
+/*
+ * sts_resolve(ctx, domain, tag, cb, arg): find domain's policy (sts.c
+ * says how), emitting dns events and one "sts" event tagged with tag (may
+ * be NULL).  cb(arg, result) is called exactly once, later; the callback
+ * owns the result.  No failure is an error: at worst no policy applies.
+ */
+void		 sts_resolve(const struct sts_ctx *, const char *,
+		    const char *, void (*)(void *, struct sts_result *),
+		    void *);
+void		 sts_result_free(struct sts_result *);
+/*
+ * sts_apply(p, r): which policy governs each host of p (r may be NULL: no
+ * MTA-STS), setting governed, and per r's mode: HOST_STS (enforce) or
+ * sts_check (testing), and sts_mismatch with sts_failure and detail for a
+ * host outside the policy.  p keeps a pointer to r, which must outlive
+ * p's use.
+ */
+void		 sts_apply(struct policy *, const struct sts_result *);
 
 /* ------------------------------------------------------------------- dane */
 
@@ -307,6 +554,7 @@ const char	*host_mode_name(enum host_mode);
 struct dane_result {
 	int		 ok;
 	int		 authenticated;
+	int		 pkix;		/* HOST_STS: chain, dates, MX name */
 	char		*matched;
 	int		 depth;
 	const char	*result_type;	/* RFC 8460 type, NULL on success */
@@ -317,12 +565,17 @@ struct dane_result {
 /* A client SSL_CTX with DANE enabled (SSL_CTX_dane_enable) and no other
  * trust anchors.  NULL with OpenSSL's error queue on failure. */
 struct ssl_ctx_st *dane_ctx_new(void);
+/* A client SSL_CTX for MTA-STS hosts: PKIX with the CAs of the PEM file
+ * ca (NULL: OpenSSL's default paths).  NULL if it cannot be loaded. */
+struct ssl_ctx_st *dane_pkix_ctx_new(const char *);
 /*
  * dane_ssl_new(): an SSL for one connection to a host in mode (HOST_DANE,
- * HOST_ENCRYPT or HOST_MAY).  For HOST_DANE it enables DANE with the TLSA
- * base domain, adds every usable record (unusable ones are skipped: the
- * count added is stored in *added), and the reference identifiers (base
- * domain and MX host name).  SNI is sni (may be NULL for HOST_MAY).
+ * HOST_ENCRYPT, HOST_MAY or HOST_STS).  For HOST_DANE it enables DANE with
+ * the TLSA base domain, adds every usable record (unusable ones are
+ * skipped: the count added is stored in *added), and the reference
+ * identifiers (base domain and MX host name).  For HOST_STS the MX host
+ * name is the name to verify (the SSL_CTX must be dane_pkix_ctx_new()'s).
+ * SNI is sni (may be NULL for HOST_MAY).
  * tag (the session id, may be NULL) starts its diagnostic lines.
  * Returns NULL on resource failure.  The caller frees it with SSL_free()
  * (or through the bufferevent that takes it over).
@@ -330,7 +583,8 @@ struct ssl_ctx_st *dane_ctx_new(void);
 struct ssl_st	*dane_ssl_new(struct ssl_ctx_st *, enum host_mode,
 		    const char *, const char *, const struct tlsa *, size_t,
 		    size_t *, const char *);
-/* After a completed handshake: fill in the verdict for mode. */
+/* After a completed handshake: fill in the verdict for mode (HOST_STS:
+ * the PKIX one, pkix set on success). */
 void		 dane_verdict(struct ssl_st *, enum host_mode,
 		    struct dane_result *);
 void		 dane_result_clear(struct dane_result *);
@@ -443,7 +697,16 @@ struct mta_params {
 	int			 connect_timeout;
 	int			 command_timeout;
 	int			 tls_timeout;
-	struct ssl_ctx_st	*ssl_ctx;
+	struct ssl_ctx_st	*ssl_ctx;	/* HOST_STS, sts_check: a
+						 * dane_pkix_ctx_new() one */
+	int			 sts_check;	/* judge the certificate
+						 * (PKIX), report, go on */
+	int			 sts_mismatch;	/* MTA-STS: the host fits
+						 * no pattern: HOST_STS ends
+						 * after the handshake,
+						 * sts_check reports it */
+	const char		*governed;	/* for the session event */
+	const struct sts_result	*sts;		/* NULL: no MTA-STS */
 	struct event_base	*base;
 	int			 fd;	/* >= 0: a connected socket to use
 					 * instead of address (unit tests);
@@ -460,6 +723,7 @@ struct mta_result {
 	enum mta_outcome	 outcome;
 	int			 tls;
 	struct dane_result	 dane;
+	struct dane_result	 sts;		/* sts_check: PKIX verdict */
 	const char		*reason;	/* RFC 8460 type or text */
 	const char		*dsn;
 	char			*detail;
@@ -492,7 +756,9 @@ struct deliver_ctx {
 	struct config		*conf;
 	struct dns		*dns;
 	struct event_base	*base;
-	struct ssl_ctx_st	*ssl_ctx;
+	struct ssl_ctx_st	*ssl_ctx;	/* DANE, opportunistic */
+	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts) */
+	struct sts_ctx		 sts;		/* MTA-STS (conf->sts) */
 };
 
 /*

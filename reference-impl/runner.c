@@ -35,6 +35,8 @@ struct runner {
 	int			 daemon;
 	int			 stopping;
 	struct event		*ev_scan;
+	char			*sts_dir;	/* <queue_dir>/sts */
+	char			*tmp_dir;	/* <queue_dir>/tmp */
 };
 
 static void	runner_fill(struct runner *);
@@ -176,6 +178,36 @@ runner_clean(const char *dir)
 	}
 }
 
+/*
+ * MTA-STS (conf->sts): the PKIX context for MTA-STS hosts, the fetcher,
+ * and the policy cache in <queue_dir>/sts.  -1 with a message in err if
+ * the CA file cannot be used.
+ */
+static int
+runner_sts_init(struct runner *r, char *err, size_t errlen)
+{
+	struct config	*conf = r->conf;
+
+	if (!conf->sts)
+		return 0;
+	if ((r->dctx.sts_ssl_ctx = dane_pkix_ctx_new(conf->sts_ca_file)) ==
+	    NULL) {
+		snprintf(err, errlen, "sts_ca_file %s: cannot load the CA "
+		    "certificates", conf->sts_ca_file ? conf->sts_ca_file :
+		    "(OpenSSL's default)");
+		return -1;
+	}
+	xasprintf(&r->sts_dir, "%s/sts", conf->queue_dir);
+	xasprintf(&r->tmp_dir, "%s/tmp", conf->queue_dir);
+	r->dctx.sts.dns = r->dctx.dns;
+	r->dctx.sts.fetch = stsfetch_curl_new(r->base, conf->sts_ca_file,
+	    conf->sts_timeout);
+	r->dctx.sts.cache_dir = r->sts_dir;
+	r->dctx.sts.tmp_dir = r->tmp_dir;
+	r->dctx.sts.clock_offset = conf->clock_offset;
+	return 0;
+}
+
 int
 runner_run(struct config *conf, int all, int daemon)
 {
@@ -206,8 +238,10 @@ runner_run(struct config *conf, int all, int daemon)
 		fatalx("cannot create the TLS context");
 	r.dctx.dns = dns_unbound_new(r.base, conf->resolver,
 	    conf->trust_anchor, conf->dns_timeout, err, sizeof(err));
-	if (r.dctx.dns == NULL) {
+	if (r.dctx.dns == NULL || runner_sts_init(&r, err, sizeof(err)) ==
+	    -1) {
 		log_warnx("%s", err);
+		dns_free(r.dctx.dns);
 		SSL_CTX_free(r.dctx.ssl_ctx);
 		event_base_free(r.base);
 		close(lockfd);
@@ -228,6 +262,10 @@ runner_run(struct config *conf, int all, int daemon)
 	event_free(r.ev_scan);
 	event_free(ev_term);
 	event_free(ev_int);
+	stsfetch_free(r.dctx.sts.fetch);
+	SSL_CTX_free(r.dctx.sts_ssl_ctx);
+	free(r.sts_dir);
+	free(r.tmp_dir);
 	dns_free(r.dctx.dns);
 	SSL_CTX_free(r.dctx.ssl_ctx);
 	event_base_free(r.base);

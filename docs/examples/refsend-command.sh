@@ -91,6 +91,15 @@ flush-reports)
 	"$REPORTER" -T $((at + 4)) -c "$rconf" retry
 	"$REPORTER" -T $((at + 8)) -c "$rconf" retry
 	;;
+describe)
+	# For the report's header: the version, and a digest of the
+	# configuration that stays the same from run to run (the run folder's
+	# paths and the catalog's per-domain policies left out).
+	echo "version: refsend $(sha256sum "$REFSEND" | cut -c1-16) (example script)"
+	digest=$(grep -v -e '^policy = ' -e '^trust_anchor = ' "$CONF" |
+	    sed "s|$DANELAB_RUN_DIR|RUN|g" | sha256sum | cut -d' ' -f1)
+	echo "config: sha256:$digest"
+	;;
 stop)
 	exit 0          # nothing runs between actions
 	;;

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -21,13 +22,15 @@ from . import catalog
 from .adapters import KNOWN
 from .errors import LabError
 from .labnet import DEFAULT_RANGE
-from .netns import LabNamespace, pids_in_netns
+from .netns import LabNamespace, close_all, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 # Characters a run folder's path may hold: it goes into NSD's, Unbound's and
 # the senders' configuration files, where a quote, a space or a '#' breaks
 # the syntax and Unbound takes '*', '?', '[', '{' and '~' for glob patterns.
 SAFE_PATH_RE = re.compile(r"[\w./+@-]+")
+# smtp://USER:PASS@HOST: the password never goes into a report
+SMTP_PASSWORD_RE = re.compile(r"(smtp://[^:/@\s]*:)\S*@")
 
 
 def prog_name() -> str:
@@ -230,7 +233,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
-    from .report import write_reports
+    from .report import load_runs, write_reports
     from .results import write_merged, write_results, write_setup_error
     from .runner import LabRun, RunResult
     scs = _selected(a)
@@ -286,11 +289,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     for i, r in enumerate(results):
         assert r
         f = run / f"group{i + 1}" / "results.json"
-        write_results(r, f)
+        write_results(r, f, command_line(a))
         files.append(f)
     cases, problems = write_reports(files, out)
     cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
-    write_merged(out / "results.json", a.sender, cases, problems)
+    write_merged(out / "results.json", a.sender, cases, problems,
+                 load_runs(files).get(a.sender))
     prog.done()
     counts: dict[str, int] = {}
     tl: dict[str, int] = {}
@@ -324,6 +328,14 @@ def cmd_run(a: argparse.Namespace) -> int:
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
     return 1 if failed else 0
+
+
+def command_line(a: argparse.Namespace) -> str:
+    """The command line that ran this (for the report: how to reproduce
+    it), as a shell would take it; the password of an smtp:// sender is
+    replaced by PASSWORD."""
+    return shlex.join([prog_name(), *(SMTP_PASSWORD_RE.sub(
+        r"\1PASSWORD@", w) for w in getattr(a, "argv", []))])
 
 
 def _hooks(items: list[str] | None) -> dict[str, str]:
@@ -644,6 +656,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         return int(a.fn(a))
@@ -651,6 +664,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"danelab: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("danelab: interrupted; everything the lab started is stopped",
-              file=sys.stderr)
+        left = close_all()
+        if left:
+            print(f"danelab: interrupted; these processes of the lab are "
+                  f"still running: {' '.join(map(str, left))}",
+                  file=sys.stderr)
+        else:
+            print("danelab: interrupted; everything the lab started is "
+                  "stopped", file=sys.stderr)
         return 130

@@ -28,6 +28,24 @@ from .proc import Supervisor, Tracked, pid_alive, shielded, wait_until
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 
+# Every namespace open in this process, so that an interrupt or SIGTERM in
+# the main thread can stop all of them, whichever thread opened them.
+_OPEN: set["LabNamespace"] = set()
+_OPEN_LOCK = threading.Lock()
+
+
+def close_all() -> list[int]:
+    """Close every lab namespace this process has open (stopping all that
+    was started inside); return the PIDs that are still alive after."""
+    with _OPEN_LOCK:
+        spaces = list(_OPEN)
+    left: list[int] = []
+    for ns in spaces:
+        pids = ns.pids()
+        ns.close(wait=False)
+        left += [p for p in pids if pid_alive(p)]
+    return left
+
 
 def resolv_conf_text(nameserver: str, trust_ad: bool = True) -> str:
     opts = "options edns0 trust-ad" if trust_ad else "options edns0"
@@ -80,6 +98,8 @@ class LabNamespace:
 
     def open(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        with _OPEN_LOCK:
+            _OPEN.add(self)
         flags = ["--net", "--mount", "--propagation", "private"]
         if self.mode == "user":
             flags = ["--user", "--map-root-user"] + flags
@@ -103,15 +123,19 @@ class LabNamespace:
             self.close()
             raise
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Stop every process started inside, then the holder; a Ctrl-C
-        meanwhile waits until this is done (proc.shielded)."""
+        meanwhile waits until this is done (proc.shielded).  WAIT=False
+        (an interrupt from another thread) does not wait for in-namespace
+        calls still running: their daemons are stopped under them."""
         with shielded():
             if self._pool:
-                self._pool.shutdown(wait=True)
+                self._pool.shutdown(wait=wait, cancel_futures=not wait)
                 self._pool = None
             self.sup.stop_all()
             self.holder = None
+            with _OPEN_LOCK:
+                _OPEN.discard(self)
 
     # -- running things inside ----------------------------------------------
     def enter_argv(self) -> list[str]:

@@ -17,7 +17,6 @@ difference.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapters import get_adapter
+from .suite import catalog_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -45,13 +45,10 @@ def catalog_commit() -> str:
                         capture_output=True, text=True)
     st = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
                          "--", "scenarios/"], capture_output=True, text=True)
-    files = sorted((ROOT / "scenarios").glob("*.toml"))
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    digest, n = catalog_digest(ROOT / "scenarios")
     dirty = len(st.stdout.splitlines())
-    return (f"{cp.stdout.strip() or 'unknown'}, {len(files)} files, "
-            f"sha256 {h.hexdigest()[:16]}"
+    return (f"{cp.stdout.strip() or 'unknown'}, {n} files, "
+            f"sha256 {digest[:16]}"
             + (f", {dirty} not committed" if dirty else ""))
 
 

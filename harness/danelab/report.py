@@ -2,6 +2,17 @@
 people.  Several results files (shards, or several senders) merge into one
 report: the matrix has a column per sender.
 
+report.html is a certification report a vendor can publish: one
+self-contained file (no script, style or font from the network), opening
+per sender with a header (certify.py: the headline per RFC, the suite's
+version, the sender's version and configuration digest, the date, the
+command that reproduces the run), then per-section tallies (failures
+first), a filter (failures / warnings / all; a few lines of inline script,
+and without script every case is shown), the matrix, and one section per
+case, failures first, keyed to its RFC clause with its evidence: DNS
+records, checks with their level, the sequence diagram and the transcript.
+junit.xml carries the same suite and sender facts as testsuite properties.
+
 Besides its cases, a results file may hold `problems`: failures of the run
 as a whole that no case owns (traffic to an address no scenario declared).
 Each becomes a failed junit test case (classname danelab.SENDER.run) and a
@@ -19,6 +30,8 @@ import jinja2
 
 from . import transcript
 from .summary import OUTCOME_TEXT, headline, summaries
+from .certify import SEVERITY, certificate, merge_runs, section_tallies, \
+    worst
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -50,8 +63,38 @@ def load_problems(paths: list[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def load_runs(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """The run records of results files (results.run_record()), by sender;
+    a file written before run records existed gives an empty one."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        run = data.get("run") or {}
+        sender = data.get("sender") or \
+            (run.get("sender") or {}).get("name", "?")
+        if run not in out.setdefault(sender, []):
+            out[sender].append(run)
+    return out
+
+
+def _properties(suite: ET.Element, runs: list[dict[str, Any]]) -> None:
+    """The suite and sender facts of a junit testsuite (every distinct
+    value of the runs behind it)."""
+    m = merge_runs(runs)
+    props = ET.SubElement(suite, "properties")
+    for name, vals in (("danelab.suite", m["suites"]),
+                       ("danelab.sender.version", m["versions"]),
+                       ("danelab.sender.config_digest",
+                        m["config_digests"]),
+                       ("danelab.command", m["commands"])):
+        for v in vals:
+            ET.SubElement(props, "property", name=name, value=str(v))
+
+
 def write_junit(cases: list[dict[str, Any]], path: Path,
-                problems: list[dict[str, Any]] | None = None) -> None:
+                problems: list[dict[str, Any]] | None = None,
+                runs: dict[str, list[dict[str, Any]]] | None = None
+                ) -> None:
     by_sender: dict[str, list[dict[str, Any]]] = {}
     for c in cases:
         by_sender.setdefault(c["sender"], []).append(c)
@@ -69,6 +112,8 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
                                                for c in cs) +
                                            sum(t["verdict"] == "fail"
                                                for t in tl) + len(pl)))
+        if runs and runs.get(sender):
+            _properties(suite, runs[sender])
         for pr in pl:
             tc = ET.SubElement(suite, "testcase", classname=f"danelab."
                                f"{sender}.run", name=f"{pr.get('kind')} "
@@ -166,9 +211,15 @@ def readable_transcript(sessions: list[dict[str, Any]]
 
 
 def write_html(cases: list[dict[str, Any]], path: Path,
-               title: str = "danelab conformance report",
-               problems: list[dict[str, Any]] | None = None) -> None:
-    senders = list(dict.fromkeys(c["sender"] for c in cases))
+               title: str = "danelab certification report",
+               problems: list[dict[str, Any]] | None = None,
+               runs: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """report.html: per sender the certification header (certify.py),
+    then what each sender does, the run's problems, the per-section
+    tallies, the filter, the matrix and one section per case (failures
+    first) with its evidence."""
+    senders = list(dict.fromkeys([c["sender"] for c in cases] +
+                                 [p["sender"] for p in problems or []]))
     ids: list[str] = sorted(dict.fromkeys(
         c["id"] + ("" if c.get("phase", "first") == "first"
                    else f" [{c['phase']}]") for c in cases))
@@ -188,11 +239,18 @@ def write_html(cases: list[dict[str, Any]], path: Path,
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=True)
     sums = summaries(cases)
+    worst_of = {rid: worst([c for (r, _), c in cell.items() if r == rid])
+                for rid in ids}
+    certs = [certificate(s, [c for c in cases if c["sender"] == s],
+                         (runs or {}).get(s, []), problems or [])
+             for s in senders]
     page = env.get_template("report.html.j2").render(
         title=title, senders=senders, ids=ids, cell=cell, info=info,
         totals=totals, problems=problems or [], summaries=sums,
         headlines={s: headline(x) for s, x in sums.items()},
-        outcome_text=OUTCOME_TEXT)
+        outcome_text=OUTCOME_TEXT, certificates=certs,
+        tallies=section_tallies(cases, senders), worst=worst_of,
+        case_order=sorted(ids, key=lambda r: (SEVERITY[worst_of[r]], r)))
     path.write_text(page, encoding="utf-8")
 
 
@@ -203,6 +261,7 @@ def write_reports(results: list[Path], out: Path
     out.mkdir(parents=True, exist_ok=True)
     cases = load_results(results)
     problems = load_problems(results)
-    write_junit(cases, out / "junit.xml", problems)
-    write_html(cases, out / "report.html", problems=problems)
+    runs = load_runs(results)
+    write_junit(cases, out / "junit.xml", problems, runs)
+    write_html(cases, out / "report.html", problems=problems, runs=runs)
     return cases, problems

@@ -18,6 +18,7 @@ from .labplan import LabPlan
 from .observe import Session
 from .runner import RunResult
 from .scenario import Scenario
+from .suite import suite_version
 from .summary import sender_summary
 
 
@@ -68,9 +69,24 @@ def transcript_entry(plan: LabPlan, s: Session) -> dict[str, Any]:
             "events": _events(s)}
 
 
-def write_results(result: RunResult, path: Path) -> None:
+def run_record(result: RunResult, command: str = "") -> dict[str, Any]:
+    """What the report's header needs of one run: the sender's name,
+    version and configuration digest, the suite's version (suite.py, over
+    the folder the scenarios came from), when the run began, the command
+    that reproduces it ("" when not run from the command line) and how
+    many scenarios it ran."""
+    folders = sorted({sc.path.parent for sc in result.scenarios.values()})
+    return {"sender": result.sender_info or {"name": result.sender},
+            "suite": suite_version(folders[0]) if folders else {},
+            "started": result.started, "command": command,
+            "scenarios": len(result.scenarios)}
+
+
+def write_results(result: RunResult, path: Path, command: str = ""
+                  ) -> None:
     """One run's results.json: per grade, the case, its checks and its
-    evidence; the run's timings, counts and problems."""
+    evidence; the run's timings, counts and problems; the run record
+    (run_record(): COMMAND is the command line that ran it)."""
     cases = []
     for g in result.grades:
         sc = result.scenarios[g.scenario]
@@ -93,6 +109,7 @@ def write_results(result: RunResult, path: Path) -> None:
     for g in result.grades:
         counts[g.verdict] = counts.get(g.verdict, 0) + 1
     path.write_text(json.dumps({"sender": result.sender,
+                                "run": run_record(result, command),
                                 "timings": result.timings,
                                 "counts": counts,
                                 "problems": result.problems,
@@ -100,11 +117,18 @@ def write_results(result: RunResult, path: Path) -> None:
 
 
 def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
-                 problems: list[dict[str, Any]]) -> None:
+                 problems: list[dict[str, Any]],
+                 runs: list[dict[str, Any]] | None = None) -> None:
     """The results.json of a whole run: the sender's summary (summary.py),
     every group's cases and the run's problems, as report.load_results()
-    gave them."""
-    path.write_text(json.dumps({"sender": sender,
+    gave them; RUNS, the groups' run records, become one (the earliest
+    start, the scenarios of every group)."""
+    run: dict[str, Any] = {}
+    if runs:
+        run = {**runs[0], "started": min(r.get("started", "")
+                                         for r in runs),
+               "scenarios": sum(r.get("scenarios", 0) for r in runs)}
+    path.write_text(json.dumps({"sender": sender, "run": run,
                                 "summary": sender_summary(cases),
                                 "problems": problems,
                                 "cases": cases}, indent=1))

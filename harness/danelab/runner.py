@@ -68,6 +68,11 @@ class RunResult:
     def failed(self) -> list[Grade]:
         return [g for g in self.grades if g.verdict == "fail"]
 
+    # set by LabRun.execute(): the adapter's name, version() and
+    # config_digest() after start(), and when the run began (UTC, ISO 8601)
+    sender_info: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+
 
 def message_for(sc: Scenario, run_id: str) -> Submission:
     mid = f"{sc.id}.{run_id}@danelab.test"
@@ -174,6 +179,8 @@ class LabRun:
         self.expired = False        # the adapter took expire()
         self.mine: dict[str, list[Session]] = {}   # sessions by scenario
         self.fetches: dict[str, list[dict[str, Any]]] = {}  # sts_lab
+        self.started = ""
+        self.sender_info: dict[str, str] = {}
 
     def _t(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 3)
@@ -183,6 +190,7 @@ class LabRun:
         on error or Ctrl-C), grade."""
         self.run.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         plan = self._plan()
         with LabNamespace(self.run / "ns") as ns:
             lab = self._start_lab(ns, plan)
@@ -196,7 +204,9 @@ class LabRun:
                     if self.expose:
                         self.expose.close()
         self._t("total", t0)
-        return self._result(plan, passes)
+        res = self._result(plan, passes)
+        res.started, res.sender_info = self.started, self.sender_info
+        return res
 
     # -- the lab -----------------------------------------------------------
 
@@ -272,6 +282,9 @@ class LabRun:
         problems = self.adapter.preflight(lab.ctx)
         if problems:
             raise SetupError(self.adapter.name, problems)
+        self.sender_info = {"name": self.adapter.name,
+                            "version": self.adapter.version(),
+                            "config_digest": self.adapter.config_digest()}
         run_id = time.strftime("%Y%m%dT%H%M%S") + \
             f"-{int(time.time() * 1e3) % 1000:03d}"
         subs = [message_for(sc, run_id) for sc in self.scenarios]

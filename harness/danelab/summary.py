@@ -36,8 +36,18 @@ def _forbids_delivery(c: dict[str, Any]) -> bool:
     return not any(o.startswith("delivered") for o in c.get("expected", []))
 
 
+def _graded(c: dict[str, Any]) -> bool:
+    """False for a record the lab did not grade (a feature the sender
+    lacks, a phase it could not be driven to): its failed checks say
+    nothing about what the sender does."""
+    return not any(ch.get("kind") == "not-graded"
+                   for ch in c.get("checks", []))
+
+
 def sender_summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The summary of one sender's case records."""
+    """The summary of one sender's case records (those not graded left
+    out)."""
+    cases = [c for c in cases if _graded(c)]
     neg = [c for c in cases if _forbids_delivery(c)
            and c["verdict"] != "info"]
     leaked = sorted({c["id"] for c in neg

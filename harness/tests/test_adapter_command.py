@@ -3,6 +3,8 @@ script (non-zero exit, a hang, garbage, a stray daemon) gets a clear error
 within its time limit while the lab still tears everything down."""
 from __future__ import annotations
 
+import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -76,6 +78,23 @@ def test_example_script_runs(tmp_path: Path) -> None:
     assert {g.scenario: g.sender.state for g in r.grades if g.sender} == {
         "a01-secure-dane-ee": "delivered", "a03-mx-insecure": "delivered",
         "d16-dane-ee-wrong-digest": "deferred"}
+    # `describe`: the report's version and configuration digest
+    info = r.sender_info
+    assert info["version"].startswith("refsend ") and \
+        info["version"].endswith(" (example script)")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", info["config_digest"])
+
+
+def test_describe_absent_or_failing_keeps_defaults(tmp_path: Path) -> None:
+    """A script without `describe` (or whose describe fails) still runs;
+    the report shows the script's path and no configuration digest."""
+    for body in ("exit 3", "echo 'version: x'; exit 1"):
+        s = wrapper(tmp_path, "describe", body)
+        r = run_clean(CommandAdapter(s), IDS[:1], tmp_path / "run")
+        assert [g.verdict for g in r.grades] == ["pass"]
+        assert r.sender_info["version"] == f"command adapter {s}"
+        assert r.sender_info["config_digest"] == ""
+        shutil.rmtree(tmp_path / "run")
 
 
 def test_start_exits_nonzero(tmp_path: Path) -> None:

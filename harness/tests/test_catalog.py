@@ -101,11 +101,15 @@ def test_reference_sender(reference_run: RunResult, sid: str) -> None:
 @pytest.mark.parametrize("sid", [s.id for s in CATALOG])
 def test_reference_tlsrpt(reference_run: RunResult, sid: str) -> None:
     """The reference sender's TLSRPT reports pass every check, SHOULDs
-    included."""
+    included; where a scenario needs a feature the reference does not
+    declare (MTA-STS, until it implements it), they are `info`, never a
+    pass."""
     t = _grades(reference_run, sid)[-1].tlsrpt
     assert t is not None, "the reference sender's reports were not graded"
     bad = [c["text"] for c in t["checks"] if not c["ok"]]
-    assert t["verdict"] == "pass", f"{sid}: {bad}"
+    sc = next(s for s in CATALOG if s.id == sid)
+    missing = set(sc.requires) - set(get_adapter("reference").features)
+    assert t["verdict"] == ("info" if missing else "pass"), f"{sid}: {bad}"
 
 
 @pytest.mark.parametrize("sid", [s.id for s in CATALOG])

@@ -3,9 +3,11 @@ reason; universe up/shell/down leaves nothing behind; shards merge; the
 exit status tells whether a MUST failed."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -140,11 +142,74 @@ def test_shards_merge_and_exit_status(tmp_path: Path) -> None:
     assert data["sender"] == "broken-no-dane"
     html = (tmp_path / "merged" / "report.html").read_text()
     assert all(i in html for i in ids)
+    # the certification header of the merged shards: one suite version,
+    # both commands, the cases of both
+    runs = [json.loads(Path(f).read_text())["run"] for f in files]
+    assert runs[0]["suite"] == runs[1]["suite"]
+    assert [r["scenarios"] for r in runs] == [2, 1]
+    assert runs[0]["suite"]["label"] in html
+    assert 'class="differs"' not in html     # nothing differs between them
+    for r in runs:
+        assert f"--shard {r['command'].split('--shard ')[1][:3]}" in html
+    assert "3 scenario(s) of the catalog's" in html
+    props = [p.get("value") for p in ET.parse(
+        tmp_path / "merged" / "junit.xml").iter("property")
+        if p.get("name") == "danelab.command"]
+    assert props == [r["command"] for r in runs]
     cp = danelab("run", "--sender", "reference", "-s", "a01-secure-dane-ee",
                  "--run-dir", str(tmp_path / "ok"))
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert "1 pass" in cp.stdout
     assert os.path.exists(tmp_path / "ok" / "report" / "junit.xml")
+
+
+def ci_commands(text: str) -> list[list[str]]:
+    """The danelab command lines of a CI example (YAML), each with its
+    folded continuation lines, as argv lists after the CI's variables are
+    given shard 2 of 4 and the reference sender."""
+    lines = text.splitlines()
+    out = []
+    for i, ln in enumerate(lines):
+        if "bin/danelab" not in ln or ln.lstrip().startswith("#"):
+            continue
+        ind = len(ln) - len(ln.lstrip())
+        words = [ln.strip().removeprefix("- ").removeprefix("run: ")]
+        for nxt in lines[i + 1:]:
+            lead = len(nxt) - len(nxt.lstrip())
+            if not nxt.strip() or lead < ind or (
+                    lead == ind and nxt.lstrip().startswith("- ")):
+                break
+            words.append(nxt.strip())
+        cmd = " ".join(words)
+        for var, val in (("${{ matrix.shard }}", "2"), ("$SHARDS", "4"),
+                         ("$CI_NODE_INDEX", "2"), ("$CI_NODE_TOTAL", "4"),
+                         ("$SENDER", "reference")):
+            cmd = cmd.replace(var, val)
+        out.append(shlex.split(cmd))
+    return out
+
+
+def test_ci_examples_run_shards_and_merge_them() -> None:
+    """docs/examples/ci/: each job runs `danelab run --shard K/N` into its
+    own report folder, with options the command line has, and the merge
+    job's `danelab report` reads every shard's results.json where the
+    artifacts put them."""
+    from danelab.cli import parser
+    where = {"github-actions.yml": "shards/shard-{k}/results.json",
+             "gitlab-ci.yml": "out/shard-{k}/results.json"}
+    for name, merged in where.items():
+        text = (ROOT / "docs" / "examples" / "ci" / name).read_text()
+        cmds = ci_commands(text)
+        assert [c[:2] for c in cmds] == [["bin/danelab", "run"],
+                                         ["bin/danelab", "report"]], name
+        run = parser().parse_args(cmds[0][1:])
+        assert (run.sender, run.shard) == ("reference", "2/4"), name
+        assert run.report == "out/shard-2" and run.run_dir == "out/run-2"
+        rep = parser().parse_args(cmds[1][1:])
+        assert rep.out == "out/report"
+        assert [fnmatch.fnmatch(merged.format(k=k), rep.results[0])
+                for k in (1, 4)] == [True, True], name
+        assert len(rep.results) == 1
 
 
 def test_relative_run_and_report_folders(tmp_path: Path) -> None:

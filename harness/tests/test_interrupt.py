@@ -39,12 +39,13 @@ def _lab_processes(run: Path) -> list[int]:
     return out
 
 
-def _interrupt_at(tmp_path: Path, phase: str, twice: bool
+def _interrupt_at(tmp_path: Path, phase: str, twice: bool,
+                  jobs: int = 1, sig: int = signal.SIGINT
                   ) -> tuple[int, str, Path]:
     run = tmp_path / f"run-{phase.replace(' ', '-')}-{int(twice)}"
     p = subprocess.Popen(
         [str(ROOT / "bin" / "danelab"), "run", "-s", "a0", "--sender",
-         "reference", "--run-dir", str(run)],
+         "reference", "--run-dir", str(run), "-j", str(jobs)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         start_new_session=True)
     assert p.stderr
@@ -52,9 +53,9 @@ def _interrupt_at(tmp_path: Path, phase: str, twice: bool
     for line in p.stderr:
         seen.append(line)
         if phase in line:
-            p.send_signal(signal.SIGINT)
+            p.send_signal(sig)
             if twice:
-                p.send_signal(signal.SIGINT)
+                p.send_signal(sig)
             break
     rest = p.stderr.read()
     rc = p.wait(timeout=60)
@@ -76,3 +77,19 @@ def test_interrupt_stops_everything(tmp_path: Path, phase: str,
     else:
         # the run ended before the signal landed: a normal exit
         assert rc in (0, 1), err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM],
+                         ids=["SIGINT", "SIGTERM"])
+def test_interrupt_with_groups_in_threads(tmp_path: Path, sig: int) -> None:
+    """With -j 2 the groups run in threads that no signal reaches: the
+    main thread stops every group's namespace (netns.close_all) and says
+    truthfully what is left (nothing)."""
+    rc, err, run = _interrupt_at(tmp_path, "universe up", False, jobs=2,
+                                 sig=sig)
+    assert "Traceback" not in err, err
+    left = _lab_processes(run)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"still running: {left}"
+    assert rc == 130 and "everything the lab started is stopped" in err, err

@@ -1,10 +1,13 @@
 """Reports: results.json, junit.xml, and report.html as a browser renders
 it (headless Chromium: a screenshot kept with the test's files, and the
-rendered matrix checked), with a relayed session (j41: an on-path attacker
-strips STARTTLS) drawn and transcribed with both legs."""
+rendered matrix checked); the certification header, the filter with and
+without script, a self-contained page, and the same verdicts from the same
+sender run twice; a relayed session (j41: an on-path attacker strips
+STARTTLS) drawn and transcribed with both legs."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -19,6 +22,7 @@ from danelab.report import load_results, write_reports
 from danelab.results import write_results
 from danelab.runner import LabRun
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
@@ -30,8 +34,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("report")
     scs = select(load_catalog(), ["a01-secure-dane-ee",
                                   "d16-dane-ee-wrong-digest",
-                                  "e24-no-starttls",
-                                  "j41-starttls-stripped"])
+                                  "e24-no-starttls"])
     r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
     write_results(r, run / "results.json")
     write_reports([run / "results.json"], run / "out")
@@ -70,7 +73,7 @@ def test_results_and_junit(report: Path) -> None:
     assert c["evidence"]["dns"]["first"]["hosts"]["mx1"]["tlsa_status"] \
         == "secure"
     suite = ET.parse(report / "out" / "junit.xml").getroot()[0]
-    assert suite.get("tests") == "4"
+    assert suite.get("tests") == "3"
     assert int(suite.get("failures") or 0) >= 2
     failed = [tc.get("name") for tc in suite if tc.find("failure")
               is not None]
@@ -93,7 +96,7 @@ def test_html_renders_in_chromium(report: Path) -> None:
                          text=True).stdout
     p = Cells()
     p.feed(dom)
-    assert p.rows == 4
+    assert p.rows == 3
     got = dict((v, 0) for _, v in p.cells)
     for _, v in p.cells:
         got[v] += 1
@@ -103,15 +106,28 @@ def test_html_renders_in_chromium(report: Path) -> None:
     print(f"screenshot: {shot}")
 
 
+@pytest.fixture(scope="module")
+def relayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """broken-no-dane through j41 (an on-path attacker strips STARTTLS: it
+    falls for it) and a01 (a plain DANE host), reported."""
+    run = tmp_path_factory.mktemp("relayed")
+    scs = select(load_catalog(), ["a01-secure-dane-ee",
+                                  "j41-starttls-stripped"])
+    r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
+    write_results(r, run / "results.json")
+    write_reports([run / "results.json"], run / "out")
+    return run
+
+
 def _case(report: Path, sid: str) -> dict:
     return next(c for c in load_results([report / "results.json"])
                 if c["id"] == sid)
 
 
-def test_relayed_session_kept_whole(report: Path) -> None:
+def test_relayed_session_kept_whole(relayed: Path) -> None:
     """results.json keeps both legs of the relayed session, joined, and
     every field fake-mx logged (the `stripped` flag among them)."""
-    c = _case(report, "j41-starttls-stripped")
+    c = _case(relayed, "j41-starttls-stripped")
     roles = {t["role"]: t for t in c["transcript"]}
     assert set(roles) >= {"relay", "relayed"}
     relay, leg = roles["relay"], roles["relayed"]
@@ -167,15 +183,161 @@ class Text(HTMLParser):
             self.row[1].append(data.strip())
 
 
+# The reference sender twice over a few scenarios, by the command line:
+# pass, TLSRPT, a MAY choice.  The broken sender's report above ran three
+# of them, so the merged report has rows every sender passed.
+TWICE = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest", "e24-no-starttls",
+         "h36b-report-validation-failure", "a04-mx-insecure-host-secure"]
+
+
+@pytest.fixture(scope="module")
+def twice(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    base = tmp_path_factory.mktemp("twice")
+    out = []
+    for n in (1, 2):
+        sel = [w for i in TWICE for w in ("-s", i)]
+        cp = subprocess.run([str(ROOT / "bin" / "danelab"), "run",
+                             "--sender", "reference", *sel,
+                             "--report", str(base / f"report{n}"),
+                             "--run-dir", str(base / f"run{n}")],
+                            capture_output=True, text=True, timeout=600)
+        assert cp.returncode == 0, cp.stderr[:3000]
+        out.append(base / f"report{n}" / "results.json")
+    return out
+
+
+def _verdicts(path: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
+    data = json.loads(path.read_text())
+    return {(c["id"], c.get("phase", "first")):
+            (c["verdict"], c["observed"],
+             (c.get("tlsrpt") or {}).get("verdict", "-"))
+            for c in data["cases"]}
+
+
+def test_same_sender_twice_same_verdicts(twice: list[Path]) -> None:
+    """Determinism: the same sender over the same scenarios gives the same
+    verdicts, outcomes and TLSRPT grades, and the same suite version,
+    sender version and configuration digest; only dates and paths
+    differ."""
+    a, b = _verdicts(twice[0]), _verdicts(twice[1])
+    assert a == b
+    assert len(a) == len(TWICE)
+    assert {v for v, _, _ in a.values()} <= {"pass", "info"}
+    assert any(v == "info" for v, _, _ in a.values()), "a04 is a MAY"
+    ra, rb = (json.loads(p.read_text())["run"] for p in twice)
+    assert ra["suite"] == rb["suite"] and ra["sender"] == rb["sender"]
+    assert ra["suite"]["catalog_files"] == len(load_catalog())
+    assert ra["sender"]["version"].startswith("refsend (danelab reference")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}",
+                        ra["sender"]["config_digest"])
+    assert ra["scenarios"] == len(TWICE)
+    # the commands differ in the two folders only
+    ca, cb = (re.sub(r" --(report|run-dir) \S+", "", r["command"])
+              for r in (ra, rb))
+    assert ca == cb and ca.endswith(" run --sender reference "
+                                    "-s a01-secure-dane-ee -s "
+                                    "d16-dane-ee-wrong-digest -s "
+                                    "e24-no-starttls -s "
+                                    "h36b-report-validation-failure -s "
+                                    "a04-mx-insecure-host-secure")
+
+
+@pytest.fixture(scope="module")
+def merged(report: Path, twice: list[Path]) -> Path:
+    """The reference's first run and the broken sender's run, merged by
+    `danelab report` as CI would merge shards or senders."""
+    out = report / "merged"
+    cp = subprocess.run([str(ROOT / "bin" / "danelab"), "report",
+                         str(twice[0]), str(report / "results.json"),
+                         "--out", str(out)],
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 1, cp.stdout + cp.stderr     # broken fails
+    return out
+
+
+def test_junit_carries_the_suite_and_sender(merged: Path,
+                                            twice: list[Path]) -> None:
+    run = json.loads(twice[0].read_text())["run"]
+    suites = {s.get("name"): s for s in
+              ET.parse(merged / "junit.xml").getroot()}
+    props = {p.get("name"): p.get("value") for p in
+             suites["danelab.reference"].iter("property")}
+    assert props["danelab.suite"] == run["suite"]["label"]
+    assert props["danelab.sender.version"] == run["sender"]["version"]
+    assert props["danelab.sender.config_digest"] == \
+        run["sender"]["config_digest"]
+    assert props["danelab.command"] == run["command"]
+
+
+class Page(HTMLParser):
+    """What the certification report shows: the header of each sender,
+    the tally rows, the filter, which case rows and sections are hidden,
+    and every address the page would load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.certs: dict[str, str] = {}
+        self.lines: list[tuple[str, str]] = []
+        self.tallies: list[str] = []
+        self.filter_hidden: bool | None = None
+        self.rows: dict[str, bool] = {}
+        self.sections: dict[str, bool] = {}
+        self.loads: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "section" and "cert" in (a.get("class") or ""):
+            self.certs[a["data-sender"]] = a["data-passed"]
+        if tag == "li" and "data-document" in a:
+            self.lines.append((a["data-document"], a["data-state"]))
+        if tag == "tr" and "data-section" in a:
+            self.tallies.append(a["data-section"])
+        if tag == "p" and a.get("id") == "filter":
+            self.filter_hidden = "hidden" in a
+        if tag == "tr" and "data-worst" in a:
+            self.rows[a["data-id"]] = "hidden" in a
+        if tag == "section" and "data-worst" in a:
+            self.sections[a["id"]] = "hidden" in a
+        for k in ("src", "href"):
+            v = a.get(k) or ""
+            if v and not v.startswith("#"):
+                self.loads.append(v)
+        if tag in ("link", "iframe", "object", "embed", "img"):
+            self.loads.append(f"<{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> Page:
+    p = Page()
+    p.feed(html)
+    return p
+
+
+def test_report_is_self_contained_and_readable_without_script(
+        merged: Path) -> None:
+    """What a browser without script shows is the file itself: the filter
+    stays hidden and no case is; nothing is loaded from anywhere."""
+    html = (merged / "report.html").read_text()
+    p = _parse(html)
+    assert p.loads == [], p.loads
+    assert "@import" not in html and "url(" not in html
+    assert p.filter_hidden is True
+    assert p.rows and not any(p.rows.values())
+    assert p.sections and not any(p.sections.values())
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by "
                     "ci/deps; without it this check cannot run")
-def test_relay_drawn_in_chromium(report: Path) -> None:
+def test_relay_drawn_in_chromium(relayed: Path) -> None:
     """As Chromium renders it: the attacker is a lane of its own between
     the sender and the real server, the removed STARTTLS is shown as
     removed (not as relayed), every client command of a normal session is
     an arrow, the SNI sent is shown, and the transcript says who spoke."""
-    html = report / "out" / "report.html"
-    prof = report / "chromium-profile-relay"
+    html = relayed / "out" / "report.html"
+    prof = relayed / "chromium-profile-relay"
     dom = subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={prof}",
                           "--dump-dom", html.as_uri()],
                          capture_output=True, timeout=120, check=True,
@@ -198,3 +360,60 @@ def test_relay_drawn_in_chromium(report: Path) -> None:
         assert cmd in a01, (cmd, a01)
     assert all(x.split()[0].startswith("+") and x.split()[1] == "ms"
                for _, x in rows if x), rows[:3]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by "
+                    "ci/deps; without it this check cannot run")
+def test_certification_report_in_chromium(merged: Path,
+                                          twice: list[Path]) -> None:
+    """The merged report as Chromium renders it: the header of each
+    sender (PASS for the reference, FAIL for the broken one, per RFC),
+    the suite and sender facts, the tallies failures first, the failing
+    cases first; the filter shown by its script and, with #show=fail,
+    hiding exactly the rows and sections without a failure."""
+    html = merged / "report.html"
+    prof = merged.parent / "chromium-profile-cert"
+    base = [str(CHROMIUM), *FLAGS, f"--user-data-dir={prof}"]
+    for name, frag in (("top", ""), ("failures", "#show=fail")):
+        shot = merged / f"report-{name}.png"
+        subprocess.run(base + ["--window-size=1400,1400",
+                               f"--screenshot={shot}", html.as_uri() + frag],
+                       capture_output=True, timeout=120, check=True)
+        assert shot.stat().st_size > 10_000
+        print(f"screenshot: {shot}")
+    dom = subprocess.run(base + ["--dump-dom", html.as_uri()],
+                         capture_output=True, timeout=120, check=True,
+                         text=True).stdout
+    p = _parse(dom)
+    assert p.certs == {"reference": "yes", "broken-no-dane": "no"}
+    assert ("RFC 7672", "pass") in p.lines and \
+        ("RFC 7672", "fail") in p.lines
+    assert ("RFC 8460", "pass") in p.lines          # the reference reports
+    assert ("RFC 8460", "not-graded") in p.lines    # the broken one not
+    text = " ".join(p.text)
+    run = json.loads(twice[0].read_text())["run"]
+    for fact in (run["suite"]["label"], run["sender"]["version"],
+                 run["sender"]["config_digest"], run["command"],
+                 run["started"]):
+        assert fact in text, fact
+    assert "passes every MUST of RFC 7672 and RFC 8460 in 5 of the" in text
+    # the broken sender's failures are the report's (the reference's
+    # run passed every case)
+    broken = json.loads((merged.parent / "results.json").read_text())
+    bad = {c["id"] for c in broken["cases"] if c["verdict"] == "fail"}
+    failed = sorted({c["section"] for c in broken["cases"]
+                     if c["verdict"] == "fail"})
+    assert bad and sorted(p.tallies[:len(failed)]) == failed
+    assert set(p.tallies[len(failed):]).isdisjoint(failed)
+    assert p.filter_hidden is False                 # the script shows it
+    assert not any(p.rows.values())
+    order = list(p.sections)
+    assert set(order[:len(bad)]) == bad             # failures first
+    dom = subprocess.run(base + ["--dump-dom", html.as_uri() + "#show=fail"],
+                         capture_output=True, timeout=120, check=True,
+                         text=True).stdout
+    p = _parse(dom)
+    assert {k for k, hid in p.rows.items() if not hid} == bad
+    assert {k for k, hid in p.sections.items() if not hid} == bad
+    assert len(p.rows) == len(TWICE)
+    assert f"{len(bad)} case(s) shown" in dom

@@ -73,3 +73,17 @@ def test_summaries_per_sender() -> None:
     out = summaries(cases)
     assert set(out) == {"s", "t"}
     assert out["t"]["authenticates"] == "unknown"
+
+
+def test_cases_not_graded_say_nothing() -> None:
+    """An MTA-STS case a DANE-only sender is not graded on (info, with a
+    `not-graded` check) keeps its failed checks in the record; they must
+    not make the sender look as if it delivered where DANE forbids it."""
+    gated = case("i39-enforce-no-starttls", ["deferred"], "delivered-plain",
+                 "info", failed=("outcome", "hosts", "cleartext"))
+    gated["checks"].append({"level": "MAY", "ok": False, "kind": "not-graded",
+                            "text": "not graded: the sender does not "
+                                    "implement mta-sts"})
+    s = sender_summary(GOOD + [gated])
+    assert s == sender_summary(GOOD)
+    assert s["authenticates"] == "yes"

@@ -10,7 +10,7 @@
  *	conf.c		the "key = value" configuration file: lexer, numbers
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
  *			reading a whole file, listing a folder
- *	rdata.c		wire-format names and MX rdata
+ *	rdata.c		wire-format names, MX and TXT rdata
  *	ubctx.c		a libunbound context set up for the lab
  *	result_type.c	the RFC 8460 result types (result_types.def)
  *
@@ -153,9 +153,13 @@ void	 file_list_free(char **);
  * does not fit, or has a dot, a blank or a control inside a label.
  * rdata_mx() parses MX rdata into the preference and the target name;
  * -1 if malformed (also when octets follow the name).
+ * rdata_txt() joins the character-strings of one TXT record into a new
+ * string the caller frees; NULL if the rdata is malformed (a string runs
+ * past the end) or holds a NUL octet.
  */
 int	 rdata_name(const unsigned char *, size_t, char *, size_t);
 int	 rdata_mx(const unsigned char *, size_t, int *, char *, size_t);
+char	*rdata_txt(const unsigned char *, size_t);
 
 /* ------------------------------------------------------------------ ubctx */
 

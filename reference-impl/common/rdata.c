@@ -1,10 +1,12 @@
 /*
  * rdata.c -- wire-format DNS data both programs decode themselves, as
- * libunbound hands it over (uncompressed): domain names and MX rdata.
+ * libunbound hands it over (uncompressed): domain names, MX and TXT
+ * rdata.
  * Fuzzed by ../fuzz/fuzz_rdata.c (refsend's make fuzz).
  */
 #include <ctype.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -56,4 +58,24 @@ rdata_mx(const unsigned char *rdata, size_t len, int *pref,
 	if (n == -1 || (size_t)n != len - 2)
 		return -1;
 	return 0;
+}
+
+char *
+rdata_txt(const unsigned char *rdata, size_t len)
+{
+	struct buf	b = { NULL, 0, 0 };
+	size_t		i = 0;
+
+	buf_add(&b, "", 0);
+	while (i < len) {
+		/* One character-string: a length octet, then the octets. */
+		if (i + 1 + rdata[i] > len ||
+		    memchr(rdata + i + 1, '\0', rdata[i]) != NULL) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_add(&b, rdata + i + 1, rdata[i]);
+		i += 1 + (size_t)rdata[i];
+	}
+	return b.data;
 }

@@ -54,7 +54,7 @@ mock_add(struct dns_answer *a, int qtype, const char *s)
 	unsigned char	 buf[1024];
 	unsigned int	 u, sel, m, pref;
 	char		 name[256], hex[800];
-	size_t		 n = 0, i;
+	size_t		 n = 0, i, tl, chunk;
 
 	switch (qtype) {
 	case DNS_T_MX:
@@ -73,6 +73,19 @@ mock_add(struct dns_answer *a, int qtype, const char *s)
 		if (inet_pton(AF_INET6, s, buf) != 1)
 			abort();
 		n = 16;
+		break;
+	case DNS_T_TXT:
+		/* The text, in character-strings of up to 255 octets (an
+		 * empty text is one empty string). */
+		tl = strlen(s);
+		for (i = 0; n == 0 || i < tl; i += chunk) {
+			chunk = tl - i > 255 ? 255 : tl - i;
+			if (n + 1 + chunk > sizeof(buf))
+				abort();
+			buf[n++] = (unsigned char)chunk;
+			memcpy(buf + n, s + i, chunk);
+			n += chunk;
+		}
 		break;
 	case DNS_T_TLSA:
 		hex[0] = '\0';

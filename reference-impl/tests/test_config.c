@@ -59,6 +59,9 @@ test_config_good(void)
 	    config_route(c, "six.test")->port == 26 &&
 	    strcmp(config_route(c, "six.test")->address, "::1") == 0);
 	CU_ASSERT(c->half_dane == 0);
+	/* MTA-STS: on, the system's CAs, a minute, the real clock. */
+	CU_ASSERT(c->sts == 1 && c->sts_ca_file == NULL);
+	CU_ASSERT(c->sts_timeout == 60 && c->clock_offset == 0);
 	config_free(c);
 }
 
@@ -82,6 +85,10 @@ test_config_bad(void)
 		    "retry_schedule = 60 300\n", ":4: retry_schedule" },
 		{ "queue_dir = /q\nevents = # none\n", ":2: events: empty "
 		    "value" },
+		{ "queue_dir = /q\nevents = /e\ntrust_anchor = /t\n"
+		    "sts = on\n", ":4: sts: yes or no" },
+		{ "queue_dir = /q\nevents = /e\ntrust_anchor = /t\n"
+		    "half_dane = 1\n", ":4: half_dane: yes or no" },
 		{ NULL, NULL }
 	};
 	char	err[512];
@@ -112,6 +119,7 @@ test_config_every_key(void)
 		{ "command_timeout", 1, 3600 }, { "tls_timeout", 1, 3600 },
 		{ "max_attempts", 1, 1000 }, { "max_parallel", 1, 10000 },
 		{ "daemon_interval", 1, 3600 }, { "dns_timeout", 1, 3600 },
+		{ "sts_timeout", 1, 3600 }, { "clock_offset", 0, 316224000 },
 		{ NULL, 0, 0 }
 	};
 	struct config	*c;
@@ -124,7 +132,8 @@ test_config_every_key(void)
 	    "command_timeout = 12\ntls_timeout = 13\nmax_attempts = 14\n"
 	    "max_parallel = 15\ndaemon_interval = 16\ndns_timeout = 17\n"
 	    "retry_schedule = 18\ndefault_policy = may\nhalf_dane = yes\n"
-	    "policy = p.test exclude\n", err, sizeof(err));
+	    "policy = p.test exclude\nsts = no\nsts_ca_file = /ca.pem\n"
+	    "sts_timeout = 19\nclock_offset = 20\n", err, sizeof(err));
 	if (c == NULL)
 		fprintf(stderr, "\n  %s\n", err);
 	CU_ASSERT_FATAL(c != NULL);
@@ -141,6 +150,8 @@ test_config_every_key(void)
 	CU_ASSERT(c->nretry == 1 && c->retry[0] == 18);
 	CU_ASSERT(c->default_policy == LEVEL_MAY && c->half_dane == 1);
 	CU_ASSERT(config_level(c, "p.test") == LEVEL_EXCLUDE);
+	CU_ASSERT(c->sts == 0 && strcmp(c->sts_ca_file, "/ca.pem") == 0);
+	CU_ASSERT(c->sts_timeout == 19 && c->clock_offset == 20);
 	config_free(c);
 	for (i = 0; nums[i].key != NULL; i++)
 		for (bad = 0; bad < 4; bad++) {

@@ -226,9 +226,12 @@ def test_silent_resolver_defers_within_dns_timeout(refsend_factory,
         rs.submit(["user@nodns.test"])
         cp = rs.cmd("run", timeout=30)
     assert cp.returncode == 0, cp.stderr
-    (q,) = rs.events_of("dns")
+    # the MX question, and the MTA-STS TXT one asked beside it
+    (q,) = [e for e in rs.events_of("dns") if e["qtype"] == "MX"]
     assert (q["qname"], q["status"]) == ("nodns.test", "error")
     assert q["why_bogus"] == "timeout after 2 s"
+    (sts,) = rs.events_of("sts")
+    assert sts["txt"] == "error" and sts["policy"] is None
     d = rs.events_of("deferred")
     assert len(d) == 1 and d[0]["reason"] == "dns-error"
     assert d[0]["dsn"] == "4.4.3"

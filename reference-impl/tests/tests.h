@@ -16,7 +16,7 @@
 
 /* One canned RRset: data strings are in presentation form per type:
  * MX "10 mx.example.test", A "192.0.2.1", AAAA "2001:db8::1",
- * TLSA "3 1 1 hex".  flags: "nx" (NXDOMAIN), "" (data or NODATA),
+ * TLSA "3 1 1 hex", TXT the record's text (one record per string).  flags: "nx" (NXDOMAIN), "" (data or NODATA),
  * or "cname=NAME" (the answer came through a CNAME to NAME). */
 struct mock_rr {
 	const char	*qname;
@@ -56,5 +56,8 @@ void		 tests_queue(void);
 void		 tests_dsn(void);
 void		 tests_config(void);
 void		 tests_mta(void);
+void		 tests_sts(void);
+void		 tests_stscache(void);
+void		 tests_stsflow(void);
 
 #endif

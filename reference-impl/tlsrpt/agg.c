@@ -30,6 +30,22 @@
  * The policy is "tlsa" with the host's TLSA records (sorted) when it had
  * any, else "no-policy-found"; hosts with the same policy share one
  * policies[] entry and are listed in its mx-host.
+ *
+ * MTA-STS (RFC 8461): refsend's "sts" event, one per attempt and domain
+ * before its policy events, carries the policy that applies (its lines and
+ * mx patterns), and the failure to get one (an sts-* result type).  A host
+ * whose policy event says it was governed by MTA-STS ("governed":
+ * "sts-enforce" or "sts-testing") counts under the policy "sts": its
+ * policy-string is the policy's lines in order, its mx-host the policy's
+ * patterns.  What counts there:
+ *  - the sts event's failure: one failure without receiving-mx-hostname
+ *    (the policy it names, or none when no policy applies);
+ *  - sessions and skipped hosts as above (refsend ends the session of an
+ *    MX host outside an enforce policy after the handshake, with
+ *    validation-failure);
+ *  - a session to a host outside a testing policy (its policy event has
+ *    an sts_failure): a failure of that type unless the session has its
+ *    own (one with TLS has: refsend's check of the testing policy).
  */
 #include <ctype.h>
 #include <math.h>
@@ -48,6 +64,9 @@ struct agg_pol {
 	char	*unusable;	/* mode "encrypt": why no record is usable */
 	char	**tlsa;
 	size_t	 ntlsa;
+	char	*governed;	/* NULL: not said (older refsend) */
+	char	*sts_failure;	/* testing: a failure before connecting */
+	char	*sts_detail;
 };
 
 /* One (queue id, domain) delivery attempt. */
@@ -56,6 +75,12 @@ struct agg_attempt {
 	char	*domain;
 	int	 policy_seen;
 	int	 counted;
+	/* the MTA-STS policy of its latest sts event, if one applied */
+	int	 sts_have;
+	char	**sts_lines;
+	size_t	 nsts_lines;
+	char	**sts_mx;
+	size_t	 nsts_mx;
 };
 
 struct agg {
@@ -127,10 +152,35 @@ agg_attempt(struct agg *a, const char *qid, const char *domain)
 			return &a->atts[i];
 	a->atts = xreallocarray(a->atts, a->natts + 1, sizeof(*a->atts));
 	t = &a->atts[a->natts++];
+	memset(t, 0, sizeof(*t));
 	t->qid = xstrdup(qid);
 	t->domain = xstrdup(domain);
-	t->policy_seen = t->counted = 0;
 	return t;
+}
+
+static void
+agg_strings_free(char ***v, size_t *n)
+{
+	while (*n > 0)
+		free((*v)[--*n]);
+	free(*v);
+	*v = NULL;
+}
+
+/* The strings of a JSON array (others skipped), into a new vector. */
+static char **
+agg_strings(const json_t *arr, size_t *n)
+{
+	char	**v;
+	json_t	 *x;
+	size_t	  i;
+
+	v = xcalloc(json_array_size(arr) + 1, sizeof(*v));
+	*n = 0;
+	json_array_foreach(arr, i, x)
+		if (json_is_string(x))
+			v[(*n)++] = xstrdup(json_string_value(x));
+	return v;
 }
 
 /* domain may be NULL (older refsend sessions do not name it). */
@@ -162,6 +212,9 @@ agg_pol_clear(struct agg_pol *p)
 	for (i = 0; i < p->ntlsa; i++)
 		free(p->tlsa[i]);
 	free(p->tlsa);
+	free(p->governed);
+	free(p->sts_failure);
+	free(p->sts_detail);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -184,7 +237,8 @@ agg_domain(struct agg *a, const char *domain, time_t day)
 	return d;
 }
 
-/* The policies[] entry for (type, strings) in d, made if needed. */
+/* The policies[] entry for (type, strings) in d, made if needed.  TLSA
+ * records are sorted; an MTA-STS policy's lines keep their order. */
 static struct agg_policy *
 agg_policy(struct agg_domain *d, const char *type, char *const *strings,
     size_t n)
@@ -196,7 +250,8 @@ agg_policy(struct agg_domain *d, const char *type, char *const *strings,
 	sorted = xcalloc(n ? n : 1, sizeof(*sorted));
 	for (i = 0; i < n; i++)
 		sorted[i] = xstrdup(strings[i]);
-	qsort(sorted, n, sizeof(*sorted), agg_strcmp);
+	if (strcmp(type, "sts") != 0)
+		qsort(sorted, n, sizeof(*sorted), agg_strcmp);
 	for (i = 0; i < d->npolicies; i++) {
 		p = &d->policies[i];
 		if (strcmp(p->type, type) != 0 || p->nstrings != n)
@@ -219,6 +274,22 @@ agg_policy(struct agg_domain *d, const char *type, char *const *strings,
 	p->strings = sorted;
 	p->nstrings = n;
 	return p;
+}
+
+/* mx-host: the hosts of a DANE (or no) policy; for "sts", the policy's
+ * patterns (agg_sts_policy()) and nothing else. */
+static void
+agg_policy_host(struct agg_policy *p, const char *host)
+{
+	size_t	i;
+
+	if (host == NULL || strcmp(p->type, "sts") == 0)
+		return;
+	for (i = 0; i < p->nmx; i++)
+		if (strcasecmp(p->mx[i], host) == 0)
+			return;
+	p->mx = xreallocarray(p->mx, p->nmx + 1, sizeof(*p->mx));
+	p->mx[p->nmx++] = agg_lower(host);
 }
 
 static void
@@ -294,12 +365,30 @@ agg_day(const struct agg *a, double ts)
 	return a->daily ? (time_t)floor(ts / 86400.0) * 86400 : 0;
 }
 
+/* The "sts" entry of d for the policy of attempt t (none: no policy). */
+static struct agg_policy *
+agg_sts_policy(struct agg_domain *d, const struct agg_attempt *t)
+{
+	struct agg_policy	*p;
+	size_t			 i;
+
+	if (t == NULL || !t->sts_have)
+		return agg_policy(d, "sts", NULL, 0);
+	p = agg_policy(d, "sts", t->sts_lines, t->nsts_lines);
+	for (i = 0; i < t->nsts_mx; i++)
+		agg_policy_mx(p, t->sts_mx[i]);
+	return p;
+}
+
 static struct agg_policy *
 agg_policy_of(struct agg *a, const struct agg_pol *pol, double ts)
 {
 	struct agg_domain	*d;
 
 	d = agg_domain(a, pol->domain, agg_day(a, ts));
+	if (pol->governed != NULL && strncmp(pol->governed, "sts-", 4) == 0)
+		return agg_sts_policy(d, agg_attempt(a, pol->qid,
+		    pol->domain));
 	if (pol->ntlsa > 0)
 		return agg_policy(d, "tlsa", pol->tlsa, pol->ntlsa);
 	return agg_policy(d, "no-policy-found", NULL, 0);
@@ -333,6 +422,15 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	pol->host = xstrdup(host);
 	pol->domain = agg_lower(domain);
 	pol->mode = xstrdup(mode ? mode : "may");
+	pol->governed = agg_dup(agg_str(o, "governed"));
+	if (strcmp(pol->mode, "may") == 0 && pol->governed != NULL &&
+	    strcmp(pol->governed, "sts-testing") == 0 &&
+	    agg_result_type(agg_str(o, "sts_failure")) != NULL) {
+		/* Outside the testing policy: told with its sessions (those
+		 * with TLS say it themselves). */
+		pol->sts_failure = xstrdup(agg_str(o, "sts_failure"));
+		pol->sts_detail = agg_dup(agg_str(o, "detail"));
+	}
 	pol->tlsa = xcalloc(json_array_size(tlsa) + 1, sizeof(*pol->tlsa));
 	json_array_foreach(tlsa, i, v)
 		if (json_is_string(v))
@@ -372,7 +470,7 @@ agg_ev_policy(struct agg *a, const json_t *o, double ts)
 	}
 	if (rt != NULL) {
 		p = agg_policy_of(a, pol, ts);
-		agg_policy_mx(p, host);
+		agg_policy_host(p, host);
 		agg_failure(p, rt, a->sending_ip, host, NULL, NULL, detail);
 	}
 }
@@ -422,6 +520,11 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 		sip = a->sending_ip;
 	helo = agg_str(o, "mx_helo");
 	detail = agg_str(o, "detail");
+	if (rt == NULL && pol->sts_failure != NULL) {
+		/* A host outside an MTA-STS testing policy, used. */
+		rt = agg_result_type(pol->sts_failure);
+		detail = pol->sts_detail;
+	}
 	if (rt == NULL && tls && pol->unusable != NULL) {
 		/* TLS without authentication: the policy's records were
 		 * all unusable.  The session is that failure. */
@@ -441,7 +544,7 @@ agg_ev_session(struct agg *a, const json_t *o, double ts)
 		detail = "mail sent in the clear: no TLS session";
 	}
 	p = agg_policy_of(a, pol, ts);
-	agg_policy_mx(p, host);
+	agg_policy_host(p, host);
 	if (rt != NULL)
 		agg_failure(p, rt, sip, host, addr, helo, detail);
 	else
@@ -470,6 +573,40 @@ agg_ev_rcpt(struct agg *a, const json_t *o, double ts)
 		    a->sending_ip, NULL, NULL, NULL, agg_str(o, "detail"));
 	}
 	free(domain);
+}
+
+/* The sts event: the attempt's MTA-STS policy, and a failure to get it. */
+static void
+agg_ev_sts(struct agg *a, const json_t *o, double ts)
+{
+	const char		*qid = agg_str(o, "queue_id"), *domain =
+				    agg_str(o, "domain"), *rt;
+	const json_t		*pol = json_object_get(o, "policy");
+	struct agg_attempt	*t;
+	struct agg_domain	*d;
+	char			*dom;
+
+	if (qid == NULL || domain == NULL) {
+		a->skipped++;
+		return;
+	}
+	dom = agg_lower(domain);
+	t = agg_attempt(a, qid, dom);
+	agg_strings_free(&t->sts_lines, &t->nsts_lines);
+	agg_strings_free(&t->sts_mx, &t->nsts_mx);
+	t->sts_have = json_is_object(pol);
+	if (t->sts_have) {
+		t->sts_lines = agg_strings(json_object_get(pol, "lines"),
+		    &t->nsts_lines);
+		t->sts_mx = agg_strings(json_object_get(pol, "mx"),
+		    &t->nsts_mx);
+	}
+	if ((rt = agg_result_type(agg_str(o, "result_type"))) != NULL) {
+		d = agg_domain(a, dom, agg_day(a, ts));
+		agg_failure(agg_sts_policy(d, t), rt, a->sending_ip, NULL,
+		    NULL, NULL, agg_str(o, "detail"));
+	}
+	free(dom);
 }
 
 int
@@ -504,7 +641,9 @@ agg_feed_line(struct agg *a, const char *line, size_t len)
 			t->policy_seen = t->counted = 0;
 			free(domain);
 		}
-	} else if (strcmp(ev, "policy") == 0)
+	} else if (strcmp(ev, "sts") == 0)
+		agg_ev_sts(a, o, ts);
+	else if (strcmp(ev, "policy") == 0)
 		agg_ev_policy(a, o, ts);
 	else if (strcmp(ev, "session") == 0)
 		agg_ev_session(a, o, ts);
@@ -594,6 +733,9 @@ agg_free(struct agg *a)
 	for (i = 0; i < a->natts; i++) {
 		free(a->atts[i].qid);
 		free(a->atts[i].domain);
+		agg_strings_free(&a->atts[i].sts_lines,
+		    &a->atts[i].nsts_lines);
+		agg_strings_free(&a->atts[i].sts_mx, &a->atts[i].nsts_mx);
 	}
 	free(a->atts);
 	free(a->sending_ip);

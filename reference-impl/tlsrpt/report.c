@@ -73,7 +73,9 @@ report_policy(const struct agg_domain *d, const struct agg_policy *p)
 	json_object_set_new(pol, "policy-string",
 	    report_strings(p->strings, p->nstrings));
 	json_object_set_new(pol, "policy-domain", json_string(d->domain));
-	if (p->nmx > 0)
+	/* For sts, the policy's patterns: none when no policy could be
+	 * had, an empty array then (the key belongs to every sts entry). */
+	if (p->nmx > 0 || strcmp(p->type, "sts") == 0)
 		json_object_set_new(pol, "mx-host",
 		    report_strings(p->mx, p->nmx));
 	sum = json_object();

@@ -1,6 +1,7 @@
 """The adapter interface between the lab and a sender under test."""
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,4 +114,26 @@ class Adapter(ABC):
         return []
 
     def version(self) -> str:
+        """The sender's name and version as the report shows it (for a
+        real MTA, its own version string and the mode it runs in).  Called
+        after start().  The default is the adapter's name."""
         return self.name
+
+    def config_digest(self) -> str:
+        """A digest of the sender's configuration ("sha256:HEX"), stable
+        from run to run: what the lab writes for it, with the run folder's
+        paths and the catalog's per-domain policies (which depend on the
+        selection, not on the sender) left out.  Called after start().
+        The default, "", means the adapter cannot tell."""
+        return ""
+
+
+RUN_DIR = "$RUN"           # what a run folder's path becomes in a digest
+
+
+def text_digest(*parts: str) -> str:
+    """"sha256:HEX" over PARTS (each followed by a NUL byte)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() + b"\0")
+    return "sha256:" + h.hexdigest()

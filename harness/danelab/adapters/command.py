@@ -35,8 +35,9 @@ from .base import Adapter, LabContext, SenderOutcome, Submission
 ROOT = Path(__file__).resolve().parents[3]
 TIMEOUTS = {"start": 60.0, "preflight": 30.0, "submit": 30.0,
             "run-queue": 300.0, "status": 30.0, "reload": 60.0,
-            "expire": 30.0, "flush-reports": 300.0, "stop": 30.0}
-OPTIONAL = ("preflight", "reload", "expire", "flush-reports")
+            "expire": 30.0, "flush-reports": 300.0, "stop": 30.0,
+            "describe": 30.0}
+OPTIONAL = ("preflight", "reload", "expire", "flush-reports", "describe")
 UNSUPPORTED = 3                        # exit status: optional action absent
 STATES = ("delivered", "deferred", "bounced")
 
@@ -50,6 +51,7 @@ class CommandAdapter(Adapter):
         self.ctx: LabContext | None = None
         self.sessions: list[int] = []
         self.stopped = False
+        self.described: dict[str, str] | None = None
 
     # -- running one action -----------------------------------------------
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -237,8 +239,32 @@ class CommandAdapter(Adapter):
                           3):
                 break
 
+    def describe(self) -> dict[str, str]:
+        """The optional `describe` action's answer (once per run): lines
+        `version: TEXT` and `config: TEXT` (a digest of the MTA's
+        configuration).  An MTA that does not answer (any exit status but
+        0, or no such line) leaves the lab's defaults: describing is for
+        the report only and never stops a run."""
+        if self.described is None:
+            self.described = {}
+            if self.ctx is not None:
+                try:
+                    rc, text = self._act("describe")
+                except LabError:
+                    rc, text = 1, ""
+                for line in text.splitlines() if rc == 0 else []:
+                    key, colon, val = line.partition(":")
+                    if colon and key.strip() in ("version", "config") \
+                            and val.strip():
+                        self.described[key.strip()] = val.strip()[:200]
+        return self.described
+
     def version(self) -> str:
-        return f"command adapter {self.script}"
+        return self.describe().get("version") or \
+            f"command adapter {self.script}"
+
+    def config_digest(self) -> str:
+        return self.describe().get("config", "")
 
 
 def _pgid(pid: int) -> int:

@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 
 from ..errors import LabError
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 from .mtalog import Ledger, LogTail, MtaHome
 
 EXIM_ROOT = Path(os.environ.get("DANELAB_EXIM_ROOT", "/opt/danelab/exim4"))
@@ -391,3 +392,10 @@ class EximAdapter(Adapter):
         ver = v.read_text().strip() if v.exists() else "4.96"
         mode = "hosts_require_dane" if self.require else "hosts_try_dane"
         return f"Exim {ver} ({mode} = *)"
+
+    def config_digest(self) -> str:
+        """The configuration exim_config() writes at start(), without the
+        run folder's and the binary's paths and without the catalog's
+        per-domain policies and expiry rules."""
+        return text_digest(exim_config(Path(RUN_DIR), Path("$EXIM"),
+                                       self.require, {}, []))

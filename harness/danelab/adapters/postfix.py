@@ -39,7 +39,8 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..proc import Tracked
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 from .mtalog import Ledger, LogTail, MtaHome, wait_for
 
 SBIN = Path("/usr/lib/postfix/sbin")
@@ -249,10 +250,7 @@ class PostfixAdapter(Adapter):
         for d in ("dynamicmaps.cf.d", "postfix-files.d"):
             (conf / d).mkdir(exist_ok=True)
         assert self.home
-        (conf / "main.cf").write_text(MAIN_CF.format(
-            run=self.home.path, level=self.level, procs=self.procs,
-            dest=self.dest, initial=min(5, self.dest))
-            + (MAY_ORDER if self.level == "may" else ""))
+        (conf / "main.cf").write_text(self._main_cf(str(self.home.path)))
         (conf / "master.cf").write_text(MASTER_CF)
         (conf / "tls_policy").write_text(tls_policy(self.ctx.policies))
         # Postfix re-reads a main.cf younger than a second or two, in
@@ -262,6 +260,11 @@ class PostfixAdapter(Adapter):
         for cf in conf.iterdir():
             if cf.is_file():
                 os.utime(cf, (old, old))
+
+    def _main_cf(self, run: str) -> str:
+        return MAIN_CF.format(run=run, level=self.level, procs=self.procs,
+                              dest=self.dest, initial=min(5, self.dest)) \
+            + (MAY_ORDER if self.level == "may" else "")
 
     def _make_queue(self) -> None:
         assert self.ctx
@@ -446,3 +449,9 @@ class PostfixAdapter(Adapter):
     def version(self) -> str:
         return f"Postfix {postfix_version()} (smtp_tls_security_level = " \
             f"{self.level})"
+
+    def config_digest(self) -> str:
+        """main.cf and master.cf as _write_config() writes them, without
+        the run folder's paths; the tls_policy table (the catalog's
+        per-domain policies) is left out."""
+        return text_digest(self._main_cf(RUN_DIR), MASTER_CF)

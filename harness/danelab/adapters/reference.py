@@ -6,6 +6,7 @@ from refsend's JSON-lines events (docs/interfaces.md).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -14,37 +15,70 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..fakemx import binary
-from .base import Adapter, LabContext, SenderOutcome, Submission
+from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
+    text_digest
 
 PASS_TIMEOUT = 300
 SUBMIT_WORKERS = 8             # refsend submit processes at once
 
 
+def refsend_conf(run: str, resolver: str, trust_anchor: str,
+                 policies: dict[str, str], sts_ca: str | None = None,
+                 clock_offset: int = 0) -> str:
+    """refsend.conf for a sender folder RUN (docs/refsend.md).  STS_CA: the
+    lab's WebPKI root that MTA-STS trusts (policy hosts and MX hosts);
+    CLOCK_OFFSET moves the MTA-STS policy cache's clock (advance_clock)."""
+    lines = [f"queue_dir = {run}/queue",
+             f"events = {run}/events.jsonl",
+             f"dsn_dir = {run}/dsn",
+             f"resolver = {resolver}",
+             f"trust_anchor = {trust_anchor}",
+             "helo_name = refsend.sender.test",
+             "connect_timeout = 3", "command_timeout = 10",
+             "tls_timeout = 5", "retry_schedule = 1",
+             "max_attempts = 10", "max_parallel = 100",
+             "default_policy = dane"]
+    if sts_ca:
+        # a shorter fetch limit than the default 60 s: the lab's slow and
+        # black-holed policy hosts would otherwise hold a pass that long
+        lines += [f"sts_ca_file = {sts_ca}", "sts_timeout = 10"]
+    if clock_offset:
+        lines.append(f"clock_offset = {clock_offset}")
+    for dom, level in sorted(policies.items()):
+        lines.append(f"policy = {dom.rstrip('.')} {level}")
+    return "\n".join(lines) + "\n"
+
+
 class ReferenceAdapter(Adapter):
     name = "reference"
+    features = ("mta-sts",)
 
     def __init__(self) -> None:
         self.ctx: LabContext | None = None
         self.conf: Path | None = None
         self.bin = binary("reference-impl", "refsend")
+        self.clock_offset = 0
+
+    def _write_conf(self) -> None:
+        assert self.ctx and self.conf
+        ctx = self.ctx
+        self.conf.write_text(refsend_conf(
+            str(ctx.run), ctx.resolver, str(ctx.trust_anchor), ctx.policies,
+            str(ctx.webpki_ca) if ctx.webpki_ca else None,
+            self.clock_offset))
 
     def start(self, ctx: LabContext) -> None:
         self.ctx = ctx
         ctx.run.mkdir(parents=True, exist_ok=True)
-        lines = [f"queue_dir = {ctx.run / 'queue'}",
-                 f"events = {ctx.run / 'events.jsonl'}",
-                 f"dsn_dir = {ctx.run / 'dsn'}",
-                 f"resolver = {ctx.resolver}",
-                 f"trust_anchor = {ctx.trust_anchor}",
-                 "helo_name = refsend.sender.test",
-                 "connect_timeout = 3", "command_timeout = 10",
-                 "tls_timeout = 5", "retry_schedule = 1",
-                 "max_attempts = 10", "max_parallel = 100",
-                 "default_policy = dane"]
-        for dom, level in sorted(ctx.policies.items()):
-            lines.append(f"policy = {dom.rstrip('.')} {level}")
         self.conf = ctx.run / "refsend.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
+        self._write_conf()
+
+    def advance_clock(self, seconds: int) -> bool:
+        """refsend's `clock_offset` moves the MTA-STS policy cache's clock
+        (nothing else); each call adds to it."""
+        self.clock_offset += seconds
+        self._write_conf()
+        return True
 
     def _argv(self, *args: str) -> list[str]:
         assert self.conf
@@ -184,4 +218,21 @@ class ReferenceAdapter(Adapter):
         return any(v == "pending" for v in state.values())
 
     def version(self) -> str:
-        return "refsend (danelab reference sender)"
+        """refsend has no version of its own: it is danelab's, at the
+        checkout's commit, and its binary is named by its digest (a
+        sanitizer build differs from a plain one)."""
+        from ..suite import danelab_commit
+        try:
+            digest = hashlib.sha256(self.bin.read_bytes()).hexdigest()
+        except OSError:
+            digest = "unknown"
+        return (f"refsend (danelab reference sender), danelab "
+                f"{danelab_commit()}, binary sha256:{digest[:16]}")
+
+    def config_digest(self) -> str:
+        """refsend.conf as start() writes it, without the run folder's
+        paths and the catalog's per-domain policies."""
+        assert self.ctx
+        return text_digest(refsend_conf(
+            RUN_DIR, self.ctx.resolver, f"{RUN_DIR}/trust-anchor", {},
+            f"{RUN_DIR}/webpki-root.crt" if self.ctx.webpki_ca else None))

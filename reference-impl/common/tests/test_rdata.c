@@ -1,6 +1,7 @@
 /*
- * test_rdata.c -- wire-format names and MX rdata (rdata.c).
+ * test_rdata.c -- wire-format names, MX and TXT rdata (rdata.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests.h"
@@ -28,6 +29,26 @@ test_rdata_mx(void)
 	    sizeof(name)) == -1);
 }
 
+static void
+test_rdata_txt(void)
+{
+	static const unsigned char two[] = { 8, 'v', '=', 'S', 'T', 'S', 'v',
+	    '1', ';', 5, ' ', 'i', 'd', '=', '1' };
+	static const unsigned char empty[] = { 0 };
+	static const unsigned char past[] = { 3, 'a', 'b' };
+	static const unsigned char nul[] = { 3, 'a', 0, 'b' };
+	char	*s;
+
+	s = rdata_txt(two, sizeof(two));
+	CU_ASSERT(s != NULL && strcmp(s, "v=STSv1; id=1") == 0);
+	free(s);
+	s = rdata_txt(empty, sizeof(empty));
+	CU_ASSERT(s != NULL && strcmp(s, "") == 0);
+	free(s);
+	CU_ASSERT(rdata_txt(past, sizeof(past)) == NULL);
+	CU_ASSERT(rdata_txt(nul, sizeof(nul)) == NULL);
+}
+
 void
 tests_rdata(void)
 {
@@ -35,4 +56,5 @@ tests_rdata(void)
 
 	s = CU_add_suite("rdata", NULL, NULL);
 	CU_add_test(s, "MX rdata", test_rdata_mx);
+	CU_add_test(s, "TXT rdata", test_rdata_txt);
 }

@@ -306,6 +306,203 @@ test_agg_result_types(void)
 	CU_ASSERT_PTR_NULL(agg_result_type(NULL));
 }
 
+/*
+ * MTA-STS: s1.test enforce (a DANE host beside it), s2.test testing,
+ * s3.test a fetch that failed with nothing cached, s4.test a refetch that
+ * failed while a cached policy applied.
+ */
+#define S1_POLICY "{\"id\":\"1\",\"mode\":\"enforce\",\"max_age\":60," \
+	"\"mx\":[\"mx1.s1.test\",\"*.s1.test\"],\"lines\":[\"version: " \
+	"STSv1\",\"mode: enforce\",\"mx: mx1.s1.test\",\"mx: *.s1.test\"," \
+	"\"max_age: 60\"],\"source\":\"fetch\"}"
+#define S2_POLICY "{\"id\":\"7\",\"mode\":\"testing\",\"max_age\":60," \
+	"\"mx\":[\"*.s2.test\"],\"lines\":[\"version: STSv1\",\"mode: " \
+	"testing\",\"mx: *.s2.test\",\"max_age: 60\"],\"source\":\"cache\"}"
+static const char *const sts_events[] = {
+	"{\"ts\":1,\"event\":\"dns\",\"queue_id\":\"q1\",\"qname\":"
+	    "\"s1.test\",\"qtype\":\"MX\",\"status\":\"secure\"}",
+	"{\"ts\":1,\"event\":\"sts\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"policy\":" S1_POLICY ",\"result_type\":null}",
+	"{\"ts\":2,\"event\":\"policy\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx1.s1.test\",\"tlsa\":[],\"mode\":\"sts\","
+	    "\"governed\":\"sts-enforce\"}",
+	"{\"ts\":2,\"event\":\"policy\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx9.other.test\",\"tlsa\":[],\"mode\":"
+	    "\"sts\",\"sts_failure\":\"validation-failure\",\"detail\":"
+	    "\"matches no mx pattern\",\"governed\":\"sts-enforce\"}",
+	"{\"ts\":2,\"event\":\"policy\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx0.s1.test\",\"tlsa\":[\"3 1 1 aa\"],"
+	    "\"mode\":\"dane\",\"governed\":\"dane\"}",
+	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx1.s1.test\",\"address\":\"127.25.1.1\","
+	    "\"tls\":true,\"result_type\":null,\"mode\":\"sts\"}",
+	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx1.s1.test\",\"address\":\"127.25.1.1\","
+	    "\"tls\":true,\"result_type\":\"certificate-host-mismatch\","
+	    "\"detail\":\"hostname mismatch\",\"mode\":\"sts\","
+	    "\"reason\":\"certificate-host-mismatch\",\"state\":\"handshake\"}",
+	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx0.s1.test\",\"address\":\"127.25.1.2\","
+	    "\"tls\":true,\"result_type\":null,\"mode\":\"dane\"}",
+	"{\"ts\":3,\"event\":\"session\",\"queue_id\":\"q1\",\"domain\":"
+	    "\"s1.test\",\"host\":\"mx9.other.test\",\"address\":"
+	    "\"127.25.1.9\",\"tls\":true,\"result_type\":"
+	    "\"validation-failure\",\"detail\":\"no mx pattern\",\"mode\":"
+	    "\"sts\",\"reason\":\"validation-failure\",\"state\":"
+	    "\"handshake\"}",
+	/* s2.test: testing */
+	"{\"ts\":4,\"event\":\"sts\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"S2.test\",\"policy\":" S2_POLICY "}",
+	"{\"ts\":4,\"event\":\"policy\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"s2.test\",\"host\":\"mx.other.test\",\"tlsa\":[],\"mode\":"
+	    "\"may\",\"governed\":\"sts-testing\",\"sts_failure\":"
+	    "\"validation-failure\",\"detail\":\"outside the policy\"}",
+	"{\"ts\":4,\"event\":\"policy\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"s2.test\",\"host\":\"mx2.s2.test\",\"tlsa\":[],\"mode\":"
+	    "\"may\",\"governed\":\"sts-testing\"}",
+	"{\"ts\":5,\"event\":\"session\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"s2.test\",\"host\":\"mx.other.test\",\"address\":\"127.25.2.9\","
+	    "\"tls\":true,\"result_type\":null,\"mode\":\"may\"}",
+	"{\"ts\":5,\"event\":\"session\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"s2.test\",\"host\":\"mx2.s2.test\",\"address\":\"127.25.2.2\","
+	    "\"tls\":true,\"result_type\":\"certificate-expired\",\"outcome\":"
+	    "\"ok\",\"mode\":\"may\"}",
+	"{\"ts\":5,\"event\":\"session\",\"queue_id\":\"q2\",\"domain\":"
+	    "\"s2.test\",\"host\":\"mx2.s2.test\",\"address\":\"127.25.2.2\","
+	    "\"tls\":true,\"result_type\":null,\"mode\":\"may\"}",
+	/* s3.test: no policy could be had */
+	"{\"ts\":6,\"event\":\"sts\",\"queue_id\":\"q3\",\"domain\":"
+	    "\"s3.test\",\"policy\":null,\"result_type\":"
+	    "\"sts-policy-fetch-error\",\"detail\":\"HTTP 404\"}",
+	"{\"ts\":6,\"event\":\"policy\",\"queue_id\":\"q3\",\"domain\":"
+	    "\"s3.test\",\"host\":\"mx.s3.test\",\"tlsa\":[],\"mode\":\"may\","
+	    "\"governed\":\"none\"}",
+	"{\"ts\":7,\"event\":\"session\",\"queue_id\":\"q3\",\"domain\":"
+	    "\"s3.test\",\"host\":\"mx.s3.test\",\"address\":\"127.25.3.1\","
+	    "\"tls\":true,\"result_type\":null,\"mode\":\"may\"}",
+	/* s4.test: the refetch failed, the cached policy applied */
+	"{\"ts\":8,\"event\":\"sts\",\"queue_id\":\"q4\",\"domain\":"
+	    "\"s4.test\",\"policy\":" S1_POLICY ",\"result_type\":"
+	    "\"sts-webpki-invalid\",\"detail\":\"untrusted\"}",
+	NULL
+};
+
+static void
+test_agg_sts(void)
+{
+	struct agg		*a = agg_new("127.0.0.1", 0);
+	struct agg_domain	*ds, *d;
+	struct agg_policy	*p, *t;
+	struct report_meta	 m = { "org", "mailto:r@x.test", "id", 0, 1 };
+	json_t			*r, *pol;
+	size_t			 n, i;
+
+	for (i = 0; sts_events[i] != NULL; i++)
+		CU_ASSERT_EQUAL(agg_feed_line(a, sts_events[i],
+		    strlen(sts_events[i])), 0);
+	ds = agg_domains(a, &n);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	/* s1.test: "sts" (lines in order, the patterns as mx-host) beside
+	 * "tlsa" for the DANE host. */
+	d = find(ds, n, "s1.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(d->npolicies, 2);
+	p = &d->policies[0];
+	t = &d->policies[1];
+	if (strcmp(p->type, "sts") != 0) {
+		p = t;
+		t = &d->policies[0];
+	}
+	CU_ASSERT_STRING_EQUAL(p->type, "sts");
+	CU_ASSERT_EQUAL_FATAL(p->nstrings, 5);
+	CU_ASSERT_STRING_EQUAL(p->strings[0], "version: STSv1");
+	CU_ASSERT_STRING_EQUAL(p->strings[3], "mx: *.s1.test");
+	CU_ASSERT_EQUAL_FATAL(p->nmx, 2);
+	CU_ASSERT_STRING_EQUAL(p->mx[0], "mx1.s1.test");
+	CU_ASSERT_STRING_EQUAL(p->mx[1], "*.s1.test");
+	/* The host outside the policy: its session's validation-failure. */
+	CU_ASSERT_EQUAL(p->ok, 1);
+	CU_ASSERT_EQUAL(p->failed, 2);
+	CU_ASSERT_EQUAL_FATAL(p->nfailures, 2);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
+	    "certificate-host-mismatch");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.1.1");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].result_type,
+	    "validation-failure");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].mx_host, "mx9.other.test");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].receiving_ip, "127.25.1.9");
+	CU_ASSERT_STRING_EQUAL(t->type, "tlsa");
+	CU_ASSERT_EQUAL(t->ok, 1);
+	CU_ASSERT_EQUAL(t->failed, 0);
+	/* The report: policy-type sts, its lines, its patterns. */
+	r = report_build(d, &m);
+	pol = json_object_get(json_object_get(json_array_get(
+	    json_object_get(r, "policies"), p == &d->policies[0] ? 0 : 1),
+	    "policy"), "policy-type");
+	CU_ASSERT_STRING_EQUAL(json_string_value(pol), "sts");
+	pol = json_object_get(json_array_get(json_object_get(r, "policies"),
+	    p == &d->policies[0] ? 0 : 1), "policy");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+	    json_object_get(pol, "policy-string"), 1)), "mode: enforce");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+	    json_object_get(pol, "mx-host"), 1)), "*.s1.test");
+	json_decref(r);
+	/* s2.test: testing: the host outside the policy fails with its
+	 * session, the failed certificate check counts, the rest is ok. */
+	d = find(ds, n, "s2.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(d->npolicies, 1);
+	p = &d->policies[0];
+	CU_ASSERT_STRING_EQUAL(p->type, "sts");
+	CU_ASSERT_EQUAL(p->ok, 1);
+	CU_ASSERT_EQUAL(p->failed, 2);
+	CU_ASSERT_EQUAL_FATAL(p->nfailures, 2);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
+	    "validation-failure");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].receiving_ip, "127.25.2.9");
+	CU_ASSERT_STRING_EQUAL(p->failures[0].reason, "outside the policy");
+	CU_ASSERT_STRING_EQUAL(p->failures[1].result_type,
+	    "certificate-expired");
+	/* s3.test: the fetch error under an empty "sts" policy; the TLS
+	 * session under no-policy-found. */
+	d = find(ds, n, "s3.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(d->npolicies, 2);
+	p = strcmp(d->policies[0].type, "sts") == 0 ? &d->policies[0] :
+	    &d->policies[1];
+	t = p == &d->policies[0] ? &d->policies[1] : &d->policies[0];
+	CU_ASSERT_STRING_EQUAL(p->type, "sts");
+	CU_ASSERT_EQUAL(p->nstrings, 0);
+	CU_ASSERT_EQUAL(p->nmx, 0);
+	CU_ASSERT_EQUAL(p->failed, 1);
+	CU_ASSERT_STRING_EQUAL(p->failures[0].result_type,
+	    "sts-policy-fetch-error");
+	CU_ASSERT_PTR_NULL(p->failures[0].mx_host);
+	CU_ASSERT_STRING_EQUAL(t->type, "no-policy-found");
+	CU_ASSERT_EQUAL(t->ok, 1);
+	/* In the report, mx-host is there for sts, empty. */
+	r = report_build(d, &m);
+	for (i = 0; i < 2; i++) {
+		pol = json_object_get(json_array_get(json_object_get(r,
+		    "policies"), i), "policy");
+		if (strcmp(json_string_value(json_object_get(pol,
+		    "policy-type")), "sts") == 0)
+			break;
+	}
+	CU_ASSERT_FATAL(i < 2);
+	CU_ASSERT(json_is_array(json_object_get(pol, "mx-host")) &&
+	    json_array_size(json_object_get(pol, "mx-host")) == 0);
+	json_decref(r);
+	/* s4.test: the failure under the policy that applied. */
+	d = find(ds, n, "s4.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL_FATAL(d->npolicies, 1);
+	CU_ASSERT_EQUAL(d->policies[0].nstrings, 5);
+	CU_ASSERT_STRING_EQUAL(d->policies[0].failures[0].result_type,
+	    "sts-webpki-invalid");
+	agg_free(a);
+}
+
 void
 tests_agg(void)
 {
@@ -315,4 +512,6 @@ tests_agg(void)
 	CU_add_test(s, "aggregate canned refsend events", test_agg_counts);
 	CU_add_test(s, "daily: one key per UTC day", test_agg_daily);
 	CU_add_test(s, "the 11 result types", test_agg_result_types);
+	CU_add_test(s, "MTA-STS: sts policies, their failures",
+	    test_agg_sts);
 }
