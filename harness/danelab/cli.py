@@ -642,7 +642,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("demo", help="teaching labs: watch an attack, then "
                         "watch DANE stop it (docs/teaching.md)")
     sp.add_argument("name", help="list, reset, or a demo (strip, impostor, "
-                    "spoof-mx, tlsrpt)")
+                    "spoof-mx, tlsrpt, mta-sts)")
     sp.add_argument("--step", action="store_true",
                     help="wait for Enter after each stage")
     sp.add_argument("--student", type=_positive,

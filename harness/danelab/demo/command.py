@@ -21,8 +21,7 @@ from .narrate import checkpoint, tell
 from .place import new_folder, reset
 from .run import run_demo, scenarios_of
 
-NOT_YET = [("mta-sts", "MTA-STS testing vs enforce under the strip "
-            "attack: waits for a sender that applies MTA-STS")]
+NOT_YET: list[tuple[str, str]] = []
 
 
 def cmd_list(out: TextIO) -> int:
@@ -46,7 +45,7 @@ def _pause(out: TextIO, inp: TextIO) -> Callable[[], None]:
 
 def _check_senders(senders: list[str]) -> None:
     if not any(kind_of(s) == "opportunistic" for s in senders) or \
-            not any(kind_of(s) == "DANE" for s in senders):
+            not any(kind_of(s) != "opportunistic" for s in senders):
         raise LabError("a demo needs an opportunistic sender (one of "
                        f"{', '.join(OPPORTUNISTIC)}) and a DANE sender")
     if os.geteuid() != 0 and any(s != "reference" for s in senders):

@@ -56,12 +56,15 @@ class Demo:
     questions: list[tuple[str, str]]
     report: bool = False        # show the TLSRPT reports the run produced
     extra_check: Callable[["DemoResult"], list[str]] | None = None
-    tags: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # sender -> kind
 
 
 # -- facts of a run, in words ------------------------------------------------
 
-def _outcomes(sid: str, kinds: tuple[str, ...] = ("opportunistic", "DANE")
+ALL = ("opportunistic", "DANE", "MTA-STS")
+
+
+def _outcomes(sid: str, kinds: tuple[str, ...] = ALL
               ) -> Callable[["DemoResult"], list[str]]:
     def f(r: "DemoResult") -> list[str]:
         return [r.sentence(sid, s) for s in r.senders(kinds)]
@@ -75,7 +78,7 @@ def _logs(sid: str, kinds: tuple[str, ...]
         for s in r.senders(kinds):
             seen = r.seen(sid, s)
             out.append(f"{r.label(s)}: {r.sentence(sid, s, short=True)}")
-            out += [Detail(f"  log: {ln}") for ln in seen.log_tail(1)]
+            out += [Detail(f"  log: {ln}") for ln in seen.key_log()]
         return out
     return f
 
@@ -90,7 +93,7 @@ def _stripped(sid: str) -> Callable[["DemoResult"], list[str]]:
     return f
 
 
-def _pane(sid: str, kinds: tuple[str, ...] = ("opportunistic", "DANE")
+def _pane(sid: str, kinds: tuple[str, ...] = ALL
           ) -> Callable[["DemoResult"], list[str]]:
     def f(r: "DemoResult") -> list[str]:
         out: list[str] = []
@@ -452,7 +455,106 @@ TLSRPT = Demo(
          "delay."),
     ])
 
+J41D = "j41d-strip-sts-enforce"
+J41E = "j41e-strip-sts-testing"
+
+
+def _sts_check(r: "DemoResult") -> list[str]:
+    """In testing mode the MTA-STS sender must have reported the attack."""
+    bad = []
+    for s in r.senders(("MTA-STS",)):
+        types = {t for rep in r.seen(J41E, s).reports
+                 for t in rep.result_types()}
+        if "starttls-not-supported" not in types:
+            bad.append(f"{r.label(s)} sent no TLSRPT report with result "
+                       f"type starttls-not-supported for the testing "
+                       f"policy (got {sorted(types) or 'no report'})")
+    return bad
+
+
+MTA_STS = Demo(
+    name="mta-sts",
+    title="MTA-STS under the strip attack: testing, then enforce",
+    summary="A domain without DANE publishes an MTA-STS policy; the "
+    "attacker strips STARTTLS. In testing mode the MTA-STS sender delivers "
+    "anyway and reports; in enforce mode it refuses. Senders without "
+    "MTA-STS fall for it both times.",
+    parts=[Part(J41E, "Part 1: the policy is in testing mode",
+                {"opportunistic": True, "DANE": True, "MTA-STS": True}),
+           Part(J41D, "Part 2: the policy is in enforce mode",
+                {"opportunistic": True, "DANE": True, "MTA-STS": False})],
+    kinds={"reference": "MTA-STS"},
+    report=True,
+    extra_check=_sts_check,
+    stages=[
+        Stage("The set-up", before=True,
+              sender="The recipient domain has no TLSA records, so DANE "
+              "does not apply to it. Instead it publishes an MTA-STS "
+              "policy: a TXT record at _mta-sts announces it, and the "
+              "policy itself (which MX hosts must be used with TLS, and "
+              "the mode: testing or enforce) is served over HTTPS at "
+              "mta-sts.<domain>. The attacker strips STARTTLS as in the "
+              "strip demo. The senders: Postfix at `may` (no MTA-STS), "
+              "refsend (applies MTA-STS, and DANE where there is DANE) and "
+              "Postfix at `dane` (DANE only).",
+              rfc="RFC 8461: the policy comes over HTTPS with a "
+              "certificate a public CA issued for mta-sts.<domain>, so an "
+              "attacker on the SMTP path cannot forge it; senders cache "
+              "it for max_age seconds."),
+        Stage("Part 1: testing mode",
+              attacker="It removes STARTTLS from the EHLO reply.",
+              sender="refsend fetched the policy: mx1 is listed, mode "
+              "testing. It sees that STARTTLS is missing, counts the "
+              "failure for its TLSRPT report, and delivers anyway, in "
+              "cleartext: testing mode is for checking a set-up before "
+              "relying on it. The other two never looked for a policy.",
+              facts=lambda r: _outcomes(J41E)(r) + _report(J41E)(r)),
+        Stage("Part 2: enforce mode",
+              sender="Same attack, policy in enforce mode: for refsend TLS "
+              "to mx1, with a certificate valid for mx1, is now required. "
+              "It stops before sending the envelope and keeps the message "
+              "for later. Postfix at `may` and Postfix at `dane` deliver "
+              "in cleartext, as in part 1.",
+              facts=lambda r: _logs(J41D, ALL)(r)
+              + _pane(J41D, ("MTA-STS",))(r)),
+        Stage("And DANE?",
+              sender="Postfix at `dane` was no better than Postfix at "
+              "`may` here: DANE needs TLSA records in a signed zone, and "
+              "this domain has none. Where a domain has both, DANE "
+              "decides (RFC 8461 §2), and where it has neither, only "
+              "opportunistic TLS is left."),
+        Stage("What the RFC says",
+              rfc="RFC 8461 §5: in enforce mode a sender must not deliver "
+              "to a listed MX host without TLS and a valid certificate; in "
+              "testing mode it delivers anyway and reports the failure "
+              "(RFC 8460). §10: the policy protects from the first "
+              "successful fetch on (trust on first use): an attacker who "
+              "blocks every fetch of a sender that never had the policy "
+              "leaves it with opportunistic TLS.",
+              facts=lambda r: _outcomes(J41E)(r) + _outcomes(J41D)(r)),
+    ],
+    questions=[
+        ("In testing mode refsend delivered to the attacker. What was the "
+         "policy good for?",
+         "The report: refsend told the domain's owner, through TLSRPT, "
+         "that STARTTLS was missing at mx1. Testing mode lets an owner find "
+         "such problems (an attacker, or a broken set-up of their own) "
+         "before switching to enforce, without losing mail."),
+        ("Why can't the attacker remove the MTA-STS policy the way it "
+         "removed STARTTLS?",
+         "The policy is fetched over HTTPS from mta-sts.<domain> and "
+         "checked against a certificate from a public CA, not read from "
+         "the SMTP session; the attacker on the SMTP path cannot change "
+         "it. It can only try to block the fetch, which works against a "
+         "sender that never fetched the policy before (trust on first "
+         "use); a cached policy keeps protecting for max_age."),
+        ("Postfix at dane did not protect this domain. What would, and "
+         "which wins when a domain has both?",
+         "TLSA records for mx1 in the signed zone (then DANE applies, as "
+         "in the strip demo), or senders that apply MTA-STS in enforce "
+         "mode. With both published, DANE takes precedence (RFC 8461 §2): "
+         "a sender that can do DANE uses the TLSA records."),
+    ])
+
 DEMOS: dict[str, Demo] = {d.name: d for d in (STRIP, IMPOSTOR, SPOOF_MX,
-                                              TLSRPT)}
-# Not yet: `mta-sts` (testing vs enforce under the strip attack) waits for
-# a sender that applies MTA-STS (docs/teaching.md says so).
+                                              TLSRPT, MTA_STS)}

@@ -142,6 +142,15 @@ class Seen:
     def log_brief(self) -> list[str]:
         return [brief_log(ln) for ln in self.log]
 
+    def key_log(self) -> list[str]:
+        """The line that says what became of the message: Postfix's
+        status= line, refsend's final event; else the last line."""
+        for ln in reversed(self.log):
+            if "status=" in ln or any(f'"event":"{k}"' in ln.replace(
+                    " ", "") for k in ("delivered", "deferred", "bounced")):
+                return [brief_log(ln)]
+        return self.log_tail(1)
+
     def dns_lines(self) -> list[tuple[str, str]]:
         """(question, answer and its DNSSEC status), as the lab resolver
         gave them to every sender."""
@@ -269,8 +278,9 @@ def _reports(received: list[Received], domain: str) -> list[Report]:
     return out
 
 
-def seen_in(result: RunResult, sid: str, log: list[str]) -> Seen:
-    """What RESULT showed for scenario SID."""
+def seen_in(result: RunResult, sid: str, log: list[str], kind: str
+            ) -> Seen:
+    """What RESULT showed for scenario SID (a sender of KIND)."""
     plan = result.plan
     sc = result.scenarios[sid]
     g: Grade = next(x for x in result.grades if x.scenario == sid)
@@ -291,7 +301,7 @@ def seen_in(result: RunResult, sid: str, log: list[str]) -> Seen:
             s.impostor, s.sni,
             tlsa_data(it.cert, 1, 1) in pinned if it and pinned else None))
     rec = collect(result.run_dir, plan, result.sessions)
-    return Seen(result.sender, kind_of(result.sender), g.observed,
+    return Seen(result.sender, kind, g.observed,
                 g.verdict, g.delivered_to, g.sender, msg, env, lines,
                 [x for s in mine for x in s.stripped],
                 [x for s in mine for x in s.injected], certs, log,
@@ -316,11 +326,17 @@ class DemoResult:
         for s, r in self.runs.items():
             for p in self.demo.parts:
                 self.by_part[(p.scenario, s)] = seen_in(
-                    r, p.scenario, self.logs.get((p.scenario, s), []))
+                    r, p.scenario, self.logs.get((p.scenario, s), []),
+                    self.kind(s))
 
-    def senders(self, kinds: tuple[str, ...] = ("opportunistic", "DANE")
-                ) -> list[str]:
-        return [s for s in self.runs if kind_of(s) in kinds]
+    def kind(self, sender: str) -> str:
+        """What SENDER stands for in this demo: opportunistic, DANE, or
+        what the demo says (the MTA-STS sender of the mta-sts demo)."""
+        return self.demo.kinds.get(sender, kind_of(sender))
+
+    def senders(self, kinds: tuple[str, ...] = ("opportunistic", "DANE",
+                                                "MTA-STS")) -> list[str]:
+        return [s for s in self.runs if self.kind(s) in kinds]
 
     def seen(self, sid: str, sender: str) -> Seen:
         return self.by_part[(sid, sender)]
@@ -363,11 +379,11 @@ class DemoResult:
         bad = [f"{self.label(s)}: {e}" for s, e in self.errors.items()]
         for p in self.demo.parts:
             for s in self.runs:
-                want = p.expect.get(kind_of(s))
+                want = p.expect.get(self.kind(s))
                 got = self.seen(p.scenario, s).attacker_read
                 if want is not None and got != want:
                     bad.append(f"{p.heading}: {self.label(s)} "
-                               f"({kind_of(s)}): the attacker "
+                               f"({self.kind(s)}): the attacker "
                                f"{'read' if got else 'did not read'} the "
                                f"message, the demo expects it "
                                f"{'to' if want else 'not to'}")

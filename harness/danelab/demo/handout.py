@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 
 from ..report import readable_transcript, sequence_svg
-from .facts import DemoResult, kind_of
+from .facts import DemoResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -40,7 +40,7 @@ def context(r: DemoResult) -> dict[str, Any]:
         for s in r.senders():
             x = r.seen(p.scenario, s)
             rows.append({
-                "sender": s, "label": r.label(s), "kind": kind_of(s),
+                "sender": s, "label": r.label(s), "kind": r.kind(s),
                 "outcome": x.outcome, "sentence": r.sentence(
                     p.scenario, s, short=True),
                 "read": x.attacker_read, "envelope": x.envelope_read,
@@ -62,7 +62,7 @@ def context(r: DemoResult) -> dict[str, Any]:
             "folder": str(r.folder), "errors": r.errors,
             "problems": r.problems(),
             "when": time.strftime("%Y-%m-%d %H:%M"),
-            "senders": [(s, r.label(s), kind_of(s)) for s in r.senders()]}
+            "senders": [(s, r.label(s), r.kind(s)) for s in r.senders()]}
 
 
 def write_handout(r: DemoResult, path: Path) -> Path:
