@@ -10,7 +10,7 @@ from typing import Callable
 
 from ..adapters import Adapter, get_adapter
 from ..catalog import load_catalog
-from ..errors import LabError
+from ..errors import DaemonError, LabError
 from ..runner import LabRun, RunResult
 from ..scenario import Scenario, check_scenario
 from .demos import Demo
@@ -57,11 +57,23 @@ def run_demo(demo: Demo, senders: list[str], folder: Path,
     def one(name: str) -> None:
         def tell(m: str) -> None:
             say(f"{name}: {m}")
-        lr = labruns[name] = LabRun(scs, adapters[name], folder / name, tell)
-        try:
-            runs[name] = lr.execute()
-        except LabError as e:
-            errors[name] = str(e)
+        # A daemon that was not ready in time (a class of students on one
+        # machine) gets a second try in a fresh folder, with a new adapter.
+        for attempt in (1, 2):
+            where = folder / (name if attempt == 1 else f"{name}.2")
+            lr = labruns[name] = LabRun(scs, adapters[name], where, tell)
+            try:
+                runs[name] = lr.execute()
+                errors.pop(name, None)
+                return
+            except DaemonError as e:
+                errors[name] = str(e)
+                if attempt == 1:
+                    tell(f"set-up failed ({e}); trying once more")
+                    adapters[name] = get_adapter(name)
+            except LabError as e:
+                errors[name] = str(e)
+                return
     threads = [threading.Thread(target=one, args=(s,)) for s in senders]
     for t in threads:
         t.start()
