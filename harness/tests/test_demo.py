@@ -292,3 +292,27 @@ def test_reset_stops_leftovers_and_removes_folders(tmp_path: Path,
         assert reset(3)[0] == 0
     finally:
         ns.close()
+
+
+def test_a_sender_whose_daemons_were_late_gets_a_second_try(
+        runs: Path, monkeypatch) -> None:
+    """A readiness time-out of the lab (a class on one busy machine) is
+    retried once, in a fresh folder; the demo then goes on as usual."""
+    from danelab.demo import run as demo_run
+    from danelab.errors import DaemonError
+    real = demo_run.LabRun.execute
+    calls: list[Path] = []
+
+    def flaky(self):  # type: ignore[no-untyped-def]
+        calls.append(self.run)
+        if len(calls) == 1:
+            raise DaemonError("nsd not ready after 30 s (a test's doing)")
+        return real(self)
+    monkeypatch.setattr(demo_run.LabRun, "execute", flaky)
+    folder = runs / "retry"
+    r = demo_run.run_demo(DEMOS["strip"], ["reference"], folder,
+                          lambda m: None)
+    assert [p.name for p in calls] == ["reference", "reference.2"]
+    assert r.errors == {} and list(r.runs) == ["reference"]
+    assert r.seen("j41-starttls-stripped", "reference").outcome == \
+        "deferred"
