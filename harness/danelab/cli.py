@@ -159,7 +159,12 @@ def cmd_explain(a: argparse.Namespace) -> int:
     from .labplan import make_plan
     plan = make_plan(group)
     print(f"{sc.id}: {sc.title}\n  {sc.rfc}; case {sc.section}{sc.case} in "
-          f"docs/cases.md; sender policy {sc.policy}\n\n{sc.explain}\n")
+          f"docs/cases.md; sender policy {sc.policy}")
+    if sc.refs:
+        print("  Reproduces a bug seen in real senders (refs):")
+        for r in sc.refs:
+            print(f"    {r}")
+    print(f"\n{sc.explain}\n")
     e = sc.expect
     print(f"Expected: {' or '.join(e.outcome)}"
           + (f" (SHOULD: {' or '.join(e.prefer)})"

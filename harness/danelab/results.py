@@ -92,6 +92,7 @@ def write_results(result: RunResult, path: Path, command: str = ""
         sc = result.scenarios[g.scenario]
         d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
              "case": sc.case, "title": sc.title, "rfc": sc.rfc,
+             "refs": sc.refs,
              "explain": sc.explain, "file": str(sc.path),
              "level": "MAY" if sc.expect.choice else "MUST",
              **g.as_dict(),

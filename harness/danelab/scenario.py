@@ -68,6 +68,13 @@ GOVERNING = ("dane", "sts-enforce", "sts-testing", "none")
 # What a sender must implement for a scenario to be graded (requires)
 FEATURES = ("mta-sts",)
 ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
+# `refs`: public reports of the bug a scenario reproduces.  A web address
+# (https only) or a citation "SOURCE, DATE, ENTRY" for a changelog entry
+# that has no address of its own.
+REF_URL_RE = re.compile(r"https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?"
+                        r"(/[!-~]*)?")
+REF_CITE_RE = re.compile(r"[^,]+, (\d{4}(-\d{2}(-\d{2})?)?), .+")
+REF_MAX = 300
 TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
 
 
@@ -190,6 +197,7 @@ class Scenario:
     expect_after_fix: Expect | None = None
     expect_after_limit: Expect | None = None    # after forced expiry
     tags: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)   # public bug reports
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
     rcpt_domain_rel: str = "@"                  # [message] domain
@@ -704,15 +712,53 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         expect_after_limit=expect_limit,
-        tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
+        tags=top.strings("tags"), refs=top.strings("refs"),
+        tlsrpt_records=tlsrpt_records,
         tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel, sts=sts,
         fix_sts=fix_sts, fix_advance=fix_advance,
         requires=top.strings("requires", choices=FEATURES))
     top.get("fix", dict)
+    if top.t.get("refs") == []:
+        top.bad("refs", "lists nothing: give at least one reference or "
+                "leave it out")
     top.finish()
     _check_refs(sc, errs)
     _check_presented(sc, errs)
+    _check_citations(sc, errs)
     return sc
+
+
+def ref_problem(ref: str) -> str | None:
+    """Why REF is not a usable `refs` entry (None if it is): an https
+    address, or "SOURCE, DATE, ENTRY" with DATE as YYYY[-MM[-DD]]."""
+    if not ref.strip():
+        return "is empty"
+    if ref != ref.strip() or any(c in ref for c in "\n\r\t"):
+        return "has leading, trailing or control whitespace"
+    if len(ref) > REF_MAX:
+        return f"is longer than {REF_MAX} characters"
+    if "://" in ref or ref.lower().startswith(("http", "www.")):
+        if not REF_URL_RE.fullmatch(ref):
+            return (f"{_short(ref)} is not an address like "
+                    "'https://host/path' (https only, no spaces); a "
+                    "citation cannot hold one")
+        return None
+    if not REF_CITE_RE.fullmatch(ref):
+        return (f"{_short(ref)} is neither an https address nor a citation "
+                "'SOURCE, DATE, ENTRY' (DATE as YYYY-MM-DD, YYYY-MM or "
+                "YYYY)")
+    return None
+
+
+def _check_citations(sc: Scenario, errs: list[SpecError]) -> None:
+    """`refs`: each entry well-formed, none twice."""
+    for i, r in enumerate(sc.refs):
+        why = ref_problem(r)
+        if why:
+            errs.append(SpecError(str(sc.path), f"refs[{i}]", why))
+        elif r in sc.refs[:i]:
+            errs.append(SpecError(str(sc.path), f"refs[{i}]",
+                                  f"{_short(r)} is listed twice"))
 
 
 def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:

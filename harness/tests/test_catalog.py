@@ -201,6 +201,15 @@ def test_new_broken_senders_fail_for_their_flaw(
     assert (g.verdict, g.observed) == ("warn", "deferred")
     assert grade_of("broken-ta-needs-sent-anchor",
                     "d18f-dane-ta-depth2-key-full").verdict == "pass"
+    # a matching DANE-EE record beside a DANE-TA record that matches
+    # nothing, and the other way round: any one match is enough; an RRset
+    # of one usage is judged right
+    for sid in ("d21h-tlsa-ee-right-ta-wrong", "d21c-tlsa-ee-wrong-ta-right"):
+        g = grade_of("broken-every-usage", sid)
+        assert (g.verdict, g.observed) == ("fail", "deferred"), sid
+        assert failed_kinds(g) == {"outcome"}, sid
+    assert grade_of("broken-every-usage",
+                    "d21-tlsa-rollover-current-and-next").verdict == "pass"
 
 
 def test_dane_control_passes(python_runs: dict[str, RunResult]) -> None:

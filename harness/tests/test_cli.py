@@ -42,6 +42,17 @@ def test_list_and_explain() -> None:
     assert "case A1 in docs/cases.md" in cp.stdout
 
 
+def test_explain_shows_refs() -> None:
+    cp = danelab("explain", "c14d-tlsa-three-byte-record")
+    assert cp.returncode == 0
+    head = cp.stdout.split("\n\n", 1)[0].splitlines()
+    sc = load_scenario(ROOT / "scenarios" /
+                       "c14d-tlsa-three-byte-record.toml")
+    assert len(sc.refs) == 2
+    assert head[2] == "  Reproduces a bug seen in real senders (refs):"
+    assert head[3:] == [f"    {r}" for r in sc.refs]
+
+
 def test_lint_names_file_field_reason(tmp_path: Path) -> None:
     (tmp_path / "a01-good.toml").write_text(
         (ROOT / "scenarios" / "a01-secure-dane-ee.toml").read_text())

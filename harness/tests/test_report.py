@@ -24,6 +24,7 @@ from danelab.runner import LabRun
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
+D17_REFS = ["https://github.com/shuque/dane/issues/3"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -34,6 +35,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("report")
     scs = select(load_catalog(), ["a01-secure-dane-ee",
                                   "d16-dane-ee-wrong-digest",
+                                  "d17-dane-ee-expired-leaf",
                                   "e24-no-starttls"])
     r = LabRun(scs, get_adapter("broken-no-dane"), run / "run").execute()
     write_results(r, run / "results.json")
@@ -72,8 +74,11 @@ def test_results_and_junit(report: Path) -> None:
     assert c["evidence"]["dns"]["first"]["MX"]["status"] == "secure"
     assert c["evidence"]["dns"]["first"]["hosts"]["mx1"]["tlsa_status"] \
         == "secure"
+    refs = {c["id"]: c["refs"] for c in cases}
+    assert refs["d16-dane-ee-wrong-digest"] == []
+    assert refs["d17-dane-ee-expired-leaf"] == D17_REFS
     suite = ET.parse(report / "out" / "junit.xml").getroot()[0]
-    assert suite.get("tests") == "3"
+    assert suite.get("tests") == "4"
     assert int(suite.get("failures") or 0) >= 2
     failed = [tc.get("name") for tc in suite if tc.find("failure")
               is not None]
@@ -96,7 +101,9 @@ def test_html_renders_in_chromium(report: Path) -> None:
                          text=True).stdout
     p = Cells()
     p.feed(dom)
-    assert p.rows == 3
+    assert p.rows == 4
+    for r in D17_REFS:      # a link beside the case's RFC sections
+        assert f'<a href="{r}">{r}</a>' in dom
     got = dict((v, 0) for _, v in p.cells)
     for _, v in p.cells:
         got[v] += 1
@@ -185,7 +192,8 @@ class Text(HTMLParser):
 
 # The reference sender twice over a few scenarios, by the command line:
 # pass, TLSRPT, a MAY choice.  The broken sender's report above ran three
-# of them, so the merged report has rows every sender passed.
+# of them (and d17, with refs), so the merged report has rows every sender
+# passed.
 TWICE = ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest", "e24-no-starttls",
          "h36b-report-validation-failure", "a04-mx-insecure-host-secure"]
 
@@ -272,7 +280,8 @@ def test_junit_carries_the_suite_and_sender(merged: Path,
 class Page(HTMLParser):
     """What the certification report shows: the header of each sender,
     the tally rows, the filter, which case rows and sections are hidden,
-    and every address the page would load."""
+    every address the page would load, and the links a reader may follow
+    (a scenario's refs)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -283,6 +292,7 @@ class Page(HTMLParser):
         self.rows: dict[str, bool] = {}
         self.sections: dict[str, bool] = {}
         self.loads: list[str] = []
+        self.links: list[str] = []
         self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
@@ -302,7 +312,9 @@ class Page(HTMLParser):
         for k in ("src", "href"):
             v = a.get(k) or ""
             if v and not v.startswith("#"):
-                self.loads.append(v)
+                # a link is followed only when clicked; anything else loads
+                (self.links if tag == "a" and k == "href" else
+                 self.loads).append(v)
         if tag in ("link", "iframe", "object", "embed", "img"):
             self.loads.append(f"<{tag}>")
 
@@ -319,10 +331,12 @@ def _parse(html: str) -> Page:
 def test_report_is_self_contained_and_readable_without_script(
         merged: Path) -> None:
     """What a browser without script shows is the file itself: the filter
-    stays hidden and no case is; nothing is loaded from anywhere."""
+    stays hidden and no case is; nothing is loaded from anywhere, and the
+    only links out are the cases' refs."""
     html = (merged / "report.html").read_text()
     p = _parse(html)
     assert p.loads == [], p.loads
+    assert p.links and set(p.links) == set(D17_REFS), p.links
     assert "@import" not in html and "url(" not in html
     assert p.filter_hidden is True
     assert p.rows and not any(p.rows.values())
@@ -415,5 +429,6 @@ def test_certification_report_in_chromium(merged: Path,
     p = _parse(dom)
     assert {k for k, hid in p.rows.items() if not hid} == bad
     assert {k for k, hid in p.sections.items() if not hid} == bad
-    assert len(p.rows) == len(TWICE)
+    assert len(p.rows) == len(set(TWICE) | {c["id"] for c in
+                                            broken["cases"]})
     assert f"{len(bad)} case(s) shown" in dom

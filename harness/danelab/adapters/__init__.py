@@ -48,7 +48,8 @@ NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
 # danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
 BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
-               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
+               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor",
+               "broken-every-usage")
 POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only",
            "postfix-may": "may"}
 EXIM = {"exim": False, "exim-require-dane": True}

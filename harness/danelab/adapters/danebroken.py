@@ -25,7 +25,10 @@ Each is wrong in exactly one way:
   broken-ta-needs-sent-anchor  a DANE-TA record with full data (`2 0 0`,
                                `2 1 0`) only matches when the server sent
                                that CA itself, although the record carries
-                               the anchor (RFC 7671 §5.2.2).
+                               the anchor (RFC 7671 §5.2.2);
+  broken-every-usage           with DANE-EE and DANE-TA records both
+                               published, a record of each usage must
+                               match, not any one record (RFC 7672 §3.1).
 
 Matching reuses dane_auth's record parsing and chain building (the grader
 judges what fake-mx saw, not what these senders decided).  They run in
@@ -199,14 +202,23 @@ class BrokenDaneAdapter(ThreadedSender):
         if not chain:
             return "no certificate presented"
         now = dt.datetime.now(dt.timezone.utc)
-        for t in r.tlsa:
-            if t.usage == 3 and t.matches(chain[0]):
-                if self.flaw != "broken-ee-dates" or \
-                        in_validity(chain[0], now):
-                    return ""
-            if t.usage == 2 and self._ta(t, chain, r.refs, now):
+        matched = {t.usage for t in r.tlsa if self._match(t, chain, r, now)}
+        if self.flaw == "broken-every-usage":
+            # the flaw: each usage published must have a matching record
+            if matched and matched == {t.usage for t in r.tlsa}:
                 return ""
+            return "not every usage published has a matching record"
+        if matched:
+            return ""
         return "no usable TLSA record authenticates the chain"
+
+    def _match(self, t: Tlsa, chain: list[x509.Certificate], r: Route,
+               now: dt.datetime) -> bool:
+        """T authenticates CHAIN (DANE-EE: the leaf; DANE-TA: a path)."""
+        if t.usage == 3 and t.matches(chain[0]):
+            return self.flaw != "broken-ee-dates" or \
+                in_validity(chain[0], now)
+        return t.usage == 2 and self._ta(t, chain, r.refs, now)
 
     def _ta(self, t: Tlsa, chain: list[x509.Certificate], refs: list[str],
             now: dt.datetime) -> bool:

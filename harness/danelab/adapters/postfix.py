@@ -13,6 +13,11 @@ log in RUN/maillog (postlogd, no syslog).  Settings that matter for DANE:
                                       scenario catalog (dane, dane-only,
                                       may; exclude is `may`)
 
+A smtp(8) process that crashes in a delivery (a panic on a malformed DNS
+answer, as in c14d) writes no status= line, and qmgr retries the message
+in a loop: the pass ends CRASH_QUIET seconds after the last status line,
+and each message still without one is deferred, its reason the crash.
+
 The master runs in the foreground (`master -s`) under the lab's supervisor,
 so stop() ends exactly the processes it started (master and its children
 share its process group).  The queue directories are made here, so the slow
@@ -58,6 +63,15 @@ STATUS = re.compile(r"to=<[^>]*>, (?:orig_to=<[^>]*>, )?relay=(?P<relay>"
 EXPIRED = re.compile(r"from=<[^>]*>, status=(?:force-)?expired, "
                      r"returned to sender")
 MSGID = re.compile(r"message-id=<?(?P<mid>[^>\s]*)>?")
+# smtp(8) dying in a delivery: its own panic or fatal line, or the master
+# reporting the process killed by a signal or ended with an exit status
+CRASH = re.compile(r"postfix(?:/[\w.-]+)*/(?:smtp\[\d+\]: (?:panic|fatal): .*"
+                   r"|master\[\d+\]: warning: process \S*/smtp pid \d+ "
+                   r"(?:killed by signal \d+|exit status \d+))$")
+# After a crash, how long without a new status= line before the pass is
+# over: the message that crashes smtp(8) never gets one (qmgr tries it again
+# and again), while others may wait for slow lookups (a minute in c12h).
+CRASH_QUIET = 120.0
 
 MAIN_CF = """\
 # danelab private Postfix instance (written by the postfix adapter)
@@ -212,6 +226,8 @@ class PostfixAdapter(Adapter):
         self.ledger = Ledger()
         self.tail: LogTail | None = None
         self.held: set[str] = set()     # qids parked by defer_transports
+        self.crashes: list[str] = []    # smtp(8) crash lines, in order
+        self.last_status = 0.0          # monotonic time of the last one
 
     # -- life cycle -------------------------------------------------------
     def start(self, ctx: LabContext) -> None:
@@ -360,6 +376,8 @@ class PostfixAdapter(Adapter):
                    if self.ledger.last.get(q) is None
                    or self.ledger.last[q].state == "deferred"}
         self.ledger.pass_done = set()
+        crashed = len(self.crashes)
+        self.last_status = time.monotonic()
         cp = self.ctx.ns.run(["/usr/sbin/postqueue", "-f"], timeout=30)
         if cp.returncode != 0:
             raise LabError("postqueue -f failed: "
@@ -367,9 +385,16 @@ class PostfixAdapter(Adapter):
 
         def done() -> bool:
             self._read_log()
-            return pending <= self.ledger.pass_done
-        wait_for(done, PASS_TIMEOUT, f"postfix queue pass ({len(pending)} "
-                 f"message(s); see {self.ctx.run / 'maillog'})", 0.1)
+            return pending <= self.ledger.pass_done or (
+                len(self.crashes) > crashed and
+                time.monotonic() - self.last_status > CRASH_QUIET)
+        wait_for(done, PASS_TIMEOUT + CRASH_QUIET, f"postfix queue pass "
+                 f"({len(pending)} message(s); see "
+                 f"{self.ctx.run / 'maillog'})", 0.1)
+        for q in sorted(pending - self.ledger.pass_done):
+            self.ledger.record(q, SenderOutcome(
+                "deferred", "still queued: smtp(8) crashed in this pass ("
+                f"{self.crashes[crashed]})"))
 
     def expire(self, message_ids: list[str]) -> bool:
         """`postsuper -e`: Postfix's forced expiration (3.5 and later);
@@ -393,6 +418,10 @@ class PostfixAdapter(Adapter):
         if not self.tail:
             return
         for line in self.tail.new_lines():
+            c = CRASH.search(line)
+            if c:
+                self.crashes.append(c.group(0))
+                continue
             m = LINE.search(line)
             if not m:
                 continue
@@ -411,12 +440,14 @@ class PostfixAdapter(Adapter):
                 self.ledger.record(qid, SenderOutcome(
                     "bounced", "expired: " + (was.reason if was else ""),
                     was.dsn if was else "", was.detail if was else ""))
+                self.last_status = time.monotonic()
                 continue
             out = parse_status(rest)
             if out is None:
                 self.held.add(qid)
             else:
                 self.ledger.record(qid, out)
+                self.last_status = time.monotonic()
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         self._read_log()
