@@ -437,6 +437,10 @@ deliver_next_host(struct deliver_domain *dd)
 	memset(&par, 0, sizeof(par));
 	par.queue_id = m->id;
 	par.domain = dd->domain;
+	/* RFC 7672 section 3.2.2: after a secure MX lookup the next-hop
+	 * domain is a reference identifier too (with an insecure MX RRset,
+	 * "half-DANE", only the MX host's own names are). */
+	par.nexthop = p->mx_status == DNS_SECURE ? dd->domain : NULL;
 	par.host = h->name;
 	par.address = h->addrs[dd->addri];
 	par.port = dd->port;

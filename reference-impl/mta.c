@@ -323,7 +323,7 @@ mta_handshake_start(struct mta_session *s)
 	 * judged (PKIX) all the same, for the report. */
 	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode == HOST_MAY &&
 	    s->par.sts_check ? HOST_STS : s->mode, sni, s->par.host,
-	    s->par.tlsa, s->par.ntlsa, &added, s->id);
+	    s->par.nexthop, s->par.tlsa, s->par.ntlsa, &added, s->id);
 	if (s->ssl == NULL)
 		fatalx("cannot set up a TLS session (out of memory?)");
 	if (s->mode == HOST_DANE && added == 0) {

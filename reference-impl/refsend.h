@@ -580,16 +580,18 @@ struct ssl_ctx_st *dane_pkix_ctx_new(const char *);
  * HOST_ENCRYPT, HOST_MAY or HOST_STS).  For HOST_DANE it enables DANE with
  * the TLSA base domain, adds every usable record (unusable ones are
  * skipped: the count added is stored in *added), and the reference
- * identifiers (base domain and MX host name).  For HOST_STS the MX host
- * name is the name to verify (the SSL_CTX must be dane_pkix_ctx_new()'s).
- * SNI is sni (may be NULL for HOST_MAY).
+ * identifiers (base domain, MX host name, and nexthop: the recipient
+ * domain when the MX RRset was secure, NULL otherwise; RFC 7672 section
+ * 3.2.2).  For HOST_STS the MX host name is the name to verify (the
+ * SSL_CTX must be dane_pkix_ctx_new()'s).  SNI is sni (may be NULL for
+ * HOST_MAY).
  * tag (the session id, may be NULL) starts its diagnostic lines.
  * Returns NULL on resource failure.  The caller frees it with SSL_free()
  * (or through the bufferevent that takes it over).
  */
 struct ssl_st	*dane_ssl_new(struct ssl_ctx_st *, enum host_mode,
-		    const char *, const char *, const struct tlsa *, size_t,
-		    size_t *, const char *);
+		    const char *, const char *, const char *,
+		    const struct tlsa *, size_t, size_t *, const char *);
 /* After a completed handshake: fill in the verdict for mode (HOST_STS:
  * the PKIX one, pkix set on success). */
 void		 dane_verdict(struct ssl_st *, enum host_mode,
@@ -756,6 +758,9 @@ struct mta_rcpt {
 struct mta_params {
 	const char		*queue_id;
 	const char		*domain;	/* policy (recipient) domain */
+	const char		*nexthop;	/* domain, as a DANE-TA reference
+						 * identifier: set only after a
+						 * secure MX lookup; or NULL */
 	const char		*host;		/* MX host name */
 	const char		*address;
 	int			 port;

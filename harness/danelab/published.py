@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapters import get_adapter
+from .grounds import documents, headline
 from .suite import catalog_digest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +83,15 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, str]]:
                             "observed": c.get("observed") or "",
                             "sender_state": so.get("state", ""),
                             "dsn": so.get("dsn", ""),
-                            "why": "; ".join(ch["text"] for ch in
+                            "why": "; ".join(_why(ch) for ch in
                                              c.get("checks", [])
                                              if not ch["ok"])}
     return out
+
+
+def _why(ch: dict[str, Any]) -> str:
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
 
 
 def problem_keys(results: dict[str, Any]) -> list[str]:
@@ -138,6 +144,7 @@ def publish(senders: list[str]) -> None:
                                           time.gmtime()),
                "wall_seconds": round(time.monotonic() - t, 1),
                "counts": counts(cases), "problems": problem_keys(res),
+               "documents": documents(res["cases"]),
                "cases": cases}
         (RESULTS / f"{s}.json").write_text(json.dumps(doc, indent=1,
                                                       sort_keys=True) + "\n")
@@ -184,6 +191,7 @@ def matrix(table: dict[str, dict[str, dict[str, str]]],
                      + ("" if same else
                         f" {short_commit(meta[s].get('catalog_commit', ''))}"
                         " |"))
+    lines += per_document(senders, meta)
     keys = sorted(set().union(*[set(t) for t in table.values()]))
     lines += ["", "## Cases where the senders differ", "",
               "Each cell: verdict, observed outcome.", "",
@@ -199,6 +207,37 @@ def matrix(table: dict[str, dict[str, dict[str, str]]],
             f"{c['verdict']} {c['observed']}" if c else "—"
             for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
+                 ) -> list[str]:
+    """The findings per document: for each sender and RFC (and the lab's
+    own rules), the cases with a failed MUST and a warned SHOULD resting
+    on it (docs/grading.md)."""
+    every = sorted({d for s in senders
+                    for d in meta[s].get("documents", {})})
+    rows = {s: headline(meta[s].get("documents", {}), every)
+            for s in senders}
+    names = [r["document"] for r in rows[senders[0]]] if senders else []
+    out = ["", "## Findings per document", "",
+           "Each cell: cases with a failed MUST / with a warned SHOULD whose "
+           "ground is that document, of the cases graded on a MUST resting "
+           "on it (`danelab`: the lab's own evidence rules). 0 failed means "
+           "the sender conforms to it, as far as the catalog reaches; "
+           "\"not graded\": no MUST of it was graded (the sender lacks the "
+           "feature, or no case was run).", "",
+           "| sender | " + " | ".join(names) + " |",
+           "| --- |" + " --- |" * len(names)]
+    for s in senders:
+        out.append(f"| `{s}` | " + " | ".join(
+            _cell(r) for r in rows[s]) + " |")
+    return out
+
+
+def _cell(r: dict[str, Any]) -> str:
+    if not r["must"] and not r["fail"]:
+        return "not graded" + (f", {r['warn']} warned" if r["warn"] else "")
+    return f"{r['fail']} / {r['warn']} (of {r['must']})"
 
 
 if __name__ == "__main__":

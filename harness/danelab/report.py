@@ -17,6 +17,10 @@ Besides its cases, a results file may hold `problems`: failures of the run
 as a whole that no case owns (traffic to an address no scenario declared).
 Each becomes a failed junit test case (classname danelab.SENDER.run) and a
 list above the matrix, and fails the run like a failed MUST.
+
+Every check shows the ground it rests on (RFC, section, keyword) beside it;
+the header's table counts, per document its checks rest on, the cases with
+a failed MUST and with a warned SHOULD (certify.documents()).
 """
 from __future__ import annotations
 
@@ -61,6 +65,12 @@ def load_problems(paths: list[Path]) -> list[dict[str, Any]]:
             if pr not in out:
                 out.append(pr)
     return out
+
+
+def _why(ch: dict[str, Any]) -> str:
+    """A failed check's text with the ground it rests on."""
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
@@ -124,7 +134,7 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
                               else f"[{c['phase']}]")
             tc = ET.SubElement(suite, "testcase", classname=f"danelab."
                                f"{sender}.{c['section']}", name=name)
-            bad = [ch["text"] for ch in c["checks"] if not ch["ok"]]
+            bad = [_why(ch) for ch in c["checks"] if not ch["ok"]]
             if c["verdict"] == "fail":
                 f = ET.SubElement(tc, "failure", message="; ".join(bad))
                 f.text = json.dumps(c["checks"], indent=1)
@@ -136,7 +146,7 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
             if t:
                 tt = ET.SubElement(suite, "testcase", classname=f"danelab."
                                    f"{sender}.tlsrpt", name=f"{name}[tlsrpt]")
-                tbad = [ch["text"] for ch in t["checks"] if not ch["ok"]]
+                tbad = [_why(ch) for ch in t["checks"] if not ch["ok"]]
                 if t["verdict"] == "fail":
                     ET.SubElement(tt, "failure", message="; ".join(tbad))
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

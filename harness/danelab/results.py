@@ -1,5 +1,9 @@
 """results.json: what a run found, as the reports read it.
 
+`documents` counts, per RFC (and for the lab's own rules), the cases with
+a failed MUST and those with a warned SHOULD resting on it, so that
+"conforms to RFC 7672" means no failed MUST whose ground is RFC 7672.
+
 The runner hands its RunResult over; write_results() writes one group's
 file (per grade: the scenario, the verdict and its checks, the DNS records
 the lab built, the SMTP/TLS transcript, where the logs are).  write_merged()
@@ -14,10 +18,11 @@ from typing import Any
 
 from .errors import LabError
 from .grader import session_host
+from .grounds import documents
 from .labplan import LabPlan
 from .observe import Session
 from .runner import RunResult
-from .scenario import Scenario
+from .scenario import Expect, Scenario
 from .suite import suite_version
 from .summary import sender_summary
 
@@ -69,6 +74,13 @@ def transcript_entry(plan: LabPlan, s: Session) -> dict[str, Any]:
             "events": _events(s)}
 
 
+def _phase_expect(sc: Scenario, phase: str) -> Expect:
+    """The expectation a phase of SC is graded against."""
+    later = {"after-fix": sc.expect_after_fix,
+             "after-limit": sc.expect_after_limit}.get(phase)
+    return later or sc.expect
+
+
 def run_record(result: RunResult, command: str = "") -> dict[str, Any]:
     """What the report's header needs of one run: the sender's name,
     version and configuration digest, the suite's version (suite.py, over
@@ -94,7 +106,7 @@ def write_results(result: RunResult, path: Path, command: str = ""
              "case": sc.case, "title": sc.title, "rfc": sc.rfc,
              "refs": sc.refs,
              "explain": sc.explain, "file": str(sc.path),
-             "level": "MAY" if sc.expect.choice else "MUST",
+             "level": _phase_expect(sc, g.phase).level,
              **g.as_dict(),
              "dns_records": _records(result.plan, sc),
              "transcript": [transcript_entry(result.plan,
@@ -113,6 +125,7 @@ def write_results(result: RunResult, path: Path, command: str = ""
                                 "run": run_record(result, command),
                                 "timings": result.timings,
                                 "counts": counts,
+                                "documents": documents(cases),
                                 "problems": result.problems,
                                 "cases": cases}, indent=1))
 
@@ -121,9 +134,11 @@ def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                  problems: list[dict[str, Any]],
                  runs: list[dict[str, Any]] | None = None) -> None:
     """The results.json of a whole run: the sender's summary (summary.py),
-    every group's cases and the run's problems, as report.load_results()
-    gave them; RUNS, the groups' run records, become one (the earliest
-    start, the scenarios of every group)."""
+    the findings per document (grounds.documents(): failed MUSTs and warned
+    SHOULDs per RFC, and per the lab's own rules), every group's cases and
+    the run's problems, as report.load_results() gave them; RUNS, the
+    groups' run records, become one (the earliest start, the scenarios of
+    every group)."""
     run: dict[str, Any] = {}
     if runs:
         run = {**runs[0], "started": min(r.get("started", "")
@@ -131,6 +146,7 @@ def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                "scenarios": sum(r.get("scenarios", 0) for r in runs)}
     path.write_text(json.dumps({"sender": sender, "run": run,
                                 "summary": sender_summary(cases),
+                                "documents": documents(cases),
                                 "problems": problems,
                                 "cases": cases}, indent=1))
 

@@ -536,17 +536,20 @@ class LabRun:
                 sc, plan, received, mine,
                 [d[sc.id]["hosts"] for d in phases])
             if loops:
-                tg.checks.append(("MUST", False, "report delivery was "
-                                  f"itself reported: {loops}"))
-                tg.verdict = "fail"
+                tg.checks.append(("SHOULD", False, "report delivery was "
+                                  f"itself reported: {loops}", "loop"))
+                if tg.verdict == "pass":
+                    tg.verdict = "warn"
             if error:
-                tg.checks.append(("MUST", False, f"reporter failed: {error}"))
+                tg.checks.append(("MUST", False, f"reporter failed: {error}",
+                                  "reporter"))
                 tg.verdict = "fail"
             missing = [f for f in sc.requires if f not in
                        getattr(self.adapter, "features", ())]
             if missing:
                 tg.checks.append(("MAY", False, "not graded: the sender "
                                   f"does not implement {', '.join(missing)}"
-                                  f" (the grade would be {tg.verdict})"))
+                                  f" (the grade would be {tg.verdict})",
+                                  "not-graded"))
                 tg.verdict = "info"
             last[sc.id].tlsrpt = tg.as_dict()

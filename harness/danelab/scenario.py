@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import grounds as gr
 from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
@@ -168,13 +169,21 @@ class Expect:
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
     no_connection: list[str] = field(default_factory=list)  # never dialled
     policy: str | None = None       # which policy governs (GOVERNING)
+    # [expect.ground]: check kind (grounds.SCENARIO_KEYS) -> its ground
+    ground: dict[str, gr.Ground] = field(default_factory=dict)
+
+    @property
+    def bounded(self) -> bool:
+        """Does `outcome` leave some outcome out (so a MUST bounds it)?"""
+        return set(self.outcome) != set(OUTCOMES)
 
     @property
     def level(self) -> str:
         """The strongest level the expected outcome is graded at: MUST (the
-        outcome must be one of `outcome`), SHOULD (a choice whose preferred
-        subset only warns), MAY (a recorded choice)."""
-        if not self.choice:
+        outcome must be one of `outcome`, which leaves some out), SHOULD (a
+        preferred subset that only warns, of a choice or of every outcome),
+        MAY (a recorded choice)."""
+        if self.bounded and not self.choice:
             return "MUST"
         return "SHOULD" if self.prefer != self.outcome else "MAY"
 
@@ -561,6 +570,18 @@ def _expect(f: _Fields) -> Expect:
                f.get("tlsrpt", str, choices=RESULT_TYPES))
     e.no_connection = f.strings("no_connection")
     e.policy = f.get("policy", str, choices=GOVERNING)
+    gt = f.get("ground", dict)
+    if gt is not None:
+        for k, v in gt.items():
+            if k not in gr.SCENARIO_KEYS:
+                f.bad(f"ground.{k}", "not a check kind that takes a ground "
+                      f"here; known: {', '.join(gr.SCENARIO_KEYS)}")
+                continue
+            g, why = gr.parse(v)
+            for w in why:
+                f.bad(f"ground.{k}", w)
+            if g is not None:
+                e.ground[k] = g
     if "dsn" in f.t:
         e.dsn = f.strings("dsn")
         for d in e.dsn:
@@ -679,11 +700,13 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
             errs.append(SpecError(str(path), "expect.after_limit",
                                   "a scenario has [fix] or "
                                   "[expect.after_limit], not both"))
-        if expect.outcome != ["deferred"]:
+        if expect.prefer != ["deferred"] or \
+                not set(expect.outcome) <= {"deferred", "bounced"}:
             errs.append(SpecError(
-                str(path), "expect.outcome", "with [expect.after_limit] the "
-                "first attempt must be expected to defer (outcome = "
-                "[\"deferred\"]): only a queued message has a retry limit"))
+                str(path), "expect.prefer", "with [expect.after_limit] the "
+                "first attempt must be expected not to deliver and preferred "
+                "to defer (prefer = [\"deferred\"]): only a queued message "
+                "has a retry limit"))
     tlsrpt_records, tlsrpt_due = None, True
     tr = top.get("tlsrpt", dict)
     if tr is not None:
@@ -724,6 +747,7 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
     top.finish()
     _check_refs(sc, errs)
     _check_presented(sc, errs)
+    _check_grounds(sc, errs)
     _check_citations(sc, errs)
     return sc
 
@@ -821,6 +845,63 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             elif e and e.hosts is not None and hn in e.hosts:
                 bad(f"{key}.no_connection",
                     f"{_short(hn)} is also an allowed delivery host")
+
+
+def _check_grounds(sc: Scenario, errs: list[SpecError]) -> None:
+    """Every expectation names the grounds of its checks (ground_errors)."""
+    names = [h.name for h in sc.hosts]
+    for key, e in (("expect", sc.expect),
+                   ("expect.after_fix", sc.expect_after_fix),
+                   ("expect.after_limit", sc.expect_after_limit)):
+        for fld, why in ground_errors(e, names) if e else []:
+            errs.append(SpecError(str(sc.path), f"{key}.ground.{fld}", why))
+
+
+def ground_errors(e: Expect, hosts: list[str]) -> list[tuple[str, str]]:
+    """Every check an expectation makes must name a ground that fits its
+    level (grounds.fits): (field, why) for each one missing or misfit.
+    HOSTS: the names of the file's hosts."""
+    out: list[tuple[str, str]] = []
+
+    def need(key: str, level: str, why: str) -> None:
+        g = e.ground.get(key)
+        if g is None:
+            out.append((key, f"is required: {why}"))
+            return
+        misfit = gr.fits(level, g)
+        if misfit:
+            out.append((key, misfit))
+
+    if e.bounded:
+        need("outcome", "MUST", "the outcome must be one of `outcome`, a "
+             "MUST; name the MUST or MUST NOT it rests on")
+    elif "outcome" in e.ground:
+        out.append(("outcome", "`outcome` lists every outcome, so nothing "
+                    "is checked at MUST level: leave it out"))
+    if e.prefer != e.outcome:
+        need("prefer", "SHOULD", "`prefer` is a SHOULD; name the SHOULD (or "
+             "the MUST and its tension) it rests on")
+    elif "prefer" in e.ground:
+        out.append(("prefer", "no `prefer` subset, so no SHOULD check"))
+    if e.choice:
+        need("choice", "MAY", "`choice` records a choice; name the MAY (or "
+             "the tension) that leaves it open")
+    elif "choice" in e.ground:
+        out.append(("choice", "only with choice = true"))
+    restricts = e.hosts is not None and not set(hosts) <= set(e.hosts)
+    if "hosts" in e.ground or (restricts and not e.bounded):
+        need("hosts", "MUST", "`hosts` leaves hosts out, a MUST; name what "
+             "forbids them")
+    if "no-connection" in e.ground or (e.no_connection and not e.bounded):
+        need("no-connection", "MUST", "`no_connection` is a MUST; name what "
+             "forbids the connection")
+    if "cleartext" in e.ground:
+        if "delivered-plain" in e.outcome:
+            out.append(("cleartext", "cleartext is an allowed outcome, so "
+                        "no cleartext check is made"))
+        else:
+            need("cleartext", "MUST", "")
+    return out
 
 
 def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:

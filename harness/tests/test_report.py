@@ -83,6 +83,23 @@ def test_results_and_junit(report: Path) -> None:
     failed = [tc.get("name") for tc in suite if tc.find("failure")
               is not None]
     assert "d16-dane-ee-wrong-digest" in failed
+    d16 = next(tc for tc in suite if tc.get("name") ==
+               "d16-dane-ee-wrong-digest")
+    assert "[RFC 7672 §3.2 MUST NOT]" in d16.find("failure").get("message")
+
+
+def test_findings_per_document(report: Path) -> None:
+    """Each failed MUST counts against the document its ground names; the
+    report's certification header shows the same count per document."""
+    data = json.loads((report / "results.json").read_text())
+    rfc7672 = data["documents"]["RFC 7672"]
+    assert {"d16-dane-ee-wrong-digest", "e24-no-starttls"} <= \
+        set(rfc7672["fail_cases"])
+    assert rfc7672["fail"] == len(rfc7672["fail_cases"])
+    html = (report / "out" / "report.html").read_text()
+    assert 'class="matrix docs"' in html
+    assert f'data-document="RFC 7672" data-fail="{rfc7672["fail"]}"' in html
+    assert 'data-document="RFC 7672" data-state="fail"' in html
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by "

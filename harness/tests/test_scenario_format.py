@@ -22,7 +22,8 @@ from danelab.scenario import Scenario, load_scenario
 
 HEAD = ('title = "t"\nsection = "D"\ncase = 18\nrfc = "x"\n'
         'explain = "x"\n')
-EXPECT = '[expect]\noutcome = ["deferred"]\n'
+EXPECT = '[expect]\noutcome = ["deferred"]\n' \
+    '[expect.ground]\noutcome = "7672-no-unauthenticated"\n'
 
 
 def write(tmp_path: Path, body: str, name: str = "d99-x") -> Path:
