@@ -750,7 +750,8 @@ mta_read(struct bufferevent *bev, void *arg)
 			s->starttls_offered = s->rp.starttls;
 		memset(&s->rp, 0, sizeof(s->rp));
 		if (s->state == MTA_STARTTLS && s->code == 220 && used < len) {
-			mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
+			mta_fail(s, MTA_HOSTFAIL, mta_tls_required(s) ?
+			    RT(VALIDATION_FAILURE) : "protocol", "4.5.0",
 			    "%s sent more after its 220 to STARTTLS (RFC 3207 "
 			    "section 5)", s->par.host);
 			return;

@@ -233,7 +233,7 @@ def _classify(sc: Scenario, plan: LabPlan, obs: Observation,
                 f"not-delivered({state})"), []
     to, cls = [], "delivered-dane"
     for sess, _msg in obs.deliveries:
-        hp = plan.by_listener.get(sess.listener)
+        hp = session_host(plan, sess)
         to.append(hp.name if hp and hp.scenario == sc.id
                   else sess.listener)
         if not sess.tls:
@@ -280,7 +280,7 @@ def sni_each_host(sc: Scenario, plan: LabPlan, obs: Observation,
     (RFC 7672 §8.1); sessions to hosts without DANE are not judged."""
     seen, bad = 0, []
     for s in tls:
-        hp = plan.by_listener.get(s.listener)
+        hp = session_host(plan, s)
         hd = obs.dns.get(hp.name) if hp and hp.scenario == sc.id else None
         if hp is None or hd is None or hd.tlsa_status != "secure":
             continue
@@ -297,10 +297,14 @@ def sni_each_host(sc: Scenario, plan: LabPlan, obs: Observation,
 
 
 def session_host(plan: LabPlan, s: Session) -> HostPlan | None:
-    """The declared host a session reached: by its listener, or, for a
-    connection the catch-all took, by the address dialled."""
+    """The declared host the sender dialled for a session: by its
+    listener; for a connection the catch-all took, by the address dialled;
+    for the second leg of a relayed session, the relay's host (the sender
+    chose it, and its TLSA RRset is the one the chain is judged by)."""
     if s.catch_all:
         return plan.by_address.get(s.local_address)
+    if s.via_listener:
+        return plan.by_listener.get(s.via_listener)
     return plan.by_listener.get(s.listener)
 
 

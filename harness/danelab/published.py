@@ -7,7 +7,8 @@ real MTAs and reference for comparison) with `danelab run`, and writes
 docs/results/<sender>.json (per case: verdict, observed outcome, the
 sender's own state and status code) and docs/results/summary.md (the counts
 and a matrix of the cases where the senders differ, over every sender of
-SENDERS that has a published file, whether run now or not).
+SENDERS that has a published file, whether run now or not; each row says
+which catalog it covers).
 docs/results/regenerate.sh is the one command.
 
 The adapter tests run the published cases again and compare with
@@ -31,8 +32,8 @@ from .suite import catalog_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-SENDERS = ["reference", "postfix", "postfix-dane-only", "exim",
-           "exim-require-dane", "postfix-mta-sts", "chasquid"]
+SENDERS = ["reference", "postfix", "postfix-dane-only", "postfix-may",
+           "exim", "exim-require-dane", "postfix-mta-sts", "chasquid"]
 KEYS = ("verdict", "observed")
 
 
@@ -160,18 +161,36 @@ def publish(senders: list[str]) -> None:
         {s: table[s] for s in order}, meta, commit))
 
 
+def short_commit(text: str) -> str:
+    """A catalog_commit line shortened: commit prefix and file count."""
+    parts = text.split()
+    files = next((parts[i - 1] for i, w in enumerate(parts)
+                  if w.startswith("files")), "?")
+    return f"{parts[0][:7] if parts else '?'}, {files} files"
+
+
 def matrix(table: dict[str, dict[str, dict[str, str]]],
            meta: dict[str, dict[str, Any]], commit: str) -> str:
     senders = list(table)
+    commits = {meta[s].get("catalog_commit", commit) for s in senders}
+    same = commits == {commit}
     lines = ["# Published results: summary (generated)", "",
-             f"Catalog: commit {commit} of `scenarios/`.", "",
-             "| sender | version | pass | fail | warn | info | wall s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"Catalog: commit {commit} of `scenarios/`." if same else
+             "Catalogs differ by sender (the last column says which "
+             "catalog each covers; a case one sender's catalog did not have "
+             "shows —).", "",
+             "| sender | version | pass | fail | warn | info | wall s |"
+             + ("" if same else " catalog |"),
+             "| --- | --- | --- | --- | --- | --- | --- |"
+             + ("" if same else " --- |")]
     for s in senders:
         c = meta[s]["counts"]
         lines.append(f"| `{s}` | {meta[s]['version']} | {c.get('pass', 0)} "
                      f"| {c.get('fail', 0)} | {c.get('warn', 0)} | "
-                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |")
+                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |"
+                     + ("" if same else
+                        f" {short_commit(meta[s].get('catalog_commit', ''))}"
+                        " |"))
     lines += per_document(senders, meta)
     keys = sorted(set().union(*[set(t) for t in table.values()]))
     lines += ["", "## Cases where the senders differ", "",
@@ -216,9 +235,12 @@ def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
 
 
 def _cell(r: dict[str, Any]) -> str:
-    if not r["must"] and not r["fail"]:
-        return "not graded" + (f", {r['warn']} warned" if r["warn"] else "")
-    return f"{r['fail']} / {r['warn']} (of {r['must']})"
+    # (results published before the counts had "must" say "?" there)
+    if not r.get("must") and not r.get("fail"):
+        return "not graded" + (f", {r['warn']} warned" if r.get("warn")
+                               else "")
+    return f"{r.get('fail', 0)} / {r.get('warn', 0)} (of " \
+        f"{r.get('must', '?')})"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .grader import session_host
 from .grounds import documents
 from .labplan import LabPlan
 from .observe import Session
@@ -41,13 +42,36 @@ def _records(plan: LabPlan, sc: Scenario) -> list[str]:
     return out
 
 
-def _brief(s: Session) -> list[dict[str, Any]]:
-    keep = ("event", "ts", "stage", "code", "text", "name", "reply",
-            "version", "cipher", "sni", "cert_sha256", "reason", "from",
-            "to", "message_id", "size", "tls", "starttls_offered",
-            "direction", "line", "peer", "local")
-    return [{k: e[k] for k in keep if k in e} for e in s.events
-            if e.get("event") != "state"]
+def _events(s: Session) -> list[dict[str, Any]]:
+    """Every event of S with every field fake-mx logged but the session
+    and listener, which the transcript entry names once."""
+    return [{k: v for k, v in e.items() if k not in ("session", "listener")}
+            for e in s.events]
+
+
+def role(s: Session) -> str:
+    """What the listener of S was to the sender: `relay` (an on-path
+    attacker's leg from the sender), `relayed` (that attacker's own leg to
+    the real server), `impostor` (an attacker's server), `catch-all` (no
+    listener at the address dialled) or `server`."""
+    if s.relay:
+        return "relay"
+    if s.via:
+        return "relayed"
+    if s.impostor:
+        return "impostor"
+    return "catch-all" if s.catch_all else "server"
+
+
+def transcript_entry(plan: LabPlan, s: Session) -> dict[str, Any]:
+    """One session as results.json keeps it for the reports."""
+    own = plan.by_listener.get(s.listener)
+    front = session_host(plan, s)
+    return {"session": s.id, "listener": s.listener,
+            "host": own.name if own else None,
+            "dialled": front.name if front else None,
+            "role": role(s), "via": s.via, "upstream": s.upstream,
+            "events": _events(s)}
 
 
 def _phase_expect(sc: Scenario, phase: str) -> Expect:
@@ -85,9 +109,8 @@ def write_results(result: RunResult, path: Path, command: str = ""
              "level": _phase_expect(sc, g.phase).level,
              **g.as_dict(),
              "dns_records": _records(result.plan, sc),
-             "transcript": [{"session": sid, "listener":
-                             result.sessions[sid].listener,
-                             "events": _brief(result.sessions[sid])}
+             "transcript": [transcript_entry(result.plan,
+                                             result.sessions[sid])
                             for sid in g.sessions if sid in result.sessions],
              "evidence": {"run_dir": str(result.run_dir),
                           "fakemx_events": str(result.run_dir /

@@ -69,6 +69,7 @@ class RunResult:
     dns: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # by scenario
 
     @property
     def failed(self) -> list[Grade]:
@@ -458,7 +459,8 @@ class LabRun:
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, evidence, sess,
-                         stray_traffic(plan, list(sess.values())))
+                         stray_traffic(plan, list(sess.values())),
+                         {s.scenario: s.message_id for s in p.subs})
 
     def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
                ) -> list[Grade]:

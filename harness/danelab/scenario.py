@@ -48,6 +48,13 @@ TLS_ALERTS = (
     "certificate_required", "no_application_protocol")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 MODES = ("server", "strip-relay", "impostor")
+# What a strip-relay does to STARTTLS (docs/scenarios.md, [[host]])
+RELAY_ATTACKS = ("strip", "refuse-starttls", "inject")
+# The plaintext an `inject` relay sends right after the server's 220 to
+# STARTTLS: a reply a client must never read as the server's answer to its
+# first command inside TLS (RFC 3207 §4.2; the CVE-2011-0411 class).
+DEFAULT_INJECT = ("554 5.7.0 injected in plaintext by the on-path attacker "
+                  "after STARTTLS\r\n")
 REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data", "eom")
 CLOSE_POINTS = ("banner", "ehlo", "starttls", "tls", "mail", "rcpt", "data",
                 "eom")
@@ -121,6 +128,8 @@ class HostDecl:
     replies: dict[str, str] = field(default_factory=dict)
     mode: str = "server"
     relay_to: str | None = None
+    relay_attack: str = "strip"     # strip-relay: strip, refuse-starttls,
+    relay_inject: str | None = None  # inject (with this text)
     listen: bool = True
     ipv6: bool = False              # also an AAAA record and a v6 listener
     cert_v6: str | None = None      # the certificate the v6 listener shows
@@ -410,6 +419,19 @@ def _host(f: _Fields) -> HostDecl:
     h.relay_to = f.get("relay_to", str)
     if h.mode == "strip-relay" and not h.relay_to:
         f.bad("relay_to", "a strip-relay needs relay_to (a host name)")
+    h.relay_attack = f.get("relay_attack", str, "strip",
+                           choices=RELAY_ATTACKS)
+    h.relay_inject = f.get("relay_inject", str)
+    for key in ("relay_attack", "relay_inject"):
+        if key in f.t and h.mode != "strip-relay":
+            f.bad(key, "only for mode = \"strip-relay\"")
+    if h.relay_inject is not None and h.relay_attack != "inject":
+        f.bad("relay_inject", "needs relay_attack = \"inject\"")
+    elif h.relay_inject is not None and not 0 < len(
+            h.relay_inject.encode()) <= 4096:
+        f.bad("relay_inject", "must hold 1..4096 octets")
+    if h.relay_attack == "inject" and h.relay_inject is None:
+        h.relay_inject = DEFAULT_INJECT
     h.listen = f.get("listen", bool, True)
     h.ipv6 = f.get("ipv6", bool, False)
     h.cert_v6 = f.get("cert_v6", str)

@@ -2,6 +2,7 @@
 behind, a reload, and the whole published catalog again."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from danelab.adapters.mtalog import LogTail
 from danelab.adapters.postfix import (SBIN, PostfixAdapter, parse_status,
                                       tls_policy)
 from danelab.errors import LabError
+from danelab.published import compare
 
 needs_postfix = pytest.mark.skipif(not (SBIN / "master").exists(),
                                    reason="Postfix not installed (ci/deps)")
@@ -157,8 +159,33 @@ def test_catalog_matches_published(sender: str,
     check_published(sender, request)
 
 
+@needs_postfix
+def test_postfix_may_fails_the_attacks_as_published(tmp_path: Path) -> None:
+    """Postfix at `may` against section J (the attacks of the teaching
+    demos) does what docs/results/postfix-may.json says: it falls for the
+    stripped and refused STARTTLS and for both impostors (the whole
+    catalog is not compared: at `may` the outcome of f32c depends on the
+    order the resolver returns a host's two addresses in)."""
+    from danelab.catalog import load_catalog, select
+    from danelab.published import load, summarize
+    from danelab.results import write_results
+    pub = load("postfix-may")
+    assert pub is not None
+    ids = [s.id for s in select(load_catalog(), None, "J")]
+    r = run_clean(PostfixAdapter("postfix-may", "may"), ids, tmp_path)
+    write_results(r, tmp_path / "results.json")
+    now = summarize(json.loads((tmp_path / "results.json").read_text()))
+    published = {k: v for k, v in pub["cases"].items() if k in now}
+    assert sorted(published) == sorted(now), "section J not published"
+    assert compare(published, now) == []
+    failed = sorted(k for k, v in now.items() if v["verdict"] == "fail")
+    assert failed == ["j41-starttls-stripped",
+                      "j41b-starttls-refused-by-attacker",
+                      "j42-impostor-pkix-valid-cert",
+                      "j42b-impostor-self-signed-real-name"]
+
+
 def test_compare_shows_the_change() -> None:
-    from danelab.published import compare
     pub = {"a01": {"verdict": "pass", "observed": "delivered-dane"},
            "d16": {"verdict": "pass", "observed": "deferred"}}
     now = {"a01": {"verdict": "pass", "observed": "delivered-dane"},

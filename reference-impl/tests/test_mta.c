@@ -101,9 +101,18 @@ static const struct mta_case cases[] = {
 	    1, { B, 1, GO, N, N, N, N, "TLS", N }, MTA_HOSTFAIL,
 	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL",
 	    "failed: wrong version number" },
-	/* Cleartext after the 220 could pass for a reply over TLS. */
+	/*
+	 * Cleartext after the 220 could pass for a reply over TLS.  Where
+	 * TLS is required it is a TLSRPT failure of its own (RFC 8460 puts
+	 * what fits no other type under validation-failure); elsewhere a
+	 * protocol error.
+	 */
 	{ "dane: a reply injected after the 220 -> no TLS, no mail",
 	    HOST_DANE, 1, { B, 1, "220 go\r\n250 injected", N, N, N, N, N, N },
+	    MTA_HOSTFAIL, "validation-failure", "starttls", 0, 0, 0,
+	    "P:STARTTLS|", "MAIL", "after its 220 to STARTTLS" },
+	{ "may: a reply injected after the 220 -> no TLS, no mail",
+	    HOST_MAY, 1, { B, 1, "220 go\r\n250 injected", N, N, N, N, N, N },
 	    MTA_HOSTFAIL, "protocol", "starttls", 0, 0, 0, "P:STARTTLS|",
 	    "MAIL", "after its 220 to STARTTLS" },
 	{ "dane: EHLO over TLS refused -> host failure", HOST_DANE, 1,

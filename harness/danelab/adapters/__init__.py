@@ -62,7 +62,8 @@ BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
 # stsbroken.py: the same DANE sender with MTA-STS, each wrong in one way
 BROKEN_STS = ("broken-sts-overrides-dane", "broken-sts-enforce-as-testing",
               "broken-sts-follows-redirect", "broken-sts-wildcard-base")
-POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
+POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only",
+           "postfix-may": "may"}
 EXIM = {"exim": False, "exim-require-dane": True}
 KNOWN = ("reference",) + NAIVE + BROKEN_DANE + BROKEN_STS + \
     tuple(POSTFIX) + ("postfix-mta-sts",) + tuple(EXIM) + ("chasquid",)

@@ -6,7 +6,9 @@ namespace has a private mount table), its own queue in RUN/queue and its
 log in RUN/maillog (postlogd, no syslog).  Settings that matter for DANE:
 
   smtp_dns_support_level = dnssec     trust the resolver's AD bit
-  smtp_tls_security_level = dane      (or dane-only for `postfix-dane-only`)
+  smtp_tls_security_level = dane      (dane-only for `postfix-dane-only`;
+                                      may, opportunistic TLS without DANE,
+                                      for `postfix-may`)
   smtp_tls_policy_maps                per-destination levels from the
                                       scenario catalog (dane, dane-only,
                                       may; exclude is `may`)
@@ -123,6 +125,18 @@ default_process_limit = {procs}
 default_destination_concurrency_limit = {dest}
 initial_destination_concurrency = {initial}
 {extra}"""
+
+# At `may` nothing is authenticated, so the address Postfix tries first
+# decides where a message goes when a host's addresses serve different
+# certificates (f32c-f32e); by default the order is random (IPv4 or IPv6,
+# and among equal ones).  Fixed here, the results are reproducible.  (The
+# DANE levels go on to the next address after a failed match: the order
+# does not change their outcome, so they keep Postfix's defaults.)
+MAY_ORDER = """\
+# -- a fixed address order at `may` (danelab: reproducible results)
+smtp_address_preference = ipv4
+smtp_randomize_addresses = no
+"""
 
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
@@ -267,7 +281,8 @@ class PostfixAdapter(Adapter):
         return MAIN_CF.format(run=run, level=self.level, procs=self.procs,
                               dest=self.dest, initial=min(5, self.dest),
                               policy_maps=", ".join(self.policy_maps(run)),
-                              extra=self.extra_main_cf())
+                              extra=self.extra_main_cf()) \
+            + (MAY_ORDER if self.level == "may" else "")
 
     def policy_maps(self, run: str) -> list[str]:
         """The tables of smtp_tls_policy_maps, searched in this order."""
@@ -447,6 +462,25 @@ class PostfixAdapter(Adapter):
     def outcomes(self) -> dict[str, SenderOutcome]:
         self._read_log()
         return self.ledger.outcomes()
+
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """The maillog lines of the message's queue id, and those of the
+        smtp(8) processes that tried it which name DOMAIN (its TLS lines
+        carry no queue id)."""
+        if not self.ctx or not (self.ctx.run / "maillog").exists():
+            return []
+        self._read_log()
+        qid = self.ledger.qid_of(message_id)
+        if not qid:
+            return []
+        lines = (self.ctx.run / "maillog").read_text(
+            errors="replace").splitlines()
+        pids = {m.group(1) for ln in lines if f"{qid}: " in ln
+                and (m := re.search(r"/smtp\[(\d+)\]", ln))}
+        dom = domain.rstrip(".")
+        return [ln for ln in lines if "(deferred transport)" not in ln
+                and (f"{qid}: " in ln or (dom in ln and any(
+                    f"/smtp[{p}]" in ln for p in pids)))]
 
     # -- checks -----------------------------------------------------------
     def preflight(self, ctx: LabContext) -> list[str]:
