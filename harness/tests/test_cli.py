@@ -73,7 +73,7 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         'title = "t"\nsection = "D"\ncase = 20\nrfc = "x"\nexplain = "x"\n'
         '[[cert]]\nname = "leaf"\nchain = ["lab-int", "later"]\n'
         '[[cert]]\nname = "later"\nca = true\n'
-        '[expect]\noutcome = ["deferred"]\n')
+        '[expect]\noutcome = ["deferred"]\n' + GROUND)
     head = ('title = "t"\nsection = "G"\ncase = 35\nrfc = "x"\n'
             'explain = "x"\n[[host]]\nname = "mx1"\nmx = 10\n')
     limit = '[expect.after_limit]\noutcome = ["bounced"]\n'
