@@ -686,6 +686,8 @@ def headline(docs: dict[str, dict[str, Any]],
                            "fail_cases": [], "warn_cases": [],
                            "not_graded": 0})
         # conforming needs a MUST graded: nothing graded is not a pass
+        # (results published before the counts had "must" read as none)
         rows.append({"document": rfc, **d,
-                     "conforms": d["fail"] == 0 and d["must"] > 0})
+                     "conforms": d.get("fail", 0) == 0 and
+                     d.get("must", 0) > 0})
     return rows

@@ -242,9 +242,12 @@ def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
 
 
 def _cell(r: dict[str, Any]) -> str:
-    if not r["must"] and not r["fail"]:
-        return "not graded" + (f", {r['warn']} warned" if r["warn"] else "")
-    return f"{r['fail']} / {r['warn']} (of {r['must']})"
+    # (results published before the counts had "must" say "?" there)
+    if not r.get("must") and not r.get("fail"):
+        return "not graded" + (f", {r['warn']} warned" if r.get("warn")
+                               else "")
+    return f"{r.get('fail', 0)} / {r.get('warn', 0)} (of " \
+        f"{r.get('must', '?')})"
 
 
 if __name__ == "__main__":

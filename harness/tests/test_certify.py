@@ -189,6 +189,7 @@ def test_suite_version(tmp_path: Path) -> None:
 
 class _Ctx:
     resolver = "127.53.0.53"
+    webpki_ca = "/run/pki/webpki-root.crt"
 
 
 def test_config_digests_are_stable_and_tell_configs_apart() -> None:

@@ -71,6 +71,20 @@ def test_list_shows_the_demos(runs: Path) -> None:
     assert names == ["strip", "impostor", "spoof-mx", "tlsrpt", "mta-sts"]
 
 
+@pytest.mark.parametrize("name", list(DEMOS))
+def test_demo_scenarios_pass_the_linter(name: str) -> None:
+    """Every scenario a demo runs is there and passes what `danelab lint`
+    checks (the demo-only files too, which the catalog's lint does not
+    see): a new rule of the scenario format reaches them."""
+    from danelab.catalog import universe_errors
+    from danelab.demo.run import scenarios_of
+    scs = scenarios_of(DEMOS[name])
+    assert [s.id for s in scs] == list(dict.fromkeys(
+        p.scenario for p in DEMOS[name].parts))
+    for sc in scs:
+        assert universe_errors(sc) == [], sc.id
+
+
 def test_unknown_demo_is_refused(runs: Path) -> None:
     cp = danelab("demo", "nosuch", runs=runs)
     assert cp.returncode == 2 and "demo list" in cp.stderr
