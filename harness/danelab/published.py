@@ -153,15 +153,8 @@ def publish(senders: list[str]) -> None:
               flush=True)
     for s in SENDERS:               # the others, as last published
         old = load(s) if s not in table else None
-        if old is None:
-            continue
-        if any("must" not in d for d in old.get("documents", {}).values()):
-            # written before the per-document counts had their MUSTs: its
-            # documents are left out of the summary until it is rerun
-            print(f"{s:>20}: published in an older form, its per-document "
-                  "counts are not summarized (run it again)", flush=True)
-            old = {k: v for k, v in old.items() if k != "documents"}
-        table[s], meta[s] = old["cases"], old
+        if old is not None:
+            table[s], meta[s] = old["cases"], old
     order = [s for s in SENDERS if s in table] + \
         [s for s in table if s not in SENDERS]
     (RESULTS / "summary.md").write_text(matrix(
