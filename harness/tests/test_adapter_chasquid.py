@@ -58,7 +58,8 @@ def test_small_run(tmp_path: Path) -> None:
     """Enforce without the MX listed: deferred; a new policy before pass 2
     is in force at the restart's retry; a target that is no host name:
     bounced, with the Status of chasquid's own DSN; two STS records: the
-    known deviation (it takes the policy anyway)."""
+    known deviation (it takes the policy anyway and defers, a warning
+    since deferring is always allowed)."""
     r = run_clean(ChasquidAdapter(), [
         "i39-enforce-mx-not-listed", "i39-cache-id-changed",
         "a07c-mx-target-is-ip-literal", "i39-txt-two-records"], tmp_path)
@@ -73,7 +74,7 @@ def test_small_run(tmp_path: Path) -> None:
     assert g.observed == "bounced" and g.sender is not None
     assert g.sender.dsn == "5.0.0"
     g = by[("i39-txt-two-records", "first")]
-    assert (g.verdict, g.observed) == ("fail", "deferred")
+    assert g.observed == "deferred" and g.verdict in ("fail", "warn")
     log = (tmp_path / "sender" / "mail.log").read_text()
     assert log.count("daemon listening on 127.0.0.1:2525") == 3
 
