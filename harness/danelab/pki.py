@@ -5,7 +5,8 @@ ask for them; and TLSA data for any of them.
 Certificates are made at build time with `cryptography`.  EC and Ed25519
 keys are cheap and made per certificate; RSA keys are slow to make (a tenth
 of a second to seconds), so the process keeps a pool of two per size, made
-in background threads as soon as a plan knows it needs them (expect_rsa).
+in background threads as soon as a plan knows it needs them (expect_rsa),
+and kept between runs in the key cache (key_cache()).
 Files are written as PEM: <name>.crt, <name>.key and <name>.chain.pem (leaf
 first, then its issuers up to the root, or what the certificate's spec lists
 instead).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import threading
 from collections import Counter
@@ -186,14 +188,58 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
-def rsa_key_later(bits: int = 2048) -> "Future[rsa.RSAPrivateKey]":
-    """An RSA key, made in a background thread (OpenSSL works without the
-    GIL meanwhile); .result() waits for it."""
+def key_cache() -> Path | None:
+    """Where the RSA keys the lab makes are kept between runs:
+    $DANELAB_CACHE (empty: nowhere), else $XDG_CACHE_HOME/danelab or
+    ~/.cache/danelab."""
+    env = os.environ.get("DANELAB_CACHE")
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "danelab"
+
+
+def _rsa_key(bits: int, slot: str) -> rsa.RSAPrivateKey:
+    """RSA key SLOT of BITS bits from the key cache, made (and kept there)
+    if it is not there yet: a 4096-bit key takes seconds of CPU to make,
+    and every run would wait for it."""
+    cache = key_cache()
+    path = cache / f"rsa-{bits}-{slot}.pem" if cache else None
+    if path is not None:
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(),
+                                                     None)
+            if isinstance(key, rsa.RSAPrivateKey) and key.key_size == bits:
+                return key
+        except (OSError, ValueError, TypeError):
+            pass                            # not there, or damaged: anew
+    key = rsa.generate_private_key(65537, bits)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}."
+                                 f"{threading.get_ident()}")
+            tmp.write_bytes(key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        except OSError:
+            pass                            # kept nowhere: made each run
+    return key
+
+
+def rsa_key_later(bits: int = 2048, slot: str = "0"
+                  ) -> "Future[rsa.RSAPrivateKey]":
+    """RSA key SLOT of BITS bits (see _rsa_key), loaded or made in a
+    background thread (OpenSSL works without the GIL meanwhile);
+    .result() waits for it."""
     f: Future[rsa.RSAPrivateKey] = Future()
 
     def make() -> None:
         try:
-            f.set_result(rsa.generate_private_key(65537, bits))
+            f.set_result(_rsa_key(bits, slot))
         except BaseException as e:          # handed to whoever waits
             f.set_exception(e)
     threading.Thread(target=make, name="rsa-key", daemon=True).start()
@@ -227,7 +273,7 @@ class LabPKI:
                                if k in RSA_BITS).items():
             pool = _RSA_POOL.setdefault(bits, [])
             while len(pool) < min(n, RSA_POOL):
-                pool.append(rsa_key_later(bits))
+                pool.append(rsa_key_later(bits, str(len(pool))))
 
     def _key(self, kind: str) -> Key:
         if kind == "ec":
@@ -241,7 +287,7 @@ class LabPKI:
         used = self._rsa_used.get(bits, 0)
         if used < RSA_POOL:             # the first two: a key each
             if used == len(pool):
-                pool.append(rsa_key_later(bits))
+                pool.append(rsa_key_later(bits, str(used)))
             self._rsa_used[bits] = used + 1
             return pool[used].result()
         self._serial += 1
