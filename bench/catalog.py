@@ -25,12 +25,13 @@ PHASES = [
     ("plan", "scenarios to zones, certificates, addresses"),
     ("universe", "zones signed; NSD, Unbound, fake-mx, HTTPS receiver up"),
     ("probe", "the lab resolver asked about every scenario (in the "
-     "background, during submit and queue1)"),
+     "background from submit on, its last questions during queue1)"),
     ("submit", "sender started and checked, one message per scenario"),
     ("queue1", "queue pass 1"),
     ("fix", "[fix] zones rebuilt and probed, messages expired, sender "
      "reloaded"),
     ("queue2", "queue pass 2"),
+    ("retry_passes", "passes 3 and on, for per-connection profiles"),
     ("tlsrpt", "the sender's TLSRPT reports sent"),
     ("grade", "fake-mx's events folded, every case graded"),
 ]
