@@ -129,6 +129,10 @@ class Issued:
     key_file: Path | None = None
     chain_file: Path | None = None
     _sha256: str | None = field(default=None, repr=False, compare=False)
+    # its SubjectKeyIdentifier: what the certificates it issues name as
+    # their AuthorityKeyIdentifier
+    ski: x509.SubjectKeyIdentifier | None = field(default=None, repr=False,
+                                                  compare=False)
 
     def sha256(self) -> str:
         if self._sha256 is None:
@@ -306,6 +310,8 @@ class LabPKI:
               dates: tuple[str | None, str | None] = (None, None),
               cn: str | None = None) -> Issued:
         key = self._key(key_kind)
+        pub = key.public_key()
+        ski = x509.SubjectKeyIdentifier.from_public_key(pub)
         cn = cn or (names[0] if names else name)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
                              x509.NameAttribute(NameOID.ORGANIZATION_NAME,
@@ -320,14 +326,13 @@ class LabPKI:
         # not_before, and such a certificate is a case to test.
         b = (x509.CertificateBuilder(
                 issuer_name=issuer.cert.subject if issuer else subject,
-                subject_name=subject, public_key=key.public_key(),
+                subject_name=subject, public_key=pub,
                 serial_number=self._serial,
                 not_valid_before=_naive_utc(nb),
                 not_valid_after=_naive_utc(na), extensions=[])
              .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
                             critical=True)
-             .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                 key.public_key()), critical=False))
+             .add_extension(ski, critical=False))
         if ca:
             b = b.add_extension(x509.KeyUsage(
                 digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -342,6 +347,9 @@ class LabPKI:
                 [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         if issuer:
             b = b.add_extension(
+                x509.AuthorityKeyIdentifier
+                .from_issuer_subject_key_identifier(issuer.ski)
+                if issuer.ski else
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
                     issuer.key.public_key()), critical=False)
         signer = issuer.key if issuer else key
@@ -349,7 +357,7 @@ class LabPKI:
             else hashes.SHA256()
         cert = b.sign(signer, algo)
         chain = [cert] + (issuer.chain if issuer else [])
-        it = Issued(name, cert, key, chain)
+        it = Issued(name, cert, key, chain, ski=ski)
         self.issued[name] = it
         return it
 
@@ -401,10 +409,13 @@ class LabPKI:
         return it
 
     def write(self, folder: Path) -> None:
-        """Write every certificate, key and chain file into FOLDER."""
+        """Write every certificate, key and chain file into FOLDER (those
+        written there before are left as they are)."""
         folder.mkdir(parents=True, exist_ok=True)
         pem = serialization.Encoding.PEM
         for it in self.issued.values():
+            if it.cert_file == cert_file(folder, it.name):
+                continue
             it.cert_file = cert_file(folder, it.name)
             it.key_file = folder / f"{it.name}.key"
             it.chain_file = folder / f"{it.name}.chain.pem"
