@@ -692,6 +692,59 @@ config_tls_needed(struct cfgerr *e, const char *field,
 	    "220)");
 }
 
+/*
+ * What a strip-relay does on the way: relay_strip (remove STARTTLS from
+ * the EHLO reply, default true), relay_starttls ("refuse": answer 454
+ * itself, the default; "pass": forward it and, after the upstream's 220,
+ * pass the bytes through untouched) and relay_inject (text sent to the
+ * client in plaintext right after that 220; "pass" only).  Other modes
+ * take none of these keys.
+ */
+static int
+config_relay_attack(struct cfgerr *e, const char *field, json_t *o,
+    struct listener_conf *l)
+{
+	static const char *const how[] = { "refuse", "pass", NULL };
+	static const char *const keys[] = { "relay_strip", "relay_starttls",
+	    "relay_inject", NULL };
+	json_t	*v;
+	char	 f[256];
+	size_t	 i;
+	int	 r;
+
+	if (l->mode != MODE_STRIP_RELAY) {
+		for (i = 0; keys[i] != NULL; i++)
+			if (json_object_get(o, keys[i]) != NULL) {
+				config_fld(f, sizeof(f), "%s.%s", field,
+				    keys[i]);
+				return config_err(e, f, "only for mode "
+				    "strip-relay");
+			}
+		return 0;
+	}
+	l->relay_strip = 1;
+	if ((v = json_object_get(o, "relay_strip")) != NULL) {
+		config_fld(f, sizeof(f), "%s.relay_strip", field);
+		if (!json_is_boolean(v))
+			return config_err(e, f, "must be true or false");
+		l->relay_strip = json_is_true(v);
+	}
+	if ((r = config_keyword(e, field, o, "relay_starttls", how, 0)) == -1)
+		return -1;
+	l->relay_starttls = (enum relay_starttls)r;
+	if (config_str(e, field, o, "relay_inject", 0, &l->relay_inject) == -1)
+		return -1;
+	config_fld(f, sizeof(f), "%s.relay_inject", field);
+	if (l->relay_inject != NULL && l->relay_starttls != RELAY_STLS_PASS)
+		return config_err(e, f, "needs relay_starttls \"pass\" (the "
+		    "text follows the server's 220)");
+	if (l->relay_inject != NULL && (*l->relay_inject == '\0' ||
+	    strlen(l->relay_inject) > RELAY_INJECT_MAX))
+		return config_err(e, f, "must hold 1..%d octets",
+		    RELAY_INJECT_MAX);
+	return 0;
+}
+
 /* Where a strip-relay forwards to (relay_to, required in that mode). */
 static int
 config_relay(struct cfgerr *e, const char *field, json_t *o,
@@ -701,6 +754,8 @@ config_relay(struct cfgerr *e, const char *field, json_t *o,
 	json_t	*v;
 	char	 f[256];
 
+	if (config_relay_attack(e, field, o, l) == -1)
+		return -1;
 	config_fld(f, sizeof(f), "%s.relay_to", field);
 	if ((v = json_object_get(o, "relay_to")) == NULL || json_is_null(v)) {
 		if (l->mode != MODE_STRIP_RELAY)
@@ -729,7 +784,8 @@ config_listener(struct cfgerr *e, const char *field, json_t *o,
 {
 	static const char *const keys[] = { "name", "address", "port",
 	    "hostname", "mode", "banner", "starttls", "starttls_reply", "tls",
-	    "replies", "relay_to", "close_after", "connections", NULL };
+	    "replies", "relay_to", "close_after", "connections",
+	    "relay_strip", "relay_starttls", "relay_inject", NULL };
 	static const char *const modes[] = { "server", "sink", "strip-relay",
 	    "impostor", "catch-all", NULL };
 	int	r;
@@ -932,6 +988,7 @@ config_free(struct config *c)
 		}
 		free(l->tls.certs);
 		free(l->relay_address);
+		free(l->relay_inject);
 	}
 	free(c->listeners);
 	free(c->events);

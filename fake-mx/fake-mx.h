@@ -70,6 +70,13 @@ enum tls_fault {
 	FAULT_STALL
 };
 
+/* What a strip-relay does with the client's STARTTLS. */
+#define RELAY_INJECT_MAX	4096	/* octets of relay_inject */
+enum relay_starttls {
+	RELAY_STLS_REFUSE,	/* answer 454 itself, go on in cleartext */
+	RELAY_STLS_PASS		/* forward it; after a 220, tunnel the bytes */
+};
+
 /* Configured replies, indexed by stage. */
 enum reply_stage {
 	RS_EHLO,
@@ -148,6 +155,9 @@ struct listener_conf {
 	int			 has_relay;
 	char			*relay_address;
 	int			 relay_port;
+	int			 relay_strip;	/* remove STARTTLS from EHLO */
+	enum relay_starttls	 relay_starttls;
+	char			*relay_inject;	/* plaintext after the 220 */
 	int			 reuseport;	/* catch-all on same port */
 };
 

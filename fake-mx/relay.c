@@ -1,12 +1,25 @@
 /*
- * relay.c -- the STARTTLS-stripping on-path relay (mode "strip-relay").
+ * relay.c -- the on-path relay (mode "strip-relay").
  *
  * \file
  * The attacker of RFC 7672 section 1.3: it accepts the client, connects
- * to relay_to, forwards both ways line by line, removes STARTTLS from the
- * EHLO reply it forwards, answers a STARTTLS the client sends anyway with
- * 454 itself (never forwarded), and logs every line it sees as a "relay"
- * event.  The struct relay belongs to its session; session_close() calls
+ * to relay_to from its own address (the upstream sees the attacker as its
+ * peer), forwards both ways line by line and logs every line it sees as
+ * a "relay" event.  What it does to STARTTLS is configured:
+ *
+ *   relay_strip	remove STARTTLS from the EHLO reply it forwards
+ *			(the removed line is logged with "stripped": true);
+ *   relay_starttls	"refuse": answer a STARTTLS the client sends anyway
+ *			with 454 itself (never forwarded); "pass": forward
+ *			it and, once the upstream answers 220, stop reading
+ *			lines and pass the bytes through both ways (the TLS
+ *			session is then between client and upstream);
+ *   relay_inject	with "pass": text sent to the client in plaintext
+ *			right after that 220 (each line logged with
+ *			"injected": true): the STARTTLS injection of the
+ *			CVE-2011-0411 class, aimed at the client.
+ *
+ * The struct relay belongs to its session; session_close() calls
  * relay_free(), which frees the upstream connection and buffers.
  *
  * Replies are matched to commands with a FIFO of the verbs sent upstream
@@ -35,6 +48,7 @@ enum relay_expect {
 	RX_BANNER,
 	RX_EHLO,
 	RX_DATA,
+	RX_STARTTLS,
 	RX_OTHER
 };
 
@@ -46,11 +60,18 @@ struct relay {
 	size_t			 head, count;
 	int			 c_data;	/* client sends message text */
 	int			 quit;
+	int			 await_tls;	/* STARTTLS forwarded, no reply */
+	int			 tunnel;	/* bytes pass through unread */
+	char			 up_peer[64];	/* relay_to, "addr:port" */
 };
 
+static void	relay_client_read(struct bufferevent *, void *);
+static void	relay_pass(struct bufferevent *, struct bufferevent *);
+
+/* Log one line; mark, when not NULL, is "stripped" or "injected". */
 static void
 relay_line_event(struct session *s, const char *dir, const char *p,
-    size_t n, int stripped)
+    size_t n, const char *mark)
 {
 	json_t	*o;
 
@@ -59,9 +80,23 @@ relay_line_event(struct session *s, const char *dir, const char *p,
 	o = json_object();
 	json_object_set_new(o, "direction", json_string(dir));
 	json_object_set_new(o, "line", events_str(p, n));
-	if (stripped)
-		json_object_set_new(o, "stripped", json_true());
+	if (mark != NULL)
+		json_object_set_new(o, mark, json_true());
 	session_emit(s, "relay", o);
+}
+
+/* Every line of buf (len octets) as relay events in direction dir. */
+static void
+relay_lines_event(struct session *s, const char *dir, const char *buf,
+    size_t len, const char *mark)
+{
+	const char	*p, *nl;
+
+	for (p = buf; p < buf + len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(buf + len - p))) == NULL)
+			nl = buf + len - 1;
+		relay_line_event(s, dir, p, (size_t)(nl - p) + 1, mark);
+	}
 }
 
 /*
@@ -177,6 +212,33 @@ relay_strip_ehlo(const char *buf, size_t len, int *stripped)
 	return out;
 }
 
+/*
+ * The upstream answered a forwarded STARTTLS with 220: forward it, send
+ * the injected text (if any), and from now on pass bytes through.
+ */
+static void
+relay_tunnel_start(struct relay *r)
+{
+	struct session	*s = r->s;
+	const char	*inject = s->l->conf->relay_inject;
+	json_t		*o;
+
+	r->await_tls = 0;
+	r->tunnel = 1;
+	if (inject != NULL) {
+		relay_lines_event(s, "s2c", inject, strlen(inject),
+		    "injected");
+		bufferevent_write(s->bev, inject, strlen(inject));
+	}
+	o = json_object();
+	json_object_set_new(o, "injected", json_integer(inject != NULL ?
+	    (json_int_t)strlen(inject) : 0));
+	session_emit(s, "tunnel", o);
+	/* a client that did not wait for the 220: its bytes go on now */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+		relay_pass(s->bev, r->up);
+}
+
 /* A complete reply from upstream: rewrite if needed, log, forward. */
 static void
 relay_reply(struct relay *r)
@@ -186,13 +248,14 @@ relay_reply(struct relay *r)
 	char			*buf, *out = NULL, *p, *nl;
 	enum relay_expect	 x;
 	int			 stripped = 0, code;
+	json_t			*o;
 
 	buf = xmalloc(len + 1);
 	evbuffer_remove(r->reply, buf, len);
 	buf[len] = '\0';
 	x = relay_pop(r);
 	code = (int)strtol(buf, NULL, 10);
-	if (x == RX_EHLO && code / 100 == 2)
+	if (x == RX_EHLO && code / 100 == 2 && s->l->conf->relay_strip)
 		out = relay_strip_ehlo(buf, len, &stripped);
 	if (x == RX_DATA && code == 354)
 		r->c_data = 1;
@@ -200,7 +263,8 @@ relay_reply(struct relay *r)
 		if ((nl = memchr(p, '\n', (size_t)(buf + len - p))) == NULL)
 			nl = buf + len - 1;
 		relay_line_event(s, "s2c", p, (size_t)(nl - p) + 1,
-		    stripped && relay_is_starttls(p, (size_t)(nl - p) + 1));
+		    stripped && relay_is_starttls(p, (size_t)(nl - p) + 1) ?
+		    "stripped" : NULL);
 	}
 	if (out != NULL) {
 		bufferevent_write(s->bev, out, strlen(out));
@@ -208,6 +272,44 @@ relay_reply(struct relay *r)
 	} else
 		bufferevent_write(s->bev, buf, len);
 	free(buf);
+	if (x != RX_STARTTLS)
+		return;
+	o = json_object();
+	json_object_set_new(o, "reply", json_integer(code));
+	json_object_set_new(o, "forwarded", json_true());
+	session_emit(s, "starttls", o);
+	if (code == 220)
+		relay_tunnel_start(r);
+	else {
+		/* refused upstream: the client goes on in cleartext */
+		r->await_tls = 0;
+		relay_client_read(s->bev, s);
+	}
+}
+
+/* Answer the client's STARTTLS (len octets of input) with 454 ourselves. */
+static void
+relay_refuse_starttls(struct session *s, size_t len)
+{
+	static const char no[] = "454 4.7.0 TLS not available due to "
+	    "temporary reason\r\n";
+	json_t	*o;
+
+	evbuffer_drain(bufferevent_get_input(s->bev), len);
+	o = json_object();
+	json_object_set_new(o, "reply", json_integer(454));
+	session_emit(s, "starttls", o);
+	relay_line_event(s, "s2c", no, sizeof(no) - 1, NULL);
+	bufferevent_write(s->bev, no, sizeof(no) - 1);
+}
+
+/* Tunnel: move whatever from has read to the other side, unread. */
+static void
+relay_pass(struct bufferevent *from, struct bufferevent *to)
+{
+	relay_throttle(from, to);
+	evbuffer_add_buffer(bufferevent_get_output(to),
+	    bufferevent_get_input(from));
 }
 
 static void
@@ -220,11 +322,11 @@ relay_up_read(struct bufferevent *bev, void *arg)
 	char			 head[4];
 
 	session_timer(s, fakemx.conf->command_ms);
-	while ((len = relay_next(bev, s->bev)) > 0) {
+	while (!r->tunnel && (len = relay_next(bev, s->bev)) > 0) {
 		if (len >= RELAY_CHUNK || r->c_data) {
 			/* not a reply line: pass it through */
 			relay_line_event(s, "s2c", (char *)evbuffer_pullup(in,
-			    (ssize_t)len), len, 0);
+			    (ssize_t)len), len, NULL);
 			evbuffer_remove_buffer(in, bufferevent_get_output(
 			    s->bev), len);
 			continue;
@@ -235,6 +337,8 @@ relay_up_read(struct bufferevent *bev, void *arg)
 		    evbuffer_get_length(r->reply) > RELAY_REPLY_MAX)
 			relay_reply(r);
 	}
+	if (r->tunnel)
+		relay_pass(bev, s->bev);
 }
 
 static void
@@ -248,9 +352,14 @@ relay_client_read(struct bufferevent *bev, void *arg)
 	char			*p;
 
 	session_timer(s, fakemx.conf->command_ms);
-	while ((len = relay_next(bev, r->up)) > 0) {
+	if (r->tunnel) {
+		relay_pass(bev, r->up);
+		return;
+	}
+	/* after a forwarded STARTTLS, nothing moves until its reply */
+	while (!r->await_tls && (len = relay_next(bev, r->up)) > 0) {
 		p = (char *)evbuffer_pullup(in, (ssize_t)len);
-		relay_line_event(s, "c2s", p, len, 0);
+		relay_line_event(s, "c2s", p, len, NULL);
 		clen = len;
 		while (clen > 0 && (p[clen - 1] == '\n' || p[clen - 1] == '\r'))
 			clen--;
@@ -261,25 +370,18 @@ relay_client_read(struct bufferevent *bev, void *arg)
 			}
 		} else if (len < RELAY_CHUNK) {
 			smtp_parse(p, clen, &cmd);
-			if (cmd.verb == V_STARTTLS) {
-				static const char no[] = "454 4.7.0 TLS not "
-				    "available due to temporary reason\r\n";
-				json_t	*o;
-
-				evbuffer_drain(in, len);
-				o = json_object();
-				json_object_set_new(o, "reply",
-				    json_integer(454));
-				session_emit(s, "starttls", o);
-				relay_line_event(s, "s2c", no,
-				    sizeof(no) - 1, 0);
-				bufferevent_write(s->bev, no, sizeof(no) - 1);
+			if (cmd.verb == V_STARTTLS &&
+			    s->l->conf->relay_starttls == RELAY_STLS_REFUSE) {
+				relay_refuse_starttls(s, len);
 				continue;
 			}
+			if (cmd.verb == V_STARTTLS)
+				r->await_tls = 1;
 			if (cmd.verb == V_QUIT)
 				r->quit = 1;
 			relay_push(r, cmd.verb == V_EHLO ? RX_EHLO :
-			    cmd.verb == V_DATA ? RX_DATA : RX_OTHER);
+			    cmd.verb == V_DATA ? RX_DATA :
+			    cmd.verb == V_STARTTLS ? RX_STARTTLS : RX_OTHER);
 		}
 		evbuffer_remove_buffer(in, bufferevent_get_output(r->up), len);
 	}
@@ -294,14 +396,35 @@ relay_client_event(struct bufferevent *bev, short what, void *arg)
 	session_close(s, (what & BEV_EVENT_EOF) ? "client-eof" : "error");
 }
 
+/*
+ * Log "upstream": the address the relay dialled (peer) and the one it
+ * dialled from (local), which the upstream logs as its session's peer:
+ * the harness joins the two legs of a relayed session by it.
+ */
+static void
+relay_upstream_event(struct session *s, evutil_socket_t fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 local[64] = "unknown";
+	json_t			*o;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		listener_fmtaddr(&ss, local, sizeof(local));
+	o = json_object();
+	json_object_set_new(o, "local", json_string(local));
+	json_object_set_new(o, "peer", json_string(s->relay->up_peer));
+	session_emit(s, "upstream", o);
+}
+
 static void
 relay_up_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
 	struct relay	*r = s->relay;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		relay_upstream_event(s, bufferevent_getfd(bev));
 		session_enter(s, FSM_RELAY_UP, 0);
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 		return;
@@ -310,9 +433,13 @@ relay_up_event(struct bufferevent *bev, short what, void *arg)
 		static const char msg[] = "421 4.4.0 upstream unreachable\r\n";
 
 		bufferevent_write(s->bev, msg, sizeof(msg) - 1);
-		relay_line_event(s, "s2c", msg, sizeof(msg) - 1, 0);
+		relay_line_event(s, "s2c", msg, sizeof(msg) - 1, NULL);
 		s->close_reason = "error";
-	} else
+	} else if (r->tunnel)
+		/* QUIT, if any, went by unread inside the TLS session */
+		s->close_reason = (what & BEV_EVENT_EOF) ? "upstream-eof" :
+		    "error";
+	else
 		s->close_reason = r->quit ? "quit" : "error";
 	/* upstream gone: flush what we have to the client, then close */
 	bufferevent_disable(r->up, EV_READ | EV_WRITE);
@@ -320,6 +447,35 @@ relay_up_event(struct bufferevent *bev, short what, void *arg)
 	s->closing = 1;
 	s->closing_polls = 0;
 	session_timer(s, 0);
+}
+
+/*
+ * A non-blocking socket for the upstream leg, bound to the address the
+ * client dialled (port 0) when the families agree, so that the upstream
+ * sees the attacker's address.  Returns -1 if no socket could be made
+ * (libevent then makes its own at connect time).
+ */
+static evutil_socket_t
+relay_socket(struct session *s, const struct sockaddr_storage *to)
+{
+	struct sockaddr_storage	 me;
+	socklen_t		 len = sizeof(me);
+	evutil_socket_t		 fd;
+
+	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (getsockname(bufferevent_getfd(s->bev), (struct sockaddr *)&me,
+	    &len) == 0 && me.ss_family == to->ss_family) {
+		if (me.ss_family == AF_INET)
+			((struct sockaddr_in *)&me)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&me)->sin6_port = 0;
+		/* not fatal: the kernel then picks the source address */
+		(void)bind(fd, (struct sockaddr *)&me, len);
+	}
+	return fd;
 }
 
 void
@@ -335,13 +491,6 @@ relay_start(struct session *s)
 	r = xcalloc(1, sizeof(*r));
 	r->s = s;
 	s->relay = r;
-	if ((r->reply = evbuffer_new()) == NULL ||
-	    (r->up = bufferevent_socket_new(s->base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		fprintf(stderr, "fake-mx: out of memory (relay)\n");
-		exit(1);
-	}
-	relay_push(r, RX_BANNER);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, lc->relay_address, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
@@ -353,6 +502,14 @@ relay_start(struct session *s)
 		s6->sin6_port = htons((unsigned short)lc->relay_port);
 		sslen = sizeof(*s6);
 	}
+	listener_fmtaddr(&ss, r->up_peer, sizeof(r->up_peer));
+	if ((r->reply = evbuffer_new()) == NULL ||
+	    (r->up = bufferevent_socket_new(s->base, relay_socket(s, &ss),
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (relay)\n");
+		exit(1);
+	}
+	relay_push(r, RX_BANNER);
 	bufferevent_setcb(s->bev, relay_client_read, relay_client_write,
 	    relay_client_event, s);
 	bufferevent_setcb(r->up, relay_up_read, relay_up_write, relay_up_event,

@@ -156,6 +156,8 @@ static const struct config_key config_keys[] = {
 	{ "connect_timeout",	config_set_int, OFF(connect_timeout), 1, 3600 },
 	{ "command_timeout",	config_set_int, OFF(command_timeout), 1, 3600 },
 	{ "tls_timeout",	config_set_int, OFF(tls_timeout), 1, 3600 },
+	{ "session_timeout",	config_set_int, OFF(session_timeout), 1,
+	    86400 },
 	{ "max_attempts",	config_set_int, OFF(max_attempts), 1, 1000 },
 	{ "max_parallel",	config_set_int, OFF(max_parallel), 1, 10000 },
 	{ "daemon_interval",	config_set_int, OFF(daemon_interval), 1, 3600 },
@@ -215,6 +217,7 @@ config_load(const char *path, char *err, size_t errlen)
 	c->connect_timeout = 10;
 	c->command_timeout = 30;
 	c->tls_timeout = 10;
+	c->session_timeout = 600;
 	c->max_attempts = 5;
 	c->max_parallel = 100;
 	c->default_policy = LEVEL_DANE;

@@ -9,9 +9,10 @@
  *    DANE_FLAG_NO_DANE_EE_NAMECHECKS, OpenSSL skips the dates itself).
  *  - DANE-TA(2): the chain must lead to the matched trust anchor, the usual
  *    X.509 checks (dates included) apply, and the leaf must carry one of
- *    the reference identifiers: the TLSA base domain or the MX host name
- *    (RFC 7672 sections 3.2.2 and 3.2.3), wildcards only as a whole
- *    left-most label.
+ *    the reference identifiers: the TLSA base domain, the MX host name,
+ *    and, after a secure MX lookup, the next-hop (recipient) domain, which
+ *    RFC 7672 section 3.2.2 requires (sections 3.2.2 and 3.2.3), wildcards
+ *    only as a whole left-most label.
  *  - SNI is the TLSA base domain (RFC 7672 section 8.1).
  *
  * For an MX host governed by an MTA-STS policy (HOST_STS, or a host of a
@@ -76,8 +77,8 @@ dane_pkix_ctx_new(const char *ca)
 
 SSL *
 dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
-    const char *mxname, const struct tlsa *tlsa, size_t ntlsa, size_t *added,
-    const char *tag)
+    const char *mxname, const char *nexthop, const struct tlsa *tlsa,
+    size_t ntlsa, size_t *added, const char *tag)
 {
 	SSL	*ssl;
 	size_t	 i;
@@ -106,6 +107,10 @@ dane_ssl_new(SSL_CTX *ctx, enum host_mode mode, const char *base,
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (mxname != NULL && strcasecmp(mxname, base) != 0 &&
 	    SSL_add1_host(ssl, mxname) != 1)
+		goto fail;
+	if (nexthop != NULL && strcasecmp(nexthop, base) != 0 &&
+	    (mxname == NULL || strcasecmp(nexthop, mxname) != 0) &&
+	    SSL_add1_host(ssl, nexthop) != 1)
 		goto fail;
 	for (i = 0; i < ntlsa; i++) {
 		if (!tlsa[i].usable)

@@ -13,12 +13,18 @@
  * each host, and the policy events are written (policy_log()).
  *
  * Recipient results, per attempt:
- *	delivered	saved to the queue at once, "delivered" event
+ *	delivered	saved to the queue at once, the moment the server
+ *			gives its final reply (before QUIT), then the
+ *			"delivered" event
  *	5xx / null MX	bounced at the end of the attempt, DSN written
  *	anything else	deferred; after max_attempts, bounced with the
  *			same status code in class 5
+ *	interrupted	(deliver_interrupt(): the runner is stopping)
+ *			deferred, the attempt not counted
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +56,10 @@ struct deliver_domain {
 	char			*fhost;
 	char			*fsession;	/* mta_id(), NULL: none */
 	char			 fdsnbuf[16];
+	struct mta_session	*session;	/* under way, or NULL */
+	int			 settled;	/* deliver_settled() ran */
+	char			 prepared[PATH_MAX];	/* queue_prepare() */
+	unsigned		 prepared_gen;	/* job->gen then */
 };
 
 struct deliver_job {
@@ -58,28 +68,54 @@ struct deliver_job {
 	struct deliver_domain	*domains;
 	size_t			 ndomains;
 	size_t			 pending;
+	int			 interrupted;	/* a domain was */
+	unsigned		 gen;		/* envelope writes so far */
 	void			(*done)(void *, struct qmsg *);
 	void			*arg;
+	LIST_ENTRY(deliver_job)	 entry;		/* in ctx->jobs */
 };
 
 static void	deliver_next_host(struct deliver_domain *);
 static void	deliver_domain_done(struct deliver_domain *);
 
+/* 1..3 digits at *p: their value, and *p moved past them; -1 if none. */
+static int
+deliver_digits(const char **p)
+{
+	int	v = 0, n = 0;
+
+	while (n < 3 && **p >= '0' && **p <= '9') {
+		v = v * 10 + (*(*p)++ - '0');
+		n++;
+	}
+	return n == 0 || (**p >= '0' && **p <= '9') ? -1 : v;
+}
+
+/*
+ * The enhanced code (RFC 3463: class "." 1*3digit "." 1*3digit) right
+ * after the basic code and one space, when its class is the basic code's;
+ * else one made from the basic code, class 4 when that is not 2, 4 or 5.
+ */
 const char *
 deliver_status_of_reply(int code, const char *text, char *buf, size_t len)
 {
 	const char	*p;
-	int		 a, b, c, n;
+	int		 a, b, c;
 
 	p = text != NULL && strlen(text) > 4 ? text + 4 : "";
-	if (sscanf(p, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
-	    a == code / 100 && (p[n] == '\0' || p[n] == ' ') && (a == 2 ||
-	    a == 4 || a == 5)) {
-		snprintf(buf, len, "%d.%d.%d", a, b, c);
-		return buf;
+	if (*p >= '0' && *p <= '9') {
+		a = *p++ - '0';
+		if (a == code / 100 && (a == 2 || a == 4 || a == 5) &&
+		    *p++ == '.' && (b = deliver_digits(&p)) != -1 &&
+		    *p++ == '.' && (c = deliver_digits(&p)) != -1 &&
+		    (*p == '\0' || *p == ' ')) {
+			snprintf(buf, len, "%d.%d.%d", a, b, c);
+			return buf;
+		}
 	}
-	snprintf(buf, len, "%d.0.0", code >= 200 && code < 600 ?
-	    code / 100 : 4);
+	a = code / 100;
+	snprintf(buf, len, "%d.0.0", code >= 200 && code < 600 &&
+	    (a == 2 || a == 4 || a == 5) ? a : 4);
 	return buf;
 }
 
@@ -157,12 +193,27 @@ deliver_defer_all(struct deliver_domain *dd, enum rcpt_state st,
 			    reason, detail, host, session);
 }
 
+/* The runner is stopping: what is left of the domain waits for the next
+ * run. */
+static void
+deliver_interrupted(struct deliver_domain *dd)
+{
+	dd->job->interrupted = 1;
+	deliver_defer_all(dd, RCPT_PENDING, "interrupted", "4.3.0",
+	    "the runner stopped before this domain was done", NULL, NULL);
+	deliver_domain_done(dd);
+}
+
 /* The DANE policy and the MTA-STS one are both known: deliver. */
 static void
 deliver_resolved(struct deliver_domain *dd)
 {
 	struct policy	*p = dd->policy;
 
+	if (dd->job->ctx->stopping) {
+		deliver_interrupted(dd);
+		return;
+	}
 	sts_apply(p, dd->sts);
 	policy_log(p);
 	switch (p->outcome) {
@@ -203,30 +254,67 @@ deliver_sts_done(void *arg, struct sts_result *r)
 }
 
 /*
- * Record a delivery before anything else happens, so that a runner killed
- * right after it restarts knowing it.  When every recipient is delivered
- * the envelope is simply unlinked (atomic, and cheap: no fsync, no
- * rewrite); otherwise the envelope is rewritten durably.  A power loss
- * may undo an unlink: then the message is sent once more (a duplicate,
- * never a loss).
+ * The whole message is on its way to the server (mta.c's sent()): the
+ * envelope as it will be if the server takes it (the recipients it
+ * accepted delivered) is written and fsync'ed now, under tmp/, while the
+ * server works, so that its 250 leaves only a rename to do.
  */
 static void
-deliver_record(const struct config *conf, struct qmsg *m)
+deliver_sent(void *arg, struct mta_session *s)
 {
-	size_t	i;
+	struct deliver_domain	*dd = arg;
+	struct deliver_job	*job = dd->job;
+	int			*delivered;
+	size_t			 i, n = 0;
 
-	for (i = 0; i < m->nrcpts; i++)
-		if (m->rcpts[i].state != RCPT_DELIVERED)
-			break;
-	if (i == m->nrcpts) {
-		if (queue_remove(conf->queue_dir, m->id) == -1)
-			log_warnx("queue %s: cannot remove", m->id);
-	} else if (queue_save(conf->queue_dir, m) == -1)
-		log_warnx("queue %s: cannot save state", m->id);
+	(void)s;
+	delivered = xcalloc(job->m->nrcpts, sizeof(*delivered));
+	for (i = 0; i < dd->nmrcpts; i++)
+		if (dd->mrcpts[i].code / 100 == 2) {
+			delivered[dd->idx[i]] = 1;
+			n++;
+		}
+	if (n > 0 && queue_prepare(job->ctx->conf->queue_dir, job->m,
+	    delivered, dd->prepared, sizeof(dd->prepared)) == 0)
+		dd->prepared_gen = job->gen;
+	else if (n > 0)
+		log_warnx("queue %s: cannot prepare the envelope: %s",
+		    job->m->id, strerror(errno));
+	free(delivered);
 }
 
+/*
+ * Record a delivery before anything else happens, so that a runner killed
+ * right after it restarts knowing it: one durable step.  Normally the
+ * envelope prepared by deliver_sent() is renamed into place (it was
+ * fsync'ed before the 250; the rename and an fsync of the folder are all
+ * that is left); when it is missing, or another session of the message
+ * has written the envelope since, the envelope is written anew
+ * (queue_save(): under tmp/, fsync'ed, renamed, the folder fsync'ed).
+ * The files go at the end of the attempt once no recipient is pending;
+ * should that unlink be undone by a power loss, the envelope still says
+ * delivered.
+ */
 static void
-deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
+deliver_record(struct deliver_domain *dd)
+{
+	struct deliver_job	*job = dd->job;
+	const char		*dir = job->ctx->conf->queue_dir;
+
+	if (dd->prepared[0] != '\0' && dd->prepared_gen == job->gen &&
+	    queue_commit(dir, job->m, dd->prepared) == 0)
+		dd->prepared[0] = '\0';
+	else if (queue_save(dir, job->m) == -1)
+		log_warnx("queue %s: cannot save state", job->m->id);
+	job->gen++;
+}
+
+/*
+ * The transaction's result (mta.c's settled(), before QUIT): each
+ * recipient's, recorded durably first, then told in "delivered" events.
+ */
+static void
+deliver_settled(void *arg, struct mta_session *s, struct mta_result *res)
 {
 	struct deliver_domain	*dd = arg;
 	struct qmsg		*m = dd->job->m;
@@ -237,6 +325,52 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	char			 buf[16];
 	size_t			 i, ndelivered = 0;
 
+	dd->settled = 1;
+	for (i = 0; i < dd->nmrcpts; i++) {
+		mr = &dd->mrcpts[i];
+		r = &m->rcpts[dd->idx[i]];
+		deliver_status_of_reply(mr->code, mr->reply, buf, sizeof(buf));
+		if (mr->delivered) {
+			deliver_rcpt_result(r, RCPT_DELIVERED, buf, NULL,
+			    mr->reply, h->name, sid);
+			free(r->reason);
+			r->reason = NULL;
+			ndelivered++;
+		} else if (mr->code / 100 == 5)
+			deliver_rcpt_result(r, RCPT_BOUNCED, buf, "smtp",
+			    mr->reply, h->name, sid);
+		else
+			deliver_rcpt_result(r, RCPT_PENDING, buf, "smtp",
+			    mr->reply ? mr->reply : "no reply", h->name, sid);
+	}
+	if (ndelivered == 0)
+		return;
+	/* Durable first, then told. */
+	deliver_record(dd);
+	for (i = 0; i < dd->nmrcpts; i++) {
+		mr = &dd->mrcpts[i];
+		if (!mr->delivered)
+			continue;
+		log_event("delivered", json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
+		    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
+		    "host", h->name, "address", h->addrs[dd->addri],
+		    "tls", res->tls, "dane", res->dane.authenticated,
+		    "reply", mr->reply ? mr->reply : ""));
+	}
+}
+
+static void
+deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
+{
+	struct deliver_domain	*dd = arg;
+	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
+	const char		*sid = mta_id(s);
+
+	dd->session = NULL;
+	/* A prepared envelope the session did not use. */
+	queue_discard(dd->prepared);
+	dd->prepared[0] = '\0';
 	switch (res->outcome) {
 	case MTA_HOSTFAIL:
 		deliver_note_failure(dd, h->name, sid, res->reason, res->dsn,
@@ -250,40 +384,8 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 		    res->detail, h->name, sid);
 		break;
 	case MTA_OK:
-		for (i = 0; i < dd->nmrcpts; i++) {
-			mr = &dd->mrcpts[i];
-			r = &m->rcpts[dd->idx[i]];
-			deliver_status_of_reply(mr->code, mr->reply, buf,
-			    sizeof(buf));
-			if (mr->delivered) {
-				deliver_rcpt_result(r, RCPT_DELIVERED, buf,
-				    NULL, mr->reply, h->name, sid);
-				free(r->reason);
-				r->reason = NULL;
-				ndelivered++;
-			} else if (mr->code / 100 == 5)
-				deliver_rcpt_result(r, RCPT_BOUNCED, buf,
-				    "smtp", mr->reply, h->name, sid);
-			else
-				deliver_rcpt_result(r, RCPT_PENDING, buf,
-				    "smtp", mr->reply ? mr->reply :
-				    "no reply", h->name, sid);
-		}
-		if (ndelivered == 0)
-			break;
-		/* Durable first, then told. */
-		deliver_record(dd->job->ctx->conf, m);
-		for (i = 0; i < dd->nmrcpts; i++) {
-			mr = &dd->mrcpts[i];
-			if (!mr->delivered)
-				continue;
-			log_event("delivered", json_pack(
-			    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
-			    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
-			    "host", h->name, "address", h->addrs[dd->addri],
-			    "tls", res->tls, "dane", res->dane.authenticated,
-			    "reply", mr->reply ? mr->reply : ""));
-		}
+		if (!dd->settled)
+			deliver_settled(dd, s, res);
 		break;
 	}
 	mta_free(s);
@@ -300,6 +402,10 @@ deliver_next_host(struct deliver_domain *dd)
 	struct mta_params	 par;
 	size_t			 i, n;
 
+	if (ctx->stopping) {
+		deliver_interrupted(dd);
+		return;
+	}
 	for (; dd->hosti < p->nhosts; dd->hosti++, dd->addri = 0) {
 		h = &p->hosts[dd->hosti];
 		if (h->mode == HOST_SKIP) {
@@ -331,6 +437,10 @@ deliver_next_host(struct deliver_domain *dd)
 	memset(&par, 0, sizeof(par));
 	par.queue_id = m->id;
 	par.domain = dd->domain;
+	/* RFC 7672 section 3.2.2: after a secure MX lookup the next-hop
+	 * domain is a reference identifier too (with an insecure MX RRset,
+	 * "half-DANE", only the MX host's own names are). */
+	par.nexthop = p->mx_status == DNS_SECURE ? dd->domain : NULL;
 	par.host = h->name;
 	par.address = h->addrs[dd->addri];
 	par.port = dd->port;
@@ -345,6 +455,7 @@ deliver_next_host(struct deliver_domain *dd)
 	par.connect_timeout = ctx->conf->connect_timeout;
 	par.command_timeout = ctx->conf->command_timeout;
 	par.tls_timeout = ctx->conf->tls_timeout;
+	par.session_timeout = ctx->conf->session_timeout;
 	par.ssl_ctx = ctx->ssl_ctx;
 	par.sts_check = h->sts_check;
 	par.sts_mismatch = h->sts_mismatch;
@@ -354,7 +465,12 @@ deliver_next_host(struct deliver_domain *dd)
 		par.ssl_ctx = ctx->sts_ssl_ctx;
 	par.base = ctx->base;
 	par.fd = -1;
-	mta_start(&par, dd->mrcpts, dd->nmrcpts, deliver_session_done, dd);
+	par.settled = deliver_settled;
+	par.sent = deliver_sent;
+	dd->settled = 0;
+	dd->prepared[0] = '\0';
+	dd->session = mta_start(&par, dd->mrcpts, dd->nmrcpts,
+	    deliver_session_done, dd);
 }
 
 static void
@@ -416,14 +532,18 @@ deliver_job_finish(struct deliver_job *job)
 	size_t		 i, nbounced = 0, nopen = 0;
 	time_t		 now = time(NULL);
 
-	m->attempts++;
+	LIST_REMOVE(job, entry);
+	/* An interrupted attempt is not counted: the next run makes it
+	 * again, as soon as it can. */
+	if (!job->interrupted)
+		m->attempts++;
 	for (i = 0; i < m->nrcpts; i++) {
 		r = &m->rcpts[i];
 		if (!r->done)
 			continue;
 		if (r->bounce)
 			r->state = RCPT_BOUNCED;
-		if (r->state == RCPT_PENDING &&
+		if (r->state == RCPT_PENDING && !job->interrupted &&
 		    m->attempts >= conf->max_attempts) {
 			/* Out of attempts: the last cause, made permanent. */
 			if (r->dsn[0] == '4' || r->dsn[0] == '2')
@@ -468,7 +588,8 @@ deliver_job_finish(struct deliver_job *job)
 			    "session", r->session));
 	}
 	free(dsnfile);
-	m->next_try = now + deliver_retry_delay(conf, m->attempts);
+	if (!job->interrupted)
+		m->next_try = now + deliver_retry_delay(conf, m->attempts);
 	if (nopen == 0) {
 		if (queue_remove(conf->queue_dir, m->id) == -1)
 			log_warnx("queue %s: cannot remove", m->id);
@@ -519,6 +640,7 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	job->m = m;
 	job->done = done;
 	job->arg = arg;
+	LIST_INSERT_HEAD(&ctx->jobs, job, entry);
 	for (i = 0; i < m->nrcpts; i++) {
 		m->rcpts[i].done = m->rcpts[i].bounce = 0;
 		if (m->rcpts[i].state != RCPT_PENDING)
@@ -564,4 +686,22 @@ deliver_start(struct deliver_ctx *ctx, struct qmsg *m,
 	/* Drop the hold taken above. */
 	if (--job->pending == 0)
 		deliver_job_finish(job);
+}
+
+int
+deliver_interrupt(struct deliver_ctx *ctx, int force)
+{
+	struct deliver_job	*job;
+	size_t			 i;
+	int			 spared = 0;
+
+	ctx->stopping = 1;
+	dns_interrupt(ctx->dns);
+	/* mta_interrupt() calls nothing back from here: the list holds. */
+	LIST_FOREACH(job, &ctx->jobs, entry)
+		for (i = 0; i < job->ndomains; i++)
+			if (job->domains[i].session != NULL)
+				spared += mta_interrupt(
+				    job->domains[i].session, force);
+	return spared;
 }

@@ -28,6 +28,13 @@ dns_free(struct dns *d)
 		d->ops->free(d);
 }
 
+void
+dns_interrupt(struct dns *d)
+{
+	if (d != NULL && d->ops->interrupt != NULL)
+		d->ops->interrupt(d);
+}
+
 struct dns_answer *
 dns_answer_new(const char *qname, int qtype)
 {

@@ -7,6 +7,8 @@
  * the upstream is the lab's Unbound (ub_ctx_set_fwd); the lab's names under
  * "test." are not answered locally: ubctx_new() (ubctx.c) sets that up.
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +20,15 @@
 
 #include "refsend.h"
 
+struct dns_query;
+
 struct dns_unbound {
 	struct ub_ctx		*ctx;
 	struct event		*ev;
 	struct event_base	*base;
 	int			 timeout;	/* seconds per query */
+	int			 interrupted;
+	LIST_HEAD(, dns_query)	 queries;	/* asked of libunbound */
 };
 
 struct dns_query {
@@ -33,6 +39,8 @@ struct dns_query {
 	int			 qtype;
 	int			 id;		/* libunbound's async id */
 	struct event		*timer;
+	const char		*why;		/* answered DNS_ERROR: why */
+	LIST_ENTRY(dns_query)	 entry;		/* while in queries */
 };
 
 static void
@@ -42,8 +50,14 @@ dns_unbound_done(void *arg, int err, struct ub_result *r)
 	struct dns_answer	*a;
 	int			 i;
 
+	if (q->timer != NULL)
+		LIST_REMOVE(q, entry);
 	a = dns_answer_new(q->qname, q->qtype);
-	if (err != 0 || r == NULL) {
+	if (q->why != NULL) {
+		a->status = DNS_ERROR;
+		a->rcode = 2;
+		a->why_bogus = xstrdup(q->why);
+	} else if (err != 0 || r == NULL) {
 		a->status = DNS_ERROR;
 		a->rcode = 2;
 		xasprintf(&a->why_bogus, "libunbound: %s", ub_strerror(err));
@@ -100,6 +114,7 @@ dns_unbound_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (ub_cancel(q->u->ctx, q->id) != 0)
 		return;
+	LIST_REMOVE(q, entry);
 	event_free(q->timer);
 	q->timer = NULL;
 	a = dns_answer_new(q->qname, q->qtype);
@@ -146,12 +161,20 @@ dns_unbound_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb,
 	q->arg = arg;
 	q->qname = xstrdup(qname);
 	q->qtype = qtype;
+	if (u->interrupted) {
+		q->why = "interrupted: the process is stopping";
+		if (event_base_once(u->base, -1, EV_TIMEOUT,
+		    dns_unbound_failed, q, NULL) == -1)
+			fatalx("event_base_once failed");
+		return 0;
+	}
 	r = ub_resolve_async(u->ctx, qname, qtype, 1, q, dns_unbound_done,
 	    &q->id);
 	if (r == 0) {
 		q->timer = evtimer_new(u->base, dns_unbound_timeout, q);
 		if (q->timer == NULL || evtimer_add(q->timer, &tv) == -1)
 			fatalx("cannot arm a DNS timer");
+		LIST_INSERT_HEAD(&u->queries, q, entry);
 	}
 	if (r != 0) {
 		log_warnx("ub_resolve_async %s: %s", qname, ub_strerror(r));
@@ -173,9 +196,36 @@ dns_unbound_free(struct dns *d)
 	free(d);
 }
 
+/*
+ * The process is stopping: every query libunbound can still cancel is
+ * answered DNS_ERROR from the loop (one it cannot is answered by
+ * libunbound soon), and so is every query asked from now on.
+ */
+static void
+dns_unbound_interrupt(struct dns *d)
+{
+	struct dns_unbound	*u = d->impl;
+	struct dns_query	*q, *next;
+
+	u->interrupted = 1;
+	for (q = LIST_FIRST(&u->queries); q != NULL; q = next) {
+		next = LIST_NEXT(q, entry);
+		if (ub_cancel(u->ctx, q->id) != 0)
+			continue;
+		LIST_REMOVE(q, entry);
+		event_free(q->timer);
+		q->timer = NULL;
+		q->why = "interrupted: the process is stopping";
+		if (event_base_once(u->base, -1, EV_TIMEOUT,
+		    dns_unbound_failed, q, NULL) == -1)
+			fatalx("event_base_once failed");
+	}
+}
+
 static const struct dns_ops dns_unbound_ops = {
 	dns_unbound_resolve,
-	dns_unbound_free
+	dns_unbound_free,
+	dns_unbound_interrupt
 };
 
 struct dns *
@@ -186,6 +236,7 @@ dns_unbound_new(struct event_base *base, const char *resolver,
 	struct dns		*d;
 
 	u = xcalloc(1, sizeof(*u));
+	LIST_INIT(&u->queries);
 	u->base = base;
 	u->timeout = timeout > 0 ? timeout : 30;
 	u->ctx = ubctx_new(resolver, trust_anchor,

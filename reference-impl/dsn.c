@@ -4,6 +4,11 @@
  * The Status field carries the enhanced status code (RFC 3463) naming the
  * cause; docs/refsend.md lists the mapping.  The returned text part holds
  * the original header only (text/rfc822-headers), not the body.
+ *
+ * Every text that may come from elsewhere (a server's reply, a host name
+ * from the DNS) goes in through log_safe(): printable ASCII only, so no
+ * bare CR or LF can start a header of its own and no control character
+ * or 8-bit byte lands in a us-ascii part.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -24,12 +29,20 @@ dsn_date(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
+/*
+ * Append fmt to *text with a and b (each "%s") made safe.  The format is
+ * ours; a and b may hold anything.
+ */
 static void
 dsn_append(char **text, const char *fmt, const char *a, const char *b)
 {
-	char	*add, *n;
+	char	*add, *n, *sa, *sb;
 
-	xasprintf(&add, fmt, a, b);
+	sa = log_safe(a, strlen(a));
+	sb = log_safe(b, strlen(b));
+	xasprintf(&add, fmt, sa, sb);
+	free(sa);
+	free(sb);
 	xasprintf(&n, "%s%s", *text, add);
 	free(add);
 	free(*text);
@@ -40,7 +53,7 @@ char *
 dsn_format(const struct qmsg *m, const char *reporter, time_t now,
     const char *boundary)
 {
-	char		 date[64], arrival[64], *t, *hdr;
+	char		 date[64], arrival[64], *t, *hdr, *n;
 	const char	*end;
 	size_t		 i, hlen;
 
@@ -107,8 +120,11 @@ dsn_format(const struct qmsg *m, const char *reporter, time_t now,
 	if (m->data != NULL) {
 		end = strstr(m->data, "\r\n\r\n");
 		hlen = end ? (size_t)(end - m->data) + 2 : m->len;
+		/* The sender's own header, as queued (CRLF lines). */
 		hdr = xstrndup(m->data, hlen);
-		dsn_append(&t, "%s%s", hdr, "");
+		xasprintf(&n, "%s%s", t, hdr);
+		free(t);
+		t = n;
 		free(hdr);
 	}
 	dsn_append(&t, "\r\n--%s--\r\n", boundary, "");

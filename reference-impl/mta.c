@@ -19,6 +19,25 @@
  * TLS after a completed handshake), else straight to DONE, which is final:
  * the session event is written and done() is called from the event loop.
  *
+ * Once the server has given its final reply to the message (or refused
+ * every recipient), the transaction's result is settled: par.settled() is
+ * called right then, before QUIT, so that the caller can record it, and
+ * nothing that happens afterwards (a bad QUIT reply, a timeout, a lost
+ * connection, a signal) changes it.
+ *
+ * Deadlines (RFC 5321 section 4.5.3.2 timeouts are per command): each
+ * command has command_timeout seconds for its whole reply, counted from
+ * the moment it is sent (for the message, from the moment its last byte
+ * has gone), and not restarted by each byte that arrives, so a server
+ * that drips its reply or never ends a multiline one is given up on in
+ * time; connect_timeout and tls_timeout bound the connection and the
+ * handshake the same way; session_timeout bounds the whole session.  A
+ * deadline ends the session at once, without QUIT.
+ *
+ * Replies are parsed by mta_reply_parse(), which does no I/O (the fuzz
+ * target calls it too).  Text from the server is made safe (log_safe())
+ * before it goes into a log line, an event or a DSN.
+ *
  * Each session has an id (mta_id(), 16 hex digits) that starts every
  * diagnostic line it writes ("ID mta state from=ehlo to=starttls") and is
  * the "session" field of its events.
@@ -55,9 +74,6 @@
 
 #include "refsend.h"
 
-#define MTA_MAXLINE	4096
-#define MTA_MAXREPLY	1000
-
 enum mta_state {
 	MTA_INIT = 0,
 	MTA_CONNECT,
@@ -88,14 +104,19 @@ struct mta_session {
 	SSL			*ssl;
 	int			 starttls_offered;
 	int			 ssl_started;
-	char			 reply[MTA_MAXREPLY];
+	struct mta_reply	 rp;		/* the reply being read */
+	char			 reply[MTA_MAXREPLY];	/* last complete */
 	int			 code;
-	int			 multiline;
 	struct mta_result	 res;
 	enum mta_state		 failed_in;
 	int			 failed;
+	int			 settled;	/* par.settled() called */
+	int			 body_sent;	/* BODY: last byte written */
 	const char		*tls_version;
 	const char		*cipher;
+	struct event		*ev_deadline;	/* this step's deadline */
+	int			 deadline_secs;
+	struct event		*ev_session;	/* session_timeout */
 	struct event		*ev_done;
 	void			(*done)(void *, struct mta_session *,
 				    struct mta_result *);
@@ -103,6 +124,7 @@ struct mta_session {
 };
 
 static void	mta_read(struct bufferevent *, void *);
+static void	mta_written(struct bufferevent *, void *);
 static void	mta_event(struct bufferevent *, short, void *);
 static void	mta_enter_state(struct mta_session *, enum mta_state);
 static void	mta_connect(struct mta_session *);
@@ -172,14 +194,22 @@ mta_outcome_name(enum mta_outcome o)
 	return "?";
 }
 
+/*
+ * The deadline of the step under way (connect, a reply, the handshake):
+ * secs from now, replacing the previous one.  Fixed once set: bytes that
+ * arrive do not move it.
+ */
 static void
-mta_set_timeout(struct mta_session *s, int secs)
+mta_deadline(struct mta_session *s, int secs)
 {
 	struct timeval	tv = { secs, 0 };
 
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	s->deadline_secs = secs;
+	if (evtimer_add(s->ev_deadline, &tv) == -1)
+		fatalx("cannot arm a timer");
 }
 
+/* One command line; its reply is due within command_timeout. */
 static void
 mta_send(struct mta_session *s, const char *fmt, ...)
 {
@@ -191,6 +221,7 @@ mta_send(struct mta_session *s, const char *fmt, ...)
 		fatalx("out of memory (evbuffer)");
 	va_end(ap);
 	evbuffer_add(bufferevent_get_output(s->bev), "\r\n", 2);
+	mta_deadline(s, s->par.command_timeout);
 }
 
 /*
@@ -222,13 +253,27 @@ mta_can_quit(const struct mta_session *s)
 /*
  * Record why the session failed, once (the first cause wins), in the state
  * it is in, then leave: politely with QUIT when the dialogue allows it.
+ * In QUIT the session's result is already settled (a failure, or the
+ * transaction's result): what goes wrong there is logged and changes
+ * nothing.
  */
 static void
 mta_fail(struct mta_session *s, enum mta_outcome o, const char *reason,
     const char *dsn, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
+	char	*msg;
 
+	if (s->state == MTA_QUIT) {
+		va_start(ap, fmt);
+		if (vasprintf(&msg, fmt, ap) == -1)
+			fatalx("out of memory (vasprintf)");
+		va_end(ap);
+		mta_log(s, "quit ignored=%s detail=\"%s\"", reason, msg);
+		free(msg);
+		mta_enter_state(s, MTA_DONE);
+		return;
+	}
 	if (!s->failed) {
 		s->failed = 1;
 		s->failed_in = s->state;
@@ -278,7 +323,7 @@ mta_handshake_start(struct mta_session *s)
 	 * judged (PKIX) all the same, for the report. */
 	s->ssl = dane_ssl_new(s->par.ssl_ctx, s->mode == HOST_MAY &&
 	    s->par.sts_check ? HOST_STS : s->mode, sni, s->par.host,
-	    s->par.tlsa, s->par.ntlsa, &added, s->id);
+	    s->par.nexthop, s->par.tlsa, s->par.ntlsa, &added, s->id);
 	if (s->ssl == NULL)
 		fatalx("cannot set up a TLS session (out of memory?)");
 	if (s->mode == HOST_DANE && added == 0) {
@@ -295,8 +340,8 @@ mta_handshake_start(struct mta_session *s)
 		fatalx("bufferevent_openssl_filter_new failed");
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
 	s->bev = tls;
-	bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
-	mta_set_timeout(s, s->par.tls_timeout);
+	bufferevent_setcb(s->bev, mta_read, mta_written, mta_event, s);
+	mta_deadline(s, s->par.tls_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -306,7 +351,6 @@ mta_handshake_done(struct mta_session *s)
 	s->res.tls = 1;
 	s->tls_version = SSL_get_version(s->ssl);
 	s->cipher = SSL_get_cipher_name(s->ssl);
-	mta_set_timeout(s, s->par.command_timeout);
 	if (s->par.sts_check) {
 		dane_verdict(s->ssl, HOST_STS, &s->res.sts);
 		if (s->res.sts.ok && s->par.sts_mismatch) {
@@ -356,6 +400,9 @@ mta_send_body(struct mta_session *s)
 	if (s->par.len > 0 && s->par.data[s->par.len - 1] != '\n')
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
+	/* To send it; mta_written() starts the wait for the reply. */
+	s->body_sent = 0;
+	mta_deadline(s, s->par.command_timeout);
 }
 
 /*
@@ -410,6 +457,20 @@ mta_enter_state(struct mta_session *s, enum mta_state next)
 	default:
 		break;
 	}
+}
+
+/*
+ * The transaction has its result (every recipient refused, or the final
+ * reply to the message): the caller hears it now, before QUIT.
+ */
+static void
+mta_settle(struct mta_session *s)
+{
+	s->res.outcome = MTA_OK;
+	s->settled = 1;
+	if (s->par.settled != NULL)
+		s->par.settled(s->arg, s, &s->res);
+	mta_enter_state(s, MTA_QUIT);
 }
 
 /*
@@ -508,10 +569,9 @@ mta_reply_rcpt(struct mta_session *s)
 		s->naccepted++;
 	if (++s->rcptidx < s->nrcpts)
 		mta_enter_state(s, MTA_RCPT);
-	else if (s->naccepted == 0) {
-		s->res.outcome = MTA_OK;
-		mta_enter_state(s, MTA_QUIT);
-	} else
+	else if (s->naccepted == 0)
+		mta_settle(s);
+	else
 		mta_enter_state(s, MTA_DATA);
 }
 
@@ -533,8 +593,7 @@ mta_reply_final(struct mta_session *s)
 		s->rcpts[i].delivered = s->state == MTA_BODY &&
 		    mta_reply_ok(s);
 	}
-	s->res.outcome = MTA_OK;
-	mta_enter_state(s, MTA_QUIT);
+	mta_settle(s);
 }
 
 static void
@@ -587,46 +646,133 @@ mta_reply(struct mta_session *s)
 	}
 }
 
+/* A 3-digit reply code, 2xx to 5xx. */
+static int
+mta_reply_code(const char *p)
+{
+	if (p[0] < '2' || p[0] > '5' || !isdigit((unsigned char)p[1]) ||
+	    !isdigit((unsigned char)p[2]))
+		return -1;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+/* One line, CR LF taken off, into r.  MTA_PARSE_DONE when it ends the
+ * reply. */
+static enum mta_parse
+mta_reply_line(struct mta_reply *r, const char *line, size_t len)
+{
+	char	*safe;
+	int	 code;
+
+	if (len < 3 || (code = mta_reply_code(line)) == -1 ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		r->error = "malformed reply line";
+		return MTA_PARSE_BAD;
+	}
+	if (++r->nlines > MTA_MAXLINES) {
+		r->error = "reply of too many lines";
+		return MTA_PARSE_BAD;
+	}
+	if (r->nlines == 1) {
+		/* The first line says it; it is kept for the logs. */
+		r->code = code;
+		safe = log_safe(line, len);
+		snprintf(r->text, sizeof(r->text), "%s", safe);
+		free(safe);
+	}
+	if (len >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
+	    (len == 12 || line[12] == ' '))
+		r->starttls = 1;
+	return len > 3 && line[3] == '-' ? MTA_PARSE_MORE : MTA_PARSE_DONE;
+}
+
+enum mta_parse
+mta_reply_parse(struct mta_reply *r, const char *data, size_t len,
+    size_t *used)
+{
+	const char	*p = data, *nl;
+	enum mta_parse	 st;
+	size_t		 n;
+
+	*used = 0;
+	for (;;) {
+		nl = memchr(p, '\n', len - *used);
+		n = nl != NULL ? (size_t)(nl - p) : len - *used;
+		if (n > MTA_MAXLINE) {
+			r->error = "reply line too long";
+			return MTA_PARSE_BAD;
+		}
+		if (nl == NULL)
+			return MTA_PARSE_MORE;
+		*used += n + 1;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		st = mta_reply_line(r, p, n);
+		if (st != MTA_PARSE_MORE)
+			return st;
+		p = nl + 1;
+	}
+}
+
+/*
+ * Bytes have arrived: complete replies go to mta_reply().  A 220 to
+ * STARTTLS must be the last thing before the handshake: anything sent
+ * after it in the clear could be taken for a reply over TLS (RFC 3207
+ * section 5), so it ends the session.
+ */
 static void
 mta_read(struct bufferevent *bev, void *arg)
 {
 	struct mta_session	*s = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	char			*line;
-	size_t			 len, have;
+	const char		*data;
+	enum mta_parse		 st;
+	size_t			 len, used;
 
 	while (s->state != MTA_DONE && s->bev == bev &&
-	    (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
-		if (len < 3 || !isdigit((unsigned char)line[0]) ||
-		    !isdigit((unsigned char)line[1]) ||
-		    !isdigit((unsigned char)line[2]) ||
-		    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+	    (len = evbuffer_get_length(in)) > 0) {
+		if ((data = (const char *)evbuffer_pullup(in, -1)) == NULL)
+			fatalx("out of memory (evbuffer_pullup)");
+		st = mta_reply_parse(&s->rp, data, len, &used);
+		if (evbuffer_drain(in, used) == -1)
+			fatalx("evbuffer_drain failed");
+		if (st == MTA_PARSE_MORE)
+			return;
+		if (st == MTA_PARSE_BAD) {
 			mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
-			    "malformed reply line in state %s",
+			    "%s: %s in state %s", s->par.host, s->rp.error,
 			    mta_strstate(s->state));
-			free(line);
 			return;
 		}
-		if (!s->multiline) {
-			s->reply[0] = '\0';
-			s->code = atoi(line);
+		s->code = s->rp.code;
+		snprintf(s->reply, sizeof(s->reply), "%s", s->rp.text);
+		if (s->state == MTA_EHLO || s->state == MTA_EHLO_TLS)
+			s->starttls_offered = s->rp.starttls;
+		memset(&s->rp, 0, sizeof(s->rp));
+		if (s->state == MTA_STARTTLS && s->code == 220 && used < len) {
+			mta_fail(s, MTA_HOSTFAIL, mta_tls_required(s) ?
+			    RT(VALIDATION_FAILURE) : "protocol", "4.5.0",
+			    "%s sent more after its 220 to STARTTLS (RFC 3207 "
+			    "section 5)", s->par.host);
+			return;
 		}
-		if ((s->state == MTA_EHLO || s->state == MTA_EHLO_TLS) &&
-		    len >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
-		    (line[12] == '\0' || line[12] == ' '))
-			s->starttls_offered = 1;
-		/* Keep the first line of the reply for the logs. */
-		if (s->reply[0] == '\0')
-			snprintf(s->reply, sizeof(s->reply), "%s", line);
-		s->multiline = len > 3 && line[3] == '-';
-		free(line);
-		if (!s->multiline)
-			mta_reply(s);
+		mta_reply(s);
 	}
-	if (s->state != MTA_DONE && s->bev == bev &&
-	    (have = evbuffer_get_length(in)) > MTA_MAXLINE)
-		mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
-		    "reply line longer than %d bytes", MTA_MAXLINE);
+}
+
+/* All that was queued has been written: the message waits for its reply
+ * from now on. */
+static void
+mta_written(struct bufferevent *bev, void *arg)
+{
+	struct mta_session	*s = arg;
+
+	if (s->bev != bev || s->state != MTA_BODY || s->body_sent)
+		return;
+	s->body_sent = 1;
+	mta_deadline(s, s->par.command_timeout);
+	if (s->par.sent != NULL)
+		s->par.sent(s->arg, s);
 }
 
 /* The TCP connection is up: wait for the banner. */
@@ -638,45 +784,61 @@ mta_connected(struct mta_session *s)
 	/* One command, one reply: no Nagle delays. */
 	setsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
-	mta_set_timeout(s, s->par.command_timeout);
+	mta_deadline(s, s->par.command_timeout);
 	mta_enter_state(s, MTA_BANNER);
 }
 
-/* The TLS handshake did not complete: the host is not used. */
+/*
+ * Why a handshake failed, into buf: OpenSSL's first error (reason and
+ * library), else what the connection did.  libevent queues the code of
+ * SSL_get_error() among OpenSSL's errors (library 0): that is no reason
+ * ("lib(0)::reason(1)"), and is skipped.
+ */
 static void
-mta_handshake_failed(struct mta_session *s, short what)
+mta_tls_error(struct mta_session *s, short what, int err, char *buf,
+    size_t len)
 {
-	char		buf[256];
-	unsigned long	e;
+	unsigned long	 e, first = 0;
+	const char	*reason, *lib;
 
-	buf[0] = '\0';
 	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	if (buf[0] == '\0')
-		snprintf(buf, sizeof(buf), "%s",
-		    what & BEV_EVENT_TIMEOUT ? "timeout" :
-		    what & BEV_EVENT_EOF ? "connection closed" :
-		    strerror(errno));
-	bufferevent_free(s->bev);
-	s->bev = NULL;
-	s->ssl = NULL;
-	mta_fail(s, MTA_HOSTFAIL, RT(VALIDATION_FAILURE), "4.7.5",
-	    "TLS handshake with %s failed: %s", s->par.host, buf);
+		if (ERR_GET_LIB(e) != 0)
+			first = e;	/* popped newest first */
+	while ((e = ERR_get_error()) != 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
+			first = e;
+	if (first != 0) {
+		reason = ERR_reason_error_string(first);
+		lib = ERR_lib_error_string(first);
+		snprintf(buf, len, "%s (%s)", reason ? reason :
+		    "unknown reason", lib ? lib : "OpenSSL");
+	} else if (what & BEV_EVENT_EOF)
+		snprintf(buf, len, "connection closed by the server");
+	else if (err != 0)
+		snprintf(buf, len, "%s", evutil_socket_error_to_string(err));
+	else
+		snprintf(buf, len, "TLS error, no reason given");
 }
 
-/* The connection failed, timed out or was closed, outside the handshake. */
+/* The TLS handshake did not complete (why says why): the host is not
+ * used. */
 static void
-mta_lost(struct mta_session *s, short what)
+mta_handshake_failed(struct mta_session *s, const char *why)
 {
-	char	buf[256];
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		s->ssl = NULL;
+	}
+	mta_fail(s, MTA_HOSTFAIL, RT(VALIDATION_FAILURE), "4.7.5",
+	    "TLS handshake with %s failed: %s", s->par.host, why);
+}
 
-	if (what & BEV_EVENT_TIMEOUT)
-		snprintf(buf, sizeof(buf), "timeout");
-	else if (what & BEV_EVENT_EOF)
-		snprintf(buf, sizeof(buf), "connection closed by server");
-	else
-		snprintf(buf, sizeof(buf), "%s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+/* The connection failed, was closed or timed out (why), outside the
+ * handshake. */
+static void
+mta_lost(struct mta_session *s, const char *why)
+{
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -685,21 +847,23 @@ mta_lost(struct mta_session *s, short what)
 	if (s->state == MTA_CONNECT)
 		mta_fail(s, MTA_HOSTFAIL, "connect-failed", "4.4.1",
 		    "cannot connect to %s [%s]: %s", s->par.host,
-		    s->par.address, buf);
+		    s->par.address, why);
 	else if (s->state == MTA_STARTTLS && mta_tls_required(s))
 		mta_fail(s, MTA_HOSTFAIL, RT(STARTTLS_NOT_SUPPORTED), "4.7.4",
 		    "%s gave no answer to STARTTLS and TLS is required: %s",
-		    s->par.host, buf);
+		    s->par.host, why);
 	else
 		mta_fail(s, MTA_HOSTFAIL, "smtp", "4.4.2",
-		    "lost connection with %s in state %s: %s", s->par.host,
-		    mta_strstate(s->state), buf);
+		    "session with %s ended in state %s: %s", s->par.host,
+		    mta_strstate(s->state), why);
 }
 
 static void
 mta_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mta_session	*s = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	char			 buf[256];
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
@@ -710,10 +874,54 @@ mta_event(struct bufferevent *bev, short what, void *arg)
 	} else if (s->state == MTA_QUIT)
 		/* The server hung up on our QUIT: fine. */
 		mta_enter_state(s, MTA_DONE);
-	else if (s->state == MTA_HANDSHAKE)
-		mta_handshake_failed(s, what);
+	else if (s->state == MTA_HANDSHAKE) {
+		mta_tls_error(s, what, err, buf, sizeof(buf));
+		mta_handshake_failed(s, buf);
+	} else
+		mta_lost(s, what & BEV_EVENT_EOF ?
+		    "connection closed by the server" :
+		    evutil_socket_error_to_string(err));
+}
+
+/* A deadline has passed (why): the session ends at once, without QUIT. */
+static void
+mta_expire(struct mta_session *s, const char *why)
+{
+	mta_log(s, "timeout state=%s why=\"%s\"", mta_strstate(s->state),
+	    why);
+	if (s->state == MTA_HANDSHAKE)
+		mta_handshake_failed(s, why);
 	else
-		mta_lost(s, what);
+		mta_lost(s, why);
+}
+
+static void
+mta_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta_session	*s = arg;
+	char			 why[128];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "timeout: %s not done within %d s",
+	    s->state == MTA_CONNECT ? "the connection" :
+	    s->state == MTA_HANDSHAKE ? "the TLS handshake" :
+	    s->state == MTA_BODY && !s->body_sent ? "sending the message" :
+	    "the reply", s->deadline_secs);
+	mta_expire(s, why);
+}
+
+static void
+mta_session_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta_session	*s = arg;
+	char			 why[128];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "session timeout: not done within %d s",
+	    s->par.session_timeout);
+	mta_expire(s, why);
 }
 
 static void
@@ -790,6 +998,8 @@ mta_finish(struct mta_session *s)
 		s->bev = NULL;
 		s->ssl = NULL;
 	}
+	evtimer_del(s->ev_deadline);
+	evtimer_del(s->ev_session);
 	if (!s->failed && s->res.outcome != MTA_OK) {
 		/* Ended without a transaction result. */
 		s->failed = 1;
@@ -830,7 +1040,7 @@ mta_connect(struct mta_session *s)
 		    BEV_OPT_CLOSE_ON_FREE);
 		if (s->bev == NULL)
 			fatalx("bufferevent_socket_new failed");
-		bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
+		bufferevent_setcb(s->bev, mta_read, mta_written, mta_event, s);
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 		mta_connected(s);
 		return;
@@ -851,8 +1061,8 @@ mta_connect(struct mta_session *s)
 	s->bev = bufferevent_socket_new(par->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL)
 		fatalx("bufferevent_socket_new failed");
-	bufferevent_setcb(s->bev, mta_read, NULL, mta_event, s);
-	mta_set_timeout(s, par->connect_timeout);
+	bufferevent_setcb(s->bev, mta_read, mta_written, mta_event, s);
+	mta_deadline(s, par->connect_timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss,
 	    sslen) == -1) {
@@ -870,6 +1080,7 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
     void *arg)
 {
 	struct mta_session	*s;
+	struct timeval		 tv = { 0, 0 };
 
 	s = xcalloc(1, sizeof(*s));
 	s->par = *par;
@@ -881,6 +1092,15 @@ mta_start(const struct mta_params *par, struct mta_rcpt *rcpts, size_t n,
 	s->res.outcome = MTA_HOSTFAIL;
 	s->res.dane.depth = -1;
 	mta_newid(s->id, sizeof(s->id));
+	s->ev_deadline = evtimer_new(par->base, mta_deadline_cb, s);
+	s->ev_session = evtimer_new(par->base, mta_session_cb, s);
+	if (s->ev_deadline == NULL || s->ev_session == NULL)
+		fatalx("cannot create a timer");
+	if (par->session_timeout > 0) {
+		tv.tv_sec = par->session_timeout;
+		if (evtimer_add(s->ev_session, &tv) == -1)
+			fatalx("cannot arm a timer");
+	}
 	mta_log(s, "start queue_id=%s domain=%s host=%s address=%s port=%d "
 	    "mode=%s", par->queue_id, par->domain ? par->domain : "-",
 	    par->host, par->address, par->port, host_mode_name(par->mode));
@@ -894,6 +1114,25 @@ mta_id(const struct mta_session *s)
 	return s->id;
 }
 
+int
+mta_interrupt(struct mta_session *s, int force)
+{
+	if (s->state == MTA_DONE)
+		return 0;
+	if (s->state == MTA_BODY && !force)
+		return 1;
+	mta_log(s, "interrupt state=%s", mta_strstate(s->state));
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		s->ssl = NULL;
+	}
+	mta_fail(s, MTA_HOSTFAIL, "interrupted", "4.3.0",
+	    "interrupted in state %s: the runner is stopping",
+	    mta_strstate(s->state));
+	return 0;
+}
+
 void
 mta_free(struct mta_session *s)
 {
@@ -903,6 +1142,10 @@ mta_free(struct mta_session *s)
 		bufferevent_free(s->bev);
 	if (s->ev_done != NULL)
 		event_free(s->ev_done);
+	if (s->ev_deadline != NULL)
+		event_free(s->ev_deadline);
+	if (s->ev_session != NULL)
+		event_free(s->ev_session);
 	dane_result_clear(&s->res.dane);
 	dane_result_clear(&s->res.sts);
 	free(s->res.detail);

@@ -34,6 +34,9 @@
 
 #include "refsend.h"
 
+#define QUEUE_TIME_MAX		253402300799LL	/* 9999-12-31T23:59:59Z */
+#define QUEUE_ATTEMPTS_MAX	1000000
+
 int
 queue_write_file(const char *tmpdir, const char *dir, const char *name,
     const char *data, size_t len)
@@ -46,12 +49,28 @@ queue_write_file(const char *tmpdir, const char *dir, const char *name,
 	return file_write(tmp, final, 0600, data, len);
 }
 
+/*
+ * A folder of the queue.  A new one is made durable like a file: its
+ * parent folder is fsync'ed, or a crash could take the folder (and all
+ * that was renamed into it since) away.
+ */
 static int
 queue_mkdir(const char *path)
 {
-	if (mkdir(path, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
+	char	*parent, *slash;
+	int	 r;
+
+	if (mkdir(path, 0700) == -1)
+		return errno == EEXIST ? 0 : -1;
+	parent = xstrdup(path);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		r = file_fsync_dir(".");
+	else {
+		slash[slash == parent] = '\0';
+		r = file_fsync_dir(parent);
+	}
+	free(parent);
+	return r;
 }
 
 int
@@ -87,7 +106,8 @@ queue_new_id(char *id, size_t len)
 	    r[0], r[1], r[2], r[3], r[4]);
 }
 
-/* The Message-ID header's value without <>, or NULL. */
+/* The Message-ID header's value without <>, made safe (it goes into
+ * events and the envelope), or NULL. */
 static char *
 queue_find_message_id(const char *data, size_t len)
 {
@@ -111,14 +131,14 @@ queue_find_message_id(const char *data, size_t len)
 				v++;
 				e--;
 			}
-			return xstrndup(v, (size_t)(e - v));
+			return log_safe(v, (size_t)(e - v));
 		}
 		p = nl + 1;
 	}
 	return NULL;
 }
 
-/* LF or CRLF in, CRLF out, ending with CRLF. */
+/* LF or CRLF in, CRLF out, ending with CRLF (and a NUL, not counted). */
 static char *
 queue_crlf(const char *data, size_t len, const char *prefix, size_t *outlen)
 {
@@ -137,27 +157,56 @@ queue_crlf(const char *data, size_t len, const char *prefix, size_t *outlen)
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
+	out[o] = '\0';
 	*outlen = o;
 	return out;
 }
 
-static char *
-queue_env_text(const struct qmsg *m)
+char *
+queue_message(const char *data, size_t len, const char *id,
+    const char *helo, size_t *outlen, char **message_id)
 {
-	char	*text, *line;
-	size_t	 i;
+	char	*hdr = NULL, *out;
+
+	*message_id = queue_find_message_id(data, len);
+	if (*message_id == NULL) {
+		xasprintf(message_id, "%s@%s", id, helo);
+		xasprintf(&hdr, "Message-ID: <%s>\r\n", *message_id);
+	}
+	out = queue_crlf(data, len, hdr, outlen);
+	free(hdr);
+	return out;
+}
+
+/*
+ * env/ID's text.  With delivered (NULL: none), the recipients i where
+ * delivered[i] is set are written as delivered, status 2.0.0 (the text
+ * prepared before the server's reply, which is not known yet).
+ */
+static char *
+queue_env_text(const struct qmsg *m, const int *delivered)
+{
+	char		*text, *line;
+	const char	*state, *dsn, *reason;
+	size_t		 i;
 
 	xasprintf(&text, "version 1\nid %s\nfrom %s\nmessage_id %s\n"
 	    "created %lld\nattempts %d\nnext_try %lld\n", m->id, m->from,
 	    m->message_id ? m->message_id : "", (long long)m->created,
 	    m->attempts, (long long)m->next_try);
 	for (i = 0; i < m->nrcpts; i++) {
-		xasprintf(&line, "%srcpt %s %s %s %s\n", text,
-		    m->rcpts[i].state == RCPT_PENDING ? "pending" :
+		state = m->rcpts[i].state == RCPT_PENDING ? "pending" :
 		    m->rcpts[i].state == RCPT_DELIVERED ? "delivered" :
-		    "bounced", m->rcpts[i].dsn[0] ? m->rcpts[i].dsn : "-",
-		    m->rcpts[i].reason ? m->rcpts[i].reason : "-",
-		    m->rcpts[i].addr);
+		    "bounced";
+		dsn = m->rcpts[i].dsn[0] ? m->rcpts[i].dsn : "-";
+		reason = m->rcpts[i].reason ? m->rcpts[i].reason : "-";
+		if (delivered != NULL && delivered[i]) {
+			state = "delivered";
+			dsn = "2.0.0";
+			reason = "-";
+		}
+		xasprintf(&line, "%srcpt %s %s %s %s\n", text, state, dsn,
+		    reason, m->rcpts[i].addr);
 		free(text);
 		text = line;
 	}
@@ -172,18 +221,85 @@ queue_save(const char *dir, const struct qmsg *m)
 
 	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
 	snprintf(env, sizeof(env), "%s/env", dir);
-	text = queue_env_text(m);
+	text = queue_env_text(m, NULL);
 	r = queue_write_file(tmp, env, m->id, text, strlen(text));
 	free(text);
 	return r;
 }
 
+int
+queue_prepare(const char *dir, const struct qmsg *m, const int *delivered,
+    char *path, size_t pathlen)
+{
+	static unsigned	 count;
+	char		*text;
+	size_t		 off = 0, len;
+	ssize_t		 n;
+	int		 fd, e;
+
+	snprintf(path, pathlen, "%s/tmp/%s.%ld.%u.next", dir, m->id,
+	    (long)getpid(), count++);
+	text = queue_env_text(m, delivered);
+	len = strlen(text);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
+	    == -1)
+		goto fail;
+	while (off < len) {
+		n = write(fd, text + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	e = close(fd);
+	fd = -1;
+	if (e == -1)
+		goto fail;
+	free(text);
+	return 0;
+ fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(path);
+	free(text);
+	path[0] = '\0';
+	errno = e;
+	return -1;
+}
+
+int
+queue_commit(const char *dir, const struct qmsg *m, const char *path)
+{
+	char	env[PATH_MAX];
+
+	snprintf(env, sizeof(env), "%s/env/%s", dir, m->id);
+	if (rename(path, env) == -1)
+		return -1;
+	snprintf(env, sizeof(env), "%s/env", dir);
+	return file_fsync_dir(env);
+}
+
+void
+queue_discard(const char *path)
+{
+	if (path[0] != '\0')
+		(void)unlink(path);
+}
+
+/* An address refsend can send to: printable ASCII (no SMTPUTF8), no
+ * blank, no angle bracket. */
 static int
 queue_addr_ok(const char *a)
 {
 	for (; *a; a++)
-		if (isspace((unsigned char)*a) || iscntrl((unsigned char)*a) ||
-		    *a == '<' || *a == '>')
+		if (*a <= ' ' || *a >= 0x7f || *a == '<' || *a == '>')
 			return 0;
 	return 1;
 }
@@ -193,7 +309,7 @@ queue_submit(const char *dir, const char *from, char *const *rcpts,
     size_t n, const char *data, size_t len, const char *helo)
 {
 	struct qmsg	*m;
-	char		 tmp[PATH_MAX], msgdir[PATH_MAX], *hdr = NULL;
+	char		 tmp[PATH_MAX], msgdir[PATH_MAX];
 	size_t		 i;
 
 	if (!queue_addr_ok(from) || n == 0) {
@@ -211,13 +327,8 @@ queue_submit(const char *dir, const char *from, char *const *rcpts,
 	queue_new_id(m->id, sizeof(m->id));
 	m->from = xstrdup(from);
 	m->created = m->next_try = time(NULL);
-	m->message_id = queue_find_message_id(data, len);
-	if (m->message_id == NULL) {
-		xasprintf(&m->message_id, "%s@%s", m->id, helo);
-		xasprintf(&hdr, "Message-ID: <%s>\r\n", m->message_id);
-	}
-	m->data = queue_crlf(data, len, hdr, &m->len);
-	free(hdr);
+	m->data = queue_message(data, len, m->id, helo, &m->len,
+	    &m->message_id);
 	m->rcpts = xcalloc(n, sizeof(*m->rcpts));
 	m->nrcpts = n;
 	for (i = 0; i < n; i++)
@@ -245,76 +356,150 @@ queue_rcpt_state(const char *s, int *ok)
 	return RCPT_PENDING;
 }
 
-struct qmsg *
-queue_load(const char *dir, const char *id)
+/* A whole decimal number in [min, max]; -1 if it is not one. */
+static int
+queue_number(const char *v, long long min, long long max, long long *out)
 {
-	struct qmsg	*m;
+	char	*end;
+
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || *out < min ||
+	    *out > max)
+		return -1;
+	return 0;
+}
+
+/* One "rcpt STATE DSN REASON ADDRESS" line's fields (v) into m. */
+static int
+queue_env_rcpt(struct qmsg *m, char *v)
+{
 	struct qrcpt	*r;
-	FILE		*fp;
-	char		 path[PATH_MAX], *line = NULL, *v, *f[3];
-	size_t		 cap = 0, i;
-	ssize_t		 n;
+	char		*f[3];
+	size_t		 i;
 	int		 ok = 1;
 
-	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
-	if ((fp = fopen(path, "r")) == NULL)
-		return NULL;
+	for (i = 0; i < 3; i++)
+		if ((f[i] = strsep(&v, " ")) == NULL)
+			return -1;
+	if (v == NULL || !queue_addr_ok(v) || strchr(v, '@') == NULL)
+		return -1;
+	m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1, sizeof(*m->rcpts));
+	r = &m->rcpts[m->nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->addr = xstrdup(v);
+	r->state = queue_rcpt_state(f[0], &ok);
+	if (strcmp(f[1], "-") != 0)
+		snprintf(r->dsn, sizeof(r->dsn), "%s", f[1]);
+	if (strcmp(f[2], "-") != 0)
+		r->reason = xstrdup(f[2]);
+	return ok ? 0 : -1;
+}
+
+/* One line of an envelope (NUL-terminated, LF taken off) into m. */
+static int
+queue_env_line(struct qmsg *m, const char *id, char *line)
+{
+	long long	 n;
+	char		*v;
+
+	if ((v = strchr(line, ' ')) != NULL)
+		*v++ = '\0';
+	else if (strcmp(line, "from") == 0 || strcmp(line, "message_id") == 0)
+		v = line + strlen(line);	/* empty value */
+	else
+		return -1;
+	if (strcmp(line, "version") == 0)
+		return strcmp(v, "1") == 0 ? 0 : -1;
+	if (strcmp(line, "id") == 0)
+		return strcmp(v, id) == 0 ? 0 : -1;
+	if (strcmp(line, "from") == 0) {
+		if (*v != '\0' && !queue_addr_ok(v))
+			return -1;
+		free(m->from);
+		m->from = xstrdup(v);
+		return 0;
+	}
+	if (strcmp(line, "message_id") == 0) {
+		free(m->message_id);
+		m->message_id = *v ? xstrdup(v) : NULL;
+		return 0;
+	}
+	if (strcmp(line, "created") == 0 || strcmp(line, "next_try") == 0) {
+		if (queue_number(v, 0, QUEUE_TIME_MAX, &n) == -1)
+			return -1;
+		if (line[0] == 'c')
+			m->created = (time_t)n;
+		else
+			m->next_try = (time_t)n;
+		return 0;
+	}
+	if (strcmp(line, "attempts") == 0) {
+		if (queue_number(v, 0, QUEUE_ATTEMPTS_MAX, &n) == -1)
+			return -1;
+		m->attempts = (int)n;
+		return 0;
+	}
+	if (strcmp(line, "rcpt") == 0)
+		return queue_env_rcpt(m, v);
+	return -1;
+}
+
+struct qmsg *
+queue_env_parse(const char *id, const char *text, size_t len)
+{
+	struct qmsg	*m;
+	const char	*p = text, *end = text + len, *nl;
+	char		*line;
+	size_t		 i;
+	int		 ok = 1;
+
+	/* queue_env_text() writes printable ASCII lines, nothing else. */
+	for (i = 0; i < len; i++)
+		if (text[i] != '\n' && (text[i] < ' ' || text[i] >= 0x7f)) {
+			errno = EINVAL;
+			return NULL;
+		}
 	m = xcalloc(1, sizeof(*m));
 	snprintf(m->id, sizeof(m->id), "%s", id);
-	while (ok && (n = getline(&line, &cap, fp)) != -1) {
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
-		if ((v = strchr(line, ' ')) == NULL) {
-			ok = strcmp(line, "from") == 0 ||
-			    strcmp(line, "message_id") == 0;
-			v = line + n;
-		} else
-			*v++ = '\0';
-		if (strcmp(line, "version") == 0)
-			ok = strcmp(v, "1") == 0;
-		else if (strcmp(line, "id") == 0)
-			ok = strcmp(v, id) == 0;
-		else if (strcmp(line, "from") == 0) {
-			free(m->from);
-			m->from = xstrdup(v);
-		} else if (strcmp(line, "message_id") == 0) {
-			free(m->message_id);
-			m->message_id = *v ? xstrdup(v) : NULL;
-		} else if (strcmp(line, "created") == 0)
-			m->created = (time_t)strtoll(v, NULL, 10);
-		else if (strcmp(line, "attempts") == 0)
-			m->attempts = atoi(v);
-		else if (strcmp(line, "next_try") == 0)
-			m->next_try = (time_t)strtoll(v, NULL, 10);
-		else if (strcmp(line, "rcpt") == 0) {
-			/* rcpt STATE DSN REASON ADDRESS */
-			for (i = 0; i < 3; i++)
-				if ((f[i] = strsep(&v, " ")) == NULL)
-					break;
-			if (i < 3 || v == NULL || *v == '\0') {
-				ok = 0;
-				break;
-			}
-			m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1,
-			    sizeof(*m->rcpts));
-			r = &m->rcpts[m->nrcpts++];
-			memset(r, 0, sizeof(*r));
-			r->state = queue_rcpt_state(f[0], &ok);
-			if (strcmp(f[1], "-") != 0)
-				snprintf(r->dsn, sizeof(r->dsn), "%s", f[1]);
-			if (strcmp(f[2], "-") != 0)
-				r->reason = xstrdup(f[2]);
-			r->addr = xstrdup(v);
-		} else
-			ok = 0;
+	while (ok && p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		line = xstrndup(p, (size_t)(nl - p));
+		ok = queue_env_line(m, id, line) == 0;
+		free(line);
+		p = nl + 1;
 	}
-	free(line);
-	fclose(fp);
 	if (!ok || m->from == NULL || m->nrcpts == 0) {
 		qmsg_free(m);
 		errno = EINVAL;
 		return NULL;
 	}
+	return m;
+}
+
+struct qmsg *
+queue_load(const char *dir, const char *id)
+{
+	struct qmsg	*m;
+	struct buf	 b = { NULL, 0, 0 };
+	FILE		*fp;
+	char		 path[PATH_MAX];
+	int		 e;
+
+	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	if (file_read(fp, &b) == -1) {
+		e = errno;
+		fclose(fp);
+		buf_free(&b);
+		errno = e;
+		return NULL;
+	}
+	fclose(fp);
+	m = queue_env_parse(id, b.data, b.len);
+	buf_free(&b);
 	return m;
 }
 

@@ -46,6 +46,7 @@
 #ifndef REFSEND_H
 #define REFSEND_H
 
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,7 @@ struct config {
 	int			 connect_timeout;
 	int			 command_timeout;
 	int			 tls_timeout;
+	int			 session_timeout;
 	int			*retry;		/* retry_schedule */
 	size_t			 nretry;
 	int			 max_attempts;
@@ -168,6 +170,10 @@ struct dns_ops {
 	 * inside resolve).  Returns -1 if the query could not start. */
 	int	(*resolve)(struct dns *, const char *, int, dns_cb, void *);
 	void	(*free)(struct dns *);
+	/* NULL, or: answer every query in flight, and every query asked
+	 * from now on, with DNS_ERROR at once (still later, never from
+	 * inside interrupt or resolve): the process is stopping. */
+	void	(*interrupt)(struct dns *);
 };
 
 struct dns {
@@ -183,6 +189,7 @@ struct dns {
 
 int		 dns_resolve(struct dns *, const char *, int, dns_cb, void *);
 void		 dns_free(struct dns *);
+void		 dns_interrupt(struct dns *);
 struct dns_answer *dns_answer_new(const char *, int);
 void		 dns_answer_add(struct dns_answer *, const void *, size_t);
 void		 dns_answer_free(struct dns_answer *);
@@ -573,16 +580,18 @@ struct ssl_ctx_st *dane_pkix_ctx_new(const char *);
  * HOST_ENCRYPT, HOST_MAY or HOST_STS).  For HOST_DANE it enables DANE with
  * the TLSA base domain, adds every usable record (unusable ones are
  * skipped: the count added is stored in *added), and the reference
- * identifiers (base domain and MX host name).  For HOST_STS the MX host
- * name is the name to verify (the SSL_CTX must be dane_pkix_ctx_new()'s).
- * SNI is sni (may be NULL for HOST_MAY).
+ * identifiers (base domain, MX host name, and nexthop: the recipient
+ * domain when the MX RRset was secure, NULL otherwise; RFC 7672 section
+ * 3.2.2).  For HOST_STS the MX host name is the name to verify (the
+ * SSL_CTX must be dane_pkix_ctx_new()'s).  SNI is sni (may be NULL for
+ * HOST_MAY).
  * tag (the session id, may be NULL) starts its diagnostic lines.
  * Returns NULL on resource failure.  The caller frees it with SSL_free()
  * (or through the bufferevent that takes it over).
  */
 struct ssl_st	*dane_ssl_new(struct ssl_ctx_st *, enum host_mode,
-		    const char *, const char *, const struct tlsa *, size_t,
-		    size_t *, const char *);
+		    const char *, const char *, const char *,
+		    const struct tlsa *, size_t, size_t *, const char *);
 /* After a completed handshake: fill in the verdict for mode (HOST_STS:
  * the PKIX one, pkix set on success). */
 void		 dane_verdict(struct ssl_st *, enum host_mode,
@@ -642,6 +651,19 @@ struct qmsg	*queue_submit(const char *, const char *, char *const *,
 struct qmsg	*queue_load(const char *, const char *);
 int		 queue_load_data(const char *, struct qmsg *);
 int		 queue_save(const char *, const struct qmsg *);
+/*
+ * A delivery recorded in the shortest time after the server's 250:
+ * queue_prepare(dir, m, delivered, path, len) writes env/ID's next text
+ * (m, with the recipients i where delivered[i] is set marked delivered,
+ * status 2.0.0) under tmp/ and fsyncs it, before the reply; path gets its
+ * name ("" on -1).  queue_commit(dir, m, path) puts it in place: a rename
+ * and an fsync of env/, the one step left after the 250.
+ * queue_discard(path) removes one that is not needed ("" : nothing).
+ */
+int		 queue_prepare(const char *, const struct qmsg *, const int *,
+		    char *, size_t);
+int		 queue_commit(const char *, const struct qmsg *, const char *);
+void		 queue_discard(const char *);
 int		 queue_remove(const char *, const char *);
 char		**queue_list(const char *);
 void		 queue_list_free(char **);
@@ -654,6 +676,22 @@ void		 qmsg_free(struct qmsg *);
  * -1 (errno) when one could not be saved.
  */
 int		 queue_expire(const char *, const char *, int);
+/*
+ * The two readers, without I/O (queue_load() and queue_submit() use them,
+ * and so does the fuzz target).  queue_env_parse(id, text, len): the text
+ * of env/ID into a new message (caller frees with qmsg_free()), or NULL
+ * (EINVAL) when it is not what queue_save() writes: only printable ASCII
+ * lines, known keys, the right id, numbers in range (times in [0, year
+ * 9999], attempts in [0, 1000000]), addresses refsend can send to, at
+ * least one recipient.  queue_message(data, len, id, helo, &outlen,
+ * &message_id): a submitted message as queued: CRLF line ends and a final
+ * CRLF, a "Message-ID: <ID@HELO>" header added when it has none;
+ * *message_id gets the Message-ID without <> and made safe (log_safe()).
+ * The caller frees both.
+ */
+struct qmsg	*queue_env_parse(const char *, const char *, size_t);
+char		*queue_message(const char *, size_t, const char *, const char *,
+		    size_t *, char **);
 /* Durable write (file_write()) of dir/name through a tmp file in tmpdir. */
 int		 queue_write_file(const char *, const char *, const char *,
 		    const char *, size_t);
@@ -673,6 +711,43 @@ char		*dsn_write(const char *, const char *, const char *);
 
 /* -------------------------------------------------------------------- mta */
 
+struct mta_session;
+struct mta_result;
+
+/*
+ * The server's replies, parsed without I/O (mta.c reads with it; so does
+ * the fuzz target).  A reply is one line "CODE text" or several
+ * "CODE-text" lines closed by a "CODE text" one (RFC 5321 section 4.2);
+ * CODE is 2xx to 5xx.  Lines end in LF, a CR before it is dropped.
+ */
+#define MTA_MAXLINE	4096	/* longest reply line taken, LF excluded */
+#define MTA_MAXLINES	1000	/* most lines in one reply */
+#define MTA_MAXREPLY	1000	/* first line kept (made safe), with NUL */
+
+enum mta_parse {
+	MTA_PARSE_MORE = 0,	/* every complete line taken: need more */
+	MTA_PARSE_DONE,		/* the reply is complete */
+	MTA_PARSE_BAD		/* malformed: error says why */
+};
+
+struct mta_reply {
+	int		 code;		/* the first line's */
+	int		 nlines;
+	int		 starttls;	/* a line says STARTTLS (EHLO) */
+	char		 text[MTA_MAXREPLY];	/* first line, log_safe() */
+	const char	*error;		/* MTA_PARSE_BAD: a static text */
+};
+
+/*
+ * mta_reply_parse(r, data, len, &used) takes the complete lines at the
+ * start of data into r (zeroed before each reply) and stops at the end
+ * of the reply: *used says how many bytes it took, the rest belongs to
+ * what comes next.  A line longer than MTA_MAXLINE or a reply of more
+ * than MTA_MAXLINES lines is MTA_PARSE_BAD.
+ */
+enum mta_parse	 mta_reply_parse(struct mta_reply *, const char *, size_t,
+		    size_t *);
+
 struct mta_rcpt {
 	const char	*addr;
 	int		 code;		/* RCPT reply, then final reply */
@@ -683,6 +758,9 @@ struct mta_rcpt {
 struct mta_params {
 	const char		*queue_id;
 	const char		*domain;	/* policy (recipient) domain */
+	const char		*nexthop;	/* domain, as a DANE-TA reference
+						 * identifier: set only after a
+						 * secure MX lookup; or NULL */
 	const char		*host;		/* MX host name */
 	const char		*address;
 	int			 port;
@@ -695,8 +773,9 @@ struct mta_params {
 	const char		*data;
 	size_t			 len;
 	int			 connect_timeout;
-	int			 command_timeout;
+	int			 command_timeout;	/* per reply */
 	int			 tls_timeout;
+	int			 session_timeout;	/* 0: none */
 	struct ssl_ctx_st	*ssl_ctx;	/* HOST_STS, sts_check: a
 						 * dane_pkix_ctx_new() one */
 	int			 sts_check;	/* judge the certificate
@@ -711,6 +790,20 @@ struct mta_params {
 	int			 fd;	/* >= 0: a connected socket to use
 					 * instead of address (unit tests);
 					 * -1 otherwise */
+	/*
+	 * NULL, or called once, from inside the session, the moment the
+	 * transaction has its result (the final reply to the message, or
+	 * every recipient refused), before QUIT: with mta_start()'s arg,
+	 * the session and its result (outcome MTA_OK; the rcpts hold their
+	 * final codes and delivered flags).  Whatever the session meets
+	 * afterwards changes neither.  What settled() writes is written
+	 * before the session goes on.
+	 */
+	void			(*settled)(void *, struct mta_session *,
+				    struct mta_result *);
+	/* NULL, or called once, with mta_start()'s arg, when the whole
+	 * message has been written and its reply not yet read. */
+	void			(*sent)(void *, struct mta_session *);
 };
 
 enum mta_outcome {
@@ -730,7 +823,6 @@ struct mta_result {
 	char			 dsnbuf[16];
 };
 
-struct mta_session;
 /*
  * mta_start() opens one SMTP session and runs one transaction for rcpts
  * (count given) with the given parameters, which must stay valid until
@@ -749,9 +841,20 @@ void		 mta_free(struct mta_session *);
  * events.  Owned by the session, valid until mta_free().
  */
 const char	*mta_id(const struct mta_session *);
+/*
+ * mta_interrupt(): the process is stopping.  The session ends at once,
+ * without QUIT, as a host failure (reason "interrupted") unless its
+ * result is settled, which it keeps; done() is called as usual, later.
+ * Without force, a session waiting for the reply to its message (which
+ * may be the 250) is left alone, and 1 is returned; else 0.
+ */
+int		 mta_interrupt(struct mta_session *, int);
 
 /* ---------------------------------------------------------------- deliver */
 
+struct deliver_job;
+
+/* Zeroed, then the first four fields set by the caller. */
 struct deliver_ctx {
 	struct config		*conf;
 	struct dns		*dns;
@@ -759,6 +862,9 @@ struct deliver_ctx {
 	struct ssl_ctx_st	*ssl_ctx;	/* DANE, opportunistic */
 	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts) */
 	struct sts_ctx		 sts;		/* MTA-STS (conf->sts) */
+	/* private */
+	int			 stopping;	/* deliver_interrupt() */
+	LIST_HEAD(, deliver_job) jobs;		/* attempts under way */
 };
 
 /*
@@ -769,6 +875,15 @@ struct deliver_ctx {
  */
 void		 deliver_start(struct deliver_ctx *, struct qmsg *,
 		    void (*)(void *, struct qmsg *), void *);
+/*
+ * deliver_interrupt(): the process is stopping.  No new session starts;
+ * DNS lookups in flight end (dns_interrupt()) and so do sessions
+ * (mta_interrupt(); with force unset, those waiting for the reply to
+ * their message are spared).  The recipients left are deferred with
+ * reason "interrupted", and that attempt is not counted.  Every done()
+ * still comes, later.  Returns how many sessions were spared.
+ */
+int		 deliver_interrupt(struct deliver_ctx *, int);
 /* Status code of an SMTP reply: its enhanced code or one made from the
  * basic code.  buf must hold 16 bytes. */
 const char	*deliver_status_of_reply(int, const char *, char *, size_t);

@@ -5,6 +5,12 @@
  * DNS (libunbound), TCP and TLS (bufferevents) all run on one event loop.
  * One runner per queue: the lock file guarantees that two runners never
  * deliver the same message at the same time.
+ *
+ * SIGTERM or SIGINT stops either within a second, however slow the peers:
+ * nothing new starts, lookups and sessions in flight end at once
+ * (deliver_interrupt()), except those waiting for the reply to their
+ * message, which get RUNNER_GRACE_MS more (the reply may well be a 250);
+ * a second signal ends those too.  What was interrupted stays queued.
  */
 #include <sys/stat.h>
 
@@ -23,6 +29,8 @@
 
 #include "refsend.h"
 
+#define RUNNER_GRACE_MS	500
+
 struct runner {
 	struct config		*conf;
 	struct event_base	*base;
@@ -35,6 +43,7 @@ struct runner {
 	int			 daemon;
 	int			 stopping;
 	struct event		*ev_scan;
+	struct event		*ev_grace;
 	char			*sts_dir;	/* <queue_dir>/sts */
 	char			*tmp_dir;	/* <queue_dir>/tmp */
 };
@@ -129,16 +138,40 @@ runner_fill(struct runner *r)
 	event_base_loopexit(r->base, NULL);
 }
 
+/* The grace is over: the sessions still waiting for a reply end too. */
+static void
+runner_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct runner	*r = arg;
+
+	(void)fd;
+	(void)what;
+	deliver_interrupt(&r->dctx, 1);
+}
+
 static void
 runner_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct runner	*r = arg;
+	struct timeval	 tv = { 0, RUNNER_GRACE_MS * 1000 };
 
 	(void)what;
-	log_info("signal %d: finishing deliveries in flight", (int)sig);
+	if (r->stopping) {
+		log_info("signal %d again: ending every delivery now",
+		    (int)sig);
+		deliver_interrupt(&r->dctx, 1);
+		return;
+	}
+	log_info("signal %d: stopping, %zu deliveries in flight", (int)sig,
+	    r->ninflight);
 	r->stopping = 1;
-	if (r->ninflight == 0)
+	if (r->ninflight == 0) {
 		event_base_loopexit(r->base, NULL);
+		return;
+	}
+	if (deliver_interrupt(&r->dctx, 0) > 0 &&
+	    evtimer_add(r->ev_grace, &tv) == -1)
+		fatalx("cannot arm a timer");
 }
 
 /*
@@ -248,6 +281,9 @@ runner_run(struct config *conf, int all, int daemon)
 		return -1;
 	}
 	r.ev_scan = evtimer_new(r.base, runner_scan, &r);
+	r.ev_grace = evtimer_new(r.base, runner_grace, &r);
+	if (r.ev_scan == NULL || r.ev_grace == NULL)
+		fatalx("cannot create a timer");
 	ev_term = evsignal_new(r.base, SIGTERM, runner_signal, &r);
 	ev_int = evsignal_new(r.base, SIGINT, runner_signal, &r);
 	evsignal_add(ev_term, NULL);
@@ -260,6 +296,7 @@ runner_run(struct config *conf, int all, int daemon)
 		free(r.inflight[--r.ninflight]);
 	free(r.inflight);
 	event_free(r.ev_scan);
+	event_free(r.ev_grace);
 	event_free(ev_term);
 	event_free(ev_int);
 	stsfetch_free(r.dctx.sts.fetch);

@@ -12,6 +12,8 @@
 #define HEAD	"{\"events\":\"/tmp/e\",\"spool\":\"/tmp/s\","
 #define TLS	"\"tls\":{\"certs\":[{\"chain\":\"c.pem\",\"key\":\"k.pem\"}]}"
 #define L1	"{\"name\":\"a\",\"address\":\"127.25.1.1\"," TLS
+#define RELAY	"{\"name\":\"m\",\"address\":\"127.0.0.1\",\"mode\":" \
+	"\"strip-relay\",\"relay_to\":{\"address\":\"127.25.1.2\"}"
 
 static const struct {
 	const char	*json;
@@ -34,6 +36,9 @@ static const struct {
 	    "\"127.25.1.2\",\"port\":25}}]}", NULL },
 	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"b\",\"address\":"
 	    "\"127.25.1.2\",\"mode\":\"impostor\"," TLS "}]}", NULL },
+	{ HEAD "\"listeners\":[" RELAY ",\"relay_strip\":false,"
+	    "\"relay_starttls\":\"pass\",\"relay_inject\":\"250 x\\r\\n\"}]}",
+	    NULL },
 	{ HEAD "\"listeners\":[{\"name\":\"a\",\"address\":\"127.0.0.1\","
 	    "\"tls\":{\"certs\":[{\"chain\":\"c\",\"key\":\"k\"},"
 	    "{\"chain\":\"c2\",\"key\":\"k2\",\"sni\":[\"mx.test\"]}],"
@@ -178,6 +183,17 @@ static const struct {
 	{ HEAD "\"listeners\":[{\"name\":\"m\",\"address\":\"127.0.0.1\","
 	    "\"mode\":\"strip-relay\",\"relay_to\":{\"address\":\"x\"}}]}",
 	    "listeners[0].relay_to.address: not a numeric" },
+	{ HEAD "\"listeners\":[" RELAY ",\"relay_inject\":\"250 x\"}]}",
+	    "listeners[0].relay_inject: needs relay_starttls \"pass\"" },
+	{ HEAD "\"listeners\":[" RELAY ",\"relay_starttls\":\"pass\","
+	    "\"relay_inject\":\"\"}]}",
+	    "listeners[0].relay_inject: must hold 1..4096 octets" },
+	{ HEAD "\"listeners\":[" RELAY ",\"relay_starttls\":\"drop\"}]}",
+	    "listeners[0].relay_starttls: unknown value" },
+	{ HEAD "\"listeners\":[" RELAY ",\"relay_strip\":1}]}",
+	    "listeners[0].relay_strip: must be true or false" },
+	{ HEAD "\"listeners\":[" L1 ",\"relay_strip\":false}]}",
+	    "listeners[0].relay_strip: only for mode strip-relay" },
 	{ HEAD "\"listeners\":[" L1 "}," L1 "}]}",
 	    "listeners[1].name: duplicate of listeners[0]" },
 	{ HEAD "\"listeners\":[" L1 "},{\"name\":\"b\",\"address\":"

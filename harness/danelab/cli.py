@@ -159,7 +159,12 @@ def cmd_explain(a: argparse.Namespace) -> int:
     from .labplan import make_plan
     plan = make_plan(group)
     print(f"{sc.id}: {sc.title}\n  {sc.rfc}; case {sc.section}{sc.case} in "
-          f"docs/cases.md; sender policy {sc.policy}\n\n{sc.explain}\n")
+          f"docs/cases.md; sender policy {sc.policy}")
+    if sc.refs:
+        print("  Reproduces a bug seen in real senders (refs):")
+        for r in sc.refs:
+            print(f"    {r}")
+    print(f"\n{sc.explain}\n")
     e = sc.expect
     print(f"Expected: {' or '.join(e.outcome)}"
           + (f" (SHOULD: {' or '.join(e.prefer)})"
@@ -561,6 +566,11 @@ def cmd_shell(a: argparse.Namespace) -> int:
     os.execvp("nsenter", argv + cmd)
 
 
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo.command import cmd_demo as demo
+    return demo(a)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog_name(), description="SMTP DANE "
                                 "(RFC 7672) conformance lab")
@@ -634,6 +644,18 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-dir", help="default runs/universe")
     sp.add_argument("command", nargs=argparse.REMAINDER)
     sp.set_defaults(fn=cmd_shell)
+    sp = sub.add_parser("demo", help="teaching labs: watch an attack, then "
+                        "watch DANE stop it (docs/teaching.md)")
+    sp.add_argument("name", help="list, reset, or a demo (strip, impostor, "
+                    "spoof-mx, tlsrpt, mta-sts)")
+    sp.add_argument("--step", action="store_true",
+                    help="wait for Enter after each stage")
+    sp.add_argument("--student", type=_positive,
+                    help="N: this student's own run folder")
+    sp.add_argument("--sender", action="append",
+                    help="a sender to run (repeatable; default postfix-may, "
+                    "reference, postfix)")
+    sp.set_defaults(fn=cmd_demo)
     return p
 
 

@@ -104,7 +104,21 @@ def listener_config(hp: HostPlan, plan: LabPlan,
     if h.mode == "strip-relay" and h.relay_to:
         target = plan.hosts[(hp.scenario, h.relay_to)]
         cfg["relay_to"] = {"address": target.address, "port": 25}
+        cfg.update(relay_attack_config(h.relay_attack, h.relay_inject))
     return cfg
+
+
+def relay_attack_config(attack: str, inject: str | None) -> dict[str, Any]:
+    """fake-mx's strip-relay keys for a scenario's `relay_attack`: strip
+    STARTTLS from the EHLO reply (strip), keep it and answer STARTTLS with
+    454 (refuse-starttls), or keep it, let STARTTLS through and send INJECT
+    in plaintext after the server's 220 (inject)."""
+    if attack == "refuse-starttls":
+        return {"relay_strip": False}
+    if attack == "inject":
+        return {"relay_strip": False, "relay_starttls": "pass",
+                "relay_inject": inject}
+    return {}
 
 
 def sink_config(plan: LabPlan) -> dict[str, Any]:

@@ -47,6 +47,18 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to TIMEOUT for child PID to exit, without reaping it (it
+    stays a zombie, so its PID and group ID are not reused meanwhile)."""
+    def done() -> bool:
+        try:
+            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG |
+                             os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True                 # reaped already
+    return wait_until(done, timeout)
+
+
 def group_alive(pgid: int) -> bool:
     """True while some process of group PGID exists and is not a zombie."""
     for d in os.listdir("/proc"):
@@ -154,25 +166,39 @@ class Supervisor:
         return f"; see {t.log}:\n  " + "\n  ".join(lines)
 
     def stop(self, t: Tracked, grace: float = 3.0) -> None:
-        """Stop one process (and its process group) by PID; reap it."""
-        if t.alive():
+        """Stop one process (and its process group) by PID; reap it.
+
+        The group is killed while its leader is still unreaped (a zombie
+        at most), so the group ID cannot belong to anyone else yet: with
+        pid_max 32768 and many labs spawning at once, a reaped leader's
+        number comes back soon, and a late killpg() once hit another
+        lab's NSD."""
+        if t.popen.returncode is None:
             self._signal(t, t.stop_signal)
-            try:
-                t.popen.wait(grace)
-            except subprocess.TimeoutExpired:
+            if not _exited(t.pid, grace):
                 self._signal(t, signal.SIGKILL)
+                _exited(t.pid, 5)
+        if t.popen.returncode is None:
+            # Children it forked (NSD's server processes) share its group.
+            self._kill_group(t.pid)
+            try:
                 t.popen.wait(5)
-        # Children it forked (NSD's server processes) share its group.  A
-        # killed process dies asynchronously: wait until the group is gone,
-        # so that nothing of it is still exiting when stop() returns.
-        try:
-            os.killpg(t.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        else:
-            wait_until(lambda: not group_alive(t.pid), 5)
+            except subprocess.TimeoutExpired:
+                pass
+        elif group_alive(t.pid):
+            # reaped earlier (poll()), but members still hold the number
+            self._kill_group(t.pid)
         if t in self.procs:
             self.procs.remove(t)
+
+    @staticmethod
+    def _kill_group(pgid: int) -> None:
+        """SIGKILL group PGID and wait until nothing of it is exiting."""
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        wait_until(lambda: not group_alive(pgid), 5)
 
     @staticmethod
     def _signal(t: Tracked, sig: int) -> None:

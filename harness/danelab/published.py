@@ -2,12 +2,14 @@
 
     /usr/bin/python3 -m danelab.published [SENDER ...]
 
-runs the whole catalog against each sender (default: postfix,
-postfix-dane-only, exim, exim-require-dane, and reference for comparison)
-with `danelab run`, and writes docs/results/<sender>.json (per case: verdict,
-observed outcome, the sender's own state and status code) and
-docs/results/summary.md (the counts and a matrix of the cases where the
-senders differ).  docs/results/regenerate.sh is the one command.
+runs the whole catalog against each sender (default: SENDERS below, the
+real MTAs and reference for comparison) with `danelab run`, and writes
+docs/results/<sender>.json (per case: verdict, observed outcome, the
+sender's own state and status code) and docs/results/summary.md (the counts
+and a matrix of the cases where the senders differ, over every sender of
+SENDERS that has a published file, whether run now or not; each row says
+which catalog it covers).
+docs/results/regenerate.sh is the one command.
 
 The adapter tests run the published cases again and compare with
 compare(): a change in an MTA's verdict or outcome fails and shows the
@@ -25,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from .adapters import get_adapter
+from .grounds import documents, headline
 from .suite import catalog_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-SENDERS = ["reference", "postfix", "postfix-dane-only", "exim",
-           "exim-require-dane"]
+SENDERS = ["reference", "postfix", "postfix-dane-only", "postfix-may",
+           "exim", "exim-require-dane", "postfix-mta-sts", "chasquid"]
 KEYS = ("verdict", "observed")
 
 
@@ -80,10 +83,15 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, str]]:
                             "observed": c.get("observed") or "",
                             "sender_state": so.get("state", ""),
                             "dsn": so.get("dsn", ""),
-                            "why": "; ".join(ch["text"] for ch in
+                            "why": "; ".join(_why(ch) for ch in
                                              c.get("checks", [])
                                              if not ch["ok"])}
     return out
+
+
+def _why(ch: dict[str, Any]) -> str:
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
 
 
 def problem_keys(results: dict[str, Any]) -> list[str]:
@@ -136,27 +144,54 @@ def publish(senders: list[str]) -> None:
                                           time.gmtime()),
                "wall_seconds": round(time.monotonic() - t, 1),
                "counts": counts(cases), "problems": problem_keys(res),
+               "documents": documents(res["cases"]),
                "cases": cases}
         (RESULTS / f"{s}.json").write_text(json.dumps(doc, indent=1,
                                                       sort_keys=True) + "\n")
         table[s], meta[s] = cases, doc
         print(f"{s:>20}: {doc['counts']} in {doc['wall_seconds']} s",
               flush=True)
-    (RESULTS / "summary.md").write_text(matrix(table, meta, commit))
+    for s in SENDERS:               # the others, as last published
+        old = load(s) if s not in table else None
+        if old is not None:
+            table[s], meta[s] = old["cases"], old
+    order = [s for s in SENDERS if s in table] + \
+        [s for s in table if s not in SENDERS]
+    (RESULTS / "summary.md").write_text(matrix(
+        {s: table[s] for s in order}, meta, commit))
+
+
+def short_commit(text: str) -> str:
+    """A catalog_commit line shortened: commit prefix and file count."""
+    parts = text.split()
+    files = next((parts[i - 1] for i, w in enumerate(parts)
+                  if w.startswith("files")), "?")
+    return f"{parts[0][:7] if parts else '?'}, {files} files"
 
 
 def matrix(table: dict[str, dict[str, dict[str, str]]],
            meta: dict[str, dict[str, Any]], commit: str) -> str:
     senders = list(table)
+    commits = {meta[s].get("catalog_commit", commit) for s in senders}
+    same = commits == {commit}
     lines = ["# Published results: summary (generated)", "",
-             f"Catalog: commit {commit} of `scenarios/`.", "",
-             "| sender | version | pass | fail | warn | info | wall s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"Catalog: commit {commit} of `scenarios/`." if same else
+             "Catalogs differ by sender (the last column says which "
+             "catalog each covers; a case one sender's catalog did not have "
+             "shows —).", "",
+             "| sender | version | pass | fail | warn | info | wall s |"
+             + ("" if same else " catalog |"),
+             "| --- | --- | --- | --- | --- | --- | --- |"
+             + ("" if same else " --- |")]
     for s in senders:
         c = meta[s]["counts"]
         lines.append(f"| `{s}` | {meta[s]['version']} | {c.get('pass', 0)} "
                      f"| {c.get('fail', 0)} | {c.get('warn', 0)} | "
-                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |")
+                     f"{c.get('info', 0)} | {meta[s]['wall_seconds']} |"
+                     + ("" if same else
+                        f" {short_commit(meta[s].get('catalog_commit', ''))}"
+                        " |"))
+    lines += per_document(senders, meta)
     keys = sorted(set().union(*[set(t) for t in table.values()]))
     lines += ["", "## Cases where the senders differ", "",
               "Each cell: verdict, observed outcome.", "",
@@ -172,6 +207,37 @@ def matrix(table: dict[str, dict[str, dict[str, str]]],
             f"{c['verdict']} {c['observed']}" if c else "—"
             for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def per_document(senders: list[str], meta: dict[str, dict[str, Any]]
+                 ) -> list[str]:
+    """The findings per document: for each sender and RFC (and the lab's
+    own rules), the cases with a failed MUST and a warned SHOULD resting
+    on it (docs/grading.md)."""
+    every = sorted({d for s in senders
+                    for d in meta[s].get("documents", {})})
+    rows = {s: headline(meta[s].get("documents", {}), every)
+            for s in senders}
+    names = [r["document"] for r in rows[senders[0]]] if senders else []
+    out = ["", "## Findings per document", "",
+           "Each cell: cases with a failed MUST / with a warned SHOULD whose "
+           "ground is that document, of the cases graded on a MUST resting "
+           "on it (`danelab`: the lab's own evidence rules). 0 failed means "
+           "the sender conforms to it, as far as the catalog reaches; "
+           "\"not graded\": no MUST of it was graded (the sender lacks the "
+           "feature, or no case was run).", "",
+           "| sender | " + " | ".join(names) + " |",
+           "| --- |" + " --- |" * len(names)]
+    for s in senders:
+        out.append(f"| `{s}` | " + " | ".join(
+            _cell(r) for r in rows[s]) + " |")
+    return out
+
+
+def _cell(r: dict[str, Any]) -> str:
+    if not r["must"] and not r["fail"]:
+        return "not graded" + (f", {r['warn']} warned" if r["warn"] else "")
+    return f"{r['fail']} / {r['warn']} (of {r['must']})"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ Besides its cases, a results file may hold `problems`: failures of the run
 as a whole that no case owns (traffic to an address no scenario declared).
 Each becomes a failed junit test case (classname danelab.SENDER.run) and a
 list above the matrix, and fails the run like a failed MUST.
+
+Every check shows the ground it rests on (RFC, section, keyword) beside it;
+the header's table counts, per document its checks rest on, the cases with
+a failed MUST and with a warned SHOULD (certify.documents()).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from xml.etree import ElementTree as ET
 
 import jinja2
 
+from . import transcript
 from .summary import OUTCOME_TEXT, headline, summaries
 from .certify import SEVERITY, certificate, merge_runs, section_tallies, \
     worst
@@ -60,6 +65,12 @@ def load_problems(paths: list[Path]) -> list[dict[str, Any]]:
             if pr not in out:
                 out.append(pr)
     return out
+
+
+def _why(ch: dict[str, Any]) -> str:
+    """A failed check's text with the ground it rests on."""
+    g = ch.get("ground")
+    return f"{ch['text']} [{g['cite']}]" if g else ch["text"]
 
 
 def load_runs(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
@@ -123,7 +134,7 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
                               else f"[{c['phase']}]")
             tc = ET.SubElement(suite, "testcase", classname=f"danelab."
                                f"{sender}.{c['section']}", name=name)
-            bad = [ch["text"] for ch in c["checks"] if not ch["ok"]]
+            bad = [_why(ch) for ch in c["checks"] if not ch["ok"]]
             if c["verdict"] == "fail":
                 f = ET.SubElement(tc, "failure", message="; ".join(bad))
                 f.text = json.dumps(c["checks"], indent=1)
@@ -135,77 +146,78 @@ def write_junit(cases: list[dict[str, Any]], path: Path,
             if t:
                 tt = ET.SubElement(suite, "testcase", classname=f"danelab."
                                    f"{sender}.tlsrpt", name=f"{name}[tlsrpt]")
-                tbad = [ch["text"] for ch in t["checks"] if not ch["ok"]]
+                tbad = [_why(ch) for ch in t["checks"] if not ch["ok"]]
                 if t["verdict"] == "fail":
                     ET.SubElement(tt, "failure", message="; ".join(tbad))
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def sequence_svg(sessions: list[dict[str, Any]]) -> str:
-    """A small sequence diagram: sender on the left, each MX host a lane."""
-    lanes = ["sender"] + list(dict.fromkeys(s["listener"].split(":", 1)[-1]
-                                            for s in sessions))
-    rows: list[tuple[str, str, str, str]] = []
-    for s in sessions:
-        host = s["listener"].split(":", 1)[-1]
-        for e in s["events"]:
-            k = e.get("event")
-            if k == "connect":
-                rows.append(("sender", host, "connect", "c"))
-            elif k == "reply":
-                rows.append((host, "sender", f"{e.get('code')} "
-                             f"({e.get('stage')})",
-                             "err" if int(e.get("code") or 0) >= 400
-                             else "r"))
-            elif k == "ehlo":
-                rows.append(("sender", host, f"EHLO {e.get('name', '')}",
-                             "c"))
-            elif k == "tls":
-                rows.append(("sender", host, f"TLS {e.get('version')} "
-                             f"SNI={e.get('sni')}", "tls"))
-            elif k == "tls-failed":
-                rows.append(("sender", host, f"TLS failed: "
-                             f"{str(e.get('reason'))[:40]}", "err"))
-            elif k in ("mail", "rcpt"):
-                rows.append(("sender", host, f"{k.upper()} "
-                             f"{e.get('from') or e.get('to')}", "c"))
-            elif k == "message":
-                how = "over TLS" if e.get("tls") else "IN CLEARTEXT"
-                rows.append(("sender", host, f"message {how} "
-                             f"({e.get('size')} bytes)",
-                             "tls" if e.get("tls") else "err"))
-            elif k == "close":
-                rows.append((host, host, f"close: {e.get('reason')}", "r"))
-    rows = rows[:80]
-    w, lane_w, row_h = 160 + 220 * (len(lanes) - 1), 220, 22
-    h = 40 + row_h * (len(rows) + 1)
+COLOURS = {"c": "#333", "r": "#666", "tls": "#1a7f37", "err": "#cf222e",
+           "note": "#656d76", "attack": "#8250df"}
+
+
+def sequence_svg(sessions: list[dict[str, Any]], limit: int = 120) -> str:
+    """A sequence diagram of a case's sessions (results.json transcript
+    entries): the sender on the left, then each attacker, then the servers;
+    every command (STARTTLS, DATA and QUIT included) and reply, TLS with
+    the SNI sent, and, for an on-path attacker, both legs and what it
+    removed or made up."""
+    lanes = transcript.lanes(sessions)
+    rows = transcript.steps(sessions)
+    cut = len(rows) - limit
+    rows = rows[:limit]
+    lane_w, row_h = 250, 22
+    w = 160 + lane_w * (len(lanes) - 1)
+    h = 40 + row_h * (len(rows) + 1 + (cut > 0))
     x = {ln: 80 + i * lane_w for i, ln in enumerate(lanes)}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" '
            f'height="{h}" class="seq">']
     for ln, lx in x.items():
+        cls = "lane attacker" if ln.startswith("attacker") else "lane"
         out.append(f'<text x="{lx}" y="16" text-anchor="middle" '
-                   f'class="lane">{html.escape(ln)}</text>')
+                   f'class="{cls}">{html.escape(ln)}</text>')
         out.append(f'<line x1="{lx}" y1="24" x2="{lx}" y2="{h - 6}" '
                    'class="life"/>')
-    colours = {"c": "#333", "r": "#666", "tls": "#1a7f37", "err": "#cf222e"}
-    for i, (a, b, label, kind) in enumerate(rows):
+    for i, st in enumerate(rows):
         y = 40 + i * row_h
-        col = colours[kind]
+        col = COLOURS[st.kind]
+        a, b, label = x[st.src], x[st.dst], html.escape(st.label)
         if a == b:
-            out.append(f'<text x="{x[a] + 6}" y="{y}" fill="{col}" '
-                       f'font-size="11">{html.escape(label)}</text>')
+            out.append(f'<text x="{a + 6}" y="{y}" fill="{col}" '
+                       f'font-size="11" data-kind="{st.kind}">{label}'
+                       '</text>')
             continue
-        x1, x2 = x[a], x[b]
-        d = 1 if x2 > x1 else -1
-        out.append(f'<line x1="{x1}" y1="{y}" x2="{x2 - 6 * d}" y2="{y}" '
+        d = 1 if b > a else -1
+        out.append(f'<line x1="{a}" y1="{y}" x2="{b - 6 * d}" y2="{y}" '
                    f'stroke="{col}"/>'
-                   f'<polygon points="{x2},{y} {x2 - 6 * d},{y - 4} '
-                   f'{x2 - 6 * d},{y + 4}" fill="{col}"/>')
-        out.append(f'<text x="{(x1 + x2) / 2}" y="{y - 4}" '
-                   f'text-anchor="middle" fill="{col}" font-size="11">'
-                   f'{html.escape(label)}</text>')
+                   f'<polygon points="{b},{y} {b - 6 * d},{y - 4} '
+                   f'{b - 6 * d},{y + 4}" fill="{col}"/>')
+        out.append(f'<text x="{(a + b) / 2}" y="{y - 4}" '
+                   f'text-anchor="middle" fill="{col}" font-size="11" '
+                   f'data-kind="{st.kind}">{label}</text>')
+    if cut > 0:
+        out.append(f'<text x="10" y="{40 + len(rows) * row_h}" '
+                   f'font-size="11" fill="#656d76">… {cut} more steps in '
+                   'the transcript</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def readable_transcript(sessions: list[dict[str, Any]]
+                        ) -> list[dict[str, Any]]:
+    """Each session with its transcript lines (transcript.readable()),
+    for the templates."""
+    out = []
+    for en in sessions:
+        lines = [{"t": f"+{ln.t * 1000:.1f} ms", "who": transcript.who_label(
+            en, ln.who), "text": ln.text, "cls": ln.cls}
+            for ln in transcript.readable(en, sessions)]
+        out.append({"session": en.get("session"),
+                    "listener": en.get("listener"),
+                    "role": en.get("role", "server"),
+                    "lane": transcript.lane_of(en), "via": en.get("via"),
+                    "upstream": en.get("upstream"), "lines": lines})
+    return out
 
 
 def write_html(cases: list[dict[str, Any]], path: Path,
@@ -229,6 +241,7 @@ def write_html(cases: list[dict[str, Any]], path: Path,
         cell[(rid, c["sender"])] = c
         info.setdefault(rid, c)
         c["svg"] = sequence_svg(c.get("transcript", []))
+        c["readable"] = readable_transcript(c.get("transcript", []))
     totals = {s: {v: sum(1 for c in cases if c["sender"] == s and
                          c["verdict"] == v)
                   for v in ("pass", "fail", "warn", "info")}

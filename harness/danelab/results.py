@@ -1,5 +1,9 @@
 """results.json: what a run found, as the reports read it.
 
+`documents` counts, per RFC (and for the lab's own rules), the cases with
+a failed MUST and those with a warned SHOULD resting on it, so that
+"conforms to RFC 7672" means no failed MUST whose ground is RFC 7672.
+
 The runner hands its RunResult over; write_results() writes one group's
 file (per grade: the scenario, the verdict and its checks, the DNS records
 the lab built, the SMTP/TLS transcript, where the logs are).  write_merged()
@@ -13,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .grader import session_host
+from .grounds import documents
 from .labplan import LabPlan
 from .observe import Session
 from .runner import RunResult
-from .scenario import Scenario
+from .scenario import Expect, Scenario
 from .suite import suite_version
 from .summary import sender_summary
 
@@ -36,13 +42,43 @@ def _records(plan: LabPlan, sc: Scenario) -> list[str]:
     return out
 
 
-def _brief(s: Session) -> list[dict[str, Any]]:
-    keep = ("event", "ts", "stage", "code", "text", "name", "reply",
-            "version", "cipher", "sni", "cert_sha256", "reason", "from",
-            "to", "message_id", "size", "tls", "starttls_offered",
-            "direction", "line", "peer", "local")
-    return [{k: e[k] for k in keep if k in e} for e in s.events
-            if e.get("event") != "state"]
+def _events(s: Session) -> list[dict[str, Any]]:
+    """Every event of S with every field fake-mx logged but the session
+    and listener, which the transcript entry names once."""
+    return [{k: v for k, v in e.items() if k not in ("session", "listener")}
+            for e in s.events]
+
+
+def role(s: Session) -> str:
+    """What the listener of S was to the sender: `relay` (an on-path
+    attacker's leg from the sender), `relayed` (that attacker's own leg to
+    the real server), `impostor` (an attacker's server), `catch-all` (no
+    listener at the address dialled) or `server`."""
+    if s.relay:
+        return "relay"
+    if s.via:
+        return "relayed"
+    if s.impostor:
+        return "impostor"
+    return "catch-all" if s.catch_all else "server"
+
+
+def transcript_entry(plan: LabPlan, s: Session) -> dict[str, Any]:
+    """One session as results.json keeps it for the reports."""
+    own = plan.by_listener.get(s.listener)
+    front = session_host(plan, s)
+    return {"session": s.id, "listener": s.listener,
+            "host": own.name if own else None,
+            "dialled": front.name if front else None,
+            "role": role(s), "via": s.via, "upstream": s.upstream,
+            "events": _events(s)}
+
+
+def _phase_expect(sc: Scenario, phase: str) -> Expect:
+    """The expectation a phase of SC is graded against."""
+    later = {"after-fix": sc.expect_after_fix,
+             "after-limit": sc.expect_after_limit}.get(phase)
+    return later or sc.expect
 
 
 def run_record(result: RunResult, command: str = "") -> dict[str, Any]:
@@ -68,13 +104,13 @@ def write_results(result: RunResult, path: Path, command: str = ""
         sc = result.scenarios[g.scenario]
         d = {"id": g.scenario, "sender": result.sender, "section": sc.section,
              "case": sc.case, "title": sc.title, "rfc": sc.rfc,
+             "refs": sc.refs,
              "explain": sc.explain, "file": str(sc.path),
-             "level": "MAY" if sc.expect.choice else "MUST",
+             "level": _phase_expect(sc, g.phase).level,
              **g.as_dict(),
              "dns_records": _records(result.plan, sc),
-             "transcript": [{"session": sid, "listener":
-                             result.sessions[sid].listener,
-                             "events": _brief(result.sessions[sid])}
+             "transcript": [transcript_entry(result.plan,
+                                             result.sessions[sid])
                             for sid in g.sessions if sid in result.sessions],
              "evidence": {"run_dir": str(result.run_dir),
                           "fakemx_events": str(result.run_dir /
@@ -89,6 +125,7 @@ def write_results(result: RunResult, path: Path, command: str = ""
                           "run": run_record(result, command),
                           "timings": result.timings,
                           "counts": counts,
+                          "documents": documents(cases),
                           "problems": result.problems}, cases))
 
 
@@ -107,9 +144,11 @@ def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                  problems: list[dict[str, Any]],
                  runs: list[dict[str, Any]] | None = None) -> None:
     """The results.json of a whole run: the sender's summary (summary.py),
-    every group's cases and the run's problems, as report.load_results()
-    gave them; RUNS, the groups' run records, become one (the earliest
-    start, the scenarios of every group)."""
+    the findings per document (grounds.documents(): failed MUSTs and warned
+    SHOULDs per RFC, and per the lab's own rules), every group's cases and
+    the run's problems, as report.load_results() gave them; RUNS, the
+    groups' run records, become one (the earliest start, the scenarios of
+    every group)."""
     run: dict[str, Any] = {}
     if runs:
         run = {**runs[0], "started": min(r.get("started", "")
@@ -117,6 +156,7 @@ def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                "scenarios": sum(r.get("scenarios", 0) for r in runs)}
     path.write_text(dump({"sender": sender, "run": run,
                           "summary": sender_summary(cases),
+                          "documents": documents(cases),
                           "problems": problems}, cases))
 
 

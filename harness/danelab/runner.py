@@ -71,6 +71,7 @@ class RunResult:
     dns: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # by scenario
 
     @property
     def failed(self) -> list[Grade]:
@@ -466,7 +467,8 @@ class LabRun:
         return RunResult(self.adapter.name, self.run, grades,
                          {sc.id: sc for sc in self.scenarios}, plan,
                          self.timings, evidence, sess,
-                         stray_traffic(plan, list(sess.values())))
+                         stray_traffic(plan, list(sess.values())),
+                         {s.scenario: s.message_id for s in p.subs})
 
     def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
                ) -> list[Grade]:
@@ -542,17 +544,20 @@ class LabRun:
                 sc, plan, received, mine,
                 [d[sc.id]["hosts"] for d in phases])
             if loops:
-                tg.checks.append(("MUST", False, "report delivery was "
-                                  f"itself reported: {loops}"))
-                tg.verdict = "fail"
+                tg.checks.append(("SHOULD", False, "report delivery was "
+                                  f"itself reported: {loops}", "loop"))
+                if tg.verdict == "pass":
+                    tg.verdict = "warn"
             if error:
-                tg.checks.append(("MUST", False, f"reporter failed: {error}"))
+                tg.checks.append(("MUST", False, f"reporter failed: {error}",
+                                  "reporter"))
                 tg.verdict = "fail"
             missing = [f for f in sc.requires if f not in
                        getattr(self.adapter, "features", ())]
             if missing:
                 tg.checks.append(("MAY", False, "not graded: the sender "
                                   f"does not implement {', '.join(missing)}"
-                                  f" (the grade would be {tg.verdict})"))
+                                  f" (the grade would be {tg.verdict})",
+                                  "not-graded"))
                 tg.verdict = "info"
             last[sc.id].tlsrpt = tg.as_dict()

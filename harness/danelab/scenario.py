@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import grounds as gr
 from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
@@ -47,6 +48,13 @@ TLS_ALERTS = (
     "certificate_required", "no_application_protocol")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 MODES = ("server", "strip-relay", "impostor")
+# What a strip-relay does to STARTTLS (docs/scenarios.md, [[host]])
+RELAY_ATTACKS = ("strip", "refuse-starttls", "inject")
+# The plaintext an `inject` relay sends right after the server's 220 to
+# STARTTLS: a reply a client must never read as the server's answer to its
+# first command inside TLS (RFC 3207 §4.2; the CVE-2011-0411 class).
+DEFAULT_INJECT = ("554 5.7.0 injected in plaintext by the on-path attacker "
+                  "after STARTTLS\r\n")
 REPLY_STAGES = ("banner", "ehlo", "mail", "rcpt", "data", "eom")
 CLOSE_POINTS = ("banner", "ehlo", "starttls", "tls", "mail", "rcpt", "data",
                 "eom")
@@ -61,6 +69,13 @@ GOVERNING = ("dane", "sts-enforce", "sts-testing", "none")
 # What a sender must implement for a scenario to be graded (requires)
 FEATURES = ("mta-sts",)
 ID_RE = re.compile(r"^[a-k][0-9]{2}[a-z]?-[a-z0-9]+(-[a-z0-9]+)*$")
+# `refs`: public reports of the bug a scenario reproduces.  A web address
+# (https only) or a citation "SOURCE, DATE, ENTRY" for a changelog entry
+# that has no address of its own.
+REF_URL_RE = re.compile(r"https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?"
+                        r"(/[!-~]*)?")
+REF_CITE_RE = re.compile(r"[^,]+, (\d{4}(-\d{2}(-\d{2})?)?), .+")
+REF_MAX = 300
 TLSA_RE = re.compile(r"^(\d+) (\d+) (\d+)(?: (\S+?))?(!)?$")
 
 
@@ -113,6 +128,8 @@ class HostDecl:
     replies: dict[str, str] = field(default_factory=dict)
     mode: str = "server"
     relay_to: str | None = None
+    relay_attack: str = "strip"     # strip-relay: strip, refuse-starttls,
+    relay_inject: str | None = None  # inject (with this text)
     listen: bool = True
     ipv6: bool = False              # also an AAAA record and a v6 listener
     cert_v6: str | None = None      # the certificate the v6 listener shows
@@ -152,13 +169,21 @@ class Expect:
     dsn: list[str] | None = None    # accepted status codes, "x" = any digit
     no_connection: list[str] = field(default_factory=list)  # never dialled
     policy: str | None = None       # which policy governs (GOVERNING)
+    # [expect.ground]: check kind (grounds.SCENARIO_KEYS) -> its ground
+    ground: dict[str, gr.Ground] = field(default_factory=dict)
+
+    @property
+    def bounded(self) -> bool:
+        """Does `outcome` leave some outcome out (so a MUST bounds it)?"""
+        return set(self.outcome) != set(OUTCOMES)
 
     @property
     def level(self) -> str:
         """The strongest level the expected outcome is graded at: MUST (the
-        outcome must be one of `outcome`), SHOULD (a choice whose preferred
-        subset only warns), MAY (a recorded choice)."""
-        if not self.choice:
+        outcome must be one of `outcome`, which leaves some out), SHOULD (a
+        preferred subset that only warns, of a choice or of every outcome),
+        MAY (a recorded choice)."""
+        if self.bounded and not self.choice:
             return "MUST"
         return "SHOULD" if self.prefer != self.outcome else "MAY"
 
@@ -181,6 +206,7 @@ class Scenario:
     expect_after_fix: Expect | None = None
     expect_after_limit: Expect | None = None    # after forced expiry
     tags: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)   # public bug reports
     tlsrpt_records: list[str] | None = None     # None: the lab default
     tlsrpt_due: bool = True                     # a report is expected
     rcpt_domain_rel: str = "@"                  # [message] domain
@@ -393,6 +419,19 @@ def _host(f: _Fields) -> HostDecl:
     h.relay_to = f.get("relay_to", str)
     if h.mode == "strip-relay" and not h.relay_to:
         f.bad("relay_to", "a strip-relay needs relay_to (a host name)")
+    h.relay_attack = f.get("relay_attack", str, "strip",
+                           choices=RELAY_ATTACKS)
+    h.relay_inject = f.get("relay_inject", str)
+    for key in ("relay_attack", "relay_inject"):
+        if key in f.t and h.mode != "strip-relay":
+            f.bad(key, "only for mode = \"strip-relay\"")
+    if h.relay_inject is not None and h.relay_attack != "inject":
+        f.bad("relay_inject", "needs relay_attack = \"inject\"")
+    elif h.relay_inject is not None and not 0 < len(
+            h.relay_inject.encode()) <= 4096:
+        f.bad("relay_inject", "must hold 1..4096 octets")
+    if h.relay_attack == "inject" and h.relay_inject is None:
+        h.relay_inject = DEFAULT_INJECT
     h.listen = f.get("listen", bool, True)
     h.ipv6 = f.get("ipv6", bool, False)
     h.cert_v6 = f.get("cert_v6", str)
@@ -531,6 +570,18 @@ def _expect(f: _Fields) -> Expect:
                f.get("tlsrpt", str, choices=RESULT_TYPES))
     e.no_connection = f.strings("no_connection")
     e.policy = f.get("policy", str, choices=GOVERNING)
+    gt = f.get("ground", dict)
+    if gt is not None:
+        for k, v in gt.items():
+            if k not in gr.SCENARIO_KEYS:
+                f.bad(f"ground.{k}", "not a check kind that takes a ground "
+                      f"here; known: {', '.join(gr.SCENARIO_KEYS)}")
+                continue
+            g, why = gr.parse(v)
+            for w in why:
+                f.bad(f"ground.{k}", w)
+            if g is not None:
+                e.ground[k] = g
     if "dsn" in f.t:
         e.dsn = f.strings("dsn")
         for d in e.dsn:
@@ -649,11 +700,13 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
             errs.append(SpecError(str(path), "expect.after_limit",
                                   "a scenario has [fix] or "
                                   "[expect.after_limit], not both"))
-        if expect.outcome != ["deferred"]:
+        if expect.prefer != ["deferred"] or \
+                not set(expect.outcome) <= {"deferred", "bounced"}:
             errs.append(SpecError(
-                str(path), "expect.outcome", "with [expect.after_limit] the "
-                "first attempt must be expected to defer (outcome = "
-                "[\"deferred\"]): only a queued message has a retry limit"))
+                str(path), "expect.prefer", "with [expect.after_limit] the "
+                "first attempt must be expected not to deliver and preferred "
+                "to defer (prefer = [\"deferred\"]): only a queued message "
+                "has a retry limit"))
     tlsrpt_records, tlsrpt_due = None, True
     tr = top.get("tlsrpt", dict)
     if tr is not None:
@@ -682,15 +735,54 @@ def _scenario(path: Path, data: Any, errs: list[SpecError]) -> Scenario:
         policy=policy, zones=zones, certs=certs, hosts=hosts,
         expect=expect, fix_zones=fix_zones, expect_after_fix=expect_after,
         expect_after_limit=expect_limit,
-        tags=top.strings("tags"), tlsrpt_records=tlsrpt_records,
+        tags=top.strings("tags"), refs=top.strings("refs"),
+        tlsrpt_records=tlsrpt_records,
         tlsrpt_due=tlsrpt_due, rcpt_domain_rel=rcpt_rel, sts=sts,
         fix_sts=fix_sts, fix_advance=fix_advance,
         requires=top.strings("requires", choices=FEATURES))
     top.get("fix", dict)
+    if top.t.get("refs") == []:
+        top.bad("refs", "lists nothing: give at least one reference or "
+                "leave it out")
     top.finish()
     _check_refs(sc, errs)
     _check_presented(sc, errs)
+    _check_grounds(sc, errs)
+    _check_citations(sc, errs)
     return sc
+
+
+def ref_problem(ref: str) -> str | None:
+    """Why REF is not a usable `refs` entry (None if it is): an https
+    address, or "SOURCE, DATE, ENTRY" with DATE as YYYY[-MM[-DD]]."""
+    if not ref.strip():
+        return "is empty"
+    if ref != ref.strip() or any(c in ref for c in "\n\r\t"):
+        return "has leading, trailing or control whitespace"
+    if len(ref) > REF_MAX:
+        return f"is longer than {REF_MAX} characters"
+    if "://" in ref or ref.lower().startswith(("http", "www.")):
+        if not REF_URL_RE.fullmatch(ref):
+            return (f"{_short(ref)} is not an address like "
+                    "'https://host/path' (https only, no spaces); a "
+                    "citation cannot hold one")
+        return None
+    if not REF_CITE_RE.fullmatch(ref):
+        return (f"{_short(ref)} is neither an https address nor a citation "
+                "'SOURCE, DATE, ENTRY' (DATE as YYYY-MM-DD, YYYY-MM or "
+                "YYYY)")
+    return None
+
+
+def _check_citations(sc: Scenario, errs: list[SpecError]) -> None:
+    """`refs`: each entry well-formed, none twice."""
+    for i, r in enumerate(sc.refs):
+        why = ref_problem(r)
+        if why:
+            errs.append(SpecError(str(sc.path), f"refs[{i}]", why))
+        elif r in sc.refs[:i]:
+            errs.append(SpecError(str(sc.path), f"refs[{i}]",
+                                  f"{_short(r)} is listed twice"))
 
 
 def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
@@ -753,6 +845,63 @@ def _check_refs(sc: Scenario, errs: list[SpecError]) -> None:
             elif e and e.hosts is not None and hn in e.hosts:
                 bad(f"{key}.no_connection",
                     f"{_short(hn)} is also an allowed delivery host")
+
+
+def _check_grounds(sc: Scenario, errs: list[SpecError]) -> None:
+    """Every expectation names the grounds of its checks (ground_errors)."""
+    names = [h.name for h in sc.hosts]
+    for key, e in (("expect", sc.expect),
+                   ("expect.after_fix", sc.expect_after_fix),
+                   ("expect.after_limit", sc.expect_after_limit)):
+        for fld, why in ground_errors(e, names) if e else []:
+            errs.append(SpecError(str(sc.path), f"{key}.ground.{fld}", why))
+
+
+def ground_errors(e: Expect, hosts: list[str]) -> list[tuple[str, str]]:
+    """Every check an expectation makes must name a ground that fits its
+    level (grounds.fits): (field, why) for each one missing or misfit.
+    HOSTS: the names of the file's hosts."""
+    out: list[tuple[str, str]] = []
+
+    def need(key: str, level: str, why: str) -> None:
+        g = e.ground.get(key)
+        if g is None:
+            out.append((key, f"is required: {why}"))
+            return
+        misfit = gr.fits(level, g)
+        if misfit:
+            out.append((key, misfit))
+
+    if e.bounded:
+        need("outcome", "MUST", "the outcome must be one of `outcome`, a "
+             "MUST; name the MUST or MUST NOT it rests on")
+    elif "outcome" in e.ground:
+        out.append(("outcome", "`outcome` lists every outcome, so nothing "
+                    "is checked at MUST level: leave it out"))
+    if e.prefer != e.outcome:
+        need("prefer", "SHOULD", "`prefer` is a SHOULD; name the SHOULD (or "
+             "the MUST and its tension) it rests on")
+    elif "prefer" in e.ground:
+        out.append(("prefer", "no `prefer` subset, so no SHOULD check"))
+    if e.choice:
+        need("choice", "MAY", "`choice` records a choice; name the MAY (or "
+             "the tension) that leaves it open")
+    elif "choice" in e.ground:
+        out.append(("choice", "only with choice = true"))
+    restricts = e.hosts is not None and not set(hosts) <= set(e.hosts)
+    if "hosts" in e.ground or (restricts and not e.bounded):
+        need("hosts", "MUST", "`hosts` leaves hosts out, a MUST; name what "
+             "forbids them")
+    if "no-connection" in e.ground or (e.no_connection and not e.bounded):
+        need("no-connection", "MUST", "`no_connection` is a MUST; name what "
+             "forbids the connection")
+    if "cleartext" in e.ground:
+        if "delivered-plain" in e.outcome:
+            out.append(("cleartext", "cleartext is an allowed outcome, so "
+                        "no cleartext check is made"))
+        else:
+            need("cleartext", "MUST", "")
+    return out
 
 
 def _check_presented(sc: Scenario, errs: list[SpecError]) -> None:

@@ -26,11 +26,14 @@ class Fetched:
     body: bytes = b""
     why: str = ""              # why the fetch failed
     status: int = 0
+    location: str = ""         # a 3xx answer's Location header
 
 
 def fetch(address: str, name: str, cafile: str, port: int = 443,
-          timeout: float = 10.0, sni: bool = True) -> Fetched:
-    """Fetch NAME's policy from ADDRESS (the lab's DNS answer for NAME)."""
+          timeout: float = 10.0, sni: bool = True,
+          path: str = POLICY_PATH) -> Fetched:
+    """Fetch NAME's policy from ADDRESS (the lab's DNS answer for NAME);
+    PATH is for a deliberately broken client that follows a redirect."""
     ctx = ssl.create_default_context(cafile=cafile)
     if not sni:
         ctx.check_hostname = False
@@ -43,7 +46,7 @@ def fetch(address: str, name: str, cafile: str, port: int = 443,
                 if not _name_fits(tls.getpeercert() or {}, name):
                     return Fetched(False, why="certificate does not fit "
                                    f"{name}")
-            tls.sendall(f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {name}\r\n"
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\n"
                         "Connection: close\r\n\r\n".encode())
             data = b""
             while True:
@@ -87,7 +90,7 @@ def _parse_response(data: bytes) -> Fetched:
     if status != 200:
         return Fetched(False, why=f"HTTP {status} (not followed)"
                        if 300 <= status < 400 else f"HTTP {status}",
-                       status=status)
+                       status=status, location=headers.get("location", ""))
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "text/plain":
         return Fetched(False, why=f"media type {ctype or 'none'}",

@@ -61,8 +61,23 @@ def write_config(plan: LabPlan, run: Path, generation: int) -> Path:
     return conf
 
 
+def assign_addresses(ns: LabNamespace, plan: LabPlan) -> None:
+    """Put the policy hosts' addresses on the namespace's lo.  The server
+    could bind them without that (all of 127.0.0.0/8 is local), but a
+    client's getaddrinfo() with AI_ADDRCONFIG (aiohttp's, used by
+    postfix-mta-sts-resolver) returns A records only when some IPv4 address
+    other than 127.0.0.1 is configured, and a lab with IPv6 hosts has
+    fd25:: addresses on lo: without this, such a client finds no address
+    for `mta-sts.<domain>` although DNS has one."""
+    cmds = "".join(f"address add {sp.address}/32 dev lo\n"
+                   for sp in plan.sts.values())
+    if cmds:
+        ns.run(["ip", "-batch", "-"], input=cmds.encode(), check=True)
+
+
 def start(ns: LabNamespace, plan: LabPlan, run: Path) -> Tracked:
     """The policy server for every [sts] of PLAN, inside the namespace."""
+    assign_addresses(ns, plan)
     conf = write_config(plan, run, 1)
     ready = run / "sts-server.ready"
     ready.unlink(missing_ok=True)

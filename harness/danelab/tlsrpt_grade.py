@@ -3,7 +3,8 @@
 collect() gathers every report that reached the lab's receivers (the
 report-sink MX's spool, the HTTPS receiver's store) and checks each one's
 form (tlsrpt_check, tlsrpt_doc).  grade_scenario() then asks, per scenario
-domain: was a report due and did one arrive by every rua transport; is
+domain: was a report due and did one arrive (by one rua transport at
+least: RFC 8460 §3 makes delivery to each a MAY); is
 each well-formed (its MUST problems fail, its SHOULD problems warn); and,
 per transport over all its reports (each report-id once): are the policy
 strings the TLSA records the domain published; do the session counts and
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .grounds import TLSRPT_GROUNDS, tlsrpt_ground
 from .labinfra import DEFAULT_TLSRPT, DKIM_SELECTOR, REPORTS_DOMAIN, \
     SENDER_DOMAIN, SINK_LISTENER
 from .labplan import LabPlan
@@ -52,16 +54,24 @@ class Received:
         return out
 
 
+# (level, ok, text, kind): kind names the check's ground in
+# grounds.TLSRPT_GROUNDS.
+TCheck = tuple[str, bool, str, str]
+
+
 @dataclass
 class TlsrptGrade:
     verdict: str                      # pass | fail | warn | none
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    checks: list[TCheck] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "reports": self.reports,
-                "checks": [{"level": lv, "ok": ok, "text": t}
-                           for lv, ok, t in self.checks]}
+                "checks": [{"level": c[0], "ok": c[1], "text": c[2],
+                            "kind": c[3],
+                            **({"ground": tlsrpt_ground(c[3]).as_dict()}
+                               if c[3] in TLSRPT_GROUNDS else {})}
+                           for c in self.checks]}
 
 
 def _mail_checked(raw: bytes, dkim_txt: bytes
@@ -157,7 +167,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
     """DNS: the probe results of every phase (a report may span a fix)."""
     dom = sc.rcpt_domain.rstrip(".")
     reps = [r for r in received if dom in r.domains]
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[TCheck] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
         else [DEFAULT_TLSRPT]
     transports = _rua_transports(records)
@@ -165,11 +175,15 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
         checks.append(("MUST", not reps, "no report sent (the domain asks "
                        "for none)" if not reps else
                        f"{len(reps)} report(s) sent although the domain's "
-                       "_smtp._tls asks for no reporting"))
+                       "_smtp._tls asks for no reporting" if transports is
+                       None else f"{len(reps)} report(s) sent although none "
+                       "is due", "no-report" if transports is None
+                       else "nothing-due"))
         return _verdict(checks, reps)
-    for t in sorted(set(transports)):
-        n = sum(1 for r in reps if r.transport == t)
-        checks.append(("MUST", n >= 1, f"{n} report(s) by {t}"))
+    # RFC 8460 §3: delivery to each rua is a MAY; one report is enough.
+    by = ", ".join(f"{sum(1 for r in reps if r.transport == t)} by {t}"
+                   for t in sorted(set(transports)))
+    checks.append(("MUST", bool(reps), f"report(s) sent: {by}", "sent"))
     for r in reps:
         checks += _form_checks(r)
     published = {t.lower() for hp in plan.scenario_hosts(sc.id)
@@ -178,8 +192,9 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                   for t in h.tlsa}
     for t in sorted({r.transport for r in reps}):
         docs = each_report_once([r for r in reps if r.transport == t])
-        checks.append(published_check(docs, dom, published, t))
-        checks += count_checks(docs, mine, dom, t)
+        content = [published_check(docs, dom, published, t)]
+        content += count_checks(docs, mine, dom, t)
+        checks += [(lv, ok, text, "content") for lv, ok, text in content]
         if sc.expect.tlsrpt:
             fail = failures(docs, dom)
             types = {f.get("result-type") for d in docs
@@ -187,21 +202,22 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
                      for f in p.get("failure-details", []) or []
                      if isinstance(f, dict)}
             checks.append(("MUST", fail >= 1, f"{t}: failures reported"
-                           if fail else f"{t}: no failure reported"))
+                           if fail else f"{t}: no failure reported",
+                           "content"))
             checks.append(("SHOULD", sc.expect.tlsrpt in types,
                            f"{t}: result types {sorted(map(str, types))}, "
-                           f"expected {sc.expect.tlsrpt}"))
+                           f"expected {sc.expect.tlsrpt}", "type"))
     return _verdict(checks, reps)
 
 
-def _form_checks(r: Received) -> list[tuple[str, bool, str]]:
-    out = []
+def _form_checks(r: Received) -> list[TCheck]:
+    out: list[TCheck] = []
     for lv in ("MUST", "SHOULD"):
         ps = [str(p) for p in r.problems if p.level == lv]
         if lv == "MUST" or ps:
             out.append((lv, not ps, f"{r.transport} report well-formed"
                         if not ps else f"{r.transport} report ({lv}): "
-                        + "; ".join(ps)))
+                        + "; ".join(ps), f"form-{lv.lower()}"))
     return out
 
 
@@ -225,11 +241,10 @@ def no_loops(received: list[Received]) -> list[str]:
     return [r.source for r in received if dom in r.domains]
 
 
-def _verdict(checks: list[tuple[str, bool, str]],
-             reps: list[Received]) -> TlsrptGrade:
+def _verdict(checks: list[TCheck], reps: list[Received]) -> TlsrptGrade:
     v = "pass"
-    if any(not ok and lv == "MUST" for lv, ok, _ in checks):
+    if any(not c[1] and c[0] == "MUST" for c in checks):
         v = "fail"
-    elif any(not ok for _, ok, _ in checks):
+    elif any(not c[1] for c in checks):
         v = "warn"
     return TlsrptGrade(v, checks, [r.source for r in reps])

@@ -13,22 +13,40 @@ from typing import Iterator
 import pytest
 
 from danelab import grader
-from danelab.adapters import Adapter, BROKEN_DANE, get_adapter
+from danelab.adapters import Adapter, BROKEN_DANE, BROKEN_STS, get_adapter
 from danelab.adapters.danebroken import BrokenDaneAdapter
+from danelab.adapters.stsbroken import BrokenStsAdapter
 from danelab.catalog import load_catalog
 from danelab.grader import CHECK_KINDS, Grade
 from danelab.runner import LabRun, RunResult
 
 CATALOG = load_catalog()
+# the MTA-STS section: the broken MTA-STS senders run on it only (their
+# DANE code is the control's, which runs everywhere)
+STS_SECTION = [s for s in CATALOG if s.section == "I"]
 # broken-stray is left out: its fallback relay fails every run as a whole
 # (test_stray.py runs it on three scenarios)
 BROKEN = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
           "broken-require-tls") + BROKEN_DANE
 # the broken DANE senders' code without a flaw
 CONTROL = "dane-control"
+# the same with MTA-STS (stsbroken.py), without a flaw
+STS_CONTROL = "sts-control"
 
 # Scenarios none of the broken senders can be failed on, and why.
-CANNOT_FAIL_BROKEN: dict[str, str] = {}
+_STS_ALLOWS = ("MTA-STS allows the delivery; only a sender that refuses "
+               "it could fail here, and no broken MTA-STS sender is too "
+               "strict")
+CANNOT_FAIL_BROKEN: dict[str, str] = {
+    "i39-enforce-valid": _STS_ALLOWS,
+    "i39-mx-case-differs": _STS_ALLOWS,
+    "i39-mx-idn-u-label": _STS_ALLOWS + " (and either outcome is allowed)",
+    "i39-mx-trailing-dot": _STS_ALLOWS,
+    "i39-mx-wildcard": _STS_ALLOWS,
+    "i39-testing-cert-untrusted": _STS_ALLOWS + " (testing mode)",
+    "i39-testing-mx-not-listed": _STS_ALLOWS + " (testing mode)",
+    "i40-insecure-domain-sts-enforce": _STS_ALLOWS,
+}
 
 # Kinds of check (grader.CHECK_KINDS) that no broken sender of BROKEN is
 # failed on as a MUST anywhere in the catalog, and why.
@@ -37,6 +55,8 @@ NOT_FAILED_BY_BROKEN: dict[str, str] = {
     "flood": "a SHOULD only: fake-mx's log budget ran out in a session "
              "(fake-mx/tests test_flood_is_counted_not_logged)",
     "not-graded": "a MAY record of a phase the lab could not set up",
+    "dsn-cause": "a SHOULD only: it warns, never fails",
+    "sender-word-arrived": "a SHOULD only: it warns, never fails",
     "stray": "broken-stray is failed on it (test_stray.py); it is not in "
              "BROKEN (see there)",
     "foreign-host": "needs a sender that hands one domain's message to "
@@ -53,8 +73,10 @@ NOT_FAILED_BY_BROKEN: dict[str, str] = {
 
 def _run(sender: str, folder: Path) -> RunResult:
     ad: Adapter = BrokenDaneAdapter(sender) if sender == CONTROL else \
+        BrokenStsAdapter(sender) if sender == STS_CONTROL else \
         get_adapter(sender)
-    return LabRun(CATALOG, ad, folder).execute()
+    sts = sender in BROKEN_STS or sender == STS_CONTROL
+    return LabRun(STS_SECTION if sts else CATALOG, ad, folder).execute()
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +87,9 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 @pytest.fixture(scope="session")
 def python_runs(tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[dict[str, RunResult]]:
-    """The broken senders and the control, all at once."""
-    names = BROKEN + (CONTROL,)
+    """The broken senders and the controls, all at once (the MTA-STS ones
+    on section I only)."""
+    names = BROKEN + BROKEN_STS + (CONTROL, STS_CONTROL)
     folders = {s: tmp_path_factory.mktemp(f"catalog-{s}") for s in names}
     with ThreadPoolExecutor(len(names)) as ex:
         futs = {s: ex.submit(_run, s, f) for s, f in folders.items()}
@@ -75,7 +98,7 @@ def python_runs(tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def broken_runs(python_runs: dict[str, RunResult]) -> dict[str, RunResult]:
-    return {s: python_runs[s] for s in BROKEN}
+    return {s: python_runs[s] for s in BROKEN + BROKEN_STS}
 
 
 def _grades(r: RunResult, sid: str) -> list[Grade]:
@@ -110,6 +133,8 @@ def test_reference_tlsrpt(reference_run: RunResult, sid: str) -> None:
     sc = next(s for s in CATALOG if s.id == sid)
     missing = set(sc.requires) - set(get_adapter("reference").features)
     assert t["verdict"] == ("info" if missing else "pass"), f"{sid}: {bad}"
+    # every TLSRPT check names its ground (grounds.TLSRPT_GROUNDS)
+    assert all("ground" in c for c in t["checks"]), t["checks"]
 
 
 @pytest.mark.parametrize("sid", [s.id for s in CATALOG])
@@ -123,11 +148,9 @@ def test_scenario_can_fail(broken_runs: dict[str, RunResult],
         # Every outcome but a bounce is allowed: the SHOULD must bite.
         failed = [s for s, v in verdicts.items() if "warn" in v]
     if sid in CANNOT_FAIL_BROKEN:
+        assert not failed, f"{sid} is failed after all (drop it from " \
+            f"CANNOT_FAIL_BROKEN): {failed}"
         pytest.xfail(CANNOT_FAIL_BROKEN[sid])
-    if not failed and sc.requires:
-        # graded info for a sender without the feature (scenario.py,
-        # requires); no broken sender implements MTA-STS yet
-        pytest.xfail(f"no broken sender implements {sc.requires}")
     assert failed, f"no broken sender is failed on {sid}: {verdicts}"
 
 
@@ -201,6 +224,15 @@ def test_new_broken_senders_fail_for_their_flaw(
     assert (g.verdict, g.observed) == ("warn", "deferred")
     assert grade_of("broken-ta-needs-sent-anchor",
                     "d18f-dane-ta-depth2-key-full").verdict == "pass"
+    # a matching DANE-EE record beside a DANE-TA record that matches
+    # nothing, and the other way round: any one match is enough; an RRset
+    # of one usage is judged right
+    for sid in ("d21h-tlsa-ee-right-ta-wrong", "d21c-tlsa-ee-wrong-ta-right"):
+        g = grade_of("broken-every-usage", sid)
+        assert (g.verdict, g.observed) == ("fail", "deferred"), sid
+        assert failed_kinds(g) == {"outcome"}, sid
+    assert grade_of("broken-every-usage",
+                    "d21-tlsa-rollover-current-and-next").verdict == "pass"
 
 
 def test_dane_control_passes(python_runs: dict[str, RunResult]) -> None:
@@ -210,6 +242,56 @@ def test_dane_control_passes(python_runs: dict[str, RunResult]) -> None:
     assert {g.scenario for g in r.grades} == {s.id for s in CATALOG}
     bad = [f"{g.scenario} [{g.phase}] {g.verdict} {g.observed}: {_why(g)}"
            for g in r.grades if g.verdict in ("fail", "warn")]
+    assert not bad, f"{bad}; logs in {r.run_dir}"
+
+
+def test_broken_sts_senders_fail_for_their_flaw(
+        broken_runs: dict[str, RunResult]) -> None:
+    """Each broken MTA-STS sender is failed where its one flaw shows, for
+    that reason, and nowhere else in section I."""
+    def failed(sender: str) -> dict[str, Grade]:
+        return {g.scenario: g for g in broken_runs[sender].grades
+                if g.verdict == "fail"}
+
+    def kinds(g: Grade) -> set[str]:
+        return {c.kind for c in g.checks if not c.ok and c.level == "MUST"}
+
+    # DANE fails at mx1, the enforce policy lists it and its chain is
+    # WebPKI-valid: the policy wins, mx1 gets the message
+    f = failed("broken-sts-overrides-dane")
+    assert set(f) == {"i40-dane-mismatch-sts-valid",
+                      "i40-dane-mismatch-mx2-sts"}, sorted(f)
+    for g in f.values():
+        assert g.observed == "delivered-tls" and "envelope" in kinds(g)
+    # enforce applied as testing: every enforce case that must stop a
+    # delivery lets it through (and only those)
+    f = failed("broken-sts-enforce-as-testing")
+    assert "i39-enforce-mx-not-listed" in f and \
+        "i39-enforce-cert-self-signed" in f
+    for sid, g in f.items():
+        assert "sts-policy" in kinds(g), (sid, _why(g))
+        sc = next(s for s in STS_SECTION if s.id == sid)
+        phases = [sc.expect, sc.expect_after_fix]
+        assert phases[g.phase != "first"].policy == "sts-enforce", sid
+    # the 301 followed: the lab saw the moved policy fetched
+    f = failed("broken-sts-follows-redirect")
+    assert set(f) == {"i39-fetch-redirect"}, sorted(f)
+    assert kinds(f["i39-fetch-redirect"]) == {"sts-redirect", "outcome"}
+    # `*.mail.<domain>` taken to fit mail.<domain>; one label still fits
+    f = failed("broken-sts-wildcard-base")
+    assert set(f) == {"i39-mx-wildcard-not-base"}, sorted(f)
+    assert "sts-policy" in kinds(f["i39-mx-wildcard-not-base"])
+
+
+def test_sts_control_passes(python_runs: dict[str, RunResult]) -> None:
+    """The broken MTA-STS senders' code without a flaw passes every case
+    of section I, graded (its feature is declared: nothing is `info` but
+    the cases that allow a choice)."""
+    r = python_runs[STS_CONTROL]
+    assert {g.scenario for g in r.grades} == {s.id for s in STS_SECTION}
+    bad = [f"{g.scenario} [{g.phase}] {g.verdict} {g.observed}: {_why(g)}"
+           for g in r.grades if g.verdict in ("fail", "warn") or
+           any(c.kind == "not-graded" for c in g.checks)]
     assert not bad, f"{bad}; logs in {r.run_dir}"
 
 

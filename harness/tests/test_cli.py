@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 A01 = (ROOT / "scenarios" / "a01-secure-dane-ee.toml").read_text()
 
 
+# The ground a test scenario that expects no delivery names (lint asks it).
+GROUND = '[expect.ground]\noutcome = "7672-tlsa-failure"\n'
+
+
 def danelab(*args: str, timeout: float = 300, cwd: Path | None = None,
             env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
@@ -42,17 +46,28 @@ def test_list_and_explain() -> None:
     assert "case A1 in docs/cases.md" in cp.stdout
 
 
+def test_explain_shows_refs() -> None:
+    cp = danelab("explain", "c14d-tlsa-three-byte-record")
+    assert cp.returncode == 0
+    head = cp.stdout.split("\n\n", 1)[0].splitlines()
+    sc = load_scenario(ROOT / "scenarios" /
+                       "c14d-tlsa-three-byte-record.toml")
+    assert len(sc.refs) == 2
+    assert head[2] == "  Reproduces a bug seen in real senders (refs):"
+    assert head[3:] == [f"    {r}" for r in sc.refs]
+
+
 def test_lint_names_file_field_reason(tmp_path: Path) -> None:
     (tmp_path / "a01-good.toml").write_text(
         (ROOT / "scenarios" / "a01-secure-dane-ee.toml").read_text())
     (tmp_path / "d16-typo.toml").write_text(
         'title = "t"\nsection = "D"\ncase = 16\nrfc = "x"\nexplain = "x"\n'
         '[[host]]\nname = "mx1"\nmx = 10\nstarttls = "sometimes"\n'
-        '[expect]\noutcome = ["deferred"]\n')
+        '[expect]\noutcome = ["deferred"]\n' + GROUND)
     (tmp_path / "c12-badfault.toml").write_text(
         'title = "t"\nsection = "C"\ncase = 12\nrfc = "x"\nexplain = "x"\n'
         '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
-        'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
+        'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n' + GROUND)
     (tmp_path / "e24-syntax.toml").write_text('title = "unterminated\n')
     (tmp_path / "d20x-bad-chain.toml").write_text(
         'title = "t"\nsection = "D"\ncase = 20\nrfc = "x"\nexplain = "x"\n'
@@ -61,17 +76,20 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
         '[expect]\noutcome = ["deferred"]\n')
     head = ('title = "t"\nsection = "G"\ncase = 35\nrfc = "x"\n'
             'explain = "x"\n[[host]]\nname = "mx1"\nmx = 10\n')
+    limit = '[expect.after_limit]\noutcome = ["bounced"]\n'
+    limit_g = '[expect.after_limit.ground]\noutcome = "5321-dsn"\n'
     (tmp_path / "g35x-limit-not-deferred.toml").write_text(
-        head + '[expect]\noutcome = ["deferred", "bounced"]\n'
-        '[expect.after_limit]\noutcome = ["bounced"]\n')
+        head + '[expect]\noutcome = ["deferred", "bounced"]\n' + GROUND +
+        limit + limit_g)
     (tmp_path / "g35y-limit-bad-dsn.toml").write_text(
-        head + '[expect]\noutcome = ["deferred"]\n'
-        '[expect.after_limit]\noutcome = ["bounced"]\ndsn = ["5.7"]\n')
+        head + '[expect]\noutcome = ["deferred"]\n' + GROUND + limit +
+        'dsn = ["5.7"]\n' + limit_g)
     (tmp_path / "g35z-limit-and-fix.toml").write_text(
         head + '[fix]\nzones = [{ name = "@" }]\n'
-        '[expect]\noutcome = ["deferred"]\n[expect.after_fix]\n'
-        'outcome = ["delivered-dane"]\n'
-        '[expect.after_limit]\noutcome = ["bounced"]\n')
+        '[expect]\noutcome = ["deferred"]\n' + GROUND +
+        '[expect.after_fix]\noutcome = ["delivered-dane"]\n'
+        '[expect.after_fix.ground]\noutcome = "7672-dane-ee"\n' +
+        limit + limit_g)
     cp = danelab("--catalog", str(tmp_path), "lint")
     assert cp.returncode == 2
     err = cp.stderr
@@ -80,9 +98,9 @@ def test_lint_names_file_field_reason(tmp_path: Path) -> None:
     assert "c12-badfault.toml" in err and "faults[0].owner" in err and \
         "no TLSA RRset at nope.c12-badfault.test." in err
     assert "e24-syntax.toml: (syntax)" in err
-    assert "g35x-limit-not-deferred.toml: expect.outcome: with " \
-        "[expect.after_limit] the first attempt must be expected to " \
-        "defer" in err
+    assert "g35x-limit-not-deferred.toml: expect.prefer: with " \
+        "[expect.after_limit] the first attempt must be expected not to " \
+        "deliver and preferred to defer" in err
     assert "g35y-limit-bad-dsn.toml: expect.after_limit.dsn: '5.7' is " \
         "not an enhanced status code pattern" in err
     assert "g35z-limit-and-fix.toml: expect.after_limit: a scenario has " \
@@ -228,16 +246,17 @@ def test_relative_run_and_report_folders(tmp_path: Path) -> None:
 # -- frictions of the command line -------------------------------------------
 
 def test_list_level_column() -> None:
-    """LEVEL is the strongest level of the expectation: MUST for a fixed
-    outcome (with or without a SHOULD preference), MAY for a recorded
-    choice."""
+    """LEVEL is the strongest level of the expectation: MUST for an outcome
+    a MUST bounds (with or without a SHOULD preference), SHOULD where only
+    a preferred subset is graded (f29: no MUST forbids deferring), MAY for
+    a recorded choice."""
     cp = danelab("list", "-s", "a02-mx-rrsig-expired", "-s",
                  "f29-partial-mx1-down-mx2-no-tlsa")
     assert cp.returncode == 0
     levels = {ln.split()[0]: ln.split()[2] for ln in
               cp.stdout.splitlines()[1:]}
     assert levels == {"a02-mx-rrsig-expired": "MUST",
-                      "f29-partial-mx1-down-mx2-no-tlsa": "MAY"}
+                      "f29-partial-mx1-down-mx2-no-tlsa": "SHOULD"}
 
 
 def test_expect_levels() -> None:
@@ -249,8 +268,13 @@ def test_expect_levels() -> None:
     should = Expect(["delivered-tls", "deferred"], ["deferred"],
                     choice=True)
     assert (must.level, should.level, may.level) == ("MUST", "SHOULD", "MAY")
+    every = ["delivered-dane", "delivered-tls", "delivered-plain",
+             "deferred", "bounced"]
+    assert Expect(every, ["delivered-tls"]).level == "SHOULD"
     sc = load_scenario(ROOT / "scenarios" /
                        "f29-partial-mx1-down-mx2-no-tlsa.toml")
+    assert sc.level == "SHOULD"
+    sc.expect = may
     assert sc.level == "MAY"
     sc.expect_after_fix = should
     assert sc.level == "SHOULD"
@@ -357,7 +381,8 @@ def test_lint_reports_every_error_of_a_file(tmp_path: Path) -> None:
             f + "host[0].cert: no [[cert]] named 'nope'",
             f + "expect.outcome: 'delivered' is not one of",
             f + "expect.dsn: '5.7' is not an enhanced status code",
-            f + "expect.hosts: no host named 'mx9'"]
+            f + "expect.hosts: no host named 'mx9'",
+            f + "expect.ground.outcome: is required"]
     for w in want:
         assert any(e.startswith(w) for e in errs), (w, errs)
     assert len(errs) == len(want), errs
@@ -398,7 +423,7 @@ def test_explain_refuses_what_lint_rejects(tmp_path: Path) -> None:
     (tmp_path / "c12-badfault.toml").write_text(
         'title = "t"\nsection = "C"\ncase = 12\nrfc = "x"\nexplain = "x"\n'
         '[[zone]]\nfaults = [{kind = "rrsig-expired", owner = "nope", '
-        'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n')
+        'rtype = "TLSA"}]\n[expect]\noutcome = ["deferred"]\n' + GROUND)
     cp = danelab("--catalog", str(tmp_path), "lint")
     assert cp.returncode == 2
     cp = danelab("--catalog", str(tmp_path), "explain", "c12-badfault")

@@ -32,12 +32,23 @@ prefer = {prefer}
 hosts = ["mx1"]
 sni = "mx1"
 """
+# The grounds a test scenario names: the outcome's MUST, the SHOULD of a
+# preferred subset (both as lint asks for them).
+GROUND = ('[expect.ground]\noutcome = "7672-no-unauthenticated"\n',
+          'prefer = "7672-fallback-or-delay"\n')
+
+
+def toml(outcome: str, prefer: str, extra: str = "") -> str:
+    """TOML with OUTCOME and PREFER, EXTRA [expect] keys, and the grounds
+    lint asks for."""
+    g = GROUND[0] + (GROUND[1] if outcome != prefer else "")
+    return TOML.format(outcome=outcome, prefer=prefer) + extra + g
 
 
 def scenario(tmp_path: Path, outcome: str = '["delivered-dane"]',
              prefer: str = '["delivered-dane"]'):
     p = tmp_path / "d16-grader-test.toml"
-    p.write_text(TOML.format(outcome=outcome, prefer=prefer))
+    p.write_text(toml(outcome, prefer))
     sc = load_scenario(p)
     return sc, make_plan([sc])
 
@@ -187,9 +198,8 @@ def test_padded_ta_chain_is_not_dane(tmp_path: Path) -> None:
 
 def test_no_connection(tmp_path: Path) -> None:
     p = tmp_path / "d16-grader-test.toml"
-    p.write_text(TOML.format(outcome='["delivered-dane"]',
-                             prefer='["delivered-dane"]')
-                 + 'no_connection = ["mx2"]\n')
+    p.write_text(toml('["delivered-dane"]', '["delivered-dane"]',
+                      'no_connection = ["mx2"]\n'))
     sc = load_scenario(p)
     plan = make_plan([sc])
     probe = session(plan, "mx2", deliver=False, tls=False)
@@ -203,9 +213,8 @@ def test_no_connection(tmp_path: Path) -> None:
 def test_no_connection_names_a_host(tmp_path: Path) -> None:
     from danelab.errors import SpecError
     p = tmp_path / "d16-grader-test.toml"
-    p.write_text(TOML.format(outcome='["delivered-dane"]',
-                             prefer='["delivered-dane"]')
-                 + 'no_connection = ["mx7"]\n')
+    p.write_text(toml('["delivered-dane"]', '["delivered-dane"]',
+                      'no_connection = ["mx7"]\n'))
     with pytest.raises(SpecError, match="no_connection.*mx7"):
         load_scenario(p)
 
@@ -272,6 +281,8 @@ mx = 20
 [expect]
 outcome = ["delivered-tls"]
 hosts = ["mx2"]
+[expect.ground]
+outcome = "7672-no-unauthenticated"
 """
 
 
@@ -325,10 +336,9 @@ def test_caught_connections_belong_to_a_range_or_to_the_run(
     scs = []
     for sid in ("a01-one", "a02-two"):
         p = tmp_path / f"{sid}.toml"
-        p.write_text(TOML.replace('section = "D"', 'section = "A"')
-                     .replace("case = 16", f"case = {sid[2]}")
-                     .format(outcome='["delivered-dane"]',
-                             prefer='["delivered-dane"]'))
+        p.write_text(toml('["delivered-dane"]', '["delivered-dane"]')
+                     .replace('section = "D"', 'section = "A"')
+                     .replace("case = 16", f"case = {sid[2]}"))
         scs.append(load_scenario(p))
     plan = make_plan(scs)
     where = {"127.25.1.200:25": "a01-one", "127.25.2.1:25": "a02-two",
@@ -380,8 +390,9 @@ def test_sni_each_dane_host(tmp_path: Path, sni1: str | None,
 
 def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
         tmp_path: Path) -> None:
-    """d23c's shape: the expectation lets the message reach mx1 over plain
-    TLS (a DANE step graded as a SHOULD), so the envelope may too."""
+    """a06's shape: the expectation lets the message reach mx1 over
+    unauthenticated TLS (DANE there binds only senders that follow the MX
+    CNAME, so it is graded as a SHOULD), so the envelope may go there too."""
     sc, plan = scenario(tmp_path, '["delivered-dane", "delivered-tls"]',
                         '["delivered-dane"]')
     s = session(plan, "mx1")
@@ -392,6 +403,54 @@ def test_envelope_not_judged_where_unauthenticated_delivery_is_allowed(
     assert g.observed == "delivered-tls"
     assert not any(c.kind == "envelope" for c in g.checks)
     assert g.verdict == "warn"
+
+
+def test_every_check_names_a_ground_that_fits(tmp_path: Path) -> None:
+    """Each check of a grade carries its ground (RFC, section, keyword) into
+    results.json, and the ground's keyword fits the check's level."""
+    from danelab.grounds import fits
+    sc, plan = scenario(tmp_path, '["deferred", "bounced"]', '["deferred"]')
+    leak = session(plan, "mx2", deliver=False, sni=None)
+    leak.mail = True
+    g = grade(sc, plan, sc.expect, obs_dane(plan, [leak], "bounced"))
+    assert g.checks and all(fits(c.level, c.ground) is None
+                            for c in g.checks)
+    d = g.as_dict()["checks"]
+    assert {c["kind"]: c["ground"]["cite"] for c in d} == {
+        "outcome": "RFC 7672 §3.2 MUST NOT",
+        "prefer": "RFC 7672 §2.2 MUST",
+        "foreign-host": "danelab rule (evidence) MUST",
+        "stray": "danelab rule (evidence) MUST",
+        "hosts": "RFC 7672 §3.2 MUST NOT",
+        "cleartext": "RFC 7672 §3.2 MUST NOT",
+        "envelope": "RFC 7672 §3.2 MUST NOT",
+        "sni": "RFC 7672 §8.1 MUST"}
+    assert "tension" in d[1]["ground"]          # graded below its MUST
+
+
+def test_a_host_is_judged_by_what_its_dns_requires(tmp_path: Path) -> None:
+    """The envelope and hosts checks cite the requirement the host's DNS
+    brings in: a bogus TLSA RRset is RFC 7672 §2.1.2, not §3.2."""
+    sc, plan = scenario(tmp_path)
+    sess = [session(plan, "mx2"), session(plan, "mx1")]
+    for s in sess:
+        s.mail = True
+    o = obs_dane(plan, sess)
+    o.dns["mx2"].tlsa_status = "bogus"
+    g = grade(sc, plan, sc.expect, o)
+    bad = {c.kind: c.ground.name for c in g.checks if not c.ok}
+    assert bad["hosts"] == "7672-tlsa-failure"
+    assert bad["envelope"] == "7672-tlsa-failure"
+    assert bad["duplicate"] == "lab-once"
+
+
+def test_tlsrpt_checks_carry_grounds() -> None:
+    from danelab.tlsrpt_grade import TlsrptGrade
+    t = TlsrptGrade("fail", [("MUST", False, "x", "no-report"),
+                             ("SHOULD", True, "y", "type")])
+    d = t.as_dict()["checks"]
+    assert [c["ground"]["cite"] for c in d] == [
+        "RFC 8460 §3 MUST", "danelab rule (tlsrpt) SHOULD"]
 
 
 def test_flooded_session_warns(tmp_path: Path) -> None:

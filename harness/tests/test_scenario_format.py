@@ -22,7 +22,8 @@ from danelab.scenario import Scenario, load_scenario
 
 HEAD = ('title = "t"\nsection = "D"\ncase = 18\nrfc = "x"\n'
         'explain = "x"\n')
-EXPECT = '[expect]\noutcome = ["deferred"]\n'
+EXPECT = '[expect]\noutcome = ["deferred"]\n' \
+    '[expect.ground]\noutcome = "7672-no-unauthenticated"\n'
 
 
 def write(tmp_path: Path, body: str, name: str = "d99-x") -> Path:
@@ -83,6 +84,20 @@ BAD = [
     ('[[host]]\nname = "mx1"\n[[host]]\nname = "mx2"\nmode = "strip-relay"\n'
      'relay_to = "mx1"\n[[host.connections]]\n', "host[1].connections",
      "a strip-relay has no profile"),
+    ('refs = []\n', "refs", "lists nothing"),
+    ('refs = [""]\n', "refs[0]", "is empty"),
+    ('refs = [" https://a.example/x"]\n', "refs[0]", "leading, trailing"),
+    ('refs = ["http://a.example/x"]\n', "refs[0]", "https only"),
+    ('refs = ["https://a.example/x y"]\n', "refs[0]", "no spaces"),
+    ('refs = ["see https://a.example/x"]\n', "refs[0]",
+     "a citation cannot hold one"),
+    ('refs = ["Exim ChangeLog 4.97 JH/21"]\n', "refs[0]",
+     "neither an https address nor a citation"),
+    ('refs = ["Exim ChangeLog, 5 Jan 2023, JH/21"]\n', "refs[0]",
+     "DATE as YYYY-MM-DD"),
+    ('refs = ["https://a.example/x", "https://a.example/x"]\n', "refs[1]",
+     "listed twice"),
+    ('refs = ["https://a.example/x", 3]\n', "refs[1]", "must be a string"),
 ]
 
 
@@ -96,6 +111,15 @@ def test_bad_value_names_file_field_reason(tmp_path: Path, body: str,
     assert ex.value.where == str(p)
     assert ex.value.field == field
     assert why in ex.value.why
+
+
+def test_refs_are_kept_as_written(tmp_path: Path) -> None:
+    refs = ["https://git.example/exim.git/commitdiff/4b0f?ds=inline",
+            "Postfix HISTORY, 2026-05-31, panic on a three-byte TLSA record",
+            "Some list, 2019, a report"]
+    body = "refs = [" + ", ".join(f'"{r}"' for r in refs) + "]\n"
+    assert load_scenario(write(tmp_path, body)).refs == refs
+    assert load_scenario(write(tmp_path, "")).refs == []
 
 
 def test_inherited_alert_fault_is_accepted(tmp_path: Path) -> None:

@@ -162,6 +162,8 @@ fault = "{fault}"
 [expect]
 outcome = ["delivered-tls"]
 policy = "sts-enforce"
+[expect.ground]
+outcome = "8461-no-policy"
 """
 
 FAULTS: list[tuple[str, str, str]] = [
@@ -311,7 +313,8 @@ def test_reload_changes_the_policy(tmp_path: Path) -> None:
     p = tmp_path / "i39-reload.toml"
     p.write_text(SCEN.format(fault="not-found", extra="") +
                  '[fix.sts]\nmode = "testing"\n[expect.after_fix]\n'
-                 'outcome = ["delivered-tls"]\npolicy = "sts-testing"\n')
+                 'outcome = ["delivered-tls"]\npolicy = "sts-testing"\n'
+                 '[expect.after_fix.ground]\noutcome = "8461-no-policy"\n')
     sc, errs = check_scenario(p)
     assert sc is not None, errs
     plan = make_plan([sc])
@@ -408,6 +411,8 @@ mx = {mx}
 [expect]
 outcome = ["delivered-tls", "deferred"]
 policy = "{policy}"
+[expect.ground]
+outcome = "8461-enforce"
 """
 
 

@@ -2,12 +2,14 @@
 docs/cases.md, as a validating resolver inside the lab namespace sees it."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from danelab.dns.dnsd import zone_load_errors
 from danelab.dns.dnsq import Answer, query_in
 from danelab.dns.universe import Universe
 from danelab.dns.zonespec import Fault, Record, ZoneSpec
@@ -49,6 +51,15 @@ ZONES = [
                                Record("mx1", "A", "127.25.1.1")],
              denial="nsec3"),
     ZoneSpec("nullmx.test.", [Record("@", "MX", "0 .")]),
+    # A TLSA record of three bytes (no certificate data) beside a good one;
+    # in a zone that faults rewrite with dnspython too (c14d).
+    ZoneSpec("short.test.", [Record("mx1", "A", "127.25.3.1"),
+                             Record("_25._tcp.mx1", "TLSA", TLSA),
+                             Record("_25._tcp.mx1", "TLSA", r"\# 3 030101")]),
+    ZoneSpec("shortfault.test.", [
+        Record("mx1", "A", "127.25.3.2"), Record("mx2", "A", "127.25.3.3"),
+        Record("_25._tcp.mx1", "TLSA", r"\# 3 030101")],
+        faults=[Fault("rrsig-expired", "mx2", "A")]),
     # A CNAME chain from a secure zone into an insecure child zone.
     ZoneSpec("chain.test.", [Record("@", "MX", "10 mx"),
                              Record("mx", "CNAME", "mx.ins"),
@@ -99,6 +110,9 @@ CASES = [
     ("mx1.notlsa.test.", "TLSA", "NOERROR", True, None),  # secure NODATA
     ("_25._tcp.mx1.notlsa3.test.", "TLSA", "NXDOMAIN", True, None),
     ("nullmx.test.", "MX", "NOERROR", True, None),
+    ("_25._tcp.mx1.short.test.", "TLSA", "NOERROR", True, None),
+    ("_25._tcp.mx1.shortfault.test.", "TLSA", "NOERROR", True, None),
+    ("mx2.shortfault.test.", "A", "SERVFAIL", False, 7),
     ("mx.chain.test.", "A", "NOERROR", False, None),     # chain leaves DNSSEC
     ("good.chain.test.", "A", "NOERROR", True, None),    # secure chain
 ]
@@ -120,6 +134,36 @@ def test_dnssec_state(universe: tuple[LabNamespace, Universe], name: str,
 def test_null_mx_record(universe: tuple[LabNamespace, Universe]) -> None:
     a = q(universe, "nullmx.test.", "MX")
     assert any(" MX 0 ." in line for line in a.answer), a.answer
+
+
+def test_three_byte_tlsa_is_served(universe: tuple[LabNamespace, Universe]
+                                   ) -> None:
+    """ldns-signzone and dnspython write a TLSA record without data as
+    "3 1 1", which NSD cannot read; the builder writes RFC 3597's form."""
+    for name, n in (("_25._tcp.mx1.short.test.", 2),
+                    ("_25._tcp.mx1.shortfault.test.", 1)):
+        a = q(universe, name, "TLSA")
+        lines = "\n".join(a.answer).splitlines()
+        tlsa = [ln.split(" TLSA ", 1)[1].strip() for ln in lines
+                if " IN TLSA " in ln]
+        assert len(tlsa) == n and "3 1 1" in tlsa, a.answer
+    for z in ("short.test.", "shortfault.test."):
+        f = universe[1].built.zones[z].file  # type: ignore[union-attr]
+        assert re.search(r"\sTLSA\s+\\# 3 030101\n", f.read_text())
+
+
+def test_zone_load_errors_reads_from_the_offset(tmp_path: Path) -> None:
+    log = tmp_path / "nsd.log"
+    old = ("[t] nsd[1]: error: zone a.test. file a.test.zone.signed read "
+           "with 1 errors\n")
+    log.write_text(old + "[t] nsd[2]: info: zone b.test. read with success\n"
+                   "[t] nsd[2]: error: zone c.test. file c.test.zone.signed "
+                   "read with 2 errors\n")
+    assert zone_load_errors(log) == [
+        old.strip(), "[t] nsd[2]: error: zone c.test. file "
+        "c.test.zone.signed read with 2 errors"]
+    assert len(zone_load_errors(log, len(old))) == 1
+    assert zone_load_errors(tmp_path / "none.log") == []
 
 
 def test_bogus_reason_is_logged(universe: tuple[LabNamespace, Universe]

@@ -71,6 +71,11 @@ void	 buf_free(struct buf *);
  * are written (refsend -v).
  * log_warnx()/log_info() write a diagnostic line to stderr.
  * fatalx() writes "PROG: fatal: ..." to stderr and exits with status 2.
+ * log_safe() makes the len bytes at s (text from a peer, which may hold
+ * anything) into text fit for an event, a log line or a mail header:
+ * printable ASCII stays as it is, every other byte (controls, CR, LF, DEL,
+ * 8-bit) becomes "\xHH".  The backslash itself stays, so that text made
+ * safe twice is the same.  The caller frees the result.
  */
 void	 log_progname(const char *);
 int	 log_open(const char *);
@@ -81,6 +86,7 @@ void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+char	*log_safe(const void *, size_t);
 
 /* ------------------------------------------------------------------- conf */
 

@@ -81,6 +81,13 @@ log_event(const char *event, json_t *obj)
 	json_object_set_new(line, "ts",
 	    json_real(tv.tv_sec + tv.tv_usec / 1e6));
 	json_object_set_new(line, "event", json_string(event));
+	if (obj == NULL) {
+		/* json_pack() refused a value (text that is not UTF-8):
+		 * say so rather than write a bare event. */
+		log_warnx("event %s: its fields were lost (a value that is "
+		    "not UTF-8?)", event);
+		json_object_set_new(line, "error", json_string("fields lost"));
+	}
 	json_object_update(line, obj);
 	json_decref(obj);
 	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -134,4 +141,27 @@ fatalx(const char *fmt, ...)
 	log_vline("fatal: ", fmt, ap);
 	va_end(ap);
 	exit(2);
+}
+
+char *
+log_safe(const void *s, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p = s;
+	char			*out, *o;
+	size_t			 i;
+
+	o = out = xcalloc(len + 1, 4);
+	for (i = 0; i < len; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f) {
+			*o++ = (char)p[i];
+			continue;
+		}
+		*o++ = '\\';
+		*o++ = 'x';
+		*o++ = hex[p[i] >> 4];
+		*o++ = hex[p[i] & 0xf];
+	}
+	*o = '\0';
+	return out;
 }

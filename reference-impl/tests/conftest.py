@@ -157,3 +157,20 @@ def procs():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@pytest.fixture
+def hostile():
+    """Factory: hostile(**script) -> a started hostile.Hostile, a scripted
+    SMTP server that misbehaves on command (hostile.py); closed at
+    teardown."""
+    from hostile import Hostile
+    servers = []
+
+    def make(**script):
+        h = Hostile(**script)
+        servers.append(h)
+        return h
+    yield make
+    for h in servers:
+        h.close()

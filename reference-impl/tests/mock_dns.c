@@ -184,7 +184,7 @@ mock_free(struct dns *d)
 	free(d);
 }
 
-static const struct dns_ops mock_ops = { mock_resolve, mock_free };
+static const struct dns_ops mock_ops = { mock_resolve, mock_free, NULL };
 
 struct dns *
 mock_dns_new(struct event_base *base, const struct mock_rr *rrs)

@@ -17,7 +17,8 @@ token into FILE and waits for FILE.held to hold it knows that nothing more
 will be accepted until FILE goes.
 
 Usage: smtpsink.py --port N --log FILE [--pidfile F] [--eom-delay S]
-                   [--tls-cert C --tls-key K] [--rcpt-reply CODE] [--gate F]
+                   [--quit-delay S] [--tls-cert C --tls-key K]
+                   [--rcpt-reply CODE] [--gate F]
 """
 import argparse
 import json
@@ -198,6 +199,8 @@ class Handler(socketserver.StreamRequestHandler):
             elif verb == "NOOP":
                 self.reply("250 ok")
             elif verb == "QUIT":
+                if opts.quit_delay:
+                    time.sleep(opts.quit_delay)
                 self.reply("221 bye")
                 return
             else:
@@ -217,6 +220,8 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--pidfile")
     ap.add_argument("--eom-delay", type=float, default=0.0)
+    ap.add_argument("--quit-delay", type=float, default=0.0,
+                    help="seconds before the reply to QUIT")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--rcpt-reply", type=int, default=250)

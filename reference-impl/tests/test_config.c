@@ -120,7 +120,7 @@ test_config_every_key(void)
 		{ "max_attempts", 1, 1000 }, { "max_parallel", 1, 10000 },
 		{ "daemon_interval", 1, 3600 }, { "dns_timeout", 1, 3600 },
 		{ "sts_timeout", 1, 3600 }, { "clock_offset", 0, 316224000 },
-		{ NULL, 0, 0 }
+		{ "session_timeout", 1, 86400 }, { NULL, 0, 0 }
 	};
 	struct config	*c;
 	char		 err[512], text[512];
@@ -133,7 +133,8 @@ test_config_every_key(void)
 	    "max_parallel = 15\ndaemon_interval = 16\ndns_timeout = 17\n"
 	    "retry_schedule = 18\ndefault_policy = may\nhalf_dane = yes\n"
 	    "policy = p.test exclude\nsts = no\nsts_ca_file = /ca.pem\n"
-	    "sts_timeout = 19\nclock_offset = 20\n", err, sizeof(err));
+	    "sts_timeout = 19\nclock_offset = 20\nsession_timeout = 21\n",
+	    err, sizeof(err));
 	if (c == NULL)
 		fprintf(stderr, "\n  %s\n", err);
 	CU_ASSERT_FATAL(c != NULL);
@@ -147,6 +148,7 @@ test_config_every_key(void)
 	CU_ASSERT(c->command_timeout == 12 && c->tls_timeout == 13);
 	CU_ASSERT(c->max_attempts == 14 && c->max_parallel == 15);
 	CU_ASSERT(c->daemon_interval == 16 && c->dns_timeout == 17);
+	CU_ASSERT(c->session_timeout == 21);
 	CU_ASSERT(c->nretry == 1 && c->retry[0] == 18);
 	CU_ASSERT(c->default_policy == LEVEL_MAY && c->half_dane == 1);
 	CU_ASSERT(config_level(c, "p.test") == LEVEL_EXCLUDE);

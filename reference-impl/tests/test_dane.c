@@ -154,8 +154,8 @@ test_handshake(SSL *cl, SSL *sv)
 /* Run one handshake with the given records; fill in the verdict. */
 static int
 test_dane_run(const struct chain *c, enum host_mode mode, const char *base,
-    const char *mx, const struct tlsa *t, size_t nt, size_t *added,
-    struct dane_result *r)
+    const char *mx, const char *nexthop, const struct tlsa *t, size_t nt,
+    size_t *added, struct dane_result *r)
 {
 	SSL_CTX		*cctx, *sctx;
 	SSL		*cl, *sv;
@@ -164,7 +164,7 @@ test_dane_run(const struct chain *c, enum host_mode mode, const char *base,
 	cctx = dane_ctx_new();
 	CU_ASSERT_FATAL(cctx != NULL);
 	sctx = test_server_ctx(c);
-	cl = dane_ssl_new(cctx, mode, base, mx, t, nt, added, NULL);
+	cl = dane_ssl_new(cctx, mode, base, mx, nexthop, t, nt, added, NULL);
 	CU_ASSERT_FATAL(cl != NULL);
 	sv = SSL_new(sctx);
 	sni_seen[0] = '\0';
@@ -217,8 +217,8 @@ test_dane_table(void)
 		    &t);
 		memset(&r, 0, sizeof(r));
 		CU_ASSERT(t.usable == 1);
-		CU_ASSERT(test_dane_run(&c, HOST_DANE, dc->base, dc->mx, &t, 1,
-		    &added, &r) == 1);
+		CU_ASSERT(test_dane_run(&c, HOST_DANE, dc->base, dc->mx, NULL,
+		    &t, 1, &added, &r) == 1);
 		CU_ASSERT(added == 1);
 		good = r.ok == dc->ok && r.authenticated == dc->ok &&
 		    (dc->type == NULL || (r.result_type != NULL &&
@@ -237,6 +237,37 @@ test_dane_table(void)
 		tlsa_clear(&t);
 		certs_free(&c);
 	}
+}
+
+/*
+ * The next-hop (recipient) domain as a DANE-TA reference identifier (RFC
+ * 7672 section 3.2.2): a leaf that names only the domain authenticates
+ * when the MX RRset was secure (nexthop given), not otherwise.
+ */
+static void
+test_dane_nexthop(void)
+{
+	struct chain		 c;
+	struct dane_result	 r;
+	struct tlsa		 t;
+	size_t			 added;
+	const char		*hops[] = { NULL, "example.test" };
+	int			 i;
+
+	certs_make(&c, "example.test", 0);
+	test_tlsa_for(&c, 2, 0, 1, 1, 0, &t);
+	for (i = 0; i < 2; i++) {
+		memset(&r, 0, sizeof(r));
+		CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
+		    "mx.example.test", hops[i], &t, 1, &added, &r) == 1);
+		CU_ASSERT(r.ok == i && r.authenticated == i);
+		if (i == 0)
+			CU_ASSERT(r.result_type != NULL && strcmp(r.result_type,
+			    "certificate-host-mismatch") == 0);
+		dane_result_clear(&r);
+	}
+	tlsa_clear(&t);
+	certs_free(&c);
 }
 
 /*
@@ -262,28 +293,28 @@ test_dane_several(void)
 	test_tlsa_for(&c, 3, 1, 1, 0, 0, &t[2]);	/* current key */
 	CU_ASSERT(t[1].usable == 0);
 	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
-	    "mx.example.test", t, 3, &added, &r) == 1);
+	    "mx.example.test", NULL, t, 3, &added, &r) == 1);
 	CU_ASSERT(added == 2);
 	CU_ASSERT(r.ok == 1 && r.authenticated == 1);
 	CU_ASSERT(r.matched != NULL && strcmp(r.matched, t[2].text) == 0);
 	dane_result_clear(&r);
 	/* The next key alone: no match. */
 	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
-	    "mx.example.test", t, 2, &added, &r) == 1);
+	    "mx.example.test", NULL, t, 2, &added, &r) == 1);
 	CU_ASSERT(r.ok == 0 && r.authenticated == 0);
 	CU_ASSERT(r.result_type != NULL &&
 	    strcmp(r.result_type, "validation-failure") == 0);
 	dane_result_clear(&r);
 	/* Mandatory unauthenticated TLS ("encrypt"): any certificate. */
 	CU_ASSERT(test_dane_run(&c, HOST_ENCRYPT, "mx.example.test",
-	    "mx.example.test", t, 2, &added, &r) == 1);
+	    "mx.example.test", NULL, t, 2, &added, &r) == 1);
 	CU_ASSERT(added == 0);
 	CU_ASSERT(r.ok == 1 && r.authenticated == 0);
 	dane_result_clear(&r);
 	/* Digest agility: wrong 3 1 2 + right 3 1 1 -> no match. */
 	test_tlsa_for(&c, 3, 1, 2, 0, 1, &t[3]);
 	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
-	    "mx.example.test", t + 2, 2, &added, &r) == 1);
+	    "mx.example.test", NULL, t + 2, 2, &added, &r) == 1);
 	CU_ASSERT(r.ok == 0);
 	dane_result_clear(&r);
 	tlsa_clear(&t[3]);
@@ -292,7 +323,7 @@ test_dane_several(void)
 	test_tlsa_for(&c, 3, 1, 1, 0, 1, &t[2]);
 	test_tlsa_for(&c, 3, 1, 2, 0, 0, &t[3]);
 	CU_ASSERT(test_dane_run(&c, HOST_DANE, "mx.example.test",
-	    "mx.example.test", t + 2, 2, &added, &r) == 1);
+	    "mx.example.test", NULL, t + 2, 2, &added, &r) == 1);
 	CU_ASSERT(r.ok == 1 && r.matched != NULL &&
 	    strcmp(r.matched, t[3].text) == 0);
 	dane_result_clear(&r);
@@ -310,6 +341,7 @@ tests_dane(void)
 	s = CU_add_suite("dane", NULL, NULL);
 	CU_add_test(s, "usage x selector x mtype x depth table",
 	    test_dane_table);
+	CU_add_test(s, "next-hop domain as a DANE-TA name", test_dane_nexthop);
 	CU_add_test(s, "several records, rollover, encrypt",
 	    test_dane_several);
 }

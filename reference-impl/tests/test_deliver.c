@@ -21,6 +21,19 @@ test_deliver_status_of_reply(void)
 	    sizeof(b)), "2.0.0") == 0);
 	CU_ASSERT(strcmp(deliver_status_of_reply(0, NULL, b, sizeof(b)),
 	    "4.0.0") == 0);
+	/* RFC 3463 has classes 2, 4 and 5 only, and digits only. */
+	CU_ASSERT(strcmp(deliver_status_of_reply(355, "355 go on", b,
+	    sizeof(b)), "4.0.0") == 0);
+	CU_ASSERT(strcmp(deliver_status_of_reply(550, "550 5.-1.-2 no", b,
+	    sizeof(b)), "5.0.0") == 0);
+	CU_ASSERT(strcmp(deliver_status_of_reply(550, "550  5. 1.1 no", b,
+	    sizeof(b)), "5.0.0") == 0);
+	CU_ASSERT(strcmp(deliver_status_of_reply(550, "550 5.1234.1 no", b,
+	    sizeof(b)), "5.0.0") == 0);
+	CU_ASSERT(strcmp(deliver_status_of_reply(550, "550 5.1.1", b,
+	    sizeof(b)), "5.1.1") == 0);
+	CU_ASSERT(strcmp(deliver_status_of_reply(421, "421 4.7.0\tclosing",
+	    b, sizeof(b)), "4.0.0") == 0);
 }
 
 void

@@ -73,6 +73,49 @@ test_dsn_golden(void)
 	free(text);
 }
 
+/*
+ * A server's words may hold anything: in the DSN they are printable ASCII,
+ * so no bare CR or LF starts a header of its own.
+ */
+static void
+test_dsn_peer_text(void)
+{
+	struct qmsg	 m;
+	struct qrcpt	 r;
+	char		*text;
+	const char	*p;
+
+	memset(&m, 0, sizeof(m));
+	memset(&r, 0, sizeof(r));
+	snprintf(m.id, sizeof(m.id), "1a2b3c4d5e6f");
+	m.from = "sender@example.org";
+	m.rcpts = &r;
+	m.nrcpts = 1;
+	r.addr = "a@example.net";
+	r.state = RCPT_BOUNCED;
+	r.done = 1;
+	snprintf(r.dsn, sizeof(r.dsn), "5.1.1");
+	r.reason = "smtp";
+	r.detail = "550 5.1.1 no\rX-Injected: yes\r\nY: \x07\xe9t\xe9";
+	r.host = "mx\n.example.net";
+	text = dsn_format(&m, "refsend.example", 1700003600, "BOUNDARY");
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '\r') {
+			CU_ASSERT_FATAL(p[1] == '\n');
+		} else if (*p == '\n') {
+			CU_ASSERT_FATAL(p > text && p[-1] == '\r');
+		} else {
+			CU_ASSERT_FATAL(*p == '\t' || (*p >= 0x20 && *p < 0x7f));
+		}
+	}
+	CU_ASSERT(strstr(text, "\r\nX-Injected") == NULL);
+	CU_ASSERT(strstr(text, "Diagnostic-Code: smtp; 550 5.1.1 no\\x0dX-"
+	    "Injected: yes\\x0d\\x0aY: \\x07\\xe9t\\xe9\r\n") != NULL);
+	CU_ASSERT(strstr(text, "Remote-MTA: dns; mx\\x0a.example.net\r\n") !=
+	    NULL);
+	free(text);
+}
+
 void
 tests_dsn(void)
 {
@@ -80,4 +123,5 @@ tests_dsn(void)
 
 	s = CU_add_suite("dsn", NULL, NULL);
 	CU_add_test(s, "multipart/report golden file", test_dsn_golden);
+	CU_add_test(s, "a server's words made safe", test_dsn_peer_text);
 }

@@ -2,6 +2,8 @@
  * test_main.c -- refsend's CUnit tests, suite by suite (the runner is
  * ../common/tests/cunit_run.c).  Exit status 0 only when every test passed.
  */
+#include <signal.h>
+
 #include "tests.h"
 
 int
@@ -23,5 +25,8 @@ main(void)
 		NULL
 	};
 
+	/* As refsend's main(): a peer that hangs up is an event, not a
+	 * signal that kills the process. */
+	signal(SIGPIPE, SIG_IGN);
 	return cunit_run(suites);
 }

@@ -35,7 +35,11 @@ struct script {
 	const char	*ehlo_tls;	/* reply to EHLO over TLS */
 	const char	*drop;		/* close instead of answering this
 					 * command; "TLS": cleartext garbage
-					 * instead of the handshake */
+					 * in answer to the client's hello;
+					 * "HANDSHAKE": close in the middle
+					 * of the handshake */
+	const char	*quit;		/* reply to QUIT; "LONG": 6000
+					 * bytes and no line end */
 };
 
 struct server {
@@ -46,6 +50,7 @@ struct server {
 	int			 tls;
 	int			 in_data;
 	int			 discard;	/* ignore what comes in */
+	int			 garbage;	/* answer it with garbage */
 	char			 log[2048];
 	char			 sni[256];
 };
@@ -64,80 +69,123 @@ struct mta_case {
 	int		 auth;
 	const char	*must;		/* substring of the server's log */
 	const char	*never;		/* must not appear in the log */
+	const char	*detail;	/* substring of the result's detail;
+					 * "!text": text must not be in it */
 };
 
 #define B	"220 mx.test ESMTP"
 #define GO	"220 go"
+#define N	NULL
 static const struct mta_case cases[] = {
 	{ "dane: no STARTTLS -> no mail at all", HOST_DANE, 1,
-	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    { B, 0, N, N, N, N, N, N, N }, MTA_HOSTFAIL,
 	    "starttls-not-supported", "ehlo", 0, 0, 0, "P:EHLO|P:QUIT|",
-	    "MAIL" },
+	    "MAIL", N },
 	{ "dane: STARTTLS 454 -> no mail", HOST_DANE, 1,
-	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL, NULL, NULL },
-	    MTA_HOSTFAIL, "starttls-not-supported", "starttls", 0, 0, 0,
-	    "P:STARTTLS|P:QUIT|", "MAIL" },
+	    { B, 1, "454 4.7.0 not now", N, N, N, N, N, N }, MTA_HOSTFAIL,
+	    "starttls-not-supported", "starttls", 0, 0, 0,
+	    "P:STARTTLS|P:QUIT|", "MAIL", N },
 	{ "dane: STARTTLS dropped -> no mail", HOST_DANE, 1,
-	    { B, 1, GO, NULL, NULL, NULL, NULL, "STARTTLS" }, MTA_HOSTFAIL,
+	    { B, 1, GO, N, N, N, N, "STARTTLS", N }, MTA_HOSTFAIL,
 	    "starttls-not-supported", "starttls", 0, 0, 0, "P:STARTTLS|",
-	    "MAIL" },
+	    "MAIL", N },
 	{ "dane: key matches -> delivered over TLS", HOST_DANE, 1,
-	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
-	    1, 1, "P:STARTTLS|T:EHLO|T:MAIL|T:RCPT|T:DATA|", "P:MAIL" },
+	    { B, 1, GO, N, N, N, N, N, N }, MTA_OK, N, N, 1, 1, 1,
+	    "P:STARTTLS|T:EHLO|T:MAIL|T:RCPT|T:DATA|", "P:MAIL", N },
 	{ "dane: key differs -> QUIT over TLS, no mail", HOST_DANE, 0,
-	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
+	    { B, 1, GO, N, N, N, N, N, N }, MTA_HOSTFAIL,
 	    "validation-failure", "handshake", 0, 1, 0, "P:STARTTLS|T:QUIT|",
-	    "MAIL" },
+	    "MAIL", N },
+	/* OpenSSL's own reason, not a bare "lib(0)::reason(1)" */
 	{ "dane: no TLS after 220 -> handshake failure, no mail", HOST_DANE,
-	    1, { B, 1, GO, NULL, NULL, NULL, NULL, "TLS" }, MTA_HOSTFAIL,
-	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL" },
+	    1, { B, 1, GO, N, N, N, N, "TLS", N }, MTA_HOSTFAIL,
+	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL",
+	    "failed: wrong version number" },
+	/*
+	 * Cleartext after the 220 could pass for a reply over TLS.  Where
+	 * TLS is required it is a TLSRPT failure of its own (RFC 8460 puts
+	 * what fits no other type under validation-failure); elsewhere a
+	 * protocol error.
+	 */
+	{ "dane: a reply injected after the 220 -> no TLS, no mail",
+	    HOST_DANE, 1, { B, 1, "220 go\r\n250 injected", N, N, N, N, N, N },
+	    MTA_HOSTFAIL, "validation-failure", "starttls", 0, 0, 0,
+	    "P:STARTTLS|", "MAIL", "after its 220 to STARTTLS" },
+	{ "may: a reply injected after the 220 -> no TLS, no mail",
+	    HOST_MAY, 1, { B, 1, "220 go\r\n250 injected", N, N, N, N, N, N },
+	    MTA_HOSTFAIL, "protocol", "starttls", 0, 0, 0, "P:STARTTLS|",
+	    "MAIL", "after its 220 to STARTTLS" },
 	{ "dane: EHLO over TLS refused -> host failure", HOST_DANE, 1,
-	    { B, 1, GO, NULL, NULL, NULL, "554 5.7.0 no", NULL }, MTA_HOSTFAIL,
-	    "smtp", "ehlo-tls", 0, 1, 1, "T:EHLO|T:QUIT|", "MAIL" },
+	    { B, 1, GO, N, N, N, "554 5.7.0 no", N, N }, MTA_HOSTFAIL,
+	    "smtp", "ehlo-tls", 0, 1, 1, "T:EHLO|T:QUIT|", "MAIL", N },
+	{ "dane: TLS closed in the handshake -> a reason", HOST_DANE, 1,
+	    { B, 1, GO, N, N, N, N, "HANDSHAKE", N }, MTA_HOSTFAIL,
+	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL",
+	    "!reason(" },
 	{ "encrypt: no STARTTLS -> no mail", HOST_ENCRYPT, 0,
-	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "starttls-not-supported", "ehlo", 0, 0, 0, NULL, "MAIL" },
+	    { B, 0, N, N, N, N, N, N, N }, MTA_HOSTFAIL,
+	    "starttls-not-supported", "ehlo", 0, 0, 0, N, "MAIL", N },
 	{ "encrypt: any certificate, TLS", HOST_ENCRYPT, 0,
-	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
-	    1, 0, "T:MAIL|", "P:MAIL" },
+	    { B, 1, GO, N, N, N, N, N, N }, MTA_OK, N, N, 1, 1, 0,
+	    "T:MAIL|", "P:MAIL", N },
 	{ "may: no STARTTLS -> cleartext", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL,
-	    1, 0, 0, "P:MAIL|", NULL },
+	    { B, 0, N, N, N, N, N, N, N }, MTA_OK, N, N, 1, 0, 0,
+	    "P:MAIL|", N, N },
 	{ "may: STARTTLS 454 -> cleartext", HOST_MAY, 0,
-	    { B, 1, "454 4.7.0 not now", NULL, NULL, NULL, NULL, NULL }, MTA_OK,
-	    NULL, NULL, 1, 0, 0, "P:STARTTLS|P:MAIL|", NULL },
+	    { B, 1, "454 4.7.0 not now", N, N, N, N, N, N }, MTA_OK, N, N, 1,
+	    0, 0, "P:STARTTLS|P:MAIL|", N, N },
 	{ "may: STARTTLS offered -> TLS", HOST_MAY, 0,
-	    { B, 1, GO, NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1,
-	    1, 0, "T:MAIL|", "P:MAIL" },
+	    { B, 1, GO, N, N, N, N, N, N }, MTA_OK, N, N, 1, 1, 0,
+	    "T:MAIL|", "P:MAIL", N },
 	{ "may: no TLS after 220 -> host failure, no cleartext retry",
-	    HOST_MAY, 0, { B, 1, GO, NULL, NULL, NULL, NULL, "TLS" },
-	    MTA_HOSTFAIL, "validation-failure", "handshake", 0, 0, 0,
-	    "P:STARTTLS|", "MAIL" },
+	    HOST_MAY, 0, { B, 1, GO, N, N, N, N, "TLS", N }, MTA_HOSTFAIL,
+	    "validation-failure", "handshake", 0, 0, 0, "P:STARTTLS|", "MAIL",
+	    N },
 	{ "multi-line banner", HOST_MAY, 0,
-	    { "220-mx.test hello\r\n220-more\r\n220 mx.test ready", 0, NULL,
-	    NULL, NULL, NULL, NULL, NULL }, MTA_OK, NULL, NULL, 1, 0, 0,
-	    "P:MAIL|", NULL },
+	    { "220-mx.test hello\r\n220-more\r\n220 mx.test ready", 0, N, N,
+	    N, N, N, N, N }, MTA_OK, N, N, 1, 0, 0, "P:MAIL|", N, N },
 	{ "no server -> connect failure", HOST_MAY, 0,
-	    { NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL }, MTA_HOSTFAIL,
-	    "connect-failed", "connect", 0, 0, 0, NULL, NULL },
+	    { N, 0, N, N, N, N, N, N, N }, MTA_HOSTFAIL, "connect-failed",
+	    "connect", 0, 0, 0, N, N, N },
 	{ "banner 554 -> host failure", HOST_MAY, 0,
-	    { "554 5.3.2 go away", 0, NULL, NULL, NULL, NULL, NULL, NULL },
-	    MTA_HOSTFAIL, "smtp", "banner", 0, 0, 0, "P:QUIT|", "MAIL" },
+	    { "554 5.3.2 go away", 0, N, N, N, N, N, N, N }, MTA_HOSTFAIL,
+	    "smtp", "banner", 0, 0, 0, "P:QUIT|", "MAIL", N },
 	{ "MAIL 550 -> permanent", HOST_MAY, 0,
-	    { B, 0, NULL, "550 5.7.1 no", NULL, NULL, NULL, NULL },
-	    MTA_PERMFAIL, "smtp", "mail", 0, 0, 0, "P:MAIL|", "RCPT" },
+	    { B, 0, N, "550 5.7.1 no", N, N, N, N, N }, MTA_PERMFAIL, "smtp",
+	    "mail", 0, 0, 0, "P:MAIL|", "RCPT", N },
 	{ "connection lost at MAIL -> host failure", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, NULL, NULL, NULL, "MAIL" }, MTA_HOSTFAIL,
-	    "smtp", "mail", 0, 0, 0, "P:MAIL|", "RCPT" },
+	    { B, 0, N, N, N, N, N, "MAIL", N }, MTA_HOSTFAIL, "smtp", "mail",
+	    0, 0, 0, "P:MAIL|", "RCPT", N },
 	{ "RCPT 550 -> no DATA", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, "550 5.1.1 unknown", NULL, NULL, NULL },
-	    MTA_OK, NULL, NULL, 0, 0, 0, "P:RCPT|P:QUIT|", "DATA" },
+	    { B, 0, N, N, "550 5.1.1 unknown", N, N, N, N }, MTA_OK, N, N, 0,
+	    0, 0, "P:RCPT|P:QUIT|", "DATA", N },
 	{ "end of data 451 -> not delivered", HOST_MAY, 0,
-	    { B, 0, NULL, NULL, NULL, "451 4.3.0 later", NULL, NULL }, MTA_OK,
-	    NULL, NULL, 0, 0, 0, "P:DATA|", NULL },
-	{ NULL, 0, 0, { NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL }, 0,
-	    NULL, NULL, 0, 0, 0, NULL, NULL }
+	    { B, 0, N, N, N, "451 4.3.0 later", N, N, N }, MTA_OK, N, N, 0, 0,
+	    0, "P:DATA|", N, N },
+	/* After the final 250 the message is delivered, whatever follows. */
+	{ "250, then an empty line -> delivered", HOST_MAY, 0,
+	    { B, 0, N, N, N, "250 2.0.0 queued\r\n", N, N, N }, MTA_OK, N, N,
+	    1, 0, 0, "P:DATA|", N, N },
+	{ "250, then garbage -> delivered", HOST_MAY, 0,
+	    { B, 0, N, N, N, "250 2.0.0 queued\r\nnot a reply", N, N, N },
+	    MTA_OK, N, N, 1, 0, 0, "P:DATA|", N, N },
+	{ "garbage QUIT reply -> delivered", HOST_MAY, 0,
+	    { B, 0, N, N, N, N, N, N, "bye" }, MTA_OK, N, N, 1, 0, 0,
+	    "P:DATA|P:QUIT|", N, N },
+	{ "over-long QUIT reply -> delivered", HOST_MAY, 0,
+	    { B, 0, N, N, N, N, N, N, "LONG" }, MTA_OK, N, N, 1, 0, 0,
+	    "P:DATA|P:QUIT|", N, N },
+	{ "QUIT over TLS answered with garbage -> delivered", HOST_DANE, 1,
+	    { B, 1, GO, N, N, N, N, N, "\x01\xff" }, MTA_OK, N, N, 1, 1, 1,
+	    "T:DATA|T:QUIT|", N, N },
+	/* Text from the peer is made safe before it goes anywhere. */
+	{ "MAIL 451 with bytes that are not text -> escaped", HOST_MAY, 0,
+	    { B, 0, N, "451 4.3.0 \xc3\x28 busy\rnow\x01", N, N, N, N, N },
+	    MTA_HOSTFAIL, "smtp", "mail", 0, 0, 0, "P:MAIL|", "RCPT",
+	    "451 4.3.0 \\xc3( busy\\x0dnow\\x01" },
+	{ N, 0, 0, { N, 0, N, N, N, N, N, N, N }, 0, N, N, 0, 0, 0, N, N, N }
 };
+#undef N
 #undef GO
 #undef B
 
@@ -147,6 +195,17 @@ static void
 server_reply(struct server *sv, const char *line)
 {
 	evbuffer_add_printf(bufferevent_get_output(sv->bev), "%s\r\n", line);
+}
+
+/* n bytes of one line that never ends. */
+static void
+server_long(struct server *sv, size_t n)
+{
+	char	*p = xmalloc(n);
+
+	memset(p, 'x', n);
+	evbuffer_add(bufferevent_get_output(sv->bev), p, n);
+	free(p);
 }
 
 static int
@@ -177,6 +236,12 @@ server_read(struct bufferevent *bev, void *arg)
 	SSL		*ssl;
 	const struct script *sc = sv->sc;
 
+	if (sv->garbage) {
+		/* The client's hello gets cleartext back. */
+		server_reply(sv, "this is no TLS handshake");
+		sv->garbage = 0;
+		sv->discard = 1;
+	}
 	if (sv->discard) {
 		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
 		return;
@@ -212,12 +277,20 @@ server_read(struct bufferevent *bev, void *arg)
 			else
 				server_reply(sv, "250-mx.test\r\n250 8BITMIME");
 		} else if (strcasecmp(verb, "STARTTLS") == 0) {
+			if (sc->drop != NULL &&
+			    strcmp(sc->drop, "HANDSHAKE") == 0) {
+				/* The 220, then the door closes. */
+				(void)!write(bufferevent_getfd(bev), "220 go\r\n",
+				    8);
+				bufferevent_free(sv->bev);
+				sv->bev = NULL;
+				return;
+			}
 			server_reply(sv, sc->starttls_reply);
 			if (strncmp(sc->starttls_reply, "220", 3) != 0)
 				continue;
 			if (sc->drop != NULL && strcmp(sc->drop, "TLS") == 0) {
-				server_reply(sv, "this is no TLS handshake");
-				sv->discard = 1;
+				sv->garbage = 1;
 				return;
 			}
 			ssl = SSL_new(sv->ctx);
@@ -238,8 +311,13 @@ server_read(struct bufferevent *bev, void *arg)
 		else if (strcasecmp(verb, "DATA") == 0) {
 			server_reply(sv, "354 go ahead");
 			sv->in_data = 1;
-		} else if (strcasecmp(verb, "QUIT") == 0)
-			server_reply(sv, "221 bye");
+		} else if (strcasecmp(verb, "QUIT") == 0) {
+			if (sc->quit != NULL && strcmp(sc->quit, "LONG") == 0)
+				server_long(sv, 6000);
+			else
+				server_reply(sv, sc->quit ? sc->quit :
+				    "221 bye");
+		}
 		else
 			server_reply(sv, "250 ok");
 	}
@@ -251,6 +329,7 @@ struct client_done {
 	int			 called;
 	char			*matched;
 	char			 id[32];	/* mta_id() */
+	char			 detail[1024];	/* res->detail */
 	int			*running;	/* NULL: stop the loop */
 };
 
@@ -261,6 +340,8 @@ client_done(void *arg, struct mta_session *s, struct mta_result *res)
 
 	cd->called++;
 	cd->res = *res;
+	snprintf(cd->detail, sizeof(cd->detail), "%s", res->detail ?
+	    res->detail : "");
 	cd->res.detail = NULL;
 	cd->res.dane.matched = NULL;
 	cd->res.dane.detail = NULL;
@@ -293,6 +374,17 @@ test_mta_event(FILE *fp, const char *kind)
 	}
 	clearerr(fp);
 	return last;
+}
+
+/* 1 when detail is as want says (mta_case.detail). */
+static int
+test_mta_detail(const char *detail, const char *want)
+{
+	if (want == NULL)
+		return 1;
+	if (want[0] == '!')
+		return detail[0] != '\0' && strstr(detail, want + 1) == NULL;
+	return strstr(detail, want) != NULL;
 }
 
 /* 1 when id is a session id: 16 lower-case hex digits. */
@@ -416,17 +508,18 @@ test_mta_table(void)
 		    (mc->never == NULL || strstr(sv.log, mc->never) == NULL) &&
 		    (!mc->tls || mc->mode == HOST_MAY ||
 		    strcmp(sv.sni, "mx.test") == 0) &&
-		    test_mta_state(ev, cd.id, mc->state);
+		    test_mta_state(ev, cd.id, mc->state) &&
+		    test_mta_detail(cd.detail, mc->detail);
 		if (!ok)
 			fprintf(stderr, "\n  mta case '%s': called=%d "
 			    "outcome=%d reason=%s state=%s delivered=%d tls=%d "
-			    "auth=%d log=%s\n", mc->name, cd.called,
+			    "auth=%d log=%s detail=%s\n", mc->name, cd.called,
 			    cd.res.outcome,
 			    cd.res.reason ? cd.res.reason : "-",
 			    ev != NULL && json_object_get(ev, "state") ?
 			    json_string_value(json_object_get(ev, "state")) :
 			    "-", rcpt.delivered, cd.res.tls,
-			    cd.res.dane.authenticated, sv.log);
+			    cd.res.dane.authenticated, sv.log, cd.detail);
 		CU_ASSERT(ok);
 		json_decref(ev);
 		free(rcpt.reply);
@@ -451,7 +544,7 @@ static void
 test_mta_ids(void)
 {
 	static const struct script sc = {
-		"220 mx.test ESMTP", 0, NULL, NULL, NULL, NULL, NULL, NULL
+		"220 mx.test ESMTP", 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 	};
 	struct event_base	*base;
 	struct server		 sv[2];

@@ -133,3 +133,20 @@ def test_kill9_at_random_instants_loses_nothing(sink_factory,
     dups = sum(c - 1 for c in counts.values())
     assert dups <= kills * 8
     assert rs.status() == []
+
+
+def test_kill9_while_waiting_for_quit_reply_sends_nothing_twice(
+        hostile, refsend_factory, procs):
+    """The delivery is on disk from the final 250 on: a runner killed
+    while the server sits on its QUIT reply has nothing to send again."""
+    srv = hostile(quit="hang")
+    rs = refsend_factory(srv.port, ["command_timeout = 2"])
+    rs.submit(["user@sink.test"], msgid="quit@refsend.test")
+    proc = _start_run(rs, procs)
+    assert srv.seen("QUIT").wait(20)
+    _kill9(proc)
+    assert _queued_pending(rs) == set()
+    proc = _start_run(rs, procs)
+    assert proc.wait(60) == 0
+    assert [m["message_id"] for m in srv.messages] == ["quit@refsend.test"]
+    assert rs.status() == []

@@ -66,6 +66,9 @@ config_line(struct config *c, const char *k, char *v)
 	if (strcmp(k, "timeout") == 0)
 		return conf_int(v, 1, 3600, &c->timeout) ? "bad timeout" :
 		    NULL;
+	if (strcmp(k, "session_timeout") == 0)
+		return conf_int(v, 1, 86400, &c->session_timeout) ?
+		    "bad session_timeout" : NULL;
 	if (strcmp(k, "retry_give_up") == 0)
 		return conf_int(v, 0, 30 * 86400, &c->give_up) ?
 		    "bad retry_give_up" : NULL;
@@ -156,6 +159,7 @@ config_load(const char *path, char *err, size_t errlen)
 	c->path = xstrdup(path);
 	c->smtp_port = 25;
 	c->timeout = 30;
+	c->session_timeout = 300;
 	c->give_up = 86400;
 	conf_intlist("60,300,900,3600,7200,14400", 0, RETRY_MAX, &c->retry,
 	    &c->nretry);

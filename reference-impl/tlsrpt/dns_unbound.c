@@ -99,25 +99,22 @@ static void
 dns_unbound_txt(void *impl, const char *name, struct dns_list *l)
 {
 	struct ub_result	*r;
-	struct buf		 b = { NULL, 0, 0 };
-	const unsigned char	*p, *end;
+	char			*text;
 	int			 i;
 
 	if (dns_unbound_ask(impl, name, T_TXT, l, &r) != DNS_OK)
 		return;
 	for (i = 0; r->data[i] != NULL; i++) {
-		/* The character-strings of one record, joined. */
-		p = (const unsigned char *)r->data[i];
-		end = p + r->len[i];
-		b.len = 0;
-		buf_add(&b, "", 0);
-		while (p < end && p + 1 + *p <= end) {
-			buf_add(&b, p + 1, *p);
-			p += 1 + *p;
+		text = record_join((const unsigned char *)r->data[i],
+		    (size_t)r->len[i]);
+		if (text == NULL) {
+			log_warnx("%s: a TXT record that is not wire format, "
+			    "skipped", name);
+			continue;
 		}
-		dns_list_add(l, b.data);
+		dns_list_add(l, text);
+		free(text);
 	}
-	buf_free(&b);
 	ub_resolve_free(r);
 }
 

@@ -10,14 +10,14 @@
  *
  * retry: every pending delivery that is due (pending.c) is tried again.
  *
- * state_dir/state.json holds {"offset", "inode", "last_flush"}.  With
- * period = daily (the default), only events before today 00:00 UTC are
- * read, and each UTC day is its own report, from its 00:00:00Z to the next
- * day's 00:00:00Z (RFC 8460 section 4.1's "00:00-24:00": a session in the
- * day's last second is inside).  With period = flush, a report covers
- * from the previous flush (or the first event read, if earlier) to now,
- * or to the last event read if that is later, rounded up to the second.
- * state_dir/lock keeps two runs apart.
+ * state_dir/state.json (state.c) holds {"offset", "inode",
+ * "last_flush"}.  With period = daily (the default), only events before
+ * today 00:00 UTC are read, and each UTC day is its own report, from its
+ * 00:00:00Z to the next day's 00:00:00Z (RFC 8460 section 4.1's
+ * "00:00-24:00": a session in the day's last second is inside).  With
+ * period = flush, a report covers from the previous flush (or the first
+ * event read, if earlier) to now, or to the last event read if that is
+ * later, rounded up to the second.  state_dir/lock keeps two runs apart.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -35,12 +35,6 @@
 #include <unistd.h>
 
 #include "tlsrpt.h"
-
-struct flush_state {
-	long long	offset;
-	long long	inode;
-	time_t		last_flush;
-};
 
 static int
 flush_setup(const struct config *c)
@@ -72,54 +66,13 @@ flush_setup(const struct config *c)
 	return fd;	/* held until exit */
 }
 
-static void
-flush_state_load(const struct config *c, struct flush_state *st)
-{
-	json_t		*o;
-	json_error_t	 jerr;
-	char		*p;
-
-	memset(st, 0, sizeof(*st));
-	xasprintf(&p, "%s/state.json", c->state_dir);
-	o = json_load_file(p, 0, &jerr);
-	free(p);
-	if (o == NULL)
-		return;
-	st->offset = json_integer_value(json_object_get(o, "offset"));
-	st->inode = json_integer_value(json_object_get(o, "inode"));
-	st->last_flush = (time_t)json_integer_value(json_object_get(o,
-	    "last_flush"));
-	json_decref(o);
-}
-
-static int
-flush_state_save(const struct config *c, const struct flush_state *st)
-{
-	json_t	*o;
-	char	*p, *text;
-	int	 r;
-
-	o = json_pack("{s:I,s:I,s:I}", "offset", (json_int_t)st->offset,
-	    "inode", (json_int_t)st->inode, "last_flush",
-	    (json_int_t)st->last_flush);
-	text = report_dump(o);
-	json_decref(o);
-	xasprintf(&p, "%s/state.json", c->state_dir);
-	r = file_write(NULL, p, 0644, text, strlen(text));
-	if (r == -1)
-		log_warnx("%s: %s", p, strerror(errno));
-	free(p);
-	free(text);
-	return r;
-}
-
 /*
  * Feed the complete lines after st->offset; *end gets the offset after
  * the last line consumed.  With limit (daily), stop at the first event at
  * or after limit.
  */
 static int
-flush_read(const struct config *c, struct flush_state *st, struct agg *a,
+flush_read(const struct config *c, struct state *st, struct agg *a,
     time_t limit, long long *end)
 {
 	struct stat	 sb;
@@ -222,8 +175,8 @@ flush_mailto(const struct config *c, struct dns *dns, const char *addr,
 		}
 		for (j = 0; j < ad.n && st == DELIVER_PENDING; j++) {
 			if (smtp_send(ad.items[j], port, c->helo_name,
-			    c->report_from, addr, msg, c->timeout, &res)
-			    == 0)
+			    c->report_from, addr, msg, c->timeout,
+			    c->session_timeout, &res) == 0)
 				st = DELIVER_SENT;
 			else if (res.permanent)
 				st = DELIVER_FAILED;
@@ -544,7 +497,7 @@ flush_domain(const struct config *c, struct dns *dns,
 int
 flush_run(const struct config *c, struct dns *dns, time_t now)
 {
-	struct flush_state	 st;
+	struct state		 st;
 	struct agg		*a;
 	struct agg_domain	*ds;
 	long long		 end;
@@ -554,7 +507,7 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 
 	if ((lock = flush_setup(c)) == -1)
 		return -1;
-	flush_state_load(c, &st);
+	state_load(c->state_dir, &st);
 	if (c->period == PERIOD_DAILY)
 		limit = now - now % 86400;
 	a = agg_new(c->sending_mta_ip, c->period == PERIOD_DAILY);
@@ -590,7 +543,7 @@ flush_run(const struct config *c, struct dns *dns, time_t now)
 		st.last_flush = stop;
 	else
 		st.last_flush = limit;
-	if (flush_state_save(c, &st) == -1) {
+	if (state_save(c->state_dir, &st) == -1) {
 		close(lock);
 		return -1;
 	}

@@ -6,6 +6,10 @@
  * exist.  The retry schedule's values are the delays after the 1st, 2nd,
  * ... attempt, the last one repeating; an entry whose next try would fall
  * after first_try + retry_give_up (24 h by default) is given up.
+ *
+ * A NAME.json that is not what pending_save() writes (fields missing or of
+ * the wrong type, a time before 1970 or after 9999, attempts outside
+ * [0, PENDING_ATTEMPTS_MAX]) is unreadable: left alone, with a warning.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +19,9 @@
 #include <unistd.h>
 
 #include "tlsrpt.h"
+
+#define PENDING_TIME_MAX	253402300799LL	/* 9999-12-31T23:59:59Z */
+#define PENDING_ATTEMPTS_MAX	1000000
 
 static char *
 pending_path(const char *dir, const char *name, const char *ext)
@@ -92,24 +99,22 @@ pending_read(const char *path, struct buf *b)
 }
 
 int
-pending_load(const char *dir, const char *name, struct pending *pe,
-    struct buf *body)
+pending_parse(const char *text, size_t len, const char *name,
+    struct pending *pe)
 {
 	json_t		*o;
-	json_error_t	 jerr;
-	char		*path;
 	const char	*rid, *pd, *rua;
 	json_int_t	 first, next;
 	int		 attempts;
 
 	memset(pe, 0, sizeof(*pe));
-	path = pending_path(dir, name, "json");
-	o = json_load_file(path, 0, &jerr);
-	free(path);
+	o = json_loadb(text, len, 0, NULL);
 	if (o == NULL || json_unpack(o, "{s:s,s:s,s:s,s:I,s:I,s:i}",
 	    "report_id", &rid, "policy_domain", &pd, "rua", &rua,
 	    "first_try", &first, "next_try", &next, "attempts", &attempts)
-	    == -1) {
+	    == -1 || first < 0 || first > PENDING_TIME_MAX || next < 0 ||
+	    next > PENDING_TIME_MAX || attempts < 0 ||
+	    attempts > PENDING_ATTEMPTS_MAX) {
 		json_decref(o);
 		return -1;
 	}
@@ -121,6 +126,26 @@ pending_load(const char *dir, const char *name, struct pending *pe,
 	pe->next_try = (time_t)next;
 	pe->attempts = attempts;
 	json_decref(o);
+	return 0;
+}
+
+int
+pending_load(const char *dir, const char *name, struct pending *pe,
+    struct buf *body)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	char		*path;
+	int		 r;
+
+	memset(pe, 0, sizeof(*pe));
+	path = pending_path(dir, name, "json");
+	r = pending_read(path, &b);
+	free(path);
+	if (r == -1 || pending_parse(b.data, b.len, name, pe) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	buf_free(&b);
 	if (body != NULL) {
 		path = pending_path(dir, name, "body");
 		if (pending_read(path, body) == -1) {

@@ -39,6 +39,30 @@ record_uri_char(unsigned char c)
 	return strchr("-._~:/?#[]@!$&'()*+=%", c) != NULL && c != '\0';
 }
 
+char *
+record_join(const unsigned char *rdata, size_t len)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	size_t		 i, n;
+
+	buf_add(&b, "", 0);
+	for (i = 0; i < len; i += n) {
+		n = rdata[i++];
+		if (n > len - i) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_add(&b, rdata + i, n);
+	}
+	/* A NUL would cut the C string short: DEL, which the record's
+	 * grammar does not allow anywhere either, keeps it as invalid as it
+	 * was. */
+	for (i = 0; i < b.len; i++)
+		if (b.data[i] == '\0')
+			b.data[i] = '\x7f';
+	return b.data;
+}
+
 int
 record_uri_ok(const char *uri)
 {
@@ -73,10 +97,16 @@ record_escapes_ok(const char *s, size_t n)
 	return 1;
 }
 
+/* The message, and where it was met: 32 bytes of the record, made safe
+ * (it comes from the DNS and goes into an event). */
 static void
 record_fail(char *err, size_t errlen, const char *msg, const char *at)
 {
-	snprintf(err, errlen, "%s at \"%.32s\"", msg, at);
+	char	*safe;
+
+	safe = log_safe(at, strnlen(at, 32));
+	snprintf(err, errlen, "%s at \"%s\"", msg, safe);
+	free(safe);
 }
 
 static int

@@ -7,6 +7,17 @@
  *
  * The dialogue is a small explicit state machine; a failure names the
  * state it happened in ("smtp state=rcpt code=550 ...").
+ *
+ * Deadlines (RFC 5321 section 4.5.3.2 timeouts are per command): each
+ * command has `timeout` seconds, from the moment it is sent until its
+ * whole reply has arrived (for the message: until its last byte is
+ * written, then again for the reply); bytes that arrive do not move the
+ * deadline, so a server that drips its reply or never ends a multiline one
+ * is given up on in time.  The whole session has `session_timeout`.  The
+ * socket is non-blocking; every wait is a poll() bounded by both.
+ *
+ * Replies are parsed by smtp_reply_parse(), without I/O (the fuzz target
+ * calls it too); their text is made safe (log_safe()) as it is read.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -14,12 +25,14 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tlsrpt.h"
@@ -32,10 +45,15 @@ enum smtp_state {
 struct smtp_session {
 	int		 fd;
 	enum smtp_state	 state;
-	char		 rbuf[4096];
+	char		 rbuf[SMTP_MAXLINE + 2];
 	size_t		 rlen;
-	char		 reply[1024];	/* last reply's last line */
+	char		 reply[SMTP_MAXREPLY];	/* last reply, first line */
 	int		 code;
+	int		 timeout;		/* seconds per command */
+	int		 session_timeout;
+	long long	 deadline;		/* ms, CLOCK_MONOTONIC */
+	long long	 session_deadline;
+	char		 why[128];		/* code -1: why */
 };
 
 static const char *
@@ -56,6 +74,64 @@ smtp_strstate(enum smtp_state s)
 	return "?";
 }
 
+/* Milliseconds on the monotonic clock. */
+static long long
+smtp_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The step that starts now (a command, the banner) has timeout seconds. */
+static void
+smtp_deadline(struct smtp_session *s)
+{
+	s->deadline = smtp_now() + (long long)s->timeout * 1000;
+}
+
+/*
+ * Wait until fd is ready for events, within both deadlines.  -1 with
+ * s->why on a timeout or an error.
+ */
+static int
+smtp_wait(struct smtp_session *s, short events)
+{
+	struct pollfd	 pfd;
+	long long	 now, left;
+	int		 r;
+
+	for (;;) {
+		now = smtp_now();
+		if (now >= s->session_deadline) {
+			snprintf(s->why, sizeof(s->why), "session timeout: "
+			    "not done within %d s", s->session_timeout);
+			return -1;
+		}
+		if (now >= s->deadline) {
+			snprintf(s->why, sizeof(s->why), "timeout: not done "
+			    "within %d s", s->timeout);
+			return -1;
+		}
+		left = s->deadline < s->session_deadline ? s->deadline - now :
+		    s->session_deadline - now;
+		pfd.fd = s->fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(s->why, sizeof(s->why), "poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (r == 1)
+			return 0;
+	}
+}
+
 static int
 smtp_connect(const char *address, int port, int timeout)
 {
@@ -63,7 +139,6 @@ smtp_connect(const char *address, int port, int timeout)
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	struct pollfd		 pfd;
-	struct timeval		 tv = { timeout, 0 };
 	socklen_t		 sl, el = sizeof(int);
 	int			 fd, e = 0, fl;
 
@@ -82,6 +157,7 @@ smtp_connect(const char *address, int port, int timeout)
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
+	/* Non-blocking for good: every wait is a poll() with a deadline. */
 	fl = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1) {
@@ -100,9 +176,6 @@ smtp_connect(const char *address, int port, int timeout)
 			goto fail;
 		}
 	}
-	fcntl(fd, F_SETFL, fl);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
  fail:
 	e = errno;
@@ -120,57 +193,122 @@ smtp_write(struct smtp_session *s, const char *p, size_t n)
 		w = send(s->fd, p, n, MSG_NOSIGNAL);
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (smtp_wait(s, POLLOUT) == -1)
+				return -1;
+			continue;
+		}
+		if (w <= 0) {
+			snprintf(s->why, sizeof(s->why), "send: %s",
+			    w == 0 ? "nothing written" : strerror(errno));
 			return -1;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-/* Read one line (CRLF stripped) into line.  -1 on EOF/error/timeout. */
+/* A 3-digit reply code, 2xx to 5xx, or -1. */
 static int
-smtp_line(struct smtp_session *s, char *line, size_t len)
+smtp_reply_code(const char *p)
 {
-	char	*nl;
-	ssize_t	 r;
-	size_t	 n;
+	if (p[0] < '2' || p[0] > '5' || !isdigit((unsigned char)p[1]) ||
+	    !isdigit((unsigned char)p[2]))
+		return -1;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
 
+/* One line, CR LF taken off, into r. */
+static enum smtp_parse
+smtp_reply_line(struct smtp_reply *r, const char *line, size_t len)
+{
+	char	*safe;
+	int	 code;
+
+	if (len < 3 || (code = smtp_reply_code(line)) == -1 ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		r->error = "malformed reply line";
+		return SMTP_PARSE_BAD;
+	}
+	if (++r->nlines > SMTP_MAXLINES) {
+		r->error = "reply of too many lines";
+		return SMTP_PARSE_BAD;
+	}
+	if (r->nlines == 1) {
+		r->code = code;
+		safe = log_safe(line, len);
+		snprintf(r->text, sizeof(r->text), "%s", safe);
+		free(safe);
+	}
+	return len > 3 && line[3] == '-' ? SMTP_PARSE_MORE : SMTP_PARSE_DONE;
+}
+
+enum smtp_parse
+smtp_reply_parse(struct smtp_reply *r, const char *data, size_t len,
+    size_t *used)
+{
+	const char	*p = data, *nl;
+	enum smtp_parse	 st;
+	size_t		 n;
+
+	*used = 0;
 	for (;;) {
-		if ((nl = memchr(s->rbuf, '\n', s->rlen)) != NULL) {
-			n = (size_t)(nl - s->rbuf);
-			snprintf(line, len, "%.*s", (int)(n > 0 &&
-			    s->rbuf[n - 1] == '\r' ? n - 1 : n), s->rbuf);
-			memmove(s->rbuf, nl + 1, s->rlen - n - 1);
-			s->rlen -= n + 1;
-			return 0;
+		nl = memchr(p, '\n', len - *used);
+		n = nl != NULL ? (size_t)(nl - p) : len - *used;
+		if (n > SMTP_MAXLINE) {
+			r->error = "reply line too long";
+			return SMTP_PARSE_BAD;
 		}
-		if (s->rlen == sizeof(s->rbuf))
-			return -1;	/* a line longer than any reply */
-		r = recv(s->fd, s->rbuf + s->rlen, sizeof(s->rbuf) - s->rlen,
-		    0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		s->rlen += (size_t)r;
+		if (nl == NULL)
+			return SMTP_PARSE_MORE;
+		*used += n + 1;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		st = smtp_reply_line(r, p, n);
+		if (st != SMTP_PARSE_MORE)
+			return st;
+		p = nl + 1;
 	}
 }
 
-/* One (multi-line) reply; its code, or -1. */
+/* One (multi-line) reply within the deadline; its code, or -1 (s->why). */
 static int
 smtp_reply(struct smtp_session *s)
 {
-	char	line[1024];
+	struct smtp_reply	 r;
+	enum smtp_parse		 st;
+	size_t			 used;
+	ssize_t			 n;
 
-	do {
-		if (smtp_line(s, line, sizeof(line)) == -1)
+	memset(&r, 0, sizeof(r));
+	for (;;) {
+		st = smtp_reply_parse(&r, s->rbuf, s->rlen, &used);
+		memmove(s->rbuf, s->rbuf + used, s->rlen - used);
+		s->rlen -= used;
+		if (st == SMTP_PARSE_DONE) {
+			snprintf(s->reply, sizeof(s->reply), "%s", r.text);
+			return s->code = r.code;
+		}
+		if (st == SMTP_PARSE_BAD) {
+			snprintf(s->why, sizeof(s->why), "%s", r.error);
 			return s->code = -1;
-		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5')
+		}
+		if (smtp_wait(s, POLLIN) == -1)
 			return s->code = -1;
-	} while (line[3] == '-');
-	snprintf(s->reply, sizeof(s->reply), "%s", line);
-	return s->code = atoi(line);
+		n = recv(s->fd, s->rbuf + s->rlen, sizeof(s->rbuf) - s->rlen,
+		    0);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			continue;
+		if (n <= 0) {
+			snprintf(s->why, sizeof(s->why), "%s", n == 0 ?
+			    "connection closed by the server" :
+			    strerror(errno));
+			return s->code = -1;
+		}
+		s->rlen += (size_t)n;
+	}
 }
 
 /*
@@ -184,6 +322,7 @@ smtp_cmd(struct smtp_session *s, const char *cmd)
 	char	*line;
 	int	 n, r;
 
+	smtp_deadline(s);
 	n = xasprintf(&line, "%s\r\n", cmd);
 	r = smtp_write(s, line, (size_t)n);
 	free(line);
@@ -210,10 +349,13 @@ smtp_body(struct smtp_session *s, const struct buf *msg)
 	if (b.len < 2 || memcmp(b.data + b.len - 2, "\r\n", 2) != 0)
 		buf_add(&b, "\r\n", 2);
 	buf_add(&b, ".\r\n", 3);
+	smtp_deadline(s);
 	r = smtp_write(s, b.data, b.len);
 	buf_free(&b);
 	if (r == -1)
 		return s->code = -1;
+	/* Sent: the final reply has its own timeout. */
+	smtp_deadline(s);
 	return smtp_reply(s);
 }
 
@@ -254,7 +396,7 @@ smtp_source_address(const char *dest, char *buf, size_t len)
 
 int
 smtp_send(const char *address, int port, const char *helo, const char *from,
-    const char *to, const struct buf *msg, int timeout,
+    const char *to, const struct buf *msg, int timeout, int session_timeout,
     struct smtp_result *res)
 {
 	struct smtp_session	 s;
@@ -264,11 +406,15 @@ smtp_send(const char *address, int port, const char *helo, const char *from,
 	memset(&s, 0, sizeof(s));
 	memset(res, 0, sizeof(*res));
 	s.state = SMTP_CONNECT;
+	s.timeout = timeout;
+	s.session_timeout = session_timeout;
+	s.session_deadline = smtp_now() + (long long)session_timeout * 1000;
 	if ((s.fd = smtp_connect(address, port, timeout)) == -1) {
 		xasprintf(&res->detail, "smtp state=connect address=%s:%d "
 		    "error=\"%s\"", address, port, strerror(errno));
 		return -1;
 	}
+	smtp_deadline(&s);
 	for (s.state = SMTP_BANNER; s.state != SMTP_DONE;) {
 		switch (s.state) {
 		case SMTP_BANNER:
@@ -310,6 +456,8 @@ smtp_send(const char *address, int port, const char *helo, const char *from,
 			}
 			break;
 		case SMTP_QUIT:
+			/* The report is sent: whatever QUIT meets changes
+			 * nothing. */
 			(void)smtp_cmd(&s, "QUIT");
 			s.state = SMTP_DONE;
 			continue;
@@ -320,9 +468,16 @@ smtp_send(const char *address, int port, const char *helo, const char *from,
 		if (code / 100 != 2) {
 			res->code = code > 0 ? code : 0;
 			res->permanent = code / 100 == 5;
-			xasprintf(&res->detail, "smtp state=%s address=%s:%d "
-			    "reply=\"%s\"", smtp_strstate(s.state), address,
-			    port, code > 0 ? s.reply : "no reply");
+			if (code > 0)
+				xasprintf(&res->detail, "smtp state=%s "
+				    "address=%s:%d reply=\"%s\"",
+				    smtp_strstate(s.state), address, port,
+				    s.reply);
+			else
+				xasprintf(&res->detail, "smtp state=%s "
+				    "address=%s:%d error=\"%s\"",
+				    smtp_strstate(s.state), address, port,
+				    s.why);
 			if (code > 0)
 				(void)smtp_cmd(&s, "QUIT");
 			break;

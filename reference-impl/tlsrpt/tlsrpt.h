@@ -24,6 +24,7 @@
  *	smtp.c		a plain SMTP client for mailto: delivery
  *	https.c		https: delivery (libcurl POST)
  *	pending.c	deliveries waiting for a retry, in state_dir
+ *	state.c		state_dir/state.json: how far events were reported
  *	flush.c		the flush and retry commands
  *	tlsrpt.c	main()
  *
@@ -80,6 +81,7 @@ struct config {
 	int			 smtp_port;
 	char			*https_ca;
 	int			 timeout;
+	int			 session_timeout;
 	int			*retry;
 	size_t			 nretry;
 	int			 give_up;	/* seconds */
@@ -130,6 +132,13 @@ int		 record_parse(const char *, struct record *, char *, size_t);
 enum record_verdict record_select(char *const *, size_t, struct record *,
 		    char *, size_t);
 void		 record_clear(struct record *);
+/*
+ * record_join(): the character-strings of one TXT rdata (wire format)
+ * joined into one string (RFC 8460 section 3: a record may be split
+ * into several strings), a NUL made DEL; NULL when a string's length runs
+ * past the end.  The caller frees it.
+ */
+char		*record_join(const unsigned char *, size_t);
 const char	*record_verdict_name(enum record_verdict);
 /* 1 for a "mailto:" or "https:" URI we can deliver to, else 0. */
 int		 record_uri_ok(const char *);
@@ -332,14 +341,46 @@ struct smtp_result {
 };
 
 /*
- * smtp_send(): one plain SMTP session to address:port (numeric) that
- * sends msg from "from" to "to".  STARTTLS is never used: report
- * delivery must not depend on TLS.  Returns 0 when the message was
+ * smtp_send(address, port, helo, from, to, msg, timeout, session_timeout,
+ * res): one plain SMTP session to address:port (numeric) that sends msg
+ * from "from" to "to".  STARTTLS is never used: report delivery must not
+ * depend on TLS.  Each command has timeout seconds until its whole reply,
+ * the session session_timeout seconds.  Returns 0 when the message was
  * accepted, -1 otherwise (res says why).
  */
 int		 smtp_send(const char *, int, const char *, const char *,
-		    const char *, const struct buf *, int,
+		    const char *, const struct buf *, int, int,
 		    struct smtp_result *);
+
+/*
+ * The server's replies, parsed without I/O (smtp.c reads with it, and so
+ * does the fuzz target): one "CODE text" line, or "CODE-text" lines closed
+ * by a "CODE text" one, CODE 2xx to 5xx, lines ending in LF (a CR before it
+ * dropped).  smtp_reply_parse(r, data, len, &used) takes the complete
+ * lines at the start of data into r (zeroed before each reply) up to the
+ * end of the reply; *used says how many bytes it took.  A line longer
+ * than SMTP_MAXLINE or a reply of more than SMTP_MAXLINES lines is
+ * SMTP_PARSE_BAD.
+ */
+#define SMTP_MAXLINE	4096
+#define SMTP_MAXLINES	1000
+#define SMTP_MAXREPLY	512
+
+enum smtp_parse {
+	SMTP_PARSE_MORE = 0,	/* every complete line taken: need more */
+	SMTP_PARSE_DONE,	/* the reply is complete */
+	SMTP_PARSE_BAD		/* malformed: error says why */
+};
+
+struct smtp_reply {
+	int		 code;		/* the first line's */
+	int		 nlines;
+	char		 text[SMTP_MAXREPLY];	/* first line, log_safe() */
+	const char	*error;		/* SMTP_PARSE_BAD: a static text */
+};
+
+enum smtp_parse	 smtp_reply_parse(struct smtp_reply *, const char *, size_t,
+		    size_t *);
 /*
  * smtp_source_address(): the local address the kernel would use to reach
  * dest (numeric), asked of the routing table without sending anything;
@@ -387,6 +428,13 @@ char		**pending_list(const char *);
 void		 pending_list_free(char **);
 int		 pending_load(const char *, const char *, struct pending *,
 		    struct buf *);
+/*
+ * pending_parse(text, len, name, pe): the text of NAME.json into pe (owned
+ * by pe: pending_clear()); -1, pe empty, when it is not what
+ * pending_save() writes, or a time or the attempt count is out of range.
+ */
+int		 pending_parse(const char *, size_t, const char *,
+		    struct pending *);
 int		 pending_remove(const char *, const char *);
 void		 pending_clear(struct pending *);
 /*
@@ -395,6 +443,26 @@ void		 pending_clear(struct pending *);
  * first_try + give_up.
  */
 time_t		 pending_next(const struct config *, time_t, int, time_t);
+
+/* ------------------------------------------------------------------ state */
+
+/* How far refsend's events file has been reported. */
+struct state {
+	long long	offset;		/* bytes consumed */
+	long long	inode;		/* of the file they were read from */
+	time_t		last_flush;	/* 0: none yet */
+};
+
+/*
+ * state_parse(): the text of state.json into st; -1 (st zeroed) when it
+ * is not an object with the three fields as integers, offset and inode
+ * >= 0, last_flush in [0, year 9999].  state_load(): dir/state.json into
+ * st (zeroed, with a warning, when missing or unusable: the events are
+ * then read from their start).  state_save(): dir/state.json, durably.
+ */
+int		 state_parse(const char *, size_t, struct state *);
+void		 state_load(const char *, struct state *);
+int		 state_save(const char *, const struct state *);
 
 /* ------------------------------------------------------------------ flush */
 

@@ -30,6 +30,12 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
     if name in POSTFIX:
         from .postfix import PostfixAdapter
         return PostfixAdapter(name, POSTFIX[name])
+    if name == "postfix-mta-sts":
+        from .postfix_sts import PostfixStsAdapter
+        return PostfixStsAdapter(name)
+    if name == "chasquid":
+        from .chasquid import ChasquidAdapter
+        return ChasquidAdapter(name)
     if name in EXIM:
         from .exim import EximAdapter
         return EximAdapter(name, EXIM[name])
@@ -39,6 +45,9 @@ def get_adapter(name: str, hooks: dict[str, str] | None = None,
     if name in BROKEN_DANE:
         from .danebroken import BrokenDaneAdapter
         return BrokenDaneAdapter(name)
+    if name in BROKEN_STS:
+        from .stsbroken import BrokenStsAdapter
+        return BrokenStsAdapter(name)
     raise LabError(f"unknown sender {name!r}; known: "
                    f"{', '.join(sorted(KNOWN))}, command:SCRIPT, "
                    "smtp://[USER:PASS@]HOST[:PORT]")
@@ -48,10 +57,16 @@ NAIVE = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
          "broken-require-tls", "broken-stray")
 # danebroken.FLAWS (kept apart so that naming a sender imports no pyOpenSSL)
 BROKEN_DANE = ("broken-envelope-leak", "broken-any-ca", "broken-ee-dates",
-               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor")
-POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only"}
+               "broken-servfail-no-tlsa", "broken-ta-needs-sent-anchor",
+               "broken-every-usage")
+# stsbroken.py: the same DANE sender with MTA-STS, each wrong in one way
+BROKEN_STS = ("broken-sts-overrides-dane", "broken-sts-enforce-as-testing",
+              "broken-sts-follows-redirect", "broken-sts-wildcard-base")
+POSTFIX = {"postfix": "dane", "postfix-dane-only": "dane-only",
+           "postfix-may": "may"}
 EXIM = {"exim": False, "exim-require-dane": True}
-KNOWN = ("reference",) + NAIVE + BROKEN_DANE + tuple(POSTFIX) + tuple(EXIM)
+KNOWN = ("reference",) + NAIVE + BROKEN_DANE + BROKEN_STS + \
+    tuple(POSTFIX) + ("postfix-mta-sts",) + tuple(EXIM) + ("chasquid",)
 
 __all__ = ["Adapter", "LabContext", "SenderOutcome", "Submission",
-           "get_adapter", "KNOWN"]
+           "get_adapter", "KNOWN", "BROKEN_DANE", "BROKEN_STS"]

@@ -107,6 +107,12 @@ class Adapter(ABC):
     def stop(self) -> None:
         """Stop whatever start() started."""
 
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """The sender's own log lines about the message MESSAGE_ID to
+        DOMAIN (for people: the teaching demos show them); [] when the
+        adapter cannot tell.  Callable after stop()."""
+        return []
+
     def version(self) -> str:
         """The sender's name and version as the report shows it (for a
         real MTA, its own version string and the mode it runs in).  Called

@@ -25,7 +25,10 @@ Each is wrong in exactly one way:
   broken-ta-needs-sent-anchor  a DANE-TA record with full data (`2 0 0`,
                                `2 1 0`) only matches when the server sent
                                that CA itself, although the record carries
-                               the anchor (RFC 7671 §5.2.2).
+                               the anchor (RFC 7671 §5.2.2);
+  broken-every-usage           with DANE-EE and DANE-TA records both
+                               published, a record of each usage must
+                               match, not any one record (RFC 7672 §3.1).
 
 Matching reuses dane_auth's record parsing and chain building (the grader
 judges what fake-mx saw, not what these senders decided).  They run in
@@ -40,6 +43,7 @@ from cryptography import x509
 
 from ..dane_auth import Tlsa, in_validity, names_fit, ta_path, \
     usable_records
+from ..sts_policy import Policy
 from . import BROKEN_DANE
 from .base import SenderOutcome, Submission
 from .pysender import Lookup, Temp, ThreadedSender, connect, envelope, \
@@ -58,10 +62,16 @@ class Route:
     base: str                   # TLSA base domain (SNI); else the host
     tlsa: list[Tlsa] = field(default_factory=list)   # usable, strongest
     refs: list[str] = field(default_factory=list)  # DANE-TA leaf names
+    sts: Policy | None = None   # the domain's MTA-STS policy (stsbroken)
 
 
 def _plain(name: str) -> str:
     return name.lower().rstrip(".")
+
+
+def rcpt_domain(s: Submission) -> str:
+    """The recipient's domain, lower case, no trailing dot."""
+    return _plain(s.rcpt.split("@", 1)[1])
 
 
 def strongest(records: list[Tlsa]) -> list[Tlsa]:
@@ -95,7 +105,12 @@ class BrokenDaneAdapter(ThreadedSender):
 
     # -- DNS: which hosts, and how each must be used --------------------
     def deliver(self, s: Submission) -> SenderOutcome:
-        domain = _plain(s.rcpt.split("@", 1)[1])
+        return self._deliver(s, None)
+
+    def _deliver(self, s: Submission, sts: Policy | None) -> SenderOutcome:
+        """Deliver S; STS is the recipient domain's MTA-STS policy that
+        applies (None: none, or the sender does not implement MTA-STS)."""
+        domain = rcpt_domain(s)
         policy = self._policy(domain)
         mx = self._ask(domain, "MX")
         if mx.failed:
@@ -111,14 +126,14 @@ class BrokenDaneAdapter(ThreadedSender):
         routes: dict[str, Route] = {}
 
         def addresses(h: str) -> list[str]:
-            routes[h] = self._route(h, domain, mx.ad, policy)
+            routes[h] = self._route(h, domain, mx.ad, policy, sts)
             return routes[h].addrs
 
         return walk(hosts, addresses,
                     lambda h, a: self._session(routes[h], a, s))
 
     def _route(self, h: str, domain: str, mx_secure: bool,
-               policy: str) -> Route:
+               policy: str, sts: Policy | None) -> Route:
         found = [a for a in (self._ask(h, "A"), self._ask(h, "AAAA"))
                  if not a.failed]
         if not found:
@@ -127,7 +142,7 @@ class BrokenDaneAdapter(ThreadedSender):
         if not addrs:
             raise Temp(f"{h} has no address", "4.4.4")
         refs = [h, domain]
-        route = Route(h, "opportunistic", addrs, h, refs=refs)
+        route = Route(h, "opportunistic", addrs, h, refs=refs, sts=sts)
         if policy in ("dane", "dane-only") and mx_secure and \
                 all(a.ad for a in found):
             expanded = next((_plain(a.owner) for a in found if a.owner), h)
@@ -199,14 +214,23 @@ class BrokenDaneAdapter(ThreadedSender):
         if not chain:
             return "no certificate presented"
         now = dt.datetime.now(dt.timezone.utc)
-        for t in r.tlsa:
-            if t.usage == 3 and t.matches(chain[0]):
-                if self.flaw != "broken-ee-dates" or \
-                        in_validity(chain[0], now):
-                    return ""
-            if t.usage == 2 and self._ta(t, chain, r.refs, now):
+        matched = {t.usage for t in r.tlsa if self._match(t, chain, r, now)}
+        if self.flaw == "broken-every-usage":
+            # the flaw: each usage published must have a matching record
+            if matched and matched == {t.usage for t in r.tlsa}:
                 return ""
+            return "not every usage published has a matching record"
+        if matched:
+            return ""
         return "no usable TLSA record authenticates the chain"
+
+    def _match(self, t: Tlsa, chain: list[x509.Certificate], r: Route,
+               now: dt.datetime) -> bool:
+        """T authenticates CHAIN (DANE-EE: the leaf; DANE-TA: a path)."""
+        if t.usage == 3 and t.matches(chain[0]):
+            return self.flaw != "broken-ee-dates" or \
+                in_validity(chain[0], now)
+        return t.usage == 2 and self._ta(t, chain, r.refs, now)
 
     def _ta(self, t: Tlsa, chain: list[x509.Certificate], refs: list[str],
             now: dt.datetime) -> bool:

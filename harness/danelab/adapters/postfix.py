@@ -6,10 +6,17 @@ namespace has a private mount table), its own queue in RUN/queue and its
 log in RUN/maillog (postlogd, no syslog).  Settings that matter for DANE:
 
   smtp_dns_support_level = dnssec     trust the resolver's AD bit
-  smtp_tls_security_level = dane      (or dane-only for `postfix-dane-only`)
+  smtp_tls_security_level = dane      (dane-only for `postfix-dane-only`;
+                                      may, opportunistic TLS without DANE,
+                                      for `postfix-may`)
   smtp_tls_policy_maps                per-destination levels from the
                                       scenario catalog (dane, dane-only,
                                       may; exclude is `may`)
+
+A smtp(8) process that crashes in a delivery (a panic on a malformed DNS
+answer, as in c14d) writes no status= line, and qmgr retries the message
+in a loop: the pass ends CRASH_QUIET seconds after the last status line,
+and each message still without one is deferred, its reason the crash.
 
 The master runs in the foreground (`master -s`) under the lab's supervisor,
 so stop() ends exactly the processes it started (master and its children
@@ -56,6 +63,15 @@ STATUS = re.compile(r"to=<[^>]*>, (?:orig_to=<[^>]*>, )?relay=(?P<relay>"
 EXPIRED = re.compile(r"from=<[^>]*>, status=(?:force-)?expired, "
                      r"returned to sender")
 MSGID = re.compile(r"message-id=<?(?P<mid>[^>\s]*)>?")
+# smtp(8) dying in a delivery: its own panic or fatal line, or the master
+# reporting the process killed by a signal or ended with an exit status
+CRASH = re.compile(r"postfix(?:/[\w.-]+)*/(?:smtp\[\d+\]: (?:panic|fatal): .*"
+                   r"|master\[\d+\]: warning: process \S*/smtp pid \d+ "
+                   r"(?:killed by signal \d+|exit status \d+))$")
+# After a crash, how long without a new status= line before the pass is
+# over: the message that crashes smtp(8) never gets one (qmgr tries it again
+# and again), while others may wait for slow lookups (a minute in c12h).
+CRASH_QUIET = 120.0
 
 MAIN_CF = """\
 # danelab private Postfix instance (written by the postfix adapter)
@@ -83,7 +99,7 @@ maillog_file_prefixes = {run}
 smtp_dns_support_level = dnssec
 smtp_host_lookup = dns
 smtp_tls_security_level = {level}
-smtp_tls_policy_maps = texthash:{run}/conf/tls_policy
+smtp_tls_policy_maps = {policy_maps}
 smtp_tls_loglevel = 1
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
@@ -108,6 +124,18 @@ smtp_quit_timeout = 5s
 default_process_limit = {procs}
 default_destination_concurrency_limit = {dest}
 initial_destination_concurrency = {initial}
+{extra}"""
+
+# At `may` nothing is authenticated, so the address Postfix tries first
+# decides where a message goes when a host's addresses serve different
+# certificates (f32c-f32e); by default the order is random (IPv4 or IPv6,
+# and among equal ones).  Fixed here, the results are reproducible.  (The
+# DANE levels go on to the next address after a failed match: the order
+# does not change their outcome, so they keep Postfix's defaults.)
+MAY_ORDER = """\
+# -- a fixed address order at `may` (danelab: reproducible results)
+smtp_address_preference = ipv4
+smtp_randomize_addresses = no
 """
 
 MASTER_CF = """\
@@ -198,6 +226,8 @@ class PostfixAdapter(Adapter):
         self.ledger = Ledger()
         self.tail: LogTail | None = None
         self.held: set[str] = set()     # qids parked by defer_transports
+        self.crashes: list[str] = []    # smtp(8) crash lines, in order
+        self.last_status = 0.0          # monotonic time of the last one
 
     # -- life cycle -------------------------------------------------------
     def start(self, ctx: LabContext) -> None:
@@ -249,7 +279,18 @@ class PostfixAdapter(Adapter):
 
     def _main_cf(self, run: str) -> str:
         return MAIN_CF.format(run=run, level=self.level, procs=self.procs,
-                              dest=self.dest, initial=min(5, self.dest))
+                              dest=self.dest, initial=min(5, self.dest),
+                              policy_maps=", ".join(self.policy_maps(run)),
+                              extra=self.extra_main_cf()) \
+            + (MAY_ORDER if self.level == "may" else "")
+
+    def policy_maps(self, run: str) -> list[str]:
+        """The tables of smtp_tls_policy_maps, searched in this order."""
+        return [f"texthash:{run}/conf/tls_policy"]
+
+    def extra_main_cf(self) -> str:
+        """main.cf lines a variant adds (postfix_sts.py)."""
+        return ""
 
     def _make_queue(self) -> None:
         assert self.ctx
@@ -345,6 +386,8 @@ class PostfixAdapter(Adapter):
                    if self.ledger.last.get(q) is None
                    or self.ledger.last[q].state == "deferred"}
         self.ledger.pass_done = set()
+        crashed = len(self.crashes)
+        self.last_status = time.monotonic()
         cp = self.ctx.ns.run(["/usr/sbin/postqueue", "-f"], timeout=30)
         if cp.returncode != 0:
             raise LabError("postqueue -f failed: "
@@ -352,9 +395,16 @@ class PostfixAdapter(Adapter):
 
         def done() -> bool:
             self._read_log()
-            return pending <= self.ledger.pass_done
-        wait_for(done, PASS_TIMEOUT, f"postfix queue pass ({len(pending)} "
-                 f"message(s); see {self.ctx.run / 'maillog'})", 0.1)
+            return pending <= self.ledger.pass_done or (
+                len(self.crashes) > crashed and
+                time.monotonic() - self.last_status > CRASH_QUIET)
+        wait_for(done, PASS_TIMEOUT + CRASH_QUIET, f"postfix queue pass "
+                 f"({len(pending)} message(s); see "
+                 f"{self.ctx.run / 'maillog'})", 0.1)
+        for q in sorted(pending - self.ledger.pass_done):
+            self.ledger.record(q, SenderOutcome(
+                "deferred", "still queued: smtp(8) crashed in this pass ("
+                f"{self.crashes[crashed]})"))
 
     def expire(self, message_ids: list[str]) -> bool:
         """`postsuper -e`: Postfix's forced expiration (3.5 and later);
@@ -378,6 +428,10 @@ class PostfixAdapter(Adapter):
         if not self.tail:
             return
         for line in self.tail.new_lines():
+            c = CRASH.search(line)
+            if c:
+                self.crashes.append(c.group(0))
+                continue
             m = LINE.search(line)
             if not m:
                 continue
@@ -396,16 +450,37 @@ class PostfixAdapter(Adapter):
                 self.ledger.record(qid, SenderOutcome(
                     "bounced", "expired: " + (was.reason if was else ""),
                     was.dsn if was else "", was.detail if was else ""))
+                self.last_status = time.monotonic()
                 continue
             out = parse_status(rest)
             if out is None:
                 self.held.add(qid)
             else:
                 self.ledger.record(qid, out)
+                self.last_status = time.monotonic()
 
     def outcomes(self) -> dict[str, SenderOutcome]:
         self._read_log()
         return self.ledger.outcomes()
+
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """The maillog lines of the message's queue id, and those of the
+        smtp(8) processes that tried it which name DOMAIN (its TLS lines
+        carry no queue id)."""
+        if not self.ctx or not (self.ctx.run / "maillog").exists():
+            return []
+        self._read_log()
+        qid = self.ledger.qid_of(message_id)
+        if not qid:
+            return []
+        lines = (self.ctx.run / "maillog").read_text(
+            errors="replace").splitlines()
+        pids = {m.group(1) for ln in lines if f"{qid}: " in ln
+                and (m := re.search(r"/smtp\[(\d+)\]", ln))}
+        dom = domain.rstrip(".")
+        return [ln for ln in lines if "(deferred transport)" not in ln
+                and (f"{qid}: " in ln or (dom in ln and any(
+                    f"/smtp[{p}]" in ln for p in pids)))]
 
     # -- checks -----------------------------------------------------------
     def preflight(self, ctx: LabContext) -> list[str]:

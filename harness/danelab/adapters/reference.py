@@ -149,6 +149,27 @@ class ReferenceAdapter(Adapter):
                     str(e.get("dsn") or ""), str(e.get("detail") or ""))
         return {qid_to_mid.get(q, q): o for q, o in last.items()}
 
+    def log_lines(self, message_id: str, domain: str) -> list[str]:
+        """refsend's events about the message: its policy, session and
+        final events (JSON lines, as refsend wrote them)."""
+        if not self.ctx or not (self.ctx.run / "events.jsonl").exists():
+            return []
+        qid, out = None, []
+        for line in (self.ctx.run / "events.jsonl").read_text(
+                errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if e.get("event") == "queued" and (e.get("message_id") or ""
+                                               ).strip("<>") == message_id:
+                qid = e.get("queue_id")
+            if qid and e.get("queue_id") == qid and e.get("event") in (
+                    "mx", "policy", "session", "delivered", "deferred",
+                    "bounced"):
+                out.append(line)
+        return out
+
     def flush_reports(self) -> bool:
         """Run the reference sender's TLSRPT reporter (refsend-tlsrpt) in
         its real-use set-up, whole UTC days (`period = daily`, the

@@ -8,6 +8,7 @@ default refusal of `test.`.
 """
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import dns.exception
 import dns.message
 import dns.query
 
-from ..errors import DaemonError
+from ..errors import DaemonError, LabError
 from ..netns import LabNamespace
 from ..proc import READY_LIMIT, Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
@@ -108,9 +109,30 @@ def _answers(addr: str, name: str) -> bool:
 
 def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
     conf = nsd_conf(u, run)
-    t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=run / "nsd.log")
+    log = run / "nsd.log"
+    start = log.stat().st_size if log.exists() else 0
+    t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=log)
     ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."))
+    bad = zone_load_errors(log, start)
+    if bad:
+        raise LabError(f"NSD could not read {len(bad)} zone file(s), so "
+                       f"their names would all fail: {bad[0]} (more in "
+                       f"{run / 'nsd.log'})")
     return t
+
+
+def zone_load_errors(log: Path, start: int = 0) -> list[str]:
+    """NSD's lines about zone files it read with errors, in LOG from byte
+    START on (NSD logs them before it serves, and then answers SERVFAIL
+    for those zones)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [ln.strip() for ln in text.splitlines()
+            if re.search(r"\bread with [1-9][0-9]* errors?\b", ln)]
 
 
 def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,

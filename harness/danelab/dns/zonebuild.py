@@ -14,6 +14,7 @@ again.  The zones that changed get the previous serial + 1.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,12 @@ NS_NAME = "ns.test."
 NSD_ADDR = "127.53.0.1"
 DAY = 86400
 SOA_TTL_NEG = 30
+# A TLSA record with no certificate data (three bytes: usage, selector,
+# matching type): ldns-signzone and dnspython both write it as "3 1 1",
+# which NSD cannot read back; RFC 3597's generic form says the same thing.
+EMPTY_TLSA_RE = re.compile(
+    r"^(\S+[ \t]+\d+[ \t]+IN[ \t]+TLSA[ \t]+)(\d+)[ \t]+(\d+)[ \t]+(\d+)"
+    r"[ \t]*$", re.M)
 SIGN_JOBS = min(16, 4 * (os.cpu_count() or 2))   # zones made at once
 
 
@@ -207,6 +214,19 @@ def _sign(bz: BuiltZone, keydir: Path) -> None:
     if cp.returncode != 0:
         raise LabError(f"ldns-signzone failed for {bz.spec.label()}: "
                        f"{cp.stderr.strip() or cp.stdout.strip()}")
+    generic_empty_tlsa(bz.file)
+
+
+def generic_empty_tlsa(path: Path) -> None:
+    """Rewrite PATH's TLSA records without certificate data ("3 1 1") in
+    RFC 3597's generic form ("\\# 3 030101"): the same wire data, which
+    NSD and dnspython read."""
+    text = path.read_text()
+    new = EMPTY_TLSA_RE.sub(
+        lambda m: f"{m[1]}\\# 3 "
+        f"{int(m[2]):02x}{int(m[3]):02x}{int(m[4]):02x}", text)
+    if new != text:
+        path.write_text(new)
 
 
 # -- faults -------------------------------------------------------------------
@@ -291,3 +311,4 @@ def apply_faults(bz: BuiltZone) -> None:
         if f.kind != "ds-mismatch":
             _apply_one(zone, bz, f)
     zone.to_file(str(bz.file), relativize=False)
+    generic_empty_tlsa(bz.file)

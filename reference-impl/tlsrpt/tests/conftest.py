@@ -10,6 +10,7 @@ import datetime
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 from cryptography import x509
@@ -18,6 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tlsrpt_sinks import DNSSink, HTTPSSink, SMTPSink
+
+# refsend's tests/hostile.py, the scripted misbehaving SMTP server: that
+# folder is on sys.path when the whole suite runs, not when this folder's
+# tests run alone (appended: it never shadows a module of this folder)
+sys.path.append(str(pathlib.Path(__file__).resolve().parent.parent.parent
+                    / "tests"))
+from hostile import Hostile  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILD = os.environ.get("DANELAB_BUILD", "build")
@@ -182,3 +190,18 @@ def dns_sink():
     yield make
     for s in sinks:
         s.close()
+
+
+@pytest.fixture
+def hostile():
+    """Factory: hostile(**script) -> a started SMTP server that misbehaves
+    on command (refsend's ../../tests/hostile.py); closed at teardown."""
+    servers = []
+
+    def make(**script):
+        h = Hostile(**script)
+        servers.append(h)
+        return h
+    yield make
+    for h in servers:
+        h.close()

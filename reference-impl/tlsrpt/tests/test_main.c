@@ -19,6 +19,7 @@ main(void)
 		tests_gz,
 		tests_mime,
 		tests_sign,
+		tests_state,
 		NULL
 	};
 

@@ -3,6 +3,7 @@
  * and the choice among several TXT records, table-driven.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests.h"
@@ -142,6 +143,68 @@ test_record_select(void)
 	    "several-records");
 }
 
+/*
+ * TXT rdata to one string: the strings joined; a NUL does not cut the
+ * record short (it could make a record that does not parse look like one
+ * that does); a length past the end is no record.
+ */
+static void
+test_record_join(void)
+{
+	static const struct {
+		const char	*rdata;
+		size_t		 len;
+		const char	*want;		/* NULL: not wire format */
+	} cases[] = {
+		{ "\x0av=TLSRPTv1\x14;rua=mailto:a@x.test", 32,
+		    "v=TLSRPTv1;rua=mailto:a@x.test" },
+		{ "", 0, "" },
+		{ "\x00\x03" "abc\x00", 6, "abc" },
+		{ "\x05" "a\0b;c", 6, "a\x7f" "b;c" },
+		{ "\x05" "abc", 4, NULL },
+		{ "\x01", 1, NULL },
+		{ NULL, 0, NULL }
+	};
+	struct record	 rec;
+	char		*t, err[256];
+	size_t		 i;
+
+	for (i = 0; cases[i].rdata != NULL; i++) {
+		t = record_join((const unsigned char *)cases[i].rdata,
+		    cases[i].len);
+		if (cases[i].want == NULL) {
+			CU_ASSERT(t == NULL);
+		} else {
+			CU_ASSERT(t != NULL && strcmp(t, cases[i].want) == 0);
+		}
+		free(t);
+	}
+	/* "...mailto:a@x.test" NUL "garbage": not the valid record it would
+	 * be if cut at the NUL. */
+	t = record_join((const unsigned char *)"\x26v=TLSRPTv1;rua=mailto:"
+	    "a@x.test\0garbage", 39);
+	CU_ASSERT_FATAL(t != NULL);
+	CU_ASSERT(record_parse(t, &rec, err, sizeof(err)) == -1);
+	record_clear(&rec);
+	free(t);
+}
+
+/* What a record is blamed for goes into an event: printable ASCII. */
+static void
+test_record_error_text(void)
+{
+	struct record	 rec;
+	char		 err[256];
+	const char	*p;
+
+	CU_ASSERT(record_parse("v=TLSRPTv1; rua=mailto:r\xc3\x01@x.test",
+	    &rec, err, sizeof(err)) == -1);
+	for (p = err; *p != '\0'; p++)
+		CU_ASSERT(*p >= 0x20 && *p < 0x7f);
+	CU_ASSERT(strstr(err, "\\xc3\\x01") != NULL);
+	record_clear(&rec);
+}
+
 void
 tests_record(void)
 {
@@ -150,4 +213,6 @@ tests_record(void)
 	s = CU_add_suite("record", NULL, NULL);
 	CU_add_test(s, "parse (RFC 8460 section 3)", test_record_parse);
 	CU_add_test(s, "select among TXT records", test_record_select);
+	CU_add_test(s, "TXT strings joined", test_record_join);
+	CU_add_test(s, "error text made safe", test_record_error_text);
 }

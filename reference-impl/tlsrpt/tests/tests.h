@@ -24,6 +24,7 @@ void	tests_report(void);
 void	tests_gz(void);
 void	tests_mime(void);
 void	tests_sign(void);
+void	tests_state(void);
 
 /* The required keys of a config file (test_config.c). */
 #define CONF_BASE \
