@@ -5,6 +5,7 @@ the wall time of each phase and the CPU time every process of the run used
 Target: the whole catalog in under 12 s on 2 cores.  Figures only."""
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -25,12 +26,13 @@ PHASES = [
     ("plan", "scenarios to zones, certificates, addresses"),
     ("universe", "zones signed; NSD, Unbound, fake-mx, HTTPS receiver up"),
     ("probe", "the lab resolver asked about every scenario (in the "
-     "background, during submit and queue1)"),
+     "background from submit on, its last questions during queue1)"),
     ("submit", "sender started and checked, one message per scenario"),
     ("queue1", "queue pass 1"),
     ("fix", "[fix] zones rebuilt and probed, messages expired, sender "
      "reloaded"),
     ("queue2", "queue pass 2"),
+    ("retry_passes", "passes 3 and on, for per-connection profiles"),
     ("tlsrpt", "the sender's TLSRPT reports sent"),
     ("grade", "fake-mx's events folded, every case graded"),
 ]
@@ -58,13 +60,19 @@ def measure(sender: str) -> float:
     v = Counter(g.verdict for g in r.grades)
     print(f"catalog, sender {sender}: {len(scs)} scenarios, "
           f"{len(r.grades)} results {dict(v)}")
+    t = r.timings
     for k, what in PHASES:
-        if k in r.timings:
-            print(f"  {k:<9} {r.timings[k]:6.2f} s  {what}")
-    print(f"  {'report':<9} {report:6.2f} s  results.json, junit.xml, "
+        if k in t:
+            print(f"  {k:<12} {t[k]:6.2f} s  {what}")
+        if k == "submit" and "pass1" in t:
+            wait = t["pass1"] - t.get("submit", 0) - t.get("queue1", 0)
+            print(f"  {'(probe)':<12} {wait:6.2f} s  pass 1 waiting for the "
+                  "probe (before and after queue1)")
+    print(f"  {'report':<12} {report:6.2f} s  results.json, junit.xml, "
           "report.html")
-    print(f"  {'total':<9} {wall:6.2f} s  (CPU: harness {own:.1f} s, "
-          f"the processes it started {kids:.1f} s)", flush=True)
+    print(f"  {'total':<12} {wall:6.2f} s  (CPU: harness {own:.1f} s, "
+          f"the processes it started {kids:.1f} s; load average "
+          f"{os.getloadavg()[0]:.1f} at the end)", flush=True)
     return wall
 
 

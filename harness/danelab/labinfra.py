@@ -105,9 +105,9 @@ class LabInfra:
 
 @functools.lru_cache(maxsize=1)
 def dkim_key_later() -> "Future[rsa.RSAPrivateKey]":
-    """One DKIM key per process, made in the background from the first
-    call on: RSA keys are slow to make."""
-    return rsa_key_later()
+    """One DKIM key per process, loaded or made in the background from
+    the first call on: RSA keys are slow to make."""
+    return rsa_key_later(2048, "dkim")
 
 
 def make_infra(pki: LabPKI) -> LabInfra:

@@ -5,7 +5,8 @@ ask for them; and TLSA data for any of them.
 Certificates are made at build time with `cryptography`.  EC and Ed25519
 keys are cheap and made per certificate; RSA keys are slow to make (a tenth
 of a second to seconds), so the process keeps a pool of two per size, made
-in background threads as soon as a plan knows it needs them (expect_rsa).
+in background threads as soon as a plan knows it needs them (expect_rsa),
+and kept between runs in the key cache (key_cache()).
 Files are written as PEM: <name>.crt, <name>.key and <name>.chain.pem (leaf
 first, then its issuers up to the root, or what the certificate's spec lists
 instead).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import threading
 from collections import Counter
@@ -127,6 +129,10 @@ class Issued:
     key_file: Path | None = None
     chain_file: Path | None = None
     _sha256: str | None = field(default=None, repr=False, compare=False)
+    # its SubjectKeyIdentifier: what the certificates it issues name as
+    # their AuthorityKeyIdentifier
+    ski: x509.SubjectKeyIdentifier | None = field(default=None, repr=False,
+                                                  compare=False)
 
     def sha256(self) -> str:
         if self._sha256 is None:
@@ -186,14 +192,58 @@ def tlsa_rdata(cert: x509.Certificate, usage: int, selector: int,
     return f"{usage} {selector} {mtype} {tlsa_data(cert, selector, mtype)}"
 
 
-def rsa_key_later(bits: int = 2048) -> "Future[rsa.RSAPrivateKey]":
-    """An RSA key, made in a background thread (OpenSSL works without the
-    GIL meanwhile); .result() waits for it."""
+def key_cache() -> Path | None:
+    """Where the RSA keys the lab makes are kept between runs:
+    $DANELAB_CACHE (empty: nowhere), else $XDG_CACHE_HOME/danelab or
+    ~/.cache/danelab."""
+    env = os.environ.get("DANELAB_CACHE")
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "danelab"
+
+
+def _rsa_key(bits: int, slot: str) -> rsa.RSAPrivateKey:
+    """RSA key SLOT of BITS bits from the key cache, made (and kept there)
+    if it is not there yet: a 4096-bit key takes seconds of CPU to make,
+    and every run would wait for it."""
+    cache = key_cache()
+    path = cache / f"rsa-{bits}-{slot}.pem" if cache else None
+    if path is not None:
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(),
+                                                     None)
+            if isinstance(key, rsa.RSAPrivateKey) and key.key_size == bits:
+                return key
+        except (OSError, ValueError, TypeError):
+            pass                            # not there, or damaged: anew
+    key = rsa.generate_private_key(65537, bits)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}."
+                                 f"{threading.get_ident()}")
+            tmp.write_bytes(key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        except OSError:
+            pass                            # kept nowhere: made each run
+    return key
+
+
+def rsa_key_later(bits: int = 2048, slot: str = "0"
+                  ) -> "Future[rsa.RSAPrivateKey]":
+    """RSA key SLOT of BITS bits (see _rsa_key), loaded or made in a
+    background thread (OpenSSL works without the GIL meanwhile);
+    .result() waits for it."""
     f: Future[rsa.RSAPrivateKey] = Future()
 
     def make() -> None:
         try:
-            f.set_result(rsa.generate_private_key(65537, bits))
+            f.set_result(_rsa_key(bits, slot))
         except BaseException as e:          # handed to whoever waits
             f.set_exception(e)
     threading.Thread(target=make, name="rsa-key", daemon=True).start()
@@ -227,7 +277,7 @@ class LabPKI:
                                if k in RSA_BITS).items():
             pool = _RSA_POOL.setdefault(bits, [])
             while len(pool) < min(n, RSA_POOL):
-                pool.append(rsa_key_later(bits))
+                pool.append(rsa_key_later(bits, str(len(pool))))
 
     def _key(self, kind: str) -> Key:
         if kind == "ec":
@@ -241,7 +291,7 @@ class LabPKI:
         used = self._rsa_used.get(bits, 0)
         if used < RSA_POOL:             # the first two: a key each
             if used == len(pool):
-                pool.append(rsa_key_later(bits))
+                pool.append(rsa_key_later(bits, str(used)))
             self._rsa_used[bits] = used + 1
             return pool[used].result()
         self._serial += 1
@@ -260,6 +310,8 @@ class LabPKI:
               dates: tuple[str | None, str | None] = (None, None),
               cn: str | None = None) -> Issued:
         key = self._key(key_kind)
+        pub = key.public_key()
+        ski = x509.SubjectKeyIdentifier.from_public_key(pub)
         cn = cn or (names[0] if names else name)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
                              x509.NameAttribute(NameOID.ORGANIZATION_NAME,
@@ -274,14 +326,13 @@ class LabPKI:
         # not_before, and such a certificate is a case to test.
         b = (x509.CertificateBuilder(
                 issuer_name=issuer.cert.subject if issuer else subject,
-                subject_name=subject, public_key=key.public_key(),
+                subject_name=subject, public_key=pub,
                 serial_number=self._serial,
                 not_valid_before=_naive_utc(nb),
                 not_valid_after=_naive_utc(na), extensions=[])
              .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
                             critical=True)
-             .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-                 key.public_key()), critical=False))
+             .add_extension(ski, critical=False))
         if ca:
             b = b.add_extension(x509.KeyUsage(
                 digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -296,6 +347,9 @@ class LabPKI:
                 [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         if issuer:
             b = b.add_extension(
+                x509.AuthorityKeyIdentifier
+                .from_issuer_subject_key_identifier(issuer.ski)
+                if issuer.ski else
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
                     issuer.key.public_key()), critical=False)
         signer = issuer.key if issuer else key
@@ -303,7 +357,7 @@ class LabPKI:
             else hashes.SHA256()
         cert = b.sign(signer, algo)
         chain = [cert] + (issuer.chain if issuer else [])
-        it = Issued(name, cert, key, chain)
+        it = Issued(name, cert, key, chain, ski=ski)
         self.issued[name] = it
         return it
 
@@ -355,10 +409,13 @@ class LabPKI:
         return it
 
     def write(self, folder: Path) -> None:
-        """Write every certificate, key and chain file into FOLDER."""
+        """Write every certificate, key and chain file into FOLDER (those
+        written there before are left as they are)."""
         folder.mkdir(parents=True, exist_ok=True)
         pem = serialization.Encoding.PEM
         for it in self.issued.values():
+            if it.cert_file == cert_file(folder, it.name):
+                continue
             it.cert_file = cert_file(folder, it.name)
             it.key_file = folder / f"{it.name}.key"
             it.chain_file = folder / f"{it.name}.chain.pem"

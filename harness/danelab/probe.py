@@ -6,7 +6,8 @@ found here, not the ones the scenario file meant to publish.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,15 +117,32 @@ def probe_scenario(ns: LabNamespace, plan: LabPlan, sc: Scenario
             "tlsa": {n: h.tlsa_status for n, h in hosts.items()}}
 
 
-def probe(ns: LabNamespace, plan: LabPlan, only: set[str] | None = None
+def probe(ns: LabNamespace, plan: LabPlan, only: set[str] | None = None,
+          warm: threading.Event | None = None
           ) -> dict[str, dict[str, Any]]:
     """probe_scenario() for every scenario of PLAN (or those in ONLY),
     PARALLEL at a time: each one's questions follow one another, as a
-    sender's do, and the lab resolver answers many scenarios at once."""
+    sender's do, and the lab resolver answers many scenarios at once.
+
+    WARM is set once all but a few scenarios are done (the lab resolver's
+    cache then holds nearly everything a sender will ask; the last ones
+    are those waiting for an answer that does not come), and in any case
+    when this returns or fails."""
     scs = [sc for sc in plan.scenarios if only is None or sc.id in only]
-    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="probe") as ex:
-        found = ex.map(lambda sc: probe_scenario(ns, plan, sc), scs)
-        return {sc.id: d for sc, d in zip(scs, found)}
+    try:
+        with ThreadPoolExecutor(PARALLEL, thread_name_prefix="probe") as ex:
+            futs = [ex.submit(probe_scenario, ns, plan, sc) for sc in scs]
+            if warm is not None:
+                left = len(futs)
+                for _ in as_completed(futs):
+                    left -= 1
+                    if left <= max(2, len(futs) // 50):
+                        warm.set()
+                        break
+            return {sc.id: f.result() for sc, f in zip(scs, futs)}
+    finally:
+        if warm is not None:
+            warm.set()
 
 
 def as_json(d: dict[str, Any]) -> dict[str, Any]:

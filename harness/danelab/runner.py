@@ -3,9 +3,11 @@ fake-mx, one sender under test; then grading.
 
   plan -> PKI + zones on disk -> namespace -> NSD, Unbound (fake-mx, the
      report receiver and the MTA-STS policy server start meanwhile)
-  -> DNS probe (what the universe really says about each host's TLSA; in
-     the background, done before anything uses it)
-  -> the sender starts, takes one message per scenario -> queue pass 1
+  -> DNS probe (what the universe really says about each host's TLSA; it
+     also fills the lab resolver's cache), while the sender starts and
+     takes one message per scenario
+  -> queue pass 1 (once the probe is done but for questions that get no
+     answer)
   -> (scenarios with [fix]: rebuild the zones that changed, probe them
       again, reload the sender; scenarios with [expect.after_limit]: the
       sender expires their messages; queue pass 2)
@@ -143,6 +145,7 @@ class _Lab:
     daemons: list[Tracked]             # stopped last to first
     ctx: LabContext
     dns: "Future[dict[str, dict[str, Any]]]"   # probe.probe(), under way
+    warm: threading.Event                      # probe.probe()'s WARM
     sts: Tracked | None = None         # the MTA-STS policy server
 
 
@@ -261,10 +264,13 @@ class LabRun:
                 uni = Universe(plan.zones, self.run, ns, exposed)
                 uni.start()
                 # The zones do not change before the fix of pass 2: the
-                # probe's answers are the same whenever it asks, so it
-                # asks meanwhile (its slowest question waits out a TLSA
-                # lookup that never gets an answer, case 12h).
-                dns = bg.submit(self._probe, ns, plan)
+                # probe's answers are the same whenever it asks.  It asks
+                # while the sender starts, and pass 1 waits for it (it
+                # fills the lab resolver's cache) but for its last
+                # questions (a TLSA lookup that never gets an answer
+                # waits out its time limit, case 12h).
+                warm = threading.Event()
+                dns = bg.submit(self._probe, ns, plan, warm)
                 daemons, webpki, sts = side.result()
         except BaseException:
             if self.expose:
@@ -284,7 +290,7 @@ class LabRun:
                          plan.infra.write(self.run / "pki"),
                          exposure=self.expose.facts if self.expose else None,
                          webpki_ca=webpki)
-        return _Lab(ns, uni, daemons, ctx, dns, sts)
+        return _Lab(ns, uni, daemons, ctx, dns, warm, sts)
 
     def _receivers(self, ns: LabNamespace, plan: LabPlan
                    ) -> tuple[list[Tracked], Path, Tracked | None]:
@@ -301,10 +307,10 @@ class LabRun:
             daemons.append(sts)
         return daemons, webpki, sts
 
-    def _probe(self, ns: LabNamespace, plan: LabPlan
+    def _probe(self, ns: LabNamespace, plan: LabPlan, warm: threading.Event
                ) -> dict[str, dict[str, Any]]:
         t = time.monotonic()
-        dns = probe.probe(ns, plan)
+        dns = probe.probe(ns, plan, warm=warm)
         self._t("probe", t)
         return dns
 
@@ -324,8 +330,9 @@ class LabRun:
 
     def _pass1(self, lab: _Lab) -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario, run its queue once (while the DNS probe runs), then
-        wait for the probe."""
+        scenario (while the DNS probe runs), run its queue once (once the
+        probe is done but for its last questions), then wait for the
+        probe."""
         t = time.monotonic()
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
@@ -339,6 +346,7 @@ class LabRun:
         subs = [message_for(sc, run_id) for sc in self.scenarios]
         self.adapter.submit(subs)
         self._t("submit", t)
+        lab.warm.wait()
         self.say(f"submitted {len(subs)} messages to "
                  f"{self.adapter.name}; queue pass 1")
         q = time.monotonic()

@@ -186,3 +186,22 @@ def test_rsa_certificates_share_two_keys() -> None:
             for i in range(3)]
     nums = [k.private_numbers().d for k in keys]  # type: ignore[union-attr]
     assert nums[0] != nums[1] and nums[2] in nums[:2]
+
+
+def test_rsa_keys_are_kept_in_the_key_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An RSA key is made once and read back from the cache after; a
+    damaged cache file is replaced; DANELAB_CACHE="" keeps nothing."""
+    from danelab.pki import _rsa_key
+    monkeypatch.setenv("DANELAB_CACHE", str(tmp_path / "c"))
+    k1 = _rsa_key(1024, "t")
+    f = tmp_path / "c" / "rsa-1024-t.pem"
+    assert f.stat().st_mode & 0o777 == 0o600
+    assert _rsa_key(1024, "t").private_numbers() == k1.private_numbers()
+    f.write_text("not a key")
+    k2 = _rsa_key(1024, "t")
+    assert k2.private_numbers() != k1.private_numbers()
+    assert _rsa_key(1024, "t").private_numbers() == k2.private_numbers()
+    monkeypatch.setenv("DANELAB_CACHE", "")
+    assert _rsa_key(1024, "u").key_size == 1024
+    assert not (tmp_path / "c" / "rsa-1024-u.pem").exists()

@@ -8,7 +8,7 @@ ldns-signzone reads.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.dnssec
@@ -28,17 +28,27 @@ class ZoneKey:
     zone: str                     # absolute name, e.g. "a01.test."
     private: ec.EllipticCurvePrivateKey
     flags: int = 257
+    # derived from the key once (a rebuild asks again for every zone)
+    _b64: str | None = field(default=None, repr=False, compare=False)
+    _dnskey: dns.rdata.Rdata | None = field(default=None, repr=False,
+                                            compare=False)
+    _ds: dict[int, str] = field(default_factory=dict, repr=False,
+                                compare=False)
 
     @property
     def public_b64(self) -> str:
-        nums = self.private.public_key().public_numbers()
-        raw = nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
-        return base64.b64encode(raw).decode("ascii")
+        if self._b64 is None:
+            nums = self.private.public_key().public_numbers()
+            raw = nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
+            self._b64 = base64.b64encode(raw).decode("ascii")
+        return self._b64
 
     def dnskey_rdata(self) -> dns.rdata.Rdata:
-        return dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.DNSKEY,
-            f"{self.flags} 3 {ALGORITHM} {self.public_b64}")
+        if self._dnskey is None:
+            self._dnskey = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.DNSKEY,
+                f"{self.flags} 3 {ALGORITHM} {self.public_b64}")
+        return self._dnskey
 
     def dnskey_text(self) -> str:
         return f"{self.flags} 3 {ALGORITHM} {self.public_b64}"
@@ -49,9 +59,12 @@ class ZoneKey:
 
     def ds_text(self, digest: int = 2) -> str:
         """The DS rdata for this key (digest 2 = SHA-256)."""
-        ds = dns.dnssec.make_ds(dns.name.from_text(self.zone),
-                                self.dnskey_rdata(), digest)  # type: ignore
-        return ds.to_text()
+        if digest not in self._ds:
+            ds = dns.dnssec.make_ds(dns.name.from_text(self.zone),
+                                    self.dnskey_rdata(),
+                                    digest)  # type: ignore
+            self._ds[digest] = ds.to_text()
+        return self._ds[digest]
 
     def basename(self) -> str:
         z = self.zone if self.zone != "." else "."
