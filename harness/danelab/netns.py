@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,10 @@ class LabNamespace:
         self.ns_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # commands of run() still going, as pidfds: close() ends them (a
+        # run() in another thread outlives an interrupt of the main thread;
+        # a pidfd cannot hit a reused PID once the owner has reaped it)
+        self._running: set[int] = set()
 
     # -- life cycle ---------------------------------------------------------
     def __enter__(self) -> "LabNamespace":
@@ -133,6 +138,7 @@ class LabNamespace:
             if self._pool:
                 self._pool.shutdown(wait=wait, cancel_futures=not wait)
                 self._pool = None
+            self._kill_running()
             self.sup.stop_all()
             self.holder = None
             with _OPEN_LOCK:
@@ -161,19 +167,42 @@ class LabNamespace:
             ) -> subprocess.CompletedProcess[bytes]:
         """Run a command inside to completion; its output is captured."""
         full = self.enter_argv() + list(argv)
+        p = subprocess.Popen(full, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env,
+                             stdin=subprocess.PIPE if input is not None
+                             else subprocess.DEVNULL)
+        fd = os.pidfd_open(p.pid)
+        with self._lock:
+            self._running.add(fd)
         try:
-            cp = subprocess.run(full, input=input, capture_output=True,
-                                timeout=timeout, env=env,
-                                stdin=None if input is not None
-                                else subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            raise LabError(f"{argv[0]} did not finish within {timeout} s "
-                           "inside the lab namespace") from e
+            out, err = p.communicate(input, timeout=timeout)
+        except BaseException as e:
+            p.kill()
+            p.wait()
+            if isinstance(e, subprocess.TimeoutExpired):
+                raise LabError(f"{argv[0]} did not finish within {timeout} "
+                               "s inside the lab namespace") from e
+            raise
+        finally:
+            with self._lock:
+                self._running.discard(fd)
+            os.close(fd)
+        cp = subprocess.CompletedProcess(full, p.returncode, out, err)
         if check and cp.returncode != 0:
             raise LabError(f"{' '.join(argv)} failed inside the lab namespace "
                            f"(exit {cp.returncode}): "
                            f"{cp.stderr.decode(errors='replace').strip()}")
         return cp
+
+    def _kill_running(self) -> None:
+        """SIGKILL every command of run() still going (its thread reaps
+        it and raises)."""
+        with self._lock:
+            for fd in self._running:
+                try:
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """Run FN in a harness thread that has joined the lab's network

@@ -11,7 +11,7 @@ import pytest
 
 from test_adapter_util import check_published, run_clean
 from danelab.adapters import postfix
-from danelab.adapters.mtalog import LogTail
+from danelab.adapters.mtalog import LogTail, MtaHome
 from danelab.adapters.postfix import (SBIN, PostfixAdapter, parse_status,
                                       tls_policy)
 from danelab.errors import LabError
@@ -133,11 +133,13 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
     real_reload = a.reload
 
     def spy() -> None:
-        reloads.append(1)
+        reloads.append(a.home.alias if a.home else None)
         real_reload()
     a.reload = spy  # type: ignore[method-assign]
     from danelab.catalog import load_catalog
     fix = [s.id for s in load_catalog() if s.fix_zones is not None][:1]
+    aliases = MtaHome.BASE
+    before = set(aliases.iterdir()) if aliases.exists() else set()
     r = run_clean(a, ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest",
                       *fix], tmp_path)
     by = {(g.scenario, g.phase): g for g in r.grades}
@@ -148,8 +150,14 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
     assert "num=65:no matching DANE TLSA records" in log
     if fix:
         assert reloads and "reload" in log
-    assert not Path("/var/tmp/danelab-mta").exists() or \
-        not any(Path("/var/tmp/danelab-mta").iterdir())
+    # pytest's tmp_path is closed to other users, so Postfix saw the run
+    # folder through an alias under MtaHome.BASE; it is gone (folders
+    # other runs left there are not this one's)
+    after = set(aliases.iterdir()) if aliases.exists() else set()
+    assert after <= before, sorted(after - before)
+    if fix:
+        assert reloads[0] is not None and reloads[0].parent == aliases
+        assert not reloads[0].exists()
 
 
 @needs_postfix

@@ -22,9 +22,11 @@ from danelab.runner import LabRun, RunResult
 from danelab.scenario import OUTCOMES
 
 CATALOG = load_catalog()
-# the MTA-STS section: the broken MTA-STS senders run on it only (their
-# DANE code is the control's, which runs everywhere)
-STS_SECTION = [s for s in CATALOG if s.section == "I"]
+# the MTA-STS cases (section I, and the attacks on MTA-STS of section J):
+# the broken MTA-STS senders run on them only (their DANE code is the
+# control's, which runs everywhere)
+STS_SECTION = [s for s in CATALOG if s.section == "I" or
+               "mta-sts" in s.requires]
 # broken-stray is left out: its fallback relay fails every run as a whole
 # (test_stray.py runs it on three scenarios)
 BROKEN = ("broken-no-dane", "broken-plaintext-fallback", "broken-no-tls",
@@ -47,6 +49,7 @@ CANNOT_FAIL_BROKEN: dict[str, str] = {
     "i39-testing-cert-untrusted": _STS_ALLOWS + " (testing mode)",
     "i39-testing-mx-not-listed": _STS_ALLOWS + " (testing mode)",
     "i40-insecure-domain-sts-enforce": _STS_ALLOWS,
+    "j41e-strip-sts-testing": _STS_ALLOWS + " (testing mode)",
 }
 # No usable policy (the TXT record invalid or absent, no policy fetched, a
 # policy that is no policy): the domain gets its mail as without MTA-STS.
@@ -264,7 +267,7 @@ def test_dane_control_passes(python_runs: dict[str, RunResult]) -> None:
 def test_broken_sts_senders_fail_for_their_flaw(
         broken_runs: dict[str, RunResult]) -> None:
     """Each broken MTA-STS sender is failed where its one flaw shows, for
-    that reason, and nowhere else in section I."""
+    that reason, and nowhere else among the MTA-STS cases."""
     def failed(sender: str) -> dict[str, Grade]:
         return {g.scenario: g for g in broken_runs[sender].grades
                 if g.verdict == "fail"}
@@ -282,8 +285,8 @@ def test_broken_sts_senders_fail_for_their_flaw(
     # enforce applied as testing: every enforce case that must stop a
     # delivery lets it through (and only those)
     f = failed("broken-sts-enforce-as-testing")
-    assert "i39-enforce-mx-not-listed" in f and \
-        "i39-enforce-cert-self-signed" in f
+    assert {"i39-enforce-mx-not-listed", "i39-enforce-cert-self-signed",
+            "j41d-strip-sts-enforce"} <= set(f), sorted(f)
     for sid, g in f.items():
         assert "sts-policy" in kinds(g), (sid, _why(g))
         sc = next(s for s in STS_SECTION if s.id == sid)
@@ -304,8 +307,8 @@ def test_broken_sts_senders_fail_for_their_flaw(
 
 
 def test_sts_control_passes(python_runs: dict[str, RunResult]) -> None:
-    """The broken MTA-STS senders' code without a flaw passes every case
-    of section I, graded (its feature is declared: nothing is `info` but
+    """The broken MTA-STS senders' code without a flaw passes every
+    MTA-STS case, graded (its feature is declared: nothing is `info` but
     the cases that allow a choice)."""
     r = python_runs[STS_CONTROL]
     assert {g.scenario for g in r.grades} == {s.id for s in STS_SECTION}

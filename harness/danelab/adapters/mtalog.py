@@ -119,9 +119,12 @@ class MtaHome:
     def close(self) -> None:
         if self.alias is None:
             return
-        self.ns.run(["umount", str(self.alias)])
+        alias, self.alias = self.alias, None
         try:
-            self.alias.rmdir()
-        except OSError:
-            pass
-        self.alias = None
+            self.ns.run(["umount", str(alias)])
+        finally:
+            # empty outside the lab's mount namespace, mounted or not
+            try:
+                alias.rmdir()
+            except OSError:
+                pass

@@ -70,8 +70,10 @@ CRASH = re.compile(r"postfix(?:/[\w.-]+)*/(?:smtp\[\d+\]: (?:panic|fatal): .*"
                    r"(?:killed by signal \d+|exit status \d+))$")
 # After a crash, how long without a new status= line before the pass is
 # over: the message that crashes smtp(8) never gets one (qmgr tries it again
-# and again), while others may wait for slow lookups (a minute in c12h).
-CRASH_QUIET = 120.0
+# and again), while others may still wait for a slow lookup (the lab's
+# Unbound gives up on a name server that never answers, case c12h, after
+# about 3 s; Postfix's own resolver retries add a few more).
+CRASH_QUIET = 30.0
 
 MAIN_CF = """\
 # danelab private Postfix instance (written by the postfix adapter)

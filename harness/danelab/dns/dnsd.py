@@ -101,7 +101,7 @@ remote-control:
 def _answers(addr: str, name: str) -> bool:
     q = dns.message.make_query(name, "SOA")
     try:
-        dns.query.udp(q, addr, timeout=0.05)
+        dns.query.udp(q, addr, timeout=0.5)
         return True
     except (OSError, dns.exception.Timeout):
         return False
