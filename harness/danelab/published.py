@@ -56,17 +56,32 @@ def catalog_commit() -> str:
 def run_catalog(sender: str, run_dir: Path, ids: list[str] | None = None,
                 jobs: int = 2) -> dict[str, Any]:
     """`danelab run` over the catalog (or IDS); the merged results.json."""
+    return finish_catalog(start_catalog(sender, run_dir, ids, jobs), run_dir)
+
+
+def start_catalog(sender: str, run_dir: Path, ids: list[str] | None = None,
+                  jobs: int = 2) -> "subprocess.Popen[str]":
+    """Start `danelab run` over the catalog (or IDS) in the background;
+    finish_catalog() waits for it.  SIGINT stops it the way Ctrl-C does
+    (its lab torn down, nothing left running)."""
     argv = ["/usr/bin/python3", "-m", "danelab", "run", "--sender",
             sender, "--jobs", str(jobs), "--run-dir", str(run_dir)]
     for i in ids or []:
         argv += ["-s", i]
-    cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
-                        env={**os.environ,
-                             "PYTHONPATH": str(ROOT / "harness")})
+    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env={**os.environ, "PYTHONPATH":
+                                            str(ROOT / "harness")})
+
+
+def finish_catalog(p: "subprocess.Popen[str]", run_dir: Path
+                   ) -> dict[str, Any]:
+    """Wait for a run of start_catalog(); its merged results.json."""
+    _, err = p.communicate()
     res = run_dir / "report" / "results.json"
-    if cp.returncode not in (0, 1) or not res.exists():
-        raise RuntimeError(f"danelab run --sender {sender} exited "
-                           f"{cp.returncode}: {cp.stderr[-1500:]}")
+    if p.returncode not in (0, 1) or not res.exists():
+        raise RuntimeError(f"danelab run ({run_dir}) exited "
+                           f"{p.returncode}: {err[-1500:]}")
     return dict(json.loads(res.read_text()))
 
 

@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from danelab.netns import LabNamespace, close_all
+from test_adapter_util import PUBLISHED, is_published_test, start_published
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -22,6 +23,24 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, _terminated)
+
+
+def pytest_collection_modifyitems(session: pytest.Session,
+                                  config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """The published-results comparisons go last: their runs (real MTAs
+    over the whole catalog) start as soon as collection is done and go on
+    beside every other test, so those tests wait for them least."""
+    items.sort(key=is_published_test)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.collectonly:
+        start_published(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    PUBLISHED.stop()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -138,8 +138,6 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
     a.reload = spy  # type: ignore[method-assign]
     from danelab.catalog import load_catalog
     fix = [s.id for s in load_catalog() if s.fix_zones is not None][:1]
-    aliases = MtaHome.BASE
-    before = set(aliases.iterdir()) if aliases.exists() else set()
     r = run_clean(a, ["a01-secure-dane-ee", "d16-dane-ee-wrong-digest",
                       *fix], tmp_path)
     by = {(g.scenario, g.phase): g for g in r.grades}
@@ -151,13 +149,10 @@ def test_small_run_and_reload(tmp_path: Path) -> None:
     if fix:
         assert reloads and "reload" in log
     # pytest's tmp_path is closed to other users, so Postfix saw the run
-    # folder through an alias under MtaHome.BASE; it is gone (folders
-    # other runs left there are not this one's)
-    after = set(aliases.iterdir()) if aliases.exists() else set()
-    assert after <= before, sorted(after - before)
-    if fix:
-        assert reloads[0] is not None and reloads[0].parent == aliases
-        assert not reloads[0].exists()
+    # folder through an alias under MtaHome.BASE: gone now (other runs'
+    # aliases come and go there meanwhile)
+    assert fix and reloads[0] is not None
+    assert reloads[0].parent == MtaHome.BASE and not reloads[0].exists()
 
 
 @needs_postfix

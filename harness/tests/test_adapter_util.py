@@ -2,9 +2,11 @@
 and compare; run one small LabRun and prove nothing is left behind."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +15,32 @@ import pytest
 from danelab.adapters import Adapter
 from danelab.catalog import load_catalog, select
 from danelab.netns import pids_in_netns
-from danelab.published import (compare, load, problem_keys, run_catalog,
-                               summarize)
+from danelab.published import (compare, finish_catalog, load, problem_keys,
+                               start_catalog, summarize)
 from danelab.runner import LabRun, RunResult
 
 
-_RUNS: dict[str, dict[str, Any] | BaseException] = {}
-_LOCK = threading.Lock()
+# How many published runs go at once, beside the rest of the session.
+PUBLISHED_PARALLEL = 2
 
 
-def _selected_senders(session: pytest.Session) -> list[str]:
-    """The senders of every selected, not skipped, published-results test:
-    they are all run at once, in parallel, by the first of them."""
+def is_published_test(item: pytest.Item) -> bool:
+    return getattr(item, "originalname", "") == \
+        "test_catalog_matches_published"
+
+
+def _selected_senders(items: list[pytest.Item]) -> list[str]:
+    """The senders of every selected, not skipped, published-results test
+    that has published cases left in the catalog."""
     out = []
-    for it in session.items:
-        if getattr(it, "originalname", "") != \
-                "test_catalog_matches_published":
+    for it in items:
+        if not is_published_test(it):
             continue
         if any(m.name == "skipif" and m.args and m.args[0]
                for m in it.iter_markers()):
             continue
         s = it.callspec.params.get("sender")  # type: ignore[attr-defined]
-        if s and s not in out:
+        if s and s not in out and load(s) and _wanted(s):
             out.append(s)
     return out
 
@@ -45,23 +51,75 @@ def _wanted(sender: str) -> list[str]:
     return sorted({k.split("[", 1)[0] for k in pub["cases"]} & ids)
 
 
-def _run_all(senders: list[str]) -> None:
-    def one(s: str) -> None:
-        with tempfile.TemporaryDirectory(prefix=f"published-{s}-") as d:
+class PublishedRuns:
+    """The published runs of the selected senders: started once collection
+    is done (conftest.py), PUBLISHED_PARALLEL at a time, while the other
+    tests run (a run mostly waits on the MTA's timers); each published
+    test waits for its own sender's run.  stop() interrupts what still
+    runs (SIGINT: each `danelab run` tears its lab down) and waits."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.futures: dict[str, Future[dict[str, Any]]] = {}
+        self.procs: set[subprocess.Popen[str]] = set()
+        self.stopping = False
+
+    def start(self, senders: list[str]) -> None:
+        with self.lock:
+            if self.stopping:
+                return
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(
+                    PUBLISHED_PARALLEL, thread_name_prefix="published")
+            for s in senders:
+                if s not in self.futures:
+                    self.futures[s] = self.pool.submit(self._one, s)
+
+    def result(self, sender: str) -> dict[str, Any]:
+        self.start([sender])
+        return self.futures[sender].result()
+
+    def _one(self, sender: str) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix=f"published-{sender}-") as d:
+            run = Path(d) / "run"
+            with self.lock:
+                if self.stopping:
+                    raise RuntimeError("the session ended first")
+                p = start_catalog(sender, run, _wanted(sender), jobs=1)
+                self.procs.add(p)
             try:
-                _RUNS[s] = run_catalog(s, Path(d) / "run", _wanted(s),
-                                       jobs=1)
-            except BaseException as e:       # reported by its own test
-                _RUNS[s] = e
-    with ThreadPoolExecutor(max(1, len(senders))) as ex:
-        list(ex.map(one, senders))
+                return finish_catalog(p, run)
+            finally:
+                with self.lock:
+                    self.procs.discard(p)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for p in self.procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            pool, self.pool = self.pool, None
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+PUBLISHED = PublishedRuns()
+
+
+def start_published(items: list[pytest.Item]) -> None:
+    """Start the published runs ITEMS need; Postfix's first (its passes
+    are the slowest: each waits for its crash on c14d to go quiet)."""
+    senders = _selected_senders(items)
+    PUBLISHED.start(sorted(senders, key=lambda s: "postfix" not in s))
 
 
 def check_published(sender: str, request: pytest.FixtureRequest,
                     chance: dict[str, str] | None = None) -> None:
     """Every published case of SENDER that the catalog still has is run
-    again; a changed verdict or outcome fails.  The runs of all selected
-    senders happen together (one universe each) on the first call.
+    again; a changed verdict or outcome fails.  The run is one of
+    PUBLISHED (started beside the other tests; one universe each).
     CHANCE: cases whose result this sender leaves to chance (case -> why,
     said in docs/results/README.md too); they are not compared, but must
     still be published."""
@@ -70,14 +128,7 @@ def check_published(sender: str, request: pytest.FixtureRequest,
         pytest.skip(f"no docs/results/{sender}.json yet")
     if not _wanted(sender):
         pytest.skip("no published case left in the catalog")
-    with _LOCK:
-        if sender not in _RUNS:
-            todo = [s for s in _selected_senders(request.session)
-                    if s not in _RUNS and load(s) and _wanted(s)]
-            _run_all(todo if sender in todo else todo + [sender])
-    res = _RUNS[sender]
-    if isinstance(res, BaseException):
-        raise res
+    res = PUBLISHED.result(sender)
     now = summarize(res)
     ids = {sc.id for sc in load_catalog()}
     published = {k: v for k, v in pub["cases"].items()
