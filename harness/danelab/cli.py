@@ -459,10 +459,12 @@ def cmd_universe(a: argparse.Namespace) -> int:
             print(f"{p['name']:10} pid {p['pid']:7} "
                   f"{'running' if alive else 'gone'}")
         return 0 if _alive(state) else 1
-    # down: stop every process we recorded, newest first, holder last.
+    # down: stop every process we recorded, newest first, holder last;
+    # only while it is still in the lab's network namespace (the holder
+    # too): a recorded PID that ended may belong to someone else now.
     for p in reversed(state["procs"]):
         pid = p["pid"]
-        if pid == state["holder"] or _proc_ok(pid, state["ns_id"]):
+        if _proc_ok(pid, state["ns_id"]):
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:

@@ -141,6 +141,28 @@ def test_universe_up_shell_down(tmp_path: Path) -> None:
     assert not (run / "universe.json").exists()
 
 
+def test_universe_down_spares_a_reused_pid(tmp_path: Path) -> None:
+    """A universe that ended without `down` (a reboot, a kill) leaves its
+    state file; its recorded PIDs may belong to other processes by now.
+    `down` signals only processes still in the lab's network namespace."""
+    run = tmp_path / "u"
+    run.mkdir()
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (run / "universe.json").write_text(json.dumps({
+            "run": str(run), "holder": other.pid, "mode": "root",
+            "ns_id": "net:[1]",
+            "procs": [{"name": "ns-holder", "pid": other.pid},
+                      {"name": "nsd", "pid": other.pid}]}))
+        cp = danelab("universe", "down", "--run-dir", str(run))
+        assert cp.returncode == 0, cp.stderr
+        assert other.poll() is None, "down signalled a process not its own"
+        assert not (run / "universe.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_shards_merge_and_exit_status(tmp_path: Path) -> None:
     sel = ["-s", "a01-secure-dane-ee", "-s", "d16-dane-ee-wrong-digest",
            "-s", "e24-no-starttls"]
