@@ -46,7 +46,13 @@ def prog_name() -> str:
         return str(exe)
 
 
-def _safe_run_dir(p: Path) -> Path:
+# A unix socket's address holds at most 107 octets (108 with its NUL); the
+# deepest socket below a run folder is a group's Unbound control socket.
+SUN_PATH_MAX = 107
+DEEPEST_SOCKET = "/group99/unbound.ctl"
+
+
+def _safe_run_dir(p: Path, deepest: str = DEEPEST_SOCKET) -> Path:
     bad = sorted(set(SAFE_PATH_RE.sub("", str(p))))
     if bad:
         shown = ", ".join(repr(c) for c in bad)
@@ -55,6 +61,13 @@ def _safe_run_dir(p: Path) -> Path:
                        "configuration files); use letters, digits and "
                        "/ . _ - + @ (--run-dir, or DANELAB_RUNS for the "
                        "default folder)")
+    longest = len(str(p)) + len(deepest)
+    if longest > SUN_PATH_MAX:
+        raise LabError(f"run folder {str(p)!r} is too deep: the lab puts "
+                       f"unix sockets below it ({p}{deepest}: {longest} "
+                       f"octets, at most {SUN_PATH_MAX}); use a shorter "
+                       "folder (--run-dir, or DANELAB_RUNS for the default "
+                       "folder)")
     return p
 
 
@@ -230,7 +243,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
                            "(results of two runs must not mix)")
         return p
     base = Path(os.environ.get("DANELAB_RUNS", ROOT / "runs")).resolve()
-    _safe_run_dir(base)
+    _safe_run_dir(base, "/YYYYmmdd-HHMMSS-xxxxxxxx" + DEEPEST_SOCKET)
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),
                                  dir=base))
@@ -389,7 +402,7 @@ def _state_file(run: Path) -> Path:
 def cmd_universe(a: argparse.Namespace) -> int:
     run = Path(a.run_dir or ROOT / "runs" / "universe").resolve()
     if a.action == "up":
-        _safe_run_dir(run)
+        _safe_run_dir(run, "/unbound.ctl")
     sf = _state_file(run)
     if a.action == "up":
         from . import fakemx

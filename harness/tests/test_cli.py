@@ -474,6 +474,13 @@ def test_unsafe_run_dir_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "DANELAB_RUNS": str(tmp_path / "x*y")}
     cp = danelab("run", "-s", "a01-secure-dane-ee", env=env)
     assert cp.returncode == 2 and "cannot be used" in cp.stderr
+    # too deep for Unbound's control socket (108 octets with the NUL)
+    deep = tmp_path / ("d" * (107 - len(str(tmp_path)) - 10)) / "run"
+    for argv in (["run", "--run-dir", str(deep)],
+                 ["universe", "up", "--run-dir", str(deep)]):
+        cp = danelab(*argv, "-s", "a01-secure-dane-ee")
+        assert cp.returncode == 2 and "is too deep" in cp.stderr, cp.stderr
+        assert not deep.exists()
 
 
 def test_explain_shows_the_addresses_of_the_run(tmp_path: Path) -> None:
