@@ -10,6 +10,7 @@ import re
 import sys
 
 from .catalog import DEFAULT_DIR, ROOT, load_catalog
+from .gendoc import refresh
 from .scenario import Scenario
 
 DOC = ROOT / "docs" / "cases.md"
@@ -56,18 +57,8 @@ def render(text: str, scenarios: list[Scenario]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = DOC.read_text(encoding="utf-8")
-    new = render(text, load_catalog(DEFAULT_DIR))
-    if new == text:
-        return 0
-    if "--check" in argv:
-        print(f"{DOC} is out of date: run "
-              "`PYTHONPATH=harness /usr/bin/python3 -m danelab.casedoc`",
-              file=sys.stderr)
-        return 1
-    DOC.write_text(new, encoding="utf-8")
-    print(f"rewrote {DOC}")
-    return 0
+    return refresh(DOC, lambda text: render(text, load_catalog(DEFAULT_DIR)),
+                   "danelab.casedoc", argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 
 from . import grounds as gr
 from .catalog import DEFAULT_DIR, ROOT, load_catalog
+from .gendoc import refresh
 from .grounds import Ground
 from .scenario import OUTCOMES, Expect, Scenario
 
@@ -106,18 +107,8 @@ def render(text: str, scenarios: list[Scenario]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = DOC.read_text(encoding="utf-8")
-    new = render(text, load_catalog(DEFAULT_DIR))
-    if new == text:
-        return 0
-    if "--check" in argv:
-        print(f"{DOC} is out of date: run "
-              "`PYTHONPATH=harness /usr/bin/python3 -m danelab.grading`",
-              file=sys.stderr)
-        return 1
-    DOC.write_text(new, encoding="utf-8")
-    print(f"rewrote {DOC}")
-    return 0
+    return refresh(DOC, lambda text: render(text, load_catalog(DEFAULT_DIR)),
+                   "danelab.grading", argv)
 
 
 if __name__ == "__main__":
