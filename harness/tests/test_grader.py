@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from scenario_text import head
 from danelab.adapters.base import SenderOutcome
 from danelab.grader import Observation, grade
 from danelab.labplan import make_plan
@@ -12,13 +13,7 @@ from danelab.observe import Session, sessions
 from danelab.probe import HostDns
 from danelab.scenario import load_scenario
 
-TOML = """
-title = "t"
-section = "D"
-case = 16
-rfc = "RFC 7672"
-explain = "x"
-[[host]]
+TOML = "\n" + head("D", 16, "RFC 7672") + """[[host]]
 name = "mx1"
 mx = 10
 tlsa = ["3 1 1"]

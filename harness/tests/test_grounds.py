@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scenario_text import head
 from danelab import grounds as gr
 from danelab.grader import Check
 from danelab.scenario import check_scenario
@@ -59,12 +60,7 @@ def test_parse_a_written_out_ground() -> None:
     assert g is None and "not a ground the lab knows" in errs[0]
 
 
-HEAD = """title = "t"
-section = "D"
-case = 16
-rfc = "RFC 7672"
-explain = "x"
-[[host]]
+HEAD = head("D", 16, "RFC 7672") + """[[host]]
 name = "mx1"
 mx = 10
 tlsa = ["3 1 1!"]
