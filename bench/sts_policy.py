@@ -8,8 +8,6 @@ asserted.  Usage: bench/sts_policy.py [SECONDS] [CLIENTS...]
 """
 from __future__ import annotations
 
-import json
-import socket
 import sys
 import tempfile
 import threading
@@ -18,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
 
-from danelab.labplan import make_plan  # noqa: E402
-from danelab.pki import WEBPKI_ROOT, cert_file  # noqa: E402
-from danelab.scenario import check_scenario  # noqa: E402
+from danelab.labplan import LabPlan, make_plan  # noqa: E402
 from danelab.sts_fetch import fetch  # noqa: E402
-from danelab.sts_server import PolicyServer  # noqa: E402
+from danelab.sts_loopback import policy_server, scenarios, \
+    webpki_ca  # noqa: E402
 
 SCEN = """title = "bench"
 section = "I"
@@ -38,33 +35,26 @@ mode = "enforce"
 [expect]
 outcome = ["delivered-tls"]
 policy = "sts-enforce"
+[expect.ground]
+outcome = "8461-enforce"
 """
 
 
 def main() -> None:
     secs = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
     clients = [int(x) for x in sys.argv[2:]] or [1, 4, 16]
-    d = Path(tempfile.mkdtemp(prefix="sts-bench-"))
-    scs = []
-    for i in range(20):
-        p = d / f"i39-bench{i}.toml"
-        p.write_text(SCEN)
-        sc, errs = check_scenario(p)
-        assert sc is not None, errs
-        scs.append(sc)
-    plan = make_plan(scs)
-    plan.pki.write(d / "pki")
-    conf = d / "sts.json"
-    conf.write_text(json.dumps({"sites": [s.config()
-                                          for s in plan.sts.values()]}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = PolicyServer(conf, d / "events.jsonl", port)
-    srv.load()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    ca = str(cert_file(d / "pki", WEBPKI_ROOT))
+    with tempfile.TemporaryDirectory(prefix="sts-bench-") as tmp:
+        d = Path(tmp)
+        plan = make_plan(scenarios(d, {f"i39-bench{i}": SCEN
+                                       for i in range(20)}))
+        with policy_server(plan, d) as srv:
+            measure(plan, webpki_ca(d), srv.port, secs, clients)
+
+
+def measure(plan: LabPlan, ca: str, port: int, secs: float,
+            clients: list[int]) -> None:
+    """Fetches per second from the server on PORT, for each number of
+    client threads in CLIENTS, SECS seconds each."""
     sites = list(plan.sts.values())
     for n in clients:
         done, failed = [0] * n, [0] * n
@@ -89,8 +79,6 @@ def main() -> None:
         print(f"    {n:3d} client(s): {sum(done) / el:7.1f} policy fetches/s"
               f" ({sum(done)} ok, {sum(failed)} failed in {el:.1f} s)",
               flush=True)
-    srv.stop.set()
-    t.join(5)
 
 
 if __name__ == "__main__":

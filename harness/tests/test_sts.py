@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from scenario_text import head
 from danelab.labplan import make_plan
 from danelab.pki import LAB_INT, ROGUE_INT, WEBPKI_INT, WEBPKI_ROOT, \
-    CertSpec, LabPKI, cert_file
-from danelab.scenario import check_scenario
+    CertSpec, LabPKI
 from danelab.sts_auth import webpki_valid
 from danelab.sts_fetch import fetch
+from danelab.sts_lab import write_config
+from danelab.sts_loopback import policy_server, scenarios, webpki_ca
 from danelab.sts_policy import mx_matches, parse_policy, parse_txt
 from danelab.sts_server import PolicyServer
 
@@ -137,14 +138,9 @@ def test_webpki_needs_the_intermediate(pki: LabPKI) -> None:
 
 # -- the policy server ----------------------------------------------------
 
-SCEN = """
-title = "t"
-section = "I"
-case = 39
-rfc = "RFC 8461"
-explain = "t"
-requires = ["mta-sts"]
-[[cert]]
+I39 = "\n" + head("I", 39, "RFC 8461", "t", ("mta-sts",))
+
+SCEN = I39 + """[[cert]]
 name = "wrongname"
 names = ["www"]
 issuer = "webpki-int"
@@ -187,29 +183,11 @@ def server(tmp_path_factory: pytest.TempPathFactory
     """One policy server with one site per fault, on 127.44.S.1 and a
     free port; every scenario is a real file read by the loader."""
     d = tmp_path_factory.mktemp("sts")
-    scs = []
-    for i, (fault, extra, _) in enumerate(FAULTS):
-        p = d / f"i39-fault{i}.toml"
-        p.write_text(SCEN.format(fault=fault, extra=extra))
-        sc, errs = check_scenario(p)
-        assert sc is not None, errs
-        scs.append(sc)
-    plan = make_plan(scs)
-    plan.pki.write(d / "pki")
-    conf = d / "sts.json"
-    conf.write_text(json.dumps({"generation": 1, "sites": [
-        s.config() for s in plan.sts.values()]}))
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = PolicyServer(conf, d / "events.jsonl", port)
-    srv.load()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    yield plan, srv, d
-    srv.stop.set()
-    t.join(5)
+    plan = make_plan(scenarios(d, {
+        f"i39-fault{i}": SCEN.format(fault=fault, extra=extra)
+        for i, (fault, extra, _) in enumerate(FAULTS)}))
+    with policy_server(plan, d) as srv:
+        yield plan, srv, d
 
 
 def _events(d: Path) -> list[dict[str, Any]]:
@@ -222,7 +200,7 @@ def test_fault_seen_by_a_conforming_fetch(
         server: tuple[Any, PolicyServer, Path], i: int) -> None:
     plan, srv, d = server
     sp = plan.sts[f"i39-fault{i}"]
-    ca = str(cert_file(d / "pki", WEBPKI_ROOT))
+    ca = webpki_ca(d)
     r = fetch(sp.address, sp.fqdn, ca, srv.port, timeout=5)
     why = FAULTS[i][2]
     assert r.ok is (why == ""), r.why
@@ -237,7 +215,7 @@ def test_request_logged_with_sni(server: tuple[Any, PolicyServer, Path]
                                  ) -> None:
     plan, srv, d = server
     sp = plan.sts["i39-fault0"]
-    ca = str(cert_file(d / "pki", WEBPKI_ROOT))
+    ca = webpki_ca(d)
     assert fetch(sp.address, sp.fqdn, ca, srv.port).ok
     ev = [e for e in _events(d) if e["scenario"] == "i39-fault0"
           and e.get("event") == "request"]
@@ -251,7 +229,7 @@ def test_without_sni_another_certificate(
     certificate, not the policy host's; with SNI the right one."""
     plan, srv, d = server
     sp = plan.sts["i39-fault6"]
-    ca = str(cert_file(d / "pki", WEBPKI_ROOT))
+    ca = webpki_ca(d)
     r = fetch(sp.address, sp.fqdn, ca, srv.port, sni=False)
     assert not r.ok and "does not fit" in r.why
     assert fetch(sp.address, sp.fqdn, ca, srv.port, sni=True).ok
@@ -272,36 +250,16 @@ def test_oversize_body_is_valid_policy_if_read_whole(
 def test_blackhole_and_slow_time_out(tmp_path: Path) -> None:
     """A black-holed host never finishes the TLS handshake; a slow one
     never finishes the body: the fetch gives up at its limit."""
-    scs = []
-    for fault in ("blackhole", "slow"):
-        p = tmp_path / f"i39-{fault}.toml"
-        p.write_text(SCEN.format(fault=fault, extra=""))
-        sc, errs = check_scenario(p)
-        assert sc is not None, errs
-        scs.append(sc)
-    plan = make_plan(scs)
-    plan.pki.write(tmp_path / "pki")
-    conf = tmp_path / "sts.json"
-    conf.write_text(json.dumps({"sites": [s.config()
-                                          for s in plan.sts.values()]}))
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = PolicyServer(conf, tmp_path / "events.jsonl", port)
-    srv.load()
-    t = threading.Thread(target=srv.serve, daemon=True)
-    t.start()
-    try:
-        ca = str(cert_file(tmp_path / "pki", WEBPKI_ROOT))
+    plan = make_plan(scenarios(tmp_path, {
+        f"i39-{fault}": SCEN.format(fault=fault, extra="")
+        for fault in ("blackhole", "slow")}))
+    with policy_server(plan, tmp_path) as srv:
+        ca = webpki_ca(tmp_path)
         for fault in ("blackhole", "slow"):
             sp = plan.sts[f"i39-{fault}"]
-            r = fetch(sp.address, sp.fqdn, ca, port, timeout=1.5)
+            r = fetch(sp.address, sp.fqdn, ca, srv.port, timeout=1.5)
             assert not r.ok and ("timed out" in r.why or
                                  "connection" in r.why), (fault, r.why)
-    finally:
-        srv.stop.set()
-        t.join(10)
     ev = {e["fault"]: e for e in _events(tmp_path)}
     assert ev["blackhole"]["event"] == "blackholed"
     assert ev["slow"]["status"] == 200 and ev["slow"]["sent"] < 10
@@ -310,42 +268,24 @@ def test_blackhole_and_slow_time_out(tmp_path: Path) -> None:
 def test_reload_changes_the_policy(tmp_path: Path) -> None:
     """A second configuration (the [fix.sts] of pass 2) replaces the
     policy and the fault of a running server."""
-    p = tmp_path / "i39-reload.toml"
-    p.write_text(SCEN.format(fault="not-found", extra="") +
-                 '[fix.sts]\nmode = "testing"\n[expect.after_fix]\n'
-                 'outcome = ["delivered-tls"]\npolicy = "sts-testing"\n'
-                 '[expect.after_fix.ground]\noutcome = "8461-no-policy"\n')
-    sc, errs = check_scenario(p)
-    assert sc is not None, errs
+    [sc] = scenarios(tmp_path, {"i39-reload": SCEN.format(
+        fault="not-found", extra="") +
+        '[fix.sts]\nmode = "testing"\n[expect.after_fix]\n'
+        'outcome = ["delivered-tls"]\npolicy = "sts-testing"\n'
+        '[expect.after_fix.ground]\noutcome = "8461-no-policy"\n'})
     plan = make_plan([sc])
-    plan.pki.write(tmp_path / "pki")
     plan2 = make_plan([sc], fixed=True, pki=plan.pki, infra=plan.infra)
-    conf = tmp_path / "sts.json"
-    conf.write_text(json.dumps({"generation": 1, "sites": [
-        s.config() for s in plan.sts.values()]}))
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = PolicyServer(conf, tmp_path / "events.jsonl", port)
-    srv.load()
-    ca = str(cert_file(tmp_path / "pki", WEBPKI_ROOT))
     ready = tmp_path / "ready"
-    t = threading.Thread(target=srv.serve, args=(ready,), daemon=True)
-    t.start()
-    try:
+    with policy_server(plan, tmp_path, ready) as srv:
+        ca = webpki_ca(tmp_path)
         sp = plan.sts["i39-reload"]
-        assert "404" in fetch(sp.address, sp.fqdn, ca, port).why
-        conf.write_text(json.dumps({"generation": 2, "sites": [
-            s.config() for s in plan2.sts.values()]}))
+        assert "404" in fetch(sp.address, sp.fqdn, ca, srv.port).why
+        write_config(plan2, tmp_path, 2)
         srv.reload_wanted.set()
         from danelab.proc import wait_until
         assert wait_until(lambda: ready.read_text() == "ready 2\n", 5)
-        r = fetch(sp.address, sp.fqdn, ca, port)
+        r = fetch(sp.address, sp.fqdn, ca, srv.port)
         assert r.ok and b"mode: testing" in r.body
-    finally:
-        srv.stop.set()
-        t.join(5)
 
 
 def test_in_the_lab_namespace(tmp_path: Path, labns: Any) -> None:
@@ -356,10 +296,8 @@ def test_in_the_lab_namespace(tmp_path: Path, labns: Any) -> None:
     touched)."""
     from danelab import sts_lab
     from danelab.dns.universe import Universe
-    p = tmp_path / "i39-inns.toml"
-    p.write_text(SCEN.format(fault="none", extra=""))
-    sc, errs = check_scenario(p)
-    assert sc is not None, errs
+    [sc] = scenarios(tmp_path, {"i39-inns": SCEN.format(fault="none",
+                                                        extra="")})
     plan = make_plan([sc])
     plan.pki.write(tmp_path / "pki")
     before = Path("/etc/ssl/certs/ca-certificates.crt").stat()
@@ -383,14 +321,7 @@ def test_in_the_lab_namespace(tmp_path: Path, labns: Any) -> None:
 
 # -- the grader's MTA-STS judgement (synthetic observations) --------------
 
-GRADE_TOML = """
-title = "t"
-section = "I"
-case = 39
-rfc = "RFC 8461"
-explain = "t"
-requires = ["mta-sts"]
-[[cert]]
+GRADE_TOML = I39 + """[[cert]]
 name = "web"
 names = ["mx1"]
 issuer = "webpki-int"
@@ -423,10 +354,8 @@ def _graded(tmp_path: Path, host: str, mx: str = '["mx1", "mx2"]',
     from danelab.grader import Observation, feature_gate, grade
     from danelab.observe import Session
     from danelab.probe import HostDns
-    p = tmp_path / "i39-grader.toml"
-    p.write_text(GRADE_TOML.format(mx=mx, policy=policy))
-    sc, errs = check_scenario(p)
-    assert sc is not None, errs
+    [sc] = scenarios(tmp_path, {"i39-grader": GRADE_TOML.format(
+        mx=mx, policy=policy)})
     plan = make_plan([sc])
     hp = plan.hosts[(sc.id, host)]
     s = Session("s1", hp.listener, tls=True, mail=True,
