@@ -17,42 +17,16 @@ Prints one line per level: inflight, messages, seconds, messages/second.
 Figures are printed, never asserted.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-IMPL = HERE.parent
-PY = "/usr/bin/python3"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sink(work):
-    port = free_port()
-    pidfile = work / "sink.pid"
-    proc = subprocess.Popen([PY, str(IMPL / "tests" / "smtpsink.py"),
-                             "--port", str(port), "--log",
-                             str(work / "sink.jsonl"), "--pidfile",
-                             str(pidfile)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while not pidfile.exists():
-        if proc.poll() is not None or time.time() > deadline:
-            sys.exit("bench: smtpsink did not start")
-        time.sleep(0.02)
-    return proc, port
+from localsink import IMPL, route_to_sink, scratch, sink
 
 
 def submit_all(refsend, conf, rcpt, count):
@@ -98,21 +72,15 @@ def main():
     refsend = str(IMPL / a.build / "refsend")
     if not os.path.exists(refsend):
         sys.exit(f"bench: {refsend} not built")
-    work = Path(a.keep or tempfile.mkdtemp(prefix="refsend-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    sink = None
-    try:
+    with scratch(a.keep, "refsend-bench-") as work, \
+            contextlib.ExitStack() as stack:
         if a.config:
             if not a.rcpt:
                 sys.exit("bench: --config needs --rcpt")
             base_conf, rcpt = Path(a.config).read_text(), a.rcpt
         else:
-            sink, port = start_sink(work)
-            (work / "ta.ds").write_text(". IN DS 1 8 2 " + "00" * 32 + "\n")
-            base_conf = (f"resolver = 127.0.0.1\n"
-                         f"trust_anchor = {work / 'ta.ds'}\n"
-                         f"static_route = sink.test 127.0.0.1:{port}\n"
-                         "retry_schedule = 60\n")
+            port = stack.enter_context(sink(work, "bench"))
+            base_conf = route_to_sink(work, port) + "retry_schedule = 60\n"
             rcpt = "bench@sink.test"
         print(f"refsend bench: {a.count} messages per level, "
               f"{'config ' + a.config if a.config else 'local sink'}")
@@ -122,12 +90,6 @@ def main():
             n, dt = measure(refsend, base_conf, rcpt, a.count, level, work)
             print(f"{level:>8} {n:>9} {dt:>8.2f} {n / dt:>8.1f}",
                   flush=True)
-    finally:
-        if sink is not None:
-            sink.send_signal(signal.SIGTERM)
-            sink.wait(5)
-        if not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

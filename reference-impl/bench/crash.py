@@ -19,24 +19,12 @@ import collections
 import json
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-IMPL = HERE.parent
-PY = "/usr/bin/python3"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from localsink import IMPL, route_to_sink, scratch, sink
 
 
 def sink_counts(work):
@@ -46,24 +34,6 @@ def sink_counts(work):
         for line in log.read_text().splitlines():
             got[json.loads(line)["message_id"]] += 1
     return got
-
-
-def start_sink(work, quit_delay, eom_delay):
-    port = free_port()
-    pidfile = work / "sink.pid"
-    proc = subprocess.Popen([PY, str(IMPL / "tests" / "smtpsink.py"),
-                             "--port", str(port), "--log",
-                             str(work / "sink.jsonl"), "--pidfile",
-                             str(pidfile), "--eom-delay", str(eom_delay),
-                             "--quit-delay", str(quit_delay)],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while not pidfile.exists():
-        if proc.poll() is not None or time.time() > deadline:
-            sys.exit("crash: smtpsink did not start")
-        time.sleep(0.02)
-    return proc, port
 
 
 def main():
@@ -80,18 +50,14 @@ def main():
     ap.add_argument("--keep")
     a = ap.parse_args()
     refsend = a.refsend or str(IMPL / a.build / "refsend")
-    work = Path(a.keep or tempfile.mkdtemp(prefix="refsend-crash-"))
-    work.mkdir(parents=True, exist_ok=True)
-    sink, port = start_sink(work, a.quit_delay, a.eom_delay)
-    try:
-        (work / "ta.ds").write_text(". IN DS 1 8 2 " + "00" * 32 + "\n")
+    with scratch(a.keep, "refsend-crash-") as work, \
+            sink(work, "crash", "--eom-delay", str(a.eom_delay),
+                 "--quit-delay", str(a.quit_delay)) as port:
         conf = work / "refsend.conf"
         events = work / "events.jsonl"
         conf.write_text(f"queue_dir = {work / 'queue'}\n"
-                        f"events = {events}\nresolver = 127.0.0.1\n"
-                        f"trust_anchor = {work / 'ta.ds'}\n"
-                        f"static_route = sink.test 127.0.0.1:{port}\n"
-                        f"retry_schedule = 0\nmax_attempts = 1000\n"
+                        f"events = {events}\n" + route_to_sink(work, port)
+                        + "retry_schedule = 0\nmax_attempts = 1000\n"
                         f"max_parallel = {a.inflight}\n")
         for i in range(a.count):
             cp = subprocess.run([refsend, "-c", str(conf), "submit", "-f",
@@ -145,11 +111,6 @@ def main():
         print(f"received {sum(got.values())}, duplicates "
               f"{sum(dups.values())} (messages {len(dups)}), outside the "
               f"250-to-write window {len(outside)}, lost {len(lost)}")
-    finally:
-        sink.send_signal(signal.SIGTERM)
-        sink.wait(5)
-        if not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
