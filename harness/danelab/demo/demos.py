@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from .facts import DemoResult
 
+# Lines about a run: the facts a stage tells, or a demo's own problems.
+RunLines = Callable[["DemoResult"], list[str]]
+
 
 class Detail(str):
     """A fact line that only the terminal shows (an attacker's pane, a
@@ -33,7 +36,7 @@ class Stage:
     attacker: str = ""
     sender: str = ""
     rfc: str = ""
-    facts: Callable[["DemoResult"], list[str]] | None = None
+    facts: RunLines | None = None
     before: bool = False
 
 
@@ -55,7 +58,7 @@ class Demo:
     stages: list[Stage]
     questions: list[tuple[str, str]]
     report: bool = False        # show the TLSRPT reports the run produced
-    extra_check: Callable[["DemoResult"], list[str]] | None = None
+    extra_check: RunLines | None = None
     kinds: dict[str, str] = field(default_factory=dict)  # sender -> kind
 
 
@@ -64,15 +67,20 @@ class Demo:
 ALL = ("opportunistic", "DANE", "MTA-STS")
 
 
-def _outcomes(sid: str, kinds: tuple[str, ...] = ALL
-              ) -> Callable[["DemoResult"], list[str]]:
+def _then(*parts: RunLines) -> RunLines:
+    """The facts of every one of PARTS, in turn."""
+    def f(r: "DemoResult") -> list[str]:
+        return [line for part in parts for line in part(r)]
+    return f
+
+
+def _outcomes(sid: str, kinds: tuple[str, ...] = ALL) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         return [r.sentence(sid, s) for s in r.senders(kinds)]
     return f
 
 
-def _logs(sid: str, kinds: tuple[str, ...]
-          ) -> Callable[["DemoResult"], list[str]]:
+def _logs(sid: str, kinds: tuple[str, ...]) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         out = []
         for s in r.senders(kinds):
@@ -83,7 +91,7 @@ def _logs(sid: str, kinds: tuple[str, ...]
     return f
 
 
-def _stripped(sid: str) -> Callable[["DemoResult"], list[str]]:
+def _stripped(sid: str) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         gone = sorted({ln for s in r.senders() for ln in
                        r.seen(sid, s).stripped})
@@ -93,8 +101,7 @@ def _stripped(sid: str) -> Callable[["DemoResult"], list[str]]:
     return f
 
 
-def _pane(sid: str, kinds: tuple[str, ...] = ALL
-          ) -> Callable[["DemoResult"], list[str]]:
+def _pane(sid: str, kinds: tuple[str, ...] = ALL) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         out: list[str] = []
         for s in r.senders(kinds):
@@ -114,7 +121,7 @@ def _pane(sid: str, kinds: tuple[str, ...] = ALL
     return f
 
 
-def _certs(sid: str) -> Callable[["DemoResult"], list[str]]:
+def _certs(sid: str) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         out = []
         for s in r.senders():
@@ -126,14 +133,14 @@ def _certs(sid: str) -> Callable[["DemoResult"], list[str]]:
     return f
 
 
-def _dns(sid: str) -> Callable[["DemoResult"], list[str]]:
+def _dns(sid: str) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         s = r.senders()[0]
         return [f"{q}: {a}" for q, a in r.seen(sid, s).dns_lines()]
     return f
 
 
-def _report(sid: str) -> Callable[["DemoResult"], list[str]]:
+def _report(sid: str) -> RunLines:
     def f(r: "DemoResult") -> list[str]:
         out = []
         for s in r.senders():
@@ -193,15 +200,14 @@ STRIP = Demo(
               "rule, \"use TLS when it is offered\", and sends the "
               "envelope and the message in cleartext, through the "
               "attacker.",
-              facts=lambda r: _outcomes(J41, ("opportunistic",))(r)
-              + _pane(J41, ("opportunistic",))(r)),
+              facts=_then(_outcomes(J41, ("opportunistic",)),
+                          _pane(J41, ("opportunistic",)))),
         Stage("What the DANE senders see",
               sender="The same answer. But they looked up the TLSA record "
               "of mx1 first, and DNSSEC said it is genuine (secure): for "
               "them TLS is not optional. They stop before sending even "
               "the envelope, and keep the message to try again later.",
-              facts=lambda r: _logs(J41, ("DANE",))(r)
-              + _pane(J41, ("DANE",))(r)),
+              facts=_then(_logs(J41, ("DANE",)), _pane(J41, ("DANE",)))),
         Stage("What the RFC says",
               rfc="RFC 7672 §1.3.1 describes this downgrade attack. "
               "§2.2: when a host has a secure, usable TLSA RRset, TLS is "
@@ -264,8 +270,8 @@ IMPOSTOR = Demo(
               "certificate at all (it has no way of knowing which one is "
               "right), so it hands over the message. The attacker decrypts "
               "it: it holds the key.",
-              facts=lambda r: _outcomes(J42, ("opportunistic",))(r)
-              + _pane(J42, ("opportunistic",))(r)),
+              facts=_then(_outcomes(J42, ("opportunistic",)),
+                          _pane(J42, ("opportunistic",)))),
         Stage("What the DANE senders see",
               sender="The same handshake. They compare the key the server "
               "showed with the TLSA record: no match. They stop before "
@@ -325,7 +331,7 @@ SPOOF_MX = Demo(
               "the resolver calls insecure. DANE does not apply to an "
               "insecure domain, so all of them deliver to evil with "
               "whatever TLS evil offers.",
-              facts=lambda r: _dns(J43U)(r) + _outcomes(J43U)(r)),
+              facts=_then(_dns(J43U), _outcomes(J43U))),
         Stage("Part 2: the signed domain",
               attacker="It sends the same kind of forged answer, but it "
               "cannot sign it with the zone's key: its signature is made "
@@ -334,8 +340,7 @@ SPOOF_MX = Demo(
               "zone's keys, finds it wrong and calls the answer bogus "
               "(it answers SERVFAIL). The senders get no MX host at all, "
               "connect nowhere, and keep the message for later.",
-              facts=lambda r: _dns(J43)(r) + _logs(J43, ("opportunistic",
-                                                         "DANE"))(r)),
+              facts=_then(_dns(J43), _logs(J43, ("opportunistic", "DANE")))),
         Stage("Who validated?",
               sender="Postfix at `may` refused in part 2 as well, because "
               "the lab's resolver validates for everyone. A sender whose "
@@ -350,7 +355,7 @@ SPOOF_MX = Demo(
               "attacker send the mail to the domain's own address); it is "
               "a temporary failure: defer. §2.2: DANE applies only where "
               "the MX answer is secure.",
-              facts=lambda r: _outcomes(J43U)(r) + _outcomes(J43)(r)),
+              facts=_then(_outcomes(J43U), _outcomes(J43))),
     ],
     questions=[
         ("In part 1 the DANE senders went to the attacker too. Why did "
@@ -372,19 +377,24 @@ SPOOF_MX = Demo(
     ])
 
 
-def _report_check(r: "DemoResult") -> list[str]:
-    """The reference sender must have reported the attack."""
-    bad = []
-    for s in r.senders(("DANE",)):
-        if s != "reference":
-            continue
-        reps = r.seen(J41, s).reports
-        types = {t for rep in reps for t in rep.result_types()}
-        if "starttls-not-supported" not in types:
-            bad.append(f"{r.label(s)} sent no TLSRPT report with "
-                       "result type starttls-not-supported (got "
-                       f"{sorted(types) or 'no report'})")
-    return bad
+def _reported(sid: str, kind: str, only: str | None = None,
+              what: str = "") -> RunLines:
+    """The check that every sender of KIND (only the sender ONLY, when
+    given) reported the stripped STARTTLS of scenario SID; WHAT says for
+    which policy."""
+    def check(r: "DemoResult") -> list[str]:
+        bad = []
+        for s in r.senders((kind,)):
+            if only is not None and s != only:
+                continue
+            types = {t for rep in r.seen(sid, s).reports
+                     for t in rep.result_types()}
+            if "starttls-not-supported" not in types:
+                bad.append(f"{r.label(s)} sent no TLSRPT report with result "
+                           f"type starttls-not-supported{what} (got "
+                           f"{sorted(types) or 'no report'})")
+        return bad
+    return check
 
 
 TLSRPT = Demo(
@@ -395,7 +405,7 @@ TLSRPT = Demo(
     parts=[Part(J41, "STARTTLS stripped on the way",
                 {"opportunistic": True, "DANE": False})],
     report=True,
-    extra_check=_report_check,
+    extra_check=_reported(J41, "DANE", only="reference"),
     stages=[
         Stage("The set-up", before=True,
               sender="The same domain and attacker as in the strip demo. "
@@ -459,19 +469,6 @@ J41D = "j41d-strip-sts-enforce"
 J41E = "j41e-strip-sts-testing"
 
 
-def _sts_check(r: "DemoResult") -> list[str]:
-    """In testing mode the MTA-STS sender must have reported the attack."""
-    bad = []
-    for s in r.senders(("MTA-STS",)):
-        types = {t for rep in r.seen(J41E, s).reports
-                 for t in rep.result_types()}
-        if "starttls-not-supported" not in types:
-            bad.append(f"{r.label(s)} sent no TLSRPT report with result "
-                       f"type starttls-not-supported for the testing "
-                       f"policy (got {sorted(types) or 'no report'})")
-    return bad
-
-
 MTA_STS = Demo(
     name="mta-sts",
     title="MTA-STS under the strip attack: testing, then enforce",
@@ -485,7 +482,8 @@ MTA_STS = Demo(
                 {"opportunistic": True, "DANE": True, "MTA-STS": False})],
     kinds={"reference": "MTA-STS"},
     report=True,
-    extra_check=_sts_check,
+    # in testing mode the MTA-STS sender must have reported the attack
+    extra_check=_reported(J41E, "MTA-STS", what=" for the testing policy"),
     stages=[
         Stage("The set-up", before=True,
               sender="The recipient domain has no TLSA records, so DANE "
@@ -508,15 +506,14 @@ MTA_STS = Demo(
               "failure for its TLSRPT report, and delivers anyway, in "
               "cleartext: testing mode is for checking a set-up before "
               "relying on it. The other two never looked for a policy.",
-              facts=lambda r: _outcomes(J41E)(r) + _report(J41E)(r)),
+              facts=_then(_outcomes(J41E), _report(J41E))),
         Stage("Part 2: enforce mode",
               sender="Same attack, policy in enforce mode: for refsend TLS "
               "to mx1, with a certificate valid for mx1, is now required. "
               "It stops before sending the envelope and keeps the message "
               "for later. Postfix at `may` and Postfix at `dane` deliver "
               "in cleartext, as in part 1.",
-              facts=lambda r: _logs(J41D, ALL)(r)
-              + _pane(J41D, ("MTA-STS",))(r)),
+              facts=_then(_logs(J41D, ALL), _pane(J41D, ("MTA-STS",)))),
         Stage("And DANE?",
               sender="Postfix at `dane` was no better than Postfix at "
               "`may` here: DANE needs TLSA records in a signed zone, and "
@@ -531,7 +528,7 @@ MTA_STS = Demo(
               "successful fetch on (trust on first use): an attacker who "
               "blocks every fetch of a sender that never had the policy "
               "leaves it with opportunistic TLS.",
-              facts=lambda r: _outcomes(J41E)(r) + _outcomes(J41D)(r)),
+              facts=_then(_outcomes(J41E), _outcomes(J41D))),
     ],
     questions=[
         ("In testing mode refsend delivered to the attacker. What was the "
