@@ -697,6 +697,7 @@ deliver_interrupt(struct deliver_ctx *ctx, int force)
 
 	ctx->stopping = 1;
 	dns_interrupt(ctx->dns);
+	stsfetch_interrupt(ctx->sts.fetch);
 	/* mta_interrupt() calls nothing back from here: the list holds. */
 	LIST_FOREACH(job, &ctx->jobs, entry)
 		for (i = 0; i < job->ndomains; i++)

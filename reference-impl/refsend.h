@@ -408,11 +408,14 @@ json_t		*stspolicy_brief(const struct sts_result *);
  * (len octets, NUL-terminated).  Otherwise result_type is the RFC 8460
  * type of the failure: sts-webpki-invalid (the certificate of the policy
  * host does not verify) or sts-policy-fetch-error (anything else).
- * detail always says what happened.  Owned by the callback that receives
- * it, which frees it with stsfetch_result_free().
+ * detail always says what happened.  interrupted: the fetch was cancelled
+ * because the process is stopping (stsfetch_interrupt()); result_type is
+ * then NULL: that is no failure of the policy host.  Owned by the
+ * callback that receives it, which frees it with stsfetch_result_free().
  */
 struct sts_fetched {
 	int		 ok;
+	int		 interrupted;
 	long		 http_code;	/* 0: no HTTP answer */
 	const char	*result_type;
 	char		*body;
@@ -430,6 +433,10 @@ struct stsfetch_ops {
 	void	(*get)(struct stsfetch *, const char *, char *const *,
 		    size_t, stsfetch_cb, void *);
 	void	(*free)(struct stsfetch *);
+	/* NULL, or: cancel every fetch in flight, and answer every fetch
+	 * asked from now on, with an interrupted result (still later,
+	 * never from inside interrupt or get): the process is stopping. */
+	void	(*interrupt)(struct stsfetch *);
 };
 
 struct stsfetch {
@@ -441,6 +448,8 @@ void		 stsfetch_get(struct stsfetch *, const char *, char *const *,
 		    size_t, stsfetch_cb, void *);
 /* Fetches still pending are dropped: their callbacks are never called. */
 void		 stsfetch_free(struct stsfetch *);
+/* The process is stopping (the interrupt op above); f may be NULL. */
+void		 stsfetch_interrupt(struct stsfetch *);
 void		 stsfetch_result_free(struct sts_fetched *);
 /*
  * stsfetch_curl_new(base, ca, timeout): the libcurl fetcher on the event
@@ -877,7 +886,8 @@ void		 deliver_start(struct deliver_ctx *, struct qmsg *,
 		    void (*)(void *, struct qmsg *), void *);
 /*
  * deliver_interrupt(): the process is stopping.  No new session starts;
- * DNS lookups in flight end (dns_interrupt()) and so do sessions
+ * DNS lookups and MTA-STS policy fetches in flight end (dns_interrupt(),
+ * stsfetch_interrupt()) and so do sessions
  * (mta_interrupt(); with force unset, those waiting for the reply to
  * their message are spared).  The recipients left are deferred with
  * reason "interrupted", and that attempt is not counted.  Every done()

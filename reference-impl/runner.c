@@ -7,10 +7,11 @@
  * deliver the same message at the same time.
  *
  * SIGTERM or SIGINT stops either within a second, however slow the peers:
- * nothing new starts, lookups and sessions in flight end at once
- * (deliver_interrupt()), except those waiting for the reply to their
- * message, which get RUNNER_GRACE_MS more (the reply may well be a 250);
- * a second signal ends those too.  What was interrupted stays queued.
+ * nothing new starts, lookups, MTA-STS policy fetches and sessions in
+ * flight end at once (deliver_interrupt()), except those waiting for the
+ * reply to their message, which get RUNNER_GRACE_MS more (the reply may
+ * well be a 250); a second signal ends those too.  What was interrupted
+ * stays queued.
  */
 #include <sys/stat.h>
 

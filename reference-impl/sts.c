@@ -13,7 +13,9 @@
  *     and the time) and applied.  A failed fetch, or a policy that does
  *     not parse, falls back to the fresh cached policy if there is one
  *     (stscache_fallback()), else no policy; either way the failure is
- *     reported (result_type, for TLSRPT).
+ *     reported (result_type, for TLSRPT).  A fetch cancelled because the
+ *     process is stopping (stsfetch_interrupt()) falls back the same way
+ *     but is no failure: nothing is reported.
  * One "sts" event says what was found and decided.  The fetch is done
  * before the attempt's first connection: the first message to a domain is
  * already protected by its policy.
@@ -150,7 +152,8 @@ sts_finish(struct sts_job *j)
 	free(j);
 }
 
-/* The fetch failed (why: its RFC 8460 type and detail): fall back. */
+/* The fetch failed (why: its RFC 8460 type, NULL when it was
+ * interrupted, and detail): fall back. */
 static void
 sts_failed(struct sts_job *j, const char *type, const char *detail)
 {

@@ -23,6 +23,13 @@ stsfetch_free(struct stsfetch *f)
 }
 
 void
+stsfetch_interrupt(struct stsfetch *f)
+{
+	if (f != NULL && f->ops->interrupt != NULL)
+		f->ops->interrupt(f);
+}
+
+void
 stsfetch_result_free(struct sts_fetched *r)
 {
 	if (r == NULL)

@@ -22,6 +22,11 @@
  *    session reused from an earlier fetch.
  * A certificate that does not verify is "sts-webpki-invalid"; every other
  * failure is "sts-policy-fetch-error" (RFC 8460 section 4.3.2).
+ *
+ * When the process stops (stsfetch_interrupt()), the transfers in flight
+ * are taken out of the multi handle and freed at once, whatever the
+ * policy host does, and their callers are told "interrupted" from the
+ * loop, as is every fetch asked after that.
  */
 #include <sys/queue.h>
 
@@ -47,6 +52,7 @@ struct fetch_curl {
 	char				*ca;		/* NULL: default bundle */
 	int				 timeout;
 	int				 running;
+	int				 interrupted;
 	LIST_HEAD(, fetch_job)		 jobs;
 };
 
@@ -111,6 +117,19 @@ stsfetch_curl_failure(const char *type, long code, const char *fmt, ...)
 	if (vasprintf(&r->detail, fmt, ap) == -1)
 		fatalx("out of memory (vasprintf)");
 	va_end(ap);
+	return r;
+}
+
+/* The result of a fetch cancelled because the process is stopping. */
+static struct sts_fetched *
+stsfetch_curl_interrupted(const char *host)
+{
+	struct sts_fetched	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->interrupted = 1;
+	xasprintf(&r->detail, "fetch from %s interrupted: the process is "
+	    "stopping", host);
 	return r;
 }
 
@@ -288,6 +307,17 @@ stsfetch_curl_early(evutil_socket_t fd, short what, void *arg)
 	stsfetch_curl_finish(j, j->res);
 }
 
+/* Answer j with its result j->res from the loop, as soon as it runs. */
+static void
+stsfetch_curl_answer_later(struct fetch_job *j)
+{
+	struct timeval	now = { 0, 0 };
+
+	j->ev_early = evtimer_new(j->fc->base, stsfetch_curl_early, j);
+	if (j->ev_early == NULL || evtimer_add(j->ev_early, &now) == -1)
+		fatalx("cannot schedule a timer");
+}
+
 static void
 stsfetch_curl_get(struct stsfetch *f, const char *host, char *const *addrs,
     size_t naddrs, stsfetch_cb cb, void *arg)
@@ -295,7 +325,6 @@ stsfetch_curl_get(struct stsfetch *f, const char *host, char *const *addrs,
 	struct fetch_curl	*fc = f->impl;
 	struct fetch_job	*j;
 	struct buf		 entry = { NULL, 0, 0 };
-	struct timeval		 now = { 0, 0 };
 	char			*url;
 	size_t			 i;
 
@@ -305,6 +334,10 @@ stsfetch_curl_get(struct stsfetch *f, const char *host, char *const *addrs,
 	j->cb = cb;
 	j->arg = arg;
 	LIST_INSERT_HEAD(&fc->jobs, j, entry);
+	if (fc->interrupted) {
+		j->res = stsfetch_curl_interrupted(host);
+		goto early;
+	}
 	if (naddrs == 0) {
 		j->res = stsfetch_curl_failure(RT(STS_POLICY_FETCH_ERROR), 0,
 		    "%s has no usable address", host);
@@ -353,9 +386,31 @@ stsfetch_curl_get(struct stsfetch *f, const char *host, char *const *addrs,
 	j->res = stsfetch_curl_failure(RT(STS_POLICY_FETCH_ERROR), 0,
 	    "cannot start a fetch from %s", host);
  early:
-	j->ev_early = evtimer_new(fc->base, stsfetch_curl_early, j);
-	if (j->ev_early == NULL || evtimer_add(j->ev_early, &now) == -1)
-		fatalx("cannot schedule a timer");
+	stsfetch_curl_answer_later(j);
+}
+
+/*
+ * The process is stopping: every transfer in flight leaves the multi
+ * handle now (its sockets closed, its timer gone) and its caller hears
+ * "interrupted" from the loop; so does every later fetch.  Jobs already
+ * answered early keep their answer.
+ */
+static void
+stsfetch_curl_interrupt(struct stsfetch *f)
+{
+	struct fetch_curl	*fc = f->impl;
+	struct fetch_job	*j;
+
+	fc->interrupted = 1;
+	LIST_FOREACH(j, &fc->jobs, entry) {
+		if (j->easy == NULL)
+			continue;
+		curl_multi_remove_handle(fc->multi, j->easy);
+		curl_easy_cleanup(j->easy);
+		j->easy = NULL;
+		j->res = stsfetch_curl_interrupted(j->host);
+		stsfetch_curl_answer_later(j);
+	}
 }
 
 /* Pending fetches are dropped: their callbacks are never called. */
@@ -377,7 +432,8 @@ stsfetch_curl_free(struct stsfetch *f)
 
 static const struct stsfetch_ops stsfetch_curl_ops = {
 	stsfetch_curl_get,
-	stsfetch_curl_free
+	stsfetch_curl_free,
+	stsfetch_curl_interrupt
 };
 
 struct stsfetch *

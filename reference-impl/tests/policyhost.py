@@ -10,9 +10,14 @@ with its own certificate and one behaviour:
   redirect  301 to /.well-known/moved.txt, where `target` is served (200)
   oversize  200, text/plain, the policy padded past 64 KiB (Content-Length)
   chunked   the same, chunked, without a Content-Length
+  blackhole every connection is accepted and held open without a byte
+            (no TLS handshake, no answer): a fetch waits until it
+            gives up
 
-Every request is one JSON line in the log: {"site", "path", "status"}.
-When every site listens, the ready file is written.
+Every request is one JSON line in the log: {"site", "path", "status"};
+a connection to a blackhole site is one line {"site", "held": true},
+written once the connection is accepted.  When every site listens, the
+ready file is written.
 
 Usage: policyhost.py --config FILE --log FILE --ready FILE
 CONFIG: {"sites": [{"name", "address", "chain", "key", "behaviour",
@@ -22,6 +27,7 @@ import argparse
 import http.server
 import json
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -41,6 +47,11 @@ def padded(policy: str) -> bytes:
     return body
 
 
+def log_line(site, log_path, **fields):
+    with LOCK, open(log_path, "a") as f:
+        f.write(json.dumps({"site": site["name"], **fields}) + "\n")
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     site: dict = {}
@@ -50,10 +61,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def record(self, status):
-        with LOCK, open(self.log_path, "a") as f:
-            f.write(json.dumps({"site": self.site["name"],
-                                "path": self.path, "status": status}) +
-                    "\n")
+        log_line(self.site, self.log_path, path=self.path, status=status)
 
     def send(self, status, ctype, body, chunked=False):
         self.record(status)
@@ -96,7 +104,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(500, "text/plain", b"unknown behaviour\n")
 
 
+class Blackhole:
+    """Accepts connections on port 443 and never sends or reads a
+    byte; they stay open until shutdown()."""
+
+    def __init__(self, site, log_path):
+        self.site, self.log_path = site, log_path
+        self.sock = socket.create_server((site["address"], 443))
+        self.held = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            log_line(self.site, self.log_path, held=True)
+
+    def shutdown(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
 def serve(site, log_path):
+    if site["behaviour"] == "blackhole":
+        return Blackhole(site, log_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(site["chain"], site["key"])
     handler = type("SiteHandler", (Handler,), {"site": site,

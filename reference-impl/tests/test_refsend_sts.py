@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +24,7 @@ from danelab.dns.universe import Universe
 from danelab.dns.zonespec import Record, ZoneSpec
 from danelab.netns import LabNamespace
 from danelab.pki import LAB_INT, ROGUE_ROOT, CertSpec, LabPKI, tlsa_rdata
+from danelab.proc import READY_LIMIT, wait_until
 from danelab.tlsrpt_check import check_json
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +63,14 @@ DOMAINS: dict[str, dict[str, Any]] = {
             "policy": BLOCK},
     "chunk": {"mx": [("mx1", 10, "127.25.8.1", None)], "site": "chunked",
               "policy": BLOCK},
+    # the policy host takes the connection and never says a word
+    "slow": {"mx": [("mx1", 10, "127.25.9.1", None)], "site": "blackhole",
+             "policy": BLOCK},
 }
+
+# How soon refsend must be gone after SIGTERM (it promises a second; the
+# margin is for a busy machine).  Far below the fetch's own timeout.
+STOP_BOUND = 3.0
 
 
 def _jsonl(p: Path) -> list[dict[str, Any]]:
@@ -329,6 +339,52 @@ def test_oversize_policy_is_no_policy(lab: Lab, sender: Sender,
     assert len(sender.ev("delivered", qid)) == 1
     assert not (sender.tmp / "queue" / "sts" / f"{domain}.test.json"
                 ).exists()
+
+
+@pytest.mark.parametrize("command", ["run", "daemon"])
+def test_sigterm_cancels_a_policy_fetch_in_flight(
+        lab: Lab, sender: Sender, procs: list[subprocess.Popen[bytes]],
+        command: str) -> None:
+    """The policy host accepts the connection and never answers: SIGTERM
+    ends refsend at once all the same (the fetch is dropped, not waited
+    for), the message stays queued with its attempt not counted, and the
+    interrupted fetch is no sts-* failure for TLSRPT."""
+    sender.write(("sts_timeout = 120",))   # only the signal ends it soon
+    qid = sender.submit("a@slow.test")
+    held = len(lab.requests("mta-sts.slow.test"))
+    argv = [str(sender.bin), "-c", str(sender.conf), command]
+    if command == "run":
+        argv.append("--all")
+    p = subprocess.Popen(lab.ns.enter_argv() + argv,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(p)
+    # the fetch is in flight: the policy host holds its connection
+    assert wait_until(lambda: len(lab.requests("mta-sts.slow.test")) >
+                      held, READY_LIMIT), "refsend never reached the host"
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(STOP_BOUND)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"refsend {command} still running {STOP_BOUND} s "
+                    "after SIGTERM, a policy fetch in flight")
+    took = time.monotonic() - t0
+    err = p.stderr.read().decode() if p.stderr else ""
+    assert rc == 0, err
+    assert took < STOP_BOUND
+    cp = subprocess.run(argv[:3] + ["status"], capture_output=True,
+                        timeout=30)
+    (st,) = [json.loads(x) for x in cp.stdout.decode().splitlines()]
+    assert st["queue_id"] == qid and st["attempts"] == 0
+    assert st["rcpts"][0]["state"] == "pending"
+    (d,) = sender.ev("deferred", qid)
+    assert d["reason"] == "interrupted" and d["attempts"] == 0
+    (ev,) = sender.ev("sts", qid)
+    assert ev["result_type"] is None and ev["policy"] is None
+    assert ev["fetch"]["ok"] is False
+    assert "interrupted" in ev["fetch"]["detail"]
+    # no connection to any MX host was made
+    assert sender.ev("session", qid) == []
 
 
 def test_tlsrpt_reports_sts_policies(lab: Lab, sender: Sender,

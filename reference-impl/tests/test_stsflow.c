@@ -30,6 +30,7 @@ struct mock_fetch {
 	struct event_base	*base;
 	const char		*body;		/* NULL: the fetch fails */
 	const char		*fail_type;
+	int			 interrupted;	/* stsfetch_interrupt() */
 	int			 calls;
 	char			 host[256];
 	size_t			 naddrs;
@@ -68,7 +69,9 @@ mock_fetch_get(struct stsfetch *f, const char *host, char *const *addrs,
 	c->cb = cb;
 	c->arg = arg;
 	c->r = xcalloc(1, sizeof(*c->r));
-	if (mf->body != NULL) {
+	if (mf->interrupted)
+		c->r->interrupted = 1;
+	else if (mf->body != NULL) {
 		c->r->ok = 1;
 		c->r->http_code = 200;
 		c->r->body = xstrdup(mf->body);
@@ -88,8 +91,16 @@ mock_fetch_free(struct stsfetch *f)
 	free(f);
 }
 
+static void
+mock_fetch_interrupt(struct stsfetch *f)
+{
+	struct mock_fetch	*mf = f->impl;
+
+	mf->interrupted = 1;
+}
+
 static const struct stsfetch_ops mock_fetch_ops = {
-	mock_fetch_get, mock_fetch_free
+	mock_fetch_get, mock_fetch_free, mock_fetch_interrupt
 };
 
 static struct stsfetch *
@@ -263,6 +274,72 @@ test_stsflow_bogus_address(void)
 	stsfetch_free(f);
 }
 
+/* A fetch interrupted (the process is stopping) is no failure: no
+ * policy, no RFC 8460 type, nothing cached. */
+static void
+test_stsflow_interrupted(void)
+{
+	static const struct mock_rr rrs[] = {
+	    { "_mta-sts.d.test", DNS_T_TXT, DNS_INSECURE, "",
+		{ "v=STSv1; id=1;" } },
+	    { "mta-sts.d.test", DNS_T_A, DNS_INSECURE, "", { "127.0.0.1" } },
+	    { NULL, 0, 0, NULL, { NULL } } };
+	struct stsfetch		*f = mock_fetch_new();
+	struct mock_fetch	*mf = f->impl;
+	struct sts_result	*r;
+
+	mf->body = ENFORCE;
+	stsfetch_interrupt(f);
+	r = flow_run(f, "/nonexistent/sts", "/nonexistent/tmp", rrs, 0);
+	CU_ASSERT(mf->calls == 1);
+	CU_ASSERT(!r->have && r->result_type == NULL);
+	sts_result_free(r);
+	stsfetch_free(f);
+	stsfetch_interrupt(NULL);	/* no MTA-STS: nothing to do */
+}
+
+static void
+curl_done(void *arg, struct sts_fetched *r)
+{
+	struct sts_fetched	**out = arg;
+
+	CU_ASSERT(*out == NULL);	/* exactly once */
+	*out = r;
+}
+
+/*
+ * The libcurl fetcher, interrupted with a transfer in its multi handle:
+ * the transfer is dropped before it touches the network, its caller hears
+ * "interrupted" from the loop (not from inside interrupt), and so does a
+ * fetch asked afterwards.
+ */
+static void
+test_stsflow_curl_interrupt(void)
+{
+	struct event_base	*base = event_base_new();
+	struct stsfetch		*f = stsfetch_curl_new(base, NULL, 60);
+	struct sts_fetched	*r1 = NULL, *r2 = NULL, *r;
+	char			*addrs[] = { "127.0.0.1" };
+	size_t			 i;
+
+	stsfetch_get(f, "mta-sts.d.test", addrs, 1, curl_done, &r1);
+	stsfetch_interrupt(f);
+	CU_ASSERT(r1 == NULL);
+	stsfetch_get(f, "mta-sts.e.test", addrs, 1, curl_done, &r2);
+	CU_ASSERT(r2 == NULL);
+	event_base_dispatch(base);
+	CU_ASSERT_FATAL(r1 != NULL && r2 != NULL);
+	for (i = 0; i < 2; i++) {
+		r = i ? r2 : r1;
+		CU_ASSERT(r->interrupted && !r->ok);
+		CU_ASSERT(r->result_type == NULL && r->http_code == 0);
+		CU_ASSERT(strstr(r->detail, "interrupted") != NULL);
+		stsfetch_result_free(r);
+	}
+	stsfetch_free(f);
+	event_base_free(base);
+}
+
 /* One host of a hand-made policy: name, DANE mode, TLSA lookup. */
 struct apply_host {
 	const char	*name;
@@ -390,6 +467,10 @@ tests_stsflow(void)
 	    test_stsflow_steps);
 	CU_add_test(s, "bogus address of the policy host",
 	    test_stsflow_bogus_address);
+	CU_add_test(s, "an interrupted fetch is no failure",
+	    test_stsflow_interrupted);
+	CU_add_test(s, "libcurl fetcher: interrupt drops the transfers",
+	    test_stsflow_curl_interrupt);
 	CU_add_test(s, "applied: DANE first, then enforce/testing/none",
 	    test_stsflow_apply);
 }
