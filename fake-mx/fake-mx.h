@@ -453,6 +453,13 @@ extern struct fakemx fakemx;
 /* Accept callback: takes ownership of fd. */
 void	 session_accept(struct listener *, int, const void *, int);
 /*
+ * Serve a connection of listener l whose bytes come and go through bev (a
+ * socket's, or one end of a bufferevent pair); the session owns bev from
+ * now on.  peer and local ("addr:port") are copied for the events.
+ */
+void	 session_start(struct listener *, struct bufferevent *, const char *,
+	    const char *);
+/*
  * Accept callback of a catch-all listener: logs "connect" (peer and the
  * local address the client dialled) and "close" (reason "reset"), then
  * closes fd with a TCP reset.  Takes ownership of fd.

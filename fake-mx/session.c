@@ -2,8 +2,11 @@
  * session.c -- one SMTP server connection: I/O around the state machine.
  *
  * \file
- * session_accept() creates a session, logs "connect" and sends the banner
- * (in strip-relay mode it hands the connection to relay.c instead).  Each
+ * session_accept() puts an accepted socket in a bufferevent and
+ * session_start() makes a session of it: logs "connect" and sends the
+ * banner (in strip-relay mode it hands the connection to relay.c
+ * instead).  Nothing else here needs a socket: the fuzz target
+ * fuzz/fuzz_session.c serves one end of a bufferevent pair.  Each
  * command line is parsed (smtp_parse()), checked against the state
  * (smtp_fsm_check()) and served by what session_verbs[] names for its
  * verb.  DATA content goes line by line to a spool file; STARTTLS is
@@ -205,29 +208,47 @@ session_reset(struct session *s)
 void
 session_accept(struct listener *l, int fd, const void *sa, int salen)
 {
-	struct session		*s;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
-	json_t			*o;
-	int			 code, step, one = 1;
+	struct bufferevent	*bev;
+	char			 peer[64], local[64];
+	int			 one = 1;
 
 	(void)salen;
 	/* replies are small and the client waits for each: no Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	listener_fmtaddr(sa, peer, sizeof(peer));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		listener_fmtaddr(&ss, local, sizeof(local));
+	else
+		snprintf(local, sizeof(local), "%s", l->local);
+	bev = bufferevent_socket_new(fakemx.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		fprintf(stderr, "fake-mx: out of memory (session)\n");
+		exit(1);
+	}
+	session_start(l, bev, peer, local);
+}
+
+void
+session_start(struct listener *l, struct bufferevent *bev, const char *peer,
+    const char *local)
+{
+	struct session		*s;
+	json_t			*o;
+	int			 code, step;
+
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
 	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
 	    ++l->nsessions);
 	s->p = profile_pick(l->conf, l->nsessions, &step);
-	listener_fmtaddr(sa, s->peer, sizeof(s->peer));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		listener_fmtaddr(&ss, s->local, sizeof(s->local));
-	else
-		snprintf(s->local, sizeof(s->local), "%s", l->local);
-	s->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	snprintf(s->local, sizeof(s->local), "%s", local);
+	s->bev = bev;
 	s->timer = evtimer_new(s->base, session_timeout_cb, s);
-	if (s->bev == NULL || s->timer == NULL) {
+	if (s->timer == NULL) {
 		fprintf(stderr, "fake-mx: out of memory (session)\n");
 		exit(1);
 	}
@@ -393,9 +414,10 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 
 /*
  * Send the 220 to STARTTLS and put TLS on the connection.  Fast path:
- * nothing else queued, so send the 220 ourselves and hand the socket to a
- * socket-mode TLS bufferevent.  Otherwise put a TLS filter on top of the
- * plain bufferevent, which first sends what is queued.  With the abort or
+ * a socket with nothing else queued, so send the 220 ourselves and hand
+ * the socket to a socket-mode TLS bufferevent.  Otherwise put a TLS
+ * filter on top of the plain bufferevent, which first sends what is
+ * queued.  With the abort or
  * stall fault no TLS is started: session_input() reads the raw hello.
  */
 static void
@@ -411,7 +433,7 @@ session_tls_begin(struct session *s)
 	fault = s->p->fault == FAULT_ABORT || s->p->fault == FAULT_STALL;
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
-	if (!fault &&
+	if (!fault && fd != -1 &&
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
 	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
 		sent = 0;
