@@ -34,8 +34,8 @@
  * handshake the same way; session_timeout bounds the whole session.  A
  * deadline ends the session at once, without QUIT.
  *
- * Replies are parsed by mta_reply_parse(), which does no I/O (the fuzz
- * target calls it too).  Text from the server is made safe (log_safe())
+ * Replies are parsed by reply_parse() (common/reply.c), which does no
+ * I/O.  Text from the server is made safe (log_safe())
  * before it goes into a log line, an event or a DSN.
  *
  * Each session has an id (mta_id(), 16 hex digits) that starts every
@@ -56,14 +56,12 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -104,8 +102,8 @@ struct mta_session {
 	SSL			*ssl;
 	int			 starttls_offered;
 	int			 ssl_started;
-	struct mta_reply	 rp;		/* the reply being read */
-	char			 reply[MTA_MAXREPLY];	/* last complete */
+	struct reply		 rp;		/* the reply being read */
+	char			 reply[REPLY_MAXTEXT];	/* last complete */
 	int			 code;
 	struct mta_result	 res;
 	enum mta_state		 failed_in;
@@ -646,74 +644,6 @@ mta_reply(struct mta_session *s)
 	}
 }
 
-/* A 3-digit reply code, 2xx to 5xx. */
-static int
-mta_reply_code(const char *p)
-{
-	if (p[0] < '2' || p[0] > '5' || !isdigit((unsigned char)p[1]) ||
-	    !isdigit((unsigned char)p[2]))
-		return -1;
-	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-}
-
-/* One line, CR LF taken off, into r.  MTA_PARSE_DONE when it ends the
- * reply. */
-static enum mta_parse
-mta_reply_line(struct mta_reply *r, const char *line, size_t len)
-{
-	char	*safe;
-	int	 code;
-
-	if (len < 3 || (code = mta_reply_code(line)) == -1 ||
-	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
-		r->error = "malformed reply line";
-		return MTA_PARSE_BAD;
-	}
-	if (++r->nlines > MTA_MAXLINES) {
-		r->error = "reply of too many lines";
-		return MTA_PARSE_BAD;
-	}
-	if (r->nlines == 1) {
-		/* The first line says it; it is kept for the logs. */
-		r->code = code;
-		safe = log_safe(line, len);
-		snprintf(r->text, sizeof(r->text), "%s", safe);
-		free(safe);
-	}
-	if (len >= 12 && strncasecmp(line + 4, "STARTTLS", 8) == 0 &&
-	    (len == 12 || line[12] == ' '))
-		r->starttls = 1;
-	return len > 3 && line[3] == '-' ? MTA_PARSE_MORE : MTA_PARSE_DONE;
-}
-
-enum mta_parse
-mta_reply_parse(struct mta_reply *r, const char *data, size_t len,
-    size_t *used)
-{
-	const char	*p = data, *nl;
-	enum mta_parse	 st;
-	size_t		 n;
-
-	*used = 0;
-	for (;;) {
-		nl = memchr(p, '\n', len - *used);
-		n = nl != NULL ? (size_t)(nl - p) : len - *used;
-		if (n > MTA_MAXLINE) {
-			r->error = "reply line too long";
-			return MTA_PARSE_BAD;
-		}
-		if (nl == NULL)
-			return MTA_PARSE_MORE;
-		*used += n + 1;
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		st = mta_reply_line(r, p, n);
-		if (st != MTA_PARSE_MORE)
-			return st;
-		p = nl + 1;
-	}
-}
-
 /*
  * Bytes have arrived: complete replies go to mta_reply().  A 220 to
  * STARTTLS must be the last thing before the handshake: anything sent
@@ -726,19 +656,19 @@ mta_read(struct bufferevent *bev, void *arg)
 	struct mta_session	*s = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	const char		*data;
-	enum mta_parse		 st;
+	enum reply_parse	 st;
 	size_t			 len, used;
 
 	while (s->state != MTA_DONE && s->bev == bev &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if ((data = (const char *)evbuffer_pullup(in, -1)) == NULL)
 			fatalx("out of memory (evbuffer_pullup)");
-		st = mta_reply_parse(&s->rp, data, len, &used);
+		st = reply_parse(&s->rp, data, len, &used);
 		if (evbuffer_drain(in, used) == -1)
 			fatalx("evbuffer_drain failed");
-		if (st == MTA_PARSE_MORE)
+		if (st == REPLY_MORE)
 			return;
-		if (st == MTA_PARSE_BAD) {
+		if (st == REPLY_BAD) {
 			mta_fail(s, MTA_HOSTFAIL, "protocol", "4.5.0",
 			    "%s: %s in state %s", s->par.host, s->rp.error,
 			    mta_strstate(s->state));

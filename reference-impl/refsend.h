@@ -723,40 +723,6 @@ char		*dsn_write(const char *, const char *, const char *);
 struct mta_session;
 struct mta_result;
 
-/*
- * The server's replies, parsed without I/O (mta.c reads with it; so does
- * the fuzz target).  A reply is one line "CODE text" or several
- * "CODE-text" lines closed by a "CODE text" one (RFC 5321 section 4.2);
- * CODE is 2xx to 5xx.  Lines end in LF, a CR before it is dropped.
- */
-#define MTA_MAXLINE	4096	/* longest reply line taken, LF excluded */
-#define MTA_MAXLINES	1000	/* most lines in one reply */
-#define MTA_MAXREPLY	1000	/* first line kept (made safe), with NUL */
-
-enum mta_parse {
-	MTA_PARSE_MORE = 0,	/* every complete line taken: need more */
-	MTA_PARSE_DONE,		/* the reply is complete */
-	MTA_PARSE_BAD		/* malformed: error says why */
-};
-
-struct mta_reply {
-	int		 code;		/* the first line's */
-	int		 nlines;
-	int		 starttls;	/* a line says STARTTLS (EHLO) */
-	char		 text[MTA_MAXREPLY];	/* first line, log_safe() */
-	const char	*error;		/* MTA_PARSE_BAD: a static text */
-};
-
-/*
- * mta_reply_parse(r, data, len, &used) takes the complete lines at the
- * start of data into r (zeroed before each reply) and stops at the end
- * of the reply: *used says how many bytes it took, the rest belongs to
- * what comes next.  A line longer than MTA_MAXLINE or a reply of more
- * than MTA_MAXLINES lines is MTA_PARSE_BAD.
- */
-enum mta_parse	 mta_reply_parse(struct mta_reply *, const char *, size_t,
-		    size_t *);
-
 struct mta_rcpt {
 	const char	*addr;
 	int		 code;		/* RCPT reply, then final reply */

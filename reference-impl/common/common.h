@@ -11,6 +11,7 @@
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
  *			reading a whole file, listing a folder
  *	rdata.c		wire-format names, MX and TXT rdata
+ *	reply.c		an SMTP server's replies, read without I/O
  *	ubctx.c		a libunbound context set up for the lab
  *	result_type.c	the RFC 8460 result types (result_types.def)
  *
@@ -166,6 +167,40 @@ void	 file_list_free(char **);
 int	 rdata_name(const unsigned char *, size_t, char *, size_t);
 int	 rdata_mx(const unsigned char *, size_t, int *, char *, size_t);
 char	*rdata_txt(const unsigned char *, size_t);
+
+/* ------------------------------------------------------------------ reply */
+
+/*
+ * An SMTP server's replies (reply.c), parsed without I/O by both
+ * programs' SMTP clients: one line "CODE text" or several "CODE-text"
+ * lines closed by a "CODE text" one (RFC 5321 section 4.2), CODE 2xx to
+ * 5xx, lines ending in LF (a CR before it dropped).
+ * reply_parse(r, data, len, &used) takes the complete lines at the start
+ * of data into r (zeroed by the caller before each reply) and stops at
+ * the end of the reply: *used says how many bytes it took, the rest
+ * belongs to what comes next.  A line longer than REPLY_MAXLINE or a
+ * reply of more than REPLY_MAXLINES lines is REPLY_BAD.
+ */
+#define REPLY_MAXLINE	4096	/* longest reply line taken, LF excluded */
+#define REPLY_MAXLINES	1000	/* most lines in one reply */
+#define REPLY_MAXTEXT	1000	/* first line kept (made safe), with NUL */
+
+enum reply_parse {
+	REPLY_MORE = 0,		/* every complete line taken: need more */
+	REPLY_DONE,		/* the reply is complete */
+	REPLY_BAD		/* malformed: error says why */
+};
+
+struct reply {
+	int		 code;		/* the first line's */
+	int		 nlines;
+	int		 starttls;	/* a line says STARTTLS (EHLO) */
+	char		 text[REPLY_MAXTEXT];	/* first line, log_safe() */
+	const char	*error;		/* REPLY_BAD: a static text */
+};
+
+enum reply_parse reply_parse(struct reply *, const char *, size_t,
+		    size_t *);
 
 /* ------------------------------------------------------------------ ubctx */
 

@@ -1,9 +1,10 @@
 /*
- * fuzz_reply.c -- libFuzzer target: refsend's reader of SMTP replies
- * (mta_reply_parse(), what mta.c runs on every byte a server sends).  The
- * first byte splits the rest into chunks, as a network would, so that a
- * reply cut anywhere is read the same as in one piece.  It must never
- * crash or leak, and:
+ * fuzz_reply.c -- libFuzzer target: the reader of SMTP replies
+ * (reply_parse(), common/reply.c), what refsend's mta.c and
+ * refsend-tlsrpt's smtp.c run on every byte a server sends.  The first
+ * byte splits the rest into chunks, as a network would, so that a reply
+ * cut anywhere is read the same as in one piece.  It must never crash or
+ * leak, and:
  *  - it consumes only whole lines, never more than it was given;
  *  - a complete reply has a code in 200..599 and text that is printable
  *    ASCII (made safe for events and DSNs) starting with that code;
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "refsend.h"
+#include "common.h"
 
 #define MAXREPLIES	64
 
@@ -29,12 +30,12 @@ struct seen {
 };
 
 static void
-check_reply(const struct mta_reply *r)
+check_reply(const struct reply *r)
 {
 	const char	*p;
 
 	if (r->code < 200 || r->code > 599 || r->nlines < 1 ||
-	    r->nlines > MTA_MAXLINES)
+	    r->nlines > REPLY_MAXLINES)
 		abort();
 	for (p = r->text; *p != '\0'; p++)
 		if (*p < 0x20 || *p >= 0x7f)
@@ -48,8 +49,8 @@ check_reply(const struct mta_reply *r)
 static void
 feed(const char *data, size_t len, size_t step, struct seen *s)
 {
-	struct mta_reply	 r;
-	enum mta_parse		 st;
+	struct reply		 r;
+	enum reply_parse	 st;
 	char			*buf;
 	size_t			 have = 0, fed = 0, used, n;
 
@@ -63,20 +64,20 @@ feed(const char *data, size_t len, size_t step, struct seen *s)
 		memcpy(buf + have, data + fed, n);
 		have += n;
 		fed += n;
-		st = mta_reply_parse(&r, buf, have, &used);
+		st = reply_parse(&r, buf, have, &used);
 		if (used > have)
 			abort();
 		if (used > 0 && buf[used - 1] != '\n')
 			abort();
 		memmove(buf, buf + used, have - used);
 		have -= used;
-		if (st == MTA_PARSE_BAD) {
+		if (st == REPLY_BAD) {
 			if (r.error == NULL)
 				abort();
 			s->bad = 1;
 			break;
 		}
-		if (st == MTA_PARSE_DONE) {
+		if (st == REPLY_DONE) {
 			check_reply(&r);
 			if (s->n < MAXREPLIES) {
 				s->code[s->n] = r.code;

@@ -16,8 +16,8 @@
  * is given up on in time.  The whole session has `session_timeout`.  The
  * socket is non-blocking; every wait is a poll() bounded by both.
  *
- * Replies are parsed by smtp_reply_parse(), without I/O (the fuzz target
- * calls it too); their text is made safe (log_safe()) as it is read.
+ * Replies are parsed by reply_parse() (common/reply.c), without I/O; their
+ * text is made safe (log_safe()) as it is read.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -25,7 +25,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,9 +44,9 @@ enum smtp_state {
 struct smtp_session {
 	int		 fd;
 	enum smtp_state	 state;
-	char		 rbuf[SMTP_MAXLINE + 2];
+	char		 rbuf[REPLY_MAXLINE + 2];
 	size_t		 rlen;
-	char		 reply[SMTP_MAXREPLY];	/* last reply, first line */
+	char		 reply[REPLY_MAXTEXT];	/* last reply, first line */
 	int		 code;
 	int		 timeout;		/* seconds per command */
 	int		 session_timeout;
@@ -209,88 +208,25 @@ smtp_write(struct smtp_session *s, const char *p, size_t n)
 	return 0;
 }
 
-/* A 3-digit reply code, 2xx to 5xx, or -1. */
-static int
-smtp_reply_code(const char *p)
-{
-	if (p[0] < '2' || p[0] > '5' || !isdigit((unsigned char)p[1]) ||
-	    !isdigit((unsigned char)p[2]))
-		return -1;
-	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-}
-
-/* One line, CR LF taken off, into r. */
-static enum smtp_parse
-smtp_reply_line(struct smtp_reply *r, const char *line, size_t len)
-{
-	char	*safe;
-	int	 code;
-
-	if (len < 3 || (code = smtp_reply_code(line)) == -1 ||
-	    (len > 3 && line[3] != ' ' && line[3] != '-')) {
-		r->error = "malformed reply line";
-		return SMTP_PARSE_BAD;
-	}
-	if (++r->nlines > SMTP_MAXLINES) {
-		r->error = "reply of too many lines";
-		return SMTP_PARSE_BAD;
-	}
-	if (r->nlines == 1) {
-		r->code = code;
-		safe = log_safe(line, len);
-		snprintf(r->text, sizeof(r->text), "%s", safe);
-		free(safe);
-	}
-	return len > 3 && line[3] == '-' ? SMTP_PARSE_MORE : SMTP_PARSE_DONE;
-}
-
-enum smtp_parse
-smtp_reply_parse(struct smtp_reply *r, const char *data, size_t len,
-    size_t *used)
-{
-	const char	*p = data, *nl;
-	enum smtp_parse	 st;
-	size_t		 n;
-
-	*used = 0;
-	for (;;) {
-		nl = memchr(p, '\n', len - *used);
-		n = nl != NULL ? (size_t)(nl - p) : len - *used;
-		if (n > SMTP_MAXLINE) {
-			r->error = "reply line too long";
-			return SMTP_PARSE_BAD;
-		}
-		if (nl == NULL)
-			return SMTP_PARSE_MORE;
-		*used += n + 1;
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		st = smtp_reply_line(r, p, n);
-		if (st != SMTP_PARSE_MORE)
-			return st;
-		p = nl + 1;
-	}
-}
-
 /* One (multi-line) reply within the deadline; its code, or -1 (s->why). */
 static int
 smtp_reply(struct smtp_session *s)
 {
-	struct smtp_reply	 r;
-	enum smtp_parse		 st;
+	struct reply		 r;
+	enum reply_parse	 st;
 	size_t			 used;
 	ssize_t			 n;
 
 	memset(&r, 0, sizeof(r));
 	for (;;) {
-		st = smtp_reply_parse(&r, s->rbuf, s->rlen, &used);
+		st = reply_parse(&r, s->rbuf, s->rlen, &used);
 		memmove(s->rbuf, s->rbuf + used, s->rlen - used);
 		s->rlen -= used;
-		if (st == SMTP_PARSE_DONE) {
+		if (st == REPLY_DONE) {
 			snprintf(s->reply, sizeof(s->reply), "%s", r.text);
 			return s->code = r.code;
 		}
-		if (st == SMTP_PARSE_BAD) {
+		if (st == REPLY_BAD) {
 			snprintf(s->why, sizeof(s->why), "%s", r.error);
 			return s->code = -1;
 		}

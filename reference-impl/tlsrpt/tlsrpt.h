@@ -353,35 +353,6 @@ int		 smtp_send(const char *, int, const char *, const char *,
 		    struct smtp_result *);
 
 /*
- * The server's replies, parsed without I/O (smtp.c reads with it, and so
- * does the fuzz target): one "CODE text" line, or "CODE-text" lines closed
- * by a "CODE text" one, CODE 2xx to 5xx, lines ending in LF (a CR before it
- * dropped).  smtp_reply_parse(r, data, len, &used) takes the complete
- * lines at the start of data into r (zeroed before each reply) up to the
- * end of the reply; *used says how many bytes it took.  A line longer
- * than SMTP_MAXLINE or a reply of more than SMTP_MAXLINES lines is
- * SMTP_PARSE_BAD.
- */
-#define SMTP_MAXLINE	4096
-#define SMTP_MAXLINES	1000
-#define SMTP_MAXREPLY	512
-
-enum smtp_parse {
-	SMTP_PARSE_MORE = 0,	/* every complete line taken: need more */
-	SMTP_PARSE_DONE,	/* the reply is complete */
-	SMTP_PARSE_BAD		/* malformed: error says why */
-};
-
-struct smtp_reply {
-	int		 code;		/* the first line's */
-	int		 nlines;
-	char		 text[SMTP_MAXREPLY];	/* first line, log_safe() */
-	const char	*error;		/* SMTP_PARSE_BAD: a static text */
-};
-
-enum smtp_parse	 smtp_reply_parse(struct smtp_reply *, const char *, size_t,
-		    size_t *);
-/*
  * smtp_source_address(): the local address the kernel would use to reach
  * dest (numeric), asked of the routing table without sending anything;
  * refsend does not bind, so this is the address its sessions came from.

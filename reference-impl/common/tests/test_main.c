@@ -11,6 +11,7 @@ main(void)
 	static void (*const suites[])(void) = {
 		tests_common,
 		tests_rdata,
+		tests_reply,
 		tests_result_type,
 		NULL
 	};

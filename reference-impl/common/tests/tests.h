@@ -12,6 +12,7 @@
 
 void	tests_common(void);
 void	tests_rdata(void);
+void	tests_reply(void);
 void	tests_result_type(void);
 
 #endif
