@@ -1,7 +1,9 @@
 /*
  * config.c -- refsend's configuration file: its keys (docs/interfaces.md,
  * docs/refsend.md), their defaults and checks.  The "key = value" lexer,
- * where any '#' starts a comment, is conf.c's; unknown keys are an error.
+ * where any '#' starts a comment, and the key table that sets the plain
+ * values are common/conf.c's (shared with refsend-tlsrpt); unknown keys
+ * are an error.
  */
 #include <ctype.h>
 #include <stddef.h>
@@ -42,63 +44,11 @@ config_lower(char *s)
 	return s;
 }
 
-/*
- * The keys with a value of their own (static_route, which adds up, is
- * parsed in config_set() itself).  A setter parses value v into the field
- * of c at off (bounds min and max for numbers); it returns 0, or -1 with a
- * message in err.
- */
-struct config_key {
-	const char	*name;
-	int		(*set)(struct config *, const struct config_key *,
-			    char *, char *, size_t);
-	size_t		 off;
-	int		 min, max;
-};
-
+/* "default_policy = LEVEL". */
 static int
-config_set_str(struct config *c, const struct config_key *key, char *v,
-    char *err, size_t errlen)
+config_set_default_policy(struct config *c, char *v, char *err,
+    size_t errlen)
 {
-	char	**field = (char **)((char *)c + key->off);
-
-	(void)err;
-	(void)errlen;
-	free(*field);
-	*field = xstrdup(v);
-	return 0;
-}
-
-static int
-config_set_int(struct config *c, const struct config_key *key, char *v,
-    char *err, size_t errlen)
-{
-	int	*field = (int *)((char *)c + key->off);
-
-	if (conf_int(v, key->min, key->max, field) == -1) {
-		snprintf(err, errlen, "%s: bad number '%s'", key->name, v);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-config_set_retry(struct config *c, const struct config_key *key, char *v,
-    char *err, size_t errlen)
-{
-	(void)key;
-	if (conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) == -1) {
-		snprintf(err, errlen, "retry_schedule: bad list '%s'", v);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-config_set_default_policy(struct config *c, const struct config_key *key,
-    char *v, char *err, size_t errlen)
-{
-	(void)key;
 	if (level_parse(v, &c->default_policy) == -1) {
 		snprintf(err, errlen, "default_policy: unknown level '%s'", v);
 		return -1;
@@ -106,32 +56,13 @@ config_set_default_policy(struct config *c, const struct config_key *key,
 	return 0;
 }
 
-static int
-config_set_bool(struct config *c, const struct config_key *key,
-    char *v, char *err, size_t errlen)
-{
-	int	*field = (int *)((char *)c + key->off);
-
-	if (strcmp(v, "yes") == 0)
-		*field = 1;
-	else if (strcmp(v, "no") == 0)
-		*field = 0;
-	else {
-		snprintf(err, errlen, "%s: yes or no", key->name);
-		return -1;
-	}
-	return 0;
-}
-
 /* "policy = DOMAIN LEVEL": lines add up; the last one for a domain wins. */
 static int
-config_set_policy(struct config *c, const struct config_key *key, char *v,
-    char *err, size_t errlen)
+config_set_policy(struct config *c, char *v, char *err, size_t errlen)
 {
 	char		*a, *b;
 	enum level	 l;
 
-	(void)key;
 	if (config_two(v, &a, &b) == -1 || level_parse(b, &l) == -1) {
 		snprintf(err, errlen, "policy: want 'DOMAIN LEVEL' with LEVEL "
 		    "dane, dane-only, may or exclude");
@@ -144,34 +75,34 @@ config_set_policy(struct config *c, const struct config_key *key, char *v,
 	return 0;
 }
 
+/* The keys whose value goes straight into a field (common/conf.c). */
 #define OFF(field)	offsetof(struct config, field)
-static const struct config_key config_keys[] = {
-	{ "queue_dir",		config_set_str, OFF(queue_dir), 0, 0 },
-	{ "events",		config_set_str, OFF(events), 0, 0 },
-	{ "dsn_dir",		config_set_str, OFF(dsn_dir), 0, 0 },
-	{ "resolver",		config_set_str, OFF(resolver), 0, 0 },
-	{ "trust_anchor",	config_set_str, OFF(trust_anchor), 0, 0 },
-	{ "helo_name",		config_set_str, OFF(helo_name), 0, 0 },
-	{ "smtp_port",		config_set_int, OFF(smtp_port), 1, 65535 },
-	{ "connect_timeout",	config_set_int, OFF(connect_timeout), 1, 3600 },
-	{ "command_timeout",	config_set_int, OFF(command_timeout), 1, 3600 },
-	{ "tls_timeout",	config_set_int, OFF(tls_timeout), 1, 3600 },
-	{ "session_timeout",	config_set_int, OFF(session_timeout), 1,
-	    86400 },
-	{ "max_attempts",	config_set_int, OFF(max_attempts), 1, 1000 },
-	{ "max_parallel",	config_set_int, OFF(max_parallel), 1, 10000 },
-	{ "daemon_interval",	config_set_int, OFF(daemon_interval), 1, 3600 },
-	{ "dns_timeout",	config_set_int, OFF(dns_timeout), 1, 3600 },
-	{ "retry_schedule",	config_set_retry, 0, 0, 0 },
-	{ "default_policy",	config_set_default_policy, 0, 0, 0 },
-	{ "half_dane",		config_set_bool, OFF(half_dane), 0, 0 },
-	{ "sts",		config_set_bool, OFF(sts), 0, 0 },
-	{ "sts_ca_file",	config_set_str, OFF(sts_ca_file), 0, 0 },
-	{ "sts_timeout",	config_set_int, OFF(sts_timeout), 1, 3600 },
-	{ "clock_offset",	config_set_int, OFF(clock_offset), 0,
+static const struct conf_key config_keys[] = {
+	{ "queue_dir",		CONF_STR, OFF(queue_dir), 0, 0, 0 },
+	{ "events",		CONF_STR, OFF(events), 0, 0, 0 },
+	{ "dsn_dir",		CONF_STR, OFF(dsn_dir), 0, 0, 0 },
+	{ "resolver",		CONF_STR, OFF(resolver), 0, 0, 0 },
+	{ "trust_anchor",	CONF_STR, OFF(trust_anchor), 0, 0, 0 },
+	{ "helo_name",		CONF_STR, OFF(helo_name), 0, 0, 0 },
+	{ "sts_ca_file",	CONF_STR, OFF(sts_ca_file), 0, 0, 0 },
+	{ "smtp_port",		CONF_INT, OFF(smtp_port), 0, 1, 65535 },
+	{ "connect_timeout",	CONF_INT, OFF(connect_timeout), 0, 1, 3600 },
+	{ "command_timeout",	CONF_INT, OFF(command_timeout), 0, 1, 3600 },
+	{ "tls_timeout",	CONF_INT, OFF(tls_timeout), 0, 1, 3600 },
+	{ "session_timeout",	CONF_INT, OFF(session_timeout), 0, 1, 86400 },
+	{ "max_attempts",	CONF_INT, OFF(max_attempts), 0, 1, 1000 },
+	{ "max_parallel",	CONF_INT, OFF(max_parallel), 0, 1, 10000 },
+	{ "daemon_interval",	CONF_INT, OFF(daemon_interval), 0, 1, 3600 },
+	{ "dns_timeout",	CONF_INT, OFF(dns_timeout), 0, 1, 3600 },
+	{ "sts_timeout",	CONF_INT, OFF(sts_timeout), 0, 1, 3600 },
+	{ "clock_offset",	CONF_INT, OFF(clock_offset), 0, 0,
 	    CLOCK_OFFSET_MAX },
-	{ "policy",		config_set_policy, 0, 0, 0 },
-	{ NULL,			NULL, 0, 0, 0 }
+	{ "half_dane",		CONF_BOOL, OFF(half_dane), 0, 0, 0 },
+	{ "sts",		CONF_BOOL, OFF(sts), 0, 0, 0 },
+	{ "retry_schedule",	CONF_INTLIST, OFF(retry), OFF(nretry), 0,
+	    RETRY_MAX },
+	{ "static_route",	CONF_ROUTE, OFF(routes), OFF(nroutes), 0, 0 },
+	{ NULL,			CONF_STR, 0, 0, 0, 0 }
 };
 #undef OFF
 
@@ -179,29 +110,15 @@ static const struct config_key config_keys[] = {
 static int
 config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
 {
-	struct config		*c = arg;
-	const struct config_key	*key;
-	char			*a, *b;
-	int			 port;
+	struct config	*c = arg;
+	int		 r;
 
-	for (key = config_keys; key->name != NULL; key++)
-		if (strcmp(k, key->name) == 0)
-			return key->set(c, key, v, err, errlen);
-	if (strcmp(k, "static_route") == 0) {
-		/* The syntax is common/conf.c's, shared with the reporter. */
-		if (conf_route(v, &a, &b, &port) == -1) {
-			snprintf(err, errlen, "static_route: want 'DOMAIN "
-			    "ADDRESS[:PORT]' (ADDRESS numeric; IPv6 with a "
-			    "port: [ADDRESS]:PORT)");
-			return -1;
-		}
-		c->routes = xreallocarray(c->routes, c->nroutes + 1,
-		    sizeof(*c->routes));
-		c->routes[c->nroutes].domain = xstrdup(a);
-		c->routes[c->nroutes].address = xstrdup(b);
-		c->routes[c->nroutes++].port = port;
-		return 0;
-	}
+	if ((r = conf_key_set(config_keys, c, k, v, err, errlen)) != 0)
+		return r == 1 ? 0 : -1;
+	if (strcmp(k, "default_policy") == 0)
+		return config_set_default_policy(c, v, err, errlen);
+	if (strcmp(k, "policy") == 0)
+		return config_set_policy(c, v, err, errlen);
 	snprintf(err, errlen, "unknown key '%s'", k);
 	return -1;
 }
@@ -258,23 +175,11 @@ config_free(struct config *c)
 
 	if (c == NULL)
 		return;
+	conf_key_clear(config_keys, c);
 	free(c->path);
-	free(c->queue_dir);
-	free(c->events);
-	free(c->dsn_dir);
-	free(c->resolver);
-	free(c->trust_anchor);
-	free(c->helo_name);
-	free(c->sts_ca_file);
-	free(c->retry);
 	for (i = 0; i < c->npolicies; i++)
 		free(c->policies[i].domain);
 	free(c->policies);
-	for (i = 0; i < c->nroutes; i++) {
-		free(c->routes[i].domain);
-		free(c->routes[i].address);
-	}
-	free(c->routes);
 	free(c);
 }
 
@@ -294,10 +199,5 @@ config_level(const struct config *c, const char *domain)
 const struct route *
 config_route(const struct config *c, const char *domain)
 {
-	size_t	i;
-
-	for (i = 0; i < c->nroutes; i++)
-		if (strcasecmp(c->routes[i].domain, domain) == 0)
-			return &c->routes[i];
-	return NULL;
+	return conf_route_find(c->routes, c->nroutes, domain);
 }

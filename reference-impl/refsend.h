@@ -71,12 +71,6 @@ enum level {
 	LEVEL_STATIC		/* test knob static_route: no DNS, no DANE */
 };
 
-struct route {
-	char	*domain;
-	char	*address;	/* numeric IPv4 or IPv6 */
-	int	 port;		/* 0: smtp_port */
-};
-
 struct policy_entry {
 	char		*domain;
 	enum level	 level;
@@ -102,7 +96,8 @@ struct config {
 	enum level		 default_policy;
 	struct policy_entry	*policies;
 	size_t			 npolicies;
-	struct route		*routes;	/* static_route (test knob) */
+	struct route		*routes;	/* static_route (test knob;
+						 * port 0: smtp_port) */
 	size_t			 nroutes;
 	int			 half_dane;
 	int			 daemon_interval;

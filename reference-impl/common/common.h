@@ -7,7 +7,8 @@
  *
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
- *	conf.c		the "key = value" configuration file: lexer, numbers
+ *	conf.c		the "key = value" configuration file: lexer, numbers,
+ *			key tables, static routes
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
  *			reading a whole file, listing a folder
  *	rdata.c		wire-format names, MX and TXT rdata
@@ -124,6 +125,58 @@ int	 conf_is_address(const char *);
  * is given.  -1 if v is not of that form.
  */
 int	 conf_route(char *, char **, char **, int *);
+
+/*
+ * A static route (the static_route test knob of both programs): mail for
+ * name (a mail domain, or an https host; lower case) goes to the numeric
+ * address, at port (0: the program's default port).
+ */
+struct route {
+	char	*name;
+	char	*address;
+	int	 port;
+};
+
+/*
+ * A key whose value goes straight into a field of a program's struct
+ * config; a table of them ends with a NULL name.  The field is at offset
+ * off of the struct:
+ *	CONF_STR	char *: a copy of the value (the old one freed)
+ *	CONF_INT	int: a whole number in [min, max] (conf_int())
+ *	CONF_BOOL	int: "yes" 1, "no" 0
+ *	CONF_INTLIST	int *: a comma list of numbers in [min, max]
+ *			(conf_intlist()), its size_t count at off2
+ *	CONF_ROUTE	struct route *: one more route a line (the value as
+ *			conf_route() reads it), its size_t count at off2
+ * conf_key_set(keys, base, k, v, err, errlen), for a conf_set_fn: the
+ * line "k = v" into the struct at base when keys has k: 1, or -1 with
+ * "K: what is wrong" in err; 0 when k is not in keys (the program's own
+ * keys).  conf_key_clear(keys, base) frees what the table's fields of
+ * base own (CONF_STR, CONF_INTLIST, CONF_ROUTE) and empties them.
+ * conf_route_find(routes, n, name): the route of name among the n
+ * (case-insensitive), NULL if none; it belongs to the array.
+ */
+enum conf_type {
+	CONF_STR,
+	CONF_INT,
+	CONF_BOOL,
+	CONF_INTLIST,
+	CONF_ROUTE
+};
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;
+	size_t		 off2;
+	int		 min, max;
+};
+
+int	 conf_key_set(const struct conf_key *, void *, const char *, char *,
+	    char *, size_t);
+void	 conf_key_clear(const struct conf_key *, void *);
+const struct route *conf_route_find(const struct route *, size_t,
+	    const char *);
 
 /* ------------------------------------------------------------------- file */
 

@@ -1,8 +1,11 @@
 /*
  * conf.c -- the "key = value" configuration file of refsend and of
- * refsend-tlsrpt: the lexer (lines, comments, blanks, key and value) and
- * the value parsers both use.  Which keys exist, and what they mean, is
- * each program's config.c.
+ * refsend-tlsrpt: the lexer (lines, comments, blanks, key and value), the
+ * value parsers both use, and the key tables (struct conf_key) through
+ * which each program's config.c puts the plain values (strings, numbers,
+ * yes/no, number lists, static routes) into its struct config.  Which
+ * keys exist, what they mean and the values with a syntax of their own
+ * are each program's config.c.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 
@@ -180,4 +184,112 @@ conf_route(char *v, char **name, char **address, int *port)
 	*name = n;
 	*address = a;
 	return 0;
+}
+
+/* The field of base at off, for the key tables. */
+#define CONF_FIELD(base, off, type)	((type *)(void *)((char *)(base) + (off)))
+
+int
+conf_key_set(const struct conf_key *keys, void *base, const char *k,
+    char *v, char *err, size_t errlen)
+{
+	const struct conf_key	*key;
+	struct route		**routes;
+	size_t			 *n;
+	char			 *name, *address;
+	int			  port;
+
+	for (key = keys; key->name != NULL; key++)
+		if (strcmp(k, key->name) == 0)
+			break;
+	if (key->name == NULL)
+		return 0;
+	switch (key->type) {
+	case CONF_STR:
+		free(*CONF_FIELD(base, key->off, char *));
+		*CONF_FIELD(base, key->off, char *) = xstrdup(v);
+		return 1;
+	case CONF_INT:
+		if (conf_int(v, key->min, key->max, CONF_FIELD(base, key->off,
+		    int)) == 0)
+			return 1;
+		snprintf(err, errlen, "%s: bad number '%s' (%d to %d)", k, v,
+		    key->min, key->max);
+		return -1;
+	case CONF_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+			*CONF_FIELD(base, key->off, int) = v[0] == 'y';
+			return 1;
+		}
+		snprintf(err, errlen, "%s: yes or no", k);
+		return -1;
+	case CONF_INTLIST:
+		if (conf_intlist(v, key->min, key->max, CONF_FIELD(base,
+		    key->off, int *), CONF_FIELD(base, key->off2, size_t)) == 0)
+			return 1;
+		snprintf(err, errlen, "%s: bad list '%s' (comma list of "
+		    "numbers, %d to %d)", k, v, key->min, key->max);
+		return -1;
+	case CONF_ROUTE:
+		if (conf_route(v, &name, &address, &port) == -1) {
+			snprintf(err, errlen, "%s: want 'NAME ADDRESS[:PORT]' "
+			    "(ADDRESS numeric; IPv6 with a port: "
+			    "[ADDRESS]:PORT)", k);
+			return -1;
+		}
+		routes = CONF_FIELD(base, key->off, struct route *);
+		n = CONF_FIELD(base, key->off2, size_t);
+		*routes = xreallocarray(*routes, *n + 1, sizeof(**routes));
+		(*routes)[*n].name = xstrdup(name);
+		(*routes)[*n].address = xstrdup(address);
+		(*routes)[(*n)++].port = port;
+		return 1;
+	}
+	return 0;
+}
+
+void
+conf_key_clear(const struct conf_key *keys, void *base)
+{
+	const struct conf_key	*key;
+	struct route		*routes;
+	size_t			*n, i;
+
+	for (key = keys; key->name != NULL; key++)
+		switch (key->type) {
+		case CONF_STR:
+			free(*CONF_FIELD(base, key->off, char *));
+			*CONF_FIELD(base, key->off, char *) = NULL;
+			break;
+		case CONF_INTLIST:
+			free(*CONF_FIELD(base, key->off, int *));
+			*CONF_FIELD(base, key->off, int *) = NULL;
+			*CONF_FIELD(base, key->off2, size_t) = 0;
+			break;
+		case CONF_ROUTE:
+			routes = *CONF_FIELD(base, key->off, struct route *);
+			n = CONF_FIELD(base, key->off2, size_t);
+			for (i = 0; i < *n; i++) {
+				free(routes[i].name);
+				free(routes[i].address);
+			}
+			free(routes);
+			*CONF_FIELD(base, key->off, struct route *) = NULL;
+			*n = 0;
+			break;
+		case CONF_INT:
+		case CONF_BOOL:
+			break;
+		}
+}
+
+const struct route *
+conf_route_find(const struct route *routes, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(routes[i].name, name) == 0)
+			return &routes[i];
+	return NULL;
 }

@@ -1,9 +1,10 @@
 /*
  * config.c -- the reporter's configuration: its keys and their defaults
  * (docs/refsend-tlsrpt.md), unknown keys are an error.  The "key = value"
- * lexer is shared with refsend (../common/conf.c); here a '#' starts a comment only at the
- * start of a line or after a blank, so that values (TXT records, URLs) may
- * hold one.
+ * lexer and the key table that sets the plain values are shared with
+ * refsend (../common/conf.c); here a '#' starts a comment only at the
+ * start of a line or after a blank, so that values (TXT records, URLs)
+ * may hold one.
  */
 #include <ctype.h>
 #include <stddef.h>
@@ -16,65 +17,40 @@
 
 #define RETRY_MAX	(7 * 86400)	/* seconds, one retry_schedule step */
 
-static void
-config_str(char **field, const char *v)
-{
-	free(*field);
-	*field = xstrdup(v);
-}
+/* The keys whose value goes straight into a field (../common/conf.c). */
+#define OFF(field)	offsetof(struct config, field)
+static const struct conf_key config_keys[] = {
+	{ "events",		CONF_STR, OFF(events), 0, 0, 0 },
+	{ "state_dir",		CONF_STR, OFF(state_dir), 0, 0, 0 },
+	{ "log",		CONF_STR, OFF(log), 0, 0, 0 },
+	{ "resolver",		CONF_STR, OFF(resolver), 0, 0, 0 },
+	{ "trust_anchor",	CONF_STR, OFF(trust_anchor), 0, 0, 0 },
+	{ "organization_name",	CONF_STR, OFF(organization_name), 0, 0, 0 },
+	{ "contact_info",	CONF_STR, OFF(contact_info), 0, 0, 0 },
+	{ "reporting_domain",	CONF_STR, OFF(reporting_domain), 0, 0, 0 },
+	{ "report_from",	CONF_STR, OFF(report_from), 0, 0, 0 },
+	{ "dkim_selector",	CONF_STR, OFF(dkim_selector), 0, 0, 0 },
+	{ "dkim_key",		CONF_STR, OFF(dkim_key), 0, 0, 0 },
+	{ "helo_name",		CONF_STR, OFF(helo_name), 0, 0, 0 },
+	{ "sending_mta_ip",	CONF_STR, OFF(sending_mta_ip), 0, 0, 0 },
+	{ "https_ca",		CONF_STR, OFF(https_ca), 0, 0, 0 },
+	{ "smtp_port",		CONF_INT, OFF(smtp_port), 0, 1, 65535 },
+	{ "timeout",		CONF_INT, OFF(timeout), 0, 1, 3600 },
+	{ "session_timeout",	CONF_INT, OFF(session_timeout), 0, 1, 86400 },
+	{ "retry_give_up",	CONF_INT, OFF(give_up), 0, 0, 30 * 86400 },
+	{ "retry_schedule",	CONF_INTLIST, OFF(retry), OFF(nretry), 0,
+	    RETRY_MAX },
+	{ "static_route",	CONF_ROUTE, OFF(routes), OFF(nroutes), 0, 0 },
+	{ NULL,			CONF_STR, 0, 0, 0, 0 }
+};
+#undef OFF
 
-/* One "key = value" line.  Returns NULL or an error message. */
+/* One of the reporter's own keys.  Returns NULL or an error message. */
 static const char *
 config_line(struct config *c, const char *k, char *v)
 {
-	static const struct {
-		const char	*key;
-		size_t		 off;
-	} strs[] = {
-		{ "events", offsetof(struct config, events) },
-		{ "state_dir", offsetof(struct config, state_dir) },
-		{ "log", offsetof(struct config, log) },
-		{ "resolver", offsetof(struct config, resolver) },
-		{ "trust_anchor", offsetof(struct config, trust_anchor) },
-		{ "organization_name",
-		    offsetof(struct config, organization_name) },
-		{ "contact_info", offsetof(struct config, contact_info) },
-		{ "reporting_domain",
-		    offsetof(struct config, reporting_domain) },
-		{ "report_from", offsetof(struct config, report_from) },
-		{ "dkim_selector", offsetof(struct config, dkim_selector) },
-		{ "dkim_key", offsetof(struct config, dkim_key) },
-		{ "helo_name", offsetof(struct config, helo_name) },
-		{ "sending_mta_ip", offsetof(struct config, sending_mta_ip) },
-		{ "https_ca", offsetof(struct config, https_ca) },
-		{ NULL, 0 }
-	};
-	struct static_route	*r;
-	char			*sp, *name, *addr;
-	size_t			 i;
-	int			 port;
+	char	*sp;
 
-	for (i = 0; strs[i].key != NULL; i++)
-		if (strcmp(k, strs[i].key) == 0) {
-			config_str((char **)(void *)((char *)c + strs[i].off),
-			    v);
-			return NULL;
-		}
-	if (strcmp(k, "smtp_port") == 0)
-		return conf_int(v, 1, 65535, &c->smtp_port) ? "bad port" :
-		    NULL;
-	if (strcmp(k, "timeout") == 0)
-		return conf_int(v, 1, 3600, &c->timeout) ? "bad timeout" :
-		    NULL;
-	if (strcmp(k, "session_timeout") == 0)
-		return conf_int(v, 1, 86400, &c->session_timeout) ?
-		    "bad session_timeout" : NULL;
-	if (strcmp(k, "retry_give_up") == 0)
-		return conf_int(v, 0, 30 * 86400, &c->give_up) ?
-		    "bad retry_give_up" : NULL;
-	if (strcmp(k, "retry_schedule") == 0)
-		return conf_intlist(v, 0, RETRY_MAX, &c->retry, &c->nretry) ?
-		    "bad retry_schedule (comma list of seconds)" : NULL;
 	if (strcmp(k, "period") == 0) {
 		if (strcmp(v, "flush") == 0)
 			c->period = PERIOD_FLUSH;
@@ -87,24 +63,10 @@ config_line(struct config *c, const char *k, char *v)
 	if (strcmp(k, "static_txt") == 0) {
 		if ((sp = strpbrk(v, " \t")) == NULL)
 			return "static_txt = NAME TEXT";
-		name = xstrndup(v, (size_t)(sp - v));
 		c->txts = xreallocarray(c->txts, c->ntxts + 1,
 		    sizeof(*c->txts));
-		c->txts[c->ntxts].name = name;
+		c->txts[c->ntxts].name = xstrndup(v, (size_t)(sp - v));
 		c->txts[c->ntxts++].text = xstrdup(sp + strspn(sp, " \t"));
-		return NULL;
-	}
-	if (strcmp(k, "static_route") == 0) {
-		/* The syntax is ../common/conf.c's, shared with refsend. */
-		if (conf_route(v, &name, &addr, &port) == -1)
-			return "want 'NAME ADDRESS[:PORT]' (ADDRESS numeric; "
-			    "IPv6 with a port: [ADDRESS]:PORT)";
-		c->routes = xreallocarray(c->routes, c->nroutes + 1,
-		    sizeof(*c->routes));
-		r = &c->routes[c->nroutes++];
-		r->name = xstrdup(name);
-		r->address = xstrdup(addr);
-		r->port = port;
 		return NULL;
 	}
 	return "unknown key";
@@ -137,12 +99,16 @@ config_contact(const char *v, const char *domain)
 	return NULL;
 }
 
-/* conf_set_fn: config_line(), its message prefixed with the key. */
+/* conf_set_fn: the key table, else config_line(), its message prefixed
+ * with the key. */
 static int
 config_set(void *arg, const char *k, char *v, char *err, size_t errlen)
 {
 	const char	*e;
+	int		 r;
 
+	if ((r = conf_key_set(config_keys, arg, k, v, err, errlen)) != 0)
+		return r == 1 ? 0 : -1;
 	if ((e = config_line(arg, k, v)) == NULL)
 		return 0;
 	snprintf(err, errlen, "%s: %s", k, e);
@@ -198,15 +164,10 @@ config_load(const char *path, char *err, size_t errlen)
 	return NULL;
 }
 
-const struct static_route *
+const struct route *
 config_route(const struct config *c, const char *name)
 {
-	size_t	i;
-
-	for (i = 0; i < c->nroutes; i++)
-		if (strcasecmp(c->routes[i].name, name) == 0)
-			return &c->routes[i];
-	return NULL;
+	return conf_route_find(c->routes, c->nroutes, name);
 }
 
 void
@@ -216,31 +177,12 @@ config_free(struct config *c)
 
 	if (c == NULL)
 		return;
+	conf_key_clear(config_keys, c);
 	free(c->path);
-	free(c->events);
-	free(c->state_dir);
-	free(c->log);
-	free(c->resolver);
-	free(c->trust_anchor);
-	free(c->organization_name);
-	free(c->contact_info);
-	free(c->reporting_domain);
-	free(c->report_from);
-	free(c->dkim_selector);
-	free(c->dkim_key);
-	free(c->helo_name);
-	free(c->sending_mta_ip);
-	free(c->https_ca);
-	free(c->retry);
 	for (i = 0; i < c->ntxts; i++) {
 		free(c->txts[i].name);
 		free(c->txts[i].text);
 	}
 	free(c->txts);
-	for (i = 0; i < c->nroutes; i++) {
-		free(c->routes[i].name);
-		free(c->routes[i].address);
-	}
-	free(c->routes);
 	free(c);
 }

@@ -102,7 +102,7 @@ dns_mx(struct dns *d, const char *domain, struct dns_list *l)
 void
 dns_addrs(struct dns *d, const char *name, struct dns_list *l)
 {
-	const struct static_route	*r;
+	const struct route		*r;
 
 	memset(l, 0, sizeof(*l));
 	if ((r = config_route(d->conf, name)) != NULL) {

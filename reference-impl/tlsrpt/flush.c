@@ -147,7 +147,7 @@ static enum deliver_status
 flush_mailto(const struct config *c, struct dns *dns, const char *addr,
     const struct buf *msg, long *code, char **detail)
 {
-	const struct static_route	*rt;
+	const struct route		*rt;
 	struct dns_list			 mx, ad;
 	struct smtp_result		 res;
 	const char			*domain = strrchr(addr, '@') + 1;

@@ -46,16 +46,11 @@
 
 /* ----------------------------------------------------------------- config */
 
-/* static_txt / static_route: lab and test knobs that bypass DNS. */
+/* static_txt / static_route (struct route, common.h: port 0 is smtp_port
+ * or the URL's port): lab and test knobs that bypass DNS. */
 struct static_txt {
 	char	*name;		/* the query name, e.g. _smtp._tls.a.test */
 	char	*text;
-};
-
-struct static_route {
-	char	*name;		/* mail domain or https host, lower case */
-	char	*address;	/* numeric */
-	int	 port;		/* 0: smtp_port / the URL's port */
 };
 
 enum period {
@@ -88,7 +83,7 @@ struct config {
 	enum period		 period;
 	struct static_txt	*txts;
 	size_t			 ntxts;
-	struct static_route	*routes;
+	struct route		*routes;
 	size_t			 nroutes;
 };
 
@@ -99,8 +94,7 @@ struct config {
 struct config	*config_load(const char *, char *, size_t);
 void		 config_free(struct config *);
 /* The static route for a name (case-insensitive), NULL if none. */
-const struct static_route *config_route(const struct config *,
-		    const char *);
+const struct route *config_route(const struct config *, const char *);
 
 /* ----------------------------------------------------------------- record */
 

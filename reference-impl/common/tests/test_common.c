@@ -2,11 +2,12 @@
  * test_common.c -- the code refsend shares with refsend-tlsrpt (common.h)
  * where the two programs' own tests do not reach it: durable writes,
  * folder listings, the list parser's ownership rules, the static_route
- * syntax, the growable buffer.
+ * syntax, the key tables of the configuration files, the growable buffer.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,73 @@ test_common_route(void)
 	}
 }
 
+/* A key table of each type, as both programs' config.c use it. */
+struct test_conf {
+	char		*s;
+	int		 n, b;
+	int		*list;
+	size_t		 nlist;
+	struct route	*routes;
+	size_t		 nroutes;
+};
+
+static void
+test_common_conf_key(void)
+{
+#define OFF(f)	offsetof(struct test_conf, f)
+	static const struct conf_key keys[] = {
+		{ "s", CONF_STR, OFF(s), 0, 0, 0 },
+		{ "n", CONF_INT, OFF(n), 0, 1, 10 },
+		{ "b", CONF_BOOL, OFF(b), 0, 0, 0 },
+		{ "list", CONF_INTLIST, OFF(list), OFF(nlist), 0, 99 },
+		{ "route", CONF_ROUTE, OFF(routes), OFF(nroutes), 0, 0 },
+		{ NULL, CONF_STR, 0, 0, 0, 0 }
+	};
+#undef OFF
+	static const struct {
+		const char	*k, *v;
+		int		 r;		/* conf_key_set() */
+		const char	*err;		/* part of the message */
+	} lines[] = {
+		{ "s", "one", 1, NULL }, { "s", "two", 1, NULL },
+		{ "n", "10", 1, NULL }, { "n", "11", -1, "n: bad number" },
+		{ "b", "yes", 1, NULL }, { "b", "on", -1, "b: yes or no" },
+		{ "list", "1, 2,3", 1, NULL },
+		{ "list", "1,,2", -1, "list: bad list" },
+		{ "route", "A.test 127.0.0.1:26", 1, NULL },
+		{ "route", "b.test [::1]", 1, NULL },
+		{ "route", "c.test mx.c.test", -1, "route: want 'NAME" },
+		{ "other", "x", 0, NULL },
+		{ NULL, NULL, 0, NULL }
+	};
+	struct test_conf	 c;
+	char			 err[256], *v;
+	size_t			 i;
+	int			 r;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; lines[i].k != NULL; i++) {
+		err[0] = '\0';
+		v = xstrdup(lines[i].v);
+		r = conf_key_set(keys, &c, lines[i].k, v, err, sizeof(err));
+		free(v);
+		CU_ASSERT_EQUAL(r, lines[i].r);
+		if (lines[i].err != NULL)
+			CU_ASSERT_PTR_NOT_NULL(strstr(err, lines[i].err));
+	}
+	CU_ASSERT_STRING_EQUAL(c.s, "two");
+	CU_ASSERT(c.n == 10 && c.b == 1);
+	CU_ASSERT(c.nlist == 3 && c.list[2] == 3);
+	CU_ASSERT_EQUAL_FATAL(c.nroutes, 2);
+	CU_ASSERT(conf_route_find(c.routes, c.nroutes, "a.TEST") ==
+	    &c.routes[0] && c.routes[0].port == 26);
+	CU_ASSERT(conf_route_find(c.routes, c.nroutes, "b.test")->port == 0);
+	CU_ASSERT(conf_route_find(c.routes, c.nroutes, "c.test") == NULL);
+	conf_key_clear(keys, &c);	/* valgrind: nothing left behind */
+	CU_ASSERT(c.s == NULL && c.list == NULL && c.nlist == 0);
+	CU_ASSERT(c.routes == NULL && c.nroutes == 0);
+}
+
 static void
 test_common_buf(void)
 {
@@ -232,5 +300,6 @@ tests_common(void)
 	CU_add_test(s, "file_list, file_read", test_common_file_list);
 	CU_add_test(s, "conf_intlist", test_common_intlist);
 	CU_add_test(s, "conf_route", test_common_route);
+	CU_add_test(s, "conf_key_set, conf_key_clear", test_common_conf_key);
 	CU_add_test(s, "buf", test_common_buf);
 }
