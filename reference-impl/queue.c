@@ -57,20 +57,9 @@ queue_write_file(const char *tmpdir, const char *dir, const char *name,
 static int
 queue_mkdir(const char *path)
 {
-	char	*parent, *slash;
-	int	 r;
-
 	if (mkdir(path, 0700) == -1)
 		return errno == EEXIST ? 0 : -1;
-	parent = xstrdup(path);
-	if ((slash = strrchr(parent, '/')) == NULL)
-		r = file_fsync_dir(".");
-	else {
-		slash[slash == parent] = '\0';
-		r = file_fsync_dir(parent);
-	}
-	free(parent);
-	return r;
+	return file_fsync_parent(path);
 }
 
 int
@@ -233,45 +222,18 @@ queue_prepare(const char *dir, const struct qmsg *m, const int *delivered,
 {
 	static unsigned	 count;
 	char		*text;
-	size_t		 off = 0, len;
-	ssize_t		 n;
-	int		 fd, e;
+	int		 r, e;
 
 	snprintf(path, pathlen, "%s/tmp/%s.%ld.%u.next", dir, m->id,
 	    (long)getpid(), count++);
 	text = queue_env_text(m, delivered);
-	len = strlen(text);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
-	    == -1)
-		goto fail;
-	while (off < len) {
-		n = write(fd, text + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	e = close(fd);
-	fd = -1;
-	if (e == -1)
-		goto fail;
-	free(text);
-	return 0;
- fail:
+	r = file_put(path, 0600, 1, text, strlen(text));
 	e = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(path);
 	free(text);
-	path[0] = '\0';
+	if (r == -1)
+		path[0] = '\0';
 	errno = e;
-	return -1;
+	return r;
 }
 
 int

@@ -188,8 +188,19 @@ const struct route *conf_route_find(const struct route *, size_t,
  */
 int	 file_write(const char *, const char *, mode_t, const void *,
 	    size_t);
+/*
+ * file_put(path, mode, excl, data, len): the first half of file_write(),
+ * for a caller that renames the file into place later itself: data
+ * written into path (created with mode; with excl it must not exist yet,
+ * else it is truncated) and fsync'ed.  -1 with errno on failure: a path
+ * it created is then removed.
+ */
+int	 file_put(const char *, mode_t, int, const void *, size_t);
 /* fsync a folder (after a rename or unlink in it).  -1 with errno. */
 int	 file_fsync_dir(const char *);
+/* fsync the folder that holds path (after it was made, renamed or
+ * unlinked).  -1 with errno. */
+int	 file_fsync_parent(const char *);
 /*
  * file_read() appends all that is left to read from fp to b (b->data is
  * then not NULL, even for nothing).  -1 with errno on a read error.

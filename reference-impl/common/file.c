@@ -28,8 +28,7 @@ file_fsync_dir(const char *dir)
 	return r;
 }
 
-/* fsync the folder that holds path. */
-static int
+int
 file_fsync_parent(const char *path)
 {
 	char	*dir, *slash;
@@ -44,25 +43,17 @@ file_fsync_parent(const char *path)
 }
 
 int
-file_write(const char *tmp, const char *path, mode_t mode, const void *data,
+file_put(const char *path, mode_t mode, int excl, const void *data,
     size_t len)
 {
-	char	*own = NULL;
 	ssize_t	 n;
 	size_t	 off = 0;
 	int	 fd, save;
 
-	if (tmp == NULL) {
-		xasprintf(&own, "%s.tmp", path);
-		tmp = own;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd == -1) {
-		save = errno;
-		free(own);
-		errno = save;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL :
+	    O_TRUNC), mode);
+	if (fd == -1)
 		return -1;
-	}
 	while (off < len) {
 		n = write(fd, (const char *)data + off, len - off);
 		if (n == -1 && errno == EINTR)
@@ -76,17 +67,41 @@ file_write(const char *tmp, const char *path, mode_t mode, const void *data,
 	}
 	if (fsync(fd) == -1)
 		goto fail;
-	save = close(fd);
+	if (close(fd) == 0)
+		return 0;
 	fd = -1;
-	if (save == -1 || rename(tmp, path) == -1)
-		goto fail;
-	free(own);
-	return file_fsync_parent(path);
  fail:
 	save = errno;
 	if (fd != -1)
 		close(fd);
-	unlink(tmp);
+	unlink(path);
+	errno = save;
+	return -1;
+}
+
+int
+file_write(const char *tmp, const char *path, mode_t mode, const void *data,
+    size_t len)
+{
+	char	*own = NULL;
+	int	 save;
+
+	if (tmp == NULL) {
+		xasprintf(&own, "%s.tmp", path);
+		tmp = own;
+	}
+	if (file_put(tmp, mode, 0, data, len) == -1)
+		goto fail;
+	if (rename(tmp, path) == -1) {
+		save = errno;
+		unlink(tmp);
+		errno = save;
+		goto fail;
+	}
+	free(own);
+	return file_fsync_parent(path);
+ fail:
+	save = errno;
 	free(own);
 	errno = save;
 	return -1;

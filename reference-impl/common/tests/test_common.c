@@ -65,6 +65,20 @@ test_common_file_write(void)
 	CU_ASSERT(file_write(tmp, path, 0644, "x", 1) == -1);
 	CU_ASSERT(errno == ENOENT);
 	CU_ASSERT(access(tmp, F_OK) == -1);
+	/* file_put(), excl: never over a file that exists, which stays. */
+	CU_ASSERT(file_put(tmp, 0600, 1, "first", 5) == 0);
+	errno = 0;
+	CU_ASSERT(file_put(tmp, 0600, 1, "second", 6) == -1);
+	CU_ASSERT(errno == EEXIST);
+	text = test_common_slurp(tmp);
+	CU_ASSERT(text != NULL && strcmp(text, "first") == 0);
+	free(text);
+	CU_ASSERT(file_put(tmp, 0600, 0, "2nd", 3) == 0);
+	text = test_common_slurp(tmp);
+	CU_ASSERT(text != NULL && strcmp(text, "2nd") == 0);
+	free(text);
+	CU_ASSERT(file_fsync_parent(tmp) == 0);
+	CU_ASSERT(unlink(tmp) == 0);
 	CU_ASSERT(file_fsync_dir(dir) == 0);
 	CU_ASSERT(rmdir(dir) == 0);
 	free(path);
@@ -296,7 +310,7 @@ tests_common(void)
 	CU_pSuite	s;
 
 	s = CU_add_suite("common", NULL, NULL);
-	CU_add_test(s, "file_write", test_common_file_write);
+	CU_add_test(s, "file_write, file_put", test_common_file_write);
 	CU_add_test(s, "file_list, file_read", test_common_file_list);
 	CU_add_test(s, "conf_intlist", test_common_intlist);
 	CU_add_test(s, "conf_route", test_common_route);
