@@ -195,34 +195,23 @@ int
 main(int argc, char **argv)
 {
 	struct config	*conf;
-	const char	*path = NULL, *cmd;
+	struct opts	 o;
+	const char	*cmd;
 	char		 err[1024];
-	int		 ch, rc = 0, all = 0, verbose = 0;
+	int		 i, rc = 0, all;
 
 	log_progname("refsend");
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt(argc, argv, "+c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		default:
-			usage();
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (path == NULL || argc < 1)
+	if ((i = opts_parse(argc, argv, "v", &o)) == -1)
 		usage();
+	argc -= i;
+	argv += i;
 	cmd = argv[0];
-	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+	if ((conf = config_load(o.conf, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		return 1;
 	}
-	log_verbose(verbose);
+	log_verbose(o.verbose);
 	if (log_open(conf->events) == -1) {
 		log_warnx("events %s: %s", conf->events, strerror(errno));
 		config_free(conf);
@@ -231,9 +220,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "submit") == 0)
 		rc = cmd_submit(conf, argc, argv);
 	else if (strcmp(cmd, "run") == 0) {
-		if (argc == 2 && strcmp(argv[1], "--all") == 0)
-			all = 1;
-		else if (argc != 1)
+		if ((all = opts_all(argc, argv)) == -1)
 			usage();
 		rc = runner_run(conf, all, 0) == -1 ? 1 : 0;
 	} else if (strcmp(cmd, "status") == 0) {

@@ -7,6 +7,7 @@
  *
  *	xmalloc.c	allocation that never returns NULL; a growable buffer
  *	log.c		JSON-lines events, stderr diagnostics, fatalx()
+ *	opts.c		the options in front of the command word
  *	conf.c		the "key = value" configuration file: lexer, numbers,
  *			key tables, static routes
  *	file.c		durable file writes (tmp, fsync, rename, fsync dir),
@@ -89,6 +90,27 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 char	*log_safe(const void *, size_t);
+
+/* ------------------------------------------------------------------- opts */
+
+/*
+ * The command line of both programs up to their command word:
+ * "[-v] [-T SECONDS] -c CONF COMMAND ...".  opts_parse(argc, argv,
+ * allowed, o) reads the options into o (conf points into argv; verbose
+ * counts -v; at is the -T time, 0 when not given); allowed names the
+ * options the program takes besides -c ("v", "T").  It returns the index
+ * of the command word, or -1 for a usage error: an option not allowed or
+ * malformed (-T takes a positive number of seconds), no -c, no command.
+ * opts_all(argc, argv), argv[0] a command word that may be followed by
+ * "--all" and nothing else: 1 with it, 0 without, -1 otherwise.
+ */
+struct opts {
+	const char	*conf;
+	int		 verbose;
+	long long	 at;
+};
+int	 opts_parse(int, char **, const char *, struct opts *);
+int	 opts_all(int, char **);
 
 /* ------------------------------------------------------------------- conf */
 

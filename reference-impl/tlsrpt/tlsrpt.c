@@ -40,43 +40,25 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	struct dns	*dns;
-	const char	*path = NULL;
-	char		 err[512], *end;
-	int		 ch, r, all = 0;
-	long long	 at = 0;
+	struct opts	 o;
+	char		 err[512];
+	int		 i, r, all = 0;
+	time_t		 now;
 
 	log_progname("refsend-tlsrpt");
-	while ((ch = getopt(argc, argv, "+c:T:")) != -1) {
-		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'T':
-			errno = 0;
-			at = strtoll(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    at <= 0)
-				usage();
-			break;
-		default:
-			usage();
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (path == NULL || argc < 1)
+	if ((i = opts_parse(argc, argv, "T", &o)) == -1)
 		usage();
+	argc -= i;
+	argv += i;
 	if (strcmp(argv[0], "flush") == 0) {
 		if (argc != 1)
 			usage();
 	} else if (strcmp(argv[0], "retry") == 0) {
-		if (argc == 2 && strcmp(argv[1], "--all") == 0)
-			all = 1;
-		else if (argc != 1)
+		if ((all = opts_all(argc, argv)) == -1)
 			usage();
 	} else
 		usage();
-	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+	if ((conf = config_load(o.conf, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		return 1;
 	}
@@ -92,11 +74,11 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	dns = dns_new(conf);
+	now = o.at ? (time_t)o.at : time(NULL);
 	if (strcmp(argv[0], "flush") == 0)
-		r = flush_run(conf, dns, at ? (time_t)at : time(NULL));
+		r = flush_run(conf, dns, now);
 	else
-		r = retry_run(conf, dns, at ? (time_t)at : time(NULL),
-		    all);
+		r = retry_run(conf, dns, now, all);
 	dns_free(dns);
 	log_close();
 	config_free(conf);

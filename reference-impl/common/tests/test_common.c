@@ -288,6 +288,54 @@ test_common_conf_key(void)
 	CU_ASSERT(c.routes == NULL && c.nroutes == 0);
 }
 
+/* The options in front of the command word, and "[--all]". */
+static void
+test_common_opts(void)
+{
+	static const struct {
+		const char	*args[7];
+		const char	*allowed;
+		int		 index, verbose;	/* index -1: usage */
+		long long	 at;
+		int		 all;
+	} t[] = {
+	    { { "p", "-c", "c", "run", NULL }, "v", 3, 0, 0, 0 },
+	    { { "p", "-v", "-v", "-c", "c", "run", "--all" }, "v", 5, 2, 0,
+		1 },
+	    { { "p", "-T", "86400", "-c", "c", "retry", "-x" }, "T", 5, 0,
+		86400, -1 },
+	    { { "p", "-c", "c", "run", "-v", NULL }, "v", 3, 0, 0, -1 },
+	    { { "p", "-T", "5", "-c", "c", "run", NULL }, "v", -1, 0, 0, 0 },
+	    { { "p", "-v", "-c", "c", "run", NULL }, "T", -1, 0, 0, 0 },
+	    { { "p", "-T", "0", "-c", "c", "run", NULL }, "T", -1, 0, 0, 0 },
+	    { { "p", "-T", "9x", "-c", "c", "run", NULL }, "T", -1, 0, 0, 0 },
+	    { { "p", "-c", "c", NULL }, "v", -1, 0, 0, 0 },
+	    { { "p", "run", NULL }, "v", -1, 0, 0, 0 },
+	};
+	struct opts	 o;
+	char		*argv[8];
+	size_t		 i;
+	int		 argc, r;
+
+	opterr = 0;		/* no getopt messages in the test output */
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		for (argc = 0; argc < 7 && t[i].args[argc] != NULL; argc++)
+			argv[argc] = xstrdup(t[i].args[argc]);
+		argv[argc] = NULL;
+		r = opts_parse(argc, argv, t[i].allowed, &o);
+		CU_ASSERT_EQUAL(r, t[i].index);
+		if (r != -1) {
+			CU_ASSERT_STRING_EQUAL(o.conf, "c");
+			CU_ASSERT(o.verbose == t[i].verbose && o.at == t[i].at);
+			CU_ASSERT_EQUAL(opts_all(argc - r, argv + r),
+			    t[i].all);
+		}
+		while (argc > 0)
+			free(argv[--argc]);
+	}
+	opterr = 1;
+}
+
 static void
 test_common_buf(void)
 {
@@ -315,5 +363,6 @@ tests_common(void)
 	CU_add_test(s, "conf_intlist", test_common_intlist);
 	CU_add_test(s, "conf_route", test_common_route);
 	CU_add_test(s, "conf_key_set, conf_key_clear", test_common_conf_key);
+	CU_add_test(s, "opts_parse, opts_all", test_common_opts);
 	CU_add_test(s, "buf", test_common_buf);
 }
