@@ -96,17 +96,6 @@ sts_use(struct sts_result *r, struct sts_cached *c, const char *source)
 	r->source = source;
 }
 
-static json_t *
-sts_strings(char *const *v, size_t n)
-{
-	json_t	*a = json_array();
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 static void
 sts_event(const struct sts_job *j)
 {
@@ -116,8 +105,8 @@ sts_event(const struct sts_job *j)
 	if (r->have)
 		pol = json_pack("{s:s,s:s,s:i,s:o,s:o,s:s}", "id", r->id,
 		    "mode", stspolicy_mode_name(r->policy.mode), "max_age",
-		    r->policy.max_age, "mx", sts_strings(r->policy.mx,
-		    r->policy.nmx), "lines", sts_strings(r->policy.lines,
+		    r->policy.max_age, "mx", log_strings(r->policy.mx,
+		    r->policy.nmx), "lines", log_strings(r->policy.lines,
 		    r->policy.nlines), "source", r->source);
 	if (j->fetched != NULL)
 		fetch = json_pack("{s:b,s:I,s:s}", "ok", j->fetched->ok,

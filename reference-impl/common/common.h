@@ -90,6 +90,9 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 char	*log_safe(const void *, size_t);
+/* log_strings(v, n): a new JSON array of the n strings of v (UTF-8), for
+ * an event or a report; the caller owns the reference. */
+json_t	*log_strings(char *const *, size_t);
 
 /* ------------------------------------------------------------------- opts */
 

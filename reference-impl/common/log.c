@@ -165,3 +165,16 @@ log_safe(const void *s, size_t len)
 	*o = '\0';
 	return out;
 }
+
+json_t *
+log_strings(char *const *v, size_t n)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	if (a == NULL)
+		fatalx("out of memory (json_array)");
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}

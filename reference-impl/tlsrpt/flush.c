@@ -436,9 +436,7 @@ flush_domain(const struct config *c, struct dns *dns,
 		    dns_status_name(txt.status), txt.why ? txt.why : "");
 		break;
 	}
-	ruas = json_array();
-	for (i = 0; i < rec.nrua; i++)
-		json_array_append_new(ruas, json_string(rec.rua[i]));
+	ruas = log_strings(rec.rua, rec.nrua);
 	log_event("record", json_pack("{s:s,s:s,s:s,s:b,s:s,s:o,s:s,s:I,"
 	    "s:I}", "policy_domain", d->domain, "qname", qname, "dns",
 	    dns_status_name(txt.status), "secure", txt.secure, "decision",

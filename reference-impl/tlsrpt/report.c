@@ -28,17 +28,6 @@ report_time(time_t t, char *buf, size_t len)
 	return buf;
 }
 
-static json_t *
-report_strings(char *const *s, size_t n)
-{
-	json_t	*a = json_array();
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(s[i]));
-	return a;
-}
-
 static void
 report_set_str(json_t *o, const char *k, const char *v)
 {
@@ -71,13 +60,13 @@ report_policy(const struct agg_domain *d, const struct agg_policy *p)
 	pol = json_object();
 	json_object_set_new(pol, "policy-type", json_string(p->type));
 	json_object_set_new(pol, "policy-string",
-	    report_strings(p->strings, p->nstrings));
+	    log_strings(p->strings, p->nstrings));
 	json_object_set_new(pol, "policy-domain", json_string(d->domain));
 	/* For sts, the policy's patterns: none when no policy could be
 	 * had, an empty array then (the key belongs to every sts entry). */
 	if (p->nmx > 0 || strcmp(p->type, "sts") == 0)
 		json_object_set_new(pol, "mx-host",
-		    report_strings(p->mx, p->nmx));
+		    log_strings(p->mx, p->nmx));
 	sum = json_object();
 	json_object_set_new(sum, "total-successful-session-count",
 	    json_integer(p->ok));

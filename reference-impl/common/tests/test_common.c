@@ -336,6 +336,27 @@ test_common_opts(void)
 	opterr = 1;
 }
 
+/* Text from a peer made safe; a list of strings as a JSON array. */
+static void
+test_common_log(void)
+{
+	static char	*v[] = { "mx1.d.test", "*.d.test" };
+	json_t		*a;
+	char		*s;
+
+	s = log_safe("a\r\n\x7f\\b\xe9", 7);
+	CU_ASSERT_STRING_EQUAL(s, "a\\x0d\\x0a\\x7f\\b\\xe9");
+	free(s);
+	a = log_strings(v, 2);
+	s = json_dumps(a, JSON_COMPACT);
+	CU_ASSERT_STRING_EQUAL(s, "[\"mx1.d.test\",\"*.d.test\"]");
+	free(s);
+	json_decref(a);
+	a = log_strings(NULL, 0);
+	CU_ASSERT(json_is_array(a) && json_array_size(a) == 0);
+	json_decref(a);
+}
+
 static void
 test_common_buf(void)
 {
@@ -364,5 +385,6 @@ tests_common(void)
 	CU_add_test(s, "conf_route", test_common_route);
 	CU_add_test(s, "conf_key_set, conf_key_clear", test_common_conf_key);
 	CU_add_test(s, "opts_parse, opts_all", test_common_opts);
+	CU_add_test(s, "log_safe, log_strings", test_common_log);
 	CU_add_test(s, "buf", test_common_buf);
 }
