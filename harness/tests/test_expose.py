@@ -237,24 +237,56 @@ needs_postfix = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("postconf"),
     reason="needs root and Postfix (ci/deps)")
 
-CASES = ["a01-secure-dane-ee", "a07-null-mx", "a02-mx-rrsig-expired"]
+# first-pass delivery, bounce (null MX: the DSN) and deferral; a retry
+# after a [fix] and one after the retry limit (the flush, expire and
+# reload hooks between the passes)
+CASES = ["a01-secure-dane-ee", "a07-null-mx", "a02-mx-rrsig-expired",
+         "g35-retry-tlsa-fixed", "g35d-retry-limit-tlsa-mismatch"]
+
+
+def test_appliance_sets_no_postfix_parameter_twice():
+    """A parameter set twice makes every Postfix process warn at start-up,
+    which once hung the appliance's logging after a reload (appliance.py):
+    its main.cf sets each parameter once, the appliance's values win."""
+    from danelab.adapters.postfix import MAIN_CF
+    from danelab.appliance import APPLIANCE_CF, override
+    extra = APPLIANCE_CF.format(v4=NET.v4, v6net="fd25::", v6len=48)
+    text = override(MAIN_CF, extra)
+    keys = [ln.split("=", 1)[0].strip() for ln in text.splitlines()
+            if "=" in ln and not ln.startswith(("#", " ", "\t"))]
+    assert len(keys) == len(set(keys)), sorted(keys)
+    assert "inet_interfaces = all" in text.splitlines()
+    assert "defer_transports =" in text.splitlines()
+    assert "inet_interfaces = loopback-only" not in text
+    assert "smtp_tls_security_level = {level}" in text
 
 
 @needs_postfix
 def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     """Postfix in its own namespace, reached through --expose netns: and
     graded through smtp:// only (the CLI end to end): delivered, bounced
-    (the DSN's status) and deferred as published for in-namespace
+    (the DSN's status), deferred, and the second-phase results (after a
+    [fix], after the retry limit) as published for in-namespace
     Postfix."""
     from danelab.blackbox import run_blackbox
+    from danelab.published import summarize
     res, _ = run_blackbox("postfix", tmp_path, pass_seconds=15, ids=CASES)
-    got = {c["id"]: c for c in res["cases"]}
+    got = summarize(res)
     pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
-    for cid in CASES:
-        want = pub["cases"][cid]
-        assert got[cid]["verdict"] == want["verdict"], got[cid]
-        assert got[cid]["observed"] == want["observed"], got[cid]
-    assert got["a07-null-mx"]["sender_outcome"]["dsn"].startswith("5.")
-    assert "nullMX" in got["a07-null-mx"]["sender_outcome"]["reason"]
+    keys = [k for k in pub["cases"] if k.split("[")[0] in CASES]
+    assert "g35-retry-tlsa-fixed[after-fix]" in keys
+    assert "g35d-retry-limit-tlsa-mismatch[after-limit]" in keys
+    assert sorted(got) == sorted(keys)
+    for k in keys:
+        assert got[k]["verdict"] == pub["cases"][k]["verdict"], (k, got[k])
+        assert got[k]["observed"] == pub["cases"][k]["observed"], (k, got[k])
+    out = {(c["id"], c["phase"]): c["sender_outcome"] for c in res["cases"]}
+    assert out[("a07-null-mx", "first")]["dsn"].startswith("5.")
+    assert "nullMX" in out[("a07-null-mx", "first")]["reason"]
+    # the retry limit: a DSN after the expire hook; the fix: a delivery
+    limit = out[("g35d-retry-limit-tlsa-mismatch", "after-limit")]
+    assert limit["state"] == "bounced" and limit["dsn"].startswith("4.7.")
+    assert out[("g35-retry-tlsa-fixed", "after-fix")]["state"] == \
+        "delivered"
     assert res.get("problems") == []
     assert range_on_host(NET) == []
