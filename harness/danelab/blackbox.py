@@ -2,11 +2,13 @@
 network namespace, graded through `--expose netns:PATH` and `--sender
 smtp://` only, next to its in-namespace results.
 
-    /usr/bin/python3 -m danelab.blackbox [--pass-seconds N] [postfix]
+    /usr/bin/python3 -m danelab.blackbox [--pass-seconds N] [MTA ...]
 
+(MTA: postfix, exim; default both)
 writes docs/results/<mta>-blackbox.json (the format of <mta>.json, plus
 `differences`: every case whose verdict or observed outcome differs from
-the in-namespace file).  Needs root and Postfix (ci/deps).
+the in-namespace file).  Needs root, Postfix (ci/deps) and Exim
+(ci/exim-install).
 """
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from .appliance import PostfixAppliance
+from .appliance_exim import EximAppliance
 from .catalog import DEFAULT_DIR, load_catalog
 from .labnet import LabNet
 from .published import RESULTS, ROOT, catalog_commit, compare, counts, \
     problem_keys, summarize
 
-APPLIANCES = {"postfix": PostfixAppliance}
+APPLIANCES: dict[str, Any] = {"postfix": PostfixAppliance,
+                              "exim": EximAppliance}
 
 
 def run_blackbox(mta: str, run: Path, pass_seconds: float,

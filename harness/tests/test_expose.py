@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from danelab import catalog, dsn
+from danelab.adapters.exim import EXIM_ROOT
 from danelab.errors import LabError
 from danelab.expose import Exposure, range_on_host
 from danelab.labnet import LabNet
@@ -261,6 +262,30 @@ def test_appliance_sets_no_postfix_parameter_twice():
     assert "smtp_tls_security_level = {level}" in text
 
 
+def _blackbox_against_published(mta: str, run: Path, cases: list[str]
+                                ) -> dict[tuple[str, str], dict[str, str]]:
+    """Run CASES through MTA's appliance (--expose netns:, smtp://); assert
+    every result (each phase) has the verdict and observed outcome
+    published for the in-namespace MTA; return the black box's sender
+    outcomes by (case, phase)."""
+    from danelab.blackbox import run_blackbox
+    from danelab.published import summarize
+    res, _ = run_blackbox(mta, run, pass_seconds=15, ids=cases)
+    got = summarize(res)
+    pub = json.loads((ROOT / f"docs/results/{mta}.json").read_text())
+    keys = [k for k in pub["cases"] if k.split("[")[0] in cases]
+    assert "g35-retry-tlsa-fixed[after-fix]" in keys
+    assert "g35d-retry-limit-tlsa-mismatch[after-limit]" in keys
+    assert sorted(got) == sorted(keys)
+    for k in keys:
+        assert got[k]["verdict"] == pub["cases"][k]["verdict"], (k, got[k])
+        assert got[k]["observed"] == pub["cases"][k]["observed"], (k, got[k])
+    assert res.get("problems") == []
+    assert range_on_host(NET) == []
+    return {(c["id"], c["phase"]): c["sender_outcome"]
+            for c in res["cases"]}
+
+
 @needs_postfix
 def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     """Postfix in its own namespace, reached through --expose netns: and
@@ -268,19 +293,7 @@ def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     (the DSN's status), deferred, and the second-phase results (after a
     [fix], after the retry limit) as published for in-namespace
     Postfix."""
-    from danelab.blackbox import run_blackbox
-    from danelab.published import summarize
-    res, _ = run_blackbox("postfix", tmp_path, pass_seconds=15, ids=CASES)
-    got = summarize(res)
-    pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
-    keys = [k for k in pub["cases"] if k.split("[")[0] in CASES]
-    assert "g35-retry-tlsa-fixed[after-fix]" in keys
-    assert "g35d-retry-limit-tlsa-mismatch[after-limit]" in keys
-    assert sorted(got) == sorted(keys)
-    for k in keys:
-        assert got[k]["verdict"] == pub["cases"][k]["verdict"], (k, got[k])
-        assert got[k]["observed"] == pub["cases"][k]["observed"], (k, got[k])
-    out = {(c["id"], c["phase"]): c["sender_outcome"] for c in res["cases"]}
+    out = _blackbox_against_published("postfix", tmp_path, CASES)
     assert out[("a07-null-mx", "first")]["dsn"].startswith("5.")
     assert "nullMX" in out[("a07-null-mx", "first")]["reason"]
     # the retry limit: a DSN after the expire hook; the fix: a delivery
@@ -288,5 +301,27 @@ def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     assert limit["state"] == "bounced" and limit["dsn"].startswith("4.7.")
     assert out[("g35-retry-tlsa-fixed", "after-fix")]["state"] == \
         "delivered"
-    assert res.get("problems") == []
-    assert range_on_host(NET) == []
+
+
+needs_exim = pytest.mark.skipif(
+    os.geteuid() != 0 or not (EXIM_ROOT / "usr/sbin/exim4").exists(),
+    reason="needs root and Exim (ci/exim-install)")
+
+# as CASES, and a per-domain policy (dane-only, no TLSA: Exim bounces)
+EXIM_CASES = CASES + ["g33b-dane-only-no-tlsa"]
+
+
+@needs_exim
+def test_exim_blackbox_matches_its_in_namespace_verdicts(tmp_path):
+    """Exim as a daemon in its own namespace (appliance_exim.py), driven
+    only over SMTP: the same verdicts as the in-namespace exim sender,
+    which runs one `exim -M` per message; bounces are Exim's own DSNs
+    (Status 5.0.0, the cause in the text part only)."""
+    out = _blackbox_against_published("exim", tmp_path, EXIM_CASES)
+    null = out[("a07-null-mx", "first")]
+    assert null["state"] == "bounced" and null["dsn"] == "5.0.0"
+    limit = out[("g35d-retry-limit-tlsa-mismatch", "after-limit")]
+    assert limit["state"] == "bounced"
+    assert out[("g35-retry-tlsa-fixed", "after-fix")]["state"] == \
+        "delivered"
+    assert out[("a01-secure-dane-ee", "first")]["state"] == "delivered"
