@@ -286,6 +286,29 @@ def _blackbox_against_published(mta: str, run: Path, cases: list[str]
             for c in res["cases"]}
 
 
+def test_blackbox_runs_a_large_selection_in_parts(tmp_path, monkeypatch):
+    """An exposed run holds at most 254 scenarios: a larger selection runs
+    in parts of at most that many, every scenario in exactly one; the
+    results are merged."""
+    from danelab import blackbox
+    calls: list[list[str]] = []
+
+    def part(mta, run, pass_seconds, ids, scs):
+        calls.append(list(ids))
+        return ({"cases": [{"id": i} for i in ids],
+                 "problems": [f"p{len(calls)}"]}, "v")
+    monkeypatch.setattr(blackbox, "_run_part", part)
+    ids = [f"s{i:03d}" for i in range(300)]
+    res, _ = blackbox.run_blackbox("postfix", tmp_path, 1, ids)
+    assert len(calls) == 2 and all(len(c) <= 254 for c in calls)
+    assert sorted(i for c in calls for i in c) == ids
+    assert sorted(c["id"] for c in res["cases"]) == ids
+    assert res["problems"] == ["p1", "p2"]
+    calls.clear()
+    blackbox.run_blackbox("postfix", tmp_path, 1, ids[:254])
+    assert len(calls) == 1
+
+
 @needs_postfix
 def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     """Postfix in its own namespace, reached through --expose netns: and
