@@ -82,6 +82,34 @@ def _run_part(mta: str, run: Path, pass_seconds: float, ids: list[str],
     return dict(json.loads(res.read_text())), version
 
 
+def outcome_notes(inside: dict[str, dict[str, str]],
+                  outside: dict[str, dict[str, str]]) -> list[str]:
+    """The sender outcomes (state, status code) that differ where verdict
+    and observed outcome agree, grouped, each group with its reason; a
+    difference no rule explains is listed as unexplained."""
+    groups: dict[str, list[str]] = {}
+    for k in sorted(set(inside) & set(outside)):
+        a, b = inside[k], outside[k]
+        if a.get("sender_state") != b.get("sender_state"):
+            why = (f"state {a.get('sender_state')!r} in the namespace, "
+                   f"{b.get('sender_state')!r} as a black box: unexplained")
+        elif a.get("dsn") == b.get("dsn"):
+            continue
+        elif b.get("sender_state") == "deferred" and not b.get("dsn"):
+            why = ("deferred: the MTA's log has a status code, but a "
+                   "deferral sends no DSN, so none reaches the lab")
+        elif b.get("sender_state") == "bounced":
+            why = ("bounced: the in-namespace code is the one the MTA "
+                   "logged, the black box's the Status of its DSN "
+                   f"({a.get('dsn')!r} there, {b.get('dsn')!r} here)")
+        else:
+            why = (f"status code {a.get('dsn')!r} in the namespace, "
+                   f"{b.get('dsn')!r} as a black box: unexplained")
+        groups.setdefault(why, []).append(k)
+    return [f"{len(ks)} result(s), {why}: {', '.join(ks)}"
+            for why, ks in groups.items()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="danelab.blackbox")
     ap.add_argument("mta", nargs="*", default=list(APPLIANCES))
@@ -104,6 +132,7 @@ def main() -> int:
                "in_namespace_wall_seconds": inside.get("wall_seconds"),
                "counts": counts(cases), "problems": problem_keys(res),
                "differences": compare(inside["cases"], cases),
+               "outcome_notes": outcome_notes(inside["cases"], cases),
                "cases": cases}
         (RESULTS / f"{mta}-blackbox.json").write_text(
             json.dumps(doc, indent=1, sort_keys=True) + "\n")

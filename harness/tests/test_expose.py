@@ -309,6 +309,28 @@ def test_blackbox_runs_a_large_selection_in_parts(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+def test_blackbox_outcome_notes():
+    """Where verdicts agree but the sender outcomes do not, each group of
+    differences gets its reason; one no rule explains says so."""
+    from danelab.blackbox import outcome_notes
+    inside = {"a": {"sender_state": "deferred", "dsn": "4.7.5"},
+              "b": {"sender_state": "bounced", "dsn": "5.1.1"},
+              "c": {"sender_state": "delivered", "dsn": "2.0.0"},
+              "d": {"sender_state": "deferred", "dsn": "4.4.3"},
+              "e": {"sender_state": "bounced", "dsn": "5.0.0"}}
+    outside = {"a": {"sender_state": "deferred", "dsn": ""},
+               "b": {"sender_state": "bounced", "dsn": "5.0.0"},
+               "c": {"sender_state": "delivered", "dsn": "2.0.0"},
+               "d": {"sender_state": "deferred", "dsn": ""},
+               "e": {"sender_state": "deferred", "dsn": ""}}
+    notes = outcome_notes(inside, outside)
+    assert len(notes) == 3
+    assert notes[0].startswith("2 result(s), deferred: ") and \
+        notes[0].endswith(": a, d")
+    assert "'5.1.1' there, '5.0.0' here" in notes[1]
+    assert "unexplained" in notes[2] and notes[2].endswith(": e")
+
+
 @needs_postfix
 def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     """Postfix in its own namespace, reached through --expose netns: and
