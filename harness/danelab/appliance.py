@@ -13,6 +13,8 @@ schedule (once an hour here), and offers the vendor hooks:
   flush   nsenter ... postqueue -f
   expire  a script: the queue ids of the given Message-IDs from the
           appliance's maillog, then postsuper -e
+  reload  SIGHUP to the master (smtp(8) caches TLSA records), returning
+          once the master has logged the reload
 """
 from __future__ import annotations
 
@@ -35,6 +37,19 @@ mynetworks = 127.0.0.0/8 {v4} [{v6net}]/{v6len}
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_recipient_restrictions = permit_mynetworks, reject
 defer_transports =
+"""
+
+RELOAD_SH = """#!/bin/sh
+# reload hook: SIGHUP to the master; returns once it has logged the reload
+log={log}
+mark=$(stat -c %s "$log")
+kill -HUP {pid} || exit 1
+for i in $(seq 100); do
+  tail -c +$((mark + 1)) "$log" | grep -q 'postfix/master.*: reload' && exit 0
+  sleep 0.1
+done
+echo "no reload line in $log after 10 s" >&2
+exit 1
 """
 
 SMTPD = "smtp      inet  n       -       n       -       -       smtpd\n"
@@ -137,7 +152,12 @@ class PostfixAppliance:
             log=shlex.quote(str(self.run / "postfix" / "maillog")),
             enter=enter))
         script.chmod(0o755)
+        assert self.mta.master
+        reload = self.run / "reload.sh"
+        reload.write_text(RELOAD_SH.format(
+            log=shlex.quote(str(self.run / "postfix" / "maillog")),
+            pid=self.mta.master.pid))
+        reload.chmod(0o755)
         return {"flush": f"{enter} /usr/sbin/postqueue -f",
                 "expire": shlex.quote(str(script)),
-                "reload": f"kill -HUP {self.mta.master.pid}"
-                if self.mta.master else "true"}
+                "reload": shlex.quote(str(reload))}
