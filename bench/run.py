@@ -25,6 +25,8 @@ BENCHES = [
     ("the catalog against the reference sender, phase by phase",
      [PY, "bench/catalog.py"]),
     ("catalog wall time, senders side by side", [PY, "bench/senders.py"]),
+    ("black box (--expose, smtp://) vs in-namespace, same scenarios",
+     [PY, "bench/blackbox.py"]),
 ]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from danelab import catalog, dsn
+from danelab.adapters.exim import EXIM_ROOT
 from danelab.errors import LabError
 from danelab.expose import Exposure, range_on_host
 from danelab.labnet import LabNet
@@ -237,24 +238,135 @@ needs_postfix = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("postconf"),
     reason="needs root and Postfix (ci/deps)")
 
-CASES = ["a01-secure-dane-ee", "a07-null-mx", "a02-mx-rrsig-expired"]
+# first-pass delivery, bounce (null MX: the DSN) and deferral; a retry
+# after a [fix] and one after the retry limit (the flush, expire and
+# reload hooks between the passes)
+CASES = ["a01-secure-dane-ee", "a07-null-mx", "a02-mx-rrsig-expired",
+         "g35-retry-tlsa-fixed", "g35d-retry-limit-tlsa-mismatch"]
+
+
+def test_appliance_sets_no_postfix_parameter_twice():
+    """A parameter set twice makes every Postfix process warn at start-up,
+    which once hung the appliance's logging after a reload (appliance.py):
+    its main.cf sets each parameter once, the appliance's values win."""
+    from danelab.adapters.postfix import MAIN_CF
+    from danelab.appliance import APPLIANCE_CF, override
+    extra = APPLIANCE_CF.format(v4=NET.v4, v6net="fd25::", v6len=48)
+    text = override(MAIN_CF, extra)
+    keys = [ln.split("=", 1)[0].strip() for ln in text.splitlines()
+            if "=" in ln and not ln.startswith(("#", " ", "\t"))]
+    assert len(keys) == len(set(keys)), sorted(keys)
+    assert "inet_interfaces = all" in text.splitlines()
+    assert "defer_transports =" in text.splitlines()
+    assert "inet_interfaces = loopback-only" not in text
+    assert "smtp_tls_security_level = {level}" in text
+
+
+def _blackbox_against_published(mta: str, run: Path, cases: list[str]
+                                ) -> dict[tuple[str, str], dict[str, str]]:
+    """Run CASES through MTA's appliance (--expose netns:, smtp://); assert
+    every result (each phase) has the verdict and observed outcome
+    published for the in-namespace MTA; return the black box's sender
+    outcomes by (case, phase)."""
+    from danelab.blackbox import run_blackbox
+    from danelab.published import summarize
+    res, _ = run_blackbox(mta, run, pass_seconds=15, ids=cases)
+    got = summarize(res)
+    pub = json.loads((ROOT / f"docs/results/{mta}.json").read_text())
+    keys = [k for k in pub["cases"] if k.split("[")[0] in cases]
+    assert "g35-retry-tlsa-fixed[after-fix]" in keys
+    assert "g35d-retry-limit-tlsa-mismatch[after-limit]" in keys
+    assert sorted(got) == sorted(keys)
+    for k in keys:
+        assert got[k]["verdict"] == pub["cases"][k]["verdict"], (k, got[k])
+        assert got[k]["observed"] == pub["cases"][k]["observed"], (k, got[k])
+    assert res.get("problems") == []
+    assert range_on_host(NET) == []
+    return {(c["id"], c["phase"]): c["sender_outcome"]
+            for c in res["cases"]}
+
+
+def test_blackbox_runs_a_large_selection_in_parts(tmp_path, monkeypatch):
+    """An exposed run holds at most 254 scenarios: a larger selection runs
+    in parts of at most that many, every scenario in exactly one; the
+    results are merged."""
+    from danelab import blackbox
+    calls: list[list[str]] = []
+
+    def part(mta, run, pass_seconds, ids, scs):
+        calls.append(list(ids))
+        return ({"cases": [{"id": i} for i in ids],
+                 "problems": [f"p{len(calls)}"]}, "v")
+    monkeypatch.setattr(blackbox, "_run_part", part)
+    ids = [f"s{i:03d}" for i in range(300)]
+    res, _ = blackbox.run_blackbox("postfix", tmp_path, 1, ids)
+    assert len(calls) == 2 and all(len(c) <= 254 for c in calls)
+    assert sorted(i for c in calls for i in c) == ids
+    assert sorted(c["id"] for c in res["cases"]) == ids
+    assert res["problems"] == ["p1", "p2"]
+    calls.clear()
+    blackbox.run_blackbox("postfix", tmp_path, 1, ids[:254])
+    assert len(calls) == 1
+
+
+def test_blackbox_outcome_notes():
+    """Where verdicts agree but the sender outcomes do not, each group of
+    differences gets its reason; one no rule explains says so."""
+    from danelab.blackbox import outcome_notes
+    inside = {"a": {"sender_state": "deferred", "dsn": "4.7.5"},
+              "b": {"sender_state": "bounced", "dsn": "5.1.1"},
+              "c": {"sender_state": "delivered", "dsn": "2.0.0"},
+              "d": {"sender_state": "deferred", "dsn": "4.4.3"},
+              "e": {"sender_state": "bounced", "dsn": "5.0.0"}}
+    outside = {"a": {"sender_state": "deferred", "dsn": ""},
+               "b": {"sender_state": "bounced", "dsn": "5.0.0"},
+               "c": {"sender_state": "delivered", "dsn": "2.0.0"},
+               "d": {"sender_state": "deferred", "dsn": ""},
+               "e": {"sender_state": "deferred", "dsn": ""}}
+    notes = outcome_notes(inside, outside)
+    assert len(notes) == 3
+    assert notes[0].startswith("2 result(s), deferred: ") and \
+        notes[0].endswith(": a, d")
+    assert "'5.1.1' there, '5.0.0' here" in notes[1]
+    assert "unexplained" in notes[2] and notes[2].endswith(": e")
 
 
 @needs_postfix
 def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     """Postfix in its own namespace, reached through --expose netns: and
     graded through smtp:// only (the CLI end to end): delivered, bounced
-    (the DSN's status) and deferred as published for in-namespace
+    (the DSN's status), deferred, and the second-phase results (after a
+    [fix], after the retry limit) as published for in-namespace
     Postfix."""
-    from danelab.blackbox import run_blackbox
-    res, _ = run_blackbox("postfix", tmp_path, pass_seconds=15, ids=CASES)
-    got = {c["id"]: c for c in res["cases"]}
-    pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
-    for cid in CASES:
-        want = pub["cases"][cid]
-        assert got[cid]["verdict"] == want["verdict"], got[cid]
-        assert got[cid]["observed"] == want["observed"], got[cid]
-    assert got["a07-null-mx"]["sender_outcome"]["dsn"].startswith("5.")
-    assert "nullMX" in got["a07-null-mx"]["sender_outcome"]["reason"]
-    assert res.get("problems") == []
-    assert range_on_host(NET) == []
+    out = _blackbox_against_published("postfix", tmp_path, CASES)
+    assert out[("a07-null-mx", "first")]["dsn"].startswith("5.")
+    assert "nullMX" in out[("a07-null-mx", "first")]["reason"]
+    # the retry limit: a DSN after the expire hook; the fix: a delivery
+    limit = out[("g35d-retry-limit-tlsa-mismatch", "after-limit")]
+    assert limit["state"] == "bounced" and limit["dsn"].startswith("4.7.")
+    assert out[("g35-retry-tlsa-fixed", "after-fix")]["state"] == \
+        "delivered"
+
+
+needs_exim = pytest.mark.skipif(
+    os.geteuid() != 0 or not (EXIM_ROOT / "usr/sbin/exim4").exists(),
+    reason="needs root and Exim (ci/exim-install)")
+
+# as CASES, and a per-domain policy (dane-only, no TLSA: Exim bounces)
+EXIM_CASES = CASES + ["g33b-dane-only-no-tlsa"]
+
+
+@needs_exim
+def test_exim_blackbox_matches_its_in_namespace_verdicts(tmp_path):
+    """Exim as a daemon in its own namespace (appliance_exim.py), driven
+    only over SMTP: the same verdicts as the in-namespace exim sender,
+    which runs one `exim -M` per message; bounces are Exim's own DSNs
+    (Status 5.0.0, the cause in the text part only)."""
+    out = _blackbox_against_published("exim", tmp_path, EXIM_CASES)
+    null = out[("a07-null-mx", "first")]
+    assert null["state"] == "bounced" and null["dsn"] == "5.0.0"
+    limit = out[("g35d-retry-limit-tlsa-mismatch", "after-limit")]
+    assert limit["state"] == "bounced"
+    assert out[("g35-retry-tlsa-fixed", "after-fix")]["state"] == \
+        "delivered"
+    assert out[("a01-secure-dane-ee", "first")]["state"] == "delivered"
