@@ -138,6 +138,8 @@ class LabNamespace:
             if self._pool:
                 self._pool.shutdown(wait=wait, cancel_futures=not wait)
                 self._pool = None
+            with self._lock:
+                self.sup.closed = True
             self._kill_running()
             self.sup.stop_all()
             self.holder = None
@@ -167,12 +169,17 @@ class LabNamespace:
             ) -> subprocess.CompletedProcess[bytes]:
         """Run a command inside to completion; its output is captured."""
         full = self.enter_argv() + list(argv)
-        p = subprocess.Popen(full, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env,
-                             stdin=subprocess.PIPE if input is not None
-                             else subprocess.DEVNULL)
-        fd = os.pidfd_open(p.pid)
         with self._lock:
+            # close() takes the lock too: a command either starts before
+            # it (and is ended by it) or not at all
+            if self.sup.closed:
+                raise LabError(f"{argv[0]}: not run, the lab namespace is "
+                               "being stopped")
+            p = subprocess.Popen(full, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env,
+                                 stdin=subprocess.PIPE if input is not None
+                                 else subprocess.DEVNULL)
+            fd = os.pidfd_open(p.pid)
             self._running.add(fd)
         try:
             out, err = p.communicate(input, timeout=timeout)

@@ -117,9 +117,14 @@ def shielded() -> Iterator[None]:
 
 @dataclass
 class Supervisor:
-    """Owns every process it starts; stop_all() ends them, newest first."""
+    """Owns every process it starts; stop_all() ends them, newest first,
+    and refuses to start any more (a thread still setting up a lab after an
+    interrupt must not start a daemon nobody stops)."""
 
     procs: list[Tracked] = field(default_factory=list)
+    closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock,
+                                  repr=False, compare=False)
 
     def spawn(self, name: str, argv: Sequence[str], log: Path | None = None,
               env: dict[str, str] | None = None,
@@ -128,17 +133,21 @@ class Supervisor:
         """Start ARGV as NAME, output to LOG (or discarded); return it."""
         out: IO[bytes] | None = open(log, "ab") if log else None
         try:
-            p = subprocess.Popen(list(argv),
-                                 stdout=out or subprocess.DEVNULL,
-                                 stderr=subprocess.STDOUT, stdin=stdin,
-                                 env=env, start_new_session=True)
+            with self._lock:
+                if self.closed:
+                    raise DaemonError(f"{name}: not started, the lab is "
+                                      "being stopped")
+                p = subprocess.Popen(list(argv),
+                                     stdout=out or subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT, stdin=stdin,
+                                     env=env, start_new_session=True)
+                t = Tracked(name, p, log, stop_signal)
+                self.procs.append(t)
         except OSError as e:
             raise DaemonError(f"{name}: cannot start {argv[0]}: {e}") from e
         finally:
             if out:
                 out.close()
-        t = Tracked(name, p, log, stop_signal)
-        self.procs.append(t)
         return t
 
     def wait_ready(self, t: Tracked, ready: Callable[[], bool],
@@ -213,7 +222,10 @@ class Supervisor:
     def stop_all(self) -> None:
         """Stop every tracked process, newest first (shielded())."""
         with shielded():
-            for t in reversed(list(self.procs)):
+            with self._lock:
+                self.closed = True
+                procs = list(self.procs)
+            for t in reversed(procs):
                 self.stop(t)
 
     def pids(self) -> list[int]:
