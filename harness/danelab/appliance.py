@@ -22,8 +22,9 @@ import os
 import shlex
 import time
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from .adapters.base import LabContext
+from .adapters.base import Adapter, LabContext
 from .adapters.postfix import PostfixAdapter
 from .labnet import LabNet
 from .netns import LabNamespace
@@ -105,29 +106,22 @@ class _Relay(PostfixAdapter):
             os.utime(cf, (old, old))
 
 
-class PostfixAppliance:
-    """Postfix in a namespace of its own.  Use as a context manager; then
-    hand `netns_path` to --expose netns: and `hooks` to the smtp sender."""
+M = TypeVar("M", bound=Adapter)
+
+
+class Appliance(Generic[M]):
+    """An MTA (MTA, an adapter that relays for the lab) in a namespace of
+    its own, the system under test of a black-box run.  Use a subclass as
+    a context manager; then hand `netns_path` to --expose netns: and
+    `hooks` to the smtp sender."""
 
     def __init__(self, run: Path, net: LabNet,
-                 policies: dict[str, str] | None = None) -> None:
+                 policies: dict[str, str] | None, mta: M) -> None:
         self.run = Path(run).resolve()
         self.net = net
         self.policies = policies or {}
         self.ns = LabNamespace(self.run / "ns", nameserver=net.infra.resolver)
-        self.mta = _Relay(net)
-
-    def __enter__(self) -> "PostfixAppliance":
-        self.ns.open()
-        try:
-            ctx = LabContext(self.ns, self.run / "postfix",
-                             self.net.infra.resolver, Path("/dev/null"),
-                             Path("/dev/null"), self.policies)
-            self.mta.start(ctx)
-        except BaseException:
-            self.close()
-            raise
-        return self
+        self.mta = mta
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -144,6 +138,26 @@ class PostfixAppliance:
     @property
     def url(self) -> str:
         return f"smtp://{self.net.sut(0)[0]}:25"
+
+
+class PostfixAppliance(Appliance[_Relay]):
+    """Postfix in a namespace of its own."""
+
+    def __init__(self, run: Path, net: LabNet,
+                 policies: dict[str, str] | None = None) -> None:
+        super().__init__(run, net, policies, _Relay(net))
+
+    def __enter__(self) -> "PostfixAppliance":
+        self.ns.open()
+        try:
+            ctx = LabContext(self.ns, self.run / "postfix",
+                             self.net.infra.resolver, Path("/dev/null"),
+                             Path("/dev/null"), self.policies)
+            self.mta.start(ctx)
+        except BaseException:
+            self.close()
+            raise
+        return self
 
     def hooks(self) -> dict[str, str]:
         enter = " ".join(shlex.quote(a) for a in self.ns.enter_argv())

@@ -32,9 +32,9 @@ from pathlib import Path
 from .adapters.base import LabContext
 from .adapters.exim import EximAdapter
 from .adapters.mtalog import wait_for
+from .appliance import Appliance
 from .errors import LabError
 from .labnet import LabNet
-from .netns import LabNamespace
 
 # (line of the adapter's configuration, the appliance's)
 REPLACE = [
@@ -103,16 +103,12 @@ class _Relay(EximAdapter):
         conf.write_text(appliance_config(conf.read_text(), self.net))
 
 
-class EximAppliance:
+class EximAppliance(Appliance[_Relay]):
     """Exim in a namespace of its own; as PostfixAppliance."""
 
     def __init__(self, run: Path, net: LabNet,
                  policies: dict[str, str] | None = None) -> None:
-        self.run = Path(run).resolve()
-        self.net = net
-        self.policies = policies or {}
-        self.ns = LabNamespace(self.run / "ns", nameserver=net.infra.resolver)
-        self.mta = _Relay(net)
+        super().__init__(run, net, policies, _Relay(net))
 
     def __enter__(self) -> "EximAppliance":
         self.ns.open()
@@ -136,22 +132,6 @@ class EximAppliance:
             self.close()
             raise
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.mta.stop()
-        self.ns.close()
-
-    @property
-    def netns_path(self) -> str:
-        assert self.ns.holder
-        return f"/proc/{self.ns.holder.pid}/ns/net"
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{self.net.sut(0)[0]}:25"
 
     def hooks(self) -> dict[str, str]:
         assert self.mta.ctx and self.mta.home and self.mta.bin

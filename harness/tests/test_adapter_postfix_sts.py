@@ -53,8 +53,19 @@ def test_small_run(tmp_path: Path) -> None:
     assert "No address associated" not in log
 
 
+# Cases whose published outcome this sender leaves to timing (said in
+# docs/results/README.md too): not compared.
+CHANCE = {
+    "i39-cache-id-changed[after-fix]":
+        "mta-sts-daemon answers from its cache without looking at the TXT "
+        "id while the entry is younger than cache_grace (60 s, the "
+        "package's default): pass 2 within 60 s of the first fetch gets "
+        "the old policy (deferred, warn), a later one the new (delivered)",
+}
+
+
 @needs_both
 @pytest.mark.parametrize("sender", ["postfix-mta-sts"])
 def test_catalog_matches_published(sender: str,
                                    request: pytest.FixtureRequest) -> None:
-    check_published(sender, request)
+    check_published(sender, request, CHANCE)
