@@ -164,13 +164,6 @@ def hostile():
     """Factory: hostile(**script) -> a started hostile.Hostile, a scripted
     SMTP server that misbehaves on command (hostile.py); closed at
     teardown."""
-    from hostile import Hostile
-    servers = []
-
-    def make(**script):
-        h = Hostile(**script)
-        servers.append(h)
-        return h
-    yield make
-    for h in servers:
-        h.close()
+    from hostile import hostile_servers
+    with hostile_servers() as make:
+        yield make

@@ -24,10 +24,12 @@ What the server saw is kept: .commands (every command line, in order),
 a command with that verb first arrives, so that a test can wait for a
 moment of the dialogue instead of sleeping.
 """
+import contextlib
 import re
 import socketserver
 import threading
-from typing import Any, Dict, List, Optional, Union
+from typing import (Any, Callable, Dict, Iterator, List, Optional,
+                    Union)
 
 
 class Raw:
@@ -214,3 +216,21 @@ class Hostile:
         self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def hostile_servers() -> Iterator[Callable[..., Hostile]]:
+    """A factory make(**script) -> a started Hostile; every server it made
+    is closed when the block ends (the `hostile` fixture of refsend's and
+    refsend-tlsrpt's tests)."""
+    servers: List[Hostile] = []
+
+    def make(**script: Any) -> Hostile:
+        h = Hostile(**script)
+        servers.append(h)
+        return h
+    try:
+        yield make
+    finally:
+        for h in servers:
+            h.close()

@@ -25,7 +25,7 @@ from tlsrpt_sinks import DNSSink, HTTPSSink, SMTPSink
 # tests run alone (appended: it never shadows a module of this folder)
 sys.path.append(str(pathlib.Path(__file__).resolve().parent.parent.parent
                     / "tests"))
-from hostile import Hostile  # noqa: E402
+from hostile import hostile_servers  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 BUILD = os.environ.get("DANELAB_BUILD", "build")
@@ -196,12 +196,5 @@ def dns_sink():
 def hostile():
     """Factory: hostile(**script) -> a started SMTP server that misbehaves
     on command (refsend's ../../tests/hostile.py); closed at teardown."""
-    servers = []
-
-    def make(**script):
-        h = Hostile(**script)
-        servers.append(h)
-        return h
-    yield make
-    for h in servers:
-        h.close()
+    with hostile_servers() as make:
+        yield make
