@@ -25,8 +25,8 @@ import pytest
 from danelab.demo.demos import DEMOS
 from danelab.demo.narrate import tell
 from danelab.demo.place import reset, student_dir
-from danelab.netns import LabNamespace
-from danelab.proc import pid_alive
+from danelab.netns import LabNamespace, netns_id
+from danelab.proc import pid_alive, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
@@ -298,6 +298,9 @@ def test_reset_stops_leftovers_and_removes_folders(tmp_path: Path,
                                   str(mine / "fakemx.json")])
         assert ns.holder
         holder = ns.holder.pid
+        # a leftover of a killed demo sits in its lab namespace; right
+        # after spawn() nsenter may not have joined it yet
+        assert wait_until(lambda: netns_id(t.pid) == ns.ns_id, 5)
         n, gone = reset(3)
         assert gone == student_dir(3) and not gone.exists()
         assert n >= 2
