@@ -339,6 +339,13 @@ def test_postfix_blackbox_matches_its_in_namespace_verdicts(tmp_path):
     [fix], after the retry limit) as published for in-namespace
     Postfix."""
     out = _blackbox_against_published("postfix", tmp_path, CASES)
+    # the reload hook runs before the first submission (a SUT must not
+    # keep an earlier run's TLSA records), and between the passes
+    logs = sorted(tmp_path.rglob("hooks.log"))
+    assert logs
+    hooks = [ln.split(":")[0] for ln in logs[0].read_text().splitlines()
+             if ln.startswith("$ ")]
+    assert hooks[0] == "$ reload" and hooks.count("$ reload") >= 2, hooks
     assert out[("a07-null-mx", "first")]["dsn"].startswith("5.")
     assert "nullMX" in out[("a07-null-mx", "first")]["reason"]
     # the retry limit: a DSN after the expire hook; the fix: a delivery

@@ -20,7 +20,8 @@ vendor hooks, run in this program's namespace with a time limit:
   flush=CMD   before every pass after the first: one more attempt now;
   expire=CMD  with the Message-IDs as arguments: return them to the sender
               (the after-limit cases); without it those are not graded;
-  reload=CMD  after the lab changed a zone: forget cached DNS.
+  reload=CMD  before the first submission and after the lab changed a
+              zone: forget cached DNS.
 """
 from __future__ import annotations
 
@@ -122,7 +123,13 @@ class SmtpAdapter(Adapter):
 
     # -- messages ---------------------------------------------------------
     def submit(self, subs: list[Submission]) -> None:
+        """Submit every message; the reload hook first, when there is one:
+        every run makes new keys under the same names, and a SUT that
+        still holds an earlier run's TLSA records (Postfix's smtp(8) keeps
+        them while it lives) would fail a case the lab cannot tell from a
+        real failure (docs/remote.md)."""
         assert self.ctx
+        self._hook("reload", [])
         self.subs = list(subs)
         self.ctx.ns.call(self._submit_all, subs)
 
