@@ -41,6 +41,7 @@ from .errors import LabError
 from .expose import Exposure
 from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
+from .labinfra import sender_address
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
@@ -48,7 +49,6 @@ from .pki import LAB_ROOT, cert_file
 from .proc import Tracked, shielded
 from .scenario import Scenario
 
-SENDER_ADDR = "tester@sender.test"
 
 
 class SetupError(LabError):
@@ -86,11 +86,12 @@ class RunResult:
 def message_for(sc: Scenario, run_id: str) -> Submission:
     mid = f"{sc.id}.{run_id}@danelab.test"
     rcpt = f"user@{sc.rcpt_domain.rstrip('.')}"
-    body = (f"From: <{SENDER_ADDR}>\r\nTo: <{rcpt}>\r\n"
+    sender = sender_address()
+    body = (f"From: <{sender}>\r\nTo: <{rcpt}>\r\n"
             f"Subject: danelab {sc.id}\r\nMessage-ID: <{mid}>\r\n"
             f"Date: {email.utils.formatdate(usegmt=True)}"
             f"\r\n\r\ndanelab scenario {sc.id}: {sc.title}\r\n")
-    return Submission(sc.id, mid, SENDER_ADDR, rcpt, body.encode())
+    return Submission(sc.id, mid, sender, rcpt, body.encode())
 
 
 class Ticker:
