@@ -50,7 +50,6 @@ from .proc import Tracked, shielded
 from .scenario import Scenario
 
 
-
 class SetupError(LabError):
     """The sender under test is not set up so that grading means anything."""
 

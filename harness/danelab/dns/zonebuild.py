@@ -191,7 +191,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     what lies above the lab's zones (default: PREVIOUS's, or the lab's
     own root).
     """
-    top = top or (previous.top if previous else DEFAULT_TOP)
+    tp: Top = top or (previous.top if previous else DEFAULT_TOP)
     if keys is None and previous is not None:
         keys = {n: z.key for n, z in previous.zones.items() if z.key}
     keys = keys or {}
@@ -201,9 +201,9 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     keydir = folder / "keys"
     keydir.mkdir(exist_ok=True)
-    all_specs = _root_specs(top) + list(specs)
+    all_specs = _root_specs(tp) + list(specs)
     names = [z.name for z in all_specs]
-    above = set(apex.above_apex()) if top.inet_addr else set()
+    above = set(apex.above_apex()) if tp.inet_addr else set()
     zones: dict[str, BuiltZone] = {}
     for z in all_specs:
         key = (keys.get(z.name) or new_key(z.name)) if z.signed else None
@@ -218,7 +218,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
             zones[bz.parent].children.append(bz.spec.name)
     changed, serials = [], {}
     for bz in zones.values():
-        kept = _unchanged(bz, zones, previous, top)
+        kept = _unchanged(bz, zones, previous, tp)
         if kept is not None:
             serials[bz.spec.name] = kept
             continue
@@ -226,7 +226,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
         serials[bz.spec.name] = serial
 
     def make(bz: BuiltZone) -> None:
-        bz.unsigned_file.write_text(_zone_text(bz, zones, serial, top))
+        bz.unsigned_file.write_text(_zone_text(bz, zones, serial, tp))
         if bz.key:
             _sign(bz, keydir)
             if any(f.kind != "ds-mismatch" for f in bz.spec.faults):
@@ -240,12 +240,12 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     ta = folder / "root.ds"
     ta.write_text(f". 300 IN DS {root.key.ds_text()}\n")
     hints = folder / "root.hints"
-    rns = top.ns_of(root)
+    rns = tp.ns_of(root)
     hints.write_text(f". 3600000 IN NS {rns}\n"
-                     f"{rns} 3600000 IN A {top.addr_of(root)}\n")
+                     f"{rns} 3600000 IN A {tp.addr_of(root)}\n")
     return BuiltUniverse(folder, zones, ta, hints, root.key,
                          max(serials.values()), time.monotonic() - t0,
-                         [bz.spec.name for bz in changed], serials, top)
+                         [bz.spec.name for bz in changed], serials, tp)
 
 
 def _unchanged(bz: BuiltZone, zones: dict[str, BuiltZone],

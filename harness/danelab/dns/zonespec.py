@@ -1,9 +1,10 @@
 """The declarative description of a DNS universe, and its validation.
 
-A universe is a set of zones below the lab apex, `test.` by default (the root
-`.` and the apex are always there and need not be declared; apex.py).  Each zone lists its records and says whether
-it is signed, whether its parent publishes a DS for it, which denial (NSEC or
-NSEC3) it uses, and which faults to apply.  validate_universe() checks all of
+A universe is a set of zones below the lab apex, `test.` by default (the
+root `.` and the apex are always there and need not be declared; apex.py).
+Each zone lists its records and says whether it is signed, whether its
+parent publishes a DS for it, which denial (NSEC or NSEC3) it uses, and
+which faults to apply.  validate_universe() checks all of
 it before anything is built or started, and raises SpecError naming the zone,
 the field and the reason.
 """
