@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
+from .apex import lab_apex, parent_mode
+from .dns.internet import Internet
 from .dns.universe import Universe
 from .errors import LabError
 from .expose import Exposure
@@ -250,6 +252,10 @@ class LabRun:
         context."""
         t = time.monotonic()
         exposed = None
+        inet = None
+        if parent_mode() and not self.expose:
+            raise LabError(f"a lab under {lab_apex()} (--zone-parent) needs "
+                           "an exposed link (--expose veth)")
         if self.expose:
             self.expose.setup(ns, self.run)
             exposed = (plan.addrs.resolver, str(self.expose.net.v4))
@@ -257,11 +263,13 @@ class LabRun:
                      f"{plan.addrs.resolver}, the sender's link "
                      f"{self.expose.net.link4}")
         try:
+            if self.expose:
+                inet = Internet.attach(self.expose)
             # the receivers need no DNS: they start while the zones are
             # signed
             with ThreadPoolExecutor(1, thread_name_prefix="daemons") as ex:
                 side = ex.submit(self._receivers, ns, plan)
-                uni = Universe(plan.zones, self.run, ns, exposed)
+                uni = Universe(plan.zones, self.run, ns, exposed, inet)
                 uni.start()
                 # The zones do not change before the fix of pass 2: the
                 # probe's answers are the same whenever it asks.  It asks

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from .. import apex
 from ..errors import LabError
 from ..labnet import LabNet
-from ..netns import LabNamespace
+from ..netns import LabNamespace, resolv_conf_text
 from ..proc import Tracked
 from . import dnsd
 from .dnskeys import ZoneKey
@@ -87,6 +87,21 @@ class Internet:
         finds it."""
         return (NSD_ADDR, self.net.lab_nsd)
 
+    @classmethod
+    def attach(cls, exp: "Exposure",
+               apex_faults: tuple[Fault, ...] = ()) -> "Internet | None":
+        """Under --zone-parent, the Internet at EXP's SUT end, its
+        addresses up (a namespace the lab made resolves through it);
+        otherwise None."""
+        if not apex.parent_mode():
+            return None
+        inet = cls.for_exposure(exp, apex_faults)
+        inet.setup()
+        if exp.sut_ns is not None:
+            exp.sut_ns.set_resolv_conf(resolv_conf_text(inet.resolver))
+        exp.facts["internet"] = inet.facts()
+        return inet
+
     def setup(self) -> None:
         """The Internet's two addresses on its end of the link."""
         from ..expose import Exposure
@@ -94,6 +109,13 @@ class Internet:
             Exposure._in(self.netns, ["ip", "addr", "add",
                                       f"{a}/{self.net.link4.prefixlen}",
                                       "dev", self.interface])
+
+    def facts(self) -> dict[str, str]:
+        """What `universe env` says of the Internet (the DS is added once
+        the zones are built)."""
+        return {"apex": apex.lab_apex(), "parent": apex.apex_parent(),
+                "namespace": self.netns, "name_server": self.nsd_addr,
+                "resolver": self.resolver}
 
     def start(self, ns: LabNamespace, u: BuiltUniverse, run: Path) -> None:
         """The Internet's NSD and resolver, in the Internet namespace
