@@ -460,7 +460,7 @@ def cmd_universe(a: argparse.Namespace) -> int:
                              "ns_id": expose.sut_ns.ns_id})
         up: dict[str, Any] = {
             "run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
-            "ns_id": ns.ns_id, "procs": procs}
+            "ns_id": ns.ns_id, "procs": procs, "apex": lab_apex()}
         sf.write_text(json.dumps(up, indent=1))
         print(f"universe up: {len(scs)} scenario(s), "
               f"{len(u.built.zones) if u.built else 0} zones, "
@@ -618,7 +618,8 @@ def cmd_shell(a: argparse.Namespace) -> int:
     cmd = cmd or [os.environ.get("SHELL", "/bin/bash")]
     if not cmd[1:] and cmd[0] == os.environ.get("SHELL", "/bin/bash"):
         print("inside the lab namespace: try `dig +dnssec MX "
-              "<scenario-id>.test`; exit to leave", file=sys.stderr)
+              f"<scenario-id>.{st.get('apex', 'test.')}`; exit to leave",
+              file=sys.stderr)
     os.execvp("nsenter", argv + cmd)
 
 

@@ -42,7 +42,6 @@ from .dnskeys import ZoneKey, new_key
 from .zonespec import (Fault, Record, ZoneSpec, absolute, is_below,
                        validate_universe)
 
-NS_NAME = "ns.test."            # the lab name server's name by default
 NSD_ADDR = "127.53.0.1"
 DAY = 86400
 SOA_TTL_NEG = 30
