@@ -66,6 +66,22 @@ def test_default_apex_is_test() -> None:
     assert sc.domain == f"{SECURE}.test."
 
 
+def test_default_zones_keep_the_lab_root(tmp_path: Path) -> None:
+    """Without a parent: the lab's own root delegates test. to ns.test.
+    at 127.53.0.1, as before the option existed."""
+    u = build_universe([], tmp_path)
+    assert u.internet_zones() == [] and u.lab_zones() == [".", "test."]
+    assert u.root_hints.read_text().splitlines() == [
+        ". 3600000 IN NS ns.test.", "ns.test. 3600000 IN A 127.53.0.1"]
+    root = (tmp_path / "root.zone").read_text().splitlines()
+    assert root[1:4] == ["$TTL 300", f"@ 300 IN SOA ns.test. hostmaster."
+                         f"test. {u.serial} 3600 600 86400 30",
+                         "@ 300 IN NS ns.test."]
+    assert root[5:] == ["test. 300 IN NS ns.test.",
+                        f"test. 300 IN DS {u.apex_key.ds_text()}",
+                        "ns.test. 300 IN A 127.53.0.1"]
+
+
 def test_zones_above_the_apex(tmp_path: Path) -> None:
     """The root, net. and example.net. are the Internet's, named by its
     name server; example.net. delegates the apex with glue at the lab NSD
@@ -151,6 +167,9 @@ def test_internet_resolver_validates_the_lab(lab) -> None:
     assert any(" TLSA 3 1 1 " in a for a in tlsa.answer)
     bogus = _internet_asks(exp, inet, f"{BOGUS}.{APEX}", "MX")
     assert bogus.rcode == "SERVFAIL" and not bogus.ad
+    # a sender in the Internet namespace asks the Internet's resolver
+    assert f"nameserver {inet.resolver}\n" in \
+        (exp.sut_ns.run_dir / "resolv.conf").read_text()
     # the Internet's NSD serves only what is above the apex, the lab's
     # only the apex and below
     conf = (u.run / "inet-nsd.conf").read_text()
@@ -240,6 +259,10 @@ def test_cli_refuses_a_bad_parent(tmp_path: Path) -> None:
     cp = _cli("run", "-s", SECURE, "--zone-parent", APEX, "--expose",
               "bridge:br0", "--run-dir", str(tmp_path / "r"))
     assert cp.returncode == 2 and "--expose veth or netns" in cp.stderr
+    cp = _cli("explain", SECURE, "--zone-parent", APEX)
+    assert cp.returncode == 0
+    assert f"_25._tcp.mx1.{SECURE}.{APEX}" in cp.stdout
+    assert ".test." not in cp.stdout
 
 
 @root_only
