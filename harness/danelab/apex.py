@@ -30,7 +30,9 @@ INET_NS_LABEL = "sim-ns"
 # A scenario zone `<id>.<apex>` must leave room below it for its hosts and
 # their TLSA owners (`_25._tcp.mx1.sub.<id>.<apex>`) within 255 octets.
 APEX_MAX = 128
-LONGEST_ID = 63
+# Top-level domains resolvers answer themselves or refuse (RFC 6761, 7686,
+# 8375 and the reverse trees): a lab under them would never be asked.
+SPECIAL_TLDS = ("localhost", "invalid", "onion", "local", "arpa")
 
 _apex = DEFAULT_APEX
 
@@ -55,6 +57,10 @@ def check_parent(text: str) -> str:
            for lb in labels):
         raise LabError(f"{what}: labels of letters, digits and inner '-' "
                        "only (a host name)")
+    if labels[-1] in SPECIAL_TLDS:
+        raise LabError(f"{what}: .{labels[-1]} is a special-use top-level "
+                       "domain that resolvers answer themselves; choose "
+                       "another")
     if out == DEFAULT_APEX or out.endswith("." + DEFAULT_APEX):
         raise LabError(f"{what}: lies under {DEFAULT_APEX}, the lab's own "
                        "top-level domain; leave --zone-parent out for it")
