@@ -33,6 +33,7 @@ from .adapters.base import LabContext
 from .adapters.exim import EximAdapter
 from .adapters.mtalog import wait_for
 from .appliance import Appliance
+from .apex import bare, sender_domain
 from .errors import LabError
 from .labnet import LabNet
 
@@ -40,7 +41,7 @@ from .labnet import LabNet
 REPLACE = [
     ("daemon_smtp_ports = 2525", "daemon_smtp_ports = 25"),
     ("local_interfaces = 127.0.0.1\n", ""),
-    ("domainlist local_domains = sender.test", "domainlist local_domains ="),
+    ("domainlist local_domains = {sender}", "domainlist local_domains ="),
     ("acl_not_smtp = acl_ok", """acl_not_smtp = acl_ok
 # -- the appliance: a relay for the lab, mail delivered as it arrives
 hostlist relay_from_hosts = <; 127.0.0.1 ; ::1 ; {v4} ; {v6}
@@ -82,6 +83,7 @@ sleep 2
 def appliance_config(text: str, net: LabNet) -> str:
     """The adapter's configuration TEXT made the appliance's."""
     for old, new in REPLACE:
+        old = old.replace("{sender}", bare(sender_domain()))
         if old not in text:
             raise LabError(f"exim appliance: the adapter's configuration "
                            f"has no {old.strip()!r} any more")

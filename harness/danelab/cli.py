@@ -22,7 +22,8 @@ from . import catalog
 from .adapters import KNOWN
 from .errors import LabError
 from .labnet import DEFAULT_RANGE
-from .netns import LabNamespace, close_all, pids_in_netns
+from .apex import lab_apex, set_lab_apex
+from .netns import LabNamespace, close_all, netns_id, pids_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 # Characters a run folder's path may hold: it goes into NSD's, Unbound's and
@@ -368,7 +369,17 @@ def _hooks(items: list[str] | None) -> dict[str, str]:
 
 
 def _exposure(a: argparse.Namespace) -> Any:
-    """The Exposure --expose asks for (None: loopback only)."""
+    """The Exposure --expose asks for (None: loopback only).  A lab under
+    --zone-parent is always exposed (veth unless said otherwise): the
+    simulated Internet lives at the far end of its link."""
+    if getattr(a, "zone_parent", None):
+        if not getattr(a, "expose", None):
+            a.expose = "veth"
+        if a.expose.startswith("bridge:"):
+            raise LabError("--zone-parent needs --expose veth or "
+                           "netns:PATH: the simulated Internet runs in the "
+                           "namespace at the far end of the link, which a "
+                           "bridge port does not have")
     if not getattr(a, "expose", None):
         return None
     from .expose import Exposure, range_on_host
@@ -407,6 +418,7 @@ def cmd_universe(a: argparse.Namespace) -> int:
     if a.action == "up":
         from . import fakemx
         from .labplan import make_plan
+        from .dns.internet import Internet
         from .dns.universe import Universe
         if sf.exists() and _alive(json.loads(sf.read_text())):
             raise LabError(f"a universe is already up in {run}; `"
@@ -420,34 +432,43 @@ def cmd_universe(a: argparse.Namespace) -> int:
         ns = LabNamespace(run / "ns")
         ns.open()
         try:
+            inet = None
             if expose:
                 expose.setup(ns, run)
+                inet = Internet.attach(expose)
             u = Universe(plan.zones, run, ns,
                          (plan.addrs.resolver, str(expose.net.v4))
-                         if expose else None)
+                         if expose else None, inet)
             u.start()
             fakemx.start(ns, plan, run)
-            write_env(run, plan, u.trust_anchor, expose)
+            write_env(run, plan, u, expose)
         except BaseException:
             if expose:
                 expose.close()
             ns.close()
             raise
         assert ns.holder
-        procs = [{"name": t.name, "pid": t.pid} for t in ns.sup.procs]
+        procs: list[dict[str, Any]] = [
+            {"name": t.name, "pid": t.pid} for t in ns.sup.procs]
+        if inet:        # the Internet's daemons: in the SUT's namespace
+            for p in procs:
+                if p["name"] in ("inet-nsd", "inet-unbound"):
+                    p["ns_id"] = netns_id(p["pid"]) or ""
         if expose and expose.sut_ns and expose.sut_ns.holder:
             procs.insert(0, {"name": "sut-ns-holder",
                              "pid": expose.sut_ns.holder.pid,
                              "ns_id": expose.sut_ns.ns_id})
         up: dict[str, Any] = {
             "run": str(run), "holder": ns.holder.pid, "mode": ns.mode,
-            "ns_id": ns.ns_id, "procs": procs}
+            "ns_id": ns.ns_id, "procs": procs, "apex": lab_apex()}
         sf.write_text(json.dumps(up, indent=1))
         print(f"universe up: {len(scs)} scenario(s), "
               f"{len(u.built.zones) if u.built else 0} zones, "
               f"{ns.mode} mode, folder {run}\n"
               f"  NSD 127.53.0.1, Unbound {plan.addrs.resolver}, trust "
               f"anchor {u.trust_anchor}\n"
+              + (f"  under {lab_apex()}: the simulated Internet's resolver "
+                 f"{inet.resolver} (in {inet.netns})\n" if inet else "")
               + (f"  exposed ({expose.mode}): what a sender needs: "
                  f"{prog_name()} universe env --run-dir {run}\n"
                  if expose else "")
@@ -467,7 +488,7 @@ def cmd_universe(a: argparse.Namespace) -> int:
         return 0
     if a.action == "status":
         for p in state["procs"]:
-            alive = _proc_ok(p["pid"], state["ns_id"]) or \
+            alive = _proc_ok(p["pid"], p.get("ns_id") or state["ns_id"]) or \
                 p["pid"] == state["holder"] and _alive(state)
             print(f"{p['name']:10} pid {p['pid']:7} "
                   f"{'running' if alive else 'gone'}")
@@ -477,7 +498,8 @@ def cmd_universe(a: argparse.Namespace) -> int:
     # too): a recorded PID that ended may belong to someone else now.
     for p in reversed(state["procs"]):
         pid = p["pid"]
-        if _proc_ok(pid, state["ns_id"]):
+        if _proc_ok(pid, p.get("ns_id") or state["ns_id"]) and \
+                p["name"] != "sut-ns-holder":
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -501,10 +523,14 @@ def cmd_universe(a: argparse.Namespace) -> int:
     return 0
 
 
-def write_env(run: Path, plan: Any, trust_anchor: Path, expose: Any) -> None:
+def write_env(run: Path, plan: Any, u: Any, expose: Any) -> None:
     """What a sender under test needs, for `universe env`: env.json, and
-    the trust anchor as a BIND trust-anchors clause."""
+    the trust anchor as a BIND trust-anchors clause.  Under --zone-parent
+    also what the operator publishes at the parent (the apex's DS) and
+    where the simulated Internet's resolver is."""
+    from .labinfra import sender_address
     from .pki import LAB_ROOT, cert_file
+    trust_anchor = u.trust_anchor
     ds = trust_anchor.read_text().split(None, 4)[4].strip()
     tag, alg, dt, digest = ds.split(None, 3)
     bind = run / "trust-anchors.conf"
@@ -516,9 +542,14 @@ def write_env(run: Path, plan: Any, trust_anchor: Path, expose: Any) -> None:
         "trust_anchor_file": str(trust_anchor),
         "trust_anchor_bind": str(bind),
         "lab_ca": str(cert_file(run / "pki", LAB_ROOT)),
-        "envelope_sender": "tester@sender.test",
+        "envelope_sender": sender_address(),
         "sender_mailbox_mx": plan.addrs.sender_mx,
         "exposure": expose.facts if expose else None}
+    if u.inet:
+        env["zone_parent"] = {
+            **u.inet.facts(),
+            "ds": f"{lab_apex()} IN DS {u.built.apex_key.ds_text()}",
+            "trust_anchor_file": str(trust_anchor)}
     if expose:
         sut = expose.facts["sut"]["ipv4"]
         env["submit"] = (f"the lab submits to smtp://{sut}:25 "
@@ -536,6 +567,16 @@ def env_text(env: dict[str, Any]) -> str:
              f"lab CA bundle     {env['lab_ca']}",
              f"bounces go to     {env['envelope_sender']} (MX "
              f"{env['sender_mailbox_mx']})"]
+    zp = env.get("zone_parent")
+    if zp:
+        lines += [f"lab apex          {zp['apex']} (under the simulated "
+                  f"parent {zp['parent']})",
+                  f"publish at parent {zp['ds']}",
+                  f"Internet resolver {zp['resolver']} (validating, from "
+                  "the simulated root; a cloud sender uses it)",
+                  f"  trust anchor    {zp['trust_anchor_file']}",
+                  f"Internet netns    {zp['namespace']} (root name server "
+                  f"{zp['name_server']})"]
     if ex:
         sut = ex["sut"]
         lines += [f"exposed           {ex['mode']}, range {ex['range']}",
@@ -577,7 +618,8 @@ def cmd_shell(a: argparse.Namespace) -> int:
     cmd = cmd or [os.environ.get("SHELL", "/bin/bash")]
     if not cmd[1:] and cmd[0] == os.environ.get("SHELL", "/bin/bash"):
         print("inside the lab namespace: try `dig +dnssec MX "
-              "<scenario-id>.test`; exit to leave", file=sys.stderr)
+              f"<scenario-id>.{st.get('apex', 'test.')}`; exit to leave",
+              file=sys.stderr)
     os.execvp("nsenter", argv + cmd)
 
 
@@ -597,6 +639,13 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--scenario", "-s", action="append",
                         help="id or glob (repeatable)")
         sp.add_argument("--section", help="section letters, e.g. AC")
+
+    def parent_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--zone-parent", metavar="NAME",
+                        help="put the lab under NAME (e.g. lab.example.net."
+                        ") instead of test., with the zones above it served "
+                        "by a simulated Internet in another namespace "
+                        "(implies --expose veth; docs/internet-mode.md)")
 
     def expose_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--expose", metavar="MODE",
@@ -618,6 +667,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--shard", help="K/N, as for run")
     sp.add_argument("--jobs", "-j", type=_positive, default=1,
                     help="as for run")
+    parent_arg(sp)
     sp.set_defaults(fn=cmd_explain)
     sp = sub.add_parser("lint", help="check every scenario file")
     sp.set_defaults(fn=cmd_lint)
@@ -634,6 +684,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep", action="store_true",
                     help="keep keys and namespace files even on success")
     expose_args(sp)
+    parent_arg(sp)
     sp.add_argument("--hook", action="append", metavar="NAME=CMD",
                     help="smtp:// sender: a vendor command for flush, "
                     "expire (gets the Message-IDs) or reload (repeatable)")
@@ -651,6 +702,7 @@ def parser() -> argparse.ArgumentParser:
     select_args(sp)
     sp.add_argument("--run-dir", help="default runs/universe")
     expose_args(sp)
+    parent_arg(sp)
     sp.add_argument("--json", action="store_true",
                     help="env: as JSON")
     sp.set_defaults(fn=cmd_universe)
@@ -679,6 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     a.argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
+        set_lab_apex(getattr(a, "zone_parent", None))
         return int(a.fn(a))
     except LabError as e:
         print(f"danelab: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .apex import bare, sender_domain
 from .errors import LabError
 from .labnet import LabNet
 from .netns import LabNamespace, netns_id
@@ -164,7 +165,8 @@ class Exposure:
                                f"{self.net.v6} via {gw6}"],
                     "configured": self.mode != "bridge"},
             "resolver": ia.resolver,
-            "sender_mailbox": {"domain": "sender.test", "mx": ia.sender_mx},
+            "sender_mailbox": {"domain": bare(sender_domain()),
+                               "mx": ia.sender_mx},
             "report_sinks": {"mailto_mx": ia.sink_mx, "https": ia.https},
         }
         return f

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator, overload
 
 from .errors import DaemonError
-from .labinfra import CATCH_ALL_LISTENERS, SENDER_LISTENER, SENDER_MX, \
-    SINK_LISTENER, SINK_MX
+from .labinfra import CATCH_ALL_LISTENERS, SENDER_LISTENER, \
+    SINK_LISTENER, sender_mx, sink_mx
 from .labplan import HostPlan, LabPlan
 from .pki import Issued
 from .netns import LabNamespace
@@ -122,24 +122,24 @@ def relay_attack_config(attack: str, inject: str | None) -> dict[str, Any]:
 
 
 def sink_config(plan: LabPlan) -> dict[str, Any]:
-    """The report sink: the MX of reports.test, keeping TLSRPT mail."""
+    """The report sink: the MX of reports.<apex>, keeping TLSRPT mail."""
     c = plan.infra.sink_cert
     return {"name": SINK_LISTENER, "address": plan.addrs.sink_mx, "port": 25,
-            "hostname": SINK_MX, "mode": "sink",
-            "banner": f"220 {SINK_MX} ESMTP danelab report sink",
+            "hostname": sink_mx(), "mode": "sink",
+            "banner": f"220 {sink_mx()} ESMTP danelab report sink",
             "starttls": "offer",
             "tls": {"certs": [{"chain": str(c.chain_file),
                                "key": str(c.key_file)}]}}
 
 
 def sender_sink_config(plan: LabPlan) -> dict[str, Any]:
-    """The MX of sender.test: keeps the delivery status notifications a
+    """The MX of sender.<apex>: keeps the delivery status notifications a
     sender returns to the envelope sender (the smtp:// adapter reads
     them)."""
     c = plan.infra.sender_cert
     return {"name": SENDER_LISTENER, "address": plan.addrs.sender_mx,
-            "port": 25, "hostname": SENDER_MX, "mode": "sink",
-            "banner": f"220 {SENDER_MX} ESMTP danelab sender mailbox",
+            "port": 25, "hostname": sender_mx(), "mode": "sink",
+            "banner": f"220 {sender_mx()} ESMTP danelab sender mailbox",
             "starttls": "offer",
             "tls": {"certs": [{"chain": str(c.chain_file),
                                "key": str(c.key_file)}]}}

@@ -13,7 +13,9 @@
 The addresses are those of the loopback plan; an exposed lab uses routable
 ones (labnet.py).
 
-Every scenario domain publishes DEFAULT_TLSRPT at `_smtp._tls` unless its
+Under --zone-parent NAME (apex.py) `test` above reads NAME.
+
+Every scenario domain publishes default_tlsrpt() at `_smtp._tls` unless its
 file says otherwise.
 """
 from __future__ import annotations
@@ -27,25 +29,58 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from . import apex
 from .dns.zonespec import Record, ZoneSpec
 from .labnet import LOOPBACK_INFRA, InfraAddrs
 from .pki import CertSpec, Issued, LabPKI, rsa_key_later
 
-REPORTS_DOMAIN = "reports.test."
-SENDER_DOMAIN = "sender.test."
-SINK_MX = "mx.reports.test"
 SINK_MX_ADDR = LOOPBACK_INFRA.sink_mx
-HTTPS_HOST = "tlsrpt.reports.test"
 HTTPS_ADDR = LOOPBACK_INFRA.https
-SENDER_MX = "mx.sender.test"
 SENDER_LISTENER = "lab:sender-mx"
 DKIM_SELECTOR = "lab"
 SINK_LISTENER = "lab:reports-mx"
 # fake-mx's catch-all listeners: port 25 of every address nobody serves
 CATCH_ALL_LISTENERS = {"catch-all": "0.0.0.0", "catch-all~v6": "::"}
-REPORT_MAILBOX = "tlsrpt@reports.test"
-DEFAULT_TLSRPT = (f"v=TLSRPTv1; rua=mailto:{REPORT_MAILBOX},"
-                  f"https://{HTTPS_HOST}/report")
+
+
+# The lab's host names, under the lab apex (apex.py; `test.` by default):
+def reports_domain() -> str:
+    """reports.<apex> (absolute)."""
+    return apex.reports_domain()
+
+
+def sender_domain() -> str:
+    """sender.<apex> (absolute)."""
+    return apex.sender_domain()
+
+
+def sink_mx() -> str:
+    return f"mx.{apex.bare(apex.reports_domain())}"
+
+
+def https_host() -> str:
+    return f"tlsrpt.{apex.bare(apex.reports_domain())}"
+
+
+def sender_mx() -> str:
+    return f"mx.{apex.bare(apex.sender_domain())}"
+
+
+def report_mailbox() -> str:
+    return f"tlsrpt@{apex.bare(apex.reports_domain())}"
+
+
+def sender_address() -> str:
+    """The envelope sender of the lab's messages (its DSNs come back to
+    the sender mailbox)."""
+    return f"tester@{apex.bare(apex.sender_domain())}"
+
+
+def default_tlsrpt() -> str:
+    """The TLSRPT record every scenario domain publishes unless its file
+    says otherwise."""
+    return (f"v=TLSRPTv1; rua=mailto:{report_mailbox()},"
+            f"https://{https_host()}/report")
 
 
 def txt_rdata(text: str) -> str:
@@ -81,16 +116,16 @@ class LabInfra:
 
     def zones(self, addrs: InfraAddrs = LOOPBACK_INFRA) -> list[ZoneSpec]:
         return [
-            ZoneSpec(REPORTS_DOMAIN, [
-                Record("@", "MX", f"10 {SINK_MX}."),
-                Record(SINK_MX + ".", "A", addrs.sink_mx),
-                Record(HTTPS_HOST + ".", "A", addrs.https)],
+            ZoneSpec(reports_domain(), [
+                Record("@", "MX", f"10 {sink_mx()}."),
+                Record(sink_mx() + ".", "A", addrs.sink_mx),
+                Record(https_host() + ".", "A", addrs.https)],
                 where="lab infrastructure"),
-            ZoneSpec(SENDER_DOMAIN, [
+            ZoneSpec(sender_domain(), [
                 Record(f"{DKIM_SELECTOR}._domainkey", "TXT",
                        txt_rdata(self.dkim_txt())),
-                Record("@", "MX", f"10 {SENDER_MX}."),
-                Record(SENDER_MX + ".", "A", addrs.sender_mx)],
+                Record("@", "MX", f"10 {sender_mx()}."),
+                Record(sender_mx() + ".", "A", addrs.sender_mx)],
                      where="lab infrastructure"),
         ]
 
@@ -114,7 +149,7 @@ def make_infra(pki: LabPKI) -> LabInfra:
     """The lab's own certificates, and its DKIM key (still being made
     when this returns: what needs it waits)."""
     key = dkim_key_later()
-    sink = pki.issue(CertSpec("lab--reports-mx", [SINK_MX]))
-    https = pki.issue(CertSpec("lab--tlsrpt-https", [HTTPS_HOST]))
-    sender = pki.issue(CertSpec("lab--sender-mx", [SENDER_MX]))
+    sink = pki.issue(CertSpec("lab--reports-mx", [sink_mx()]))
+    https = pki.issue(CertSpec("lab--tlsrpt-https", [https_host()]))
+    sender = pki.issue(CertSpec("lab--sender-mx", [sender_mx()]))
     return LabInfra(key, sink, https, sender)

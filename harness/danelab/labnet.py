@@ -15,7 +15,11 @@ or wider, default fd25::/48), one to one with the loopback plan:
   the link to the SUT  V4's last /24 (10.25.255.0/24): the lab .1, the SUT
                        .2 and up; V6 + ffff:: /64 (fd25:0:0:ffff::/64)
 
-NSD stays on 127.53.0.1: only the lab's Unbound asks it.
+NSD stays on 127.53.0.1: only the lab's Unbound asks it.  Under a
+simulated parent (--zone-parent, dns/internet.py) the Internet asks it
+too: it also listens on V4 + 1 (10.25.0.1, the glue of ns.<apex>), and
+the simulated Internet's name server and validating resolver are V4's last
+/24 + 253 and + 254 (10.25.255.253, .254), on the SUT's end of the link.
 """
 from __future__ import annotations
 
@@ -120,6 +124,21 @@ class LabNet:
     def link6(self) -> V6:
         return ipaddress.IPv6Network(
             (int(self.v6.network_address) + (0xffff << 64), 64))
+
+    @property
+    def lab_nsd(self) -> str:
+        """The lab NSD's routable address (a simulated parent's glue)."""
+        return str(self.v4.network_address + 1)
+
+    @property
+    def inet_nsd(self) -> str:
+        """The simulated Internet's name server, on the link."""
+        return str(self.link4.network_address + 253)
+
+    @property
+    def inet_resolver(self) -> str:
+        """The simulated Internet's validating resolver, on the link."""
+        return str(self.link4.network_address + 254)
 
     def gateway(self) -> tuple[str, str]:
         """The lab's own addresses on the link (IPv4, IPv6)."""

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 
 from .dns.zonespec import Fault, Record, ZoneSpec, is_below
 from .errors import SpecError
-from .labinfra import DEFAULT_TLSRPT, LabInfra, make_infra, txt_rdata
+from .apex import localize
+from .labinfra import LabInfra, default_tlsrpt, make_infra, txt_rdata
 from .labnet import LOOPBACK_INFRA, InfraAddrs, LabNet
 from .pki import BUILTIN_CAS, SELF_SIGNED, WEBPKI_INT, CertSpec, Issued, \
     LabPKI, tlsa_data
@@ -274,8 +275,9 @@ def _scenario_zones(sc: Scenario, s_index: int, pki: LabPKI,
     zones = _zone_specs(sc, decls, addrs)
     apex = next(z for z in zones if z.name == sc.rcpt_domain)
     for text in (sc.tlsrpt_records if sc.tlsrpt_records is not None
-                 else [DEFAULT_TLSRPT]):
-        apex.records.append(Record("_smtp._tls", "TXT", txt_rdata(text)))
+                 else [default_tlsrpt()]):
+        apex.records.append(Record("_smtp._tls", "TXT",
+                                   txt_rdata(localize(text))))
     if sts is not None:
         for text in sts.txt:
             apex.records.append(Record("_mta-sts", "TXT", txt_rdata(text)))

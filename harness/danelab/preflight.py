@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .adapters.base import LabContext
+from .apex import lab_apex
 
-SECURE_NAME = "test."          # signed, with a DS in our root: always secure
 
 # Runs inside the lab namespace: one res_query() through glibc with the
 # flags a DNSSEC-aware MTA sets; prints "rcode ad ancount" or "error TEXT".
@@ -93,11 +93,13 @@ def resolv_conf_problems(text: str, resolver: str,
     return out
 
 
-def probe_ad_bit(ctx: LabContext, name: str = SECURE_NAME,
+def probe_ad_bit(ctx: LabContext, name: str | None = None,
                  sets_trust_ad: bool = False) -> str | None:
-    """Ask glibc, inside the namespace, for NAME's SOA with DNSSEC OK (and
-    RES_TRUSTAD when the sender sets it itself, as Postfix does); a problem
-    text if the answer is missing or lacks the AD bit."""
+    """Ask glibc, inside the namespace, for NAME's SOA (default: the lab
+    apex, signed with a DS in its parent: always secure) with DNSSEC OK
+    (and RES_TRUSTAD when the sender sets it itself, as Postfix does); a
+    problem text if the answer is missing or lacks the AD bit."""
+    name = name or lab_apex()
     cp = ctx.ns.run(["/usr/bin/python3", "-c", PROBE, name,
                      "1" if sets_trust_ad else "0"], timeout=20)
     out = cp.stdout.decode(errors="replace").strip() or \

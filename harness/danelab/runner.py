@@ -36,19 +36,20 @@ from typing import Any, Callable
 
 from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
+from .apex import lab_apex, parent_mode
+from .dns.internet import Internet
 from .dns.universe import Universe
 from .errors import LabError
 from .expose import Exposure
 from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
+from .labinfra import sender_address
 from .labplan import LabPlan, make_plan
 from .netns import LabNamespace
 from .observe import Session, sessions
 from .pki import LAB_ROOT, cert_file
 from .proc import Tracked, shielded
 from .scenario import Scenario
-
-SENDER_ADDR = "tester@sender.test"
 
 
 class SetupError(LabError):
@@ -86,11 +87,12 @@ class RunResult:
 def message_for(sc: Scenario, run_id: str) -> Submission:
     mid = f"{sc.id}.{run_id}@danelab.test"
     rcpt = f"user@{sc.rcpt_domain.rstrip('.')}"
-    body = (f"From: <{SENDER_ADDR}>\r\nTo: <{rcpt}>\r\n"
+    sender = sender_address()
+    body = (f"From: <{sender}>\r\nTo: <{rcpt}>\r\n"
             f"Subject: danelab {sc.id}\r\nMessage-ID: <{mid}>\r\n"
             f"Date: {email.utils.formatdate(usegmt=True)}"
             f"\r\n\r\ndanelab scenario {sc.id}: {sc.title}\r\n")
-    return Submission(sc.id, mid, SENDER_ADDR, rcpt, body.encode())
+    return Submission(sc.id, mid, sender, rcpt, body.encode())
 
 
 class Ticker:
@@ -250,6 +252,10 @@ class LabRun:
         context."""
         t = time.monotonic()
         exposed = None
+        inet = None
+        if parent_mode() and not self.expose:
+            raise LabError(f"a lab under {lab_apex()} (--zone-parent) needs "
+                           "an exposed link (--expose veth)")
         if self.expose:
             self.expose.setup(ns, self.run)
             exposed = (plan.addrs.resolver, str(self.expose.net.v4))
@@ -257,11 +263,13 @@ class LabRun:
                      f"{plan.addrs.resolver}, the sender's link "
                      f"{self.expose.net.link4}")
         try:
+            if self.expose:
+                inet = Internet.attach(self.expose)
             # the receivers need no DNS: they start while the zones are
             # signed
             with ThreadPoolExecutor(1, thread_name_prefix="daemons") as ex:
                 side = ex.submit(self._receivers, ns, plan)
-                uni = Universe(plan.zones, self.run, ns, exposed)
+                uni = Universe(plan.zones, self.run, ns, exposed, inet)
                 uni.start()
                 # The zones do not change before the fix of pass 2: the
                 # probe's answers are the same whenever it asks.  It asks

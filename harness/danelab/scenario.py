@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import grounds as gr
+from .apex import lab_apex
 from .dns.zonespec import FAULT_KINDS
 from .errors import SpecError
 from .pki import BUILTIN_CAS, KEY_TYPES, LAB_INT, SELF_SIGNED, VALIDITIES, \
@@ -230,7 +231,7 @@ class Scenario:
 
     @property
     def domain(self) -> str:
-        return f"{self.id}.test."
+        return f"{self.id}.{lab_apex()}"
 
     @property
     def retry_passes(self) -> int:

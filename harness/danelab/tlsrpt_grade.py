@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .grounds import TLSRPT_GROUNDS, tlsrpt_ground
-from .labinfra import DEFAULT_TLSRPT, DKIM_SELECTOR, REPORTS_DOMAIN, \
-    SENDER_DOMAIN, SINK_LISTENER
+from .labinfra import DKIM_SELECTOR, SINK_LISTENER, default_tlsrpt, \
+    reports_domain, sender_domain
 from .labplan import LabPlan
 from .observe import Session
 from .probe import HostDns
@@ -78,11 +78,11 @@ def _mail_checked(raw: bytes, dkim_txt: bytes
                   ) -> tuple[Doc | None, list[Problem]]:
     """check_mail() of RAW, the reporting domain's DKIM key record being
     DKIM_TXT."""
-    want = f"{DKIM_SELECTOR}._domainkey.{SENDER_DOMAIN}".encode()
+    want = f"{DKIM_SELECTOR}._domainkey.{sender_domain()}".encode()
 
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         return dkim_txt if name.rstrip(b".") == want.rstrip(b".") else None
-    return check_mail(raw, dnsfunc, SENDER_DOMAIN.rstrip("."))
+    return check_mail(raw, dnsfunc, sender_domain().rstrip("."))
 
 
 def _mails_checked(raws: list[bytes], dkim_txt: bytes
@@ -169,7 +169,7 @@ def grade_scenario(sc: Scenario, plan: LabPlan, received: list[Received],
     reps = [r for r in received if dom in r.domains]
     checks: list[TCheck] = []
     records = sc.tlsrpt_records if sc.tlsrpt_records is not None \
-        else [DEFAULT_TLSRPT]
+        else [default_tlsrpt()]
     transports = _rua_transports(records)
     if transports is None or not sc.tlsrpt_due:
         checks.append(("MUST", not reps, "no report sent (the domain asks "
@@ -237,7 +237,7 @@ def each_report_once(reps: list[Received]) -> list[dict[str, Any] | None]:
 
 def no_loops(received: list[Received]) -> list[str]:
     """Report traffic must not itself be reported."""
-    dom = REPORTS_DOMAIN.rstrip(".")
+    dom = reports_domain().rstrip(".")
     return [r.source for r in received if dom in r.domains]
 
 

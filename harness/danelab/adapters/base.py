@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..apex import sender_domain
 from ..netns import LabNamespace
 
 
@@ -21,7 +22,8 @@ class LabContext:
     lab_ca: Path                   # PEM of the lab root CA
     policies: dict[str, str] = field(default_factory=dict)  # domain -> level
     dkim_key: Path | None = None   # PEM key for signing TLSRPT mail
-    reporting_domain: str = "sender.test"
+    reporting_domain: str = field(      # sender.<apex>, no final dot
+        default_factory=lambda: sender_domain().rstrip("."))
     dkim_selector: str = "lab"
     # the lab's WebPKI root as a CA bundle (MTA-STS, RFC 8461 §4.2); the
     # same bundle is bind-mounted over /etc/ssl/certs in the namespace

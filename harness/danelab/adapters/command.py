@@ -27,6 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..apex import bare, sender_domain
 from ..errors import LabError
 from ..netns import netns_id, pids_in_netns
 from ..proc import pid_alive, wait_until
@@ -69,7 +70,7 @@ class CommandAdapter(Adapter):
                "DANELAB_PIDFILE": str(run / "pids"),
                "DANELAB_SMTP_PORT": "25",
                "DANELAB_LISTEN": "127.0.0.1:2525",
-               "DANELAB_HELO": "sender.test"}
+               "DANELAB_HELO": bare(sender_domain())}
         env.update(extra or {})
         return env
 

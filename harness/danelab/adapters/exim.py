@@ -41,6 +41,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..apex import bare, sender_domain
 from ..errors import LabError
 from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
     text_digest
@@ -65,9 +66,9 @@ exim_group = {user}
 spool_directory = {run}/spool
 log_file_path = {run}/log/%slog
 pid_file_path = {run}/exim.pid
-primary_hostname = exim.sender.test
-qualify_domain = sender.test
-domainlist local_domains = sender.test
+primary_hostname = exim.{sender}
+qualify_domain = {sender}
+domainlist local_domains = {sender}
 trusted_users = root
 never_users =
 keep_environment =
@@ -110,7 +111,7 @@ begin rewrite
 TRANSPORT = """\
 {name}:
   driver = smtp
-  helo_data = exim.sender.test
+  helo_data = exim.{sender}
   connect_timeout = 3s
   command_timeout = 10s
   data_timeout = 10s
@@ -148,12 +149,15 @@ def exim_config(run: Path, bin_: Path, require: bool,
         if key not in groups:
             raise LabError(f"exim: unknown policy {level!r} for {dom}")
         groups[key].append(dom.rstrip("."))
+    me = bare(sender_domain())
     transports = [
-        TRANSPORT.format(name="dane_try", extra="  hosts_try_dane = *"),
-        TRANSPORT.format(name="dane_require",
+        TRANSPORT.format(sender=me, name="dane_try",
+                         extra="  hosts_try_dane = *"),
+        TRANSPORT.format(sender=me, name="dane_require",
                          extra="  hosts_require_dane = *"),
         # Exim's own default is hosts_try_dane = *: say "no host" here
-        TRANSPORT.format(name="no_dane", extra="  hosts_try_dane =")]
+        TRANSPORT.format(sender=me, name="no_dane",
+                         extra="  hosts_try_dane =")]
     routers = []
     for key, tr in (("dane-only", "dane_require"), ("may", "no_dane"),
                     ("dane", "dane_try")):
@@ -164,6 +168,7 @@ def exim_config(run: Path, bin_: Path, require: bool,
     retry = "".join(f"{pat}  *  F,1s,1s\n" for d in sorted(expired or [])
                     for pat in (d, f"*.{d}"))
     return CONF.format(bin=bin_, user=USER, run=run, retry_rules=retry,
+                       sender=me,
                        policy_routers="\n".join(routers),
                        default_transport="dane_require" if require
                        else "dane_try",

@@ -42,6 +42,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..apex import bare, sender_domain
 from ..errors import LabError
 from ..proc import Tracked
 from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
@@ -82,10 +83,10 @@ queue_directory = {run}/queue
 data_directory = {run}/data
 mail_owner = postfix
 setgid_group = postdrop
-myhostname = postfix.sender.test
-mydomain = sender.test
-myorigin = sender.test
-mydestination = sender.test
+myhostname = postfix.{sender}
+mydomain = {sender}
+myorigin = {sender}
+mydestination = {sender}
 local_transport = discard:local bounce copies are not kept
 local_recipient_maps =
 alias_maps =
@@ -105,7 +106,7 @@ smtp_tls_policy_maps = {policy_maps}
 smtp_tls_loglevel = 1
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
-smtp_helo_name = postfix.sender.test
+smtp_helo_name = postfix.{sender}
 # -- one attempt per queue pass, quick time-outs, nothing expires
 defer_transports = smtp
 queue_run_delay = 3600s
@@ -281,6 +282,7 @@ class PostfixAdapter(Adapter):
 
     def _main_cf(self, run: str) -> str:
         return MAIN_CF.format(run=run, level=self.level, procs=self.procs,
+                              sender=bare(sender_domain()),
                               dest=self.dest, initial=min(5, self.dest),
                               policy_maps=", ".join(self.policy_maps(run)),
                               extra=self.extra_main_cf()) \

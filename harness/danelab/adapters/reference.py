@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
+from ..apex import bare, sender_domain
 from ..errors import LabError
 from ..fakemx import binary
 from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
@@ -35,7 +36,7 @@ def refsend_conf(run: str, resolver: str, trust_anchor: str,
              f"dsn_dir = {run}/dsn",
              f"resolver = {resolver}",
              f"trust_anchor = {trust_anchor}",
-             "helo_name = refsend.sender.test",
+             f"helo_name = refsend.{bare(sender_domain())}",
              # Lab timeouts: everything is on loopback, where a TLS
              # handshake takes milliseconds (under 1.1 s on a 2-core
              # machine at load 24, the whole catalog in flight): the
@@ -245,7 +246,7 @@ class ReferenceAdapter(Adapter):
             f"reporting_domain = {ctx.reporting_domain}",
             f"dkim_selector = {ctx.dkim_selector}",
             f"dkim_key = {ctx.dkim_key}",
-            "helo_name = refsend.sender.test",
+            f"helo_name = refsend.{ctx.reporting_domain}",
             f"https_ca = {ctx.lab_ca}",
             "retry_schedule = 1,1,2"]) + "\n")
         return conf

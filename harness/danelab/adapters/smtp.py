@@ -8,7 +8,7 @@ hosted service, a container), usually in an exposed lab (docs/remote.md).
               the URL has USER:PASS, MAIL/RCPT/DATA;
   delivered   a lab host (fake-mx) received the message (its Message-ID);
   bounced     the SUT returned a DSN (RFC 3464, Action: failed) to the
-              envelope sender tester@sender.test, whose MX is the lab's
+              envelope sender tester@sender.<apex>, whose MX is the lab's
               sender mailbox (labinfra.py): its Status and Diagnostic-Code
               are the outcome's, tied to the message by the DSN's copy of
               the original headers;

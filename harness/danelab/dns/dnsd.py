@@ -4,7 +4,9 @@ Both run in the foreground inside the lab namespace, with configs, logs and
 pid files in the run folder, and are stopped by the namespace's supervisor.
 Readiness: a query that gets an answer.  Unbound is set up to trust only our
 root's DS, to find our root through its own hints, and to forget RFC 6761's
-default refusal of `test.`.
+default refusal of `test.`.  Under a simulated parent (internet.py) the
+same functions make the Internet's NSD and resolver (NAME "inet-nsd",
+"inet-unbound": their own files in the run folder).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import dns.exception
 import dns.message
 import dns.query
 
+from ..apex import lab_apex
 from ..errors import DaemonError, LabError
 from ..netns import LabNamespace
 from ..proc import READY_LIMIT, Tracked
@@ -24,26 +27,33 @@ from .zonebuild import NSD_ADDR, BuiltUniverse
 UNBOUND_ADDR = "127.53.0.53"
 
 
-def nsd_conf(u: BuiltUniverse, run: Path) -> Path:
-    lines = ["server:", f"  ip-address: {NSD_ADDR}", "  port: 53",
+def nsd_conf(u: BuiltUniverse, run: Path, zones: list[str] | None = None,
+             addrs: tuple[str, ...] = (NSD_ADDR,), name: str = "nsd"
+             ) -> Path:
+    """NAME.conf: an NSD on ADDRS serving ZONES (None: all of U's)."""
+    lines = ["server:"] + [f"  ip-address: {a}" for a in addrs] + [
+             "  port: 53",
              '  username: ""', '  chroot: ""', '  database: ""',
              f'  zonesdir: "{u.folder}"',
-             f'  zonelistfile: "{run}/nsd.zonelist"',
-             f'  xfrdfile: "{run}/nsd.xfrd"', f'  xfrdir: "{run}"',
-             f'  pidfile: "{run}/nsd.pid"', "  server-count: 1",
+             f'  zonelistfile: "{run}/{name}.zonelist"',
+             f'  xfrdfile: "{run}/{name}.xfrd"', f'  xfrdir: "{run}"',
+             f'  pidfile: "{run}/{name}.pid"', "  server-count: 1",
              "  verbosity: 1", "  hide-version: yes", "  hide-identity: yes",
              "  round-robin: no", "remote-control:",
              "  control-enable: no"]
-    for name, bz in u.zones.items():
-        lines += ["zone:", f'  name: "{name}"',
+    for zname, bz in u.zones.items():
+        if zones is not None and zname not in zones:
+            continue
+        lines += ["zone:", f'  name: "{zname}"',
                   f'  zonefile: "{bz.file.name}"']
-    p = run / "nsd.conf"
+    p = run / f"{name}.conf"
     p.write_text("\n".join(lines) + "\n")
     return p
 
 
 def unbound_conf(u: BuiltUniverse, run: Path,
-                 exposed: tuple[str, str] | None = None) -> Path:
+                 exposed: tuple[str, str] | None = None,
+                 addr: str = UNBOUND_ADDR, name: str = "unbound") -> Path:
     """EXPOSED: (address, range) of an exposed lab: Unbound answers there
     too, to the range's clients (docs/remote.md).
 
@@ -53,19 +63,22 @@ def unbound_conf(u: BuiltUniverse, run: Path,
     millisecond once known (Unbound then waits at least 50 ms anyway,
     infra-cache-min-rtt), so 50 ms is as patient as Unbound already is
     with NSD; a name server that never answers (case 12h) is given up in
-    about 3 s instead of 17 s."""
+    about 3 s instead of 17 s.
+
+    ADDR and NAME: where it listens, and the name of its files (NAME.conf,
+    NAME.ctl) in RUN."""
     more = ""
     if exposed:
-        more = (f"\n  interface: {exposed[0]}\n  access-control: "
-                f"{exposed[1]} allow")
+        more = (f"\n  interface: {exposed[0]}" if exposed[0] != addr
+                else "") + f"\n  access-control: {exposed[1]} allow"
     text = f"""server:
-  interface: {UNBOUND_ADDR}{more}
+  interface: {addr}{more}
   port: 53
   do-ip6: no
   username: ""
   chroot: ""
   directory: "{run}"
-  pidfile: "{run}/unbound.pid"
+  pidfile: "{run}/{name}.pid"
   use-syslog: no
   logfile: ""
   log-time-ascii: yes
@@ -90,10 +103,10 @@ def unbound_conf(u: BuiltUniverse, run: Path,
   so-reuseport: no
 remote-control:
   control-enable: yes
-  control-interface: "{run}/unbound.ctl"
+  control-interface: "{run}/{name}.ctl"
   control-use-cert: no
 """
-    p = run / "unbound.conf"
+    p = run / f"{name}.conf"
     p.write_text(text)
     return p
 
@@ -107,17 +120,27 @@ def _answers(addr: str, name: str) -> bool:
         return False
 
 
-def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
-    conf = nsd_conf(u, run)
-    log = run / "nsd.log"
+def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path,
+              zones: list[str] | None = None,
+              addrs: tuple[str, ...] = (NSD_ADDR,), name: str = "nsd",
+              netns: str | None = None) -> Tracked:
+    """NSD serving ZONES (None: all) on ADDRS, in the lab namespace or
+    (NETNS: a namespace file) in another one; ready once the first zone
+    answers from ADDRS[0], asked from the lab namespace."""
+    conf = nsd_conf(u, run, zones, addrs, name)
+    log = run / f"{name}.log"
     start = log.stat().st_size if log.exists() else 0
-    t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=log)
-    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."))
+    argv = ["nsd", "-d", "-c", str(conf)]
+    t = ns.spawn(name, argv, log=log) if netns is None else \
+        ns.sup.spawn(name, ["nsenter", f"--net={netns}", "--", *argv],
+                     log=log)
+    first = zones[0] if zones else "."
+    ns.sup.wait_ready(t, lambda: _ready(ns, addrs[0], first))
     bad = zone_load_errors(log, start)
     if bad:
         raise LabError(f"NSD could not read {len(bad)} zone file(s), so "
                        f"their names would all fail: {bad[0]} (more in "
-                       f"{run / 'nsd.log'})")
+                       f"{log})")
     return t
 
 
@@ -136,11 +159,21 @@ def zone_load_errors(log: Path, start: int = 0) -> list[str]:
 
 
 def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,
-                  exposed: tuple[str, str] | None = None) -> Tracked:
-    conf = unbound_conf(u, run, exposed)
-    t = ns.spawn("unbound", ["unbound", "-d", "-p", "-c", str(conf)],
-                 log=run / "unbound.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."))
+                  exposed: tuple[str, str] | None = None,
+                  addr: str = UNBOUND_ADDR, name: str = "unbound",
+                  netns: str | None = None, ready_name: str | None = None
+                  ) -> Tracked:
+    """Unbound on ADDR (and EXPOSED), in the lab namespace or (NETNS) in
+    another one; ready once it answers for READY_NAME (default: the lab
+    apex), asked from the lab namespace."""
+    conf = unbound_conf(u, run, exposed, addr, name)
+    argv = ["unbound", "-d", "-p", "-c", str(conf)]
+    log = run / f"{name}.log"
+    t = ns.spawn(name, argv, log=log) if netns is None else \
+        ns.sup.spawn(name, ["nsenter", f"--net={netns}", "--", *argv],
+                     log=log)
+    ask = ready_name or lab_apex()
+    ns.sup.wait_ready(t, lambda: _ready(ns, addr, ask))
     return t
 
 
@@ -151,14 +184,14 @@ def _ready(ns: LabNamespace, addr: str, name: str) -> bool:
     return cp.returncode == 0
 
 
-def unbound_control(run: Path, *args: str) -> str:
+def unbound_control(run: Path, *args: str, name: str = "unbound") -> str:
     """One unbound-control command, spoken straight to Unbound's control
     socket (run/unbound.ctl: a file, reachable from outside the lab
     namespace; no certificates): "UBCT1 <command>" and the reply until
     Unbound closes.  A reply starting with "error" raises DaemonError."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(READY_LIMIT)
-        s.connect(str(run / "unbound.ctl"))
+        s.connect(str(run / f"{name}.ctl"))
         s.sendall(("UBCT1 " + " ".join(args) + "\n").encode())
         reply = b""
         while chunk := s.recv(4096):
@@ -171,14 +204,17 @@ def unbound_control(run: Path, *args: str) -> str:
 
 
 def unbound_flush(ns: LabNamespace, run: Path,
-                  zones: list[str] | None = None) -> None:
+                  zones: list[str] | None = None,
+                  nsd: tuple[str, ...] = (NSD_ADDR,),
+                  name: str = "unbound") -> None:
     """Make Unbound forget what it cached of ZONES (every name at or below
     each; None: everything), every bogus and negative answer, and what it
     learnt of NSD (lameness, EDNS, round-trip time) after a zone change.
     What it learnt of name servers that never answer (case 12h) stays:
-    no zone change makes them answer."""
+    no zone change makes them answer.  NSD: the lab NSD's addresses as
+    Unbound knows them."""
     for z in zones if zones is not None else ["."]:
-        unbound_control(run, "flush_zone", z)
+        unbound_control(run, "flush_zone", z, name=name)
     for args in (["flush_bogus"], ["flush_negative"],
-                 ["flush_infra", NSD_ADDR], ["flush_requestlist"]):
-        unbound_control(run, *args)
+                 *(["flush_infra", a] for a in nsd), ["flush_requestlist"]):
+        unbound_control(run, *args, name=name)

@@ -6,6 +6,11 @@ namespace.  This is the object the rest of the lab (and the CLI) holds.
         u.start()            # build, NSD, Unbound
         ...                  # u.rebuild(new_specs) after a change
     # leaving the namespace stops NSD and Unbound
+
+With INET (an internet.Internet: --zone-parent) the zones above the lab
+apex are served by the Internet's NSD in another namespace, the Internet's
+resolver checks the parent's DS, and only then does the lab's Unbound
+start (from the same root hints).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..netns import LabNamespace
 from ..proc import READY_LIMIT, Tracked, wait_until
 from . import dnsd
 from .dnsq import query_in
+from .internet import Internet
 from .zonebuild import NSD_ADDR, BuiltUniverse, build_universe
 from .zonespec import ZoneSpec
 
@@ -25,10 +31,12 @@ from .zonespec import ZoneSpec
 class Universe:
     def __init__(self, specs: list[ZoneSpec], run: Path,
                  ns: LabNamespace,
-                 exposed: tuple[str, str] | None = None) -> None:
+                 exposed: tuple[str, str] | None = None,
+                 inet: Internet | None = None) -> None:
         """EXPOSED: (address, IPv4 range) where Unbound also answers in an
-        exposed lab."""
+        exposed lab; INET: the simulated Internet above the apex."""
         self.specs = specs
+        self.inet = inet
         self.exposed = exposed
         self.run = Path(run)
         self.ns = ns
@@ -44,7 +52,9 @@ class Universe:
 
     def build(self) -> BuiltUniverse:
         t = time.monotonic()
-        self.built = build_universe(self.specs, self.run / "zones")
+        self.built = build_universe(self.specs, self.run / "zones",
+                                    top=self.inet.top() if self.inet
+                                    else None)
         self.timings["build"] = time.monotonic() - t
         return self.built
 
@@ -54,7 +64,13 @@ class Universe:
             self.build()
         assert self.built
         t = time.monotonic()
-        self.nsd = dnsd.start_nsd(self.ns, self.built, self.run)
+        if self.inet:
+            self.nsd = dnsd.start_nsd(self.ns, self.built, self.run,
+                                      self.built.lab_zones(),
+                                      self.inet.lab_nsd_addrs())
+            self.inet.start(self.ns, self.built, self.run)
+        else:
+            self.nsd = dnsd.start_nsd(self.ns, self.built, self.run)
         self.timings["nsd"] = time.monotonic() - t
         t = time.monotonic()
         self.unbound = dnsd.start_unbound(self.ns, self.built, self.run,
@@ -81,8 +97,15 @@ class Universe:
                           READY_LIMIT):
             raise DaemonError("NSD did not load the rebuilt zones; see "
                               f"{self.run / 'nsd.log'}")
-        dnsd.unbound_flush(self.ns, self.run, changed)
+        dnsd.unbound_flush(self.ns, self.run, changed, self.nsd_addrs)
+        if self.inet and self.inet.unbound:
+            dnsd.unbound_flush(self.ns, self.run, changed, self.nsd_addrs,
+                               name="inet-unbound")
         return changed
+
+    @property
+    def nsd_addrs(self) -> tuple[str, ...]:
+        return self.inet.lab_nsd_addrs() if self.inet else (NSD_ADDR,)
 
     def _nsd_serial(self, zone: str) -> int | None:
         a = query_in(self.ns, zone, "SOA", server=NSD_ADDR)

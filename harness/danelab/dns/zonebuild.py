@@ -1,9 +1,16 @@
 """Build the signed DNS universe on disk: zone files, keys, signatures, faults.
 
-The root `.` and `test.` are always built; every declared zone is delegated
-from its closest enclosing zone.  All keys are made first, so every DS is known
-before any zone is signed and the zones can be signed in parallel (one
-`ldns-signzone` per zone: it builds the NSEC/NSEC3 chains).  Faults are then
+The root `.` and the lab apex (`test.`, apex.py) are always built; every
+declared zone is delegated from its closest enclosing zone.  Under a
+simulated parent (Top.inet_addr set: --zone-parent), the zones above the
+apex (the root, `net.`, `example.net.` for `lab.example.net.`) are built
+too, named by the simulated Internet's name server and marked `internet`:
+another NSD serves them (internet.py); the apex's parent holds its DS and
+the glue of `ns.<apex>` at the lab NSD's routable address.
+
+All keys are made first, so every DS is known before any zone is signed
+and the zones can be signed in parallel (one `ldns-signzone` per zone: it
+builds the NSEC/NSEC3 chains).  Faults are then
 applied per RRset with dnspython, to the signed files.
 
 A rebuild (build_universe with PREVIOUS) keeps every zone whose spec, key
@@ -29,12 +36,12 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from .. import apex
 from ..errors import LabError
 from .dnskeys import ZoneKey, new_key
-from .zonespec import (LAB_TLD, Fault, Record, ZoneSpec, absolute, is_below,
+from .zonespec import (Fault, Record, ZoneSpec, absolute, is_below,
                        validate_universe)
 
-NS_NAME = "ns.test."
 NSD_ADDR = "127.53.0.1"
 DAY = 86400
 SOA_TTL_NEG = 30
@@ -55,6 +62,33 @@ class BuiltZone:
     unsigned_file: Path
     file: Path                      # the file NSD serves
     children: list[str] = field(default_factory=list)
+    internet: bool = False          # above the apex: the simulated Internet
+
+
+@dataclass(frozen=True)
+class Top:
+    """What lies above the lab's zones: by default the lab's own root and
+    `test.`, all served by the lab NSD.  INET_ADDR set (--zone-parent):
+    the zones above the apex are the simulated Internet, served at
+    INET_ADDR; LAB_ADDR is where the Internet finds the lab NSD (the glue
+    of ns.<apex>); APEX_FAULTS go to the apex's spec (ds-mismatch: its
+    parent publishes a wrong DS)."""
+
+    lab_addr: str = NSD_ADDR
+    inet_addr: str | None = None
+    apex_faults: tuple[Fault, ...] = ()
+
+    def ns_of(self, bz: "BuiltZone") -> str:
+        return apex.inet_ns_name() if bz.internet else apex.lab_ns_name()
+
+    def addr_of(self, bz: "BuiltZone") -> str:
+        if bz.internet:
+            assert self.inet_addr
+            return self.inet_addr
+        return self.lab_addr
+
+
+DEFAULT_TOP = Top()
 
 
 @dataclass
@@ -70,12 +104,32 @@ class BuiltUniverse:
     seconds: float = 0.0
     changed: list[str] = field(default_factory=list)   # (re)built zones
     serials: dict[str, int] = field(default_factory=dict)  # per zone
+    top: Top = DEFAULT_TOP
+
+    def lab_zones(self) -> list[str]:
+        return [n for n, z in self.zones.items() if not z.internet]
+
+    def internet_zones(self) -> list[str]:
+        return [n for n, z in self.zones.items() if z.internet]
+
+    @property
+    def apex_key(self) -> ZoneKey:
+        key = self.zones[apex.lab_apex()].key
+        assert key
+        return key
 
 
-def _root_specs() -> list[ZoneSpec]:
-    root = ZoneSpec(".", [])
-    tld = ZoneSpec(LAB_TLD, [Record("ns", "A", NSD_ADDR)])
-    return [root, tld]
+def _root_specs(top: Top) -> list[ZoneSpec]:
+    """The zones always built: the root, the zones down to the apex, the
+    apex (with its name server's address)."""
+    above = apex.above_apex()
+    out = [ZoneSpec(z, []) for z in above]
+    if top.inet_addr:          # its name server lives in the TLD's zone
+        out[1].records.append(Record(apex.inet_ns_name(), "A",
+                                     top.inet_addr))
+    out.append(ZoneSpec(apex.lab_apex(), [Record("ns", "A", top.lab_addr)],
+                        faults=list(top.apex_faults)))
+    return out
 
 
 def _parent_of(name: str, names: list[str]) -> str:
@@ -86,16 +140,18 @@ def _parent_of(name: str, names: list[str]) -> str:
     return best
 
 
-def _soa(serial: int) -> str:
-    return (f"{NS_NAME} hostmaster.{LAB_TLD} {serial} 3600 600 86400 "
+def _soa(ns: str, mail: str, serial: int) -> str:
+    return (f"{ns} hostmaster.{mail} {serial} 3600 600 86400 "
             f"{SOA_TTL_NEG}")
 
 
 def _zone_text(bz: BuiltZone, all_zones: dict[str, BuiltZone],
-               serial: int) -> str:
+               serial: int, top: Top = DEFAULT_TOP) -> str:
     z = bz.spec
+    ns = top.ns_of(bz)
+    mail = ns.split(".", 1)[1] if bz.internet else apex.lab_apex()
     lines = [f"$ORIGIN {z.name}", "$TTL 300",
-             f"@ 300 IN SOA {_soa(serial)}", f"@ 300 IN NS {NS_NAME}"]
+             f"@ 300 IN SOA {_soa(ns, mail, serial)}", f"@ 300 IN NS {ns}"]
     if bz.key:
         lines.append(f"@ 300 IN DNSKEY {bz.key.dnskey_text()}")
     for r in z.records:
@@ -103,14 +159,15 @@ def _zone_text(bz: BuiltZone, all_zones: dict[str, BuiltZone],
                      f"{r.rtype.upper()} {r.rdata}")
     for c in bz.children:
         child = all_zones[c]
-        lines.append(f"{c} 300 IN NS {NS_NAME}")
+        cns = top.ns_of(child)
+        lines.append(f"{c} 300 IN NS {cns}")
         if child.key and child.spec.ds_in_parent:
             ds = child.key.ds_text()
             if any(f.kind == "ds-mismatch" for f in child.spec.faults):
                 ds = _damage_hex_tail(ds)
             lines.append(f"{c} 300 IN DS {ds}")
-    if z.name == ".":
-        lines.append(f"{NS_NAME} 300 IN A {NSD_ADDR}")   # glue
+        if is_below(cns, c):
+            lines.append(f"{cns} 300 IN A {top.addr_of(child)}")   # glue
     return "\n".join(lines) + "\n"
 
 
@@ -122,14 +179,18 @@ def _damage_hex_tail(ds: str) -> str:
 def build_universe(specs: list[ZoneSpec], folder: Path,
                    jobs: int | None = None,
                    keys: dict[str, ZoneKey] | None = None,
-                   previous: BuiltUniverse | None = None) -> BuiltUniverse:
+                   previous: BuiltUniverse | None = None,
+                   top: Top | None = None) -> BuiltUniverse:
     """Validate SPECS and build every zone file into FOLDER.
 
     KEYS (zone name -> key) are reused where given, so a rebuild after a
     change keeps every DS and the trust anchor as they were.  PREVIOUS (the
     universe built before in FOLDER): only the zones that differ from it
-    are written and signed again, with a serial above its own.
+    are written and signed again, with a serial above its own.  TOP:
+    what lies above the lab's zones (default: PREVIOUS's, or the lab's
+    own root).
     """
+    tp: Top = top or (previous.top if previous else DEFAULT_TOP)
     if keys is None and previous is not None:
         keys = {n: z.key for n, z in previous.zones.items() if z.key}
     keys = keys or {}
@@ -139,8 +200,9 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     keydir = folder / "keys"
     keydir.mkdir(exist_ok=True)
-    all_specs = _root_specs() + list(specs)
+    all_specs = _root_specs(tp) + list(specs)
     names = [z.name for z in all_specs]
+    above = set(apex.above_apex()) if tp.inet_addr else set()
     zones: dict[str, BuiltZone] = {}
     for z in all_specs:
         key = (keys.get(z.name) or new_key(z.name)) if z.signed else None
@@ -148,13 +210,14 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
         parent = None if z.name == "." else _parent_of(z.name, names)
         suffix = ".zone.signed" if key else ".zone"
         zones[z.name] = BuiltZone(z, parent, key, folder / f"{fname}.zone",
-                                  folder / f"{fname}{suffix}")
+                                  folder / f"{fname}{suffix}",
+                                  internet=z.name in above)
     for bz in zones.values():
         if bz.parent:
             zones[bz.parent].children.append(bz.spec.name)
     changed, serials = [], {}
     for bz in zones.values():
-        kept = _unchanged(bz, zones, previous)
+        kept = _unchanged(bz, zones, previous, tp)
         if kept is not None:
             serials[bz.spec.name] = kept
             continue
@@ -162,7 +225,7 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
         serials[bz.spec.name] = serial
 
     def make(bz: BuiltZone) -> None:
-        bz.unsigned_file.write_text(_zone_text(bz, zones, serial))
+        bz.unsigned_file.write_text(_zone_text(bz, zones, serial, tp))
         if bz.key:
             _sign(bz, keydir)
             if any(f.kind != "ds-mismatch" for f in bz.spec.faults):
@@ -176,15 +239,16 @@ def build_universe(specs: list[ZoneSpec], folder: Path,
     ta = folder / "root.ds"
     ta.write_text(f". 300 IN DS {root.key.ds_text()}\n")
     hints = folder / "root.hints"
-    hints.write_text(f". 3600000 IN NS {NS_NAME}\n"
-                     f"{NS_NAME} 3600000 IN A {NSD_ADDR}\n")
+    rns = tp.ns_of(root)
+    hints.write_text(f". 3600000 IN NS {rns}\n"
+                     f"{rns} 3600000 IN A {tp.addr_of(root)}\n")
     return BuiltUniverse(folder, zones, ta, hints, root.key,
                          max(serials.values()), time.monotonic() - t0,
-                         [bz.spec.name for bz in changed], serials)
+                         [bz.spec.name for bz in changed], serials, tp)
 
 
 def _unchanged(bz: BuiltZone, zones: dict[str, BuiltZone],
-               previous: BuiltUniverse | None) -> int | None:
+               previous: BuiltUniverse | None, top: Top) -> int | None:
     """The serial BZ was built with in PREVIOUS when that build is still
     right for it (same spec, key and zone text, files in place); None when
     it has to be built."""
@@ -198,7 +262,7 @@ def _unchanged(bz: BuiltZone, zones: dict[str, BuiltZone],
         text = old.unsigned_file.read_text()
     except OSError:
         return None
-    return was if text == _zone_text(bz, zones, was) else None
+    return was if text == _zone_text(bz, zones, was, top) else None
 
 
 def _sign(bz: BuiltZone, keydir: Path) -> None:

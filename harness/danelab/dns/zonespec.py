@@ -1,9 +1,10 @@
 """The declarative description of a DNS universe, and its validation.
 
-A universe is a set of zones below `test.` (the root `.` and `test.` are always
-there and need not be declared).  Each zone lists its records and says whether
-it is signed, whether its parent publishes a DS for it, which denial (NSEC or
-NSEC3) it uses, and which faults to apply.  validate_universe() checks all of
+A universe is a set of zones below the lab apex, `test.` by default (the
+root `.` and the apex are always there and need not be declared; apex.py).
+Each zone lists its records and says whether it is signed, whether its
+parent publishes a DS for it, which denial (NSEC or NSEC3) it uses, and
+which faults to apply.  validate_universe() checks all of
 it before anything is built or started, and raises SpecError naming the zone,
 the field and the reason.
 """
@@ -18,9 +19,8 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from ..apex import lab_apex
 from ..errors import SpecError
-
-LAB_TLD = "test."
 
 # Faults on one RRset (owner + type) of a signed zone.
 RRSET_FAULTS = {
@@ -153,9 +153,10 @@ def validate_universe(zones: list[ZoneSpec]) -> None:
         if z.name in seen:
             raise SpecError(z.label(), "name", "declared twice "
                             f"(also in {seen[z.name].where or 'universe'})")
-        if not is_below(z.name, LAB_TLD) or z.name == LAB_TLD:
+        top = lab_apex()
+        if not is_below(z.name, top) or z.name == top:
             raise SpecError(z.label(), "name",
-                            f"lab zones must lie below {LAB_TLD}")
+                            f"lab zones must lie below {top}")
         if z.denial not in ("nsec", "nsec3"):
             raise SpecError(z.label(), "denial",
                             f"{z.denial!r}: must be nsec or nsec3")
