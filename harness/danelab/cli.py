@@ -252,7 +252,7 @@ def _run_dir(a: argparse.Namespace) -> Path:
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
     from .results import write_run, write_setup_error
-    from .runner import LabRun, RunResult
+    from .runner import RunResult
     scs = _selected(a)
     groups = run_groups(scs, a.jobs)
     jobs = len(groups)
@@ -281,9 +281,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         def say(m: str) -> None:
             prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
-            results[i] = LabRun(groups[i], adapters[i],
-                                run / f"group{i + 1}", say,
-                                expose).execute()
+            results[i] = lab_run(a, groups[i], adapters[i],
+                                 run / f"group{i + 1}", say,
+                                 expose).execute()
         except BaseException as e:          # reported below
             errors.append(e)
     prog(f"{len(scs)} scenario(s), sender {a.sender}, {jobs} group(s), "
@@ -316,6 +316,15 @@ def cmd_run(a: argparse.Namespace) -> int:
                 shutil.rmtree(run / f"group{i + 1}" / sub,
                               ignore_errors=True)
     return 1 if failed else 0
+
+
+def lab_run(a: argparse.Namespace, scs: list[Any], adapter: Any,
+            folder: Path, say: Any, expose: Any) -> Any:
+    """The LabRun of one group of `run` (and of `serve`, which runs it
+    piece by piece): whatever the universe options ask for applies to
+    both."""
+    from .runner import LabRun
+    return LabRun(scs, adapter, folder, say, expose)
 
 
 def print_summary(cases: list[dict[str, Any]],
@@ -412,8 +421,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
          f"{a.interval:g} s, run folder {run}")
     sched = Schedule(a.window, a.interval, a.fix_after)
     try:
-        cases, problems, st = Serve(scs, adapter, run, out, sched, prog,
-                                    command_line(a), expose,
+        lr = lab_run(a, scs, adapter, run / "group1", prog, expose)
+        cases, problems, st = Serve(lr, out, sched, command_line(a),
                                     announce).execute()
     except (LabError, KeyboardInterrupt) as e:
         prog.done()

@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .adapters import Adapter
 from .adapters.smtp import OperatorAdapter, SmtpAdapter
-from .expose import Exposure
 from .grader import Grade, provisional
 from .labplan import LabPlan
 from .proc import shielded
@@ -133,23 +131,23 @@ def tally(grades: list[Grade]) -> dict[str, int]:
 
 
 class Serve:
-    """One `danelab serve`: the lab of LabRun(SCENARIOS, ADAPTER) in
-    RUN/group1, graded every SCHEDULE.interval into OUT until the deadline.
-    ANNOUNCE gets the submissions once made (--no-submit prints them)."""
+    """One `danelab serve`: the lab of LR (a LabRun, built as `run`
+    builds one), graded every SCHEDULE.interval into OUT until the
+    deadline.  ANNOUNCE gets the submissions once made (--no-submit prints
+    them)."""
 
-    def __init__(self, scenarios: list[Scenario], adapter: Adapter,
-                 run: Path, out: Path, schedule: Schedule,
-                 say: Callable[[str], None], command: str = "",
-                 expose: Exposure | None = None,
+    def __init__(self, lr: LabRun, out: Path, schedule: Schedule,
+                 command: str = "",
                  announce: Callable[[list[Any]], None] | None = None
                  ) -> None:
-        self.lr = LabRun(scenarios, adapter, run / "group1", say, expose)
-        self.lr.limit_note = LIMIT_NOTE
-        self.adapter, self.out, self.sched = adapter, out, schedule
-        self.say, self.command = say, command
+        self.lr = lr
+        lr.limit_note = LIMIT_NOTE
+        self.adapter, self.out, self.sched = lr.adapter, out, schedule
+        self.say, self.command = lr.say, command
         self.announce = announce or (lambda subs: None)
-        self.scs = {sc.id: sc for sc in scenarios}
-        self.fix = [sc for sc in scenarios if sc.fix_zones is not None]
+        self.scs = {sc.id: sc for sc in lr.scenarios}
+        self.fix = [sc for sc in lr.scenarios if sc.fix_zones is not None]
+        adapter = lr.adapter
         if isinstance(adapter, SmtpAdapter):
             adapter.deferred_reason = "neither delivered nor bounced so far"
 
