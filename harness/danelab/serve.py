@@ -68,6 +68,16 @@ def when(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def span(seconds: float) -> str:
+    """SECONDS for people: 42 s, 17m05s, 47h59m."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 @dataclass
 class Schedule:
     window: float              # seconds from the submission to the deadline
@@ -118,9 +128,11 @@ def settle(grades: list[Grade], scs: dict[str, Scenario], st: ServeState,
         elif g.observed.startswith("delivered") or g.observed == "bounced":
             g.final = True
         else:
+            end = f"the zones are repaired at {when(st.fix_at)}" \
+                if st.fix_at and sc.expect_after_fix and not st.fixed \
+                else f"the deadline {when(st.deadline)}"
             provisional(g, f"{g.observed} so far (neither delivered nor "
-                        f"bounced); final at the deadline "
-                        f"{when(st.deadline)}")
+                        f"bounced); final when {end}")
 
 
 def tally(grades: list[Grade]) -> dict[str, int]:
@@ -208,7 +220,7 @@ class Serve:
             self.say(f"interval {st.intervals}: {c['final']} final, "
                      f"{c['provisional']} provisional, {c['failures']} "
                      f"failure(s) so far; deadline in "
-                     f"{max(0.0, st.deadline - time.time()):.0f} s")
+                     f"{span(st.deadline - time.time())}")
             nxt = min(time.time() + self.sched.interval, st.deadline)
             if st.fix_at is not None and not st.fixed:
                 nxt = min(nxt, st.fix_at)

@@ -26,7 +26,7 @@ from danelab.catalog import DEFAULT_DIR, load_catalog
 from danelab.labnet import LabNet
 from danelab.netns import LabNamespace
 from danelab.proc import wait_until
-from danelab.serve import parse_duration
+from danelab.serve import parse_duration, span
 from test_interrupt import _lab_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,6 +141,8 @@ def test_durations() -> None:
     for bad in ("", "h", "1x", "1h30", "-5", "1 h"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+    assert [span(x) for x in (-1, 42.9, 1025, 172740)] == \
+        ["0 s", "42 s", "17m05s", "47h59m"]
 
 
 def test_serve_refuses_bad_input(tmp_path: Path) -> None:
