@@ -26,7 +26,9 @@ from danelab.catalog import DEFAULT_DIR, load_catalog
 from danelab.labnet import LabNet
 from danelab.netns import LabNamespace
 from danelab.proc import wait_until
-from danelab.serve import parse_duration, span
+from danelab.grader import Grade
+from danelab.serve import ServeState, parse_duration, settle, span, \
+    tally
 from test_interrupt import _lab_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +145,52 @@ def test_durations() -> None:
             parse_duration(bad)
     assert [span(x) for x in (-1, 42.9, 1025, 172740)] == \
         ["0 s", "42 s", "17m05s", "47h59m"]
+
+
+def test_settle_marks_final_and_provisional() -> None:
+    """The rules of serve.settle(), one grade each: delivered and bounced
+    are final, nothing yet is provisional (info, never a pass); a [fix]
+    scenario's after-fix phase is pending until the repair, its first
+    phase final from then on; after-limit is final (not graded); at the
+    deadline everything is final as graded."""
+    scs = {sc.id: sc for sc in load_catalog(DEFAULT_DIR)}
+
+    def grades() -> list[Grade]:
+        return [Grade("a01-secure-dane-ee", "first", ["delivered-dane"],
+                      "delivered-dane", "pass"),
+                Grade("a07-null-mx", "first", ["bounced"], "bounced",
+                      "pass"),
+                Grade("a02-mx-rrsig-expired", "first", ["deferred"],
+                      "deferred", "pass"),
+                Grade("g35-retry-tlsa-fixed", "first", ["deferred"],
+                      "deferred", "pass"),
+                Grade("g35-retry-tlsa-fixed", "after-fix",
+                      ["delivered-dane"], "deferred", "fail"),
+                Grade("g35d-retry-limit-tlsa-mismatch", "after-limit",
+                      ["bounced"], "not-graded", "info")]
+    st = ServeState(1000.0, 5000.0, 3000.0)
+    gs = grades()
+    settle(gs, scs, st, final=False)
+    assert [(g.final, g.verdict, g.observed) for g in gs] == [
+        (True, "pass", "delivered-dane"), (True, "pass", "bounced"),
+        (False, "info", "deferred"), (False, "info", "deferred"),
+        (False, "info", "pending"), (True, "info", "not-graded")]
+    assert "would be pass now" in gs[2].checks[-1].text
+    assert "final when the deadline" in gs[2].checks[-1].text
+    assert "final when the zones are repaired" in gs[3].checks[-1].text
+    assert gs[4].checks[-1].kind == "provisional"
+    assert tally(gs) == {"final": 3, "provisional": 3, "failures": 0}
+    st.fixed = True
+    gs = grades()
+    settle(gs, scs, st, final=False)
+    assert [g.final for g in gs] == [True, True, False, True, False, True]
+    assert gs[4].verdict == "info" and gs[4].observed == "deferred"
+    gs = grades()
+    settle(gs, scs, st, final=True)
+    assert [(g.final, g.verdict) for g in gs] == [
+        (True, "pass"), (True, "pass"), (True, "pass"), (True, "pass"),
+        (True, "fail"), (True, "info")]
+    assert tally(gs)["failures"] == 1
 
 
 def test_serve_refuses_bad_input(tmp_path: Path) -> None:
