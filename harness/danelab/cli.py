@@ -420,13 +420,14 @@ def cmd_serve(a: argparse.Namespace) -> int:
          f"{a.sender or adapter.name}, window {a.window:.0f} s, interval "
          f"{a.interval:g} s, run folder {run}")
     sched = Schedule(a.window, a.interval, a.fix_after)
+    srv = Serve(lab_run(a, scs, adapter, run / "group1", prog, expose),
+                out, sched, command_line(a), announce)
     try:
-        lr = lab_run(a, scs, adapter, run / "group1", prog, expose)
-        cases, problems, st = Serve(lr, out, sched, command_line(a),
-                                    announce).execute()
+        cases, problems, st = srv.execute()
     except (LabError, KeyboardInterrupt) as e:
         prog.done()
-        write_setup_error(out, adapter.name, e)
+        if not srv.written:     # else the last snapshot's files stay
+            write_setup_error(out, adapter.name, e)
         raise
     prog.done()
     failed = print_summary(cases, problems, out, run)

@@ -159,6 +159,7 @@ class Serve:
         self.announce = announce or (lambda subs: None)
         self.scs = {sc.id: sc for sc in lr.scenarios}
         self.fix = [sc for sc in lr.scenarios if sc.fix_zones is not None]
+        self.written = False        # files of a snapshot in OUT
         adapter = lr.adapter
         if isinstance(adapter, SmtpAdapter):
             adapter.deferred_reason = "neither delivered nor bounced so far"
@@ -197,9 +198,14 @@ class Serve:
                          "(provisional grades stay provisional)")
             if not p.dns:
                 p.dns = p.dns2 = lab.dns.result()
-            with shielded():
-                cases, problems = self._write(plan, p, st,
-                                              not st.interrupted)
+            try:
+                with shielded():
+                    cases, problems = self._write(plan, p, st,
+                                                  not st.interrupted)
+            except KeyboardInterrupt:
+                # a signal while the last files were written: they are
+                # whole; stop
+                st.interrupted = True
         return cases, problems, st
 
     def _serve(self, lab: _Lab, plan: LabPlan, p: _Passes,
@@ -263,4 +269,5 @@ class Serve:
         for f in sorted(stage.iterdir()):
             os.replace(f, self.out / f.name)
         stage.rmdir()
+        self.written = True
         return cases, problems
