@@ -23,6 +23,10 @@ range they hit; those in no range are the run's `problems` (results.json,
 the report, and the CLI's exit status: a run with problems fails).
 
 Every daemon is stopped in a finally block, also on Ctrl-C.
+
+`danelab serve` (serve.py) runs the same pieces on a wall clock instead
+of queue passes: lab_up(), _start_sender(), _fix() and _result(), the
+grading of whatever has arrived.
 """
 from __future__ import annotations
 
