@@ -252,9 +252,8 @@ def _run_dir(a: argparse.Namespace) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .adapters import get_adapter
-    from .report import load_runs, write_reports
-    from .results import write_merged, write_results, write_setup_error
-    from .runner import LabRun, RunResult
+    from .results import write_run, write_setup_error
+    from .runner import RunResult
     scs = _selected(a)
     groups = run_groups(scs, a.jobs)
     jobs = len(groups)
@@ -283,9 +282,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         def say(m: str) -> None:
             prog(m if jobs == 1 else f"group {i + 1}: {m}")
         try:
-            results[i] = LabRun(groups[i], adapters[i],
-                                run / f"group{i + 1}", say,
-                                expose).execute()
+            results[i] = lab_run(a, groups[i], adapters[i],
+                                 run / f"group{i + 1}", say,
+                                 expose).execute()
         except BaseException as e:          # reported below
             errors.append(e)
     prog(f"{len(scs)} scenario(s), sender {a.sender}, {jobs} group(s), "
@@ -304,17 +303,37 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"set-up error written to {out}/results.json and "
               f"{out}/junit.xml", file=sys.stderr)
         raise errors[0]
-    files = []
-    for i, r in enumerate(results):
-        assert r
-        f = run / f"group{i + 1}" / "results.json"
-        write_results(r, f, command_line(a))
-        files.append(f)
-    cases, problems = write_reports(files, out)
-    cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
-    write_merged(out / "results.json", a.sender, cases, problems,
-                 load_runs(files).get(a.sender))
+    done = [r for r in results if r]
+    assert len(done) == jobs
+    cases, problems = write_run(
+        [(r, run / f"group{i + 1}" / "results.json")
+         for i, r in enumerate(done)], out, a.sender, command_line(a))
     prog.done()
+    failed = print_summary(cases, problems, out, run)
+    if not a.keep and not problems and not any(
+            c["verdict"] == "fail" for c in cases):
+        for i in range(jobs):
+            for sub in ("ns", "zones/keys"):
+                shutil.rmtree(run / f"group{i + 1}" / sub,
+                              ignore_errors=True)
+    return 1 if failed else 0
+
+
+def lab_run(a: argparse.Namespace, scs: list[Any], adapter: Any,
+            folder: Path, say: Any, expose: Any) -> Any:
+    """The LabRun of one group of `run` (and of `serve`, which runs it
+    piece by piece): whatever the universe options ask for applies to
+    both."""
+    from .runner import LabRun
+    return LabRun(scs, adapter, folder, say, expose)
+
+
+def print_summary(cases: list[dict[str, Any]],
+                  problems: list[dict[str, Any]], out: Path, run: Path
+                  ) -> bool:
+    """On stdout: each failed or warned case with what went wrong, the
+    run's problems, the counts and where the files are.  Returns whether
+    the run failed (a failed MUST, TLSRPT failure or problem)."""
     counts: dict[str, int] = {}
     tl: dict[str, int] = {}
     for c in cases:
@@ -340,12 +359,84 @@ def cmd_run(a: argparse.Namespace) -> int:
              else ""))
     print(f"report: {out / 'report.html'}  junit: {out / 'junit.xml'}  "
           f"json: {out / 'results.json'}  logs: {run}")
-    failed = bool(counts.get("fail") or tl.get("fail") or problems)
-    if not a.keep and not counts.get("fail") and not problems:
-        for i in range(jobs):
-            for sub in ("ns", "zones/keys"):
-                shutil.rmtree(run / f"group{i + 1}" / sub,
-                              ignore_errors=True)
+    return bool(counts.get("fail") or tl.get("fail") or problems)
+
+
+def _duration(text: str) -> float:
+    from .serve import parse_duration
+    try:
+        n = parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0")
+    return n
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    """The long-running run (serve.py): grade as the mail arrives, until
+    the deadline or SIGTERM/SIGINT."""
+    from .adapters import get_adapter
+    from .adapters.smtp import OperatorAdapter
+    from .results import write_setup_error
+    from .serve import WEEK, Schedule, Serve
+    try:
+        if a.no_submit == bool(a.sender):
+            raise LabError("serve needs --sender smtp://HOST[:PORT] (the lab "
+                           "submits) or --no-submit (the operator sends), "
+                           "one of them")
+        if a.sender and not a.sender.startswith("smtp://"):
+            raise LabError(f"serve grades a sender it cannot drive: "
+                           f"--sender smtp://HOST[:PORT], not {a.sender!r} "
+                           f"(`{prog_name()} run` drives the others)")
+        if a.window > WEEK:
+            raise LabError(f"--window {a.window:.0f} s: at most a week "
+                           f"({WEEK:.0f} s)")
+        if a.fix_after is not None and a.fix_after >= a.window:
+            raise LabError("--fix-after must come before the end of "
+                           "--window")
+        scs = _selected(a)
+        expose = _exposure(a)
+        adapter = OperatorAdapter(a.sender_name) if a.no_submit else \
+            get_adapter(a.sender)
+        run = _run_dir(a)
+    except LabError as e:
+        if a.report:
+            write_setup_error(Path(a.report), a.sender or a.sender_name, e)
+        raise
+    out = Path(a.report) if a.report else run / "report"
+    prog = Progress()
+
+    def announce(subs: list[Any]) -> None:
+        if not a.no_submit:
+            return
+        text = "".join(f"{s.rcpt}\n" for s in subs)
+        (run / "recipients.txt").write_text(text)
+        prog(f"send one message to each recipient below (envelope sender "
+             f"{subs[0].sender}, so that bounces reach the lab); also in "
+             f"{run / 'recipients.txt'}")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    prog(f"serve: {len(scs)} scenario(s), sender "
+         f"{a.sender or adapter.name}, window {a.window:.0f} s, interval "
+         f"{a.interval:g} s, run folder {run}")
+    sched = Schedule(a.window, a.interval, a.fix_after)
+    srv = Serve(lab_run(a, scs, adapter, run / "group1", prog, expose),
+                out, sched, command_line(a), announce)
+    try:
+        cases, problems, st = srv.execute()
+    except (LabError, KeyboardInterrupt) as e:
+        prog.done()
+        if not srv.written:     # else the last snapshot's files stay
+            write_setup_error(out, adapter.name, e)
+        raise
+    prog.done()
+    failed = print_summary(cases, problems, out, run)
+    if st.interrupted:
+        print(f"danelab: interrupted; {st.counts['provisional']} grade(s) "
+              "left provisional; everything the lab started is stopped",
+              file=sys.stderr)
+        return 130
     return 1 if failed else 0
 
 
@@ -692,6 +783,33 @@ def parser() -> argparse.ArgumentParser:
                     help="smtp:// sender: how long one queue pass waits for "
                     "every message to be delivered or bounced (default 60)")
     sp.set_defaults(fn=cmd_run)
+    sp = sub.add_parser("serve", help="serve the lab for hours and grade a "
+                        "sender the lab cannot drive as its mail arrives "
+                        "(docs/internet-mode.md)")
+    select_args(sp)
+    sp.add_argument("--shard", help="K/N, as for run")
+    sp.add_argument("--sender", help="smtp://[USER:PASS@]HOST[:PORT]: the "
+                    "lab submits one message per scenario there")
+    sp.add_argument("--no-submit", action="store_true",
+                    help="submit nothing: print the recipients for the "
+                    "operator to send to through the sender's own interface")
+    sp.add_argument("--sender-name", default="operator-sent",
+                    help="--no-submit: the sender's name in the report")
+    sp.add_argument("--window", type=_duration, default=48 * 3600.0,
+                    metavar="DURATION", help="the deadline, from the "
+                    "submission: seconds or e.g. 90s, 30m, 48h, 2d "
+                    "(default 48h, at most a week)")
+    sp.add_argument("--interval", type=_duration, default=300.0,
+                    metavar="DURATION", help="how often to grade and "
+                    "rewrite the results (default 5m)")
+    sp.add_argument("--fix-after", type=_duration, metavar="DURATION",
+                    help="when to repair the [fix] scenarios' zones, from "
+                    "the submission (default: half the window)")
+    sp.add_argument("--report", help="report folder (default RUN/report)")
+    sp.add_argument("--run-dir", help="run folder (default runs/<time>)")
+    expose_args(sp)
+    parent_arg(sp)
+    sp.set_defaults(fn=cmd_serve)
     sp = sub.add_parser("report", help="merge results.json files into one "
                         "report")
     sp.add_argument("results", nargs="+")

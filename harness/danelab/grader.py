@@ -44,7 +44,8 @@ STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 CHECK_KINDS = ("outcome", "prefer", "foreign-host", "stray", "hosts",
                "no-connection", "cleartext", "envelope", "duplicate", "sni",
                "dsn", "dsn-cause", "flood", "sts-policy", "sts-redirect",
-               "sender-word-arrived", "sender-word", "not-graded")
+               "sender-word-arrived", "sender-word", "not-graded",
+               "provisional")
 
 
 @dataclass
@@ -77,6 +78,9 @@ class Grade:
     sender: SenderOutcome | None = None
     sessions: list[str] = field(default_factory=list)
     tlsrpt: dict[str, Any] | None = None      # tlsrpt_grade, when graded
+    # `danelab serve`: True once the grade can no longer change, False
+    # while it is provisional; None in a run (every grade is final)
+    final: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,7 @@ class Grade:
             "sender_outcome": self.sender.__dict__ if self.sender else None,
             "sessions": self.sessions,
             "tlsrpt": self.tlsrpt,
+            **({} if self.final is None else {"final": self.final}),
         }
 
 
@@ -504,6 +509,17 @@ def not_graded(sc: Scenario, exp: Expect, obs: Observation, phase: str,
                  [Check("MAY", False, f"not graded: {why}", "not-graded",
                         gr.kind_ground("not-graded"))], [],
                  obs.sender, [s.id for s in obs.sessions])
+
+
+def provisional(g: Grade, why: str, now: bool = True) -> Grade:
+    """G while more can still arrive (`danelab serve`): recorded as
+    info, never as a pass or a failure, with WHY (and, with NOW, the grade
+    it would be now); not final."""
+    would = f" (the grade would be {g.verdict} now)" if now else ""
+    g.checks.append(Check("MAY", False, f"provisional: {why}{would}",
+                          "provisional", gr.kind_ground("provisional")))
+    g.verdict, g.final = "info", False
+    return g
 
 
 def outcome_checks(exp: Expect, observed: str) -> list[Check]:

@@ -518,6 +518,11 @@ _ALL = [
     _g("lab-not-graded", LAB, "evidence", "MAY", """
        A phase the lab could not set up for this sender is recorded, never
        graded as a pass."""),
+    _g("lab-provisional", LAB, "evidence", "MAY", """
+       While a long-running lab still waits for a sender that retries on
+       its own schedule, a message neither delivered nor bounced is
+       recorded as provisional, never graded as a pass or a failure,
+       until the deadline."""),
     # ---------------------------------------------------------- TLSRPT
     _g("8460-one-record", "RFC 8460", "3", "MUST", """
        When the domain's _smtp._tls name holds no record starting with
@@ -578,6 +583,7 @@ KIND_GROUNDS: dict[str, str] = {
     "sts-policy": "8461-enforce",
     "sts-redirect": "8461-no-redirect",
     "not-graded": "lab-not-graded",
+    "provisional": "lab-provisional",
 }
 
 # The grounds of the TLSRPT checks, by kind (tlsrpt_grade.py).

@@ -142,22 +142,43 @@ def dump(head: dict[str, Any], cases: list[dict[str, Any]]) -> str:
 
 def write_merged(path: Path, sender: str, cases: list[dict[str, Any]],
                  problems: list[dict[str, Any]],
-                 runs: list[dict[str, Any]] | None = None) -> None:
+                 runs: list[dict[str, Any]] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
     """The results.json of a whole run: the sender's summary (summary.py),
     the findings per document (grounds.documents(): failed MUSTs and warned
     SHOULDs per RFC, and per the lab's own rules), every group's cases and
     the run's problems, as report.load_results() gave them; RUNS, the
     groups' run records, become one (the earliest start, the scenarios of
-    every group)."""
+    every group).  EXTRA's members go into the head (`serve`: how far a
+    `danelab serve` got)."""
     run: dict[str, Any] = {}
     if runs:
         run = {**runs[0], "started": min(r.get("started", "")
                                          for r in runs),
                "scenarios": sum(r.get("scenarios", 0) for r in runs)}
-    path.write_text(dump({"sender": sender, "run": run,
+    path.write_text(dump({"sender": sender, "run": run, **(extra or {}),
                           "summary": sender_summary(cases),
                           "documents": documents(cases),
                           "problems": problems}, cases))
+
+
+def write_run(results: list[tuple[RunResult, Path]], out: Path,
+              sender: str, command: str = "",
+              extra: dict[str, Any] | None = None
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every file of a run: each group's results.json (RESULTS: each
+    group's result and where its file goes), then OUT's junit.xml,
+    report.html and merged results.json (write_merged(), with EXTRA).
+    Returns the cases (by id, then phase) and the run's problems."""
+    from .report import load_runs, write_reports
+    for r, f in results:
+        write_results(r, f, command)
+    files = [f for _, f in results]
+    cases, problems = write_reports(files, out)
+    cases.sort(key=lambda c: (c["id"], c.get("phase", "first")))
+    write_merged(out / "results.json", sender, cases, problems,
+                 load_runs(files).get(sender), extra)
+    return cases, problems
 
 
 def error_text(e: BaseException) -> str:

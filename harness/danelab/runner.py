@@ -23,6 +23,10 @@ range they hit; those in no range are the run's `problems` (results.json,
 the report, and the CLI's exit status: a run with problems fails).
 
 Every daemon is stopped in a finally block, also on Ctrl-C.
+
+`danelab serve` (serve.py) runs the same pieces on a wall clock instead
+of queue passes: lab_up(), _start_sender(), _fix() and _result(), the
+grading of whatever has arrived.
 """
 from __future__ import annotations
 
@@ -30,9 +34,10 @@ import email.utils
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import fakemx, probe, sts_lab, tlsrpt_grade
 from .adapters import Adapter, LabContext, SenderOutcome, Submission
@@ -160,10 +165,20 @@ class _Passes:
     first: dict[str, SenderOutcome]    # by Message-ID, after pass 1
     second: dict[str, SenderOutcome] = field(default_factory=dict)
     boundary: float | None = None      # when pass 2 began (None: no pass 2)
+    # when the [expect.after_limit] phases begin (None: at `boundary`, as
+    # in a run, where the expiry comes with pass 2)
+    limit_boundary: float | None = None
     plan2: LabPlan | None = None       # the [fix] plan of pass 2
     advanced: bool = True              # the sender's clock was advanced
     reported: bool = False             # the sender sent TLSRPT reports
     report_error: str | None = None    # why its reporter failed
+
+    def cut(self, sc: Scenario) -> float | None:
+        """When SC's second phase begins (None: it has one phase)."""
+        if sc.expect_after_limit is not None and \
+                self.limit_boundary is not None:
+            return self.limit_boundary
+        return self.boundary
 
 
 Accepted = dict[str, list[tuple[Session, dict[str, Any]]]]
@@ -201,6 +216,9 @@ class LabRun:
         self.fetches: dict[str, list[dict[str, Any]]] = {}  # sts_lab
         self.started = ""
         self.sender_info: dict[str, str] = {}
+        # why an after-limit phase is not graded when the adapter took no
+        # expire() (None: the adapter's lack of one)
+        self.limit_note: str | None = None
 
     def _t(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 3)
@@ -212,20 +230,8 @@ class LabRun:
         t0 = time.monotonic()
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         plan = self._plan()
-        # bg (the DNS probe) is shut down, waiting for it, before the
-        # namespace closes
-        with LabNamespace(self.run / "ns") as ns, \
-                ThreadPoolExecutor(1, thread_name_prefix="probe") as bg:
-            lab = self._start_lab(ns, plan, bg)
-            try:
-                passes = self._drive(lab, plan)
-            finally:
-                with shielded():
-                    self.adapter.stop()
-                    for d in reversed(lab.daemons):
-                        ns.sup.stop(d)
-                    if self.expose:
-                        self.expose.close()
+        with self.lab_up(plan) as lab:
+            passes = self._drive(lab, plan)
         t = time.monotonic()
         res = self._result(plan, passes)
         res.started, res.sender_info = self.started, self.sender_info
@@ -234,6 +240,25 @@ class LabRun:
         return res
 
     # -- the lab -----------------------------------------------------------
+
+    @contextmanager
+    def lab_up(self, plan: LabPlan) -> Iterator[_Lab]:
+        """The lab of PLAN up (_start_lab()) while the block runs; then
+        the sender and every daemon stopped, also on error or Ctrl-C."""
+        # bg (the DNS probe) is shut down, waiting for it, before the
+        # namespace closes
+        with LabNamespace(self.run / "ns") as ns, \
+                ThreadPoolExecutor(1, thread_name_prefix="probe") as bg:
+            lab = self._start_lab(ns, plan, bg)
+            try:
+                yield lab
+            finally:
+                with shielded():
+                    self.adapter.stop()
+                    for d in reversed(lab.daemons):
+                        ns.sup.stop(d)
+                    if self.expose:
+                        self.expose.close()
 
     def _plan(self) -> LabPlan:
         t = time.monotonic()
@@ -342,17 +367,7 @@ class LabRun:
         probe is done but for its last questions), then wait for the
         probe."""
         t = time.monotonic()
-        self.adapter.start(lab.ctx)
-        problems = self.adapter.preflight(lab.ctx)
-        if problems:
-            raise SetupError(self.adapter.name, problems)
-        self.sender_info = {"name": self.adapter.name,
-                            "version": self.adapter.version(),
-                            "config_digest": self.adapter.config_digest()}
-        run_id = time.strftime("%Y%m%dT%H%M%S") + \
-            f"-{int(time.time() * 1e3) % 1000:03d}"
-        subs = [message_for(sc, run_id) for sc in self.scenarios]
-        self.adapter.submit(subs)
+        subs = self._start_sender(lab)
         self._t("submit", t)
         lab.warm.wait()
         self.say(f"submitted {len(subs)} messages to "
@@ -366,6 +381,22 @@ class LabRun:
         self._t("pass1", t)
         return passes
 
+    def _start_sender(self, lab: _Lab) -> list[Submission]:
+        """Start the sender, check its set-up (SetupError), submit one
+        message per scenario; return them."""
+        self.adapter.start(lab.ctx)
+        problems = self.adapter.preflight(lab.ctx)
+        if problems:
+            raise SetupError(self.adapter.name, problems)
+        self.sender_info = {"name": self.adapter.name,
+                            "version": self.adapter.version(),
+                            "config_digest": self.adapter.config_digest()}
+        run_id = time.strftime("%Y%m%dT%H%M%S") + \
+            f"-{int(time.time() * 1e3) % 1000:03d}"
+        subs = [message_for(sc, run_id) for sc in self.scenarios]
+        self.adapter.submit(subs)
+        return subs
+
     def _pass2(self, lab: _Lab, plan: LabPlan, p: _Passes) -> None:
         """Expire the [expect.after_limit] messages, fix the [fix] zones
         (rebuild, probe again, reload the sender), run the queue again."""
@@ -377,24 +408,7 @@ class LabRun:
         if limit:
             self._expire(limit, p.subs)
         if fix:
-            self.say(f"fixing {len(fix)} scenario(s)")
-            plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
-                              infra=plan.infra, net=plan.net)
-            plan2.pki.write(self.run / "pki")
-            changed = lab.uni.rebuild(plan2.zones)
-            if lab.sts is not None:
-                sts_lab.reload(lab.sts, plan2, self.run)
-            p.plan2 = plan2
-            # rebuild() built only the zones that changed: the [fix]
-            # scenarios' own and their delegations; the other scenarios'
-            # first probe still holds
-            again = {sc.id for sc in fix} | {
-                sc.id for sc in self.scenarios
-                if any(z == sc.domain or z.endswith("." + sc.domain)
-                       for z in changed)}
-            p.dns2 = {**p.dns, **probe.probe(lab.ns, plan2, again)}
-            self.adapter.reload()
-            self.say(f"{len(changed)} zone(s) rebuilt")
+            self._fix(lab, plan, p, fix)
             advance = max(sc.fix_advance for sc in fix)
             if advance:
                 p.advanced = self.adapter.advance_clock(advance)
@@ -413,6 +427,30 @@ class LabRun:
         self._t("retry_passes", r)
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
+
+    def _fix(self, lab: _Lab, plan: LabPlan, p: _Passes,
+             fix: list[Scenario]) -> None:
+        """Repair the zones of the [fix] scenarios FIX: rebuild them (and
+        the MTA-STS policies), probe them again into P.dns2, reload the
+        sender."""
+        self.say(f"fixing {len(fix)} scenario(s)")
+        plan2 = make_plan(self.scenarios, fixed=True, pki=plan.pki,
+                          infra=plan.infra, net=plan.net)
+        plan2.pki.write(self.run / "pki")
+        changed = lab.uni.rebuild(plan2.zones)
+        if lab.sts is not None:
+            sts_lab.reload(lab.sts, plan2, self.run)
+        p.plan2 = plan2
+        # rebuild() built only the zones that changed: the [fix]
+        # scenarios' own and their delegations; the other scenarios' first
+        # probe still holds
+        again = {sc.id for sc in fix} | {
+            sc.id for sc in self.scenarios
+            if any(z == sc.domain or z.endswith("." + sc.domain)
+                   for z in changed)}
+        p.dns2 = {**p.dns, **probe.probe(lab.ns, plan2, again)}
+        self.adapter.reload()
+        self.say(f"{len(changed)} zone(s) rebuilt")
 
     def _retry_passes(self, subs: list[Submission]) -> None:
         """Passes 3 and on, for hosts whose first connections have their
@@ -512,28 +550,30 @@ class LabRun:
         status = p.dns[sc.id]["hosts"]
         mine = self.mine.get(sc.id, [])
         later = sc.expect_after_fix or sc.expect_after_limit
-        if later is None or p.boundary is None:
+        cut = p.cut(sc)
+        if later is None or cut is None:
             out = p.second.get(mid) or p.first.get(mid)
             return [grade(sc, plan, sc.expect, self._sts_obs(
                 Observation(mine, _deliveries(acc, mid, None), status,
                             out), sc, plan))]
         early = [s for s in mine if s.events and
-                 s.events[0]["ts"] < p.boundary]
-        obs1 = Observation(early, _deliveries(acc, mid, p.boundary), status,
+                 s.events[0]["ts"] < cut]
+        obs1 = Observation(early, _deliveries(acc, mid, cut), status,
                            p.first.get(mid))
         g1 = grade(sc, plan, sc.expect,
-                   self._sts_obs(obs1, sc, plan, until=p.boundary), "first")
+                   self._sts_obs(obs1, sc, plan, until=cut), "first")
         phase = "after-fix" if sc.expect_after_fix else "after-limit"
         obs = self._sts_obs(
             Observation(mine, _deliveries(acc, mid, None),
                         p.dns2[sc.id]["hosts"], p.second.get(mid)),
-            sc, p.plan2 or plan, since=p.boundary)
+            sc, p.plan2 or plan, since=cut)
         if phase == "after-fix" and sc.fix_advance and not p.advanced:
             g2 = not_graded(sc, later, obs, phase, "the lab cannot advance "
                             f"{self.adapter.name}'s clock (adapter has no "
                             "advance_clock)")
         elif phase == "after-limit" and not self.expired:
-            g2 = not_graded(sc, later, obs, phase, "the lab cannot drive "
+            g2 = not_graded(sc, later, obs, phase, self.limit_note or
+                            "the lab cannot drive "
                             f"{self.adapter.name} to its retry limit "
                             "(adapter has no expire)")
         else:

@@ -73,6 +73,8 @@ NOT_FAILED_BY_BROKEN: dict[str, str] = {
     "flood": "a SHOULD only: fake-mx's log budget ran out in a session "
              "(fake-mx/tests test_flood_is_counted_not_logged)",
     "not-graded": "a MAY record of a phase the lab could not set up",
+    "provisional": "a MAY record of `danelab serve` while it waits "
+                   "(test_serve.py)",
     "dsn-cause": "a SHOULD only: it warns, never fails",
     "sender-word-arrived": "a SHOULD only: it warns, never fails",
     "stray": "broken-stray is failed on it (test_stray.py); it is not in "

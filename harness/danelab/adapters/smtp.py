@@ -25,6 +25,7 @@ vendor hooks, run in this program's namespace with a time limit:
 """
 from __future__ import annotations
 
+import dataclasses
 import smtplib
 import ssl
 import subprocess
@@ -78,6 +79,9 @@ class SmtpAdapter(Adapter):
         self.passes = 0
         self.banner = ""
         self.pass_times: list[float] = []
+        # what a message neither delivered nor bounced is, as a reason
+        self.deferred_reason = "neither delivered nor bounced by the end " \
+            "of the pass"
 
     # -- life cycle -------------------------------------------------------
     def start(self, ctx: LabContext) -> None:
@@ -199,8 +203,8 @@ class SmtpAdapter(Adapter):
         in the sender mailbox."""
         assert self.ctx
         want = {s.message_id for s in self.subs}
-        res = {m: SenderOutcome("deferred", "neither delivered nor bounced "
-                                "by the end of the pass") for m in want}
+        res = {m: SenderOutcome("deferred", self.deferred_reason)
+               for m in want}
         sess = sessions(fakemx.read_events(self.lab_run))
         for s in sess.values():
             for m in s.messages:
@@ -237,3 +241,58 @@ class SmtpAdapter(Adapter):
     def version(self) -> str:
         return f"{self.name} (black box" + \
             (f"; {self.banner}" if self.banner else "") + ")"
+
+
+class OperatorAdapter(SmtpAdapter):
+    """`danelab serve --no-submit`: the operator sends one message per
+    scenario through the sender's own interface (a cloud's web mail, an
+    API), so the lab submits nothing and cannot choose the Message-IDs.
+    A scenario's message is then the first one a lab host received for
+    its recipient, or the one a DSN for its recipient names; from there
+    the outcomes are the black box's (delivered, bounced, deferred)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__("smtp://operator.invalid")
+        self.name = label
+        self.learned: set[str] = set()        # scenarios whose id is known
+
+    def start(self, ctx: LabContext) -> None:
+        self.ctx = ctx
+        ctx.run.mkdir(parents=True, exist_ok=True)
+
+    def preflight(self, ctx: LabContext) -> list[str]:
+        return []
+
+    def submit(self, subs: list[Submission]) -> None:
+        self.subs = list(subs)
+
+    def outcomes(self) -> dict[str, SenderOutcome]:
+        self._learn()
+        return super().outcomes()
+
+    def _learn(self) -> None:
+        """Each scenario's Message-ID, from the first message a lab host
+        received for its recipient or the first DSN about it."""
+        by_rcpt = {s.rcpt.lower(): i for i, s in enumerate(self.subs)}
+
+        def found(rcpt: str, mid: str | None) -> None:
+            i = by_rcpt.get(rcpt.strip().strip("<>").lower())
+            if i is None or not mid or self.subs[i].scenario in self.learned:
+                return
+            self.subs[i] = dataclasses.replace(self.subs[i],
+                                               message_id=mid)
+            self.learned.add(self.subs[i].scenario)
+        for s in sessions(fakemx.read_events(self.lab_run)).values():
+            for m in s.messages:
+                mid = (m.get("message_id") or "").strip("<>")
+                if s.listener not in LAB_LISTENERS:
+                    for r in s.rcpts:
+                        found(r, mid)
+                elif s.listener == SENDER_LISTENER:
+                    p = Path(str(m.get("spool") or ""))
+                    d = dsn.parse(p.read_bytes()) if p.is_file() else None
+                    if d is not None:
+                        found(d.recipient.split(";")[-1], d.message_id)
+
+    def version(self) -> str:
+        return f"{self.name} (black box, messages sent by the operator)"
