@@ -116,11 +116,16 @@ class Appliance(Generic[M]):
     `hooks` to the smtp sender."""
 
     def __init__(self, run: Path, net: LabNet,
-                 policies: dict[str, str] | None, mta: M) -> None:
+                 policies: dict[str, str] | None, mta: M,
+                 resolver: str | None = None) -> None:
+        """RESOLVER: the one the MTA asks (default the lab's; under
+        --zone-parent a "cloud" asks the simulated Internet's,
+        LabNet.inet_resolver)."""
         self.run = Path(run).resolve()
         self.net = net
         self.policies = policies or {}
-        self.ns = LabNamespace(self.run / "ns", nameserver=net.infra.resolver)
+        self.resolver = resolver or net.infra.resolver
+        self.ns = LabNamespace(self.run / "ns", nameserver=self.resolver)
         self.mta = mta
 
     def __exit__(self, *exc: object) -> None:
@@ -144,14 +149,15 @@ class PostfixAppliance(Appliance[_Relay]):
     """Postfix in a namespace of its own."""
 
     def __init__(self, run: Path, net: LabNet,
-                 policies: dict[str, str] | None = None) -> None:
-        super().__init__(run, net, policies, _Relay(net))
+                 policies: dict[str, str] | None = None,
+                 resolver: str | None = None) -> None:
+        super().__init__(run, net, policies, _Relay(net), resolver)
 
     def __enter__(self) -> "PostfixAppliance":
         self.ns.open()
         try:
             ctx = LabContext(self.ns, self.run / "postfix",
-                             self.net.infra.resolver, Path("/dev/null"),
+                             self.resolver, Path("/dev/null"),
                              Path("/dev/null"), self.policies)
             self.mta.start(ctx)
         except BaseException:

@@ -109,14 +109,15 @@ class EximAppliance(Appliance[_Relay]):
     """Exim in a namespace of its own; as PostfixAppliance."""
 
     def __init__(self, run: Path, net: LabNet,
-                 policies: dict[str, str] | None = None) -> None:
-        super().__init__(run, net, policies, _Relay(net))
+                 policies: dict[str, str] | None = None,
+                 resolver: str | None = None) -> None:
+        super().__init__(run, net, policies, _Relay(net), resolver)
 
     def __enter__(self) -> "EximAppliance":
         self.ns.open()
         try:
             ctx = LabContext(self.ns, self.run / "exim",
-                             self.net.infra.resolver, Path("/dev/null"),
+                             self.resolver, Path("/dev/null"),
                              Path("/dev/null"), self.policies)
             self.mta.start(ctx)
             log = ctx.run / "log" / "mainlog"

@@ -386,3 +386,50 @@ def test_serve_postfix_appliance_as_run_grades_it(tmp_path: Path) -> None:
         assert c["final"] is True
         assert (c["verdict"], c["observed"]) == \
             (pub[sid]["verdict"], pub[sid]["observed"]), (sid, c)
+
+
+@needs_postfix
+def test_serve_cloud_postfix_under_a_simulated_parent(tmp_path: Path
+                                                      ) -> None:
+    """Internet mode as far as it can be tried here (docs/internet-mode.md):
+    the lab under lab.example.net., the zones above it (the root, net.,
+    example.net.) served from another namespace, and Debian's Postfix as
+    the "cloud" in that namespace, knowing only the simulated Internet's
+    resolver, submitted to over smtp://, retrying on its own schedule.
+    serve grades it: the verdicts and outcomes are those the same
+    appliance gets in the lab under test. (published), and the
+    Internet's resolver is the one it asked for the TLSA records."""
+    from danelab.apex import apex_set
+    apex = "lab.example.net."
+    run = tmp_path / "run"
+    with apex_set(apex), PostfixAppliance(
+            tmp_path / "appliance", NET,
+            resolver=NET.inet_resolver) as app:
+        resolv = (app.run / "ns" / "resolv.conf")
+        s = Served(run, ["--sender", app.url, "--expose",
+                         f"netns:{app.netns_path}", "--zone-parent", apex,
+                         "--interval", "1", "--window", "12"]
+                   + [a for sid in APPLIANCE_CASES for a in ("-s", sid)])
+        try:
+            rc = s.wait()
+        finally:
+            left = s.stop()
+        main_cf = (app.run / "postfix" / "conf" / "main.cf").read_text()
+    assert left == [] and rc == 0, "".join(s.err)
+    assert f"myorigin = sender.{apex[:-1]}" in main_cf
+    assert f"nameserver {NET.inet_resolver}" in resolv.read_text()
+    pub = json.loads((ROOT / "docs/results/postfix-blackbox.json")
+                     .read_text())["cases"]
+    res = s.results()
+    got = {c["id"]: c for c in res["cases"]}
+    assert sorted(got) == sorted(APPLIANCE_CASES)
+    for sid in APPLIANCE_CASES:
+        c = got[sid]
+        assert c["final"] is True
+        assert (c["verdict"], c["observed"]) == \
+            (pub[sid]["verdict"], pub[sid]["observed"]), (sid, c)
+    # who asked the Internet's resolver for a01's TLSA record: the cloud
+    log = "\n".join(p.read_text() for p in run.rglob("inet-unbound.log"))
+    tlsa = f"_25._tcp.mx1.a01-secure-dane-ee.{apex} TLSA IN"
+    asked = [ln for ln in log.splitlines() if tlsa in ln]
+    assert asked and all(NET.sut(0)[0] in ln for ln in asked), asked

@@ -53,9 +53,13 @@ def nsd_conf(u: BuiltUniverse, run: Path, zones: list[str] | None = None,
 
 def unbound_conf(u: BuiltUniverse, run: Path,
                  exposed: tuple[str, str] | None = None,
-                 addr: str = UNBOUND_ADDR, name: str = "unbound") -> Path:
+                 addr: str = UNBOUND_ADDR, name: str = "unbound",
+                 log_queries: bool = False) -> Path:
     """EXPOSED: (address, range) of an exposed lab: Unbound answers there
-    too, to the range's clients (docs/remote.md).
+    too, to the range's clients (docs/remote.md).  LOG_QUERIES: one line
+    in its log per question asked (who, the name, the type): for the
+    simulated Internet's resolver, the record of what a "cloud" sender
+    looked up.
 
     unknown-server-time-limit: the first wait for a name server Unbound
     has no round-trip time for yet (default 376 ms); its retries double
@@ -83,6 +87,7 @@ def unbound_conf(u: BuiltUniverse, run: Path,
   logfile: ""
   log-time-ascii: yes
   verbosity: 1
+  log-queries: {"yes" if log_queries else "no"}
   val-log-level: 2
   ede: yes
   num-threads: 1
@@ -161,12 +166,12 @@ def zone_load_errors(log: Path, start: int = 0) -> list[str]:
 def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,
                   exposed: tuple[str, str] | None = None,
                   addr: str = UNBOUND_ADDR, name: str = "unbound",
-                  netns: str | None = None, ready_name: str | None = None
-                  ) -> Tracked:
+                  netns: str | None = None, ready_name: str | None = None,
+                  log_queries: bool = False) -> Tracked:
     """Unbound on ADDR (and EXPOSED), in the lab namespace or (NETNS) in
     another one; ready once it answers for READY_NAME (default: the lab
     apex), asked from the lab namespace."""
-    conf = unbound_conf(u, run, exposed, addr, name)
+    conf = unbound_conf(u, run, exposed, addr, name, log_queries)
     argv = ["unbound", "-d", "-p", "-c", str(conf)]
     log = run / f"{name}.log"
     t = ns.spawn(name, argv, log=log) if netns is None else \

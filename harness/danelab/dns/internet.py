@@ -15,7 +15,8 @@ validating resolver, in another network namespace than the lab's.
   the Internet's resolver  LabNet.inet_resolver (10.25.255.254): Unbound,
                            trusting the simulated root's DS, its root hints
                            at the Internet's NSD: what a "cloud" sender in
-                           that namespace uses.
+                           that namespace uses; its log (inet-unbound.log)
+                           has a line per question it was asked.
 
 The lab's NSD then serves only the apex and below (also on LabNet.lab_nsd,
 10.25.0.1, routed to the lab), and the lab's own Unbound starts from the
@@ -125,7 +126,8 @@ class Internet:
                                   (self.nsd_addr,), INET_NSD, self.netns)
         self.unbound = dnsd.start_unbound(
             ns, u, run, (self.resolver, str(self.net.v4)),
-            self.resolver, INET_UNBOUND, self.netns, ready_name=".")
+            self.resolver, INET_UNBOUND, self.netns, ready_name=".",
+            log_queries=True)
         check_parent_ds(ns, self.resolver, u.apex_key)
 
     def stop_nsd(self, ns: LabNamespace) -> None:
