@@ -478,10 +478,23 @@ relay_socket(struct session *s, const struct sockaddr_storage *to)
 	return fd;
 }
 
+/*
+ * The upstream leg the next relay_start() takes instead of dialling
+ * relay_to (relay_use_upstream()); NULL in fake-mx itself.
+ */
+static struct bufferevent	*relay_given_up;
+
+void
+relay_use_upstream(struct bufferevent *up)
+{
+	relay_given_up = up;
+}
+
 void
 relay_start(struct session *s)
 {
 	struct relay		*r;
+	struct bufferevent	*given;
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
@@ -503,9 +516,13 @@ relay_start(struct session *s)
 		sslen = sizeof(*s6);
 	}
 	listener_fmtaddr(&ss, r->up_peer, sizeof(r->up_peer));
-	if ((r->reply = evbuffer_new()) == NULL ||
-	    (r->up = bufferevent_socket_new(s->base, relay_socket(s, &ss),
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if ((given = relay_given_up) != NULL) {
+		r->up = given;
+		relay_given_up = NULL;
+	} else
+		r->up = bufferevent_socket_new(s->base, relay_socket(s, &ss),
+		    BEV_OPT_CLOSE_ON_FREE);
+	if ((r->reply = evbuffer_new()) == NULL || r->up == NULL) {
 		fprintf(stderr, "fake-mx: out of memory (relay)\n");
 		exit(1);
 	}
@@ -517,6 +534,8 @@ relay_start(struct session *s)
 	bufferevent_enable(r->up, EV_READ | EV_WRITE);
 	session_enter(s, FSM_RELAY, 0);
 	session_timer(s, fakemx.conf->command_ms);
+	if (given != NULL)
+		return;		/* its owner reports the connect, or not */
 	if (bufferevent_socket_connect(r->up, (struct sockaddr *)&ss,
 	    sslen) == -1)
 		relay_up_event(r->up, BEV_EVENT_ERROR, s);
