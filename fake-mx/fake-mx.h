@@ -494,10 +494,11 @@ void	 relay_free(struct relay *);
  */
 void	 relay_use_upstream(struct bufferevent *);
 /*
- * Rewrite one EHLO reply (all its lines, CRLF or LF terminated) removing
- * the STARTTLS extension; returns a new string (caller frees) and sets
- * *stripped to 1 if a line was removed.
+ * Rewrite one EHLO reply (len octets, all its lines, CRLF or LF
+ * terminated) removing the STARTTLS extension; returns a new buffer
+ * (caller frees; NUL-terminated, but the reply may hold NULs of its own:
+ * its length is *outlen) and sets *stripped to 1 if a line was removed.
  */
-char	*relay_strip_ehlo(const char *, size_t, int *);
+char	*relay_strip_ehlo(const char *, size_t, size_t *, int *);
 
 #endif /* FAKE_MX_H */

@@ -185,7 +185,7 @@ relay_is_starttls(const char *p, size_t n)
 }
 
 char *
-relay_strip_ehlo(const char *buf, size_t len, int *stripped)
+relay_strip_ehlo(const char *buf, size_t len, size_t *outlen, int *stripped)
 {
 	char		*out, *last = NULL;
 	size_t		 off = 0, o = 0, n;
@@ -207,6 +207,7 @@ relay_strip_ehlo(const char *buf, size_t len, int *stripped)
 		off += n;
 	}
 	out[o] = '\0';
+	*outlen = o;
 	if (*stripped && last != NULL)
 		last[3] = ' ';		/* the new last line ends the reply */
 	return out;
@@ -246,6 +247,7 @@ relay_reply(struct relay *r)
 	struct session		*s = r->s;
 	size_t			 len = evbuffer_get_length(r->reply);
 	char			*buf, *out = NULL, *p, *nl;
+	size_t			 outlen = 0;
 	enum relay_expect	 x;
 	int			 stripped = 0, code;
 	json_t			*o;
@@ -256,7 +258,7 @@ relay_reply(struct relay *r)
 	x = relay_pop(r);
 	code = (int)strtol(buf, NULL, 10);
 	if (x == RX_EHLO && code / 100 == 2 && s->l->conf->relay_strip)
-		out = relay_strip_ehlo(buf, len, &stripped);
+		out = relay_strip_ehlo(buf, len, &outlen, &stripped);
 	if (x == RX_DATA && code == 354)
 		r->c_data = 1;
 	for (p = buf; p < buf + len; p = nl + 1) {
@@ -267,7 +269,7 @@ relay_reply(struct relay *r)
 		    "stripped" : NULL);
 	}
 	if (out != NULL) {
-		bufferevent_write(s->bev, out, strlen(out));
+		bufferevent_write(s->bev, out, outlen);
 		free(out);
 	} else
 		bufferevent_write(s->bev, buf, len);
