@@ -187,29 +187,36 @@ relay_is_starttls(const char *p, size_t n)
 char *
 relay_strip_ehlo(const char *buf, size_t len, size_t *outlen, int *stripped)
 {
-	char		*out, *last = NULL;
-	size_t		 off = 0, o = 0, n;
+	char		*out;
+	size_t		 off = 0, o = 0, n, last = 0, lastn = 0;
 	const char	*nl;
+	int		 gone = 0;	/* the line just seen went */
 
 	*stripped = 0;
 	out = xmalloc(len + 1);
 	while (off < len) {
 		nl = memchr(buf + off, '\n', len - off);
 		n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
-		if (off > 0 && n >= 4 && relay_is_starttls(buf + off, n))
+		gone = off > 0 && n >= 4 && relay_is_starttls(buf + off, n);
+		if (gone)
 			*stripped = 1;
 		else {
 			memcpy(out + o, buf + off, n);
-			if (n >= 4)
-				last = out + o;
+			last = o;
+			lastn = n;
 			o += n;
 		}
 		off += n;
 	}
 	out[o] = '\0';
 	*outlen = o;
-	if (*stripped && last != NULL)
-		last[3] = ' ';		/* the new last line ends the reply */
+	/*
+	 * The last line went: the new last line, a continuation, ends the
+	 * reply now.  A last line that stayed ends it already ("250", CRLF,
+	 * has no separator to change).
+	 */
+	if (gone && lastn >= 4 && out[last + 3] == '-')
+		out[last + 3] = ' ';
 	return out;
 }
 

@@ -276,15 +276,13 @@ model_strip(struct model *m, const char *p, size_t n)
 {
 	const char	*nl;
 	size_t		 len, last = 0, lastlen = 0, off;
-	int		 gone = 0;
+	int		 gone = 0;	/* the line just seen went */
 
 	for (off = 0; off < n; off += len) {
 		nl = memchr(p + off, '\n', n - off);
 		len = nl != NULL ? (size_t)(nl - (p + off)) + 1 : n - off;
-		if (off > 0 && fr_starttls_line(p + off, len)) {
-			gone = 1;
+		if ((gone = off > 0 && fr_starttls_line(p + off, len)))
 			continue;
-		}
 		last = m->c.n;
 		lastlen = len;
 		fbuf_add(&m->c, p + off, len);

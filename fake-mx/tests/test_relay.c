@@ -33,6 +33,13 @@ static const struct {
 	/* an upstream's NUL octets stay, and so does what follows them */
 	{ B("250-m\0x\r\n250-STARTTLS\r\n250 S\0ZE\r\n"),
 	    B("250-m\0x\r\n250 S\0ZE\r\n"), 1 },
+	/* the last line stays: it is not rewritten, whatever it holds */
+	{ B("250-mx\r\n250-STARTTLS\r\n250\r\n"),
+	    B("250-mx\r\n250\r\n"), 1 },
+	{ B("250-mx\r\n250-STARTTLS\r\n250\n"), B("250-mx\r\n250\n"), 1 },
+	{ B("250-mx\r\n250-STARTTLS\r\n2\r\n"), B("250-mx\r\n2\r\n"), 1 },
+	{ B("250-mx\r\n250-STARTTLS\r\n250-x\r\n"),
+	    B("250-mx\r\n250-x\r\n"), 1 },
 	{ NULL, 0, NULL, 0, 0 }
 };
 
