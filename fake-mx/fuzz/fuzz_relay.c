@@ -8,7 +8,7 @@
  * Input: byte 0 picks the relay's configuration (one of six: relay_strip
  * on or off, times relay_starttls "refuse", "pass", "pass" with
  * relay_inject) and, with its next bit, which side leaves first once the
- * input is used up.  Then operations, one byte each (its value mod 8),
+ * input is used up.  Then operations, one byte each (its value mod 10),
  * the event loop run after every one:
  *
  *	0  the client sends n octets: n is the next byte (0: the rest)
@@ -18,6 +18,10 @@
  *	   connect)
  *	4  the client ends its side (EOF)	5  the client's side fails
  *	6  the upstream ends its side (EOF)	7  the upstream's side fails
+ *	8  the session's timer fires (the relay's timeout)
+ *	9  the next chunk (0 or 1) is sent k + 1 times: k is the next byte
+ *	   (so lines longer than the relay's 4096-octet chunk, and replies
+ *	   longer than its 64 KiB, fit in a 4096-octet input)
  *
  * A model of the relay written from its design (relay.c's header: lines
  * forwarded both ways, replies matched to the verbs sent upstream,
@@ -88,9 +92,10 @@ static struct listener	 fr_l[FR_NPROFILES];
 static int		 fr_show;	/* FUZZ_RELAY_SHOW set */
 static char		 fr_spool[] = "/tmp/fuzz_relay-XXXXXX";	/* unused */
 
-/* A growing byte string. */
+/* A growing byte string; octets are taken from its front. */
 struct fbuf {
-	char	*p;
+	char	*base;		/* the allocation */
+	char	*p;		/* the octets, n of them, then a NUL */
 	size_t	 n, cap;
 };
 
@@ -117,10 +122,15 @@ struct model {
 static void
 fbuf_add(struct fbuf *b, const void *p, size_t n)
 {
+	if (b->base != NULL && b->p != b->base) {
+		memmove(b->base, b->p, b->n);
+		b->p = b->base;
+	}
 	if (b->n + n + 1 > b->cap) {
 		b->cap = (b->n + n + 1) * 2;
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
+		if ((b->base = realloc(b->base, b->cap)) == NULL)
 			abort();
+		b->p = b->base;
 	}
 	memcpy(b->p + b->n, p, n);
 	b->n += n;
@@ -131,9 +141,8 @@ fbuf_add(struct fbuf *b, const void *p, size_t n)
 static void
 fbuf_drop(struct fbuf *b, size_t n)
 {
-	memmove(b->p, b->p + n, b->n - n);
+	b->p += n;
 	b->n -= n;
-	b->p[b->n] = '\0';
 }
 
 /* Move all of src to the end of dst. */
@@ -359,11 +368,11 @@ model_upstream(struct model *m)
 static void
 model_free(struct model *m)
 {
-	free(m->cin.p);
-	free(m->uin.p);
-	free(m->reply.p);
-	free(m->c.p);
-	free(m->u.p);
+	free(m->cin.base);
+	free(m->uin.base);
+	free(m->reply.base);
+	free(m->c.base);
+	free(m->u.base);
 }
 
 static void
@@ -488,10 +497,13 @@ fr_check_properties(const struct model *m, const struct fbuf *c,
 	}
 }
 
-/* After every operation: each side has exactly what the model says. */
+/*
+ * After every operation: each side has exactly what the model says.  The
+ * model only changes what it adds, so what was compared stays compared.
+ */
 static void
 fr_check_streams(const struct model *m, const struct fbuf *c,
-    const struct fbuf *u)
+    const struct fbuf *u, size_t *cdone, size_t *udone)
 {
 	if (fr_show) {
 		fprintf(stderr, "--- client has (%zu)\n", c->n);
@@ -500,21 +512,109 @@ fr_check_streams(const struct model *m, const struct fbuf *c,
 		fwrite(u->p, 1, u->n, stderr);
 		fprintf(stderr, "\n");
 	}
-	if (c->n != m->c.n || (c->n > 0 && memcmp(c->p, m->c.p, c->n) != 0))
+	if (c->n != m->c.n || (c->n > *cdone &&
+	    memcmp(c->p + *cdone, m->c.p + *cdone, c->n - *cdone) != 0))
 		fr_fail(m, "the client did not get what the relay must send");
-	if (u->n != m->u.n || (u->n > 0 && memcmp(u->p, m->u.p, u->n) != 0))
+	if (u->n != m->u.n || (u->n > *udone &&
+	    memcmp(u->p + *udone, m->u.p + *udone, u->n - *udone) != 0))
 		fr_fail(m, "the upstream did not get what the relay must send");
+	*cdone = c->n;
+	*udone = u->n;
+}
+
+/* One input: its two peers and the model. */
+struct fr_run {
+	struct bufferevent	*cli[2];	/* [0] the relay's, [1] ours */
+	struct bufferevent	*up[2];		/* the same */
+	struct model		 m;
+	unsigned int		 repeat;	/* the next chunk goes so often */
+};
+
+static void
+fr_connect(struct fr_run *r)
+{
+	if (r->m.connected)
+		return;
+	bufferevent_trigger_event(r->up[0], BEV_EVENT_CONNECTED, 0);
+	r->m.connected = 1;
+	model_client(&r->m);
+}
+
+/* The client (who 0) or the upstream (1) sends p, n octets. */
+static void
+fr_send(struct fr_run *r, int who, const uint8_t *p, size_t n)
+{
+	unsigned int	i;
+
+	if (who == 1 && !r->m.connected) {
+		fr_connect(r);
+		fr_settle();
+	}
+	for (i = 0; i < r->repeat; i++)
+		if (who == 0) {
+			bufferevent_write(r->cli[1], p, n);
+			fbuf_add(&r->m.cin, p, n);
+		} else {
+			bufferevent_write(r->up[1], p, n);
+			fbuf_add(&r->m.uin, p, n);
+		}
+	r->repeat = 1;
+	if (who == 1)
+		model_upstream(&r->m);
+	else if (r->m.connected)
+		model_client(&r->m);
+}
+
+/* Operation op (the input's layout is in the comment at the top). */
+static void
+fr_op(struct fr_run *r, int op)
+{
+	struct model	*m = &r->m;
+
+	switch (op) {
+	case 2:
+		fr_connect(r);
+		break;
+	case 3:
+	case 7:
+	case 6:
+		if (op == 6)
+			bufferevent_flush(r->up[1], EV_WRITE, BEV_FINISHED);
+		else
+			bufferevent_trigger_event(r->up[0], BEV_EVENT_ERROR,
+			    0);
+		if (!m->connected)
+			fbuf_add(&m->c, fr_unreachable,
+			    sizeof(fr_unreachable) - 1);
+		m->closed = 1;
+		break;
+	case 4:
+		/* what the client sent before reaches the relay first */
+		bufferevent_flush(r->cli[1], EV_WRITE, BEV_FINISHED);
+		model_client(m);
+		m->closed = 1;
+		break;
+	case 5:
+		bufferevent_trigger_event(r->cli[0], BEV_EVENT_ERROR, 0);
+		m->closed = 1;
+		break;
+	case 8:
+		event_active(TAILQ_FIRST(&fakemx.sessions)->timer,
+		    EV_TIMEOUT, 1);
+		m->closed = 1;
+		break;
+	}
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int		 ready;
-	struct bufferevent	*cli[2], *up[2];
-	struct fbuf		 gotc = { NULL, 0, 0 }, gotu = { NULL, 0, 0 };
-	struct model		 m;
+	static struct fr_run	 r;
+	struct fbuf		 gotc, gotu;
+	struct model		*m = &r.m;
 	struct listener		*l;
-	size_t			 off, n, prof;
+	size_t			 off, n, prof, cdone = 0, udone = 0;
 	int			 op, upfirst;
 
 	if (!ready) {
@@ -527,102 +627,57 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	upfirst = (data[0] / FR_NPROFILES) & 1;
 	l = &fr_l[prof];
 	fakemx.conf = fr_conf[prof];
-	memset(&m, 0, sizeof(m));
-	m.strip = l->conf->relay_strip;
-	m.pass = l->conf->relay_starttls == RELAY_STLS_PASS;
-	m.inject = l->conf->relay_inject;
-	if (m.inject != NULL && strcmp(m.inject, fr_inject) != 0)
+	memset(&r, 0, sizeof(r));
+	memset(&gotc, 0, sizeof(gotc));
+	memset(&gotu, 0, sizeof(gotu));
+	r.repeat = 1;
+	m->strip = l->conf->relay_strip;
+	m->pass = l->conf->relay_starttls == RELAY_STLS_PASS;
+	m->inject = l->conf->relay_inject;
+	if (m->inject != NULL && strcmp(m->inject, fr_inject) != 0)
 		abort();
-	model_push(&m, FR_BANNER);
+	model_push(m, FR_BANNER);
 
 	/* Callbacks deferred to the loop, as a socket's would be. */
-	if (bufferevent_pair_new(fakemx.base, BEV_OPT_DEFER_CALLBACKS, cli) ==
-	    -1 || bufferevent_pair_new(fakemx.base, BEV_OPT_DEFER_CALLBACKS,
-	    up) == -1)
+	if (bufferevent_pair_new(fakemx.base, BEV_OPT_DEFER_CALLBACKS,
+	    r.cli) == -1 || bufferevent_pair_new(fakemx.base,
+	    BEV_OPT_DEFER_CALLBACKS, r.up) == -1)
 		abort();
-	bufferevent_enable(cli[1], EV_READ | EV_WRITE);
-	bufferevent_enable(up[1], EV_READ | EV_WRITE);
-	relay_use_upstream(up[0]);
-	session_start(l, cli[0], "192.0.2.1:1025", "127.0.0.1:25");
+	bufferevent_enable(r.cli[1], EV_READ | EV_WRITE);
+	bufferevent_enable(r.up[1], EV_READ | EV_WRITE);
+	relay_use_upstream(r.up[0]);
+	session_start(l, r.cli[0], "192.0.2.1:1025", "127.0.0.1:25");
 	fr_settle();
 
-	for (off = 1; !m.closed; ) {
+	for (off = 1; !m->closed; ) {
 		if (off < size)
-			op = data[off++] % 8;
+			op = data[off++] % 10;
 		else	/* the input is used up: one side leaves */
 			op = upfirst ? 6 : 4;
-		switch (op) {
-		case 0:
-		case 1:
+		if (op == 0 || op == 1) {
 			n = off < size ? data[off++] : 0;
 			if (n == 0 || n > size - off)
 				n = size - off;
-			if (op == 0) {
-				bufferevent_write(cli[1], data + off, n);
-				fbuf_add(&m.cin, data + off, n);
-			} else {
-				if (!m.connected) {
-					bufferevent_trigger_event(up[0],
-					    BEV_EVENT_CONNECTED, 0);
-					fr_settle();
-					m.connected = 1;
-					model_client(&m);
-				}
-				bufferevent_write(up[1], data + off, n);
-				fbuf_add(&m.uin, data + off, n);
-				model_upstream(&m);
-			}
+			fr_send(&r, op, data + off, n);
 			off += n;
-			if (op == 0 && m.connected)
-				model_client(&m);
-			break;
-		case 2:
-			if (m.connected)
-				break;
-			bufferevent_trigger_event(up[0], BEV_EVENT_CONNECTED,
-			    0);
-			m.connected = 1;
-			model_client(&m);
-			break;
-		case 3:
-		case 7:
-			bufferevent_trigger_event(up[0], BEV_EVENT_ERROR, 0);
-			if (!m.connected)
-				fbuf_add(&m.c, fr_unreachable,
-				    sizeof(fr_unreachable) - 1);
-			m.closed = 1;
-			break;
-		case 4:
-			bufferevent_flush(cli[1], EV_WRITE, BEV_FINISHED);
-			model_client(&m);
-			m.closed = 1;
-			break;
-		case 5:
-			bufferevent_trigger_event(cli[0], BEV_EVENT_ERROR, 0);
-			m.closed = 1;
-			break;
-		case 6:
-			bufferevent_flush(up[1], EV_WRITE, BEV_FINISHED);
-			if (!m.connected)
-				fbuf_add(&m.c, fr_unreachable,
-				    sizeof(fr_unreachable) - 1);
-			m.closed = 1;
-			break;
-		}
+		} else if (op == 9)
+			r.repeat = off < size ? data[off++] + 1u : 1;
+		else
+			fr_op(&r, op);
 		fr_settle();
-		fr_collect(cli[1], &gotc);
-		fr_collect(up[1], &gotu);
-		fr_check_streams(&m, &gotc, &gotu);
+		fr_collect(r.cli[1], &gotc);
+		fr_collect(r.up[1], &gotu);
+		fr_check_streams(m, &gotc, &gotu, &cdone, &udone);
 	}
 	/* Either side gone: the session and both its connections are. */
-	if (fakemx.nopen != 0 || bufferevent_pair_get_partner(cli[1]) !=
-	    NULL || bufferevent_pair_get_partner(up[1]) != NULL)
-		fr_fail(&m, "the session outlived a side that left");
-	fr_check_properties(&m, &gotc, &gotu);
-	bufferevent_free(cli[1]);
-	bufferevent_free(up[1]);
-	model_free(&m);
-	free(gotc.p);
-	free(gotu.p);
+	if (fakemx.nopen != 0 || bufferevent_pair_get_partner(r.cli[1]) !=
+	    NULL || bufferevent_pair_get_partner(r.up[1]) != NULL)
+		fr_fail(m, "the session outlived a side that left");
+	fr_check_properties(m, &gotc, &gotu);
+	bufferevent_free(r.cli[1]);
+	bufferevent_free(r.up[1]);
+	model_free(m);
+	free(gotc.base);
+	free(gotu.base);
 	return 0;
 }
