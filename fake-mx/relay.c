@@ -24,6 +24,10 @@
  *
  * Replies are matched to commands with a FIFO of the verbs sent upstream
  * (the banner first), so pipelined commands are handled.
+ *
+ * Nothing but relay_start()'s connect needs a socket: relay_use_upstream()
+ * hands the next relay an upstream leg already made (the fuzz target
+ * fuzz/fuzz_relay.c gives it one end of a bufferevent pair).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
