@@ -63,7 +63,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 struct fakemx	fakemx;		/* main.c's, which is not linked here */
 
-/* The relay's limits, as relay.c's header comment gives them. */
+/* relay.c's limits: RELAY_CHUNK, RELAY_REPLY_MAX, RELAY_FIFO. */
 #define FR_CHUNK	4096		/* longest line handled as a line */
 #define FR_REPLY_MAX	65536		/* longest multi-line reply */
 #define FR_FIFO		128		/* verbs awaiting a reply */
@@ -197,6 +197,15 @@ fr_starttls_line(const char *p, size_t len)
 	return len == 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0;
 }
 
+/* The length of a line without its terminator (all CRs and LFs). */
+static size_t
+fr_trim(const char *p, size_t len)
+{
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	return len;
+}
+
 /* Length of the next piece the relay handles: a line, or a chunk. */
 static size_t
 fr_next(const struct fbuf *b)
@@ -247,9 +256,7 @@ model_client(struct model *m)
 	/* a forwarded STARTTLS: nothing more until its reply */
 	while (!m->await && (len = fr_next(&m->cin)) > 0) {
 		p = m->cin.p;
-		clen = len;
-		while (clen > 0 && (p[clen - 1] == '\n' || p[clen - 1] == '\r'))
-			clen--;
+		clen = fr_trim(p, len);
 		if (m->c_data) {
 			/* message text; its end is a command */
 			if (clen == 1 && p[0] == '.') {
@@ -477,8 +484,7 @@ fr_check_properties(const struct model *m, const struct fbuf *c,
 			    (size_t)(u->p + u->n - p);
 			if (len >= FR_CHUNK)
 				continue;
-			smtp_parse(p, nl != NULL && len > 1 && nl[-1] == '\r' ?
-			    len - 2 : nl != NULL ? len - 1 : len, &cmd);
+			smtp_parse(p, fr_trim(p, len), &cmd);
 			if (cmd.verb == V_STARTTLS)
 				fr_fail(m, "a refused STARTTLS went upstream");
 		}
