@@ -156,13 +156,12 @@ relay_up_write(struct bufferevent *bev, void *arg)
 		bufferevent_enable(s->bev, EV_READ);
 }
 
+/* Only called with room: relay_client_read() stops while it is full. */
 static void
 relay_push(struct relay *r, enum relay_expect x)
 {
-	if (r->count < RELAY_FIFO) {
-		r->fifo[(r->head + r->count) % RELAY_FIFO] = x;
-		r->count++;
-	}
+	r->fifo[(r->head + r->count) % RELAY_FIFO] = x;
+	r->count++;
 }
 
 static enum relay_expect
@@ -285,8 +284,13 @@ relay_reply(struct relay *r)
 	} else
 		bufferevent_write(s->bev, buf, len);
 	free(buf);
-	if (x != RX_STARTTLS)
+	if (x != RX_STARTTLS) {
+		/* a verb's place is free: lines held back for it go on */
+		if (!r->await_tls && evbuffer_get_length(
+		    bufferevent_get_input(s->bev)) > 0)
+			relay_client_read(s->bev, s);
 		return;
+	}
 	o = json_object();
 	json_object_set_new(o, "reply", json_integer(code));
 	json_object_set_new(o, "forwarded", json_true());
@@ -369,8 +373,14 @@ relay_client_read(struct bufferevent *bev, void *arg)
 		relay_pass(bev, r->up);
 		return;
 	}
-	/* after a forwarded STARTTLS, nothing moves until its reply */
-	while (!r->await_tls && (len = relay_next(bev, r->up)) > 0) {
+	/*
+	 * After a forwarded STARTTLS, nothing moves until its reply; with
+	 * RELAY_FIFO verbs awaiting replies, nothing until one comes (a verb
+	 * not in the FIFO would leave its reply, and every later one,
+	 * matched to the wrong command: an EHLO reply with STARTTLS kept).
+	 */
+	while (!r->await_tls && r->count < RELAY_FIFO &&
+	    (len = relay_next(bev, r->up)) > 0) {
 		p = (char *)evbuffer_pullup(in, (ssize_t)len);
 		relay_line_event(s, "c2s", p, len, NULL);
 		clen = len;

@@ -224,8 +224,9 @@ fr_next(const struct fbuf *b)
 static void
 model_push(struct model *m, enum fr_verb v)
 {
-	if (m->count < FR_FIFO)
-		m->fifo[(m->head + m->count++) % FR_FIFO] = v;
+	if (m->count == FR_FIFO)
+		fr_fail(m, "the model lost a verb");
+	m->fifo[(m->head + m->count++) % FR_FIFO] = v;
 }
 
 static enum fr_verb
@@ -253,8 +254,12 @@ model_client(struct model *m)
 		fbuf_move(&m->u, &m->cin);
 		return;
 	}
-	/* a forwarded STARTTLS: nothing more until its reply */
-	while (!m->await && (len = fr_next(&m->cin)) > 0) {
+	/*
+	 * A forwarded STARTTLS: nothing more until its reply.  FR_FIFO verbs
+	 * awaiting replies: nothing more until one comes.
+	 */
+	while (!m->await && m->count < FR_FIFO &&
+	    (len = fr_next(&m->cin)) > 0) {
 		p = m->cin.p;
 		clen = fr_trim(p, len);
 		if (m->c_data) {
@@ -326,8 +331,11 @@ model_reply(struct model *m)
 	fbuf_drop(&m->reply, m->reply.n);
 	if (v == FR_DATA && code == 354)
 		m->c_data = 1;
-	if (v != FR_STARTTLS)
+	if (v != FR_STARTTLS) {
+		/* a verb's place is free: lines held back for it go on */
+		model_client(m);
 		return;
+	}
 	if (code == 220) {
 		/* the injection, then octets pass untouched both ways */
 		m->tunnel = 1;
