@@ -24,10 +24,12 @@
  *	   longer than its 64 KiB, fit in a 4096-octet input)
  *
  * A model of the relay written from its design (relay.c's header: lines
- * forwarded both ways, replies matched to the verbs sent upstream,
- * STARTTLS stripped from a 2xx EHLO reply, refused with 454 or passed,
- * the injection after a passed 220, a tunnel from then on) says what each
- * side must have received.  Fails (abort) when:
+ * forwarded both ways, replies matched to the verbs sent upstream, no
+ * verb lost: with 128 awaiting replies, client lines wait; STARTTLS
+ * stripped from a 2xx EHLO reply, refused with 454 or passed, nothing
+ * more upstream until a passed STARTTLS is answered; the injection after
+ * its 220, a tunnel from then on) says what each side must have
+ * received.  Fails (abort) when:
  *
  *  - a sanitizer fires (leaks included);
  *  - after any operation, the client or the upstream has received other
