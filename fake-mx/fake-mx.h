@@ -485,10 +485,20 @@ void	 session_shutdown_all(void);
 void	 relay_start(struct session *);
 void	 relay_free(struct relay *);
 /*
- * Rewrite one EHLO reply (all its lines, CRLF or LF terminated) removing
- * the STARTTLS extension; returns a new string (caller frees) and sets
- * *stripped to 1 if a line was removed.
+ * Test seam (the fuzz target's, fake-mx never calls it): the next
+ * relay_start() takes up, e.g. one end of a bufferevent pair, as its
+ * upstream leg instead of dialling relay_to, and owns it from then on.
+ * up is not connected yet: the caller reports the connect, or its
+ * failure, with bufferevent_trigger_event() (BEV_EVENT_CONNECTED,
+ * BEV_EVENT_ERROR) as a socket would.
  */
-char	*relay_strip_ehlo(const char *, size_t, int *);
+void	 relay_use_upstream(struct bufferevent *);
+/*
+ * Rewrite one EHLO reply (len octets, all its lines, CRLF or LF
+ * terminated) removing the STARTTLS extension; returns a new buffer
+ * (caller frees; NUL-terminated, but the reply may hold NULs of its own:
+ * its length is *outlen) and sets *stripped to 1 if a line was removed.
+ */
+char	*relay_strip_ehlo(const char *, size_t, size_t *, int *);
 
 #endif /* FAKE_MX_H */

@@ -24,6 +24,10 @@
  *
  * Replies are matched to commands with a FIFO of the verbs sent upstream
  * (the banner first), so pipelined commands are handled.
+ *
+ * Nothing but relay_start()'s connect needs a socket: relay_use_upstream()
+ * hands the next relay an upstream leg already made (the fuzz target
+ * fuzz/fuzz_relay.c gives it one end of a bufferevent pair).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -152,13 +156,12 @@ relay_up_write(struct bufferevent *bev, void *arg)
 		bufferevent_enable(s->bev, EV_READ);
 }
 
+/* Only called with room: relay_client_read() stops while it is full. */
 static void
 relay_push(struct relay *r, enum relay_expect x)
 {
-	if (r->count < RELAY_FIFO) {
-		r->fifo[(r->head + r->count) % RELAY_FIFO] = x;
-		r->count++;
-	}
+	r->fifo[(r->head + r->count) % RELAY_FIFO] = x;
+	r->count++;
 }
 
 static enum relay_expect
@@ -185,30 +188,38 @@ relay_is_starttls(const char *p, size_t n)
 }
 
 char *
-relay_strip_ehlo(const char *buf, size_t len, int *stripped)
+relay_strip_ehlo(const char *buf, size_t len, size_t *outlen, int *stripped)
 {
-	char		*out, *last = NULL;
-	size_t		 off = 0, o = 0, n;
+	char		*out;
+	size_t		 off = 0, o = 0, n, last = 0, lastn = 0;
 	const char	*nl;
+	int		 gone = 0;	/* the line just seen went */
 
 	*stripped = 0;
 	out = xmalloc(len + 1);
 	while (off < len) {
 		nl = memchr(buf + off, '\n', len - off);
 		n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
-		if (off > 0 && n >= 4 && relay_is_starttls(buf + off, n))
+		gone = off > 0 && n >= 4 && relay_is_starttls(buf + off, n);
+		if (gone)
 			*stripped = 1;
 		else {
 			memcpy(out + o, buf + off, n);
-			if (n >= 4)
-				last = out + o;
+			last = o;
+			lastn = n;
 			o += n;
 		}
 		off += n;
 	}
 	out[o] = '\0';
-	if (*stripped && last != NULL)
-		last[3] = ' ';		/* the new last line ends the reply */
+	*outlen = o;
+	/*
+	 * The last line went: the new last line, a continuation, ends the
+	 * reply now.  A last line that stayed ends it already ("250", CRLF,
+	 * has no separator to change).
+	 */
+	if (gone && lastn >= 4 && out[last + 3] == '-')
+		out[last + 3] = ' ';
 	return out;
 }
 
@@ -246,6 +257,7 @@ relay_reply(struct relay *r)
 	struct session		*s = r->s;
 	size_t			 len = evbuffer_get_length(r->reply);
 	char			*buf, *out = NULL, *p, *nl;
+	size_t			 outlen = 0;
 	enum relay_expect	 x;
 	int			 stripped = 0, code;
 	json_t			*o;
@@ -256,7 +268,7 @@ relay_reply(struct relay *r)
 	x = relay_pop(r);
 	code = (int)strtol(buf, NULL, 10);
 	if (x == RX_EHLO && code / 100 == 2 && s->l->conf->relay_strip)
-		out = relay_strip_ehlo(buf, len, &stripped);
+		out = relay_strip_ehlo(buf, len, &outlen, &stripped);
 	if (x == RX_DATA && code == 354)
 		r->c_data = 1;
 	for (p = buf; p < buf + len; p = nl + 1) {
@@ -267,13 +279,18 @@ relay_reply(struct relay *r)
 		    "stripped" : NULL);
 	}
 	if (out != NULL) {
-		bufferevent_write(s->bev, out, strlen(out));
+		bufferevent_write(s->bev, out, outlen);
 		free(out);
 	} else
 		bufferevent_write(s->bev, buf, len);
 	free(buf);
-	if (x != RX_STARTTLS)
+	if (x != RX_STARTTLS) {
+		/* a verb's place is free: lines held back for it go on */
+		if (!r->await_tls && evbuffer_get_length(
+		    bufferevent_get_input(s->bev)) > 0)
+			relay_client_read(s->bev, s);
 		return;
+	}
 	o = json_object();
 	json_object_set_new(o, "reply", json_integer(code));
 	json_object_set_new(o, "forwarded", json_true());
@@ -356,8 +373,14 @@ relay_client_read(struct bufferevent *bev, void *arg)
 		relay_pass(bev, r->up);
 		return;
 	}
-	/* after a forwarded STARTTLS, nothing moves until its reply */
-	while (!r->await_tls && (len = relay_next(bev, r->up)) > 0) {
+	/*
+	 * After a forwarded STARTTLS, nothing moves until its reply; with
+	 * RELAY_FIFO verbs awaiting replies, nothing until one comes (a verb
+	 * not in the FIFO would leave its reply, and every later one,
+	 * matched to the wrong command: an EHLO reply with STARTTLS kept).
+	 */
+	while (!r->await_tls && r->count < RELAY_FIFO &&
+	    (len = relay_next(bev, r->up)) > 0) {
 		p = (char *)evbuffer_pullup(in, (ssize_t)len);
 		relay_line_event(s, "c2s", p, len, NULL);
 		clen = len;
@@ -478,10 +501,23 @@ relay_socket(struct session *s, const struct sockaddr_storage *to)
 	return fd;
 }
 
+/*
+ * The upstream leg the next relay_start() takes instead of dialling
+ * relay_to (relay_use_upstream()); NULL in fake-mx itself.
+ */
+static struct bufferevent	*relay_given_up;
+
+void
+relay_use_upstream(struct bufferevent *up)
+{
+	relay_given_up = up;
+}
+
 void
 relay_start(struct session *s)
 {
 	struct relay		*r;
+	struct bufferevent	*given;
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
@@ -503,9 +539,13 @@ relay_start(struct session *s)
 		sslen = sizeof(*s6);
 	}
 	listener_fmtaddr(&ss, r->up_peer, sizeof(r->up_peer));
-	if ((r->reply = evbuffer_new()) == NULL ||
-	    (r->up = bufferevent_socket_new(s->base, relay_socket(s, &ss),
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if ((given = relay_given_up) != NULL) {
+		r->up = given;
+		relay_given_up = NULL;
+	} else
+		r->up = bufferevent_socket_new(s->base, relay_socket(s, &ss),
+		    BEV_OPT_CLOSE_ON_FREE);
+	if ((r->reply = evbuffer_new()) == NULL || r->up == NULL) {
 		fprintf(stderr, "fake-mx: out of memory (relay)\n");
 		exit(1);
 	}
@@ -517,6 +557,8 @@ relay_start(struct session *s)
 	bufferevent_enable(r->up, EV_READ | EV_WRITE);
 	session_enter(s, FSM_RELAY, 0);
 	session_timer(s, fakemx.conf->command_ms);
+	if (given != NULL)
+		return;		/* its owner reports the connect, or not */
 	if (bufferevent_socket_connect(r->up, (struct sockaddr *)&ss,
 	    sslen) == -1)
 		relay_up_event(r->up, BEV_EVENT_ERROR, s);

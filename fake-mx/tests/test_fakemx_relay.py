@@ -71,6 +71,23 @@ def test_strip_relay_refuses_starttls_itself(fakemx, pki):
     assert not by_kind(real, "starttls")      # never reached the server
 
 
+def test_strip_relay_strips_after_long_pipelining(fakemx, pki):
+    """More commands in flight than the relay's verb FIFO holds (128):
+    the relay waits for replies instead of losing verbs, so the EHLO reply
+    is still known as one and STARTTLS is still removed from it."""
+    fm = relay_pair(fakemx, pki)
+    c = Raw(fm.addr("mitm"))
+    assert c.reply()[0] == 220
+    c.send(b"NOOP\r\n" * 200 + b"EHLO c.test\r\n")
+    assert [c.reply()[0] for _ in range(200)] == [250] * 200
+    code, lines = c.reply()
+    assert code == 250 and "STARTTLS" not in lines
+    assert lines[-1] == "ENHANCEDSTATUSCODES"
+    assert c.cmd("QUIT")[0] == 221
+    mitm = one_session(fm.wait_closed("mitm"), "mitm")
+    assert len([e for e in by_kind(mitm, "relay") if e.get("stripped")]) == 1
+
+
 def test_strip_relay_upstream_down(fakemx):
     from fmx_daemon import free_addr
     host, port = free_addr()                  # nothing listens there
