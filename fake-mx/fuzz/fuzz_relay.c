@@ -60,6 +60,7 @@
 #include <event2/event.h>
 
 #include "fake-mx.h"
+#include "fuzz_settle.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -434,24 +435,6 @@ fr_init(void)
 	}
 }
 
-/* Run the loop until nothing is left to do now (closes included). */
-static void
-fr_settle(void)
-{
-	struct session	*s;
-	int		 i, busy;
-
-	for (i = 0; i < 64; i++) {
-		event_base_loop(fakemx.base, EVLOOP_NONBLOCK);
-		busy = event_base_get_num_events(fakemx.base,
-		    EVENT_BASE_COUNT_ACTIVE) > 0;
-		TAILQ_FOREACH(s, &fakemx.sessions, entry)
-			busy |= s->closing;
-		if (!busy)
-			return;
-	}
-}
-
 /* What a peer received since last time goes to got. */
 static void
 fr_collect(struct bufferevent *bev, struct fbuf *got)
@@ -564,7 +547,7 @@ fr_send(struct fr_run *r, int who, const uint8_t *p, size_t n)
 
 	if (who == 1 && !r->m.connected) {
 		fr_connect(r);
-		fr_settle();
+		fuzz_settle();
 	}
 	for (i = 0; i < r->repeat; i++)
 		if (who == 0) {
@@ -663,7 +646,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bufferevent_enable(r.up[1], EV_READ | EV_WRITE);
 	relay_use_upstream(r.up[0]);
 	session_start(l, r.cli[0], "192.0.2.1:1025", "127.0.0.1:25");
-	fr_settle();
+	fuzz_settle();
 
 	for (off = 1; !m->closed; ) {
 		if (off < size)
@@ -680,7 +663,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r.repeat = off < size ? data[off++] + 1u : 1;
 		else
 			fr_op(&r, op);
-		fr_settle();
+		fuzz_settle();
 		fr_collect(r.cli[1], &gotc);
 		fr_collect(r.up[1], &gotu);
 		fr_check_streams(m, &gotc, &gotu, &cdone, &udone);

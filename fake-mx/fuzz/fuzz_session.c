@@ -38,6 +38,7 @@
 #include <openssl/x509.h>
 
 #include "fake-mx.h"
+#include "fuzz_settle.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -167,24 +168,6 @@ fuzz_init(void)
 			fprintf(stderr, "fuzz_session: TLS: %s\n", err);
 			abort();
 		}
-	}
-}
-
-/* Run the loop until nothing is left to do now (closes included). */
-static void
-fuzz_settle(void)
-{
-	struct session	*s;
-	int		 i, busy;
-
-	for (i = 0; i < 64; i++) {
-		event_base_loop(fakemx.base, EVLOOP_NONBLOCK);
-		busy = event_base_get_num_events(fakemx.base,
-		    EVENT_BASE_COUNT_ACTIVE) > 0;
-		TAILQ_FOREACH(s, &fakemx.sessions, entry)
-			busy |= s->closing;
-		if (!busy)
-			return;
 	}
 }
 

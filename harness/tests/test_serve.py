@@ -356,6 +356,21 @@ APPLIANCE_CASES = ["a01-secure-dane-ee", "a05b-implicit-mx-tlsa-mismatch",
                    "a02-mx-rrsig-expired", "a03-mx-insecure"]
 
 
+def _final_as_published(s: Served) -> None:
+    """Every APPLIANCE_CASES grade of S is final, with the verdict and
+    observed outcome `run` gave the Postfix appliance
+    (docs/results/postfix-blackbox.json)."""
+    pub = json.loads((ROOT / "docs/results/postfix-blackbox.json")
+                     .read_text())["cases"]
+    got = {c["id"]: c for c in s.results()["cases"]}
+    assert sorted(got) == sorted(APPLIANCE_CASES)
+    for sid in APPLIANCE_CASES:
+        c = got[sid]
+        assert c["final"] is True
+        assert (c["verdict"], c["observed"]) == \
+            (pub[sid]["verdict"], pub[sid]["observed"]), (sid, c)
+
+
 @needs_postfix
 def test_serve_postfix_appliance_as_run_grades_it(tmp_path: Path) -> None:
     """Debian's Postfix as the "cloud": its own namespace, submitted to
@@ -377,15 +392,7 @@ def test_serve_postfix_appliance_as_run_grades_it(tmp_path: Path) -> None:
         finally:
             left = s.stop()
     assert left == [] and rc == 0, "".join(s.err)
-    pub = json.loads((ROOT / "docs/results/postfix-blackbox.json")
-                     .read_text())["cases"]
-    got = {c["id"]: c for c in s.results()["cases"]}
-    assert sorted(got) == sorted(APPLIANCE_CASES)
-    for sid in APPLIANCE_CASES:
-        c = got[sid]
-        assert c["final"] is True
-        assert (c["verdict"], c["observed"]) == \
-            (pub[sid]["verdict"], pub[sid]["observed"]), (sid, c)
+    _final_as_published(s)
 
 
 @needs_postfix
@@ -418,16 +425,7 @@ def test_serve_cloud_postfix_under_a_simulated_parent(tmp_path: Path
     assert left == [] and rc == 0, "".join(s.err)
     assert f"myorigin = sender.{apex[:-1]}" in main_cf
     assert f"nameserver {NET.inet_resolver}" in resolv.read_text()
-    pub = json.loads((ROOT / "docs/results/postfix-blackbox.json")
-                     .read_text())["cases"]
-    res = s.results()
-    got = {c["id"]: c for c in res["cases"]}
-    assert sorted(got) == sorted(APPLIANCE_CASES)
-    for sid in APPLIANCE_CASES:
-        c = got[sid]
-        assert c["final"] is True
-        assert (c["verdict"], c["observed"]) == \
-            (pub[sid]["verdict"], pub[sid]["observed"]), (sid, c)
+    _final_as_published(s)
     # who asked the Internet's resolver for a01's TLSA record: the cloud
     log = "\n".join(p.read_text() for p in run.rglob("inet-unbound.log"))
     tlsa = f"_25._tcp.mx1.a01-secure-dane-ee.{apex} TLSA IN"
