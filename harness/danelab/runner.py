@@ -209,14 +209,28 @@ class LabRun:
         self.run.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        plan = self._plan()
+        run_id = time.strftime("%Y%m%dT%H%M%S") + \
+            f"-{int(time.time() * 1e3) % 1000:03d}"
+        subs = [message_for(sc, run_id) for sc in self.scenarios]
+        # A sender whose queue needs nothing of the lab takes its messages
+        # while the lab is planned and built (stage()); the others after
+        # start() (_pass1).  The executor waits for it on the way out.
+        with ThreadPoolExecutor(1, thread_name_prefix="stage") as st:
+            staged = st.submit(self._stage, subs)
+            plan = self._plan()
+            return self._execute(t0, plan, subs, staged)
+
+    def _execute(self, t0: float, plan: LabPlan, subs: list[Submission],
+                 staged: "Future[bool]") -> RunResult:
+        """execute() once the plan is made (STAGED: the messages SUBS are
+        being staged, or not)."""
         # bg (the DNS probe) is shut down, waiting for it, before the
         # namespace closes
         with LabNamespace(self.run / "ns") as ns, \
                 ThreadPoolExecutor(1, thread_name_prefix="probe") as bg:
             lab = self._start_lab(ns, plan, bg)
             try:
-                passes = self._drive(lab, plan)
+                passes = self._drive(lab, plan, subs, staged)
             finally:
                 with shielded():
                     self.adapter.stop()
@@ -316,23 +330,32 @@ class LabRun:
 
     # -- the sender --------------------------------------------------------
 
-    def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
+    def _stage(self, subs: list[Submission]) -> bool:
+        t = time.monotonic()
+        staged = self.adapter.stage(self.run / "sender", subs)
+        if staged:
+            self._t("stage", t)
+        return staged
+
+    def _drive(self, lab: _Lab, plan: LabPlan, subs: list[Submission],
+               staged: "Future[bool]") -> _Passes:
         """Pass 1 for every scenario, pass 2 when a scenario has [fix],
         [expect.after_limit] or per-connection profiles, passes 3 and on
         for the last while they need it, then the sender's TLSRPT
         reports."""
-        passes = self._pass1(lab)
+        passes = self._pass1(lab, subs, staged)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
                or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
 
-    def _pass1(self, lab: _Lab) -> _Passes:
+    def _pass1(self, lab: _Lab, subs: list[Submission],
+               staged: "Future[bool]") -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario (while the DNS probe runs), run its queue once (once the
-        probe is done but for its last questions), then wait for the
-        probe."""
+        scenario (while the DNS probe runs) unless they were staged, run
+        its queue once (once the probe is done but for its last
+        questions), then wait for the probe."""
         t = time.monotonic()
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
@@ -341,10 +364,8 @@ class LabRun:
         self.sender_info = {"name": self.adapter.name,
                             "version": self.adapter.version(),
                             "config_digest": self.adapter.config_digest()}
-        run_id = time.strftime("%Y%m%dT%H%M%S") + \
-            f"-{int(time.time() * 1e3) % 1000:03d}"
-        subs = [message_for(sc, run_id) for sc in self.scenarios]
-        self.adapter.submit(subs)
+        if not staged.result():
+            self.adapter.submit(subs)
         self._t("submit", t)
         lab.warm.wait()
         self.say(f"submitted {len(subs)} messages to "
