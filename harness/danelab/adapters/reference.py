@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +20,7 @@ from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
     text_digest
 
 PASS_TIMEOUT = 300
-SUBMIT_WORKERS = 16            # refsend submit processes at once
-STAGE_WORKERS = 3              # the same while the lab is built (stage())
-# one message: sender, recipient, the message's file, its scenario
-SUBMIT_ONE = ('"$REFSEND" -c "$REFSEND_CONF" submit -f "$1" "$2" < "$3" '
-              '>/dev/null || { echo "(scenario $4)" >&2; exit 1; }')
+SUBMIT_LISTS = 8               # refsend submit -l processes at once
 MAX_PARALLEL = 500             # deliveries in flight: the whole catalog
 REPORTERS = 6                  # refsend-tlsrpt processes at once
 
@@ -124,40 +119,40 @@ class ReferenceAdapter(Adapter):
         folder.mkdir(parents=True, exist_ok=True)
         conf = folder / "submit.conf"
         conf.write_text(submit_conf(str(folder)))
-        self._submit(conf, subs, STAGE_WORKERS)
+        self._submit(conf, subs)
         return True
 
     def submit(self, subs: list[Submission]) -> None:
         assert self.conf
         self._submit(self.conf, subs)
 
-    def _submit(self, conf: Path, subs: list[Submission],
-                workers: int = SUBMIT_WORKERS) -> None:
-        """One `refsend submit` per message, WORKERS at a time: each is an
-        independent durable write (its own file, fsync, rename), and one
-        after another they cost the catalog seconds of fsync waits.  xargs
-        starts them (the messages are files of a folder beside CONF,
-        removed afterwards): from the harness, a process each would cost
-        it CPU time that planning and building the lab need."""
+    def _submit(self, conf: Path, subs: list[Submission]) -> None:
+        """`refsend submit -l` over SUBMIT_LISTS lists at once, the messages
+        dealt out in turn (files of a folder beside CONF, removed
+        afterwards): each message is a durable write of its own (files,
+        fsync, rename), and one after another they wait seconds on the
+        disk; a refsend process per message costs as much CPU time in
+        starting as the lab's build needs meanwhile."""
         d = conf.parent / "submitting"
         d.mkdir(parents=True, exist_ok=True)
-        args = []
+        lists: list[list[str]] = [[] for _ in range(SUBMIT_LISTS)]
         for i, s in enumerate(subs):
             f = d / f"{i}.eml"
             f.write_bytes(s.data)
-            args += [s.sender, s.rcpt, str(f), s.scenario]
-        (d / "args").write_bytes(b"".join(a.encode() + b"\0" for a in args))
-        cp = subprocess.run(
-            ["xargs", "-0", "-n", "4", "-P", str(workers), "-a",
-             str(d / "args"), "sh", "-c", SUBMIT_ONE, "sh"],
-            env={**os.environ, "REFSEND": str(self.bin),
-                 "REFSEND_CONF": str(conf)},
-            stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=PASS_TIMEOUT)
-        if cp.returncode != 0:
-            raise LabError(f"refsend submit failed (xargs exit "
-                           f"{cp.returncode}): "
-                           f"{cp.stderr.decode(errors='replace')[-1000:]}")
+            lists[i % SUBMIT_LISTS].append(f"{f}\t{s.sender}\t{s.rcpt}\n")
+
+        def one(k: int) -> None:
+            lf = d / f"list{k}"
+            lf.write_text("".join(lists[k]))
+            cp = subprocess.run([str(self.bin), "-c", str(conf), "submit",
+                                 "-l", str(lf)], capture_output=True,
+                                stdin=subprocess.DEVNULL, timeout=60)
+            if cp.returncode != 0:
+                raise LabError(f"refsend submit -l {lf} exited "
+                               f"{cp.returncode}: "
+                               f"{cp.stderr.decode(errors='replace')}")
+        with ThreadPoolExecutor(SUBMIT_LISTS) as ex:
+            list(ex.map(one, [k for k in range(SUBMIT_LISTS) if lists[k]]))
         shutil.rmtree(d)
 
     def run_queue(self) -> None:
