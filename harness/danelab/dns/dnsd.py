@@ -22,6 +22,12 @@ from ..proc import READY_LIMIT, Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
 
 UNBOUND_ADDR = "127.53.0.53"
+# How long one readiness question waits for its answer.  The first is
+# often sent before the daemon has bound its address, and is lost: each
+# second wait is the time a run's start waits longer than it needs (NSD
+# serves 300 zones 0.13 s after it starts).  One that finds the daemon
+# still busy is asked again.
+READY_QUERY_TIMEOUT = 0.1
 
 
 def nsd_conf(u: BuiltUniverse, run: Path) -> Path:
@@ -101,7 +107,7 @@ remote-control:
 def _answers(addr: str, name: str) -> bool:
     q = dns.message.make_query(name, "SOA")
     try:
-        dns.query.udp(q, addr, timeout=0.5)
+        dns.query.udp(q, addr, timeout=READY_QUERY_TIMEOUT)
         return True
     except (OSError, dns.exception.Timeout):
         return False
