@@ -2,10 +2,12 @@
 fake-mx, one sender under test; then grading.
 
   plan -> PKI + zones on disk -> namespace -> NSD, Unbound (fake-mx, the
-     report receiver and the MTA-STS policy server start meanwhile)
+     report receiver and the MTA-STS policy server start meanwhile; a
+     sender whose queue needs nothing of the lab takes its messages
+     meanwhile too, Adapter.stage())
   -> DNS probe (what the universe really says about each host's TLSA; it
      also fills the lab resolver's cache), while the sender starts and
-     takes one message per scenario
+     takes one message per scenario (unless staged)
   -> queue pass 1 (once the probe is done but for questions that get no
      answer)
   -> (scenarios with [fix]: rebuild the zones that changed, probe them
