@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from typing import Callable
 
 import dns.exception
 import dns.message
@@ -22,12 +23,15 @@ from ..proc import READY_LIMIT, Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
 
 UNBOUND_ADDR = "127.53.0.53"
-# How long one readiness question waits for its answer.  The first is
-# often sent before the daemon has bound its address, and is lost: each
-# second wait is the time a run's start waits longer than it needs (NSD
-# serves 300 zones 0.13 s after it starts).  One that finds the daemon
-# still busy is asked again.
+# How long the first readiness question waits for its answer; each next
+# one waits twice as long as the one before, up to READY_QUERY_MAX.  The
+# first is often sent before the daemon has bound its address, and is
+# lost: its wait is time a run's start waits longer than it needs (NSD
+# serves 300 zones 0.13 s after it starts).  The longer waits after it
+# are for a busy machine, where a harness thread with many others beside
+# it may read an answer late.
 READY_QUERY_TIMEOUT = 0.1
+READY_QUERY_MAX = 0.5
 
 
 def nsd_conf(u: BuiltUniverse, run: Path) -> Path:
@@ -104,10 +108,10 @@ remote-control:
     return p
 
 
-def _answers(addr: str, name: str) -> bool:
+def _answers(addr: str, name: str, timeout: float) -> bool:
     q = dns.message.make_query(name, "SOA")
     try:
-        dns.query.udp(q, addr, timeout=READY_QUERY_TIMEOUT)
+        dns.query.udp(q, addr, timeout=timeout)
         return True
     except (OSError, dns.exception.Timeout):
         return False
@@ -118,7 +122,7 @@ def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path) -> Tracked:
     log = run / "nsd.log"
     start = log.stat().st_size if log.exists() else 0
     t = ns.spawn("nsd", ["nsd", "-d", "-c", str(conf)], log=log)
-    ns.sup.wait_ready(t, lambda: _ready(ns, NSD_ADDR, "."))
+    ns.sup.wait_ready(t, _readiness(ns, NSD_ADDR, "."))
     bad = zone_load_errors(log, start)
     if bad:
         raise LabError(f"NSD could not read {len(bad)} zone file(s), so "
@@ -146,13 +150,29 @@ def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,
     conf = unbound_conf(u, run, exposed)
     t = ns.spawn("unbound", ["unbound", "-d", "-p", "-c", str(conf)],
                  log=run / "unbound.log")
-    ns.sup.wait_ready(t, lambda: _ready(ns, UNBOUND_ADDR, "test."))
+    ns.sup.wait_ready(t, _readiness(ns, UNBOUND_ADDR, "test."))
     return t
 
 
-def _ready(ns: LabNamespace, addr: str, name: str) -> bool:
+def _readiness(ns: LabNamespace, addr: str, name: str
+               ) -> Callable[[], bool]:
+    """A readiness check of the name server at ADDR: true once it has
+    answered a question about NAME, and from then on (asking again could
+    only find a busy machine slow, not the daemon unready)."""
+    timeout, ready = READY_QUERY_TIMEOUT, False
+
+    def check() -> bool:
+        nonlocal timeout, ready
+        if not ready:
+            ready = _ready(ns, addr, name, timeout)
+            timeout = min(2 * timeout, READY_QUERY_MAX)
+        return ready
+    return check
+
+
+def _ready(ns: LabNamespace, addr: str, name: str, timeout: float) -> bool:
     if ns.mode == "root":
-        return ns.call(_answers, addr, name)
+        return ns.call(_answers, addr, name, timeout)
     cp = ns.run(["dig", f"@{addr}", "+time=1", "+tries=1", name, "SOA"])
     return cp.returncode == 0
 
