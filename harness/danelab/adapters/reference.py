@@ -133,7 +133,10 @@ class ReferenceAdapter(Adapter):
         fsync, rename), and one after another they wait seconds on the
         disk; a refsend process per message costs as much CPU time in
         starting as the lab's build needs meanwhile."""
-        d = conf.parent / "submitting"
+        d = (conf.parent / "submitting").resolve()
+        if "\t" in str(d) or "\n" in str(d):
+            raise LabError(f"{d!r}: refsend submit -l takes no tab or "
+                           "newline in a message's file name")
         d.mkdir(parents=True, exist_ok=True)
         lists: list[list[str]] = [[] for _ in range(SUBMIT_LISTS)]
         for i, s in enumerate(subs):
