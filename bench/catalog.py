@@ -23,11 +23,14 @@ from danelab.runner import LabRun  # noqa: E402
 
 # RunResult.timings keys, in order, and what each phase is
 PHASES = [
+    ("stage", "messages queued before the lab is up (beside plan and "
+     "universe)"),
     ("plan", "scenarios to zones, certificates, addresses"),
     ("universe", "zones signed; NSD, Unbound, fake-mx, HTTPS receiver up"),
     ("probe", "the lab resolver asked about every scenario (in the "
      "background from submit on, its last questions during queue1)"),
-    ("submit", "sender started and checked, one message per scenario"),
+    ("submit", "sender started and checked, one message per scenario "
+     "(or the staging waited for)"),
     ("queue1", "queue pass 1"),
     ("fix", "[fix] zones rebuilt and probed, messages expired, sender "
      "reloaded"),

@@ -3,6 +3,7 @@
  * docs/refsend.md):
  *
  *	refsend [-v] -c CONF submit -f SENDER RCPT... < message
+ *	refsend [-v] -c CONF submit -l LIST
  *	refsend [-v] -c CONF run [--all]
  *	refsend [-v] -c CONF status
  *	refsend [-v] -c CONF expire ID...
@@ -34,6 +35,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: refsend [-v] -c CONF submit -f SENDER RCPT... < message\n"
+	    "       refsend [-v] -c CONF submit -l LIST\n"
 	    "       refsend [-v] -c CONF run [--all]\n"
 	    "       refsend [-v] -c CONF status\n"
 	    "       refsend [-v] -c CONF expire ID...\n"
@@ -54,38 +56,28 @@ read_all(FILE *fp, size_t *len)
 	return b.data;
 }
 
+/*
+ * One message from fp, queued durably for rcpts (n of them); its queue id
+ * printed and its "queued" event logged.  0, 1 (a bad address) or
+ * EX_TEMPFAIL (not read or not stored).
+ */
 static int
-cmd_submit(struct config *conf, int argc, char **argv)
+submit_message(struct config *conf, const char *from, char *const *rcpts,
+    size_t n, FILE *fp)
 {
 	struct qmsg	*m;
-	const char	*from = NULL;
 	char		*data;
 	json_t		*to;
 	size_t		 len, i;
-	int		 ch;
 
-	optind = 1;
-	while ((ch = getopt(argc, argv, "f:")) != -1) {
-		switch (ch) {
-		case 'f':
-			from = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (from == NULL || argc < 1)
-		usage();
 	if (strcmp(from, "<>") == 0)
 		from = "";
-	if ((data = read_all(stdin, &len)) == NULL) {
+	if ((data = read_all(fp, &len)) == NULL) {
 		log_warnx("submit: cannot read the message: %s",
 		    strerror(errno));
 		return EX_TEMPFAIL;
 	}
-	m = queue_submit(conf->queue_dir, from, argv, (size_t)argc, data, len,
+	m = queue_submit(conf->queue_dir, from, rcpts, n, data, len,
 	    conf->helo_name);
 	free(data);
 	if (m == NULL) {
@@ -107,6 +99,92 @@ cmd_submit(struct config *conf, int argc, char **argv)
 	printf("%s\n", m->id);
 	qmsg_free(m);
 	return fflush(stdout) == 0 ? 0 : EX_TEMPFAIL;
+}
+
+/* Fields of one submit list line: FILE, SENDER, then the recipients. */
+#define LIST_FIELDS	66
+
+/*
+ * submit -l LIST: one message a line, "FILE<tab>SENDER<tab>RCPT..." (up
+ * to LIST_FIELDS - 2 recipients), each as submit -f SENDER RCPT... <
+ * FILE; blank lines are skipped.  Stops at the first line that fails,
+ * with that line's status (a malformed line is 1, an unreadable FILE
+ * EX_TEMPFAIL); the messages of the lines before it stay queued.
+ */
+static int
+submit_list(struct config *conf, const char *path)
+{
+	FILE	*lf, *fp;
+	char	*line = NULL, *f[LIST_FIELDS], *p;
+	size_t	 cap = 0, nf;
+	ssize_t	 len;
+	int	 rc = 0, lineno = 0;
+
+	if ((lf = fopen(path, "r")) == NULL) {
+		log_warnx("submit: %s: %s", path, strerror(errno));
+		return 1;
+	}
+	while (rc == 0 && (len = getline(&line, &cap, lf)) != -1) {
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		p = line;
+		for (nf = 0; p != NULL && nf < LIST_FIELDS; nf++)
+			f[nf] = strsep(&p, "\t");
+		if (p != NULL || nf < 3) {
+			log_warnx("submit: %s line %d: not FILE, SENDER and "
+			    "1 to %d recipients separated by tabs", path,
+			    lineno, LIST_FIELDS - 2);
+			rc = 1;
+		} else if ((fp = fopen(f[0], "r")) == NULL) {
+			log_warnx("submit: %s line %d: %s: %s", path, lineno,
+			    f[0], strerror(errno));
+			rc = EX_TEMPFAIL;
+		} else {
+			rc = submit_message(conf, f[1], f + 2, nf - 2, fp);
+			fclose(fp);
+		}
+	}
+	if (rc == 0 && ferror(lf)) {
+		log_warnx("submit: %s: %s", path, strerror(errno));
+		rc = EX_TEMPFAIL;
+	}
+	free(line);
+	fclose(lf);
+	return rc;
+}
+
+static int
+cmd_submit(struct config *conf, int argc, char **argv)
+{
+	const char	*from = NULL, *list = NULL;
+	int		 ch;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "f:l:")) != -1) {
+		switch (ch) {
+		case 'f':
+			from = optarg;
+			break;
+		case 'l':
+			list = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (list != NULL) {
+		if (from != NULL || argc != 0)
+			usage();
+		return submit_list(conf, list);
+	}
+	if (from == NULL || argc < 1)
+		usage();
+	return submit_message(conf, from, argv, (size_t)argc, stdin);
 }
 
 static const char *

@@ -154,7 +154,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(
         target=srv.shutdown).start())
     Path(a.ready).write_text("ready\n")
-    srv.serve_forever()
+    # shutdown() returns once serve_forever() next looks: every run stops
+    # this sink, and waited the default half second for it
+    srv.serve_forever(poll_interval=0.05)
 
 
 if __name__ == "__main__":

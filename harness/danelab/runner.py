@@ -2,10 +2,12 @@
 fake-mx, one sender under test; then grading.
 
   plan -> PKI + zones on disk -> namespace -> NSD, Unbound (fake-mx, the
-     report receiver and the MTA-STS policy server start meanwhile)
+     report receiver and the MTA-STS policy server start meanwhile; a
+     sender whose queue needs nothing of the lab takes its messages
+     meanwhile too, Adapter.stage())
   -> DNS probe (what the universe really says about each host's TLSA; it
      also fills the lab resolver's cache), while the sender starts and
-     takes one message per scenario
+     takes one message per scenario (unless staged)
   -> queue pass 1 (once the probe is done but for questions that get no
      answer)
   -> (scenarios with [fix]: rebuild the zones that changed, probe them
@@ -229,9 +231,15 @@ class LabRun:
         self.run.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        plan = self._plan()
-        with self.lab_up(plan) as lab:
-            passes = self._drive(lab, plan)
+        subs = self.submissions()
+        # A sender whose queue needs nothing of the lab takes its messages
+        # while the lab is planned and built (stage()); the others after
+        # start() (_pass1).  The executor waits for it on the way out.
+        with ThreadPoolExecutor(1, thread_name_prefix="stage") as st:
+            staged = st.submit(self._stage, subs)
+            plan = self._plan()
+            with self.lab_up(plan) as lab:
+                passes = self._drive(lab, plan, subs, staged)
         t = time.monotonic()
         res = self._result(plan, passes)
         res.started, res.sender_info = self.started, self.sender_info
@@ -349,25 +357,34 @@ class LabRun:
 
     # -- the sender --------------------------------------------------------
 
-    def _drive(self, lab: _Lab, plan: LabPlan) -> _Passes:
+    def _stage(self, subs: list[Submission]) -> bool:
+        t = time.monotonic()
+        staged = self.adapter.stage(self.run / "sender", subs)
+        if staged:
+            self._t("stage", t)
+        return staged
+
+    def _drive(self, lab: _Lab, plan: LabPlan, subs: list[Submission],
+               staged: "Future[bool]") -> _Passes:
         """Pass 1 for every scenario, pass 2 when a scenario has [fix],
         [expect.after_limit] or per-connection profiles, passes 3 and on
         for the last while they need it, then the sender's TLSRPT
         reports."""
-        passes = self._pass1(lab)
+        passes = self._pass1(lab, subs, staged)
         if any(sc.fix_zones is not None or sc.expect_after_limit is not None
                or sc.retry_passes for sc in self.scenarios):
             self._pass2(lab, plan, passes)
         self._flush_reports(passes)
         return passes
 
-    def _pass1(self, lab: _Lab) -> _Passes:
+    def _pass1(self, lab: _Lab, subs: list[Submission],
+               staged: "Future[bool]") -> _Passes:
         """Start the sender, check its set-up, submit one message per
-        scenario (while the DNS probe runs), run its queue once (once the
-        probe is done but for its last questions), then wait for the
-        probe."""
+        scenario (while the DNS probe runs) unless they were staged, run
+        its queue once (once the probe is done but for its last
+        questions), then wait for the probe."""
         t = time.monotonic()
-        subs = self._start_sender(lab)
+        self._start_sender(lab, subs, staged)
         self._t("submit", t)
         lab.warm.wait()
         self.say(f"submitted {len(subs)} messages to "
@@ -381,9 +398,18 @@ class LabRun:
         self._t("pass1", t)
         return passes
 
-    def _start_sender(self, lab: _Lab) -> list[Submission]:
-        """Start the sender, check its set-up (SetupError), submit one
-        message per scenario; return them."""
+    def submissions(self) -> list[Submission]:
+        """One message per scenario, with this run's Message-IDs."""
+        run_id = time.strftime("%Y%m%dT%H%M%S") + \
+            f"-{int(time.time() * 1e3) % 1000:03d}"
+        return [message_for(sc, run_id) for sc in self.scenarios]
+
+    def _start_sender(self, lab: _Lab, subs: list[Submission] | None = None,
+                      staged: "Future[bool] | None" = None
+                      ) -> list[Submission]:
+        """Start the sender, check its set-up (SetupError), submit SUBS
+        (default: one new message per scenario) unless STAGED says the
+        sender took them already; return them."""
         self.adapter.start(lab.ctx)
         problems = self.adapter.preflight(lab.ctx)
         if problems:
@@ -391,10 +417,10 @@ class LabRun:
         self.sender_info = {"name": self.adapter.name,
                             "version": self.adapter.version(),
                             "config_digest": self.adapter.config_digest()}
-        run_id = time.strftime("%Y%m%dT%H%M%S") + \
-            f"-{int(time.time() * 1e3) % 1000:03d}"
-        subs = [message_for(sc, run_id) for sc in self.scenarios]
-        self.adapter.submit(subs)
+        if subs is None:
+            subs = self.submissions()
+        if staged is None or not staged.result():
+            self.adapter.submit(subs)
         return subs
 
     def _pass2(self, lab: _Lab, plan: LabPlan, p: _Passes) -> None:

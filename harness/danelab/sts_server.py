@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .sts_policy import MAX_BODY
 
@@ -100,6 +100,19 @@ class PolicyServer:
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.sel = selectors.DefaultSelector()
+        # a byte here ends the loop's wait at once (wake()): a reload or a
+        # stop is not left to the next time the loop looks
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+
+    def wake(self) -> None:
+        """End the loop's wait now (from a signal handler)."""
+        try:
+            self.wake_w.send(b"!")
+        except OSError:
+            pass                # full: a byte is waiting already
 
     # -- configuration and sockets -----------------------------------------
     def load(self) -> None:
@@ -141,6 +154,12 @@ class PolicyServer:
             for key, _ in self.sel.select(0.2):
                 sock = key.fileobj
                 assert isinstance(sock, socket.socket)
+                if sock is self.wake_r:
+                    try:
+                        sock.recv(64)
+                    except OSError:
+                        pass
+                    continue
                 try:
                     conn, peer = sock.accept()
                 except OSError:
@@ -312,8 +331,15 @@ def main() -> None:
     a = ap.parse_args()
     srv = PolicyServer(Path(a.config), Path(a.events), a.port)
     srv.load()
-    signal.signal(signal.SIGTERM, lambda *_: srv.stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: srv.reload_wanted.set())
+
+    def on_signal(event: threading.Event) -> Callable[..., None]:
+        def handler(*_: object) -> None:
+            event.set()
+            srv.wake()
+        return handler
+
+    signal.signal(signal.SIGTERM, on_signal(srv.stop))
+    signal.signal(signal.SIGHUP, on_signal(srv.reload_wanted))
     srv.serve(Path(a.ready))
 
 

@@ -230,3 +230,25 @@ def test_rebuild_touches_only_what_changed(tmp_path: Path,
     assert (a.rcode, a.ad) == ("NOERROR", False)
     assert u.rebuild([dom("keep"), dom("fix"),
                       dom("island", ds_in_parent=False)]) == []
+
+
+def test_readiness_waits_longer_each_time_and_latches(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name server's readiness check: each question waits twice as long
+    as the one before (up to READY_QUERY_MAX); once one is answered the
+    check stays true without asking again (wait_ready() asks it once more
+    after the wait, and a busy machine must not turn that into "not
+    ready")."""
+    from danelab.dns import dnsd
+    asked: list[float] = []
+    answers = iter([False, False, False, False, True])
+
+    def fake(ns: object, addr: str, name: str, timeout: float) -> bool:
+        asked.append(timeout)
+        return next(answers)
+    monkeypatch.setattr(dnsd, "_ready", fake)
+    check = dnsd._readiness(None, "127.53.0.1", ".")  # type: ignore[arg-type]
+    assert [check() for _ in range(7)] == [False] * 4 + [True] * 3
+    t, most = dnsd.READY_QUERY_TIMEOUT, dnsd.READY_QUERY_MAX
+    assert asked == [min(t * 2 ** i, most) for i in range(5)]
+    assert asked[0] < asked[2] and asked[-1] == most

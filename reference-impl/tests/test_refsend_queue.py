@@ -285,3 +285,44 @@ def test_ehlo_refused_falls_back_to_helo(sink_factory, refsend_factory):
     rs.submit(["a@sink.test"], msgid="helo@t")
     rs.cmd("run")
     assert [r["message_id"] for r in sink.received()] == ["helo@t"]
+
+
+def test_submit_list_queues_each_line(sink_factory, refsend_factory,
+                                      tmp_path):
+    """submit -l: one message a line (FILE, SENDER, RCPT... by tabs), each
+    queued as submit -f would; the ids come out in order; a bad line stops
+    the list with its status, the lines before it staying queued."""
+    sink = sink_factory()
+    rs = refsend_factory(sink.port)
+    one, two = tmp_path / "one.eml", tmp_path / "two two.eml"
+    one.write_text("Message-ID: <l1@t>\nSubject: one\n\nfirst\n")
+    two.write_text("Message-ID: <l2@t>\nSubject: two\n\nsecond\n")
+    lst = tmp_path / "list"
+    lst.write_text(f"{one}\ta@refsend.test\tx@sink.test\n\n"
+                   f"{two}\t<>\ty@sink.test\tz@sink.test\n")
+    cp = rs.cmd("submit", "-l", str(lst))
+    assert cp.returncode == 0, cp.stderr
+    ids = cp.stdout.decode().split()
+    st = {s["queue_id"]: s for s in rs.status()}
+    assert list(st) == sorted(ids) and len(ids) == 2
+    assert (st[ids[0]]["from"], st[ids[0]]["to"], st[ids[0]]["message_id"]) \
+        == ("a@refsend.test", ["x@sink.test"], "l1@t")
+    assert (st[ids[1]]["from"], st[ids[1]]["to"], st[ids[1]]["message_id"]) \
+        == ("", ["y@sink.test", "z@sink.test"], "l2@t")
+    assert [e["queue_id"] for e in rs.events_of("queued")] == ids
+    assert rs.cmd("run").returncode == 0
+    assert sorted(m["message_id"] for m in sink.received()) == \
+        ["l1@t", "l2@t"]
+    # a line without recipients: exit 1 at that line, the first one queued
+    lst.write_text(f"{one}\ta@refsend.test\tx@sink.test\n"
+                   f"{two}\ta@refsend.test\n{one}\ta@x.test\tq@sink.test\n")
+    cp = rs.cmd("submit", "-l", str(lst))
+    assert cp.returncode == 1 and b"line 2" in cp.stderr
+    assert len(cp.stdout.split()) == 1 and len(rs.status()) == 1
+    # a file that cannot be read: 75, as a message submit cannot read
+    lst.write_text(f"{tmp_path / 'absent.eml'}\ta@refsend.test\tx@sink.test\n")
+    cp = rs.cmd("submit", "-l", str(lst))
+    assert cp.returncode == 75 and b"absent.eml" in cp.stderr
+    # -l takes no -f and no recipients
+    assert rs.cmd("submit", "-l", str(lst), "-f", "a@b.test").returncode == 1
+    assert rs.cmd("submit", "-l", str(lst), "x@sink.test").returncode == 1

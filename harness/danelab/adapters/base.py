@@ -66,6 +66,15 @@ class Adapter(ABC):
     @abstractmethod
     def submit(self, subs: list[Submission]) -> None: ...
 
+    def stage(self, folder: Path, subs: list[Submission]) -> bool:
+        """Queue SUBS before the lab is up, if this sender's queue needs
+        nothing of it (no namespace, no DNS, no daemon): the runner calls
+        this while it builds the universe, with FOLDER the adapter's own
+        folder (start()'s ctx.run).  True: they are queued (start() keeps
+        them, submit() is not called); False (the default): submit() is
+        called after start() and preflight()."""
+        return False
+
     @abstractmethod
     def run_queue(self) -> None:
         """One delivery attempt of every queued message; returns when each

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from typing import Callable
 
 import dns.exception
 import dns.message
@@ -25,6 +26,15 @@ from ..proc import READY_LIMIT, Tracked
 from .zonebuild import NSD_ADDR, BuiltUniverse
 
 UNBOUND_ADDR = "127.53.0.53"
+# How long the first readiness question waits for its answer; each next
+# one waits twice as long as the one before, up to READY_QUERY_MAX.  The
+# first is often sent before the daemon has bound its address, and is
+# lost: its wait is time a run's start waits longer than it needs (NSD
+# serves 300 zones 0.13 s after it starts).  The longer waits after it
+# are for a busy machine, where a harness thread with many others beside
+# it may read an answer late.
+READY_QUERY_TIMEOUT = 0.1
+READY_QUERY_MAX = 0.5
 
 
 def nsd_conf(u: BuiltUniverse, run: Path, zones: list[str] | None = None,
@@ -116,10 +126,10 @@ remote-control:
     return p
 
 
-def _answers(addr: str, name: str) -> bool:
+def _answers(addr: str, name: str, timeout: float) -> bool:
     q = dns.message.make_query(name, "SOA")
     try:
-        dns.query.udp(q, addr, timeout=0.5)
+        dns.query.udp(q, addr, timeout=timeout)
         return True
     except (OSError, dns.exception.Timeout):
         return False
@@ -140,7 +150,7 @@ def start_nsd(ns: LabNamespace, u: BuiltUniverse, run: Path,
         ns.sup.spawn(name, ["nsenter", f"--net={netns}", "--", *argv],
                      log=log)
     first = zones[0] if zones else "."
-    ns.sup.wait_ready(t, lambda: _ready(ns, addrs[0], first))
+    ns.sup.wait_ready(t, _readiness(ns, addrs[0], first))
     bad = zone_load_errors(log, start)
     if bad:
         raise LabError(f"NSD could not read {len(bad)} zone file(s), so "
@@ -177,14 +187,29 @@ def start_unbound(ns: LabNamespace, u: BuiltUniverse, run: Path,
     t = ns.spawn(name, argv, log=log) if netns is None else \
         ns.sup.spawn(name, ["nsenter", f"--net={netns}", "--", *argv],
                      log=log)
-    ask = ready_name or lab_apex()
-    ns.sup.wait_ready(t, lambda: _ready(ns, addr, ask))
+    ns.sup.wait_ready(t, _readiness(ns, addr, ready_name or lab_apex()))
     return t
 
 
-def _ready(ns: LabNamespace, addr: str, name: str) -> bool:
+def _readiness(ns: LabNamespace, addr: str, name: str
+               ) -> Callable[[], bool]:
+    """A readiness check of the name server at ADDR: true once it has
+    answered a question about NAME, and from then on (asking again could
+    only find a busy machine slow, not the daemon unready)."""
+    timeout, ready = READY_QUERY_TIMEOUT, False
+
+    def check() -> bool:
+        nonlocal timeout, ready
+        if not ready:
+            ready = _ready(ns, addr, name, timeout)
+            timeout = min(2 * timeout, READY_QUERY_MAX)
+        return ready
+    return check
+
+
+def _ready(ns: LabNamespace, addr: str, name: str, timeout: float) -> bool:
     if ns.mode == "root":
-        return ns.call(_answers, addr, name)
+        return ns.call(_answers, addr, name, timeout)
     cp = ns.run(["dig", f"@{addr}", "+time=1", "+tries=1", name, "SOA"])
     return cp.returncode == 0
 
