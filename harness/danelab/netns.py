@@ -71,6 +71,19 @@ def pids_in_netns(ns: str) -> list[int]:
     return found
 
 
+def _holder_ready(pid: int, own: str | None) -> bool:
+    """The namespace holder PID is in namespaces of its own and done
+    making them: it has become `sleep`, which unshare(1) execs only after
+    the user namespace's uid and gid maps are written (nsenter into a user
+    namespace without them gets "Operation not permitted")."""
+    if netns_id(pid) in (None, own):
+        return False
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+    except OSError:
+        return False
+
+
 class LabNamespace:
     """An isolated lab namespace.  Use as a context manager."""
 
@@ -114,7 +127,7 @@ class LabNamespace:
             "ns-holder", ["unshare", *flags, "--", "sleep", "infinity"],
             log=self.run_dir / "ns-holder.log")
         hp = self.holder.pid
-        if not wait_until(lambda: netns_id(hp) not in (None, own), 5):
+        if not wait_until(lambda: _holder_ready(hp, own), 5):
             self.close()
             raise LabError("could not create the lab namespace "
                            f"({self.mode} mode); see {self.holder.log}")
