@@ -89,33 +89,38 @@ session_event_vital(const char *kind)
 }
 
 /*
- * Log one event of S; FIELDS is consumed.  A client that floods the
- * session (pipelined NOOPs, endless RSET loops) cannot flood the log: past
- * the budget (SESSION_EVENTS_MAX, fake-mx.h) events are dropped and
- * counted, the vital ones last, and "close" always gets through.
+ * Start one event of S.  A client that floods the session (pipelined
+ * NOOPs, endless RSET loops) cannot flood the log: past the budget
+ * (SESSION_EVENTS_MAX, fake-mx.h) events are dropped and counted, the
+ * vital ones last, and "close" always gets through (session_close() adds
+ * the count to it).
  */
+int
+session_begin(struct session *s, const char *kind)
+{
+	if (strcmp(kind, "close") != 0 && (s->nevents >= SESSION_EVENTS_HARD ||
+	    (s->nevents >= SESSION_EVENTS_MAX && !session_event_vital(kind)))) {
+		if (s->suppressed++ == 0) {
+			events_begin(s->id, s->l->conf, "events-truncated");
+			events_add_int("after", (long long)s->nevents);
+			events_end();
+		}
+		return 0;
+	}
+	s->nevents++;
+	events_begin(s->id, s->l->conf, kind);
+	return 1;
+}
+
 void
 session_emit(struct session *s, const char *kind, json_t *o)
 {
-	json_t	*t;
-	int	 close = strcmp(kind, "close") == 0;
-
-	if (!close && (s->nevents >= SESSION_EVENTS_HARD ||
-	    (s->nevents >= SESSION_EVENTS_MAX && !session_event_vital(kind)))) {
-		if (s->suppressed++ == 0) {
-			t = json_object();
-			json_object_set_new(t, "after",
-			    json_integer((json_int_t)s->nevents));
-			events_emit(s->id, s->l->conf, "events-truncated", t);
-		}
+	if (!session_begin(s, kind)) {
 		json_decref(o);
 		return;
 	}
-	if (close && s->suppressed > 0)
-		json_object_set_new(o, "events_suppressed",
-		    json_integer((json_int_t)s->suppressed));
-	s->nevents++;
-	events_emit(s->id, s->l->conf, kind, o);
+	events_add_json(o);
+	events_end();
 }
 
 /* A session is allocated zeroed: that is its initial state. */
@@ -125,18 +130,15 @@ void
 session_enter(struct session *s, enum smtp_fsm_input in, int code)
 {
 	enum session_state	 to;
-	json_t			*o;
 
 	to = smtp_fsm_next(s->state, in, code);
 	if (to == s->state)
 		return;
-	if (to != S_CLOSED) {		/* else the "close" event says it */
-		o = json_object();
-		json_object_set_new(o, "from",
-		    json_string(smtp_fsm_strstate(s->state)));
-		json_object_set_new(o, "to",
-		    json_string(smtp_fsm_strstate(to)));
-		session_emit(s, "state", o);
+	/* the move to S_CLOSED: the "close" event says it */
+	if (to != S_CLOSED && session_begin(s, "state")) {
+		events_add_str("from", smtp_fsm_strstate(s->state));
+		events_add_str("to", smtp_fsm_strstate(to));
+		events_end();
 	}
 	s->state = to;
 }
@@ -155,14 +157,12 @@ session_timer(struct session *s, int ms)
 static void
 session_reply_log(struct session *s, const char *stage, const char *line)
 {
-	json_t	*o;
-
-	o = json_object();
-	json_object_set_new(o, "stage", json_string(stage));
-	json_object_set_new(o, "code", json_integer(reply_code(line)));
-	json_object_set_new(o, "text",
-	    json_string(strlen(line) > 4 ? line + 4 : ""));
-	session_emit(s, "reply", o);
+	if (!session_begin(s, "reply"))
+		return;
+	events_add_str("stage", stage);
+	events_add_int("code", reply_code(line));
+	events_add_str("text", strlen(line) > 4 ? line + 4 : "");
+	events_end();
 }
 
 /* Send a reply: "line" is the full first line; log it under stage. */
@@ -235,7 +235,6 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
     const char *local)
 {
 	struct session		*s;
-	json_t			*o;
 	int			 code, step;
 
 	s = xcalloc(1, sizeof(*s));
@@ -255,17 +254,18 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 	TAILQ_INSERT_TAIL(&fakemx.sessions, s, entry);
 	fakemx.nopen++;
 
-	o = json_object();
-	json_object_set_new(o, "peer", json_string(s->peer));
-	json_object_set_new(o, "local", json_string(s->local));
-	if (l->conf->nsteps > 0 && step >= 0) {
-		char	name[32];
+	if (session_begin(s, "connect")) {
+		events_add_str("peer", s->peer);
+		events_add_str("local", s->local);
+		if (l->conf->nsteps > 0 && step >= 0) {
+			char	name[32];
 
-		snprintf(name, sizeof(name), "connections[%d]", step);
-		json_object_set_new(o, "profile", json_string(name));
-	} else if (l->conf->nsteps > 0)
-		json_object_set_new(o, "profile", json_string("default"));
-	session_emit(s, "connect", o);
+			snprintf(name, sizeof(name), "connections[%d]", step);
+			events_add_str("profile", name);
+		} else if (l->conf->nsteps > 0)
+			events_add_str("profile", "default");
+		events_end();
+	}
 
 	if (l->conf->mode == MODE_STRIP_RELAY) {
 		relay_start(s);
@@ -293,14 +293,15 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 void
 session_close(struct session *s, const char *reason)
 {
-	json_t	*o;
-
-	o = json_object();
-	json_object_set_new(o, "reason", json_string(reason));
-	json_object_set_new(o, "state",
-	    json_string(smtp_fsm_strstate(s->state)));
-	session_emit(s, "close", o);
+	session_begin(s, "close");	/* never dropped */
+	events_add_str("reason", reason);
+	events_add_str("state", smtp_fsm_strstate(s->state));
+	if (s->suppressed > 0)
+		events_add_int("events_suppressed", (long long)s->suppressed);
+	events_end();
 	session_enter(s, FSM_CLOSE, 0);
+	/* the peer sees the close: what led to it must be in the log */
+	events_flush();
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
 	fakemx.nopen--;
 	if (s->relay != NULL)
@@ -386,7 +387,6 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 	const char	*line = s->p->replies[RS_EHLO];
 	int		 code, offer;
 	size_t		 next = 0;
-	json_t		*o;
 
 	offer = s->p->starttls == STARTTLS_OFFER && !s->tls;
 	free(s->helo);
@@ -397,12 +397,12 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 		next = offer ? 5 : 4;
 	else
 		offer = 0;
-	o = json_object();
-	json_object_set_new(o, "name", events_str(cmd->arg,
-	    strlen(cmd->arg)));
-	json_object_set_new(o, "esmtp", json_boolean(cmd->verb == V_EHLO));
-	json_object_set_new(o, "starttls_offered", json_boolean(offer));
-	session_emit(s, "ehlo", o);
+	if (session_begin(s, "ehlo")) {
+		events_add_net("name", cmd->arg, strlen(cmd->arg));
+		events_add_bool("esmtp", cmd->verb == V_EHLO);
+		events_add_bool("starttls_offered", offer);
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -433,6 +433,7 @@ session_tls_begin(struct session *s)
 	fault = s->p->fault == FAULT_ABORT || s->p->fault == FAULT_STALL;
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
+	events_flush();		/* before the peer sees the 220 */
 	if (!fault && fd != -1 &&
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
 	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
@@ -571,12 +572,11 @@ session_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	const char	*line = s->p->replies[RS_MAIL];
 	int		 code;
-	json_t		*o;
 
-	o = json_object();
-	json_object_set_new(o, "from", events_str(cmd->path,
-	    strlen(cmd->path)));
-	session_emit(s, "mail", o);
+	if (session_begin(s, "mail")) {
+		events_add_net("from", cmd->path, strlen(cmd->path));
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -596,12 +596,11 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
 	const char	*line = s->p->replies[RS_RCPT];
 	int		 code;
-	json_t		*o;
 
-	o = json_object();
-	json_object_set_new(o, "to", events_str(cmd->path,
-	    strlen(cmd->path)));
-	session_emit(s, "rcpt", o);
+	if (session_begin(s, "rcpt")) {
+		events_add_net("to", cmd->path, strlen(cmd->path));
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -700,8 +699,6 @@ session_eom(struct session *s)
 	const char	*line = s->p->replies[RS_EOM];
 	const char	*path = NULL;
 	int		 code;
-	json_t		*o, *a;
-	size_t		 i;
 
 	if (line == NULL && s->msg_err == 0) {
 		session_reset(s);	/* the message is not accepted */
@@ -728,22 +725,15 @@ session_eom(struct session *s)
 			code = 451;
 		}
 	}
-	if (path != NULL) {
-		o = json_object();
-		json_object_set_new(o, "message_id", s->msgid ?
-		    events_str(s->msgid, strlen(s->msgid)) : json_null());
-		json_object_set_new(o, "size", json_integer(
-		    (json_int_t)s->msg_size));
-		json_object_set_new(o, "spool", json_string(path));
-		json_object_set_new(o, "tls", json_boolean(s->tls));
-		json_object_set_new(o, "from", events_str(s->from,
-		    s->from ? strlen(s->from) : 0));
-		a = json_array();
-		for (i = 0; i < s->nrcpt; i++)
-			json_array_append_new(a, events_str(s->rcpts[i],
-			    strlen(s->rcpts[i])));
-		json_object_set_new(o, "to", a);
-		session_emit(s, "message", o);
+	if (path != NULL && session_begin(s, "message")) {
+		events_add_net("message_id", s->msgid,
+		    s->msgid ? strlen(s->msgid) : 0);
+		events_add_int("size", (long long)s->msg_size);
+		events_add_str("spool", path);
+		events_add_bool("tls", s->tls);
+		events_add_net("from", s->from, s->from ? strlen(s->from) : 0);
+		events_add_netv("to", s->rcpts, s->nrcpt);
+		events_end();
 	}
 	session_reply(s, "eom", line);
 	session_reset(s);
