@@ -400,6 +400,7 @@ struct listener {
 	struct tls_server	*tls;
 	unsigned long		 nsessions;
 	char			 local[64];	/* "addr:port" */
+	int			 wildcard;	/* bound to 0.0.0.0 or :: */
 };
 
 int	 listener_start(struct listener *, struct event_base *, char *, size_t);
@@ -413,6 +414,7 @@ struct relay;
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
+	TAILQ_ENTRY(session)	 out_entry;	/* in fakemx.out */
 	struct listener		*l;
 	struct event_base	*base;
 	char			 id[160];	/* "<name>#<n>", name <= 128 */
@@ -429,6 +431,9 @@ struct session {
 	int			 closing_polls;
 	int			 closing;	/* close once output sent */
 	int			 tls_shutdown;	/* close_notify sent */
+	int			 direct;	/* plain socket: see session_send */
+	int			 queued;	/* in fakemx.out */
+	int			 write_on;	/* EV_WRITE on until drained */
 	const char		*close_reason;	/* ... with this reason */
 	struct tls_peer		*tlsp;		/* once STARTTLS */
 	char			*helo;
@@ -469,6 +474,7 @@ struct fakemx {
 	struct listener		*listeners;
 	size_t			 nlisteners;
 	struct sessionlist	 sessions;
+	struct sessionlist	 out;		/* replies to write (out_entry) */
 	unsigned long		 nopen;
 };
 extern struct fakemx fakemx;
@@ -511,6 +517,11 @@ int	 session_begin(struct session *, const char *);
 void	 session_enter(struct session *, enum smtp_fsm_input, int);
 void	 session_timer(struct session *, int);
 void	 session_shutdown_all(void);
+/*
+ * Write the replies queued during this turn of the event loop (plain
+ * socket sessions); main.c calls it after events_flush().
+ */
+void	 session_output_all(void);
 
 /* ------------------------------------------------------------------ relay */
 void	 relay_start(struct session *);

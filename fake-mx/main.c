@@ -168,6 +168,7 @@ main(int argc, char *argv[])
 	fakemx.listeners = xcalloc(fakemx.nlisteners,
 	    sizeof(*fakemx.listeners));
 	TAILQ_INIT(&fakemx.sessions);
+	TAILQ_INIT(&fakemx.out);
 	for (i = 0; i < fakemx.nlisteners; i++) {
 		struct listener	*l = &fakemx.listeners[i];
 
@@ -221,10 +222,15 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
-	/* one turn at a time: the event log is flushed after each */
+	/*
+	 * One turn at a time; after each, the event lines, then the replies
+	 * the turn queued (session_output_all()).
+	 */
 	while (!event_base_got_break(fakemx.base) &&
-	    event_base_loop(fakemx.base, EVLOOP_ONCE) == 0)
+	    event_base_loop(fakemx.base, EVLOOP_ONCE) == 0) {
 		events_flush();
+		session_output_all();
+	}
 
 	session_shutdown_all();
 	for (i = 0; i < fakemx.nlisteners; i++) {

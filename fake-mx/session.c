@@ -165,6 +165,67 @@ session_reply_log(struct session *s, const char *stage, const char *line)
 	events_end();
 }
 
+/*
+ * Queue bytes for the client.  A session on a plain socket (s->direct)
+ * keeps EV_WRITE off: session_output_all() writes what its sessions
+ * queued at the end of the loop turn, after the turn's event lines, with
+ * no epoll change per reply.  What the socket does not take then is left
+ * to the bufferevent (EV_WRITE on until the output is drained).
+ */
+static void
+session_send(struct session *s, const void *buf, size_t n)
+{
+	bufferevent_write(s->bev, buf, n);
+	if (s->direct && !s->write_on && !s->queued) {
+		s->queued = 1;
+		TAILQ_INSERT_TAIL(&fakemx.out, s, out_entry);
+	}
+}
+
+void
+session_output_all(void)
+{
+	struct session	*s;
+	struct evbuffer	*out;
+	evutil_socket_t	 fd;
+
+	while ((s = TAILQ_FIRST(&fakemx.out)) != NULL) {
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
+		s->queued = 0;
+		out = bufferevent_get_output(s->bev);
+		fd = bufferevent_getfd(s->bev);
+		/*
+		 * A socket bufferevent keeps the start of its output frozen
+		 * but while it writes itself: thaw it likewise.
+		 */
+		evbuffer_unfreeze(out, 1);
+		while (evbuffer_get_length(out) > 0 &&
+		    evbuffer_write(out, fd) > 0)
+			;
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) > 0) {
+			/* full, or an error the bufferevent will report */
+			s->write_on = 1;
+			bufferevent_enable(s->bev, EV_WRITE);
+		} else if (s->throttled)	/* read again: next turn */
+			bufferevent_trigger(s->bev, EV_WRITE,
+			    BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+/* Leave the writing to the bufferevent from now on (before TLS). */
+static void
+session_direct_off(struct session *s)
+{
+	if (s->queued)
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
+	s->queued = 0;
+	if (s->direct)
+		bufferevent_enable(s->bev, EV_WRITE);
+	s->direct = 0;
+	s->write_on = 0;
+}
+
 /* Send a reply: "line" is the full first line; log it under stage. */
 static void
 session_reply_ext(struct session *s, const char *stage, const char *line,
@@ -177,7 +238,7 @@ session_reply_ext(struct session *s, const char *stage, const char *line,
 		line = "451 4.3.0 internal error";
 		n = reply_build(buf, sizeof(buf), line, NULL, 0);
 	}
-	bufferevent_write(s->bev, buf, n);
+	session_send(s, buf, n);
 	session_reply_log(s, stage, line);
 }
 
@@ -218,7 +279,9 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	/* replies are small and the client waits for each: no Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	listener_fmtaddr(sa, peer, sizeof(peer));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+	/* the address the client dialled: the listener's unless a wildcard */
+	if (l->wildcard &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listener_fmtaddr(&ss, local, sizeof(local));
 	else
 		snprintf(local, sizeof(local), "%s", l->local);
@@ -228,6 +291,42 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 		exit(1);
 	}
 	session_start(l, bev, peer, local);
+}
+
+/* snprintf(dst, len, "%s", src) without stdio's cost. */
+static void
+session_copy(char *dst, size_t len, const char *src)
+{
+	size_t	n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* snprintf(id, len, "%s#%lu", name, n), likewise. */
+static void
+session_id(char *id, size_t len, const char *name, unsigned long n)
+{
+	char	num[24], *p = num + sizeof(num);
+	size_t	k, m;
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	*--p = '#';
+	k = strlen(name);
+	if (k >= len)
+		k = len - 1;
+	memcpy(id, name, k);
+	m = (size_t)(num + sizeof(num) - p);	/* with its NUL */
+	if (m > len - k)
+		m = len - k;
+	memcpy(id + k, p, m);
+	id[k + m - 1] = '\0';
 }
 
 void
@@ -240,11 +339,10 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
-	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
-	    ++l->nsessions);
+	session_id(s->id, sizeof(s->id), l->conf->name, ++l->nsessions);
 	s->p = profile_pick(l->conf, l->nsessions, &step);
-	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	snprintf(s->local, sizeof(s->local), "%s", local);
+	session_copy(s->peer, sizeof(s->peer), peer);
+	session_copy(s->local, sizeof(s->local), local);
 	s->bev = bev;
 	s->timer = evtimer_new(s->base, session_timeout_cb, s);
 	if (s->timer == NULL) {
@@ -273,7 +371,10 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 	}
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->direct = bufferevent_getfd(s->bev) != -1;
+	if (s->direct)		/* on by default in a new bufferevent */
+		bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, s->direct ? EV_READ : EV_READ | EV_WRITE);
 	if (s->p->banner == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -303,6 +404,8 @@ session_close(struct session *s, const char *reason)
 	/* the peer sees the close: what led to it must be in the log */
 	events_flush();
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
+	if (s->queued)
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
 	fakemx.nopen--;
 	if (s->relay != NULL)
 		relay_free(s->relay);
@@ -431,6 +534,7 @@ session_tls_begin(struct session *s)
 	int			 fault;
 
 	fault = s->p->fault == FAULT_ABORT || s->p->fault == FAULT_STALL;
+	session_direct_off(s);
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
 	events_flush();		/* before the peer sees the 220 */
@@ -979,6 +1083,10 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
+	if (s->write_on) {		/* drained: back to session_send() */
+		s->write_on = 0;
+		bufferevent_disable(s->bev, EV_WRITE);
+	}
 	if (s->closing) {
 		if (session_flushed(s))
 			session_finish(s);
