@@ -274,6 +274,13 @@ deliver_sent(void *arg, struct mta_session *s)
 			delivered[dd->idx[i]] = 1;
 			n++;
 		}
+	/* Its 250 would leave no recipient pending: queue_done() then. */
+	for (i = 0; i < job->m->nrcpts; i++)
+		if (!delivered[i] &&
+		    job->m->rcpts[i].state != RCPT_DELIVERED)
+			break;
+	if (i == job->m->nrcpts)
+		n = 0;
 	if (n > 0 && queue_prepare(job->ctx->conf->queue_dir, job->m,
 	    delivered, dd->prepared, sizeof(dd->prepared)) == 0)
 		dd->prepared_gen = job->gen;
@@ -285,22 +292,32 @@ deliver_sent(void *arg, struct mta_session *s)
 
 /*
  * Record a delivery before anything else happens, so that a runner killed
- * right after it restarts knowing it: one durable step.  Normally the
- * envelope prepared by deliver_sent() is renamed into place (it was
- * fsync'ed before the 250; the rename and an fsync of the folder are all
- * that is left); when it is missing, or another session of the message
- * has written the envelope since, the envelope is written anew
- * (queue_save(): under tmp/, fsync'ed, renamed, the folder fsync'ed).
- * The files go at the end of the attempt once no recipient is pending;
- * should that unlink be undone by a power loss, the envelope still says
- * delivered.
+ * right after it restarts knowing it: one durable step.  When no
+ * recipient of the message is left pending, the envelope goes
+ * (queue_done(): an unlink and an fsync of the folder): the message no
+ * longer exists.  Otherwise the envelope prepared by deliver_sent() is
+ * renamed into place (it was fsync'ed before the 250; the rename and an
+ * fsync of the folder are all that is left); when it is missing, or
+ * another session of the message has written the envelope since, the
+ * envelope is written anew (queue_save(): under tmp/, fsync'ed, renamed,
+ * the folder fsync'ed).  The files go at the end of the attempt once no
+ * recipient is pending; should that unlink be undone by a power loss, the
+ * envelope still says delivered.
  */
 static void
 deliver_record(struct deliver_domain *dd)
 {
 	struct deliver_job	*job = dd->job;
 	const char		*dir = job->ctx->conf->queue_dir;
+	size_t			 i;
 
+	for (i = 0; i < job->m->nrcpts; i++)
+		if (job->m->rcpts[i].state != RCPT_DELIVERED)
+			break;
+	if (i == job->m->nrcpts && queue_done(dir, job->m->id) == 0) {
+		job->gen++;
+		return;
+	}
 	if (dd->prepared[0] != '\0' && dd->prepared_gen == job->gen &&
 	    queue_commit(dir, job->m, dd->prepared) == 0)
 		dd->prepared[0] = '\0';

@@ -155,6 +155,7 @@ struct dns_answer {
 	unsigned char	**data;
 	size_t		 *len;
 	char		 *why_bogus;
+	int		  ttl;		/* seconds (secure, insecure) */
 };
 
 typedef void (*dns_cb)(void *, struct dns_answer *);
@@ -210,6 +211,13 @@ void		 dns_event(const char *, const struct dns_answer *);
  */
 struct dns	*dns_unbound_new(struct event_base *, const char *,
 		    const char *, int, char *, size_t);
+/*
+ * dns_cache_new(base, inner): inner's answers kept for their TTL (at most
+ * 5 minutes; secure and insecure ones only), a question asked while the
+ * same one is on its way waiting for its answer (dns_cache.c).  Owns
+ * inner (dns_free() frees both); NULL if inner is NULL.
+ */
+struct dns	*dns_cache_new(struct event_base *, struct dns *);
 
 /* ------------------------------------------------------------------- tlsa */
 
@@ -663,10 +671,15 @@ int		 queue_save(const char *, const struct qmsg *);
  * name ("" on -1).  queue_commit(dir, m, path) puts it in place: a rename
  * and an fsync of env/, the one step left after the 250.
  * queue_discard(path) removes one that is not needed ("" : nothing).
+ * queue_done(dir, id): the 250 that leaves no recipient pending needs no
+ * new envelope: env/ID is unlinked and env/ fsync'ed (the message no
+ * longer exists, so it is never sent again); msg/ID goes with
+ * queue_remove() at the end of the attempt.  -1 (errno) if either fails.
  */
 int		 queue_prepare(const char *, const struct qmsg *, const int *,
 		    char *, size_t);
 int		 queue_commit(const char *, const struct qmsg *, const char *);
+int		 queue_done(const char *, const char *);
 void		 queue_discard(const char *);
 int		 queue_remove(const char *, const char *);
 char		**queue_list(const char *);

@@ -270,8 +270,9 @@ runner_run(struct config *conf, int all, int daemon)
 	r.dctx.base = r.base;
 	if ((r.dctx.ssl_ctx = dane_ctx_new()) == NULL)
 		fatalx("cannot create the TLS context");
-	r.dctx.dns = dns_unbound_new(r.base, conf->resolver,
-	    conf->trust_anchor, conf->dns_timeout, err, sizeof(err));
+	r.dctx.dns = dns_cache_new(r.base, dns_unbound_new(r.base,
+	    conf->resolver, conf->trust_anchor, conf->dns_timeout, err,
+	    sizeof(err)));
 	if (r.dctx.dns == NULL || runner_sts_init(&r, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("%s", err);
