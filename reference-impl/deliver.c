@@ -478,8 +478,13 @@ deliver_next_host(struct deliver_domain *dd)
 	par.sts_mismatch = h->sts_mismatch;
 	par.governed = h->governed;
 	par.sts = dd->sts;
-	if (h->mode == HOST_STS || h->sts_check)
+	if (h->mode == HOST_STS || h->sts_check) {
+		/* OpenSSL's default CA store, loaded at first need */
+		if (ctx->sts_ssl_ctx == NULL &&
+		    (ctx->sts_ssl_ctx = dane_pkix_ctx_new(NULL)) == NULL)
+			fatalx("cannot load OpenSSL's default CA certificates");
 		par.ssl_ctx = ctx->sts_ssl_ctx;
+	}
 	par.base = ctx->base;
 	par.fd = -1;
 	par.settled = deliver_settled;

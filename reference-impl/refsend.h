@@ -843,7 +843,9 @@ struct deliver_ctx {
 	struct dns		*dns;
 	struct event_base	*base;
 	struct ssl_ctx_st	*ssl_ctx;	/* DANE, opportunistic */
-	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts) */
+	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts); with
+						 * OpenSSL's default CAs, NULL
+						 * until an MTA-STS host */
 	struct sts_ctx		 sts;		/* MTA-STS (conf->sts) */
 	/* private */
 	int			 stopping;	/* deliver_interrupt() */

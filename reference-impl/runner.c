@@ -224,8 +224,14 @@ runner_sts_init(struct runner *r, char *err, size_t errlen)
 
 	if (!conf->sts)
 		return 0;
-	if ((r->dctx.sts_ssl_ctx = dane_pkix_ctx_new(conf->sts_ca_file)) ==
-	    NULL) {
+	/*
+	 * OpenSSL's default CA store (a bundle of some 140 certificates,
+	 * tens of milliseconds to parse) is loaded when an MTA-STS host first
+	 * needs it (deliver.c); a configured file is loaded now, so that a
+	 * wrong one stops the run before it starts.
+	 */
+	if (conf->sts_ca_file != NULL && (r->dctx.sts_ssl_ctx =
+	    dane_pkix_ctx_new(conf->sts_ca_file)) == NULL) {
 		snprintf(err, errlen, "sts_ca_file %s: cannot load the CA "
 		    "certificates", conf->sts_ca_file ? conf->sts_ca_file :
 		    "(OpenSSL's default)");
