@@ -243,10 +243,7 @@ queue_commit(const char *dir, const struct qmsg *m, const char *path)
 	char	env[PATH_MAX];
 
 	snprintf(env, sizeof(env), "%s/env/%s", dir, m->id);
-	if (rename(path, env) == -1)
-		return -1;
-	snprintf(env, sizeof(env), "%s/env", dir);
-	return file_fsync_dir(env);
+	return rename(path, env);
 }
 
 int
@@ -255,8 +252,14 @@ queue_done(const char *dir, const char *id)
 	char	path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
-	if (unlink(path) == -1)
-		return -1;
+	return unlink(path);
+}
+
+int
+queue_sync(const char *dir)
+{
+	char	path[PATH_MAX];
+
 	snprintf(path, sizeof(path), "%s/env", dir);
 	return file_fsync_dir(path);
 }

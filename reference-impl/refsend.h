@@ -668,18 +668,21 @@ int		 queue_save(const char *, const struct qmsg *);
  * queue_prepare(dir, m, delivered, path, len) writes env/ID's next text
  * (m, with the recipients i where delivered[i] is set marked delivered,
  * status 2.0.0) under tmp/ and fsyncs it, before the reply; path gets its
- * name ("" on -1).  queue_commit(dir, m, path) puts it in place: a rename
- * and an fsync of env/, the one step left after the 250.
- * queue_discard(path) removes one that is not needed ("" : nothing).
- * queue_done(dir, id): the 250 that leaves no recipient pending needs no
- * new envelope: env/ID is unlinked and env/ fsync'ed (the message no
- * longer exists, so it is never sent again); msg/ID goes with
- * queue_remove() at the end of the attempt.  -1 (errno) if either fails.
+ * name ("" on -1).  queue_commit(dir, m, path) renames it into env/: with
+ * queue_sync(), the one step left after the 250.  queue_discard(path)
+ * removes one that is not needed ("" : nothing).  queue_done(dir, id):
+ * the 250 that leaves no recipient pending needs no new envelope: env/ID
+ * is unlinked (the message no longer exists, so it is never sent again);
+ * msg/ID goes with queue_remove() at the end of the attempt.
+ * queue_sync(dir) fsyncs env/: a commit or done is durable once it
+ * returns 0 (one fsync serves every rename and unlink made before it).
+ * Each returns -1 (errno) on failure.
  */
 int		 queue_prepare(const char *, const struct qmsg *, const int *,
 		    char *, size_t);
 int		 queue_commit(const char *, const struct qmsg *, const char *);
 int		 queue_done(const char *, const char *);
+int		 queue_sync(const char *);
 void		 queue_discard(const char *);
 int		 queue_remove(const char *, const char *);
 char		**queue_list(const char *);
@@ -780,9 +783,11 @@ struct mta_params {
 	 * the session and its result (outcome MTA_OK; the rcpts hold their
 	 * final codes and delivered flags).  Whatever the session meets
 	 * afterwards changes neither.  What settled() writes is written
-	 * before the session goes on.
+	 * before the session goes on: it returns 0 to go on at once (QUIT),
+	 * 1 to hold the session (nothing sent, nothing read) until
+	 * mta_resume().
 	 */
-	void			(*settled)(void *, struct mta_session *,
+	int			(*settled)(void *, struct mta_session *,
 				    struct mta_result *);
 	/* NULL, or called once, with mta_start()'s arg, when the whole
 	 * message has been written and its reply not yet read. */
@@ -832,6 +837,8 @@ const char	*mta_id(const struct mta_session *);
  * may be the 250) is left alone, and 1 is returned; else 0.
  */
 int		 mta_interrupt(struct mta_session *, int);
+/* A session held by its settled() goes on (QUIT); else nothing. */
+void		 mta_resume(struct mta_session *);
 
 /* ---------------------------------------------------------------- deliver */
 
@@ -850,6 +857,9 @@ struct deliver_ctx {
 	/* private */
 	int			 stopping;	/* deliver_interrupt() */
 	LIST_HEAD(, deliver_job) jobs;		/* attempts under way */
+	TAILQ_HEAD(, deliver_domain) syncs;	/* records to fsync */
+	int			 syncs_init;
+	int			 sync_armed;	/* deliver_sync() scheduled */
 };
 
 /*
