@@ -216,8 +216,12 @@ eb_strx(const char *s, size_t n, int ascii)
 	*o++ = '"';
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*o++ = ascii && c >= 0x80 ? '?' : (char)c;
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			*o++ = (char)c;
+			continue;
+		}
+		if (c >= 0x80) {
+			*o++ = ascii ? '?' : (char)c;
 			continue;
 		}
 		*o++ = '\\';

@@ -518,10 +518,13 @@ void	 session_enter(struct session *, enum smtp_fsm_input, int);
 void	 session_timer(struct session *, int);
 void	 session_shutdown_all(void);
 /*
- * Write the replies queued during this turn of the event loop (plain
- * socket sessions); main.c calls it after events_flush().
+ * Write the replies queued during this turn of the event loop and close
+ * the sockets of the plain sessions closed in it; main.c calls it after
+ * events_flush().  session_output_end(): the same, last, and its memory
+ * freed.
  */
 void	 session_output_all(void);
+void	 session_output_end(void);
 
 /* ------------------------------------------------------------------ relay */
 void	 relay_start(struct session *);

@@ -233,6 +233,8 @@ main(int argc, char *argv[])
 	}
 
 	session_shutdown_all();
+	events_flush();
+	session_output_end();
 	for (i = 0; i < fakemx.nlisteners; i++) {
 		listener_stop(&fakemx.listeners[i]);
 		tls_server_free(fakemx.listeners[i].tls);

@@ -182,6 +182,33 @@ session_send(struct session *s, const void *buf, size_t n)
 	}
 }
 
+/* Sockets of closed plain sessions, closed by session_output_all(). */
+static struct {
+	int	*fd;
+	size_t	 n, cap;
+} session_later;
+
+static void
+session_close_later(int fd)
+{
+	if (session_later.n == session_later.cap) {
+		session_later.cap = session_later.cap ?
+		    session_later.cap * 2 : 64;
+		session_later.fd = xrealloc(session_later.fd,
+		    session_later.cap * sizeof(*session_later.fd));
+	}
+	session_later.fd[session_later.n++] = fd;
+}
+
+void
+session_output_end(void)
+{
+	session_output_all();
+	free(session_later.fd);
+	session_later.fd = NULL;
+	session_later.cap = 0;
+}
+
 void
 session_output_all(void)
 {
@@ -211,6 +238,8 @@ session_output_all(void)
 			bufferevent_trigger(s->bev, EV_WRITE,
 			    BEV_TRIG_DEFER_CALLBACKS);
 	}
+	while (session_later.n > 0)
+		close(session_later.fd[--session_later.n]);
 }
 
 /* Leave the writing to the bufferevent from now on (before TLS). */
@@ -394,6 +423,8 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 void
 session_close(struct session *s, const char *reason)
 {
+	evutil_socket_t	fd;
+
 	session_begin(s, "close");	/* never dropped */
 	events_add_str("reason", reason);
 	events_add_str("state", smtp_fsm_strstate(s->state));
@@ -401,8 +432,17 @@ session_close(struct session *s, const char *reason)
 		events_add_int("events_suppressed", (long long)s->suppressed);
 	events_end();
 	session_enter(s, FSM_CLOSE, 0);
-	/* the peer sees the close: what led to it must be in the log */
-	events_flush();
+	/*
+	 * The peer sees the close: what led to it must be in the log first.
+	 * A plain socket is closed at the end of the turn, after the turn's
+	 * event lines (session_output_all()); any other, now, after a flush.
+	 */
+	if (s->bev != NULL && s->direct &&
+	    (fd = bufferevent_getfd(s->bev)) != -1) {
+		bufferevent_setfd(s->bev, -1);
+		session_close_later(fd);
+	} else
+		events_flush();
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
 	if (s->queued)
 		TAILQ_REMOVE(&fakemx.out, s, out_entry);
