@@ -41,6 +41,7 @@ catchall_accept(struct listener *l, int fd, const void *sa)
 	events_emit(id, l->conf, "connect", o);
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	events_flush();		/* before the peer sees the reset */
 	close(fd);
 	o = json_object();
 	json_object_set_new(o, "reason", json_string("reset"));

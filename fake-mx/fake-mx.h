@@ -313,14 +313,37 @@ enum session_state smtp_fsm_next(enum session_state, enum smtp_fsm_input,
 /* ----------------------------------------------------------------- events */
 /*
  * Open (append, create) the event log.  Returns 0, -1 with errno set.
- * events_emit() adds ts, session, listener and event to obj (it steals
- * the reference) and writes one line with a single write(2), so a line
- * is on disk (in the page cache) when it returns, whatever happens next.
+ * An event is one line: ts, session, listener, event, the listener's mode
+ * mark, then the fields.  Lines wait in the process until events_flush()
+ * writes them all with one write(2) (events.c says when the daemon
+ * flushes); events_close() flushes, fsyncs and closes.
  */
 int	 events_open(const char *);
 void	 events_close(void);
+void	 events_flush(void);
+/* The complete lines, from a fatal-signal handler (async-signal-safe). */
+void	 events_crash_flush(void);
+/* One event from obj's fields in order (steals the reference). */
 void	 events_emit(const char *, const struct listener_conf *,
 	    const char *, json_t *);
+/*
+ * One event field by field, without jansson: events_begin(session,
+ * listener, kind), then the fields in order, then events_end().  The
+ * line is the one events_emit() writes for the same fields.
+ */
+void	 events_begin(const char *, const struct listener_conf *,
+	    const char *);
+/* A string we trust to be UTF-8 (config, our own text); NULL: null. */
+void	 events_add_str(const char *, const char *);
+/* n bytes from the network, as events_str() makes them; NULL: null. */
+void	 events_add_net(const char *, const char *, size_t);
+/* An array of NUL-terminated strings from the network. */
+void	 events_add_netv(const char *, char *const *, size_t);
+void	 events_add_int(const char *, long long);
+void	 events_add_bool(const char *, int);
+/* Every field of a jansson object, in order (steals the reference). */
+void	 events_add_json(json_t *);
+void	 events_end(void);
 /* A JSON string of n bytes from the network (invalid UTF-8 made '?'). */
 json_t	*events_str(const char *, size_t);
 
@@ -377,6 +400,7 @@ struct listener {
 	struct tls_server	*tls;
 	unsigned long		 nsessions;
 	char			 local[64];	/* "addr:port" */
+	int			 wildcard;	/* bound to 0.0.0.0 or :: */
 };
 
 int	 listener_start(struct listener *, struct event_base *, char *, size_t);
@@ -390,6 +414,7 @@ struct relay;
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
+	TAILQ_ENTRY(session)	 out_entry;	/* in fakemx.out */
 	struct listener		*l;
 	struct event_base	*base;
 	char			 id[160];	/* "<name>#<n>", name <= 128 */
@@ -406,6 +431,9 @@ struct session {
 	int			 closing_polls;
 	int			 closing;	/* close once output sent */
 	int			 tls_shutdown;	/* close_notify sent */
+	int			 direct;	/* plain socket: see session_send */
+	int			 queued;	/* in fakemx.out */
+	int			 write_on;	/* EV_WRITE on until drained */
 	const char		*close_reason;	/* ... with this reason */
 	struct tls_peer		*tlsp;		/* once STARTTLS */
 	char			*helo;
@@ -446,6 +474,7 @@ struct fakemx {
 	struct listener		*listeners;
 	size_t			 nlisteners;
 	struct sessionlist	 sessions;
+	struct sessionlist	 out;		/* replies to write (out_entry) */
 	unsigned long		 nopen;
 };
 extern struct fakemx fakemx;
@@ -470,7 +499,15 @@ void	 catchall_accept(struct listener *, int, const void *);
  * session and all it owns.  The caller must not touch it afterwards.
  */
 void	 session_close(struct session *, const char *);
+/*
+ * Log one event of s, within the session's event budget (session.c).
+ * session_emit() takes the fields as a jansson object (consumed);
+ * session_begin() starts the line (events_begin()) and returns 1, the
+ * caller then adds the fields and calls events_end(), or returns 0 when
+ * the budget drops the event.
+ */
 void	 session_emit(struct session *, const char *, json_t *);
+int	 session_begin(struct session *, const char *);
 /*
  * The one place a session changes state: moves s to
  * smtp_fsm_next(s->state, input, code) and, when that is a new state, logs
@@ -480,6 +517,14 @@ void	 session_emit(struct session *, const char *, json_t *);
 void	 session_enter(struct session *, enum smtp_fsm_input, int);
 void	 session_timer(struct session *, int);
 void	 session_shutdown_all(void);
+/*
+ * Write the replies queued during this turn of the event loop and close
+ * the sockets of the plain sessions closed in it; main.c calls it after
+ * events_flush().  session_output_end(): the same, last, and its memory
+ * freed.
+ */
+void	 session_output_all(void);
+void	 session_output_end(void);
 
 /* ------------------------------------------------------------------ relay */
 void	 relay_start(struct session *);

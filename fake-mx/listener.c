@@ -23,17 +23,46 @@
 
 #include "fake-mx.h"
 
+/* Decimal v at p; returns the end. */
+static char *
+listener_dec(char *p, unsigned int v)
+{
+	char	tmp[8], *t = tmp + sizeof(tmp);
+
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (t < tmp + sizeof(tmp))
+		*p++ = *t++;
+	return p;
+}
+
 void
 listener_fmtaddr(const void *sa, char *buf, size_t len)
 {
 	const struct sockaddr		*s = sa;
 	const struct sockaddr_in	*s4 = sa;
 	const struct sockaddr_in6	*s6 = sa;
-	char				 a[INET6_ADDRSTRLEN];
+	const unsigned char		*b;
+	char				 a[INET6_ADDRSTRLEN], *p;
+	size_t				 n;
+	int				 i;
 
 	if (s->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+		/* by hand: inet_ntop + snprintf cost more than the session */
+		b = (const unsigned char *)&s4->sin_addr;
+		p = a;
+		for (i = 0; i < 4; i++) {
+			p = listener_dec(p, b[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		p = listener_dec(p, ntohs(s4->sin_port));
+		if (len == 0)
+			return;
+		n = (size_t)(p - a) < len ? (size_t)(p - a) : len - 1;
+		memcpy(buf, a, n);
+		buf[n] = '\0';
 	} else if (s->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
 		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
@@ -108,6 +137,9 @@ listener_start(struct listener *l, struct event_base *base, char *err,
 		return -1;
 	}
 	listener_fmtaddr(&ss, l->local, sizeof(l->local));
+	l->wildcard = ss.ss_family == AF_INET ?
+	    s4->sin_addr.s_addr == htonl(INADDR_ANY) :
+	    IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1) {

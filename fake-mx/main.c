@@ -9,6 +9,10 @@
  * listener, and only then write the PID file (the readiness signal).
  * SIGTERM/SIGINT: stop accepting, close every open session with reason
  * "shutdown", flush the event log, remove the PID file, exit 0.
+ *
+ * The event loop runs one turn at a time and flushes the event log after
+ * each (events.c); a fatal signal (or a sanitizer's report) writes the
+ * waiting event lines before the process dies as it would have.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -23,9 +27,26 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MAIN_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MAIN_ASAN	1
+#endif
+#endif
+#ifdef MAIN_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include "fake-mx.h"
 
 struct fakemx	fakemx;
+
+static const int	 main_fatal_sigs[] = {
+	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT
+};
+#define MAIN_NFATAL	(sizeof(main_fatal_sigs) / sizeof(main_fatal_sigs[0]))
+static struct sigaction	 main_fatal_old[MAIN_NFATAL];
 
 static void
 usage(void)
@@ -46,6 +67,42 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		listener_stop(&fakemx.listeners[i]);
 	session_shutdown_all();
 	event_base_loopbreak(fakemx.base);
+}
+
+/*
+ * A fatal signal: write the event lines still in the process, put the
+ * previous handler back and let it (or the default action) have the
+ * signal: a fault happens again on return, a sent signal is raised.
+ */
+static void
+main_fatal(int sig, siginfo_t *si, void *ctx)
+{
+	size_t	i;
+
+	(void)ctx;
+	events_crash_flush();
+	for (i = 0; i < MAIN_NFATAL; i++)
+		if (main_fatal_sigs[i] == sig)
+			sigaction(sig, &main_fatal_old[i], NULL);
+	if (si == NULL || si->si_code <= 0)
+		raise(sig);
+}
+
+static void
+main_fatal_handlers(void)
+{
+	struct sigaction	sa;
+	size_t			i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = main_fatal;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < MAIN_NFATAL; i++)
+		sigaction(main_fatal_sigs[i], &sa, &main_fatal_old[i]);
+#ifdef MAIN_ASAN
+	__sanitizer_set_death_callback(events_crash_flush);
+#endif
 }
 
 static void
@@ -111,6 +168,7 @@ main(int argc, char *argv[])
 	fakemx.listeners = xcalloc(fakemx.nlisteners,
 	    sizeof(*fakemx.listeners));
 	TAILQ_INIT(&fakemx.sessions);
+	TAILQ_INIT(&fakemx.out);
 	for (i = 0; i < fakemx.nlisteners; i++) {
 		struct listener	*l = &fakemx.listeners[i];
 
@@ -138,6 +196,7 @@ main(int argc, char *argv[])
 		    fakemx.conf->events, strerror(errno));
 		return 1;
 	}
+	main_fatal_handlers();
 	if (mkdir(fakemx.conf->spool, 0755) == -1 && errno != EEXIST) {
 		fprintf(stderr, "fake-mx: %s: spool: %s: %s\n", cfgpath,
 		    fakemx.conf->spool, strerror(errno));
@@ -163,9 +222,19 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
-	event_base_dispatch(fakemx.base);
+	/*
+	 * One turn at a time; after each, the event lines, then the replies
+	 * the turn queued (session_output_all()).
+	 */
+	while (!event_base_got_break(fakemx.base) &&
+	    event_base_loop(fakemx.base, EVLOOP_ONCE) == 0) {
+		events_flush();
+		session_output_all();
+	}
 
 	session_shutdown_all();
+	events_flush();
+	session_output_end();
 	for (i = 0; i < fakemx.nlisteners; i++) {
 		listener_stop(&fakemx.listeners[i]);
 		tls_server_free(fakemx.listeners[i].tls);

@@ -44,7 +44,7 @@ reply_build(char *buf, size_t len, const char *first,
 {
 	size_t	 off = 0, i;
 	int	 code;
-	char	 sep[5];
+	char	 sep[4];
 
 	if (len == 0)
 		return 0;
@@ -54,7 +54,8 @@ reply_build(char *buf, size_t len, const char *first,
 	if (code / 100 != 2)
 		next = 0;
 	/* first line: "250" + sep + text */
-	snprintf(sep, sizeof(sep), "%.3s%c", first, next ? '-' : ' ');
+	memcpy(sep, first, 3);
+	sep[3] = next ? '-' : ' ';
 	if (!reply_append(buf, len, &off, sep, 4))
 		return 0;
 	if (first[3] == ' ' && !reply_append(buf, len, &off, first + 4,
@@ -63,8 +64,7 @@ reply_build(char *buf, size_t len, const char *first,
 	if (!reply_append(buf, len, &off, "\r\n", 2))
 		return 0;
 	for (i = 0; i < next; i++) {
-		snprintf(sep, sizeof(sep), "%.3s%c", first,
-		    i + 1 < next ? '-' : ' ');
+		sep[3] = i + 1 < next ? '-' : ' ';
 		if (!reply_append(buf, len, &off, sep, 4) ||
 		    !reply_append(buf, len, &off, ext[i], strlen(ext[i])) ||
 		    !reply_append(buf, len, &off, "\r\n", 2))

@@ -89,33 +89,38 @@ session_event_vital(const char *kind)
 }
 
 /*
- * Log one event of S; FIELDS is consumed.  A client that floods the
- * session (pipelined NOOPs, endless RSET loops) cannot flood the log: past
- * the budget (SESSION_EVENTS_MAX, fake-mx.h) events are dropped and
- * counted, the vital ones last, and "close" always gets through.
+ * Start one event of S.  A client that floods the session (pipelined
+ * NOOPs, endless RSET loops) cannot flood the log: past the budget
+ * (SESSION_EVENTS_MAX, fake-mx.h) events are dropped and counted, the
+ * vital ones last, and "close" always gets through (session_close() adds
+ * the count to it).
  */
+int
+session_begin(struct session *s, const char *kind)
+{
+	if (strcmp(kind, "close") != 0 && (s->nevents >= SESSION_EVENTS_HARD ||
+	    (s->nevents >= SESSION_EVENTS_MAX && !session_event_vital(kind)))) {
+		if (s->suppressed++ == 0) {
+			events_begin(s->id, s->l->conf, "events-truncated");
+			events_add_int("after", (long long)s->nevents);
+			events_end();
+		}
+		return 0;
+	}
+	s->nevents++;
+	events_begin(s->id, s->l->conf, kind);
+	return 1;
+}
+
 void
 session_emit(struct session *s, const char *kind, json_t *o)
 {
-	json_t	*t;
-	int	 close = strcmp(kind, "close") == 0;
-
-	if (!close && (s->nevents >= SESSION_EVENTS_HARD ||
-	    (s->nevents >= SESSION_EVENTS_MAX && !session_event_vital(kind)))) {
-		if (s->suppressed++ == 0) {
-			t = json_object();
-			json_object_set_new(t, "after",
-			    json_integer((json_int_t)s->nevents));
-			events_emit(s->id, s->l->conf, "events-truncated", t);
-		}
+	if (!session_begin(s, kind)) {
 		json_decref(o);
 		return;
 	}
-	if (close && s->suppressed > 0)
-		json_object_set_new(o, "events_suppressed",
-		    json_integer((json_int_t)s->suppressed));
-	s->nevents++;
-	events_emit(s->id, s->l->conf, kind, o);
+	events_add_json(o);
+	events_end();
 }
 
 /* A session is allocated zeroed: that is its initial state. */
@@ -125,18 +130,15 @@ void
 session_enter(struct session *s, enum smtp_fsm_input in, int code)
 {
 	enum session_state	 to;
-	json_t			*o;
 
 	to = smtp_fsm_next(s->state, in, code);
 	if (to == s->state)
 		return;
-	if (to != S_CLOSED) {		/* else the "close" event says it */
-		o = json_object();
-		json_object_set_new(o, "from",
-		    json_string(smtp_fsm_strstate(s->state)));
-		json_object_set_new(o, "to",
-		    json_string(smtp_fsm_strstate(to)));
-		session_emit(s, "state", o);
+	/* the move to S_CLOSED: the "close" event says it */
+	if (to != S_CLOSED && session_begin(s, "state")) {
+		events_add_str("from", smtp_fsm_strstate(s->state));
+		events_add_str("to", smtp_fsm_strstate(to));
+		events_end();
 	}
 	s->state = to;
 }
@@ -155,14 +157,102 @@ session_timer(struct session *s, int ms)
 static void
 session_reply_log(struct session *s, const char *stage, const char *line)
 {
-	json_t	*o;
+	if (!session_begin(s, "reply"))
+		return;
+	events_add_str("stage", stage);
+	events_add_int("code", reply_code(line));
+	events_add_str("text", strlen(line) > 4 ? line + 4 : "");
+	events_end();
+}
 
-	o = json_object();
-	json_object_set_new(o, "stage", json_string(stage));
-	json_object_set_new(o, "code", json_integer(reply_code(line)));
-	json_object_set_new(o, "text",
-	    json_string(strlen(line) > 4 ? line + 4 : ""));
-	session_emit(s, "reply", o);
+/*
+ * Queue bytes for the client.  A session on a plain socket (s->direct)
+ * keeps EV_WRITE off: session_output_all() writes what its sessions
+ * queued at the end of the loop turn, after the turn's event lines, with
+ * no epoll change per reply.  What the socket does not take then is left
+ * to the bufferevent (EV_WRITE on until the output is drained).
+ */
+static void
+session_send(struct session *s, const void *buf, size_t n)
+{
+	bufferevent_write(s->bev, buf, n);
+	if (s->direct && !s->write_on && !s->queued) {
+		s->queued = 1;
+		TAILQ_INSERT_TAIL(&fakemx.out, s, out_entry);
+	}
+}
+
+/* Sockets of closed plain sessions, closed by session_output_all(). */
+static struct {
+	int	*fd;
+	size_t	 n, cap;
+} session_later;
+
+static void
+session_close_later(int fd)
+{
+	if (session_later.n == session_later.cap) {
+		session_later.cap = session_later.cap ?
+		    session_later.cap * 2 : 64;
+		session_later.fd = xrealloc(session_later.fd,
+		    session_later.cap * sizeof(*session_later.fd));
+	}
+	session_later.fd[session_later.n++] = fd;
+}
+
+void
+session_output_end(void)
+{
+	session_output_all();
+	free(session_later.fd);
+	session_later.fd = NULL;
+	session_later.cap = 0;
+}
+
+void
+session_output_all(void)
+{
+	struct session	*s;
+	struct evbuffer	*out;
+	evutil_socket_t	 fd;
+
+	while ((s = TAILQ_FIRST(&fakemx.out)) != NULL) {
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
+		s->queued = 0;
+		out = bufferevent_get_output(s->bev);
+		fd = bufferevent_getfd(s->bev);
+		/*
+		 * A socket bufferevent keeps the start of its output frozen
+		 * but while it writes itself: thaw it likewise.
+		 */
+		evbuffer_unfreeze(out, 1);
+		while (evbuffer_get_length(out) > 0 &&
+		    evbuffer_write(out, fd) > 0)
+			;
+		evbuffer_freeze(out, 1);
+		if (evbuffer_get_length(out) > 0) {
+			/* full, or an error the bufferevent will report */
+			s->write_on = 1;
+			bufferevent_enable(s->bev, EV_WRITE);
+		} else if (s->throttled)	/* read again: next turn */
+			bufferevent_trigger(s->bev, EV_WRITE,
+			    BEV_TRIG_DEFER_CALLBACKS);
+	}
+	while (session_later.n > 0)
+		close(session_later.fd[--session_later.n]);
+}
+
+/* Leave the writing to the bufferevent from now on (before TLS). */
+static void
+session_direct_off(struct session *s)
+{
+	if (s->queued)
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
+	s->queued = 0;
+	if (s->direct)
+		bufferevent_enable(s->bev, EV_WRITE);
+	s->direct = 0;
+	s->write_on = 0;
 }
 
 /* Send a reply: "line" is the full first line; log it under stage. */
@@ -177,7 +267,7 @@ session_reply_ext(struct session *s, const char *stage, const char *line,
 		line = "451 4.3.0 internal error";
 		n = reply_build(buf, sizeof(buf), line, NULL, 0);
 	}
-	bufferevent_write(s->bev, buf, n);
+	session_send(s, buf, n);
 	session_reply_log(s, stage, line);
 }
 
@@ -218,7 +308,9 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	/* replies are small and the client waits for each: no Nagle */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	listener_fmtaddr(sa, peer, sizeof(peer));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+	/* the address the client dialled: the listener's unless a wildcard */
+	if (l->wildcard &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		listener_fmtaddr(&ss, local, sizeof(local));
 	else
 		snprintf(local, sizeof(local), "%s", l->local);
@@ -230,22 +322,56 @@ session_accept(struct listener *l, int fd, const void *sa, int salen)
 	session_start(l, bev, peer, local);
 }
 
+/* snprintf(dst, len, "%s", src) without stdio's cost. */
+static void
+session_copy(char *dst, size_t len, const char *src)
+{
+	size_t	n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* snprintf(id, len, "%s#%lu", name, n), likewise. */
+static void
+session_id(char *id, size_t len, const char *name, unsigned long n)
+{
+	char	num[24], *p = num + sizeof(num);
+	size_t	k, m;
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	*--p = '#';
+	k = strlen(name);
+	if (k >= len)
+		k = len - 1;
+	memcpy(id, name, k);
+	m = (size_t)(num + sizeof(num) - p);	/* with its NUL */
+	if (m > len - k)
+		m = len - k;
+	memcpy(id + k, p, m);
+	id[k + m - 1] = '\0';
+}
+
 void
 session_start(struct listener *l, struct bufferevent *bev, const char *peer,
     const char *local)
 {
 	struct session		*s;
-	json_t			*o;
 	int			 code, step;
 
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->base = fakemx.base;
-	snprintf(s->id, sizeof(s->id), "%s#%lu", l->conf->name,
-	    ++l->nsessions);
+	session_id(s->id, sizeof(s->id), l->conf->name, ++l->nsessions);
 	s->p = profile_pick(l->conf, l->nsessions, &step);
-	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	snprintf(s->local, sizeof(s->local), "%s", local);
+	session_copy(s->peer, sizeof(s->peer), peer);
+	session_copy(s->local, sizeof(s->local), local);
 	s->bev = bev;
 	s->timer = evtimer_new(s->base, session_timeout_cb, s);
 	if (s->timer == NULL) {
@@ -255,17 +381,18 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 	TAILQ_INSERT_TAIL(&fakemx.sessions, s, entry);
 	fakemx.nopen++;
 
-	o = json_object();
-	json_object_set_new(o, "peer", json_string(s->peer));
-	json_object_set_new(o, "local", json_string(s->local));
-	if (l->conf->nsteps > 0 && step >= 0) {
-		char	name[32];
+	if (session_begin(s, "connect")) {
+		events_add_str("peer", s->peer);
+		events_add_str("local", s->local);
+		if (l->conf->nsteps > 0 && step >= 0) {
+			char	name[32];
 
-		snprintf(name, sizeof(name), "connections[%d]", step);
-		json_object_set_new(o, "profile", json_string(name));
-	} else if (l->conf->nsteps > 0)
-		json_object_set_new(o, "profile", json_string("default"));
-	session_emit(s, "connect", o);
+			snprintf(name, sizeof(name), "connections[%d]", step);
+			events_add_str("profile", name);
+		} else if (l->conf->nsteps > 0)
+			events_add_str("profile", "default");
+		events_end();
+	}
 
 	if (l->conf->mode == MODE_STRIP_RELAY) {
 		relay_start(s);
@@ -273,7 +400,10 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 	}
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
 	    session_event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->direct = bufferevent_getfd(s->bev) != -1;
+	if (s->direct)		/* on by default in a new bufferevent */
+		bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, s->direct ? EV_READ : EV_READ | EV_WRITE);
 	if (s->p->banner == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -293,15 +423,29 @@ session_start(struct listener *l, struct bufferevent *bev, const char *peer,
 void
 session_close(struct session *s, const char *reason)
 {
-	json_t	*o;
+	evutil_socket_t	fd;
 
-	o = json_object();
-	json_object_set_new(o, "reason", json_string(reason));
-	json_object_set_new(o, "state",
-	    json_string(smtp_fsm_strstate(s->state)));
-	session_emit(s, "close", o);
+	session_begin(s, "close");	/* never dropped */
+	events_add_str("reason", reason);
+	events_add_str("state", smtp_fsm_strstate(s->state));
+	if (s->suppressed > 0)
+		events_add_int("events_suppressed", (long long)s->suppressed);
+	events_end();
 	session_enter(s, FSM_CLOSE, 0);
+	/*
+	 * The peer sees the close: what led to it must be in the log first.
+	 * A plain socket is closed at the end of the turn, after the turn's
+	 * event lines (session_output_all()); any other, now, after a flush.
+	 */
+	if (s->bev != NULL && s->direct &&
+	    (fd = bufferevent_getfd(s->bev)) != -1) {
+		bufferevent_setfd(s->bev, -1);
+		session_close_later(fd);
+	} else
+		events_flush();
 	TAILQ_REMOVE(&fakemx.sessions, s, entry);
+	if (s->queued)
+		TAILQ_REMOVE(&fakemx.out, s, out_entry);
 	fakemx.nopen--;
 	if (s->relay != NULL)
 		relay_free(s->relay);
@@ -386,7 +530,6 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 	const char	*line = s->p->replies[RS_EHLO];
 	int		 code, offer;
 	size_t		 next = 0;
-	json_t		*o;
 
 	offer = s->p->starttls == STARTTLS_OFFER && !s->tls;
 	free(s->helo);
@@ -397,12 +540,12 @@ session_ehlo(struct session *s, const struct smtp_cmd *cmd)
 		next = offer ? 5 : 4;
 	else
 		offer = 0;
-	o = json_object();
-	json_object_set_new(o, "name", events_str(cmd->arg,
-	    strlen(cmd->arg)));
-	json_object_set_new(o, "esmtp", json_boolean(cmd->verb == V_EHLO));
-	json_object_set_new(o, "starttls_offered", json_boolean(offer));
-	session_emit(s, "ehlo", o);
+	if (session_begin(s, "ehlo")) {
+		events_add_net("name", cmd->arg, strlen(cmd->arg));
+		events_add_bool("esmtp", cmd->verb == V_EHLO);
+		events_add_bool("starttls_offered", offer);
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -431,8 +574,10 @@ session_tls_begin(struct session *s)
 	int			 fault;
 
 	fault = s->p->fault == FAULT_ABORT || s->p->fault == FAULT_STALL;
+	session_direct_off(s);
 	fd = bufferevent_getfd(s->bev);
 	sent = 0;
+	events_flush();		/* before the peer sees the 220 */
 	if (!fault && fd != -1 &&
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
 	    (sent = send(fd, ready, sizeof(ready) - 1, MSG_NOSIGNAL)) < 0)
@@ -571,12 +716,11 @@ session_mail(struct session *s, const struct smtp_cmd *cmd)
 {
 	const char	*line = s->p->replies[RS_MAIL];
 	int		 code;
-	json_t		*o;
 
-	o = json_object();
-	json_object_set_new(o, "from", events_str(cmd->path,
-	    strlen(cmd->path)));
-	session_emit(s, "mail", o);
+	if (session_begin(s, "mail")) {
+		events_add_net("from", cmd->path, strlen(cmd->path));
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -596,12 +740,11 @@ session_rcpt(struct session *s, const struct smtp_cmd *cmd)
 {
 	const char	*line = s->p->replies[RS_RCPT];
 	int		 code;
-	json_t		*o;
 
-	o = json_object();
-	json_object_set_new(o, "to", events_str(cmd->path,
-	    strlen(cmd->path)));
-	session_emit(s, "rcpt", o);
+	if (session_begin(s, "rcpt")) {
+		events_add_net("to", cmd->path, strlen(cmd->path));
+		events_end();
+	}
 	if (line == NULL) {
 		session_close_after(s, "fault");
 		return;
@@ -700,8 +843,6 @@ session_eom(struct session *s)
 	const char	*line = s->p->replies[RS_EOM];
 	const char	*path = NULL;
 	int		 code;
-	json_t		*o, *a;
-	size_t		 i;
 
 	if (line == NULL && s->msg_err == 0) {
 		session_reset(s);	/* the message is not accepted */
@@ -728,22 +869,15 @@ session_eom(struct session *s)
 			code = 451;
 		}
 	}
-	if (path != NULL) {
-		o = json_object();
-		json_object_set_new(o, "message_id", s->msgid ?
-		    events_str(s->msgid, strlen(s->msgid)) : json_null());
-		json_object_set_new(o, "size", json_integer(
-		    (json_int_t)s->msg_size));
-		json_object_set_new(o, "spool", json_string(path));
-		json_object_set_new(o, "tls", json_boolean(s->tls));
-		json_object_set_new(o, "from", events_str(s->from,
-		    s->from ? strlen(s->from) : 0));
-		a = json_array();
-		for (i = 0; i < s->nrcpt; i++)
-			json_array_append_new(a, events_str(s->rcpts[i],
-			    strlen(s->rcpts[i])));
-		json_object_set_new(o, "to", a);
-		session_emit(s, "message", o);
+	if (path != NULL && session_begin(s, "message")) {
+		events_add_net("message_id", s->msgid,
+		    s->msgid ? strlen(s->msgid) : 0);
+		events_add_int("size", (long long)s->msg_size);
+		events_add_str("spool", path);
+		events_add_bool("tls", s->tls);
+		events_add_net("from", s->from, s->from ? strlen(s->from) : 0);
+		events_add_netv("to", s->rcpts, s->nrcpt);
+		events_end();
 	}
 	session_reply(s, "eom", line);
 	session_reset(s);
@@ -989,6 +1123,10 @@ session_write_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
+	if (s->write_on) {		/* drained: back to session_send() */
+		s->write_on = 0;
+		bufferevent_disable(s->bev, EV_WRITE);
+	}
 	if (s->closing) {
 		if (session_flushed(s))
 			session_finish(s);

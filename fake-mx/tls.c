@@ -55,13 +55,16 @@ tls_init(void)
 static void
 tls_hex_digest(X509 *x, char out[65])
 {
+	static const char hexdig[] = "0123456789abcdef";
 	unsigned char	 md[EVP_MAX_MD_SIZE];
 	unsigned int	 n = 0, i;
 
 	X509_digest(x, EVP_sha256(), md, &n);
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
+	for (i = 0; i < n && i < 32; i++) {
+		out[2 * i] = hexdig[md[i] >> 4];
+		out[2 * i + 1] = hexdig[md[i] & 0xf];
+	}
+	out[2 * i] = '\0';
 }
 
 /*

@@ -22,6 +22,8 @@
  *	interrupted	(deliver_interrupt(): the runner is stopping)
  *			deferred, the attempt not counted
  */
+#include <sys/queue.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -30,6 +32,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "refsend.h"
 
@@ -60,6 +64,10 @@ struct deliver_domain {
 	int			 settled;	/* deliver_settled() ran */
 	char			 prepared[PATH_MAX];	/* queue_prepare() */
 	unsigned		 prepared_gen;	/* job->gen then */
+	/* recorded, waiting for the fsync of env/ (deliver_sync()) */
+	int			 syncing;
+	struct mta_result	*sync_res;	/* the session's */
+	TAILQ_ENTRY(deliver_domain) sync_entry;	/* in ctx->syncs */
 };
 
 struct deliver_job {
@@ -274,6 +282,13 @@ deliver_sent(void *arg, struct mta_session *s)
 			delivered[dd->idx[i]] = 1;
 			n++;
 		}
+	/* Its 250 would leave no recipient pending: queue_done() then. */
+	for (i = 0; i < job->m->nrcpts; i++)
+		if (!delivered[i] &&
+		    job->m->rcpts[i].state != RCPT_DELIVERED)
+			break;
+	if (i == job->m->nrcpts)
+		n = 0;
 	if (n > 0 && queue_prepare(job->ctx->conf->queue_dir, job->m,
 	    delivered, dd->prepared, sizeof(dd->prepared)) == 0)
 		dd->prepared_gen = job->gen;
@@ -285,42 +300,127 @@ deliver_sent(void *arg, struct mta_session *s)
 
 /*
  * Record a delivery before anything else happens, so that a runner killed
- * right after it restarts knowing it: one durable step.  Normally the
- * envelope prepared by deliver_sent() is renamed into place (it was
- * fsync'ed before the 250; the rename and an fsync of the folder are all
- * that is left); when it is missing, or another session of the message
- * has written the envelope since, the envelope is written anew
- * (queue_save(): under tmp/, fsync'ed, renamed, the folder fsync'ed).
- * The files go at the end of the attempt once no recipient is pending;
- * should that unlink be undone by a power loss, the envelope still says
- * delivered.
+ * right after it restarts knowing it.  When no recipient of the message is
+ * left pending, the envelope goes (queue_done(): an unlink): the message
+ * no longer exists.  Otherwise the envelope prepared by deliver_sent() is
+ * renamed into place (it was fsync'ed before the 250).  Either is then
+ * made durable by an fsync of env/ (deliver_sync()), and 1 is returned.
+ * When neither applies (nothing prepared, or another session of the
+ * message has written the envelope since), the envelope is written anew
+ * (queue_save(): under tmp/, fsync'ed, renamed, the folder fsync'ed) and
+ * 0 is returned: nothing is left to do.  The files go at the end of the
+ * attempt once no recipient is pending; should that unlink be undone by a
+ * power loss, the envelope still says delivered.
  */
-static void
+static int
 deliver_record(struct deliver_domain *dd)
 {
 	struct deliver_job	*job = dd->job;
 	const char		*dir = job->ctx->conf->queue_dir;
+	size_t			 i;
 
-	if (dd->prepared[0] != '\0' && dd->prepared_gen == job->gen &&
-	    queue_commit(dir, job->m, dd->prepared) == 0)
-		dd->prepared[0] = '\0';
-	else if (queue_save(dir, job->m) == -1)
-		log_warnx("queue %s: cannot save state", job->m->id);
+	for (i = 0; i < job->m->nrcpts; i++)
+		if (job->m->rcpts[i].state != RCPT_DELIVERED)
+			break;
 	job->gen++;
+	if (i == job->m->nrcpts && queue_done(dir, job->m->id) == 0)
+		return 1;
+	if (dd->prepared[0] != '\0' && dd->prepared_gen == job->gen - 1 &&
+	    queue_commit(dir, job->m, dd->prepared) == 0) {
+		dd->prepared[0] = '\0';
+		return 1;
+	}
+	if (queue_save(dir, job->m) == -1)
+		log_warnx("queue %s: cannot save state", job->m->id);
+	return 0;
+}
+
+/* The delivery is durable (ok 0) or could not be made so: tell it. */
+static void
+deliver_told(struct deliver_domain *dd, int ok)
+{
+	struct qmsg		*m = dd->job->m;
+	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
+	struct mta_result	*res = dd->sync_res;
+	struct mta_rcpt		*mr;
+	const char		*sid = mta_id(dd->session);
+	size_t			 i;
+
+	if (ok == -1)
+		log_warnx("queue %s: cannot save state: %s", m->id,
+		    strerror(errno));
+	for (i = 0; i < dd->nmrcpts; i++) {
+		mr = &dd->mrcpts[i];
+		if (!mr->delivered)
+			continue;
+		log_event("delivered", json_pack(
+		    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
+		    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
+		    "host", h->name, "address", h->addrs[dd->addri],
+		    "tls", res->tls, "dane", res->dane.authenticated,
+		    "reply", mr->reply ? mr->reply : ""));
+	}
+}
+
+/*
+ * Group commit: the deliveries recorded (renamed or unlinked) during one
+ * turn of the event loop wait for the next turn, where one fsync of env/
+ * makes them all durable; then each is told ("delivered" events) and its
+ * session, held since the 250 (mta_resume()), goes on to QUIT.  Nothing
+ * is told, and nothing is sent to the server, before the record is
+ * durable: the same single step after the 250 as one fsync each, without
+ * stopping every other session for each fsync.
+ */
+static void
+deliver_sync(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver_ctx	*ctx = arg;
+	struct deliver_domain	*dd;
+	int			 r;
+
+	(void)fd;
+	(void)what;
+	ctx->sync_armed = 0;
+	if (TAILQ_EMPTY(&ctx->syncs))
+		return;
+	r = queue_sync(ctx->conf->queue_dir);
+	/* mta_resume() calls nothing back from here: the list holds */
+	while ((dd = TAILQ_FIRST(&ctx->syncs)) != NULL) {
+		TAILQ_REMOVE(&ctx->syncs, dd, sync_entry);
+		dd->syncing = 0;
+		deliver_told(dd, r);
+		mta_resume(dd->session);
+	}
+}
+
+/* The session ended while its record waited: make it durable now. */
+static void
+deliver_sync_now(struct deliver_domain *dd)
+{
+	struct deliver_ctx	*ctx = dd->job->ctx;
+
+	if (!dd->syncing)
+		return;
+	TAILQ_REMOVE(&ctx->syncs, dd, sync_entry);
+	dd->syncing = 0;
+	deliver_told(dd, queue_sync(ctx->conf->queue_dir));
 }
 
 /*
  * The transaction's result (mta.c's settled(), before QUIT): each
  * recipient's, recorded durably first, then told in "delivered" events.
+ * Returns 1 when the session is to wait for deliver_sync().
  */
-static void
+static int
 deliver_settled(void *arg, struct mta_session *s, struct mta_result *res)
 {
 	struct deliver_domain	*dd = arg;
+	struct deliver_ctx	*ctx = dd->job->ctx;
 	struct qmsg		*m = dd->job->m;
 	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
 	struct qrcpt		*r;
 	struct mta_rcpt		*mr;
+	struct timeval		 now = { 0, 0 };
 	const char		*sid = mta_id(s);
 	char			 buf[16];
 	size_t			 i, ndelivered = 0;
@@ -344,20 +444,26 @@ deliver_settled(void *arg, struct mta_session *s, struct mta_result *res)
 			    mr->reply ? mr->reply : "no reply", h->name, sid);
 	}
 	if (ndelivered == 0)
-		return;
+		return 0;
 	/* Durable first, then told. */
-	deliver_record(dd);
-	for (i = 0; i < dd->nmrcpts; i++) {
-		mr = &dd->mrcpts[i];
-		if (!mr->delivered)
-			continue;
-		log_event("delivered", json_pack(
-		    "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:s}",
-		    "session", sid, "queue_id", m->id, "rcpt", mr->addr,
-		    "host", h->name, "address", h->addrs[dd->addri],
-		    "tls", res->tls, "dane", res->dane.authenticated,
-		    "reply", mr->reply ? mr->reply : ""));
+	dd->sync_res = res;
+	if (deliver_record(dd) == 0) {
+		deliver_told(dd, 0);
+		return 0;
 	}
+	if (!ctx->syncs_init) {
+		TAILQ_INIT(&ctx->syncs);
+		ctx->syncs_init = 1;
+	}
+	TAILQ_INSERT_TAIL(&ctx->syncs, dd, sync_entry);
+	dd->syncing = 1;
+	if (!ctx->sync_armed) {
+		if (event_base_once(ctx->base, -1, EV_TIMEOUT, deliver_sync,
+		    ctx, &now) == -1)
+			fatalx("event_base_once failed");
+		ctx->sync_armed = 1;
+	}
+	return 1;
 }
 
 static void
@@ -367,6 +473,7 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 	struct policy_host	*h = &dd->policy->hosts[dd->hosti];
 	const char		*sid = mta_id(s);
 
+	deliver_sync_now(dd);
 	dd->session = NULL;
 	/* A prepared envelope the session did not use. */
 	queue_discard(dd->prepared);
@@ -384,8 +491,11 @@ deliver_session_done(void *arg, struct mta_session *s, struct mta_result *res)
 		    res->detail, h->name, sid);
 		break;
 	case MTA_OK:
-		if (!dd->settled)
-			deliver_settled(dd, s, res);
+		if (!dd->settled && deliver_settled(dd, s, res)) {
+			dd->session = s;	/* for its id */
+			deliver_sync_now(dd);
+			dd->session = NULL;
+		}
 		break;
 	}
 	mta_free(s);
@@ -461,8 +571,13 @@ deliver_next_host(struct deliver_domain *dd)
 	par.sts_mismatch = h->sts_mismatch;
 	par.governed = h->governed;
 	par.sts = dd->sts;
-	if (h->mode == HOST_STS || h->sts_check)
+	if (h->mode == HOST_STS || h->sts_check) {
+		/* OpenSSL's default CA store, loaded at first need */
+		if (ctx->sts_ssl_ctx == NULL &&
+		    (ctx->sts_ssl_ctx = dane_pkix_ctx_new(NULL)) == NULL)
+			fatalx("cannot load OpenSSL's default CA certificates");
 		par.ssl_ctx = ctx->sts_ssl_ctx;
+	}
 	par.base = ctx->base;
 	par.fd = -1;
 	par.settled = deliver_settled;

@@ -76,6 +76,7 @@ dns_unbound_done(void *arg, int err, struct ub_result *r)
 		else
 			a->status = DNS_INSECURE;
 		if (a->status == DNS_SECURE || a->status == DNS_INSECURE) {
+			a->ttl = r->ttl;
 			a->nxdomain = r->nxdomain;
 			a->nodata = !r->havedata && !r->nxdomain;
 			for (i = 0; r->havedata && r->data[i] != NULL; i++)

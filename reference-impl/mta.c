@@ -23,7 +23,9 @@
  * every recipient), the transaction's result is settled: par.settled() is
  * called right then, before QUIT, so that the caller can record it, and
  * nothing that happens afterwards (a bad QUIT reply, a timeout, a lost
- * connection, a signal) changes it.
+ * connection, a signal) changes it.  The caller may hold the session
+ * there (its record waits for an fsync shared with other sessions): no
+ * command is sent and no reply read until mta_resume().
  *
  * Deadlines (RFC 5321 section 4.5.3.2 timeouts are per command): each
  * command has command_timeout seconds for its whole reply, counted from
@@ -109,6 +111,7 @@ struct mta_session {
 	enum mta_state		 failed_in;
 	int			 failed;
 	int			 settled;	/* par.settled() called */
+	int			 paused;	/* until mta_resume() */
 	int			 body_sent;	/* BODY: last byte written */
 	const char		*tls_version;
 	const char		*cipher;
@@ -262,7 +265,7 @@ mta_fail(struct mta_session *s, enum mta_outcome o, const char *reason,
 	va_list	 ap;
 	char	*msg;
 
-	if (s->state == MTA_QUIT) {
+	if (s->state == MTA_QUIT || s->settled) {
 		va_start(ap, fmt);
 		if (vasprintf(&msg, fmt, ap) == -1)
 			fatalx("out of memory (vasprintf)");
@@ -466,9 +469,25 @@ mta_settle(struct mta_session *s)
 {
 	s->res.outcome = MTA_OK;
 	s->settled = 1;
-	if (s->par.settled != NULL)
-		s->par.settled(s->arg, s, &s->res);
+	if (s->par.settled != NULL && s->par.settled(s->arg, s, &s->res)) {
+		s->paused = 1;		/* until mta_resume() */
+		return;
+	}
 	mta_enter_state(s, MTA_QUIT);
+}
+
+void
+mta_resume(struct mta_session *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = 0;
+	if (s->state == MTA_DONE)
+		return;
+	mta_enter_state(s, MTA_QUIT);
+	/* what the server sent meanwhile is read in QUIT, as it would be */
+	if (s->bev != NULL)
+		mta_read(s->bev, s);
 }
 
 /*
@@ -659,7 +678,7 @@ mta_read(struct bufferevent *bev, void *arg)
 	enum reply_parse	 st;
 	size_t			 len, used;
 
-	while (s->state != MTA_DONE && s->bev == bev &&
+	while (s->state != MTA_DONE && !s->paused && s->bev == bev &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		if ((data = (const char *)evbuffer_pullup(in, -1)) == NULL)
 			fatalx("out of memory (evbuffer_pullup)");

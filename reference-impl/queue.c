@@ -14,8 +14,9 @@
  * changes, before anything else happens, so that a runner killed at any
  * instant restarts with every delivered recipient marked delivered.  The
  * one unavoidable window is SMTP's own (RFC 5321 section 6.1, RFC 1047):
- * between the server's final 250 and our rename of env/ID; a kill there
- * means one duplicate, never a loss.
+ * between the server's final 250 and our record of it (the rename of a
+ * new env/ID, or its unlink when no recipient is left pending); a kill
+ * there means one duplicate, never a loss.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -242,10 +243,25 @@ queue_commit(const char *dir, const struct qmsg *m, const char *path)
 	char	env[PATH_MAX];
 
 	snprintf(env, sizeof(env), "%s/env/%s", dir, m->id);
-	if (rename(path, env) == -1)
-		return -1;
-	snprintf(env, sizeof(env), "%s/env", dir);
-	return file_fsync_dir(env);
+	return rename(path, env);
+}
+
+int
+queue_done(const char *dir, const char *id)
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/env/%s", dir, id);
+	return unlink(path);
+}
+
+int
+queue_sync(const char *dir)
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/env", dir);
+	return file_fsync_dir(path);
 }
 
 void

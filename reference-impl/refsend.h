@@ -155,6 +155,7 @@ struct dns_answer {
 	unsigned char	**data;
 	size_t		 *len;
 	char		 *why_bogus;
+	int		  ttl;		/* seconds (secure, insecure) */
 };
 
 typedef void (*dns_cb)(void *, struct dns_answer *);
@@ -210,6 +211,13 @@ void		 dns_event(const char *, const struct dns_answer *);
  */
 struct dns	*dns_unbound_new(struct event_base *, const char *,
 		    const char *, int, char *, size_t);
+/*
+ * dns_cache_new(base, inner): inner's answers kept for their TTL (at most
+ * 5 minutes; secure and insecure ones only), a question asked while the
+ * same one is on its way waiting for its answer (dns_cache.c).  Owns
+ * inner (dns_free() frees both); NULL if inner is NULL.
+ */
+struct dns	*dns_cache_new(struct event_base *, struct dns *);
 
 /* ------------------------------------------------------------------- tlsa */
 
@@ -660,13 +668,21 @@ int		 queue_save(const char *, const struct qmsg *);
  * queue_prepare(dir, m, delivered, path, len) writes env/ID's next text
  * (m, with the recipients i where delivered[i] is set marked delivered,
  * status 2.0.0) under tmp/ and fsyncs it, before the reply; path gets its
- * name ("" on -1).  queue_commit(dir, m, path) puts it in place: a rename
- * and an fsync of env/, the one step left after the 250.
- * queue_discard(path) removes one that is not needed ("" : nothing).
+ * name ("" on -1).  queue_commit(dir, m, path) renames it into env/: with
+ * queue_sync(), the one step left after the 250.  queue_discard(path)
+ * removes one that is not needed ("" : nothing).  queue_done(dir, id):
+ * the 250 that leaves no recipient pending needs no new envelope: env/ID
+ * is unlinked (the message no longer exists, so it is never sent again);
+ * msg/ID goes with queue_remove() at the end of the attempt.
+ * queue_sync(dir) fsyncs env/: a commit or done is durable once it
+ * returns 0 (one fsync serves every rename and unlink made before it).
+ * Each returns -1 (errno) on failure.
  */
 int		 queue_prepare(const char *, const struct qmsg *, const int *,
 		    char *, size_t);
 int		 queue_commit(const char *, const struct qmsg *, const char *);
+int		 queue_done(const char *, const char *);
+int		 queue_sync(const char *);
 void		 queue_discard(const char *);
 int		 queue_remove(const char *, const char *);
 char		**queue_list(const char *);
@@ -767,9 +783,11 @@ struct mta_params {
 	 * the session and its result (outcome MTA_OK; the rcpts hold their
 	 * final codes and delivered flags).  Whatever the session meets
 	 * afterwards changes neither.  What settled() writes is written
-	 * before the session goes on.
+	 * before the session goes on: it returns 0 to go on at once (QUIT),
+	 * 1 to hold the session (nothing sent, nothing read) until
+	 * mta_resume().
 	 */
-	void			(*settled)(void *, struct mta_session *,
+	int			(*settled)(void *, struct mta_session *,
 				    struct mta_result *);
 	/* NULL, or called once, with mta_start()'s arg, when the whole
 	 * message has been written and its reply not yet read. */
@@ -819,6 +837,8 @@ const char	*mta_id(const struct mta_session *);
  * may be the 250) is left alone, and 1 is returned; else 0.
  */
 int		 mta_interrupt(struct mta_session *, int);
+/* A session held by its settled() goes on (QUIT); else nothing. */
+void		 mta_resume(struct mta_session *);
 
 /* ---------------------------------------------------------------- deliver */
 
@@ -830,11 +850,16 @@ struct deliver_ctx {
 	struct dns		*dns;
 	struct event_base	*base;
 	struct ssl_ctx_st	*ssl_ctx;	/* DANE, opportunistic */
-	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts) */
+	struct ssl_ctx_st	*sts_ssl_ctx;	/* MTA-STS (conf->sts); with
+						 * OpenSSL's default CAs, NULL
+						 * until an MTA-STS host */
 	struct sts_ctx		 sts;		/* MTA-STS (conf->sts) */
 	/* private */
 	int			 stopping;	/* deliver_interrupt() */
 	LIST_HEAD(, deliver_job) jobs;		/* attempts under way */
+	TAILQ_HEAD(, deliver_domain) syncs;	/* records to fsync */
+	int			 syncs_init;
+	int			 sync_armed;	/* deliver_sync() scheduled */
 };
 
 /*

@@ -224,8 +224,14 @@ runner_sts_init(struct runner *r, char *err, size_t errlen)
 
 	if (!conf->sts)
 		return 0;
-	if ((r->dctx.sts_ssl_ctx = dane_pkix_ctx_new(conf->sts_ca_file)) ==
-	    NULL) {
+	/*
+	 * OpenSSL's default CA store (a bundle of some 140 certificates,
+	 * tens of milliseconds to parse) is loaded when an MTA-STS host first
+	 * needs it (deliver.c); a configured file is loaded now, so that a
+	 * wrong one stops the run before it starts.
+	 */
+	if (conf->sts_ca_file != NULL && (r->dctx.sts_ssl_ctx =
+	    dane_pkix_ctx_new(conf->sts_ca_file)) == NULL) {
 		snprintf(err, errlen, "sts_ca_file %s: cannot load the CA "
 		    "certificates", conf->sts_ca_file ? conf->sts_ca_file :
 		    "(OpenSSL's default)");
@@ -270,8 +276,9 @@ runner_run(struct config *conf, int all, int daemon)
 	r.dctx.base = r.base;
 	if ((r.dctx.ssl_ctx = dane_ctx_new()) == NULL)
 		fatalx("cannot create the TLS context");
-	r.dctx.dns = dns_unbound_new(r.base, conf->resolver,
-	    conf->trust_anchor, conf->dns_timeout, err, sizeof(err));
+	r.dctx.dns = dns_cache_new(r.base, dns_unbound_new(r.base,
+	    conf->resolver, conf->trust_anchor, conf->dns_timeout, err,
+	    sizeof(err)));
 	if (r.dctx.dns == NULL || runner_sts_init(&r, err, sizeof(err)) ==
 	    -1) {
 		log_warnx("%s", err);

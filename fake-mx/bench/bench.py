@@ -17,6 +17,7 @@
 
 Everything runs on 127.25.250.0/24; every process started here is stopped
 by its PID.  Usage: bench.py [--build build] [--seconds 5] [--idle 10000]
+[--plain-only]
 """
 from __future__ import annotations
 
@@ -115,6 +116,8 @@ def main() -> int:
     ap.add_argument("--events", default="file",
                     choices=["file", "devnull"],
                     help="where fake-mx writes its event log")
+    ap.add_argument("--plain-only", action="store_true",
+                    help="only the plain SMTP comparison with smtp-sink")
     args = ap.parse_args()
     build = TOP / args.build
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -161,10 +164,12 @@ def main() -> int:
             time.sleep(0.01)
         print(f"fake-mx bench (work dir {work}, events to {events}, "
               f"{os.cpu_count()} cores, {args.seconds} s per point)")
-        print("TLS sessions/s (STARTTLS + full handshake, EC P-256, "
-              "one message):")
-        for conc, procs in ((1, 1), (100, 1), (100, 2), (1000, 1),
-                            (1000, 2)):
+        points = () if args.plain_only else ((1, 1), (100, 1), (100, 2),
+                                             (1000, 1), (1000, 2))
+        if points:
+            print("TLS sessions/s (STARTTLS + full handshake, EC P-256, "
+                  "one message):")
+        for conc, procs in points:
             c0, k0 = cpu_s(fm.pid), children_cpu_s()
             r = loadgen(build, tls_host, tls_port, "tls", conc, args.seconds,
                         procs)
@@ -221,6 +226,8 @@ def main() -> int:
         sink = None
 
         stop(fm)
+        if args.plain_only:
+            return 0
         # idle connections on a fresh daemon, so that memory freed by the
         # load above does not hide the cost of the new connections
         n = args.idle

@@ -145,6 +145,7 @@ fuzz_init(void)
 	    events_open("/dev/null") == -1)
 		abort();
 	TAILQ_INIT(&fakemx.sessions);
+	TAILQ_INIT(&fakemx.out);
 	for (i = 0; i < FUZZ_NPROFILES; i++) {
 		snprintf(prof, sizeof(prof), fuzz_profiles[i], fuzz_dir);
 		snprintf(conf, sizeof(conf), "{\"events\":\"/dev/null\","

@@ -1,8 +1,10 @@
 """fake-mx plain SMTP behaviour: profiles, events, spool, robustness."""
 from __future__ import annotations
 
+import select
 import smtplib
 import subprocess
+import threading
 import time
 
 import pytest
@@ -350,6 +352,42 @@ def test_client_never_reads(fakemx):
     assert sent < 50 * 1024 * 1024      # the server stopped reading
     c.close()
     fm.wait_closed("plain", timeout=10)
+
+
+def test_throttled_client_is_served_once_it_reads(fakemx):
+    """A client that pipelines without reading is throttled (the replies
+    the socket does not take are left to libevent); once it reads again,
+    every command has its reply, in order, and QUIT closes cleanly."""
+    fm = fakemx([dict(PLAIN)], timeouts={"command_ms": 20000})
+    c = Raw(fm.addr("plain"))
+    assert c.reply()[0] == 220
+    c.sock.setblocking(False)
+    chunk = b"NOOP\r\n" * 1000
+    sent = 0
+    # pipeline until the server stops reading: the socket stays full 1 s
+    while select.select([], [c.sock], [], 1.0)[1]:
+        try:
+            sent += c.sock.send(chunk[sent % len(chunk):])
+        except BlockingIOError:
+            pass
+    assert sent > 200000        # far more replies than the server buffers
+    c.sock.setblocking(True)
+    c.sock.settimeout(10)
+    rest = b"NOOP\r\n"[sent % 6:] if sent % 6 else b""
+    nnoop = (sent + len(rest)) // 6
+    t = threading.Thread(target=c.sock.sendall, args=(rest + b"QUIT\r\n",))
+    t.start()
+    codes = []
+    while True:
+        try:
+            codes.append(c.reply()[0])
+        except EOFError:
+            break
+    t.join()
+    assert codes == [250] * nnoop + [221]
+    c.close()
+    evs = one_session(fm.wait_closed("plain"), "plain")
+    assert evs[-1]["reason"] == "quit"
 
 
 def test_many_sessions_and_ids(fakemx):

@@ -171,6 +171,8 @@ mock_resolve(struct dns *d, const char *qname, int qtype, dns_cb cb,
 				p->a->canonname = xstrdup(rr->flags + 6);
 		}
 	}
+	if (p->a->status == DNS_SECURE || p->a->status == DNS_INSECURE)
+		p->a->ttl = 60;
 	if (event_base_once(mk->base, -1, EV_TIMEOUT, mock_deliver, p, NULL)
 	    == -1)
 		abort();

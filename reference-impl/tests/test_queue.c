@@ -240,8 +240,9 @@ test_queue_expire(void)
 
 /*
  * A delivery prepared before the server's reply: written and fsync'ed
- * under tmp/, the envelope untouched until the commit, which is a rename
- * and an fsync of env/.
+ * under tmp/, the envelope untouched until the commit, a rename made
+ * durable by queue_sync() (an fsync of env/); the last delivery
+ * (queue_done()): the envelope unlinked, made durable the same way.
  */
 static void
 test_queue_prepare_commit(void)
@@ -270,6 +271,8 @@ test_queue_prepare_commit(void)
 	qmsg_free(l);
 	nsynced = 0;
 	CU_ASSERT(queue_commit(qdir, m, path) == 0);
+	CU_ASSERT(!test_queue_synced(envdir));	/* the caller's step */
+	CU_ASSERT(queue_sync(qdir) == 0);
 	CU_ASSERT(test_queue_synced(envdir));
 	CU_ASSERT(stat(path, &st) == -1);
 	l = queue_load(qdir, m->id);
@@ -283,6 +286,13 @@ test_queue_prepare_commit(void)
 	    sizeof(path)) == 0);
 	queue_discard(path);
 	CU_ASSERT(stat(path, &st) == -1);
+	/* The last recipient delivered: the envelope goes, durably. */
+	nsynced = 0;
+	CU_ASSERT(queue_done(qdir, m->id) == 0);
+	CU_ASSERT(queue_load(qdir, m->id) == NULL && errno == ENOENT);
+	CU_ASSERT(queue_sync(qdir) == 0);
+	CU_ASSERT(test_queue_synced(envdir));
+	CU_ASSERT(queue_remove(qdir, m->id) == 0);
 	qmsg_free(m);
 	test_queue_rmrf();
 }
