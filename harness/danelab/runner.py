@@ -52,7 +52,7 @@ from .grader import Grade, Observation, feature_gate, grade, not_graded, \
     sessions_by_scenario, stray_traffic
 from .labinfra import sender_address
 from .labplan import LabPlan, make_plan
-from .netns import LabNamespace
+from .netns import LabNamespace, resolv_conf_text
 from .observe import Session, sessions
 from .pki import LAB_ROOT, cert_file
 from .proc import Tracked, shielded
@@ -292,6 +292,11 @@ class LabRun:
         if self.expose:
             self.expose.setup(ns, self.run)
             exposed = (plan.addrs.resolver, str(self.expose.net.v4))
+            # a sender inside the lab namespace (postfix, chasquid, ...)
+            # reads resolv.conf: the resolver the plan gives out, the same
+            # Unbound on the exposed address
+            ns.set_resolv_conf(resolv_conf_text(plan.addrs.resolver,
+                                                ns.trust_ad))
             self.say(f"lab exposed ({self.expose.mode}): resolver "
                      f"{plan.addrs.resolver}, the sender's link "
                      f"{self.expose.net.link4}")

@@ -330,6 +330,32 @@ needs_postfix = pytest.mark.skipif(
 
 
 @needs_postfix
+def test_postfix_in_the_lab_namespace_under_a_parent(tmp_path: Path
+                                                     ) -> None:
+    """A sender inside the lab namespace that resolves through resolv.conf
+    (Postfix) runs under a parent too: the lab is exposed there, and
+    resolv.conf names the resolver the plan gives out (it named the
+    loopback one, and the set-up check refused the run).  Its verdicts
+    are those published for Postfix under test."""
+    ids = [SECURE, BOGUS, "a07-null-mx"]
+    argv = ["run", "--sender", "postfix", "--zone-parent", APEX,
+            "--run-dir", str(tmp_path / "r")]
+    for i in ids:
+        argv += ["-s", i]
+    cp = _cli(*argv)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    res = json.loads((tmp_path / "r" / "report" / "results.json")
+                     .read_text())
+    pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
+    cases = {c["id"]: c for c in res["cases"]}
+    assert sorted(cases) == sorted(ids)
+    for i in ids:
+        assert (cases[i]["verdict"], cases[i]["observed"]) == \
+            (pub["cases"][i]["verdict"], pub["cases"][i]["observed"]), i
+    assert cases[SECURE]["observed"] == "delivered-dane"
+
+
+@needs_postfix
 def test_blackbox_postfix_under_a_parent(tmp_path: Path) -> None:
     """The smtp:// black-box path under a parent: Postfix in its own
     namespace (--expose netns:, where the Internet's daemons run too)

@@ -12,8 +12,8 @@ How the lab drives it:
 
 - submission: chasquid relays only for an authenticated user on its
   submission port, and offers AUTH only over TLS.  The adapter makes the
-  user tester@sender.test (`chasquid-util user-add`) and a self-signed
-  certificate for the submission port, and submit() only keeps the
+  user tester@<the lab's sender domain> (`chasquid-util user-add`) and a
+  self-signed certificate for the submission port, and submit() only keeps the
   messages: the first run_queue() hands them over (STARTTLS, AUTH PLAIN),
   because chasquid tries each message as soon as it is queued;
 - one queue pass: chasquid has no command to flush its queue; it retries
@@ -45,6 +45,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+from ..apex import bare, sender_domain
 from ..errors import LabError
 from ..proc import Tracked
 from .base import RUN_DIR, Adapter, LabContext, SenderOutcome, Submission, \
@@ -56,13 +57,18 @@ UTIL = Path("/usr/bin/chasquid-util")
 SUBMISSION = ("127.0.0.1", 2525)
 MONITORING = ("127.0.0.1", 1099)
 REFRESHES = "chasquid/sts/cache/refreshCycles"
-USER = "tester@sender.test"
 PASSWORD = "danelab-submission"
 PASS_TIMEOUT = 300.0
 
+
+def user() -> str:
+    """The submission user: the lab's envelope sender."""
+    return f"tester@{bare(sender_domain())}"
+
+
 CONF = """\
 # danelab private chasquid instance (written by the chasquid adapter)
-hostname: "chasquid.sender.test"
+hostname: "chasquid.{dom}"
 smtp_address: "127.0.0.1:2526"
 submission_address: "{sub}"
 submission_over_tls_address: "127.0.0.1:2465"
@@ -132,19 +138,20 @@ class ChasquidAdapter(Adapter):
         self.ctx = ctx
         run = ctx.run
         conf = run / "conf"
-        for d in (conf / "certs" / "chasquid.sender.test",
-                  conf / "domains" / "sender.test", run / "data",
+        dom = bare(sender_domain())
+        for d in (conf / "certs" / f"chasquid.{dom}",
+                  conf / "domains" / dom, run / "data",
                   run / "dsn"):
             d.mkdir(parents=True, exist_ok=True)
         (conf / "chasquid.conf").write_text(self._conf(str(run)))
-        cert = conf / "certs" / "chasquid.sender.test"
+        cert = conf / "certs" / f"chasquid.{dom}"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
                         "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-days", "2", "-subj", "/CN=chasquid.sender.test",
+                        "-days", "2", "-subj", f"/CN=chasquid.{dom}",
                         "-keyout", str(cert / "privkey.pem"),
                         "-out", str(cert / "fullchain.pem")],
                        check=True, capture_output=True, timeout=30)
-        cp = subprocess.run([str(UTIL), f"-C={conf}", "user-add", USER,
+        cp = subprocess.run([str(UTIL), f"-C={conf}", "user-add", user(),
                              f"--password={PASSWORD}"],
                             capture_output=True, timeout=30)
         if cp.returncode != 0:
@@ -155,7 +162,8 @@ class ChasquidAdapter(Adapter):
 
     @staticmethod
     def _conf(run: str) -> str:
-        return CONF.format(run=run, sub=f"{SUBMISSION[0]}:{SUBMISSION[1]}",
+        return CONF.format(run=run, dom=bare(sender_domain()),
+                           sub=f"{SUBMISSION[0]}:{SUBMISSION[1]}",
                            mon=f"{MONITORING[0]}:{MONITORING[1]}")
 
     def _launch(self) -> None:
@@ -207,10 +215,11 @@ class ChasquidAdapter(Adapter):
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            with smtplib.SMTP(*SUBMISSION, local_hostname="sender.test",
+            with smtplib.SMTP(*SUBMISSION,
+                              local_hostname=bare(sender_domain()),
                               timeout=30) as c:
                 c.starttls(context=ctx)
-                c.login(USER, PASSWORD)
+                c.login(user(), PASSWORD)
                 for s in subs:
                     c.sendmail(s.sender, [s.rcpt], s.data)
         try:

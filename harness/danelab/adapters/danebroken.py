@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from ..apex import bare, sender_domain
 from ..dane_auth import Tlsa, in_validity, names_fit, ta_path, \
     usable_records
 from ..sts_policy import Policy
@@ -48,8 +49,6 @@ from . import BROKEN_DANE
 from .base import SenderOutcome, Submission
 from .pysender import Lookup, Temp, ThreadedSender, connect, envelope, \
     lookup, message, mx_hosts, quit_quietly, send, starttls_chain, walk
-
-HELO = "dane.sender.test"
 
 
 @dataclass
@@ -176,7 +175,7 @@ class BrokenDaneAdapter(ThreadedSender):
 
     # -- SMTP ------------------------------------------------------------
     def _session(self, r: Route, addr: str, s: Submission) -> SenderOutcome:
-        c = connect(addr, HELO)
+        c = connect(addr, f"dane.{bare(sender_domain())}")
         try:
             if r.mode == "opportunistic":
                 tls = c.has_extn("starttls")

@@ -33,6 +33,7 @@ import smtplib
 import socket
 import ssl
 
+from ..apex import bare, sender_domain
 from .base import SenderOutcome, Submission
 from .pysender import Perm, Temp, ThreadedSender, connect, lookup, \
     mx_hosts, send, starttls_any_cert, walk
@@ -138,7 +139,7 @@ class NaiveAdapter(ThreadedSender):
 
     def _session(self, addr: str, s: Submission,
                  tls: bool) -> SenderOutcome:
-        with connect(addr, "naive.sender.test") as c:
+        with connect(addr, f"naive.{bare(sender_domain())}") as c:
             used_tls = False
             if tls and self.require_tls and not c.has_extn("starttls"):
                 raise Perm("STARTTLS not offered; TLS required")
