@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -301,14 +301,11 @@ def test_universe_env_under_a_parent(tmp_path: Path) -> None:
         assert not pids_in_netns(p["ns_id"])
 
 
-@root_only
-def test_reference_sender_under_a_parent(tmp_path: Path) -> None:
-    """The reference sender, in the lab namespace, trusting the simulated
-    root: the secure scenario delivered, the bogus one not, the TLSRPT
-    reports (to reports.<apex>, a scenario's record written for
-    reports.test) received and graded."""
-    ids = [SECURE, BOGUS, "h37b-mailto-only"]
-    argv = ["run", "--sender", "reference", "--zone-parent", APEX,
+def _run_under_parent(sender: str, ids: list[str], tmp_path: Path
+                      ) -> dict[str, Any]:
+    """`danelab run --sender SENDER --zone-parent APEX` on IDS (exit 0);
+    its cases by id, exactly IDS."""
+    argv = ["run", "--sender", sender, "--zone-parent", APEX,
             "--run-dir", str(tmp_path / "r")]
     for i in ids:
         argv += ["-s", i]
@@ -318,6 +315,17 @@ def test_reference_sender_under_a_parent(tmp_path: Path) -> None:
                      .read_text())
     cases = {c["id"]: c for c in res["cases"]}
     assert sorted(cases) == sorted(ids)
+    return cases
+
+
+@root_only
+def test_reference_sender_under_a_parent(tmp_path: Path) -> None:
+    """The reference sender, in the lab namespace, trusting the simulated
+    root: the secure scenario delivered, the bogus one not, the TLSRPT
+    reports (to reports.<apex>, a scenario's record written for
+    reports.test) received and graded."""
+    ids = [SECURE, BOGUS, "h37b-mailto-only"]
+    cases = _run_under_parent("reference", ids, tmp_path)
     assert all(c["verdict"] == "pass" for c in cases.values())
     assert cases[SECURE]["observed"] == "delivered-dane"
     assert not cases[BOGUS]["observed"].startswith("delivered")
@@ -338,17 +346,8 @@ def test_postfix_in_the_lab_namespace_under_a_parent(tmp_path: Path
     loopback one, and the set-up check refused the run).  Its verdicts
     are those published for Postfix under test."""
     ids = [SECURE, BOGUS, "a07-null-mx"]
-    argv = ["run", "--sender", "postfix", "--zone-parent", APEX,
-            "--run-dir", str(tmp_path / "r")]
-    for i in ids:
-        argv += ["-s", i]
-    cp = _cli(*argv)
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-    res = json.loads((tmp_path / "r" / "report" / "results.json")
-                     .read_text())
+    cases = _run_under_parent("postfix", ids, tmp_path)
     pub = json.loads((ROOT / "docs/results/postfix.json").read_text())
-    cases = {c["id"]: c for c in res["cases"]}
-    assert sorted(cases) == sorted(ids)
     for i in ids:
         assert (cases[i]["verdict"], cases[i]["observed"]) == \
             (pub["cases"][i]["verdict"], pub["cases"][i]["observed"]), i
