@@ -22,7 +22,7 @@ import os
 import shlex
 import time
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from .adapters.base import Adapter, LabContext
 from .adapters.postfix import PostfixAdapter
@@ -128,6 +128,27 @@ class Appliance(Generic[M]):
         self.ns = LabNamespace(self.run / "ns", nameserver=self.resolver)
         self.mta = mta
 
+    # the MTA's folder in the run folder
+    folder = "mta"
+
+    def __enter__(self) -> Self:
+        """Open the namespace, start the MTA (then _started()); on any
+        failure close everything again."""
+        self.ns.open()
+        try:
+            ctx = LabContext(self.ns, self.run / self.folder,
+                             self.resolver, Path("/dev/null"),
+                             Path("/dev/null"), self.policies)
+            self.mta.start(ctx)
+            self._started(ctx)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _started(self, ctx: LabContext) -> None:
+        """What the MTA needs beyond its adapter's start (a daemon)."""
+
     def __exit__(self, *exc: object) -> None:
         self.close()
 
@@ -148,22 +169,12 @@ class Appliance(Generic[M]):
 class PostfixAppliance(Appliance[_Relay]):
     """Postfix in a namespace of its own."""
 
+    folder = "postfix"
+
     def __init__(self, run: Path, net: LabNet,
                  policies: dict[str, str] | None = None,
                  resolver: str | None = None) -> None:
         super().__init__(run, net, policies, _Relay(net), resolver)
-
-    def __enter__(self) -> "PostfixAppliance":
-        self.ns.open()
-        try:
-            ctx = LabContext(self.ns, self.run / "postfix",
-                             self.resolver, Path("/dev/null"),
-                             Path("/dev/null"), self.policies)
-            self.mta.start(ctx)
-        except BaseException:
-            self.close()
-            raise
-        return self
 
     def hooks(self) -> dict[str, str]:
         enter = " ".join(shlex.quote(a) for a in self.ns.enter_argv())

@@ -108,33 +108,26 @@ class _Relay(EximAdapter):
 class EximAppliance(Appliance[_Relay]):
     """Exim in a namespace of its own; as PostfixAppliance."""
 
+    folder = "exim"
+
     def __init__(self, run: Path, net: LabNet,
                  policies: dict[str, str] | None = None,
                  resolver: str | None = None) -> None:
         super().__init__(run, net, policies, _Relay(net), resolver)
 
-    def __enter__(self) -> "EximAppliance":
-        self.ns.open()
-        try:
-            ctx = LabContext(self.ns, self.run / "exim",
-                             self.resolver, Path("/dev/null"),
-                             Path("/dev/null"), self.policies)
-            self.mta.start(ctx)
-            log = ctx.run / "log" / "mainlog"
-            daemon = self.ns.spawn("exim-daemon", self.mta._argv(
-                "-bdf", "-q1h"), log=ctx.run / "daemon.log")
+    def _started(self, ctx: LabContext) -> None:
+        """The Exim daemon (the adapter runs one exim -M per message):
+        listening once its mainlog says so."""
+        log = ctx.run / "log" / "mainlog"
+        daemon = self.ns.spawn("exim-daemon", self.mta._argv(
+            "-bdf", "-q1h"), log=ctx.run / "daemon.log")
 
-            def listening() -> bool:
-                if not daemon.alive():
-                    raise LabError("the Exim daemon exited; see "
-                                   f"{ctx.run / 'daemon.log'} and {log}")
-                return log.exists() and b"daemon started" in \
-                    log.read_bytes()
-            wait_for(listening, 15, f"exim daemon (see {log})")
-        except BaseException:
-            self.close()
-            raise
-        return self
+        def listening() -> bool:
+            if not daemon.alive():
+                raise LabError("the Exim daemon exited; see "
+                               f"{ctx.run / 'daemon.log'} and {log}")
+            return log.exists() and b"daemon started" in log.read_bytes()
+        wait_for(listening, 15, f"exim daemon (see {log})")
 
     def hooks(self) -> dict[str, str]:
         assert self.mta.ctx and self.mta.home and self.mta.bin
