@@ -51,6 +51,18 @@ def netns_of_path(path: str) -> str:
     return f"net:[{st.st_ino}]"
 
 
+def run_in_netns(ns_path: str, argv: list[str]) -> None:
+    """ARGV (ip commands) in the network namespace NS_PATH; LabError with
+    its stderr when it fails."""
+    import subprocess
+    cp = subprocess.run(["nsenter", f"--net={ns_path}", "--", *argv],
+                        capture_output=True, timeout=30,
+                        stdin=subprocess.DEVNULL)
+    if cp.returncode != 0:
+        raise LabError(f"{' '.join(argv)} in {ns_path} failed: "
+                       f"{cp.stderr.decode(errors='replace').strip()}")
+
+
 @dataclass
 class Exposure:
     mode: str                              # veth | netns | bridge
@@ -85,16 +97,6 @@ class Exposure:
                            "danelab runs in (the host's): the lab never "
                            "puts its addresses there; give a container's "
                            "or a lab-made namespace")
-
-    @staticmethod
-    def _in(ns_path: str, argv: list[str]) -> None:
-        import subprocess
-        cp = subprocess.run(["nsenter", f"--net={ns_path}", "--", *argv],
-                            capture_output=True, timeout=30,
-                            stdin=subprocess.DEVNULL)
-        if cp.returncode != 0:
-            raise LabError(f"{' '.join(argv)} in {ns_path} failed: "
-                           f"{cp.stderr.decode(errors='replace').strip()}")
 
     # -- set up / tear down ---------------------------------------------------
     def setup(self, lab: LabNamespace, run: Path) -> None:
@@ -135,10 +137,10 @@ class Exposure:
             lab.run(argv, check=True)
         s4, s6 = self.net.sut(0)
         if self.mode == "bridge":
-            self._in(target, ["ip", "link", "set", self.peer_if, "master",
-                              self.bridge, "up"])
+            run_in_netns(target, ["ip", "link", "set", self.peer_if,
+                                  "master", self.bridge, "up"])
         else:
-            self._in(target, ["ip", "link", "set", "lo", "up"])
+            run_in_netns(target, ["ip", "link", "set", "lo", "up"])
             for argv in (["ip", "addr", "add", f"{s4}/24", "dev",
                           self.peer_if],
                          ["ip", "addr", "add", f"{s6}/64", "dev",
@@ -146,7 +148,7 @@ class Exposure:
                          ["ip", "link", "set", self.peer_if, "up"],
                          ["ip", "route", "add", v4, "via", gw4],
                          ["ip", "-6", "route", "add", v6, "via", gw6]):
-                self._in(target, argv)
+                run_in_netns(target, argv)
         self.facts = self._facts(target, s4, s6)
         (run / "exposure.json").write_text(json.dumps(self.facts, indent=1))
 

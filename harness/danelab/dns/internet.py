@@ -105,9 +105,9 @@ class Internet:
 
     def setup(self) -> None:
         """The Internet's two addresses on its end of the link."""
-        from ..expose import Exposure
+        from ..expose import run_in_netns
         for a in (self.nsd_addr, self.resolver):
-            Exposure._in(self.netns, ["ip", "addr", "add",
+            run_in_netns(self.netns, ["ip", "addr", "add",
                                       f"{a}/{self.net.link4.prefixlen}",
                                       "dev", self.interface])
 
