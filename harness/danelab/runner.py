@@ -27,7 +27,7 @@ the report, and the CLI's exit status: a run with problems fails).
 Every daemon is stopped in a finally block, also on Ctrl-C.
 
 `danelab serve` (serve.py) runs the same pieces on a wall clock instead
-of queue passes: lab_up(), _start_sender(), _fix() and _result(), the
+of queue passes: lab_up(), start_sender(), fix_zones() and result(), the
 grading of whatever has arrived.
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ class Ticker:
 
 
 @dataclass
-class _Lab:
+class Lab:
     """The lab of one run while it is up: the namespace, the universe, the
     daemons beside it, what the sender is given, and what the lab resolver
     said before the first queue pass."""
@@ -159,7 +159,7 @@ class _Lab:
 
 
 @dataclass
-class _Passes:
+class Passes:
     """What driving the sender produced, for the grader."""
     subs: list[Submission]
     dns: dict[str, dict[str, Any]]     # the probe before pass 1
@@ -237,11 +237,11 @@ class LabRun:
         # start() (_pass1).  The executor waits for it on the way out.
         with ThreadPoolExecutor(1, thread_name_prefix="stage") as st:
             staged = st.submit(self._stage, subs)
-            plan = self._plan()
+            plan = self.lab_plan()
             with self.lab_up(plan) as lab:
                 passes = self._drive(lab, plan, subs, staged)
         t = time.monotonic()
-        res = self._result(plan, passes)
+        res = self.result(plan, passes)
         res.started, res.sender_info = self.started, self.sender_info
         self._t("grade", t)
         self._t("total", t0)
@@ -250,7 +250,7 @@ class LabRun:
     # -- the lab -----------------------------------------------------------
 
     @contextmanager
-    def lab_up(self, plan: LabPlan) -> Iterator[_Lab]:
+    def lab_up(self, plan: LabPlan) -> Iterator[Lab]:
         """The lab of PLAN up (_start_lab()) while the block runs; then
         the sender and every daemon stopped, also on error or Ctrl-C."""
         # bg (the DNS probe) is shut down, waiting for it, before the
@@ -268,7 +268,7 @@ class LabRun:
                     if self.expose:
                         self.expose.close()
 
-    def _plan(self) -> LabPlan:
+    def lab_plan(self) -> LabPlan:
         t = time.monotonic()
         self.say(f"planning {len(self.scenarios)} scenarios")
         plan = make_plan(self.scenarios,
@@ -278,7 +278,7 @@ class LabRun:
         return plan
 
     def _start_lab(self, ns: LabNamespace, plan: LabPlan,
-                   bg: ThreadPoolExecutor) -> _Lab:
+                   bg: ThreadPoolExecutor) -> Lab:
         """NSD and Unbound with the universe (fake-mx, the HTTPS report
         receiver and the MTA-STS policy server start meanwhile), the DNS
         probe (started in BG: pass 1 waits for it); and the sender's
@@ -336,7 +336,7 @@ class LabRun:
                          plan.infra.write(self.run / "pki"),
                          exposure=self.expose.facts if self.expose else None,
                          webpki_ca=webpki)
-        return _Lab(ns, uni, daemons, ctx, dns, warm, sts)
+        return Lab(ns, uni, daemons, ctx, dns, warm, sts)
 
     def _receivers(self, ns: LabNamespace, plan: LabPlan
                    ) -> tuple[list[Tracked], Path, Tracked | None]:
@@ -369,8 +369,8 @@ class LabRun:
             self._t("stage", t)
         return staged
 
-    def _drive(self, lab: _Lab, plan: LabPlan, subs: list[Submission],
-               staged: "Future[bool]") -> _Passes:
+    def _drive(self, lab: Lab, plan: LabPlan, subs: list[Submission],
+               staged: "Future[bool]") -> Passes:
         """Pass 1 for every scenario, pass 2 when a scenario has [fix],
         [expect.after_limit] or per-connection profiles, passes 3 and on
         for the last while they need it, then the sender's TLSRPT
@@ -382,14 +382,14 @@ class LabRun:
         self._flush_reports(passes)
         return passes
 
-    def _pass1(self, lab: _Lab, subs: list[Submission],
-               staged: "Future[bool]") -> _Passes:
+    def _pass1(self, lab: Lab, subs: list[Submission],
+               staged: "Future[bool]") -> Passes:
         """Start the sender, check its set-up, submit one message per
         scenario (while the DNS probe runs) unless they were staged, run
         its queue once (once the probe is done but for its last
         questions), then wait for the probe."""
         t = time.monotonic()
-        self._start_sender(lab, subs, staged)
+        self.start_sender(lab, subs, staged)
         self._t("submit", t)
         lab.warm.wait()
         self.say(f"submitted {len(subs)} messages to "
@@ -399,7 +399,7 @@ class LabRun:
             self.adapter.run_queue()
         self._t("queue1", q)
         dns = lab.dns.result()
-        passes = _Passes(subs, dns, dns, self.adapter.outcomes())
+        passes = Passes(subs, dns, dns, self.adapter.outcomes())
         self._t("pass1", t)
         return passes
 
@@ -409,9 +409,9 @@ class LabRun:
             f"-{int(time.time() * 1e3) % 1000:03d}"
         return [message_for(sc, run_id) for sc in self.scenarios]
 
-    def _start_sender(self, lab: _Lab, subs: list[Submission] | None = None,
-                      staged: "Future[bool] | None" = None
-                      ) -> list[Submission]:
+    def start_sender(self, lab: Lab, subs: list[Submission] | None = None,
+                     staged: "Future[bool] | None" = None
+                     ) -> list[Submission]:
         """Start the sender, check its set-up (SetupError), submit SUBS
         (default: one new message per scenario) unless STAGED says the
         sender took them already; return them."""
@@ -428,7 +428,7 @@ class LabRun:
             self.adapter.submit(subs)
         return subs
 
-    def _pass2(self, lab: _Lab, plan: LabPlan, p: _Passes) -> None:
+    def _pass2(self, lab: Lab, plan: LabPlan, p: Passes) -> None:
         """Expire the [expect.after_limit] messages, fix the [fix] zones
         (rebuild, probe again, reload the sender), run the queue again."""
         fix = [sc for sc in self.scenarios if sc.fix_zones is not None]
@@ -439,7 +439,7 @@ class LabRun:
         if limit:
             self._expire(limit, p.subs)
         if fix:
-            self._fix(lab, plan, p, fix)
+            self.fix_zones(lab, plan, p, fix)
             advance = max(sc.fix_advance for sc in fix)
             if advance:
                 p.advanced = self.adapter.advance_clock(advance)
@@ -459,8 +459,8 @@ class LabRun:
         p.second = self.adapter.outcomes()
         self._t("pass2", t)
 
-    def _fix(self, lab: _Lab, plan: LabPlan, p: _Passes,
-             fix: list[Scenario]) -> None:
+    def fix_zones(self, lab: Lab, plan: LabPlan, p: Passes,
+                  fix: list[Scenario]) -> None:
         """Repair the zones of the [fix] scenarios FIX: rebuild them (and
         the MTA-STS policies), probe them again into P.dns2, reload the
         sender."""
@@ -512,7 +512,7 @@ class LabRun:
                  f"{self.adapter.name} cannot be driven to its retry limit: "
                  f"{len(limit)} after-limit expectation(s) not graded")
 
-    def _flush_reports(self, p: _Passes) -> None:
+    def _flush_reports(self, p: Passes) -> None:
         t = time.monotonic()
         try:
             p.reported = self.adapter.flush_reports()
@@ -528,7 +528,7 @@ class LabRun:
 
     # -- grading -----------------------------------------------------------
 
-    def _result(self, plan: LabPlan, p: _Passes) -> RunResult:
+    def result(self, plan: LabPlan, p: Passes) -> RunResult:
         """Fold fake-mx's events into sessions and grade every scenario
         (and its TLSRPT reports when the sender sent any)."""
         sess = sessions(fakemx.read_events(self.run))
@@ -547,7 +547,7 @@ class LabRun:
                          stray_traffic(plan, list(sess.values())),
                          {s.scenario: s.message_id for s in p.subs})
 
-    def _grade(self, plan: LabPlan, sess: dict[str, Session], p: _Passes
+    def _grade(self, plan: LabPlan, sess: dict[str, Session], p: Passes
                ) -> list[Grade]:
         mid_of = {s.scenario: s.message_id for s in p.subs}
         self.fetches = sts_lab.fetches(self.run)
@@ -575,7 +575,7 @@ class LabRun:
         return obs
 
     def _grade_scenario(self, sc: Scenario, plan: LabPlan, acc: Accepted,
-                        p: _Passes, mid: str) -> list[Grade]:
+                        p: Passes, mid: str) -> list[Grade]:
         """One grade, or two (first pass, then after-fix / after-limit)
         for a scenario with a second expectation."""
         status = p.dns[sc.id]["hosts"]

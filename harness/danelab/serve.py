@@ -3,13 +3,13 @@ gateway that retries on its own schedule over hours and cannot be told to
 flush its queue), graded as its mail arrives.
 
   plan -> the lab up (LabRun.lab_up(): universe, fake-mx, receivers)
-  -> the sender's messages (LabRun._start_sender(): submitted over smtp://,
+  -> the sender's messages (LabRun.start_sender(): submitted over smtp://,
      or, with --no-submit, sent by the operator to the recipients listed)
   -> every interval: fold fake-mx's events into sessions, grade the
-     snapshot (LabRun._result(), the run's own grading) and write
+     snapshot (LabRun.result(), the run's own grading) and write
      results.json, junit.xml and report.html again (each written aside,
      then renamed over the last)
-  -> at --fix-after: repair the [fix] scenarios' zones (LabRun._fix());
+  -> at --fix-after: repair the [fix] scenarios' zones (LabRun.fix_zones());
      their after-fix phase is what came after, by timestamp
   -> at the deadline (the window, from the submission), or on SIGTERM /
      SIGINT: grade once more, write the last files, stop everything.
@@ -42,7 +42,7 @@ from .grader import Grade, provisional
 from .labplan import LabPlan
 from .proc import shielded
 from .results import write_run
-from .runner import LabRun, RunResult, _Lab, _Passes
+from .runner import LabRun, RunResult, Lab, Passes
 from .scenario import Scenario
 
 WEEK = 7 * 86400.0
@@ -171,9 +171,9 @@ class Serve:
         lr = self.lr
         lr.run.mkdir(parents=True, exist_ok=True)
         lr.started = when(time.time())
-        plan = lr._plan()
+        plan = lr.lab_plan()
         with lr.lab_up(plan) as lab:
-            subs = lr._start_sender(lab)
+            subs = lr.start_sender(lab)
             t0 = time.time()
             sch = self.sched
             st = ServeState(t0, t0 + sch.window,
@@ -188,7 +188,7 @@ class Serve:
                      + f"; deadline {when(st.deadline)}"
                      + (f", zones repaired at {when(st.fix_at)}"
                         if st.fix_at else ""))
-            p = _Passes(subs, {}, {}, {})
+            p = Passes(subs, {}, {}, {})
             try:
                 p.dns = p.dns2 = lab.dns.result()
                 self._serve(lab, plan, p, st)
@@ -208,7 +208,7 @@ class Serve:
                 st.interrupted = True
         return cases, problems, st
 
-    def _serve(self, lab: _Lab, plan: LabPlan, p: _Passes,
+    def _serve(self, lab: Lab, plan: LabPlan, p: Passes,
                st: ServeState) -> None:
         """Grade and write every interval; fix the zones at their time;
         return at the deadline."""
@@ -217,7 +217,7 @@ class Serve:
             if st.fix_at is not None and not st.fixed and now >= st.fix_at:
                 p.first = self.adapter.outcomes()
                 p.boundary = now
-                self.lr._fix(lab, plan, p, self.fix)
+                self.lr.fix_zones(lab, plan, p, self.fix)
                 st.fixed = True
             if now >= st.deadline:
                 return
@@ -232,9 +232,9 @@ class Serve:
                 nxt = min(nxt, st.fix_at)
             time.sleep(max(0.0, nxt - time.time()))
 
-    def snapshot(self, plan: LabPlan, p: _Passes, st: ServeState,
+    def snapshot(self, plan: LabPlan, p: Passes, st: ServeState,
                  final: bool) -> RunResult:
-        """Grade what has arrived (LabRun._result(), as a run grades) and
+        """Grade what has arrived (LabRun.result(), as a run grades) and
         mark each grade final or provisional."""
         out = self.adapter.outcomes()
         p.subs = list(getattr(self.adapter, "subs", p.subs))
@@ -245,13 +245,13 @@ class Serve:
         # the after-limit phases are never reached: the first phase is
         # the whole window
         p.limit_boundary = math.inf
-        res = self.lr._result(plan, p)
+        res = self.lr.result(plan, p)
         res.started, res.sender_info = self.lr.started, self.lr.sender_info
         settle(res.grades, self.scs, st, final)
         st.counts = tally(res.grades)
         return res
 
-    def _write(self, plan: LabPlan, p: _Passes, st: ServeState,
+    def _write(self, plan: LabPlan, p: Passes, st: ServeState,
                final: bool) -> tuple[list[dict[str, Any]],
                                      list[dict[str, Any]]]:
         """Grade a snapshot and write every file of it: first into a
